@@ -1,0 +1,30 @@
+#!/bin/sh
+# Installs the Debian packages tailgate needs when they are missing.
+#   deps/install.sh          build + tests
+#   deps/install.sh --bench  also what bench/ uses (wrk, nginx)
+# Runs as root on a fresh Debian 12 machine; does nothing when all is present.
+set -eu
+
+pkgs="build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libssl-dev
+libcjson-dev node-llhttp libcmocka-dev python3 openssl curl procps"
+if [ "${1:-}" = "--bench" ]; then
+    pkgs="$pkgs wrk nginx-light time"
+fi
+
+missing=""
+for p in $pkgs; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps/install.sh: installing$missing" >&2
+if [ "$(id -u)" -ne 0 ]; then
+    echo "deps/install.sh: need root to install$missing" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
