@@ -1,0 +1,127 @@
+/* Growable byte buffer (see buf.h). */
+#include "core/buf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+
+void tg_buf_reserve(struct tg_buf *b, size_t extra)
+{
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap *= 2;
+    b->data = tg_xrealloc(b->data, cap);
+    b->cap = cap;
+}
+
+void tg_buf_append(struct tg_buf *b, const void *p, size_t n)
+{
+    tg_buf_reserve(b, n);
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void tg_buf_puts(struct tg_buf *b, const char *s)
+{
+    tg_buf_append(b, s, strlen(s));
+}
+
+void tg_buf_putc(struct tg_buf *b, char c)
+{
+    tg_buf_reserve(b, 1);
+    b->data[b->len++] = c;
+    b->data[b->len] = '\0';
+}
+
+void tg_buf_vprintf(struct tg_buf *b, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    tg_buf_reserve(b, 64);
+    int n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+    if (n >= 0 && (size_t)n >= b->cap - b->len) {
+        tg_buf_reserve(b, (size_t)n);
+        n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap2);
+    }
+    va_end(ap2);
+    if (n > 0)
+        b->len += (size_t)n;
+    b->data[b->len] = '\0';
+}
+
+void tg_buf_printf(struct tg_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    tg_buf_vprintf(b, fmt, ap);
+    va_end(ap);
+}
+
+void tg_buf_json_escape(struct tg_buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    tg_buf_reserve(b, n + 2);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        switch (c) {
+        case '"': tg_buf_append(b, "\\\"", 2); break;
+        case '\\': tg_buf_append(b, "\\\\", 2); break;
+        case '\n': tg_buf_append(b, "\\n", 2); break;
+        case '\r': tg_buf_append(b, "\\r", 2); break;
+        case '\t': tg_buf_append(b, "\\t", 2); break;
+        default:
+            if (c < 0x20) {
+                char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+                tg_buf_append(b, esc, 6);
+            } else {
+                tg_buf_putc(b, (char)c);
+            }
+        }
+    }
+}
+
+void tg_buf_consume(struct tg_buf *b, size_t n)
+{
+    if (n >= b->len) {
+        tg_buf_reset(b);
+        return;
+    }
+    memmove(b->data, b->data + n, b->len - n);
+    b->len -= n;
+    b->data[b->len] = '\0';
+}
+
+void tg_buf_reset(struct tg_buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+void tg_buf_free(struct tg_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+char *tg_buf_steal(struct tg_buf *b, size_t *len)
+{
+    if (!b->data) {
+        tg_buf_reserve(b, 0);
+        b->data[0] = '\0';
+    }
+    char *p = b->data;
+    if (len)
+        *len = b->len;
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return p;
+}

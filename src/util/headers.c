@@ -1,0 +1,72 @@
+/* Header blocks and Retry-After (see headers.h). */
+#include "util/headers.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+const char *tg_headers_find(const char *block, size_t block_len, const char *name, size_t *len)
+{
+    size_t nlen = strlen(name);
+    const char *p = block, *end = block + block_len;
+    while (p && p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *line_end = eol ? eol : end;
+        const char *colon = memchr(p, ':', (size_t)(line_end - p));
+        if (colon && (size_t)(colon - p) == nlen && strncasecmp(p, name, nlen) == 0) {
+            const char *v = colon + 1, *ve = line_end;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t' || ve[-1] == '\r'))
+                ve--;
+            *len = (size_t)(ve - v);
+            return v;
+        }
+        p = eol ? eol + 1 : NULL;
+    }
+    return NULL;
+}
+
+int64_t tg_retry_after_ms(const char *value, size_t len, int64_t now_unix_ms)
+{
+    char buf[64];
+    if (len == 0 || len >= sizeof(buf))
+        return -1;
+    memcpy(buf, value, len);
+    buf[len] = '\0';
+    if (isdigit((unsigned char)buf[0]) || buf[0] == '.') {
+        char *end;
+        double s = strtod(buf, &end);
+        if (*end != '\0' || !(s >= 0) || s > 1e9)
+            return -1;
+        return (int64_t)llround(s * 1000.0);
+    }
+    /* HTTP-date: IMF-fixdate, the only form senders may generate. */
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *rest = strptime(buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (!rest || *rest != '\0')
+        return -1;
+    int64_t at_ms = (int64_t)timegm(&tm) * 1000;
+    return at_ms > now_unix_ms ? at_ms - now_unix_ms : 0;
+}
+
+int64_t tg_headers_retry_after(const char *block, size_t block_len, int64_t now_unix_ms)
+{
+    size_t len;
+    const char *v = tg_headers_find(block, block_len, "retry-after-ms", &len);
+    if (v && len > 0 && len < 32) {
+        char buf[32];
+        memcpy(buf, v, len);
+        buf[len] = '\0';
+        char *end;
+        double ms = strtod(buf, &end);
+        if (*end == '\0' && ms >= 0 && ms < 1e12)
+            return (int64_t)llround(ms);
+    }
+    v = tg_headers_find(block, block_len, "retry-after", &len);
+    return v ? tg_retry_after_ms(v, len, now_unix_ms) : -1;
+}

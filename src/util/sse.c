@@ -1,0 +1,106 @@
+/* Server-sent events parser (see sse.h), after the WHATWG event-stream
+ * interpretation rules: a blank line dispatches, "data" lines accumulate,
+ * lines starting with ':' are comments, unknown fields are ignored. */
+#include "util/sse.h"
+
+#include <string.h>
+
+void tg_sse_init(struct tg_sse_parser *p, size_t max_event_bytes)
+{
+    memset(p, 0, sizeof(*p));
+    p->max_event_bytes = max_event_bytes;
+}
+
+void tg_sse_free(struct tg_sse_parser *p)
+{
+    tg_buf_free(&p->line);
+    tg_buf_free(&p->raw);
+    tg_buf_free(&p->data);
+    tg_buf_free(&p->event);
+}
+
+bool tg_sse_pending(const struct tg_sse_parser *p)
+{
+    return p->raw.len > 0;
+}
+
+static void field(struct tg_sse_parser *p)
+{
+    const char *l = p->line.data;
+    size_t n = p->line.len;
+    if (n == 0 || l[0] == ':')
+        return;
+    const char *colon = memchr(l, ':', n);
+    size_t name_len = colon ? (size_t)(colon - l) : n;
+    const char *value = colon ? colon + 1 : l + n;
+    size_t value_len = colon ? n - name_len - 1 : 0;
+    if (value_len > 0 && value[0] == ' ') {
+        value++;
+        value_len--;
+    }
+    if (name_len == 4 && memcmp(l, "data", 4) == 0) {
+        if (p->has_data)
+            tg_buf_putc(&p->data, '\n');
+        tg_buf_append(&p->data, value, value_len);
+        p->has_data = true;
+    } else if (name_len == 5 && memcmp(l, "event", 5) == 0) {
+        tg_buf_reset(&p->event);
+        tg_buf_append(&p->event, value, value_len);
+    }
+}
+
+/* A line ended. Returns false when the callback asked to stop. */
+static bool end_line(struct tg_sse_parser *p, tg_sse_cb cb, void *ctx)
+{
+    if (p->line.len > 0) {
+        field(p);
+        tg_buf_reset(&p->line);
+        return true;
+    }
+    /* Blank line: dispatch, if anything was read since the last one. */
+    bool go_on = true;
+    if (p->has_data || p->event.len > 0) {
+        tg_buf_reserve(&p->data, 0);
+        tg_buf_reserve(&p->event, 0);
+        struct tg_sse_event ev = {p->event.data, p->data.data, p->data.len, p->raw.data,
+                                  p->raw.len, p->has_data};
+        go_on = cb(ctx, &ev);
+    }
+    tg_buf_reset(&p->raw);
+    tg_buf_reset(&p->data);
+    tg_buf_reset(&p->event);
+    p->has_data = false;
+    return go_on;
+}
+
+size_t tg_sse_feed(struct tg_sse_parser *p, const char *data, size_t len, tg_sse_cb cb,
+                   void *ctx)
+{
+    if (p->overflow)
+        return (size_t)-1;
+    for (size_t i = 0; i < len; i++) {
+        char c = data[i];
+        if (p->cr_pending) {
+            p->cr_pending = false;
+            if (c == '\n') {
+                tg_buf_putc(&p->raw, c);
+                continue; /* the LF of a CRLF already counted */
+            }
+        }
+        tg_buf_putc(&p->raw, c);
+        if (c == '\r' || c == '\n') {
+            p->cr_pending = c == '\r';
+            if (!end_line(p, cb, ctx)) {
+                /* Keep the LF of a CRLF split at this point with us. */
+                return i + 1;
+            }
+            continue;
+        }
+        tg_buf_putc(&p->line, c);
+        if (p->raw.len > p->max_event_bytes) {
+            p->overflow = true;
+            return (size_t)-1;
+        }
+    }
+    return len;
+}
