@@ -1,0 +1,1226 @@
+/* Loads SPEC section 2 from a TOML document into struct tg_config.
+ *
+ * Scalar keys of every section are described by tables of `struct field`
+ * (name, type, offset, bounds), so type checks, range checks and unknown-key
+ * errors are one mechanism. Providers, deployments and routes are loaded in
+ * that order whatever their order in the file, so that references can be
+ * resolved as they are read; fallbacks are resolved once every route is known,
+ * then checked for cycles. Every error names FILE:LINE:COL of the key or value
+ * at fault. */
+#include "config/config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "util/toml.h"
+
+enum field_type { F_INT, F_FLOAT, F_BOOL, F_STRING, F_ENUM, F_STRLIST };
+
+struct field {
+    const char *name;
+    enum field_type type;
+    size_t offset;
+    double min, max;                /* F_INT, F_FLOAT, and the length of an F_STRING */
+    const char *const *enum_values; /* F_ENUM: NULL-terminated; stored as int */
+};
+
+#define INT_FIELD(st, f, lo, hi) {#f, F_INT, offsetof(st, f), lo, hi, NULL}
+#define FLOAT_FIELD(st, f, lo, hi) {#f, F_FLOAT, offsetof(st, f), lo, hi, NULL}
+#define BOOL_FIELD(st, f) {#f, F_BOOL, offsetof(st, f), 0, 0, NULL}
+#define STRING_FIELD(st, f) {#f, F_STRING, offsetof(st, f), 0, 4096, NULL}
+#define ENUM_FIELD(st, f, values) {#f, F_ENUM, offsetof(st, f), 0, 0, values}
+#define STRLIST_FIELD(st, f) {#f, F_STRLIST, offsetof(st, f), 0, 0, NULL}
+#define FIELDS_END {NULL, F_INT, 0, 0, 0, NULL}
+
+#define DAY_MS 86400000.0
+#define BIG 1e15
+
+static const char *const jitter_values[] = {"full", "equal", "none", NULL};
+static const char *const truncation_values[] = {"flag", "fail", "off", NULL};
+static const char *const cache_mode_values[] = {"off", "fallback", "on", NULL};
+static const char *const provider_kind_values[] = {"openai", "anthropic", "mock", NULL};
+
+static const struct field server_fields[] = {
+    STRING_FIELD(struct tg_server_cfg, listen),
+    STRING_FIELD(struct tg_server_cfg, admin_listen),
+    INT_FIELD(struct tg_server_cfg, workers, 1, 256),
+    INT_FIELD(struct tg_server_cfg, max_connections, 1, 10000000),
+    INT_FIELD(struct tg_server_cfg, max_header_bytes, 256, 16777216),
+    INT_FIELD(struct tg_server_cfg, max_headers, 1, 100000),
+    INT_FIELD(struct tg_server_cfg, max_body_bytes, 1, 1073741824),
+    INT_FIELD(struct tg_server_cfg, max_response_bytes, 1, 1073741824),
+    INT_FIELD(struct tg_server_cfg, read_timeout_ms, 1, DAY_MS),
+    INT_FIELD(struct tg_server_cfg, idle_timeout_ms, 1, DAY_MS),
+    INT_FIELD(struct tg_server_cfg, drain_ms, 0, DAY_MS),
+    STRING_FIELD(struct tg_server_cfg, access_log),
+    STRING_FIELD(struct tg_server_cfg, tls_cert),
+    STRING_FIELD(struct tg_server_cfg, tls_key),
+    FIELDS_END,
+};
+
+static const struct field timeouts_fields[] = {
+    INT_FIELD(struct tg_timeouts_cfg, request_ms, 1, DAY_MS),
+    INT_FIELD(struct tg_timeouts_cfg, attempt_ms, 1, DAY_MS),
+    INT_FIELD(struct tg_timeouts_cfg, connect_ms, 1, DAY_MS),
+    INT_FIELD(struct tg_timeouts_cfg, first_byte_ms, 1, DAY_MS),
+    FIELDS_END,
+};
+
+static const struct field retry_fields[] = {
+    INT_FIELD(struct tg_retry_cfg, max_attempts, 1, 100),
+    INT_FIELD(struct tg_retry_cfg, backoff_base_ms, 0, DAY_MS),
+    INT_FIELD(struct tg_retry_cfg, backoff_max_ms, 0, DAY_MS),
+    ENUM_FIELD(struct tg_retry_cfg, jitter, jitter_values),
+    BOOL_FIELD(struct tg_retry_cfg, respect_retry_after),
+    INT_FIELD(struct tg_retry_cfg, max_retry_after_ms, 0, DAY_MS),
+    FLOAT_FIELD(struct tg_retry_cfg, budget_ratio, 0, 100),
+    FLOAT_FIELD(struct tg_retry_cfg, budget_min_per_s, 0, 1e6),
+    FIELDS_END,
+};
+
+static const struct field hedge_fields[] = {
+    BOOL_FIELD(struct tg_hedge_cfg, enabled),
+    FLOAT_FIELD(struct tg_hedge_cfg, quantile, 0.01, 0.999),
+    INT_FIELD(struct tg_hedge_cfg, min_delay_ms, 0, DAY_MS),
+    INT_FIELD(struct tg_hedge_cfg, max_delay_ms, 0, DAY_MS),
+    INT_FIELD(struct tg_hedge_cfg, initial_delay_ms, 0, DAY_MS),
+    INT_FIELD(struct tg_hedge_cfg, min_samples, 1, 1000000),
+    FLOAT_FIELD(struct tg_hedge_cfg, max_ratio, 0, 1),
+    BOOL_FIELD(struct tg_hedge_cfg, streaming),
+    FIELDS_END,
+};
+
+static const struct field breaker_fields[] = {
+    INT_FIELD(struct tg_breaker_cfg, failure_threshold, 1, 1000000),
+    FLOAT_FIELD(struct tg_breaker_cfg, error_rate, 0.01, 1),
+    INT_FIELD(struct tg_breaker_cfg, min_requests, 1, 1000000000),
+    INT_FIELD(struct tg_breaker_cfg, window_ms, 1000, DAY_MS),
+    INT_FIELD(struct tg_breaker_cfg, cooldown_ms, 1, DAY_MS),
+    INT_FIELD(struct tg_breaker_cfg, max_cooldown_ms, 1, 30 * DAY_MS),
+    INT_FIELD(struct tg_breaker_cfg, half_open_probes, 1, 1000000),
+    FLOAT_FIELD(struct tg_breaker_cfg, latency_factor, 0, 1000),
+    INT_FIELD(struct tg_breaker_cfg, quota_cooldown_ms, 0, 30 * DAY_MS),
+    FIELDS_END,
+};
+
+static const struct field validate_fields[] = {
+    BOOL_FIELD(struct tg_validate_cfg, empty),
+    BOOL_FIELD(struct tg_validate_cfg, refusal),
+    STRLIST_FIELD(struct tg_validate_cfg, refusal_phrases),
+    ENUM_FIELD(struct tg_validate_cfg, truncation, truncation_values),
+    BOOL_FIELD(struct tg_validate_cfg, json),
+    FIELDS_END,
+};
+
+static const struct field cache_fields[] = {
+    ENUM_FIELD(struct tg_cache_cfg, mode, cache_mode_values),
+    INT_FIELD(struct tg_cache_cfg, ttl_s, 0, 365 * 86400.0),
+    INT_FIELD(struct tg_cache_cfg, stale_s, 0, 3650 * 86400.0),
+    INT_FIELD(struct tg_cache_cfg, max_bytes, 0, 1099511627776.0),
+    FIELDS_END,
+};
+
+static const struct field degraded_fields[] = {
+    BOOL_FIELD(struct tg_degraded_cfg, enabled),
+    INT_FIELD(struct tg_degraded_cfg, status, 200, 599),
+    STRING_FIELD(struct tg_degraded_cfg, message),
+    FIELDS_END,
+};
+
+static const struct field provider_fields[] = {
+    STRING_FIELD(struct tg_provider_cfg, name),
+    ENUM_FIELD(struct tg_provider_cfg, kind, provider_kind_values),
+    STRING_FIELD(struct tg_provider_cfg, base_url),
+    STRING_FIELD(struct tg_provider_cfg, api_key_env),
+    INT_FIELD(struct tg_provider_cfg, max_connections, 1, 65535),
+    BOOL_FIELD(struct tg_provider_cfg, http2),
+    STRING_FIELD(struct tg_provider_cfg, ca_file),
+    FIELDS_END,
+};
+
+static const struct field deployment_fields[] = {
+    STRING_FIELD(struct tg_deployment_cfg, name),
+    STRING_FIELD(struct tg_deployment_cfg, model),
+    FLOAT_FIELD(struct tg_deployment_cfg, weight, 0, 1e9),
+    INT_FIELD(struct tg_deployment_cfg, context_tokens, 0, 1e12),
+    FLOAT_FIELD(struct tg_deployment_cfg, input_usd_per_mtok, 0, 1e9),
+    FLOAT_FIELD(struct tg_deployment_cfg, output_usd_per_mtok, 0, 1e9),
+    FIELDS_END,
+};
+
+/* The per-route overridable sections, in the order of struct tg_policy. */
+struct policy_section {
+    const char *name;
+    const struct field *fields;
+    size_t offset; /* in struct tg_policy */
+};
+
+static const struct policy_section policy_sections[] = {
+    {"timeouts", timeouts_fields, offsetof(struct tg_policy, timeouts)},
+    {"retry", retry_fields, offsetof(struct tg_policy, retry)},
+    {"hedge", hedge_fields, offsetof(struct tg_policy, hedge)},
+    {"validate", validate_fields, offsetof(struct tg_policy, validate)},
+    {"cache", cache_fields, offsetof(struct tg_policy, cache)},
+};
+#define N_POLICY_SECTIONS (sizeof(policy_sections) / sizeof(policy_sections[0]))
+
+/* SPEC section 8 tables: named in the contract, refused by name rather than
+ * with a bare "unknown key", so an operator knows what is missing. */
+static const char *const unsupported_sections[] = {"auth", "budget", "idempotency", "background",
+                                                   "shared", NULL};
+
+struct loader {
+    const char *path;
+    struct tg_config *cfg;
+    struct tg_config_error *err;
+    int failed;
+};
+
+static int fail(struct loader *L, struct tg_toml_pos pos, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(struct loader *L, struct tg_toml_pos pos, const char *fmt, ...)
+{
+    if (L->failed)
+        return -1;
+    L->failed = 1;
+    int n = snprintf(L->err->message, sizeof(L->err->message), "%s:%d:%d: ", L->path, pos.line,
+                     pos.col);
+    if (n < 0 || (size_t)n >= sizeof(L->err->message))
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(L->err->message + n, sizeof(L->err->message) - (size_t)n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static void add_warning(struct tg_config *cfg, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void add_warning(struct tg_config *cfg, const char *fmt, ...)
+{
+    struct tg_buf b = TG_BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    tg_buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    cfg->warnings = tg_xrealloc(cfg->warnings, (cfg->n_warnings + 1) * sizeof(char *));
+    cfg->warnings[cfg->n_warnings++] = tg_buf_steal(&b, NULL);
+}
+
+/* Edit distance, for "did you mean" on unknown keys. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 40 || lb > 40)
+        return 99;
+    size_t row[41];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            size_t best = diag + cost;
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* Fails with "unknown key" and the nearest known name, if one is close. */
+static int unknown_key(struct loader *L, const struct tg_toml_kv *kv, const char *where,
+                       const char *const *known, size_t n_known)
+{
+    const char *best = NULL;
+    size_t best_d = 3;
+    for (size_t i = 0; i < n_known; i++) {
+        size_t d = edit_distance(kv->key, known[i]);
+        if (d < best_d) {
+            best_d = d;
+            best = known[i];
+        }
+    }
+    if (best)
+        return fail(L, kv->key_pos, "unknown key \"%s\" in %s (did you mean \"%s\"?)", kv->key,
+                    where, best);
+    return fail(L, kv->key_pos, "unknown key \"%s\" in %s", kv->key, where);
+}
+
+static const char *article_type(enum tg_toml_type t)
+{
+    switch (t) {
+    case TG_TOML_STRING: return "a string";
+    case TG_TOML_INTEGER: return "an integer";
+    case TG_TOML_FLOAT: return "a float";
+    case TG_TOML_BOOL: return "a boolean";
+    case TG_TOML_ARRAY: return "an array";
+    case TG_TOML_TABLE: return "a table";
+    default: return "a date/time";
+    }
+}
+
+static int expect_type(struct loader *L, const char *where, const struct tg_toml_kv *kv,
+                       enum tg_toml_type want, const char *want_text)
+{
+    if (kv->value.type == want)
+        return 0;
+    return fail(L, kv->value.pos, "%s.%s must be %s, not %s", where, kv->key, want_text,
+                article_type(kv->value.type));
+}
+
+static char *dup_str(const struct tg_toml_value *v)
+{
+    return tg_xmemdup0(v->u.str.ptr, v->u.str.len);
+}
+
+static void strlist_free(struct tg_strlist *l)
+{
+    for (size_t i = 0; i < l->len; i++)
+        free(l->items[i]);
+    free(l->items);
+    l->items = NULL;
+    l->len = 0;
+}
+
+static void strlist_copy(struct tg_strlist *to, const struct tg_strlist *from)
+{
+    to->len = from->len;
+    to->items = from->len ? tg_xcalloc(from->len, sizeof(char *)) : NULL;
+    for (size_t i = 0; i < from->len; i++)
+        to->items[i] = tg_xstrdup(from->items[i]);
+}
+
+/* Reads an array of strings (element positions checked for type). */
+static int read_strlist(struct loader *L, const char *where, const struct tg_toml_kv *kv,
+                        struct tg_strlist *out)
+{
+    if (expect_type(L, where, kv, TG_TOML_ARRAY, "an array of strings") < 0)
+        return -1;
+    const struct tg_toml_array *a = kv->value.u.arr;
+    for (size_t i = 0; i < a->len; i++) {
+        if (a->items[i].type != TG_TOML_STRING)
+            return fail(L, a->items[i].pos, "%s.%s must hold only strings, not %s", where,
+                        kv->key, article_type(a->items[i].type));
+        if (memchr(a->items[i].u.str.ptr, '\0', a->items[i].u.str.len))
+            return fail(L, a->items[i].pos, "%s.%s: strings may not contain NUL", where, kv->key);
+    }
+    struct tg_strlist l = {a->len ? tg_xcalloc(a->len, sizeof(char *)) : NULL, a->len};
+    for (size_t i = 0; i < a->len; i++)
+        l.items[i] = dup_str(&a->items[i]);
+    strlist_free(out);
+    *out = l;
+    return 0;
+}
+
+static const struct field *find_field(const struct field *fields, const char *name)
+{
+    for (const struct field *f = fields; f->name; f++)
+        if (strcmp(f->name, name) == 0)
+            return f;
+    return NULL;
+}
+
+/* Sets one described key from its TOML value; `note`, when given, collects
+ * "section.key=value" for `tailgate check`. */
+static int set_field(struct loader *L, const char *where, const struct field *f,
+                     const struct tg_toml_kv *kv, void *base, struct tg_buf *note)
+{
+    char *p = (char *)base + f->offset;
+    const struct tg_toml_value *v = &kv->value;
+    switch (f->type) {
+    case F_INT: {
+        if (expect_type(L, where, kv, TG_TOML_INTEGER, "an integer") < 0)
+            return -1;
+        if ((double)v->u.i < f->min || (double)v->u.i > f->max)
+            return fail(L, v->pos, "%s.%s must be between %.0f and %.0f (found %lld)", where,
+                        f->name, f->min, f->max, (long long)v->u.i);
+        *(int64_t *)p = v->u.i;
+        if (note)
+            tg_buf_printf(note, "%s.%s=%lld ", where, f->name, (long long)v->u.i);
+        return 0;
+    }
+    case F_FLOAT: {
+        double d;
+        if (v->type == TG_TOML_INTEGER)
+            d = (double)v->u.i;
+        else if (v->type == TG_TOML_FLOAT)
+            d = v->u.f;
+        else
+            return fail(L, v->pos, "%s.%s must be a number, not %s", where, f->name,
+                        article_type(v->type));
+        if (!(d >= f->min && d <= f->max))
+            return fail(L, v->pos, "%s.%s must be between %g and %g (found %g)", where, f->name,
+                        f->min, f->max, d);
+        *(double *)p = d;
+        if (note)
+            tg_buf_printf(note, "%s.%s=%g ", where, f->name, d);
+        return 0;
+    }
+    case F_BOOL:
+        if (expect_type(L, where, kv, TG_TOML_BOOL, "true or false") < 0)
+            return -1;
+        *(bool *)p = v->u.b;
+        if (note)
+            tg_buf_printf(note, "%s.%s=%s ", where, f->name, v->u.b ? "true" : "false");
+        return 0;
+    case F_STRING:
+        if (expect_type(L, where, kv, TG_TOML_STRING, "a string") < 0)
+            return -1;
+        if (memchr(v->u.str.ptr, '\0', v->u.str.len))
+            return fail(L, v->pos, "%s.%s may not contain NUL", where, f->name);
+        if ((double)v->u.str.len > f->max)
+            return fail(L, v->pos, "%s.%s is longer than %.0f bytes", where, f->name, f->max);
+        free(*(char **)p);
+        *(char **)p = dup_str(v);
+        if (note)
+            tg_buf_printf(note, "%s.%s=\"%s\" ", where, f->name, v->u.str.ptr);
+        return 0;
+    case F_ENUM: {
+        if (v->type == TG_TOML_STRING) {
+            for (int i = 0; f->enum_values[i]; i++) {
+                if (strcmp(v->u.str.ptr, f->enum_values[i]) == 0) {
+                    *(int *)p = i;
+                    if (note)
+                        tg_buf_printf(note, "%s.%s=\"%s\" ", where, f->name, f->enum_values[i]);
+                    return 0;
+                }
+            }
+        }
+        struct tg_buf allowed = TG_BUF_INIT;
+        for (int i = 0; f->enum_values[i]; i++)
+            tg_buf_printf(&allowed, "%s\"%s\"", i ? ", " : "", f->enum_values[i]);
+        fail(L, v->pos, "%s.%s must be one of %s", where, f->name, allowed.data);
+        tg_buf_free(&allowed);
+        return -1;
+    }
+    case F_STRLIST:
+        if (read_strlist(L, where, kv, (struct tg_strlist *)p) < 0)
+            return -1;
+        if (note)
+            tg_buf_printf(note, "%s.%s=[%zu items] ", where, f->name,
+                          ((struct tg_strlist *)p)->len);
+        return 0;
+    }
+    return -1;
+}
+
+/* Applies a whole table of described keys; `extra` names keys the caller
+ * handles itself (they are skipped here). */
+static int apply_fields(struct loader *L, const char *where, const struct tg_toml_table *t,
+                        const struct field *fields, void *base, const char *const *extra,
+                        struct tg_buf *note)
+{
+    for (size_t i = 0; i < t->len; i++) {
+        const struct tg_toml_kv *kv = &t->items[i];
+        const struct field *f = find_field(fields, kv->key);
+        if (f) {
+            if (set_field(L, where, f, kv, base, note) < 0)
+                return -1;
+            continue;
+        }
+        int handled = 0;
+        for (int e = 0; extra && extra[e]; e++)
+            if (strcmp(extra[e], kv->key) == 0)
+                handled = 1;
+        if (handled)
+            continue;
+        const char *known[64];
+        size_t n = 0;
+        for (const struct field *g = fields; g->name && n < 60; g++)
+            known[n++] = g->name;
+        for (int e = 0; extra && extra[e] && n < 64; e++)
+            known[n++] = extra[e];
+        char label[96];
+        snprintf(label, sizeof(label), "[%s]", where);
+        return unknown_key(L, kv, label, known, n);
+    }
+    return 0;
+}
+
+static const struct tg_toml_table *as_table(struct loader *L, const char *where,
+                                            const struct tg_toml_kv *kv)
+{
+    if (kv->value.type != TG_TOML_TABLE) {
+        fail(L, kv->value.pos, "%s must be a table, not %s", where, article_type(kv->value.type));
+        return NULL;
+    }
+    return kv->value.u.tab;
+}
+
+/* ---- defaults ---------------------------------------------------------- */
+
+static const char *const default_refusal_phrases[] = {
+    "I can't help with", "I cannot help with", "I'm sorry, but I can", "I am unable to",
+    "As an AI",
+};
+
+static void set_defaults(struct tg_config *cfg)
+{
+    struct tg_server_cfg *s = &cfg->server;
+    s->listen = tg_xstrdup("127.0.0.1:8080");
+    s->admin_listen = tg_xstrdup("127.0.0.1:8081");
+    s->workers = 1;
+    s->max_connections = 10000;
+    s->max_header_bytes = 16384;
+    s->max_headers = 100;
+    s->max_body_bytes = 4194304;
+    s->max_response_bytes = 16777216;
+    s->read_timeout_ms = 10000;
+    s->idle_timeout_ms = 60000;
+    s->drain_ms = 10000;
+    s->access_log = tg_xstrdup("-");
+    s->tls_cert = tg_xstrdup("");
+    s->tls_key = tg_xstrdup("");
+
+    struct tg_policy *p = &cfg->policy;
+    p->timeouts = (struct tg_timeouts_cfg){30000, 20000, 3000, 10000};
+    p->retry = (struct tg_retry_cfg){3, 250, 8000, TG_JITTER_FULL, true, 10000, 0.2, 3};
+    p->hedge = (struct tg_hedge_cfg){true, 0.9, 20, 5000, 1000, 20, 0.1, true};
+    p->validate.empty = true;
+    p->validate.refusal = true;
+    size_t n = sizeof(default_refusal_phrases) / sizeof(default_refusal_phrases[0]);
+    p->validate.refusal_phrases.items = tg_xcalloc(n, sizeof(char *));
+    p->validate.refusal_phrases.len = n;
+    for (size_t i = 0; i < n; i++)
+        p->validate.refusal_phrases.items[i] = tg_xstrdup(default_refusal_phrases[i]);
+    p->validate.truncation = TG_TRUNCATION_FLAG;
+    p->validate.json = true;
+    p->cache = (struct tg_cache_cfg){TG_CACHE_FALLBACK, 300, 86400, 67108864};
+
+    cfg->breaker = (struct tg_breaker_cfg){5, 0.5, 20, 60000, 30000, 300000, 1, 4.0, 600000};
+    cfg->degraded.enabled = true;
+    cfg->degraded.status = 503;
+    cfg->degraded.message =
+        tg_xstrdup("The AI service is temporarily unavailable. Please try again shortly.");
+}
+
+/* ---- [server] and the global sections ---------------------------------- */
+
+/* Accepts "host:port" and "[v6]:port", port 1..65535. */
+static int check_listen(struct loader *L, const char *key, const struct tg_toml_value *v,
+                        int allow_empty)
+{
+    const char *s = v->u.str.ptr;
+    if (allow_empty && s[0] == '\0')
+        return 0;
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s)
+        return fail(L, v->pos, "server.%s must look like \"HOST:PORT\" (found \"%s\")", key, s);
+    char *end;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || colon[1] == '\0' || errno || port < 1 || port > 65535)
+        return fail(L, v->pos, "server.%s has an invalid port (found \"%s\")", key, s);
+    if (s[0] == '[' && colon[-1] != ']')
+        return fail(L, v->pos, "server.%s: an IPv6 host goes in brackets, \"[::1]:8080\"", key);
+    return 0;
+}
+
+static int check_readable(struct loader *L, const char *what, const struct tg_toml_value *v)
+{
+    if (v->u.str.len == 0)
+        return 0;
+    if (access(v->u.str.ptr, R_OK) != 0)
+        return fail(L, v->pos, "%s: cannot read \"%s\": %s", what, v->u.str.ptr, strerror(errno));
+    return 0;
+}
+
+static int load_server(struct loader *L, const struct tg_toml_kv *kv)
+{
+    const struct tg_toml_table *t = as_table(L, "[server]", kv);
+    if (!t || apply_fields(L, "server", t, server_fields, &L->cfg->server, NULL, NULL) < 0)
+        return -1;
+    const struct tg_toml_kv *x;
+    if ((x = tg_toml_get(t, "listen")) && check_listen(L, "listen", &x->value, 0) < 0)
+        return -1;
+    if ((x = tg_toml_get(t, "admin_listen")) && check_listen(L, "admin_listen", &x->value, 1) < 0)
+        return -1;
+    if ((x = tg_toml_get(t, "tls_cert")) && check_readable(L, "server.tls_cert", &x->value) < 0)
+        return -1;
+    if ((x = tg_toml_get(t, "tls_key")) && check_readable(L, "server.tls_key", &x->value) < 0)
+        return -1;
+    const struct tg_server_cfg *s = &L->cfg->server;
+    if ((s->tls_cert[0] == '\0') != (s->tls_key[0] == '\0')) {
+        x = tg_toml_get(t, s->tls_cert[0] ? "tls_cert" : "tls_key");
+        return fail(L, x->key_pos, "server.tls_cert and server.tls_key must be set together");
+    }
+    return 0;
+}
+
+/* A section of struct tg_policy, globally or in a route. */
+static int load_policy_section(struct loader *L, const struct policy_section *ps,
+                               const char *where, const struct tg_toml_kv *kv,
+                               struct tg_policy *policy, struct tg_buf *note)
+{
+    char label[96];
+    snprintf(label, sizeof(label), "[%s]", where);
+    const struct tg_toml_table *t = as_table(L, label, kv);
+    if (!t)
+        return -1;
+    return apply_fields(L, where, t, ps->fields, (char *)policy + ps->offset, NULL, note);
+}
+
+/* Cross-key checks within one resolved policy; `pos` is where to point. */
+static int check_policy(struct loader *L, const struct tg_policy *p, const char *who,
+                        struct tg_toml_pos pos)
+{
+    if (p->retry.backoff_base_ms > p->retry.backoff_max_ms)
+        return fail(L, pos, "%sretry.backoff_base_ms (%lld) is above retry.backoff_max_ms (%lld)",
+                    who, (long long)p->retry.backoff_base_ms, (long long)p->retry.backoff_max_ms);
+    if (p->hedge.min_delay_ms > p->hedge.max_delay_ms)
+        return fail(L, pos, "%shedge.min_delay_ms (%lld) is above hedge.max_delay_ms (%lld)", who,
+                    (long long)p->hedge.min_delay_ms, (long long)p->hedge.max_delay_ms);
+    return 0;
+}
+
+/* ---- providers ---------------------------------------------------------- */
+
+static const char *const provider_extra[] = {"headers", "mock", NULL};
+
+static int load_headers(struct loader *L, const char *where, const struct tg_toml_kv *kv,
+                        struct tg_provider_cfg *p)
+{
+    const struct tg_toml_table *t = as_table(L, where, kv);
+    if (!t)
+        return -1;
+    p->headers = t->len ? tg_xcalloc(t->len, sizeof(*p->headers)) : NULL;
+    for (size_t i = 0; i < t->len; i++) {
+        const struct tg_toml_kv *h = &t->items[i];
+        if (h->value.type != TG_TOML_STRING)
+            return fail(L, h->value.pos, "%s.%s must be a string, not %s", where, h->key,
+                        article_type(h->value.type));
+        /* A header name is a token; a value has no line breaks (no header injection). */
+        if (h->key_len == 0 || strspn(h->key, "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
+                                              "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != h->key_len)
+            return fail(L, h->key_pos, "%s: \"%s\" is not a valid header name", where, h->key);
+        if (strpbrk(h->value.u.str.ptr, "\r\n") || memchr(h->value.u.str.ptr, '\0', h->value.u.str.len))
+            return fail(L, h->value.pos, "%s.%s: header values may not contain line breaks",
+                        where, h->key);
+        p->headers[i].name = tg_xstrdup(h->key);
+        p->headers[i].value = dup_str(&h->value);
+        p->n_headers++;
+    }
+    return 0;
+}
+
+static int load_mock_options(struct loader *L, const char *where, const struct tg_toml_kv *kv,
+                             struct tg_mock_options *o)
+{
+    const struct tg_toml_table *t = as_table(L, where, kv);
+    if (!t)
+        return -1;
+    for (size_t i = 0; i < t->len; i++) {
+        const struct tg_toml_kv *m = &t->items[i];
+        const struct tg_mock_option_desc *d = tg_mock_option_find(m->key);
+        if (!d || strchr(m->key, '-')) {
+            const char *known[16];
+            size_t n = 0;
+            for (int k = 0; k < tg_mock_option_count && n < 16; k++)
+                known[n++] = tg_mock_option_descs[k].name;
+            return unknown_key(L, m, where, known, n);
+        }
+        double v;
+        if (m->value.type == TG_TOML_INTEGER)
+            v = (double)m->value.u.i;
+        else if (m->value.type == TG_TOML_FLOAT && d->kind == TG_MOCK_OPT_DOUBLE)
+            v = m->value.u.f;
+        else
+            return fail(L, m->value.pos, "%s.%s must be %s, not %s", where, m->key,
+                        d->kind == TG_MOCK_OPT_DOUBLE ? "a number" : "an integer",
+                        article_type(m->value.type));
+        if (tg_mock_option_set(o, m->key, v) < 0)
+            return fail(L, m->value.pos, "%s.%s must be between %g and %g%s", where, m->key,
+                        d->min, d->max, d->kind == TG_MOCK_OPT_DOUBLE ? "" : " and whole");
+    }
+    return 0;
+}
+
+static int load_provider(struct loader *L, const struct tg_toml_value *elem, size_t index)
+{
+    struct tg_config *cfg = L->cfg;
+    struct tg_provider_cfg *p = &cfg->providers[index];
+    p->index = index;
+    p->max_connections = 256;
+    p->http2 = true;
+    p->ca_file = tg_xstrdup("");
+    tg_mock_options_default(&p->mock);
+    p->kind = (enum tg_provider_kind)-1;
+
+    if (elem->type != TG_TOML_TABLE)
+        return fail(L, elem->pos, "each [[providers]] entry must be a table");
+    const struct tg_toml_table *t = elem->u.tab;
+    if (apply_fields(L, "providers", t, provider_fields, p, provider_extra, NULL) < 0)
+        return -1;
+    if (!p->name)
+        return fail(L, elem->pos, "[[providers]] entry without the required key \"name\"");
+    const struct tg_toml_kv *name_kv = tg_toml_get(t, "name");
+    if (p->name[0] == '\0')
+        return fail(L, name_kv->value.pos, "providers.name must not be empty");
+    for (size_t i = 0; i < index; i++)
+        if (strcmp(cfg->providers[i].name, p->name) == 0)
+            return fail(L, name_kv->value.pos, "duplicate provider name \"%s\"", p->name);
+    if ((int)p->kind < 0)
+        return fail(L, elem->pos, "provider \"%s\" lacks the required key \"kind\"", p->name);
+
+    char where[160];
+    snprintf(where, sizeof(where), "provider \"%s\"", p->name);
+    const struct tg_toml_kv *kv;
+    if ((kv = tg_toml_get(t, "headers")) && load_headers(L, where, kv, p) < 0)
+        return -1;
+    if ((kv = tg_toml_get(t, "mock"))) {
+        if (p->kind != TG_PROVIDER_MOCK)
+            return fail(L, kv->key_pos, "%s: \"mock\" options apply only to kind = \"mock\"",
+                        where);
+        if (load_mock_options(L, where, kv, &p->mock) < 0)
+            return -1;
+    }
+    if ((kv = tg_toml_get(t, "ca_file")) && check_readable(L, "providers.ca_file", &kv->value) < 0)
+        return -1;
+
+    if (p->kind == TG_PROVIDER_MOCK) {
+        if (!p->base_url)
+            p->base_url = tg_xstrdup("");
+        if (!p->api_key_env)
+            p->api_key_env = tg_xstrdup("");
+    } else {
+        kv = tg_toml_get(t, "base_url");
+        if (!p->base_url)
+            return fail(L, elem->pos, "%s (kind \"%s\") needs \"base_url\"", where,
+                        tg_provider_kind_name(p->kind));
+        if (strncmp(p->base_url, "http://", 7) != 0 && strncmp(p->base_url, "https://", 8) != 0)
+            return fail(L, kv->value.pos, "%s: base_url must start with http:// or https://",
+                        where);
+        size_t n = strlen(p->base_url);
+        while (n > 0 && p->base_url[n - 1] == '/')
+            p->base_url[--n] = '\0';
+        if (!p->api_key_env)
+            p->api_key_env = tg_xstrdup(p->kind == TG_PROVIDER_OPENAI ? "OPENAI_API_KEY"
+                                                                      : "ANTHROPIC_API_KEY");
+    }
+    if (p->api_key_env[0]) {
+        const char *key = getenv(p->api_key_env);
+        if (key && key[0])
+            p->api_key = tg_xstrdup(key);
+        else if (p->kind != TG_PROVIDER_MOCK)
+            add_warning(cfg, "%s: environment variable %s is not set; requests go without a key",
+                        where, p->api_key_env);
+    }
+    return 0;
+}
+
+/* ---- deployments -------------------------------------------------------- */
+
+static const char *const deployment_extra[] = {"provider", NULL};
+
+static int load_deployment(struct loader *L, const struct tg_toml_value *elem, size_t index)
+{
+    struct tg_config *cfg = L->cfg;
+    struct tg_deployment_cfg *d = &cfg->deployments[index];
+    d->index = index;
+    d->weight = 1.0;
+    if (elem->type != TG_TOML_TABLE)
+        return fail(L, elem->pos, "each [[deployments]] entry must be a table");
+    const struct tg_toml_table *t = elem->u.tab;
+    if (apply_fields(L, "deployments", t, deployment_fields, d, deployment_extra, NULL) < 0)
+        return -1;
+    if (!d->name)
+        return fail(L, elem->pos, "[[deployments]] entry without the required key \"name\"");
+    const struct tg_toml_kv *name_kv = tg_toml_get(t, "name");
+    if (d->name[0] == '\0')
+        return fail(L, name_kv->value.pos, "deployments.name must not be empty");
+    for (size_t i = 0; i < index; i++)
+        if (strcmp(cfg->deployments[i].name, d->name) == 0)
+            return fail(L, name_kv->value.pos, "duplicate deployment name \"%s\"", d->name);
+    const struct tg_toml_kv *pkv = tg_toml_get(t, "provider");
+    if (!pkv)
+        return fail(L, elem->pos, "deployment \"%s\" lacks the required key \"provider\"", d->name);
+    if (expect_type(L, "deployments", pkv, TG_TOML_STRING, "a string") < 0)
+        return -1;
+    for (size_t i = 0; i < cfg->n_providers; i++)
+        if (strcmp(cfg->providers[i].name, pkv->value.u.str.ptr) == 0)
+            d->provider = &cfg->providers[i];
+    if (!d->provider)
+        return fail(L, pkv->value.pos, "deployment \"%s\" names provider \"%s\", which is not "
+                                       "defined in [[providers]]",
+                    d->name, pkv->value.u.str.ptr);
+    if (!d->model)
+        return fail(L, elem->pos, "deployment \"%s\" lacks the required key \"model\"", d->name);
+    return 0;
+}
+
+/* ---- routes ------------------------------------------------------------- */
+
+enum fallback_kind { FB_PLAIN = 0, FB_CONTEXT_WINDOW, FB_CONTENT_POLICY, FB__COUNT };
+static const char *const fallback_keys[FB__COUNT] = {"fallbacks", "context_window_fallbacks",
+                                                     "content_policy_fallbacks"};
+static const char *const route_extra[] = {"model", "deployments", "fallbacks",
+                                          "context_window_fallbacks", "content_policy_fallbacks",
+                                          "timeouts", "retry", "hedge", "validate", "cache", NULL};
+
+static struct tg_route_cfg ***fallback_slot(struct tg_route_cfg *r, enum fallback_kind k,
+                                            size_t **n)
+{
+    switch (k) {
+    case FB_CONTEXT_WINDOW:
+        *n = &r->n_context_window_fallbacks;
+        return &r->context_window_fallbacks;
+    case FB_CONTENT_POLICY:
+        *n = &r->n_content_policy_fallbacks;
+        return &r->content_policy_fallbacks;
+    default:
+        *n = &r->n_fallbacks;
+        return &r->fallbacks;
+    }
+}
+
+static void policy_copy(struct tg_policy *to, const struct tg_policy *from)
+{
+    *to = *from;
+    strlist_copy(&to->validate.refusal_phrases, &from->validate.refusal_phrases);
+}
+
+static int load_route(struct loader *L, const struct tg_toml_value *elem, size_t index)
+{
+    struct tg_config *cfg = L->cfg;
+    struct tg_route_cfg *r = &cfg->routes[index];
+    r->index = index;
+    policy_copy(&r->policy, &cfg->policy);
+    r->overrides = tg_xstrdup("");
+    if (elem->type != TG_TOML_TABLE)
+        return fail(L, elem->pos, "each [[routes]] entry must be a table");
+    const struct tg_toml_table *t = elem->u.tab;
+    for (size_t i = 0; i < t->len; i++) {
+        int known = 0;
+        for (int e = 0; route_extra[e]; e++)
+            known |= strcmp(route_extra[e], t->items[i].key) == 0;
+        if (!known)
+            return unknown_key(L, &t->items[i], "[[routes]]", (const char *const *)route_extra,
+                               sizeof(route_extra) / sizeof(route_extra[0]) - 1);
+    }
+    const struct tg_toml_kv *kv = tg_toml_get(t, "model");
+    if (!kv)
+        return fail(L, elem->pos, "[[routes]] entry without the required key \"model\"");
+    if (expect_type(L, "routes", kv, TG_TOML_STRING, "a string") < 0)
+        return -1;
+    if (kv->value.u.str.len == 0 || memchr(kv->value.u.str.ptr, '\0', kv->value.u.str.len))
+        return fail(L, kv->value.pos, "routes.model must be a non-empty name");
+    r->model = dup_str(&kv->value);
+    for (size_t i = 0; i < index; i++)
+        if (strcmp(cfg->routes[i].model, r->model) == 0)
+            return fail(L, kv->value.pos, "duplicate route for model \"%s\"", r->model);
+
+    char where[160];
+    snprintf(where, sizeof(where), "route \"%s\"", r->model);
+    kv = tg_toml_get(t, "deployments");
+    if (!kv)
+        return fail(L, elem->pos, "%s lacks the required key \"deployments\"", where);
+    if (kv->value.type != TG_TOML_ARRAY)
+        return fail(L, kv->value.pos, "%s: deployments must be an array of deployment names",
+                    where);
+    const struct tg_toml_array *a = kv->value.u.arr;
+    if (a->len == 0)
+        return fail(L, kv->value.pos, "%s: deployments must name at least one deployment", where);
+    r->deployments = tg_xcalloc(a->len, sizeof(*r->deployments));
+    for (size_t i = 0; i < a->len; i++) {
+        const struct tg_toml_value *v = &a->items[i];
+        if (v->type != TG_TOML_STRING)
+            return fail(L, v->pos, "%s: deployments must hold names (strings)", where);
+        const struct tg_deployment_cfg *d = tg_config_deployment(cfg, v->u.str.ptr);
+        if (!d)
+            return fail(L, v->pos, "%s names deployment \"%s\", which is not defined in "
+                                   "[[deployments]]",
+                        where, v->u.str.ptr);
+        for (size_t j = 0; j < r->n_deployments; j++)
+            if (r->deployments[j] == d)
+                return fail(L, v->pos, "%s lists deployment \"%s\" twice", where, d->name);
+        r->deployments[r->n_deployments++] = (struct tg_deployment_cfg *)d;
+    }
+
+    struct tg_buf note = TG_BUF_INIT;
+    for (size_t s = 0; s < N_POLICY_SECTIONS; s++) {
+        kv = tg_toml_get(t, policy_sections[s].name);
+        if (kv && load_policy_section(L, &policy_sections[s], policy_sections[s].name, kv,
+                                      &r->policy, &note) < 0) {
+            tg_buf_free(&note);
+            return -1;
+        }
+    }
+    if (note.len) {
+        note.data[--note.len] = '\0'; /* the trailing space */
+        free(r->overrides);
+        r->overrides = tg_buf_steal(&note, NULL);
+    }
+    tg_buf_free(&note);
+    char who[200];
+    snprintf(who, sizeof(who), "%s: ", where);
+    return check_policy(L, &r->policy, who, elem->pos);
+}
+
+/* Resolves the three fallback lists of route `index` once all routes exist. */
+static int resolve_fallbacks(struct loader *L, const struct tg_toml_value *elem, size_t index)
+{
+    struct tg_config *cfg = L->cfg;
+    struct tg_route_cfg *r = &cfg->routes[index];
+    for (int k = 0; k < FB__COUNT; k++) {
+        const struct tg_toml_kv *kv = tg_toml_get(elem->u.tab, fallback_keys[k]);
+        if (!kv)
+            continue;
+        if (kv->value.type != TG_TOML_ARRAY)
+            return fail(L, kv->value.pos, "route \"%s\": %s must be an array of route models",
+                        r->model, fallback_keys[k]);
+        const struct tg_toml_array *a = kv->value.u.arr;
+        size_t *n;
+        struct tg_route_cfg ***list = fallback_slot(r, (enum fallback_kind)k, &n);
+        *list = a->len ? tg_xcalloc(a->len, sizeof(**list)) : NULL;
+        for (size_t i = 0; i < a->len; i++) {
+            const struct tg_toml_value *v = &a->items[i];
+            if (v->type != TG_TOML_STRING)
+                return fail(L, v->pos, "route \"%s\": %s must hold route models (strings)",
+                            r->model, fallback_keys[k]);
+            const struct tg_route_cfg *to = tg_config_route(cfg, v->u.str.ptr, v->u.str.len);
+            if (!to)
+                return fail(L, v->pos, "route \"%s\": %s names \"%s\", which is not the model "
+                                       "of any [[routes]] entry",
+                            r->model, fallback_keys[k], v->u.str.ptr);
+            if (to == r)
+                return fail(L, v->pos, "route \"%s\" lists itself in %s", r->model,
+                            fallback_keys[k]);
+            for (size_t j = 0; j < *n; j++)
+                if ((*list)[j] == to)
+                    return fail(L, v->pos, "route \"%s\" lists \"%s\" twice in %s", r->model,
+                                to->model, fallback_keys[k]);
+            (*list)[(*n)++] = (struct tg_route_cfg *)to;
+        }
+    }
+    return 0;
+}
+
+/* Depth-first search over every fallback edge; a back edge is a cycle. */
+struct cycle_search {
+    struct loader *L;
+    const struct tg_toml_array *routes_toml;
+    unsigned char *color; /* 0 new, 1 on the path, 2 done */
+    size_t *path;
+    size_t depth;
+};
+
+static int visit(struct cycle_search *cs, size_t i)
+{
+    struct tg_config *cfg = cs->L->cfg;
+    cs->color[i] = 1;
+    cs->path[cs->depth++] = i;
+    struct tg_route_cfg *r = &cfg->routes[i];
+    for (int k = 0; k < FB__COUNT; k++) {
+        size_t *n;
+        struct tg_route_cfg **list = *fallback_slot(r, (enum fallback_kind)k, &n);
+        for (size_t j = 0; j < *n; j++) {
+            size_t to = list[j]->index;
+            if (cs->color[to] == 2)
+                continue;
+            if (cs->color[to] == 1) {
+                struct tg_buf chain = TG_BUF_INIT;
+                size_t start = 0;
+                while (cs->path[start] != to)
+                    start++;
+                for (size_t p = start; p < cs->depth; p++)
+                    tg_buf_printf(&chain, "\"%s\" -> ", cfg->routes[cs->path[p]].model);
+                tg_buf_printf(&chain, "\"%s\"", cfg->routes[to].model);
+                const struct tg_toml_kv *kv =
+                    tg_toml_get(cs->routes_toml->items[i].u.tab, fallback_keys[k]);
+                fail(cs->L, kv->value.u.arr->items[j].pos, "fallback cycle: %s", chain.data);
+                tg_buf_free(&chain);
+                return -1;
+            }
+            if (visit(cs, to) < 0)
+                return -1;
+        }
+    }
+    cs->depth--;
+    cs->color[i] = 2;
+    return 0;
+}
+
+static int check_cycles(struct loader *L, const struct tg_toml_array *routes_toml)
+{
+    size_t n = L->cfg->n_routes;
+    struct cycle_search cs = {L, routes_toml, tg_xcalloc(n, 1), tg_xcalloc(n, sizeof(size_t)), 0};
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (cs.color[i] == 0)
+            rc = visit(&cs, i);
+    free(cs.color);
+    free(cs.path);
+    return rc;
+}
+
+/* ---- the document ------------------------------------------------------- */
+
+static const struct tg_toml_array *as_entries(struct loader *L, const struct tg_toml_kv *kv)
+{
+    if (kv->value.type != TG_TOML_ARRAY) {
+        fail(L, kv->value.pos, "%s must be an array of tables: write [[%s]] entries", kv->key,
+             kv->key);
+        return NULL;
+    }
+    return kv->value.u.arr;
+}
+
+static int load_root(struct loader *L, const struct tg_toml_table *root)
+{
+    struct tg_config *cfg = L->cfg;
+    static const char *const top_keys[] = {"server",  "timeouts", "retry",     "hedge",
+                                           "breaker", "validate", "cache",     "degraded",
+                                           "providers", "deployments", "routes"};
+    const size_t n_top = sizeof(top_keys) / sizeof(top_keys[0]);
+    for (size_t i = 0; i < root->len; i++) {
+        const struct tg_toml_kv *kv = &root->items[i];
+        int known = 0;
+        for (size_t k = 0; k < n_top; k++)
+            known |= strcmp(top_keys[k], kv->key) == 0;
+        if (known)
+            continue;
+        for (int u = 0; unsupported_sections[u]; u++)
+            if (strcmp(unsupported_sections[u], kv->key) == 0)
+                return fail(L, kv->key_pos, "[%s] (SPEC section 8) is not supported by this "
+                                            "version of tailgate",
+                            kv->key);
+        return unknown_key(L, kv, "the top level", top_keys, n_top);
+    }
+
+    const struct tg_toml_kv *kv;
+    if ((kv = tg_toml_get(root, "server")) && load_server(L, kv) < 0)
+        return -1;
+    for (size_t s = 0; s < N_POLICY_SECTIONS; s++)
+        if ((kv = tg_toml_get(root, policy_sections[s].name)) &&
+            load_policy_section(L, &policy_sections[s], policy_sections[s].name, kv,
+                                &cfg->policy, NULL) < 0)
+            return -1;
+    if ((kv = tg_toml_get(root, "breaker"))) {
+        const struct tg_toml_table *t = as_table(L, "[breaker]", kv);
+        if (!t || apply_fields(L, "breaker", t, breaker_fields, &cfg->breaker, NULL, NULL) < 0)
+            return -1;
+        if (cfg->breaker.cooldown_ms > cfg->breaker.max_cooldown_ms)
+            return fail(L, kv->value.pos, "breaker.cooldown_ms is above breaker.max_cooldown_ms");
+    }
+    if ((kv = tg_toml_get(root, "degraded"))) {
+        const struct tg_toml_table *t = as_table(L, "[degraded]", kv);
+        if (!t || apply_fields(L, "degraded", t, degraded_fields, &cfg->degraded, NULL, NULL) < 0)
+            return -1;
+    }
+    if (check_policy(L, &cfg->policy, "", (struct tg_toml_pos){1, 1}) < 0)
+        return -1;
+
+    const struct tg_toml_array *providers = NULL, *deployments = NULL, *routes = NULL;
+    if ((kv = tg_toml_get(root, "providers")) && !(providers = as_entries(L, kv)))
+        return -1;
+    if ((kv = tg_toml_get(root, "deployments")) && !(deployments = as_entries(L, kv)))
+        return -1;
+    if ((kv = tg_toml_get(root, "routes")) && !(routes = as_entries(L, kv)))
+        return -1;
+
+    if (providers) {
+        cfg->providers = tg_xcalloc(providers->len, sizeof(*cfg->providers));
+        for (size_t i = 0; i < providers->len; i++) {
+            cfg->n_providers = i + 1;
+            if (load_provider(L, &providers->items[i], i) < 0)
+                return -1;
+        }
+    }
+    if (deployments) {
+        cfg->deployments = tg_xcalloc(deployments->len, sizeof(*cfg->deployments));
+        for (size_t i = 0; i < deployments->len; i++) {
+            cfg->n_deployments = i + 1;
+            if (load_deployment(L, &deployments->items[i], i) < 0)
+                return -1;
+        }
+    }
+    if (!routes || routes->len == 0) {
+        struct tg_toml_pos end = {1, 1};
+        return fail(L, end, "no [[routes]]: the gateway would have nothing to serve");
+    }
+    cfg->routes = tg_xcalloc(routes->len, sizeof(*cfg->routes));
+    for (size_t i = 0; i < routes->len; i++) {
+        cfg->n_routes = i + 1;
+        if (load_route(L, &routes->items[i], i) < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < routes->len; i++)
+        if (resolve_fallbacks(L, &routes->items[i], i) < 0)
+            return -1;
+    if (check_cycles(L, routes) < 0)
+        return -1;
+
+    for (size_t i = 0; i < cfg->n_deployments; i++) {
+        int used = 0;
+        for (size_t r = 0; r < cfg->n_routes && !used; r++)
+            for (size_t j = 0; j < cfg->routes[r].n_deployments; j++)
+                used |= cfg->routes[r].deployments[j] == &cfg->deployments[i];
+        if (!used)
+            add_warning(cfg, "deployment \"%s\" is not in any route", cfg->deployments[i].name);
+    }
+    return 0;
+}
+
+struct tg_config *tg_config_parse(const char *path, const char *text, size_t len,
+                                  struct tg_config_error *err)
+{
+    struct tg_toml_error terr;
+    struct tg_toml_doc *doc = tg_toml_parse(text, len, &terr);
+    if (!doc) {
+        snprintf(err->message, sizeof(err->message), "%s:%d:%d: %s", path, terr.pos.line,
+                 terr.pos.col, terr.message);
+        return NULL;
+    }
+    struct tg_config *cfg = tg_xcalloc(1, sizeof(*cfg));
+    cfg->path = tg_xstrdup(path);
+    set_defaults(cfg);
+    struct loader L = {path, cfg, err, 0};
+    int rc = load_root(&L, tg_toml_root(doc));
+    tg_toml_free(doc);
+    if (rc < 0) {
+        tg_config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+struct tg_config *tg_config_load(const char *path, struct tg_config_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err->message, sizeof(err->message), "%s:1:1: cannot open: %s", path,
+                 strerror(errno));
+        return NULL;
+    }
+    struct tg_buf b = TG_BUF_INIT;
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (b.len + n > 16 * 1024 * 1024) {
+            fclose(f);
+            tg_buf_free(&b);
+            snprintf(err->message, sizeof(err->message), "%s:1:1: larger than 16 MiB", path);
+            return NULL;
+        }
+        tg_buf_append(&b, chunk, n);
+    }
+    int read_error = ferror(f);
+    fclose(f);
+    if (read_error) {
+        tg_buf_free(&b);
+        snprintf(err->message, sizeof(err->message), "%s:1:1: read error", path);
+        return NULL;
+    }
+    struct tg_config *cfg = tg_config_parse(path, b.data ? b.data : "", b.len, err);
+    tg_buf_free(&b);
+    return cfg;
+}
+
+static void policy_free(struct tg_policy *p)
+{
+    strlist_free(&p->validate.refusal_phrases);
+}
+
+void tg_config_free(struct tg_config *cfg)
+{
+    if (!cfg)
+        return;
+    free(cfg->path);
+    struct tg_server_cfg *s = &cfg->server;
+    free(s->listen);
+    free(s->admin_listen);
+    free(s->access_log);
+    free(s->tls_cert);
+    free(s->tls_key);
+    free(cfg->degraded.message);
+    policy_free(&cfg->policy);
+    for (size_t i = 0; i < cfg->n_providers; i++) {
+        struct tg_provider_cfg *p = &cfg->providers[i];
+        free(p->name);
+        free(p->base_url);
+        free(p->api_key_env);
+        free(p->api_key);
+        free(p->ca_file);
+        for (size_t h = 0; h < p->n_headers; h++) {
+            free(p->headers[h].name);
+            free(p->headers[h].value);
+        }
+        free(p->headers);
+    }
+    free(cfg->providers);
+    for (size_t i = 0; i < cfg->n_deployments; i++) {
+        free(cfg->deployments[i].name);
+        free(cfg->deployments[i].model);
+    }
+    free(cfg->deployments);
+    for (size_t i = 0; i < cfg->n_routes; i++) {
+        struct tg_route_cfg *r = &cfg->routes[i];
+        free(r->model);
+        free(r->deployments);
+        free(r->fallbacks);
+        free(r->context_window_fallbacks);
+        free(r->content_policy_fallbacks);
+        free(r->overrides);
+        policy_free(&r->policy);
+    }
+    free(cfg->routes);
+    for (size_t i = 0; i < cfg->n_warnings; i++)
+        free(cfg->warnings[i]);
+    free(cfg->warnings);
+    free(cfg);
+}
+
+const struct tg_route_cfg *tg_config_route(const struct tg_config *cfg, const char *model,
+                                           size_t model_len)
+{
+    for (size_t i = 0; i < cfg->n_routes; i++) {
+        const char *m = cfg->routes[i].model;
+        if (m && strncmp(m, model, model_len) == 0 && m[model_len] == '\0')
+            return &cfg->routes[i];
+    }
+    return NULL;
+}
+
+const struct tg_deployment_cfg *tg_config_deployment(const struct tg_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->n_deployments; i++)
+        if (cfg->deployments[i].name && strcmp(cfg->deployments[i].name, name) == 0)
+            return &cfg->deployments[i];
+    return NULL;
+}
+
+const char *tg_provider_kind_name(enum tg_provider_kind kind)
+{
+    return (unsigned)kind < 3 ? provider_kind_values[kind] : "?";
+}
+
+const char *tg_jitter_name(enum tg_jitter j)
+{
+    return (unsigned)j < 3 ? jitter_values[j] : "?";
+}
+
+const char *tg_truncation_name(enum tg_truncation t)
+{
+    return (unsigned)t < 3 ? truncation_values[t] : "?";
+}
+
+const char *tg_cache_mode_name(enum tg_cache_mode m)
+{
+    return (unsigned)m < 3 ? cache_mode_values[m] : "?";
+}

@@ -1,0 +1,79 @@
+/* `tailgate check`: the resolved routes of a loaded config, as text for a
+ * person: each route's weighted group with the share each deployment gets,
+ * its fallback chains, and the keys it overrides. */
+#include "config/describe.h"
+
+#include <string.h>
+
+static void print_route_list(FILE *out, const char *label, struct tg_route_cfg *const *list,
+                             size_t n)
+{
+    fprintf(out, "    %-26s", label);
+    if (n == 0)
+        fputs("(none)", out);
+    for (size_t i = 0; i < n; i++)
+        fprintf(out, "%s%s", i ? " -> " : "", list[i]->model);
+    fputc('\n', out);
+}
+
+static void print_provider(FILE *out, const struct tg_provider_cfg *p)
+{
+    if (p->kind == TG_PROVIDER_MOCK) {
+        fprintf(out, "mock provider \"%s\" (latency %gms", p->name, p->mock.latency_ms);
+        if (p->mock.latency_p99_ms > 0)
+            fprintf(out, ", p99 %gms", p->mock.latency_p99_ms);
+        if (p->mock.error_rate > 0)
+            fprintf(out, ", %g%% %lld", p->mock.error_rate * 100, (long long)p->mock.error_status);
+        fputc(')', out);
+        return;
+    }
+    fprintf(out, "%s provider \"%s\" %s", tg_provider_kind_name(p->kind), p->name, p->base_url);
+    if (p->api_key_env[0])
+        fprintf(out, " (key from $%s%s)", p->api_key_env, p->api_key ? "" : ", unset");
+}
+
+void tg_config_describe(const struct tg_config *cfg, FILE *out)
+{
+    fprintf(out, "%s: ok\n", cfg->path);
+    fprintf(out, "listen %s", cfg->server.listen);
+    if (cfg->server.tls_cert[0])
+        fputs(" (TLS)", out);
+    if (cfg->server.admin_listen[0])
+        fprintf(out, ", admin %s", cfg->server.admin_listen);
+    fprintf(out, ", %lld worker%s\n", (long long)cfg->server.workers,
+            cfg->server.workers == 1 ? "" : "s");
+    fprintf(out, "%zu route%s, %zu deployment%s, %zu provider%s\n", cfg->n_routes,
+            cfg->n_routes == 1 ? "" : "s", cfg->n_deployments, cfg->n_deployments == 1 ? "" : "s",
+            cfg->n_providers, cfg->n_providers == 1 ? "" : "s");
+    for (size_t i = 0; i < cfg->n_routes; i++) {
+        const struct tg_route_cfg *r = &cfg->routes[i];
+        fprintf(out, "\nroute \"%s\"\n", r->model);
+        double total = 0;
+        for (size_t j = 0; j < r->n_deployments; j++)
+            total += r->deployments[j]->weight;
+        for (size_t j = 0; j < r->n_deployments; j++) {
+            const struct tg_deployment_cfg *d = r->deployments[j];
+            fprintf(out, "    %-26s", j ? "" : "deployments");
+            double share = total > 0 ? 100.0 * d->weight / total : 100.0 / (double)r->n_deployments;
+            fprintf(out, "%s  weight %g (%.0f%%)  model \"%s\" on ", d->name, d->weight, share,
+                    d->model);
+            print_provider(out, d->provider);
+            fputc('\n', out);
+        }
+        print_route_list(out, "fallbacks", r->fallbacks, r->n_fallbacks);
+        print_route_list(out, "context_window_fallbacks", r->context_window_fallbacks,
+                         r->n_context_window_fallbacks);
+        print_route_list(out, "content_policy_fallbacks", r->content_policy_fallbacks,
+                         r->n_content_policy_fallbacks);
+        const struct tg_policy *p = &r->policy;
+        fprintf(out, "    %-26srequest %lldms, attempt %lldms, %lld attempts per deployment, "
+                     "hedge %s, cache %s\n",
+                "policy", (long long)p->timeouts.request_ms, (long long)p->timeouts.attempt_ms,
+                (long long)p->retry.max_attempts, p->hedge.enabled ? "on" : "off",
+                tg_cache_mode_name(p->cache.mode));
+        if (r->overrides[0])
+            fprintf(out, "    %-26s%s\n", "overrides", r->overrides);
+    }
+    for (size_t i = 0; i < cfg->n_warnings; i++)
+        fprintf(out, "%swarning: %s\n", i ? "" : "\n", cfg->warnings[i]);
+}
