@@ -1,0 +1,30 @@
+/* The JSON access log (SPEC section 6): one line per request, written off
+ * the loop. Lines gather in memory and go out with uv_fs_write (libuv's
+ * thread pool), one write at a time, so a slow disk or a blocked stdout pipe
+ * never stalls the loop; what piles up meanwhile is capped, and lines beyond
+ * the cap are counted as dropped rather than buffered without bound. */
+#ifndef TG_SERVER_ACCESS_LOG_H
+#define TG_SERVER_ACCESS_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/buf.h"
+#include "core/loop.h"
+
+struct tg_access_log;
+
+/* "-" is stdout, "" disables (NULL, no error), anything else a file opened
+ * for appending. Returns NULL with a message on failure. */
+struct tg_access_log *tg_access_log_open(struct tg_loop *loop, const char *target, char *err,
+                                         size_t errlen, bool *disabled);
+/* Takes a line (no newline at the end; one is added). */
+void tg_access_log_write(struct tg_access_log *log, const char *line, size_t len);
+/* Flushes what is buffered, then frees; safe with writes in flight. */
+void tg_access_log_close(struct tg_access_log *log);
+const char *tg_access_log_target(const struct tg_access_log *log);
+uint64_t tg_access_log_dropped(const struct tg_access_log *log);
+
+#endif

@@ -1,0 +1,1029 @@
+/* One inbound HTTP/1.1 connection: reading and parsing requests with llhttp
+ * (strict mode), enforcing the [server] limits, handing each request to the
+ * handler, writing its answer, keep-alive, pipelining, and closing.
+ *
+ * States (only conn_set_state writes c->state):
+ *   HEAD      waiting for, or reading, a request line and headers
+ *   BODY      reading a request body
+ *   HANDLING  the handler owns the answer; input is buffered, not parsed
+ *   LINGER    the last answer is queued; write side shut, input discarded
+ *   CLOSED    uv_close called; freed in its callback
+ *
+ * One request is parsed at a time: llhttp is paused at the end of the headers
+ * (to check limits before any body is read) and at the end of the message (to
+ * dispatch). Bytes after that stay unparsed in c->in until the answer is
+ * queued, so pipelined answers go out in order and nothing after a bad
+ * request is ever parsed.
+ *
+ * llhttp 8.1.0 has no size limits and still accepts bare CR line endings and
+ * empty header names; those three checks are ours (head_scan, on_header_*). */
+#include "server/conn.h"
+
+#include <llhttp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/log.h"
+
+#define HIGH_WATERMARK (64 * 1024) /* backlog above which an exchange is congested */
+#define LOW_WATERMARK (16 * 1024)
+#define PIPELINE_CAP (64 * 1024) /* unparsed input held while handling; then stop reading */
+#define LINGER_MS 2000           /* after the last answer, how long to drain the client */
+
+enum conn_state { CONN_HEAD = 0, CONN_BODY, CONN_HANDLING, CONN_LINGER, CONN_CLOSED };
+
+enum exchange_state {
+    X_NONE = 0,  /* no request dispatched */
+    X_PENDING,   /* dispatched, nothing written */
+    X_STREAMING, /* head written, chunks follow */
+};
+
+enum pause_reason { PAUSE_NONE = 0, PAUSE_HEADERS, PAUSE_MESSAGE };
+
+struct tg_http_exchange {
+    enum exchange_state state;
+    void *user;
+    bool chunked; /* streaming with chunked framing (else close-delimited) */
+};
+
+struct header_span {
+    size_t name_off, name_len, value_off, value_len;
+};
+
+struct tg_conn {
+    struct tg_list link;
+    struct tg_http_server *server;
+    uv_tcp_t tcp;
+    llhttp_t parser;
+    enum conn_state state;
+    struct tg_timer timer;      /* read, idle or linger timeout, by state */
+    struct tg_deferred resume;  /* parse buffered pipelined input */
+    struct tg_deferred closer;  /* a write failed: close on the next pass */
+    bool io_failed;
+    struct tg_buf in;           /* received, not yet parsed */
+    bool reading;
+    bool shutdown_sent;
+
+    /* The request being read. */
+    bool req_begun;         /* a byte of it has arrived */
+    size_t head_bytes;
+    bool head_cr_pending;   /* the last head byte seen was CR */
+    bool head_bad_cr;
+    enum { HDR_NONE = 0, HDR_NAME, HDR_VALUE } hdr_phase;
+    enum pause_reason pause;
+    int fail_status;        /* set by a callback returning HPE_USER */
+    const char *fail_code;
+    const char *fail_message;
+    struct tg_buf head;     /* method, url, names and values, NUL-separated */
+    size_t url_off, url_len;
+    struct header_span *spans;
+    size_t n_spans, cap_spans;
+    struct tg_buf body;
+    struct tg_http_header *headers;
+    struct tg_http_request req;
+    uint64_t served;        /* answers finished on this connection */
+
+    struct tg_http_exchange x;
+    bool keep_alive;        /* decided at dispatch; cleared by drain */
+    bool congested;
+    char peer[64];
+};
+
+static void conn_set_state(struct tg_conn *c, enum conn_state to);
+static void conn_finish_exchange(struct tg_conn *c);
+static void conn_fail_request(struct tg_conn *c, int status, const char *code, const char *msg);
+static void conn_close_now(struct tg_conn *c, bool reset);
+static void conn_send(struct tg_conn *c, uv_buf_t *bufs, unsigned n);
+static void conn_on_plaintext(struct tg_conn *c, const char *data, size_t len);
+static void conn_start_reading(struct tg_conn *c);
+static void conn_io_error(struct tg_conn *c);
+
+static struct tg_conn *conn_of(struct tg_http_exchange *x)
+{
+    return tg_container_of(x, struct tg_conn, x);
+}
+
+struct tg_conn *tg_conn_from_link(struct tg_list *link)
+{
+    return tg_container_of(link, struct tg_conn, link);
+}
+
+/* ---- the request being read ------------------------------------------- */
+
+static void request_reset(struct tg_conn *c)
+{
+    tg_buf_free(&c->head);
+    tg_buf_free(&c->body);
+    free(c->spans);
+    free(c->headers);
+    c->spans = NULL;
+    c->headers = NULL;
+    c->n_spans = c->cap_spans = 0;
+    c->url_off = c->url_len = 0;
+    c->req_begun = false;
+    c->head_bytes = 0;
+    c->head_cr_pending = false;
+    c->head_bad_cr = false;
+    c->hdr_phase = HDR_NONE;
+    c->pause = PAUSE_NONE;
+    c->fail_status = 0;
+    memset(&c->req, 0, sizeof(c->req));
+}
+
+static struct tg_conn *conn_of_parser(llhttp_t *p)
+{
+    return tg_container_of(p, struct tg_conn, parser);
+}
+
+static int user_fail(struct tg_conn *c, int status, const char *code, const char *msg)
+{
+    c->fail_status = status;
+    c->fail_code = code;
+    c->fail_message = msg;
+    return HPE_USER;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    struct tg_conn *c = conn_of_parser(p);
+    if (!c->req_begun) {
+        c->req_begun = true;
+        c->req.started_ms = tg_now(c->server->loop);
+        tg_timer_start(c->server->loop, &c->timer, c->server->limits.read_timeout_ms);
+    }
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    struct tg_conn *c = conn_of_parser(p);
+    if (c->url_len == 0)
+        c->url_off = c->head.len;
+    tg_buf_append(&c->head, at, len);
+    c->url_len += len;
+    return 0;
+}
+
+static int on_url_complete(llhttp_t *p)
+{
+    tg_buf_putc(&conn_of_parser(p)->head, '\0');
+    return 0;
+}
+
+static void new_header_span(struct tg_conn *c)
+{
+    if (c->n_spans == c->cap_spans) {
+        c->cap_spans = c->cap_spans ? c->cap_spans * 2 : 16;
+        c->spans = tg_xrealloc(c->spans, c->cap_spans * sizeof(*c->spans));
+    }
+    c->spans[c->n_spans++] = (struct header_span){c->head.len, 0, 0, 0};
+}
+
+/* llhttp may split a name or a value over several calls (across reads); the
+ * _complete callbacks delimit them. */
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    struct tg_conn *c = conn_of_parser(p);
+    if (c->hdr_phase != HDR_NAME) {
+        new_header_span(c);
+        c->hdr_phase = HDR_NAME;
+    }
+    tg_buf_append(&c->head, at, len);
+    c->spans[c->n_spans - 1].name_len += len;
+    return 0;
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+    struct tg_conn *c = conn_of_parser(p);
+    if (c->hdr_phase != HDR_NAME || c->spans[c->n_spans - 1].name_len == 0)
+        return user_fail(c, 400, "bad_http", "empty header name");
+    if (c->n_spans > c->server->limits.max_headers)
+        return user_fail(c, 431, "headers_too_large", "more request headers than max_headers");
+    tg_buf_putc(&c->head, '\0');
+    c->spans[c->n_spans - 1].value_off = c->head.len;
+    c->hdr_phase = HDR_VALUE;
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    struct tg_conn *c = conn_of_parser(p);
+    if (c->hdr_phase != HDR_VALUE) /* ": v" with no name: llhttp 8.1 lets it through */
+        return user_fail(c, 400, "bad_http", "empty header name");
+    tg_buf_append(&c->head, at, len);
+    c->spans[c->n_spans - 1].value_len += len;
+    return 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    struct tg_conn *c = conn_of_parser(p);
+    if (c->hdr_phase != HDR_VALUE)
+        return user_fail(c, 400, "bad_http", "empty header name");
+    tg_buf_putc(&c->head, '\0');
+    c->hdr_phase = HDR_NONE;
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    conn_of_parser(p)->pause = PAUSE_HEADERS;
+    return HPE_PAUSED;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    struct tg_conn *c = conn_of_parser(p);
+    if (c->body.len + len > c->server->limits.max_body_bytes)
+        return user_fail(c, 413, "body_too_large", "request body is larger than max_body_bytes");
+    tg_buf_append(&c->body, at, len);
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    conn_of_parser(p)->pause = PAUSE_MESSAGE;
+    return HPE_PAUSED;
+}
+
+static const llhttp_settings_t parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_url_complete = on_url_complete,
+    .on_header_field = on_header_field,
+    .on_header_field_complete = on_header_field_complete,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* Counts head bytes and finds bare CRs (a CR not followed by LF), which
+ * llhttp 8.1.0 would take as a line ending. */
+static void head_scan(struct tg_conn *c, const char *p, size_t n)
+{
+    c->head_bytes += n;
+    for (size_t i = 0; i < n; i++) {
+        if (c->head_cr_pending && p[i] != '\n')
+            c->head_bad_cr = true;
+        c->head_cr_pending = p[i] == '\r';
+    }
+}
+
+static bool header_is(const struct tg_http_header *h, const char *name)
+{
+    return strlen(name) == h->name_len && strncasecmp(h->name, name, h->name_len) == 0;
+}
+
+const struct tg_http_header *tg_http_header_find(const struct tg_http_request *req,
+                                                 const char *name)
+{
+    for (size_t i = 0; i < req->n_headers; i++)
+        if (header_is(&req->headers[i], name))
+            return &req->headers[i];
+    return NULL;
+}
+
+/* Headers complete: build the request view and apply the limits that can
+ * be judged before the body. Returns false when the connection was failed. */
+static bool conn_headers_done(struct tg_conn *c)
+{
+    const struct tg_http_limits *lim = &c->server->limits;
+    if (c->head_bad_cr) {
+        conn_fail_request(c, 400, "bad_http", "bare CR in request head");
+        return false;
+    }
+    if (c->head_bytes > lim->max_header_bytes) {
+        conn_fail_request(c, 431, "headers_too_large",
+                          "request line and headers are larger than max_header_bytes");
+        return false;
+    }
+    struct tg_http_request *r = &c->req;
+    r->method = c->parser.method;
+    r->method_name = llhttp_method_name((llhttp_method_t)c->parser.method);
+    r->http_minor = c->parser.http_minor;
+    r->url = c->head.data + c->url_off;
+    r->url_len = c->url_len;
+    const char *q = memchr(r->url, '?', r->url_len);
+    r->path_len = q ? (size_t)(q - r->url) : r->url_len;
+    c->headers = tg_xcalloc(c->n_spans ? c->n_spans : 1, sizeof(*c->headers));
+    for (size_t i = 0; i < c->n_spans; i++) {
+        c->headers[i] = (struct tg_http_header){c->head.data + c->spans[i].name_off,
+                                                c->spans[i].name_len,
+                                                c->head.data + c->spans[i].value_off,
+                                                c->spans[i].value_len};
+    }
+    r->headers = c->headers;
+    r->n_headers = c->n_spans;
+
+    if ((c->parser.flags & F_CONTENT_LENGTH) && c->parser.content_length > lim->max_body_bytes) {
+        conn_fail_request(c, 413, "body_too_large", "request body is larger than max_body_bytes");
+        return false;
+    }
+    const struct tg_http_header *expect = tg_http_header_find(r, "expect");
+    if (expect) {
+        if (expect->value_len == 12 && strncasecmp(expect->value, "100-continue", 12) == 0) {
+            if (r->http_minor >= 1) {
+                static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+                uv_buf_t b = uv_buf_init((char *)cont, sizeof(cont) - 1);
+                conn_send(c, &b, 1);
+            }
+        } else {
+            conn_fail_request(c, 417, "bad_http", "unsupported Expect header");
+            return false;
+        }
+    }
+    return true;
+}
+
+static void conn_dispatch(struct tg_conn *c)
+{
+    struct tg_http_request *r = &c->req;
+    tg_buf_reserve(&c->body, 0); /* body.data is never NULL for the handler */
+    r->body = c->body.data;
+    r->body_len = c->body.len;
+    r->received_ms = tg_now(c->server->loop);
+    r->received_ns = uv_hrtime();
+    c->keep_alive = llhttp_should_keep_alive(&c->parser) && !c->server->draining &&
+                    c->parser.upgrade == 0;
+    c->x = (struct tg_http_exchange){X_PENDING, NULL, false};
+    conn_set_state(c, CONN_HANDLING);
+    c->server->handler->on_request(&c->x, c->server->ctx);
+}
+
+static const char *bad_http_message(llhttp_errno_t e, const llhttp_t *p)
+{
+    switch (e) {
+    case HPE_UNEXPECTED_CONTENT_LENGTH:
+        return "both Content-Length and Transfer-Encoding";
+    case HPE_INVALID_CHUNK_SIZE:
+        return "invalid chunk size";
+    case HPE_INVALID_CONTENT_LENGTH:
+        return "invalid Content-Length";
+    case HPE_INVALID_TRANSFER_ENCODING:
+        return "invalid Transfer-Encoding";
+    case HPE_LF_EXPECTED:
+    case HPE_CR_EXPECTED:
+        return "malformed line ending";
+    default:
+        return p->reason ? p->reason : "malformed HTTP request";
+    }
+}
+
+/* Feeds bytes to llhttp until they run out, a request is dispatched, or the
+ * connection fails. Returns how many bytes were consumed. */
+static size_t conn_parse(struct tg_conn *c, const char *data, size_t len)
+{
+    size_t off = 0;
+    /* After the headers pause, one more execute (even of zero bytes) lets a
+     * body-less message complete. */
+    bool resumed = false;
+    while ((off < len || resumed) && (c->state == CONN_HEAD || c->state == CONN_BODY)) {
+        resumed = false;
+        const char *p = data + off;
+        size_t n = len - off;
+        bool in_head = c->state == CONN_HEAD;
+        llhttp_errno_t e = llhttp_execute(&c->parser, p, n);
+        size_t used = n;
+        if (e != HPE_OK) {
+            const char *pos = llhttp_get_error_pos(&c->parser);
+            used = pos && pos >= p && pos <= p + n ? (size_t)(pos - p) : n;
+        }
+        if (in_head)
+            head_scan(c, p, used);
+        off += used;
+
+        if (e == HPE_PAUSED && c->pause == PAUSE_HEADERS) {
+            c->pause = PAUSE_NONE;
+            llhttp_resume(&c->parser);
+            if (!conn_headers_done(c))
+                return off;
+            conn_set_state(c, CONN_BODY);
+            resumed = true;
+            continue;
+        }
+        if (e == HPE_PAUSED && c->pause == PAUSE_MESSAGE) {
+            c->pause = PAUSE_NONE;
+            llhttp_resume(&c->parser);
+            conn_dispatch(c);
+            return off;
+        }
+        if (e == HPE_PAUSED_UPGRADE) {
+            /* Upgrades are not supported: answer the request as plain
+             * HTTP, then close (what follows is not HTTP). */
+            llhttp_resume_after_upgrade(&c->parser);
+            conn_dispatch(c);
+            return len;
+        }
+        if (e == HPE_USER) {
+            conn_fail_request(c, c->fail_status, c->fail_code, c->fail_message);
+            return off;
+        }
+        if (e != HPE_OK) {
+            conn_fail_request(c, 400, "bad_http", bad_http_message(e, &c->parser));
+            return off;
+        }
+        /* All consumed, request incomplete. */
+        if (c->state == CONN_HEAD) {
+            if (c->head_bad_cr) {
+                conn_fail_request(c, 400, "bad_http", "bare CR in request head");
+                return off;
+            }
+            if (c->head_bytes > c->server->limits.max_header_bytes) {
+                conn_fail_request(c, 431, "headers_too_large",
+                                  "request line and headers are larger than max_header_bytes");
+                return off;
+            }
+        }
+    }
+    return off;
+}
+
+/* Parses what c->in holds, when the connection can take a request. */
+static void conn_parse_buffered(struct tg_conn *c)
+{
+    if (c->state != CONN_HEAD || c->in.len == 0 || c->congested)
+        return;
+    size_t used = conn_parse(c, c->in.data, c->in.len);
+    if (c->state == CONN_CLOSED)
+        return;
+    tg_buf_consume(&c->in, used);
+    if (c->state == CONN_HEAD && c->in.len > 0)
+        tg_defer(c->server->loop, &c->resume); /* answered at once: next request */
+    if (c->state != CONN_LINGER && !c->reading && c->in.len < PIPELINE_CAP)
+        conn_start_reading(c);
+}
+
+static void on_resume(struct tg_deferred *d)
+{
+    struct tg_conn *c = tg_container_of(d, struct tg_conn, resume);
+    conn_parse_buffered(c);
+}
+
+/* ---- states and timers --------------------------------------------------- */
+
+static void conn_set_state(struct tg_conn *c, enum conn_state to)
+{
+    struct tg_loop *loop = c->server->loop;
+    c->state = to;
+    switch (to) {
+    case CONN_HEAD:
+        /* A new request's first byte re-arms the timer as a read timeout. */
+        tg_timer_start(loop, &c->timer, c->server->limits.idle_timeout_ms);
+        break;
+    case CONN_BODY:
+        break; /* the read timeout armed at the request's first byte runs on */
+    case CONN_HANDLING:
+        tg_timer_stop(loop, &c->timer);
+        break;
+    case CONN_LINGER:
+        tg_timer_start(loop, &c->timer, LINGER_MS);
+        break;
+    case CONN_CLOSED:
+        tg_timer_stop(loop, &c->timer);
+        tg_defer_cancel(&c->resume);
+        tg_defer_cancel(&c->closer);
+        break;
+    }
+}
+
+static void on_conn_timer(struct tg_timer *t)
+{
+    struct tg_conn *c = tg_container_of(t, struct tg_conn, timer);
+    switch (c->state) {
+    case CONN_HEAD:
+    case CONN_BODY:
+        if (c->req_begun || c->served == 0)
+            conn_fail_request(c, 408, "request_timeout",
+                              "request not received within read_timeout_ms");
+        else
+            conn_close_now(c, false); /* keep-alive idle */
+        break;
+    case CONN_LINGER:
+        conn_close_now(c, false);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- writing ------------------------------------------------------------- */
+
+struct write_req {
+    uv_write_t req;
+    size_t len;
+    char data[];
+};
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct write_req *w = tg_container_of(req, struct write_req, req);
+    struct tg_conn *c = req->data;
+    free(w);
+    if (c->state == CONN_CLOSED)
+        return;
+    if (status < 0) {
+        conn_close_now(c, false);
+        return;
+    }
+    size_t backlog = c->tcp.write_queue_size;
+    if (c->congested && backlog < LOW_WATERMARK) {
+        c->congested = false;
+        if (c->x.state != X_NONE && c->server->handler->on_writable)
+            c->server->handler->on_writable(&c->x, c->server->ctx);
+        else if (c->state == CONN_HEAD)
+            tg_defer(c->server->loop, &c->resume);
+    }
+}
+
+/* A write failed inside a handler's call: close on the next loop pass, so
+ * that the handler is never called back (on_abort) from its own call. */
+static void conn_io_error(struct tg_conn *c)
+{
+    if (c->io_failed)
+        return;
+    c->io_failed = true;
+    tg_defer(c->server->loop, &c->closer);
+}
+
+static void on_closer(struct tg_deferred *d)
+{
+    conn_close_now(tg_container_of(d, struct tg_conn, closer), false);
+}
+
+/* Writes framed bytes: at once when the socket takes them, else queued. */
+static void conn_send(struct tg_conn *c, uv_buf_t *bufs, unsigned n)
+{
+    if (c->state == CONN_CLOSED || c->shutdown_sent || c->io_failed)
+        return;
+    size_t total = 0;
+    for (unsigned i = 0; i < n; i++)
+        total += bufs[i].len;
+    if (total == 0)
+        return;
+    size_t skip = 0;
+    if (c->tcp.write_queue_size == 0) {
+        int r = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+        if (r >= 0 && (size_t)r == total)
+            return;
+        if (r < 0 && r != UV_EAGAIN) {
+            conn_io_error(c);
+            return;
+        }
+        skip = r > 0 ? (size_t)r : 0;
+    }
+    struct write_req *w = tg_xmalloc(sizeof(*w) + total - skip);
+    w->len = 0;
+    for (unsigned i = 0; i < n; i++) {
+        size_t blen = bufs[i].len;
+        if (skip >= blen) {
+            skip -= blen;
+            continue;
+        }
+        memcpy(w->data + w->len, bufs[i].base + skip, blen - skip);
+        w->len += blen - skip;
+        skip = 0;
+    }
+    w->req.data = c;
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)w->len);
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    if (rc < 0) {
+        free(w);
+        conn_io_error(c);
+        return;
+    }
+    if (c->tcp.write_queue_size > HIGH_WATERMARK)
+        c->congested = true;
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    free(req);
+}
+
+/* The last answer is queued: shut the write side once it is flushed, then
+ * drain input briefly so the client reads the answer rather than a reset. */
+static void conn_linger(struct tg_conn *c)
+{
+    if (c->state == CONN_CLOSED)
+        return;
+    conn_set_state(c, CONN_LINGER);
+    uv_shutdown_t *req = tg_xmalloc(sizeof(*req));
+    if (c->io_failed || uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+        free(req);
+        conn_io_error(c);
+        return;
+    }
+    c->shutdown_sent = true;
+    tg_buf_free(&c->in);
+    if (!c->reading)
+        conn_start_reading(c);
+}
+
+/* ---- answers --------------------------------------------------------------- */
+
+const char *tg_http_reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 402: return "Payment Required";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 417: return "Expectation Failed";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 529: return "Site Overloaded";
+    default: return "Unknown";
+    }
+}
+
+/* "Date: ..." for the current second, formatted once per second. */
+static const char *date_header(void)
+{
+    static char buf[48];
+    static time_t cached = 0;
+    time_t now = time(NULL);
+    if (now != cached) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(buf, sizeof(buf), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+        cached = now;
+    }
+    return buf;
+}
+
+/* Formats the status line and the headers the connection owns. */
+static size_t format_head(struct tg_conn *c, char *out, size_t cap, int status,
+                          const char *framing)
+{
+    const char *conn_hdr = "";
+    if (!c->keep_alive)
+        conn_hdr = "Connection: close\r\n";
+    else if (c->req.http_minor == 0)
+        conn_hdr = "Connection: keep-alive\r\n";
+    int n = snprintf(out, cap, "HTTP/1.1 %d %s\r\n%s%s%s", status, tg_http_reason(status),
+                     date_header(), framing, conn_hdr);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+void tg_http_respond(struct tg_http_exchange *x, int status, const char *headers,
+                     size_t headers_len, const char *body, size_t body_len)
+{
+    struct tg_conn *c = conn_of(x);
+    if (x->state != X_PENDING)
+        return;
+    char head[256], framing[64];
+    snprintf(framing, sizeof(framing), "Content-Length: %zu\r\n", body_len);
+    size_t head_len = format_head(c, head, sizeof(head), status, framing);
+    bool is_head_method = c->req.method == HTTP_HEAD;
+    uv_buf_t bufs[4] = {
+        uv_buf_init(head, (unsigned)head_len),
+        uv_buf_init((char *)(headers ? headers : ""), (unsigned)(headers ? headers_len : 0)),
+        uv_buf_init((char *)"\r\n", 2),
+        uv_buf_init((char *)body, is_head_method ? 0 : (unsigned)body_len),
+    };
+    conn_send(c, bufs, 4);
+    conn_finish_exchange(c);
+}
+
+void tg_http_stream_begin(struct tg_http_exchange *x, int status, const char *headers,
+                          size_t headers_len)
+{
+    struct tg_conn *c = conn_of(x);
+    if (x->state != X_PENDING)
+        return;
+    x->chunked = c->req.http_minor >= 1;
+    if (!x->chunked)
+        c->keep_alive = false; /* HTTP/1.0: the close ends the body */
+    char head[256];
+    size_t head_len = format_head(c, head, sizeof(head), status,
+                                  x->chunked ? "Transfer-Encoding: chunked\r\n" : "");
+    uv_buf_t bufs[3] = {
+        uv_buf_init(head, (unsigned)head_len),
+        uv_buf_init((char *)(headers ? headers : ""), (unsigned)(headers ? headers_len : 0)),
+        uv_buf_init((char *)"\r\n", 2),
+    };
+    x->state = X_STREAMING;
+    conn_send(c, bufs, 3);
+}
+
+void tg_http_stream_write(struct tg_http_exchange *x, const char *data, size_t len)
+{
+    struct tg_conn *c = conn_of(x);
+    if (x->state != X_STREAMING || len == 0)
+        return;
+    if (!x->chunked) {
+        uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+        conn_send(c, &b, 1);
+        return;
+    }
+    char size_line[24];
+    int n = snprintf(size_line, sizeof(size_line), "%zx\r\n", len);
+    uv_buf_t bufs[3] = {
+        uv_buf_init(size_line, (unsigned)n),
+        uv_buf_init((char *)data, (unsigned)len),
+        uv_buf_init((char *)"\r\n", 2),
+    };
+    conn_send(c, bufs, 3);
+}
+
+void tg_http_stream_end(struct tg_http_exchange *x)
+{
+    struct tg_conn *c = conn_of(x);
+    if (x->state != X_STREAMING)
+        return;
+    if (x->chunked) {
+        uv_buf_t b = uv_buf_init((char *)"0\r\n\r\n", 5);
+        conn_send(c, &b, 1);
+    }
+    conn_finish_exchange(c);
+}
+
+void tg_http_reset(struct tg_http_exchange *x)
+{
+    struct tg_conn *c = conn_of(x);
+    if (x->state == X_NONE)
+        return;
+    x->state = X_NONE; /* finished by the handler: no on_abort */
+    conn_close_now(c, true);
+}
+
+void tg_http_send_raw_then_reset(struct tg_http_exchange *x, const char *data, size_t len)
+{
+    struct tg_conn *c = conn_of(x);
+    if (x->state == X_NONE)
+        return;
+    if (len > 0) {
+        uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+        conn_send(c, &b, 1);
+    }
+    x->state = X_NONE;
+    /* A reset discards unsent data: close gracefully when bytes are queued so
+     * the peer sees exactly `len` bytes, then an abrupt end. */
+    conn_close_now(c, c->tcp.write_queue_size == 0);
+}
+
+size_t tg_http_backlog(const struct tg_http_exchange *x)
+{
+    const struct tg_conn *c = tg_container_of(x, struct tg_conn, x);
+    return c->tcp.write_queue_size;
+}
+
+bool tg_http_congested(const struct tg_http_exchange *x)
+{
+    const struct tg_conn *c = tg_container_of(x, struct tg_conn, x);
+    return c->congested;
+}
+
+const struct tg_http_request *tg_http_request(const struct tg_http_exchange *x)
+{
+    return &tg_container_of(x, struct tg_conn, x)->req;
+}
+
+void tg_http_set_user(struct tg_http_exchange *x, void *user)
+{
+    x->user = user;
+}
+
+void *tg_http_user(const struct tg_http_exchange *x)
+{
+    return x->user;
+}
+
+const char *tg_http_peer(const struct tg_http_exchange *x)
+{
+    struct tg_conn *c = tg_container_of(x, struct tg_conn, x);
+    if (c->peer[0])
+        return c->peer;
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        } else {
+            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        }
+    }
+    snprintf(c->peer, sizeof(c->peer), "%s:%d", ip, port);
+    return c->peer;
+}
+
+void tg_http_respond_error(struct tg_http_exchange *x, int status, const char *code,
+                           const char *message, const char *extra_headers)
+{
+    struct tg_buf body = TG_BUF_INIT, headers = TG_BUF_INIT;
+    tg_buf_puts(&body, "{\"error\":{\"message\":\"");
+    tg_buf_json_escape(&body, message, strlen(message));
+    tg_buf_printf(&body, "\",\"type\":\"%s\",\"code\":\"%s\",\"attempts\":[]}}",
+                  status >= 500 ? "server_error" : "invalid_request_error", code);
+    tg_buf_puts(&headers, "Content-Type: application/json\r\n");
+    if (extra_headers)
+        tg_buf_puts(&headers, extra_headers);
+    tg_http_respond(x, status, headers.data, headers.len, body.data, body.len);
+    tg_buf_free(&body);
+    tg_buf_free(&headers);
+}
+
+/* After an answer is queued: next request, or close. */
+static void conn_finish_exchange(struct tg_conn *c)
+{
+    c->x = (struct tg_http_exchange){X_NONE, NULL, false};
+    c->served++;
+    request_reset(c);
+    if (c->state == CONN_CLOSED)
+        return;
+    if (!c->keep_alive || c->server->draining) {
+        conn_linger(c);
+        return;
+    }
+    conn_set_state(c, CONN_HEAD);
+    if (c->in.len > 0)
+        tg_defer(c->server->loop, &c->resume);
+}
+
+/* An error of the connection's own before any dispatch: answer and close. */
+static void conn_fail_request(struct tg_conn *c, int status, const char *code, const char *msg)
+{
+    if (c->state == CONN_CLOSED || c->state == CONN_LINGER)
+        return;
+    c->req.http_minor = c->parser.http_major == 1 ? c->parser.http_minor : 1;
+    c->keep_alive = false;
+    c->x = (struct tg_http_exchange){X_PENDING, NULL, false};
+    conn_set_state(c, CONN_HANDLING);
+    tg_http_respond_error(&c->x, status, code, msg, NULL);
+}
+
+/* ---- reading -------------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct tg_conn *c = h->data;
+    buf->base = c->server->read_buf;
+    buf->len = sizeof(c->server->read_buf);
+}
+
+static void conn_on_eof(struct tg_conn *c)
+{
+    conn_close_now(c, false);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    struct tg_conn *c = stream->data;
+    if (nread == 0)
+        return;
+    if (nread < 0) {
+        conn_on_eof(c);
+        return;
+    }
+    conn_on_plaintext(c, buf->base, (size_t)nread);
+}
+
+/* Input from the client. */
+static void conn_on_plaintext(struct tg_conn *c, const char *data, size_t len)
+{
+    switch (c->state) {
+    case CONN_LINGER:
+    case CONN_CLOSED:
+        return;
+    case CONN_HANDLING:
+        tg_buf_append(&c->in, data, len);
+        if (c->in.len >= PIPELINE_CAP && c->reading) {
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->reading = false;
+        }
+        return;
+    case CONN_HEAD:
+    case CONN_BODY:
+        break;
+    }
+    if (c->in.len > 0 || c->congested) {
+        tg_buf_append(&c->in, data, len);
+        conn_parse_buffered(c);
+        return;
+    }
+    size_t used = conn_parse(c, data, len);
+    if (c->state == CONN_CLOSED || c->state == CONN_LINGER || used == len)
+        return;
+    tg_buf_append(&c->in, data + used, len - used);
+    if (c->state == CONN_HEAD)
+        tg_defer(c->server->loop, &c->resume); /* answered at once: next request */
+    if (c->in.len >= PIPELINE_CAP && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+}
+
+static void conn_start_reading(struct tg_conn *c)
+{
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+        c->reading = true;
+}
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+static void on_close(uv_handle_t *h)
+{
+    struct tg_conn *c = h->data;
+    struct tg_http_server *s = c->server;
+    tg_list_remove(&c->link);
+    s->n_conns--;
+    request_reset(c);
+    tg_buf_free(&c->in);
+    free(c);
+    if (s->draining && s->n_conns == 0 && s->on_empty)
+        s->on_empty(s);
+}
+
+static void conn_close_now(struct tg_conn *c, bool reset)
+{
+    if (c->state == CONN_CLOSED)
+        return;
+    bool aborted = c->x.state != X_NONE;
+    c->x.state = X_NONE;
+    conn_set_state(c, CONN_CLOSED);
+    if (aborted && c->server->handler->on_abort)
+        c->server->handler->on_abort(&c->x, c->server->ctx);
+    if (reset && uv_tcp_close_reset(&c->tcp, on_close) == 0)
+        return;
+    uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+void tg_conn_close(struct tg_conn *c)
+{
+    conn_close_now(c, false);
+}
+
+void tg_conn_drain(struct tg_conn *c)
+{
+    if (c->state == CONN_HEAD && !c->req_begun && c->in.len == 0)
+        conn_close_now(c, false);
+    /* Otherwise the answer in progress ends with Connection: close. */
+    c->keep_alive = false;
+}
+
+void tg_conn_accept(struct tg_http_server *s)
+{
+    struct tg_conn *c = tg_xcalloc(1, sizeof(*c));
+    c->server = s;
+    if (uv_tcp_init(s->loop->uv, &c->tcp) < 0) {
+        free(c);
+        return;
+    }
+    c->tcp.data = c;
+    tg_list_push_back(&s->conns, &c->link);
+    s->n_conns++;
+    if (uv_accept((uv_stream_t *)&s->tcp, (uv_stream_t *)&c->tcp) < 0) {
+        c->state = CONN_CLOSED;
+        uv_close((uv_handle_t *)&c->tcp, on_close);
+        return;
+    }
+    if (s->n_conns > s->limits.max_connections || s->draining) {
+        /* SPEC: over max_connections, accepted and closed at once. */
+        s->refused_total++;
+        c->state = CONN_CLOSED;
+        uv_close((uv_handle_t *)&c->tcp, on_close);
+        return;
+    }
+    s->accepted_total++;
+    uv_tcp_nodelay(&c->tcp, 1);
+    llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
+    tg_timer_init(&c->timer, on_conn_timer);
+    tg_deferred_init(&c->resume, on_resume);
+    tg_deferred_init(&c->closer, on_closer);
+    /* A fresh connection must send its first request within read_timeout_ms. */
+    c->state = CONN_HEAD;
+    tg_timer_start(s->loop, &c->timer, s->limits.read_timeout_ms);
+    conn_start_reading(c);
+}
