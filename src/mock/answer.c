@@ -1,0 +1,596 @@
+/* Formats the mock's answers in each provider's wire format (see answer.h).
+ * Written by hand into one buffer rather than built as cJSON trees: the mock
+ * is a load-test target and must stay cheap per request. */
+#include "mock/answer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "util/json.h"
+
+struct pieces {
+    struct tg_mock_plan *plan;
+    size_t cap;
+};
+
+/* Closes the current piece at the body's end, due at at_ms. */
+static void piece_end(struct pieces *ps, double at_ms)
+{
+    struct tg_mock_plan *p = ps->plan;
+    if (p->n_pieces == ps->cap) {
+        ps->cap = ps->cap ? ps->cap * 2 : 32;
+        p->pieces = tg_xrealloc(p->pieces, ps->cap * sizeof(*p->pieces));
+    }
+    p->pieces[p->n_pieces++] = (struct tg_mock_piece){p->body.len, at_ms};
+}
+
+static void sse_data_begin(struct tg_buf *b)
+{
+    tg_buf_puts(b, "data: ");
+}
+
+static void sse_end(struct tg_buf *b)
+{
+    tg_buf_puts(b, "\n\n");
+}
+
+static void str(struct tg_buf *b, const char *s)
+{
+    tg_buf_json_str(b, s, strlen(s));
+}
+
+static void token_text(const struct tg_mock_reply *r, size_t k, const char **p, size_t *n)
+{
+    size_t start = k ? r->token_ends[k - 1] : 0;
+    *p = r->text + start;
+    *n = r->token_ends[k] - start;
+}
+
+static void usage_openai(struct tg_buf *b, const struct tg_mock_reply *r)
+{
+    tg_buf_printf(b,
+                  "\"usage\":{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
+                  "\"total_tokens\":%lld}",
+                  (long long)r->prompt_tokens, (long long)r->completion_tokens,
+                  (long long)(r->prompt_tokens + r->completion_tokens));
+}
+
+/* ---- OpenAI chat ---- */
+
+static void chat_head(struct tg_buf *b, const struct tg_mock_reply *r, const char *object)
+{
+    tg_buf_puts(b, "{\"id\":");
+    str(b, r->id);
+    tg_buf_printf(b, ",\"object\":\"%s\",\"created\":%lld,\"model\":", object,
+                  (long long)r->created);
+    str(b, r->model);
+    tg_buf_puts(b, ",\"system_fingerprint\":\"fp_mock\",\"choices\":[");
+}
+
+static void tool_call_json(struct tg_buf *b, const struct tg_mock_reply *r, bool with_index)
+{
+    tg_buf_puts(b, "[{");
+    if (with_index)
+        tg_buf_puts(b, "\"index\":0,");
+    tg_buf_puts(b, "\"id\":");
+    str(b, r->tool_id);
+    tg_buf_puts(b, ",\"type\":\"function\",\"function\":{\"name\":");
+    str(b, r->tool_name);
+    tg_buf_puts(b, ",\"arguments\":");
+    str(b, with_index ? "" : r->tool_args);
+    tg_buf_puts(b, "}}]");
+}
+
+static void chat_whole(const struct tg_mock_reply *r, struct tg_buf *b)
+{
+    chat_head(b, r, "chat.completion");
+    for (int c = 0; c < r->n_choices; c++) {
+        tg_buf_printf(b, "%s{\"index\":%d,\"message\":{\"role\":\"assistant\",\"content\":",
+                      c ? "," : "", c);
+        if (r->text_is_null)
+            tg_buf_puts(b, "null");
+        else
+            str(b, r->text);
+        if (r->tool_name) {
+            tg_buf_puts(b, ",\"tool_calls\":");
+            tool_call_json(b, r, false);
+        }
+        tg_buf_puts(b, ",\"refusal\":null},\"logprobs\":null,\"finish_reason\":");
+        str(b, r->finish_reason);
+        tg_buf_putc(b, '}');
+    }
+    tg_buf_puts(b, "],");
+    usage_openai(b, r);
+    tg_buf_putc(b, '}');
+}
+
+static void chat_chunk_begin(struct tg_buf *b, const struct tg_mock_reply *r)
+{
+    sse_data_begin(b);
+    chat_head(b, r, "chat.completion.chunk");
+    tg_buf_puts(b, "{\"index\":0,\"delta\":{");
+}
+
+static void chat_chunk_end(struct tg_buf *b, const char *finish_reason)
+{
+    tg_buf_puts(b, "},\"logprobs\":null,\"finish_reason\":");
+    if (finish_reason)
+        str(b, finish_reason);
+    else
+        tg_buf_puts(b, "null");
+    tg_buf_puts(b, "}]}");
+    sse_end(b);
+}
+
+static void openai_stream_error(struct tg_buf *b, const struct tg_mock_reply *r)
+{
+    sse_data_begin(b);
+    tg_buf_puts(b, "{\"error\":{\"message\":");
+    str(b, r->stream_error_message ? r->stream_error_message
+                                   : "The server had an error while processing your request.");
+    tg_buf_puts(b, ",\"type\":");
+    str(b, r->stream_error_type ? r->stream_error_type : "server_error");
+    tg_buf_puts(b, ",\"param\":null,\"code\":null}}");
+    sse_end(b);
+}
+
+/* Splits a tool call's argument text into stream fragments of ~8 bytes. */
+#define ARG_FRAGMENT 8
+
+static void chat_stream(const struct tg_mock_reply *r, struct tg_mock_plan *plan)
+{
+    struct pieces ps = {plan, 0};
+    struct tg_buf *b = &plan->body;
+    double t = r->first_ms;
+    chat_chunk_begin(b, r);
+    if (r->tool_name) {
+        tg_buf_puts(b, "\"role\":\"assistant\",\"content\":null,\"tool_calls\":");
+        tool_call_json(b, r, true);
+    } else {
+        tg_buf_puts(b, "\"role\":\"assistant\",\"content\":\"\",\"refusal\":null");
+    }
+    chat_chunk_end(b, NULL);
+    piece_end(&ps, t);
+    plan->hang_after = 1;
+
+    size_t n = r->tool_name ? (strlen(r->tool_args) + ARG_FRAGMENT - 1) / ARG_FRAGMENT
+                            : r->n_tokens;
+    for (size_t k = 0; k < n; k++) {
+        if (r->stream_error_after >= 0 && (int64_t)k == r->stream_error_after) {
+            openai_stream_error(b, r);
+            piece_end(&ps, t);
+            return;
+        }
+        if (k > 0)
+            t += r->interval_ms;
+        chat_chunk_begin(b, r);
+        if (r->tool_name) {
+            size_t len = strlen(r->tool_args) - k * ARG_FRAGMENT;
+            tg_buf_puts(b, "\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":");
+            tg_buf_json_str(b, r->tool_args + k * ARG_FRAGMENT,
+                            len < ARG_FRAGMENT ? len : ARG_FRAGMENT);
+            tg_buf_puts(b, "}}]");
+        } else {
+            const char *p;
+            size_t len;
+            token_text(r, k, &p, &len);
+            tg_buf_puts(b, "\"content\":");
+            tg_buf_json_str(b, p, len);
+        }
+        chat_chunk_end(b, NULL);
+        piece_end(&ps, t);
+    }
+    if (r->stream_error_after >= 0 && (size_t)r->stream_error_after >= n) {
+        openai_stream_error(b, r);
+        piece_end(&ps, t);
+        return;
+    }
+    chat_chunk_begin(b, r);
+    chat_chunk_end(b, r->finish_reason);
+    if (r->include_usage) {
+        sse_data_begin(b);
+        chat_head(b, r, "chat.completion.chunk");
+        tg_buf_puts(b, "],");
+        usage_openai(b, r);
+        tg_buf_putc(b, '}');
+        sse_end(b);
+    }
+    tg_buf_puts(b, "data: [DONE]\n\n");
+    piece_end(&ps, t);
+}
+
+/* ---- OpenAI completions ---- */
+
+static void completion_whole(const struct tg_mock_reply *r, struct tg_buf *b)
+{
+    chat_head(b, r, "text_completion");
+    for (int c = 0; c < r->n_choices; c++) {
+        tg_buf_printf(b, "%s{\"text\":", c ? "," : "");
+        str(b, r->text);
+        tg_buf_printf(b, ",\"index\":%d,\"logprobs\":null,\"finish_reason\":", c);
+        str(b, r->finish_reason);
+        tg_buf_putc(b, '}');
+    }
+    tg_buf_puts(b, "],");
+    usage_openai(b, r);
+    tg_buf_putc(b, '}');
+}
+
+static void completion_chunk(struct tg_buf *b, const struct tg_mock_reply *r, const char *p,
+                             size_t len, const char *finish_reason)
+{
+    sse_data_begin(b);
+    chat_head(b, r, "text_completion");
+    tg_buf_puts(b, "{\"text\":");
+    tg_buf_json_str(b, p, len);
+    tg_buf_puts(b, ",\"index\":0,\"logprobs\":null,\"finish_reason\":");
+    if (finish_reason)
+        str(b, finish_reason);
+    else
+        tg_buf_puts(b, "null");
+    tg_buf_puts(b, "}]}");
+    sse_end(b);
+}
+
+static void completion_stream(const struct tg_mock_reply *r, struct tg_mock_plan *plan)
+{
+    struct pieces ps = {plan, 0};
+    struct tg_buf *b = &plan->body;
+    double t = r->first_ms;
+    plan->hang_after = 0;
+    for (size_t k = 0; k < r->n_tokens; k++) {
+        if (r->stream_error_after >= 0 && (int64_t)k == r->stream_error_after) {
+            openai_stream_error(b, r);
+            piece_end(&ps, t);
+            return;
+        }
+        if (k > 0)
+            t += r->interval_ms;
+        const char *p;
+        size_t len;
+        token_text(r, k, &p, &len);
+        completion_chunk(b, r, p, len, NULL);
+        piece_end(&ps, t);
+    }
+    if (r->stream_error_after >= 0 && (size_t)r->stream_error_after >= r->n_tokens) {
+        openai_stream_error(b, r);
+        piece_end(&ps, t);
+        return;
+    }
+    completion_chunk(b, r, "", 0, r->finish_reason);
+    tg_buf_puts(b, "data: [DONE]\n\n");
+    piece_end(&ps, t);
+}
+
+/* ---- embeddings ---- */
+
+/* Writes v in [-1, 1] with 6 decimals, without printf (1536 per input). */
+static void put_unit_float(struct tg_buf *b, double v)
+{
+    char tmp[16];
+    size_t n = 0;
+    if (v < 0) {
+        tmp[n++] = '-';
+        v = -v;
+    }
+    long scaled = lround(v * 1e6);
+    tmp[n++] = (char)('0' + scaled / 1000000);
+    tmp[n++] = '.';
+    long frac = scaled % 1000000;
+    for (long d = 100000; d > 0; d /= 10)
+        tmp[n++] = (char)('0' + (frac / d) % 10);
+    tg_buf_append(b, tmp, n);
+}
+
+static void embeddings_whole(const struct tg_mock_reply *r, struct tg_rand *rand,
+                             struct tg_buf *b)
+{
+    tg_buf_puts(b, "{\"object\":\"list\",\"data\":[");
+    tg_buf_reserve(b, (size_t)r->n_inputs * (size_t)r->dims * 10 + 64);
+    for (int i = 0; i < r->n_inputs; i++) {
+        tg_buf_printf(b, "%s{\"object\":\"embedding\",\"index\":%d,\"embedding\":[", i ? "," : "",
+                      i);
+        for (int d = 0; d < r->dims; d++) {
+            if (d)
+                tg_buf_putc(b, ',');
+            put_unit_float(b, tg_rand_unit(rand) * 2.0 - 1.0);
+        }
+        tg_buf_puts(b, "]}");
+    }
+    tg_buf_puts(b, "],\"model\":");
+    str(b, r->model);
+    tg_buf_printf(b, ",\"usage\":{\"prompt_tokens\":%lld,\"total_tokens\":%lld}}",
+                  (long long)r->prompt_tokens, (long long)r->prompt_tokens);
+}
+
+/* ---- Anthropic messages ---- */
+
+static const char *anthropic_stop_reason(const char *finish_reason)
+{
+    if (strcmp(finish_reason, "stop") == 0)
+        return "end_turn";
+    if (strcmp(finish_reason, "length") == 0)
+        return "max_tokens";
+    if (strcmp(finish_reason, "tool_calls") == 0)
+        return "tool_use";
+    if (strcmp(finish_reason, "content_filter") == 0)
+        return "refusal";
+    return finish_reason;
+}
+
+static void messages_whole(const struct tg_mock_reply *r, struct tg_buf *b)
+{
+    tg_buf_puts(b, "{\"id\":");
+    str(b, r->id);
+    tg_buf_puts(b, ",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
+    str(b, r->model);
+    tg_buf_puts(b, ",\"content\":[");
+    if (r->tool_name) {
+        tg_buf_puts(b, "{\"type\":\"tool_use\",\"id\":");
+        str(b, r->tool_id);
+        tg_buf_puts(b, ",\"name\":");
+        str(b, r->tool_name);
+        tg_buf_printf(b, ",\"input\":%s}", r->tool_args);
+    } else if (r->text[0]) {
+        tg_buf_puts(b, "{\"type\":\"text\",\"text\":");
+        str(b, r->text);
+        tg_buf_putc(b, '}');
+    }
+    tg_buf_puts(b, "],\"stop_reason\":");
+    str(b, anthropic_stop_reason(r->finish_reason));
+    tg_buf_printf(b,
+                  ",\"stop_sequence\":null,\"usage\":{\"input_tokens\":%lld,\"output_tokens\":%lld}}",
+                  (long long)r->prompt_tokens, (long long)r->completion_tokens);
+}
+
+static void anthropic_event(struct tg_buf *b, const char *name)
+{
+    tg_buf_printf(b, "event: %s\ndata: ", name);
+}
+
+static void anthropic_stream_error(struct tg_buf *b, const struct tg_mock_reply *r)
+{
+    anthropic_event(b, "error");
+    tg_buf_puts(b, "{\"type\":\"error\",\"error\":{\"type\":");
+    str(b, r->stream_error_type ? r->stream_error_type : "overloaded_error");
+    tg_buf_puts(b, ",\"message\":");
+    str(b, r->stream_error_message ? r->stream_error_message : "Overloaded");
+    tg_buf_puts(b, "}}");
+    sse_end(b);
+}
+
+static void messages_stream(const struct tg_mock_reply *r, struct tg_mock_plan *plan)
+{
+    struct pieces ps = {plan, 0};
+    struct tg_buf *b = &plan->body;
+    double t = r->first_ms;
+    anthropic_event(b, "message_start");
+    tg_buf_puts(b, "{\"type\":\"message_start\",\"message\":{\"id\":");
+    str(b, r->id);
+    tg_buf_puts(b, ",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
+    str(b, r->model);
+    tg_buf_printf(b,
+                  ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":"
+                  "{\"input_tokens\":%lld,\"output_tokens\":1}}}",
+                  (long long)r->prompt_tokens);
+    sse_end(b);
+    anthropic_event(b, "content_block_start");
+    if (r->tool_name) {
+        tg_buf_puts(b, "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
+                       "{\"type\":\"tool_use\",\"id\":");
+        str(b, r->tool_id);
+        tg_buf_puts(b, ",\"name\":");
+        str(b, r->tool_name);
+        tg_buf_puts(b, ",\"input\":{}}}");
+    } else {
+        tg_buf_puts(b, "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
+                       "{\"type\":\"text\",\"text\":\"\"}}");
+    }
+    sse_end(b);
+    anthropic_event(b, "ping");
+    tg_buf_puts(b, "{\"type\":\"ping\"}");
+    sse_end(b);
+    piece_end(&ps, t);
+    plan->hang_after = 1;
+
+    size_t n = r->tool_name ? (strlen(r->tool_args) + ARG_FRAGMENT - 1) / ARG_FRAGMENT
+                            : r->n_tokens;
+    for (size_t k = 0; k < n; k++) {
+        if (r->stream_error_after >= 0 && (int64_t)k == r->stream_error_after) {
+            anthropic_stream_error(b, r);
+            piece_end(&ps, t);
+            return;
+        }
+        if (k > 0)
+            t += r->interval_ms;
+        anthropic_event(b, "content_block_delta");
+        tg_buf_puts(b, "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":");
+        if (r->tool_name) {
+            size_t len = strlen(r->tool_args) - k * ARG_FRAGMENT;
+            tg_buf_puts(b, "{\"type\":\"input_json_delta\",\"partial_json\":");
+            tg_buf_json_str(b, r->tool_args + k * ARG_FRAGMENT,
+                            len < ARG_FRAGMENT ? len : ARG_FRAGMENT);
+        } else {
+            const char *p;
+            size_t len;
+            token_text(r, k, &p, &len);
+            tg_buf_puts(b, "{\"type\":\"text_delta\",\"text\":");
+            tg_buf_json_str(b, p, len);
+        }
+        tg_buf_puts(b, "}}");
+        sse_end(b);
+        piece_end(&ps, t);
+    }
+    if (r->stream_error_after >= 0 && (size_t)r->stream_error_after >= n) {
+        anthropic_stream_error(b, r);
+        piece_end(&ps, t);
+        return;
+    }
+    anthropic_event(b, "content_block_stop");
+    tg_buf_puts(b, "{\"type\":\"content_block_stop\",\"index\":0}");
+    sse_end(b);
+    anthropic_event(b, "message_delta");
+    tg_buf_puts(b, "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":");
+    str(b, anthropic_stop_reason(r->finish_reason));
+    tg_buf_printf(b, ",\"stop_sequence\":null},\"usage\":{\"output_tokens\":%lld}}",
+                  (long long)r->completion_tokens);
+    sse_end(b);
+    anthropic_event(b, "message_stop");
+    tg_buf_puts(b, "{\"type\":\"message_stop\"}");
+    sse_end(b);
+    piece_end(&ps, t);
+}
+
+void tg_mock_answer_format(const struct tg_mock_reply *r, struct tg_rand *rand,
+                           struct tg_mock_plan *plan)
+{
+    plan->status = 200;
+    plan->stream = r->stream && r->api != TG_MOCK_API_EMBEDDINGS;
+    plan->delay_ms = r->first_ms;
+    if (plan->stream)
+        tg_buf_puts(&plan->headers,
+                    "Content-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\n");
+    else
+        tg_buf_puts(&plan->headers, "Content-Type: application/json\r\n");
+    switch (r->api) {
+    case TG_MOCK_API_CHAT:
+        if (plan->stream)
+            chat_stream(r, plan);
+        else
+            chat_whole(r, &plan->body);
+        break;
+    case TG_MOCK_API_COMPLETIONS:
+        if (plan->stream)
+            completion_stream(r, plan);
+        else
+            completion_whole(r, &plan->body);
+        break;
+    case TG_MOCK_API_EMBEDDINGS:
+        embeddings_whole(r, rand, &plan->body);
+        break;
+    case TG_MOCK_API_MESSAGES:
+        if (plan->stream)
+            messages_stream(r, plan);
+        else
+            messages_whole(r, &plan->body);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- errors ---- */
+
+struct error_default {
+    int status;
+    const char *openai_type;
+    const char *openai_code;
+    const char *anthropic_type;
+    const char *message;
+};
+
+static const struct error_default error_defaults[] = {
+    {400, "invalid_request_error", NULL, "invalid_request_error", "Invalid request."},
+    {401, "invalid_request_error", "invalid_api_key", "authentication_error",
+     "Incorrect API key provided."},
+    {403, "invalid_request_error", "unsupported_country_region_territory", "permission_error",
+     "Your API key does not have permission to use the specified resource."},
+    {404, "invalid_request_error", "model_not_found", "not_found_error",
+     "The model does not exist or you do not have access to it."},
+    {413, "invalid_request_error", "request_too_large", "request_too_large",
+     "Request exceeds the maximum allowed number of bytes."},
+    {422, "invalid_request_error", NULL, "invalid_request_error", "Unprocessable request."},
+    {429, "requests", "rate_limit_exceeded", "rate_limit_error",
+     "Rate limit reached for requests. Please try again later."},
+    {500, "server_error", NULL, "api_error", "The server had an error while processing your request."},
+    {502, "server_error", NULL, "api_error", "Bad gateway."},
+    {503, "server_error", NULL, "api_error", "The engine is currently overloaded, please try again later."},
+    {504, "server_error", NULL, "api_error", "Gateway timeout."},
+    {529, "server_error", NULL, "overloaded_error", "Overloaded"},
+};
+
+/* Well-known codes get the provider's own type and wording. */
+struct error_code_text {
+    const char *code;
+    const char *openai_type;
+    const char *anthropic_type;
+    const char *message;
+};
+
+static const struct error_code_text error_codes[] = {
+    {"insufficient_quota", "insufficient_quota", "rate_limit_error",
+     "You exceeded your current quota, please check your plan and billing details."},
+    {"billing_hard_limit_reached", "insufficient_quota", "rate_limit_error",
+     "Billing hard limit has been reached."},
+    {"enforced_spend_limit_reached", "insufficient_quota", "rate_limit_error",
+     "You have reached your specified workspace API usage limits."},
+    {"rate_limit_exceeded", "requests", "rate_limit_error",
+     "Rate limit reached for requests. Please try again later."},
+    {"tokens", "tokens", "rate_limit_error",
+     "Rate limit reached for tokens per min (TPM). Please try again later."},
+    {"context_length_exceeded", "invalid_request_error", "invalid_request_error",
+     "This model's maximum context length is 128000 tokens. However, your messages resulted in "
+     "131072 tokens. Please reduce the length of the messages."},
+    {"content_filter", "invalid_request_error", "invalid_request_error",
+     "The response was filtered due to the prompt triggering content management policy."},
+    {"content_policy_violation", "invalid_request_error", "invalid_request_error",
+     "Your request was rejected as a result of our safety system."},
+    {"invalid_api_key", "invalid_request_error", "authentication_error",
+     "Incorrect API key provided."},
+};
+
+void tg_mock_answer_error(enum tg_mock_api api, int status, const char *code, const char *type,
+                          const char *message, struct tg_buf *out)
+{
+    const struct error_default *d = NULL;
+    for (size_t i = 0; i < sizeof(error_defaults) / sizeof(error_defaults[0]); i++)
+        if (error_defaults[i].status == status)
+            d = &error_defaults[i];
+    const struct error_code_text *ct = NULL;
+    for (size_t i = 0; code && i < sizeof(error_codes) / sizeof(error_codes[0]); i++)
+        if (strcmp(error_codes[i].code, code) == 0)
+            ct = &error_codes[i];
+    const char *msg = message ? message
+                      : ct    ? ct->message
+                      : d     ? d->message
+                              : "Error.";
+    if (api == TG_MOCK_API_MESSAGES) {
+        const char *atype = type ? type
+                            : ct ? ct->anthropic_type
+                            : d  ? d->anthropic_type
+                                 : (status >= 500 ? "api_error" : "invalid_request_error");
+        if (!message && code && strcmp(code, "context_length_exceeded") == 0)
+            msg = "prompt is too long: 210000 tokens > 200000 maximum";
+        tg_buf_puts(out, "{\"type\":\"error\",\"error\":{\"type\":");
+        str(out, atype);
+        tg_buf_puts(out, ",\"message\":");
+        str(out, msg);
+        if (code && strcmp(code, "context_length_exceeded") != 0) {
+            tg_buf_puts(out, ",\"details\":{\"error_code\":");
+            str(out, code);
+            tg_buf_putc(out, '}');
+        }
+        tg_buf_puts(out, "}}");
+        return;
+    }
+    const char *otype = type ? type
+                        : ct ? ct->openai_type
+                        : d  ? d->openai_type
+                             : (status >= 500 ? "server_error" : "invalid_request_error");
+    const char *ocode = code ? code : d ? d->openai_code : NULL;
+    if (ct && strcmp(ct->code, "tokens") == 0)
+        ocode = "rate_limit_exceeded";
+    tg_buf_puts(out, "{\"error\":{\"message\":");
+    str(out, msg);
+    tg_buf_puts(out, ",\"type\":");
+    str(out, otype);
+    tg_buf_puts(out, ",\"param\":null,\"code\":");
+    if (ocode)
+        str(out, ocode);
+    else
+        tg_buf_puts(out, "null");
+    tg_buf_puts(out, "}}");
+}
