@@ -1,0 +1,148 @@
+/* Admin endpoints (see admin.h). /status and /metrics read the live state of
+ * each deployment of the current runtime. */
+#include "gateway/admin.h"
+
+#include <string.h>
+
+#include "gateway/gateway.h"
+#include "util/json.h"
+
+static bool path_is(const struct tg_http_request *req, const char *path)
+{
+    return strlen(path) == req->path_len && memcmp(req->url, path, req->path_len) == 0;
+}
+
+static void respond(struct tg_http_exchange *x, int status, const char *content_type,
+                    const struct tg_buf *body)
+{
+    struct tg_buf h = TG_BUF_INIT;
+    tg_buf_printf(&h, "Content-Type: %s\r\nCache-Control: no-store\r\n", content_type);
+    tg_http_respond(x, status, h.data, h.len, body->data, body->len);
+    tg_buf_free(&h);
+}
+
+static bool ready(const struct tg_gateway *gw)
+{
+    if (!gw->rt || gw->state != TG_GW_RUNNING)
+        return false;
+    uint64_t now = tg_now(&gw->loop);
+    for (size_t i = 0; i < gw->rt->cfg->n_deployments; i++)
+        if (tg_breaker_state(&gw->rt->deps[i]->breaker, now) != TG_BREAKER_OPEN)
+            return true;
+    return false;
+}
+
+static void render_metrics(struct tg_gateway *gw, struct tg_buf *out)
+{
+    const struct tg_runtime *rt = gw->rt;
+    uint64_t now = tg_now(&gw->loop);
+    tg_metric_set(gw->fam.connections, NULL, (double)gw->client.n_conns);
+    tg_metric_set(gw->fam.inflight, NULL, (double)gw->inflight);
+    tg_metric_clear(gw->fam.breaker_state);
+    for (size_t i = 0; i < rt->cfg->n_deployments; i++) {
+        const char *l[] = {rt->cfg->deployments[i].name};
+        tg_metric_set(gw->fam.breaker_state, l,
+                      (double)tg_breaker_state(&rt->deps[i]->breaker, now));
+    }
+    tg_metrics_render(gw->metrics, out);
+}
+
+static void str_array(struct tg_buf *b, struct tg_route_cfg *const *routes, size_t n)
+{
+    tg_buf_putc(b, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            tg_buf_putc(b, ',');
+        tg_buf_json_str(b, routes[i]->model, strlen(routes[i]->model));
+    }
+    tg_buf_putc(b, ']');
+}
+
+static void render_status(struct tg_gateway *gw, struct tg_buf *b)
+{
+    const struct tg_runtime *rt = gw->rt;
+    const struct tg_config *cfg = rt->cfg;
+    uint64_t now = tg_now(&gw->loop);
+    tg_buf_printf(b, "{\"generation\":%llu,\"inflight_requests\":%llu,\"connections\":%zu,"
+                     "\"deployments\":{",
+                  (unsigned long long)rt->generation, (unsigned long long)gw->inflight,
+                  gw->client.n_conns);
+    for (size_t i = 0; i < cfg->n_deployments; i++) {
+        const struct tg_deployment_cfg *d = &cfg->deployments[i];
+        const struct tg_dep *dep = rt->deps[i];
+        uint64_t total, failed;
+        tg_breaker_window(&dep->breaker, &cfg->breaker, now, &total, &failed);
+        if (i)
+            tg_buf_putc(b, ',');
+        tg_buf_json_str(b, d->name, strlen(d->name));
+        tg_buf_printf(b,
+                      ":{\"state\":\"%s\",\"inflight\":%llu,\"requests\":%llu,\"failures\":%llu,"
+                      "\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"weight\":%g,"
+                      "\"configured_weight\":%g,\"provider\":",
+                      tg_breaker_state_name(tg_breaker_state(&dep->breaker, now)),
+                      (unsigned long long)dep->inflight, (unsigned long long)total,
+                      (unsigned long long)failed, tg_hist_quantile(&dep->latency, 0.5) / 1000.0,
+                      tg_hist_quantile(&dep->latency, 0.9) / 1000.0,
+                      tg_hist_quantile(&dep->latency, 0.99) / 1000.0, d->weight, d->weight);
+        tg_buf_json_str(b, d->provider->name, strlen(d->provider->name));
+        tg_buf_printf(b, ",\"opens_total\":%llu,\"rate_limited_for_ms\":%llu}",
+                      (unsigned long long)dep->breaker.opens_total,
+                      (unsigned long long)(dep->rate_limited_until_ms > now
+                                               ? dep->rate_limited_until_ms - now
+                                               : 0));
+    }
+    tg_buf_puts(b, "},\"routes\":{");
+    for (size_t i = 0; i < cfg->n_routes; i++) {
+        const struct tg_route_cfg *r = &cfg->routes[i];
+        if (i)
+            tg_buf_putc(b, ',');
+        tg_buf_json_str(b, r->model, strlen(r->model));
+        tg_buf_puts(b, ":{\"deployments\":[");
+        for (size_t j = 0; j < r->n_deployments; j++) {
+            if (j)
+                tg_buf_putc(b, ',');
+            tg_buf_json_str(b, r->deployments[j]->name, strlen(r->deployments[j]->name));
+        }
+        tg_buf_puts(b, "],\"fallbacks\":");
+        str_array(b, r->fallbacks, r->n_fallbacks);
+        tg_buf_puts(b, ",\"context_window_fallbacks\":");
+        str_array(b, r->context_window_fallbacks, r->n_context_window_fallbacks);
+        tg_buf_puts(b, ",\"content_policy_fallbacks\":");
+        str_array(b, r->content_policy_fallbacks, r->n_content_policy_fallbacks);
+        tg_buf_putc(b, '}');
+    }
+    tg_buf_puts(b, "}}");
+}
+
+static void on_request(struct tg_http_exchange *x, void *ctx)
+{
+    struct tg_gateway *gw = ctx;
+    const struct tg_http_request *req = tg_http_request(x);
+    struct tg_buf b = TG_BUF_INIT;
+    if (strcmp(req->method_name, "GET") != 0 && strcmp(req->method_name, "HEAD") != 0) {
+        tg_http_respond_error(x, 405, "method_not_allowed", "the admin API is read-only",
+                              "Allow: GET\r\n");
+        return;
+    }
+    if (path_is(req, "/healthz")) {
+        tg_buf_puts(&b, "ok\n");
+        respond(x, 200, "text/plain", &b);
+    } else if (path_is(req, "/readyz")) {
+        bool ok = ready(gw);
+        tg_buf_puts(&b, ok ? "ready\n" : "not ready\n");
+        respond(x, ok ? 200 : 503, "text/plain", &b);
+    } else if (path_is(req, "/metrics")) {
+        render_metrics(gw, &b);
+        respond(x, 200, "text/plain; version=0.0.4", &b);
+    } else if (path_is(req, "/status")) {
+        render_status(gw, &b);
+        respond(x, 200, "application/json", &b);
+    } else {
+        tg_http_respond_error(x, 404, "not_found", "admin endpoints: /healthz /readyz /metrics "
+                                                   "/status",
+                              NULL);
+    }
+    tg_buf_free(&b);
+}
+
+const struct tg_http_handler tg_admin_handler = {on_request, NULL, NULL};

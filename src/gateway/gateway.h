@@ -1,0 +1,54 @@
+/* The gateway process (`tailgate serve`): its loop, listeners, current
+ * runtime, metrics, access log, response cache and live requests; signals
+ * (SIGTERM/SIGINT drain, SIGHUP reload). */
+#ifndef TG_GATEWAY_GATEWAY_H
+#define TG_GATEWAY_GATEWAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/loop.h"
+#include "gateway/runtime.h"
+#include "metrics/families.h"
+#include "route/cache.h"
+#include "route/dep.h"
+#include "server/access_log.h"
+#include "server/server.h"
+#include "util/list.h"
+
+enum tg_gateway_state { TG_GW_RUNNING = 0, TG_GW_DRAINING, TG_GW_STOPPING };
+
+struct tg_gateway {
+    struct tg_loop loop;
+    char *config_path;
+    enum tg_gateway_state state;
+    struct tg_runtime *rt; /* current */
+    uint64_t generation;
+    struct tg_http_server client;
+    struct tg_http_server admin;
+    bool admin_on;
+    struct tg_metrics *metrics;
+    struct tg_families fam;
+    struct tg_access_log *alog;
+    struct tg_cache cache;
+    struct tg_dep_registry deps;
+    struct tg_list requests; /* struct tg_req.link */
+    uint64_t inflight;
+    uint64_t request_seq;
+    char id_prefix[16];
+    struct tg_timer drain_timer;
+    struct tg_deferred stopper; /* the last request or connection is gone: stop */
+    uv_signal_t sigterm, sigint, sighup;
+    bool reloading;
+    bool reload_again;
+    int worker_index;
+};
+
+/* Runs `tailgate serve`; returns the exit status. */
+int tg_gateway_main(const char *config_path);
+
+/* A request finished: drop it from the live set (and end a drain when last). */
+void tg_gateway_request_done(struct tg_gateway *gw);
+
+#endif

@@ -1,0 +1,55 @@
+/* Registration of the gateway's metric families (see families.h). */
+#include "metrics/families.h"
+
+#define L(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+void tg_families_init(struct tg_families *f, struct tg_metrics *m)
+{
+    f->requests_total = tg_metrics_family(m, "tailgate_requests_total",
+                                          "Client requests answered, by route and HTTP status.",
+                                          TG_METRIC_COUNTER, L("route", "code"));
+    f->request_duration = tg_metrics_family(m, "tailgate_request_duration_seconds",
+                                            "Time from a client request to its complete answer.",
+                                            TG_METRIC_HISTOGRAM, L("route"));
+    f->upstream_attempts = tg_metrics_family(
+        m, "tailgate_upstream_attempts_total",
+        "Upstream attempts finished, by deployment and outcome class.", TG_METRIC_COUNTER,
+        L("deployment", "outcome"));
+    f->upstream_duration = tg_metrics_family(m, "tailgate_upstream_duration_seconds",
+                                             "Duration of finished upstream attempts.",
+                                             TG_METRIC_HISTOGRAM, L("deployment"));
+    f->retries = tg_metrics_family(m, "tailgate_retries_total",
+                                   "Retries sent to a deployment after a failed attempt.",
+                                   TG_METRIC_COUNTER, L("deployment"));
+    f->fallbacks = tg_metrics_family(m, "tailgate_fallbacks_total",
+                                     "Requests that moved on to a fallback route, by that route.",
+                                     TG_METRIC_COUNTER, L("route"));
+    f->hedges = tg_metrics_family(m, "tailgate_hedges_total",
+                                  "Hedged duplicates, by deployment and result (won, lost).",
+                                  TG_METRIC_COUNTER, L("deployment", "result"));
+    f->breaker_state = tg_metrics_family(m, "tailgate_breaker_state",
+                                         "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
+                                         TG_METRIC_GAUGE, L("deployment"));
+    f->breaker_opens = tg_metrics_family(m, "tailgate_breaker_opens_total",
+                                         "Times a deployment's circuit breaker opened.",
+                                         TG_METRIC_COUNTER, L("deployment"));
+    f->budget_exhausted = tg_metrics_family(
+        m, "tailgate_retry_budget_exhausted_total",
+        "Retries or hedges not sent because the retry budget was empty.", TG_METRIC_COUNTER, NULL);
+    f->cache = tg_metrics_family(m, "tailgate_cache_total",
+                                 "Response cache lookups and stores, by result.",
+                                 TG_METRIC_COUNTER, L("result"));
+    f->degraded = tg_metrics_family(m, "tailgate_degraded_total",
+                                    "Degraded answers (stale cache or the static message).",
+                                    TG_METRIC_COUNTER, NULL);
+    f->tokens = tg_metrics_family(m, "tailgate_tokens_total",
+                                  "Tokens reported by upstream usage, by deployment and kind.",
+                                  TG_METRIC_COUNTER, L("deployment", "kind"));
+    f->connections = tg_metrics_family(m, "tailgate_connections",
+                                       "Open client connections.", TG_METRIC_GAUGE, NULL);
+    f->inflight = tg_metrics_family(m, "tailgate_inflight_requests",
+                                    "Client requests being handled.", TG_METRIC_GAUGE, NULL);
+    f->reloads = tg_metrics_family(m, "tailgate_config_reloads_total",
+                                   "Configuration reloads (SIGHUP), by result.", TG_METRIC_COUNTER,
+                                   L("result"));
+}

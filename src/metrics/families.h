@@ -1,0 +1,28 @@
+/* The gateway's metric families (SPEC section 6), created once per process. */
+#ifndef TG_METRICS_FAMILIES_H
+#define TG_METRICS_FAMILIES_H
+
+#include "metrics/metrics.h"
+
+struct tg_families {
+    struct tg_metric_family *requests_total;     /* {route,code} */
+    struct tg_metric_family *request_duration;   /* {route} */
+    struct tg_metric_family *upstream_attempts;  /* {deployment,outcome} */
+    struct tg_metric_family *upstream_duration;  /* {deployment} */
+    struct tg_metric_family *retries;            /* {deployment} */
+    struct tg_metric_family *fallbacks;          /* {route} */
+    struct tg_metric_family *hedges;             /* {deployment,result} */
+    struct tg_metric_family *breaker_state;      /* {deployment} */
+    struct tg_metric_family *breaker_opens;      /* {deployment} */
+    struct tg_metric_family *budget_exhausted;   /* no labels */
+    struct tg_metric_family *cache;              /* {result} */
+    struct tg_metric_family *degraded;           /* no labels */
+    struct tg_metric_family *tokens;             /* {deployment,kind} */
+    struct tg_metric_family *connections;        /* gauge */
+    struct tg_metric_family *inflight;           /* gauge */
+    struct tg_metric_family *reloads;            /* {result} */
+};
+
+void tg_families_init(struct tg_families *f, struct tg_metrics *m);
+
+#endif

@@ -1,0 +1,195 @@
+/* What a request sends back that tailgate writes itself: the response
+ * headers of SPEC section 3, errors with their attempts list, the degraded
+ * answer, the error event that ends a broken stream, and the access log line
+ * of SPEC section 6. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "req/internal.h"
+#include "util/json.h"
+
+static void attempts_json(const struct tg_req *r, struct tg_buf *b)
+{
+    tg_buf_putc(b, '[');
+    for (size_t i = 0; i < r->n_log; i++) {
+        const struct tg_attempt_log *l = &r->log[i];
+        tg_buf_printf(b, "%s{\"deployment\":", i ? "," : "");
+        tg_buf_json_str(b, l->deployment, strlen(l->deployment));
+        tg_buf_printf(b, ",\"outcome\":\"%s\",\"status\":%d,\"ms\":%llu,\"hedge\":%s}",
+                      l->done ? tg_class_name(l->cls) : "pending", l->status,
+                      (unsigned long long)l->ms, l->hedge ? "true" : "false");
+    }
+    tg_buf_putc(b, ']');
+}
+
+void tg_answer_headers(struct tg_req *r, struct tg_buf *h, const char *content_type)
+{
+    const char *route = r->served_route ? r->served_route : r->route->model;
+    tg_buf_printf(h, "Content-Type: %s\r\nx-request-id: %s\r\nx-tailgate-route: %s\r\n",
+                  content_type, r->id, route);
+    if (r->served_by)
+        tg_buf_printf(h, "x-tailgate-deployment: %s\r\n", r->served_by);
+    tg_buf_printf(h, "x-tailgate-attempts: %d\r\nx-tailgate-fallback: %d\r\n", r->n_started,
+                  r->route_no);
+    if (r->hedge_won)
+        tg_buf_puts(h, "x-tailgate-hedge: won\r\n");
+    if (r->cache_result)
+        tg_buf_printf(h, "x-tailgate-cache: %s\r\n", r->cache_result);
+    if (r->degraded)
+        tg_buf_puts(h, "x-tailgate-degraded: 1\r\n");
+    if (r->debug) {
+        tg_buf_puts(h, "x-tailgate-trace: ");
+        for (size_t i = 0; i < r->n_log; i++)
+            tg_buf_printf(h, "%s%s:%s:%llu", i ? "," : "", r->log[i].deployment,
+                          r->log[i].done ? tg_class_name(r->log[i].cls) : "pending",
+                          (unsigned long long)r->log[i].ms);
+        tg_buf_puts(h, "\r\n");
+    }
+}
+
+void tg_answer_error(struct tg_req *r, int status, const char *code, const char *message)
+{
+    r->status = status;
+    if (!r->x)
+        return;
+    struct tg_buf body = TG_BUF_INIT, h = TG_BUF_INIT;
+    tg_buf_puts(&body, "{\"error\":{\"message\":");
+    tg_buf_json_str(&body, message, strlen(message));
+    tg_buf_printf(&body, ",\"type\":\"%s\",\"code\":\"%s\",\"attempts\":",
+                  status >= 500 ? "server_error" : "invalid_request_error", code);
+    attempts_json(r, &body);
+    tg_buf_puts(&body, "}}");
+    tg_answer_headers(r, &h, "application/json");
+    tg_http_respond(r->x, status, h.data, h.len, body.data, body.len);
+    r->x = NULL;
+    tg_buf_free(&body);
+    tg_buf_free(&h);
+}
+
+void tg_answer_degraded(struct tg_req *r)
+{
+    const struct tg_degraded_cfg *d = &r->rt->cfg->degraded;
+    r->degraded = true;
+    r->status = (int)d->status;
+    tg_metric_add(r->gw->fam.degraded, NULL, 1);
+    if (!r->x)
+        return;
+    if (d->status != 200) {
+        struct tg_buf body = TG_BUF_INIT, h = TG_BUF_INIT;
+        tg_buf_puts(&body, "{\"error\":{\"message\":");
+        tg_buf_json_str(&body, d->message, strlen(d->message));
+        tg_buf_puts(&body, ",\"type\":\"server_error\",\"code\":\"degraded\",\"attempts\":");
+        attempts_json(r, &body);
+        tg_buf_puts(&body, "}}");
+        tg_answer_headers(r, &h, "application/json");
+        tg_http_respond(r->x, (int)d->status, h.data, h.len, body.data, body.len);
+        tg_buf_free(&body);
+        tg_buf_free(&h);
+        r->x = NULL;
+        return;
+    }
+    /* 200: an assistant message, in the shape the client asked for. */
+    const char *model = r->route->model;
+    long long created = (long long)time(NULL);
+    struct tg_buf body = TG_BUF_INIT, h = TG_BUF_INIT;
+    if (r->stream) {
+        tg_buf_printf(&body,
+                      "data: {\"id\":\"%s\",\"object\":\"chat.completion.chunk\",\"created\":%lld,"
+                      "\"model\":",
+                      r->id, created);
+        tg_buf_json_str(&body, model, strlen(model));
+        tg_buf_puts(&body, ",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+                           "\"content\":");
+        tg_buf_json_str(&body, d->message, strlen(d->message));
+        tg_buf_printf(&body,
+                      "},\"finish_reason\":null}]}\n\ndata: {\"id\":\"%s\",\"object\":"
+                      "\"chat.completion.chunk\",\"created\":%lld,\"model\":",
+                      r->id, created);
+        tg_buf_json_str(&body, model, strlen(model));
+        tg_buf_puts(&body, ",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}"
+                           "\n\ndata: [DONE]\n\n");
+        tg_answer_headers(r, &h, "text/event-stream");
+        tg_http_stream_begin(r->x, 200, h.data, h.len);
+        tg_http_stream_write(r->x, body.data, body.len);
+        tg_http_stream_end(r->x);
+    } else {
+        tg_buf_printf(&body, "{\"id\":\"%s\",\"object\":\"chat.completion\",\"created\":%lld,"
+                             "\"model\":",
+                      r->id, created);
+        tg_buf_json_str(&body, model, strlen(model));
+        tg_buf_puts(&body, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+                           "\"content\":");
+        tg_buf_json_str(&body, d->message, strlen(d->message));
+        tg_buf_puts(&body, "},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":0,"
+                           "\"completion_tokens\":0,\"total_tokens\":0}}");
+        tg_answer_headers(r, &h, "application/json");
+        tg_http_respond(r->x, 200, h.data, h.len, body.data, body.len);
+    }
+    r->x = NULL;
+    tg_buf_free(&body);
+    tg_buf_free(&h);
+}
+
+void tg_answer_stream_error(struct tg_req *r, const char *error_json)
+{
+    if (!r->x)
+        return;
+    struct tg_buf b = TG_BUF_INIT;
+    tg_buf_printf(&b, "data: {\"error\":%s}\n\ndata: [DONE]\n\n", error_json);
+    tg_http_stream_write(r->x, b.data, b.len);
+    tg_http_stream_end(r->x);
+    r->x = NULL;
+    tg_buf_free(&b);
+    tg_log_warn("stream_broken", "request_id=%s deployment=%s", r->id,
+                r->served_by ? r->served_by : "-");
+}
+
+static const char *term_name(enum tg_req_term t)
+{
+    static const char *const names[] = {"none",   "answered",    "passed_through",
+                                        "degraded", "failed",    "deadline",
+                                        "client_gone", "stream_broken"};
+    return (unsigned)t < sizeof(names) / sizeof(names[0]) ? names[t] : "?";
+}
+
+void tg_answer_access_log(struct tg_req *r)
+{
+    if (!r->gw->alog)
+        return;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    struct tm tm;
+    gmtime_r(&tv.tv_sec, &tm);
+    struct tg_buf b = TG_BUF_INIT;
+    tg_buf_printf(&b, "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\",\"request_id\":",
+                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  (int)(tv.tv_usec / 1000));
+    tg_buf_json_str(&b, r->id, strlen(r->id));
+    const char *route = r->served_route ? r->served_route : r->first_route->model;
+    tg_buf_puts(&b, ",\"route\":");
+    tg_buf_json_str(&b, route, strlen(route));
+    double ms = (double)(uv_hrtime() - r->start_ns) / 1e6;
+    tg_buf_printf(&b, ",\"status\":%d,\"ms\":%.3f,\"deployment\":", r->status, ms);
+    if (r->served_by)
+        tg_buf_json_str(&b, r->served_by, strlen(r->served_by));
+    else
+        tg_buf_puts(&b, "null");
+    tg_buf_puts(&b, ",\"attempts\":");
+    attempts_json(r, &b);
+    tg_buf_puts(&b, ",\"cache\":");
+    if (r->cache_result)
+        tg_buf_printf(&b, "\"%s\"", r->cache_result);
+    else
+        tg_buf_puts(&b, "null");
+    tg_buf_printf(&b,
+                  ",\"degraded\":%s,\"input_tokens\":%lld,\"output_tokens\":%lld,\"stream\":%s,"
+                  "\"fallback\":%d,\"term\":\"%s\"}",
+                  r->degraded ? "true" : "false", (long long)r->input_tokens,
+                  (long long)r->output_tokens, r->stream ? "true" : "false", r->route_no,
+                  term_name(r->term));
+    tg_access_log_write(r->gw->alog, b.data, b.len);
+    tg_buf_free(&b);
+}

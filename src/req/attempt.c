@@ -1,0 +1,409 @@
+/* One upstream attempt of a request: builds what to send for its deployment,
+ * drives the transfer, reads the answer (a whole body, or a stream parsed
+ * event by event up to and past its commit point), classifies the outcome
+ * and books it (metrics, breaker, latency histogram, budget). The request
+ * machine (req.c) decides what comes next.
+ *
+ * Callbacks from the transfer can run inside curl callbacks, where no
+ * transfer may be added or removed: on_data therefore only parses, relays
+ * and records; everything that starts or ends attempts happens in on_done,
+ * timers, or req_step, which run outside them. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "req/internal.h"
+#include "util/headers.h"
+#include "util/json.h"
+
+#define MAX_EVENT_BYTES (1024 * 1024)
+
+static const struct tg_transfer_events transfer_events;
+
+static struct tg_attempt *of_transfer(struct tg_transfer *t)
+{
+    return tg_container_of(t, struct tg_attempt, xfer);
+}
+
+static int64_t unix_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* ---- reading an answer ---- */
+
+static void on_head(struct tg_transfer *t)
+{
+    struct tg_attempt *a = of_transfer(t);
+    if (a->req->stream && t->status == 200) {
+        a->sse = true;
+        tg_sse_init(&a->parser, MAX_EVENT_BYTES);
+    }
+}
+
+static void read_usage(struct tg_attempt *a, const cJSON *usage)
+{
+    double v;
+    if (tg_json_get_num(usage, "prompt_tokens", &v) || tg_json_get_num(usage, "input_tokens", &v))
+        a->input_tokens = (int64_t)v;
+    if (tg_json_get_num(usage, "completion_tokens", &v) ||
+        tg_json_get_num(usage, "output_tokens", &v))
+        a->output_tokens = (int64_t)v;
+}
+
+/* Whether a chunk carries content: text, a tool call, or (legacy
+ * completions) text. A role-only first chunk does not. */
+static bool chunk_has_content(const cJSON *chunk, struct tg_attempt *a)
+{
+    bool content = false;
+    const cJSON *choice;
+    cJSON_ArrayForEach(choice, cJSON_GetObjectItemCaseSensitive(chunk, "choices"))
+    {
+        const cJSON *delta = cJSON_GetObjectItemCaseSensitive(choice, "delta");
+        const char *text = tg_json_get_str(delta, "content");
+        if (text && text[0])
+            content = true;
+        const cJSON *calls = cJSON_GetObjectItemCaseSensitive(delta, "tool_calls");
+        if (cJSON_IsArray(calls) && cJSON_GetArraySize(calls) > 0)
+            content = true;
+        const char *legacy = tg_json_get_str(choice, "text");
+        if (legacy && legacy[0])
+            content = true;
+        const char *fr = tg_json_get_str(choice, "finish_reason");
+        if (fr)
+            snprintf(a->finish_reason, sizeof(a->finish_reason), "%s", fr);
+    }
+    return content;
+}
+
+static void relay(struct tg_attempt *a, const char *p, size_t n)
+{
+    struct tg_req *r = a->req;
+    if (r->x && n > 0)
+        tg_http_stream_write(r->x, p, n);
+}
+
+/* One event of a 200 stream. Returns false to stop reading (a failure). */
+static bool on_event(void *ctx, const struct tg_sse_event *ev)
+{
+    struct tg_attempt *a = ctx;
+    if (!ev->has_data) {
+        if (a->committed)
+            relay(a, ev->raw, ev->raw_len);
+        else
+            tg_buf_append(&a->held, ev->raw, ev->raw_len);
+        return true;
+    }
+    if (strcmp(ev->data, "[DONE]") == 0) {
+        a->saw_done = true;
+    } else {
+        cJSON *chunk = tg_json_parse(ev->data, ev->data_len);
+        if (!chunk) {
+            a->stream_error = true; /* a broken chunk: nothing after it can be trusted */
+            return false;
+        }
+        const cJSON *err = cJSON_GetObjectItemCaseSensitive(chunk, "error");
+        if (err && !cJSON_IsNull(err)) {
+            a->stream_error = true;
+            a->stream_error_json = cJSON_PrintUnformatted(err);
+            cJSON_Delete(chunk);
+            return false;
+        }
+        if (chunk_has_content(chunk, a))
+            a->saw_content = true;
+        const cJSON *usage = cJSON_GetObjectItemCaseSensitive(chunk, "usage");
+        if (cJSON_IsObject(usage))
+            read_usage(a, usage);
+        cJSON_Delete(chunk);
+    }
+    if (a->committed) {
+        relay(a, ev->raw, ev->raw_len);
+        return true;
+    }
+    tg_buf_append(&a->held, ev->raw, ev->raw_len);
+    if (a->saw_content) {
+        if (!a->first_content_ns)
+            a->first_content_ns = uv_hrtime();
+        tg_req_attempt_commit(a);
+    }
+    return true;
+}
+
+static enum tg_data_verdict on_data(struct tg_transfer *t, const char *p, size_t n)
+{
+    struct tg_attempt *a = of_transfer(t);
+    if (a->state != TG_ATTEMPT_RUNNING)
+        return TG_DATA_ABORT;
+    if (!a->sse) {
+        tg_buf_append(&a->body, p, n);
+        return TG_DATA_TAKEN;
+    }
+    /* Past the commit point a slow client pauses the upstream (backpressure)
+     * instead of making us buffer. */
+    if (a->committed && tg_req_client_congested(a->req))
+        return TG_DATA_PAUSE;
+    size_t used = tg_sse_feed(&a->parser, p, n, on_event, a);
+    if (used != n)
+        return TG_DATA_ABORT; /* an error event, a broken or oversized chunk */
+    return TG_DATA_TAKEN;
+}
+
+/* ---- the outcome ---- */
+
+static enum tg_class classify_answer(struct tg_attempt *a)
+{
+    const struct tg_transfer *t = &a->xfer;
+    if (a->timed_out)
+        return TG_CLASS_TIMEOUT;
+    switch (t->end) {
+    case TG_TRANSFER_TIMEOUT:
+        return TG_CLASS_TIMEOUT;
+    case TG_TRANSFER_TRANSPORT:
+    case TG_TRANSFER_TOO_LARGE:
+        return TG_CLASS_TRANSPORT;
+    case TG_TRANSFER_ABORTED:
+        return a->stream_error_json ? TG_CLASS_SERVER : TG_CLASS_TRANSPORT;
+    case TG_TRANSFER_COMPLETE:
+        break;
+    }
+    if (t->status != 200 || !a->sse) {
+        enum tg_provider_dialect dialect = TG_DIALECT_OPENAI;
+        enum tg_class c = tg_classify_http(t->status, a->body.data, a->body.len, dialect);
+        if (c != TG_CLASS_OK)
+            return c;
+        /* A 2xx body must be the JSON answer it claims to be. */
+        cJSON *root = tg_json_parse(a->body.data, a->body.len);
+        if (!root)
+            return TG_CLASS_TRANSPORT;
+        const cJSON *err = cJSON_GetObjectItemCaseSensitive(root, "error");
+        bool is_error = err && !cJSON_IsNull(err);
+        const cJSON *usage = cJSON_GetObjectItemCaseSensitive(root, "usage");
+        if (cJSON_IsObject(usage))
+            read_usage(a, usage);
+        const cJSON *choice0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "choices"), 0);
+        const char *fr = tg_json_get_str(choice0, "finish_reason");
+        if (fr)
+            snprintf(a->finish_reason, sizeof(a->finish_reason), "%s", fr);
+        cJSON_Delete(root);
+        return is_error ? TG_CLASS_SERVER : TG_CLASS_OK;
+    }
+    /* A 200 stream that ended. */
+    if (a->stream_error || tg_sse_pending(&a->parser))
+        return TG_CLASS_TRANSPORT; /* cut mid-event */
+    if (!a->saw_done && !a->finish_reason[0])
+        return TG_CLASS_TRANSPORT; /* ended without its end */
+    return TG_CLASS_OK;
+}
+
+/* Books a finished or cancelled attempt: metrics, breaker, latency. */
+static void book(struct tg_attempt *a)
+{
+    struct tg_req *r = a->req;
+    struct tg_gateway *gw = r->gw;
+    const struct tg_config *cfg = r->rt->cfg;
+    uint64_t now = tg_now(&gw->loop);
+    double secs = (double)(a->end_ns - a->start_ns) / 1e9;
+    const char *dname = a->dcfg->name;
+    const char *labels[] = {dname, tg_class_name(a->cls)};
+    tg_metric_add(gw->fam.upstream_attempts, labels, 1);
+    a->dep->inflight--;
+    if (a->cls == TG_CLASS_CANCELLED) {
+        tg_breaker_release_probe(&a->dep->breaker, a->probe);
+        return;
+    }
+    tg_metric_observe(gw->fam.upstream_duration, labels, secs);
+    uint64_t us = (a->end_ns - a->start_ns) / 1000;
+    bool failure = tg_class_is_failure(a->cls);
+    if (a->cls == TG_CLASS_OK) {
+        /* Slow success: latency_factor x this deployment's p50 counts as a failure. */
+        double p50 = tg_hist_quantile(&a->dep->latency, 0.5);
+        if (cfg->breaker.latency_factor > 0 && p50 > 0 &&
+            tg_hist_weight(&a->dep->latency, now) >= 10 &&
+            (double)us > cfg->breaker.latency_factor * p50)
+            failure = true;
+        tg_hist_record(&a->dep->latency, now, us);
+        if (a->first_content_ns)
+            tg_hist_record(&a->dep->ttfb, now, (a->first_content_ns - a->start_ns) / 1000);
+        const char *in[] = {dname, "input"}, *out[] = {dname, "output"};
+        if (a->input_tokens > 0)
+            tg_metric_add(gw->fam.tokens, in, (double)a->input_tokens);
+        if (a->output_tokens > 0)
+            tg_metric_add(gw->fam.tokens, out, (double)a->output_tokens);
+    }
+    a->dep->requests_total++;
+    if (failure)
+        a->dep->failures_total++;
+    uint64_t opens_before = a->dep->breaker.opens_total;
+    if (a->cls == TG_CLASS_QUOTA || a->cls == TG_CLASS_AUTH)
+        tg_breaker_force_open(&a->dep->breaker, &cfg->breaker, now);
+    else if (a->cls == TG_CLASS_CLIENT_ERROR || a->cls == TG_CLASS_CONTEXT_OVERFLOW ||
+             a->cls == TG_CLASS_CONTENT_POLICY)
+        tg_breaker_release_probe(&a->dep->breaker, a->probe); /* says nothing of health */
+    else
+        tg_breaker_record(&a->dep->breaker, &cfg->breaker, now, failure, a->probe);
+    if (a->dep->breaker.opens_total != opens_before) {
+        const char *l[] = {dname};
+        tg_metric_add(gw->fam.breaker_opens, l, 1);
+        tg_log_warn("breaker_open", "deployment=%s cooldown_ms=%llu reason=%s", dname,
+                    (unsigned long long)(a->dep->breaker.open_until_ms - now),
+                    tg_class_name(a->cls));
+    }
+}
+
+static void finish(struct tg_attempt *a)
+{
+    if (a->state != TG_ATTEMPT_RUNNING)
+        return;
+    a->state = TG_ATTEMPT_FINISHED;
+    a->end_ns = uv_hrtime();
+    tg_timer_stop(&a->req->gw->loop, &a->timer);
+    a->cls = classify_answer(a);
+    if (a->xfer.headers.len > 0)
+        a->retry_after_ms =
+            tg_headers_retry_after(a->xfer.headers.data, a->xfer.headers.len, unix_ms());
+    book(a);
+    tg_req_log_attempt(a->req, a);
+    if (a->cls != TG_CLASS_OK && a->cls != TG_CLASS_CLIENT_ERROR &&
+        a->cls != TG_CLASS_CONTEXT_OVERFLOW && a->cls != TG_CLASS_CONTENT_POLICY)
+        tg_log_info("attempt_failed", "request_id=%s deployment=%s outcome=%s status=%d error=\"%s\"",
+                    a->req->id, a->dcfg->name, tg_class_name(a->cls), a->xfer.status,
+                    a->timed_out ? "timed out" : a->xfer.error);
+    tg_list_remove(&a->link);
+    tg_list_push_back(&a->req->finished, &a->link);
+    tg_req_attempt_finished(a);
+}
+
+static void on_done(struct tg_transfer *t)
+{
+    finish(of_transfer(t));
+}
+
+static void on_timeout(struct tg_timer *timer)
+{
+    struct tg_attempt *a = tg_container_of(timer, struct tg_attempt, timer);
+    if (a->state != TG_ATTEMPT_RUNNING)
+        return;
+    if (a->xfer.state == TG_TRANSFER_DONE) { /* the start failed: report it now */
+        finish(a);
+        return;
+    }
+    if (a->sse && a->saw_content)
+        return; /* a committed stream: the request deadline governs now */
+    a->timed_out = true;
+    tg_transfer_cancel(&a->xfer);
+    finish(a);
+}
+
+static const struct tg_transfer_events transfer_events = {on_head, on_data, on_done};
+
+/* A start that failed reports on a later pass (never inside the call). */
+static void start_failed(struct tg_attempt *a, const char *why)
+{
+    a->xfer.end = TG_TRANSFER_TRANSPORT;
+    snprintf(a->xfer.error, sizeof(a->xfer.error), "%s", why);
+    a->xfer.state = TG_TRANSFER_DONE;
+    tg_timer_start(&a->req->gw->loop, &a->timer, 0);
+}
+
+struct tg_attempt *tg_attempt_start(struct tg_req *r, size_t slot, int try_no, bool hedge,
+                                    bool probe, uint64_t timeout_ms)
+{
+    const struct tg_deployment_cfg *d = r->route->deployments[slot];
+    struct tg_attempt *a = tg_xcalloc(1, sizeof(*a));
+    char why[160];
+    if (tg_provider_build(d, r->api, r->body, r->body_len, r->json, r->stream, &a->up, why,
+                          sizeof(why)) < 0) {
+        tg_log_debug("deployment_ineligible", "request_id=%s deployment=%s reason=\"%s\"", r->id,
+                     d->name, why);
+        tg_upstream_req_free(&a->up);
+        free(a);
+        return NULL;
+    }
+    struct tg_provider_rt *prt = &r->rt->providers[d->provider->index];
+    a->req = r;
+    a->dcfg = d;
+    a->dep = r->rt->deps[d->index];
+    a->slot = slot;
+    a->try_no = try_no;
+    a->hedge = hedge;
+    a->probe = probe;
+    a->retry_after_ms = -1;
+    a->state = TG_ATTEMPT_RUNNING;
+    a->start_ms = tg_now(&r->gw->loop);
+    a->start_ns = uv_hrtime();
+    tg_timer_init(&a->timer, on_timeout);
+    tg_list_push_back(&r->attempts, &a->link);
+    a->dep->inflight++;
+    if (try_no == 1 && !hedge) {
+        tg_budget_first(&a->dep->budget, a->start_ms);
+        tg_budget_first(&a->dep->hedge_ratio, a->start_ms);
+    }
+    r->n_started++;
+
+    struct tg_transfer_spec spec = {
+        .url = a->up.url,
+        .headers = (const char *const *)a->up.headers,
+        .n_headers = a->up.n_headers,
+        .body = a->up.body.data,
+        .body_len = a->up.body.len,
+        .stream = r->stream,
+        .mock_api = a->up.mock_api,
+        .connect_timeout_ms = (uint64_t)r->policy->timeouts.connect_ms,
+        .max_response_bytes = (size_t)r->rt->cfg->server.max_response_bytes,
+    };
+    tg_timer_start(&r->gw->loop, &a->timer, timeout_ms);
+    int rc;
+    if (prt->mock)
+        rc = tg_transfer_start_mock(&a->xfer, &r->gw->loop, prt->mock, &spec, &transfer_events);
+    else
+        rc = tg_transfer_start_curl(&a->xfer, &r->gw->loop, prt->pool, &spec, &transfer_events);
+    if (rc < 0)
+        start_failed(a, a->xfer.error[0] ? a->xfer.error : "cannot start the transfer");
+    return a;
+}
+
+void tg_attempt_cancel(struct tg_attempt *a)
+{
+    if (a->state != TG_ATTEMPT_RUNNING)
+        return;
+    a->state = TG_ATTEMPT_CANCELLED;
+    a->cls = TG_CLASS_CANCELLED;
+    a->end_ns = uv_hrtime();
+    tg_timer_stop(&a->req->gw->loop, &a->timer);
+    tg_transfer_cancel(&a->xfer);
+    book(a);
+    tg_req_log_attempt(a->req, a);
+    tg_list_remove(&a->link);
+    tg_list_push_back(&a->req->graveyard, &a->link);
+    tg_defer(&a->req->gw->loop, &a->req->kick); /* freed on a later pass */
+}
+
+void tg_attempt_resume(struct tg_attempt *a)
+{
+    if (a->state == TG_ATTEMPT_RUNNING)
+        tg_transfer_resume(&a->xfer);
+}
+
+void tg_attempt_flush_held(struct tg_attempt *a)
+{
+    relay(a, a->held.data, a->held.len);
+    tg_buf_free(&a->held);
+}
+
+void tg_attempt_free(struct tg_attempt *a)
+{
+    tg_timer_stop(&a->req->gw->loop, &a->timer);
+    tg_transfer_cleanup(&a->xfer);
+    tg_upstream_req_free(&a->up);
+    tg_buf_free(&a->body);
+    tg_buf_free(&a->held);
+    if (a->sse)
+        tg_sse_free(&a->parser);
+    cJSON_free(a->stream_error_json);
+    free(a);
+}

@@ -1,0 +1,179 @@
+/* The request state machine's objects (internal to req/): struct tg_req, one
+ * client request, and its children struct tg_attempt, one upstream attempt
+ * each (first tries, retries, hedges). See req.c for the states. */
+#ifndef TG_REQ_INTERNAL_H
+#define TG_REQ_INTERNAL_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gateway/gateway.h"
+#include "route/classify.h"
+#include "server/http.h"
+#include "upstream/provider.h"
+#include "upstream/transfer.h"
+#include "util/sse.h"
+
+enum tg_req_state {
+    TG_REQ_ROUTE = 0, /* choose the next deployment, or run out of them */
+    TG_REQ_ATTEMPT,   /* attempts in flight: wait for an outcome */
+    TG_REQ_BACKOFF,   /* before a retry on the same deployment */
+    TG_REQ_STREAM,    /* committed to one streaming attempt, relaying it */
+    TG_REQ_DEGRADE,   /* every path failed: kept answer, stale cache, degraded, error */
+    TG_REQ_DONE,      /* answered or abandoned; freed on a later loop pass */
+    TG_REQ__COUNT
+};
+
+enum tg_attempt_state { TG_ATTEMPT_RUNNING = 0, TG_ATTEMPT_FINISHED, TG_ATTEMPT_CANCELLED };
+
+/* Why a request ended, first cause wins (access log, metrics). */
+enum tg_req_term {
+    TG_TERM_NONE = 0,
+    TG_TERM_ANSWERED,     /* an upstream answer (or cache hit) went out */
+    TG_TERM_PASSED,       /* an upstream error was passed through */
+    TG_TERM_DEGRADED,     /* stale cache or degraded message */
+    TG_TERM_FAILED,       /* 502/503: every path failed */
+    TG_TERM_DEADLINE,     /* 504 */
+    TG_TERM_CLIENT_GONE,  /* the client disconnected */
+    TG_TERM_STREAM_BROKE, /* a committed stream failed midway */
+};
+
+/* One line of the attempts list (errors, x-tailgate-trace, access log). */
+struct tg_attempt_log {
+    const char *deployment; /* in the request's runtime config */
+    enum tg_class cls;
+    int status;
+    uint64_t ms;
+    bool hedge;
+    bool done;
+};
+
+struct tg_req;
+
+struct tg_attempt {
+    struct tg_list link; /* req->attempts, then req->graveyard */
+    struct tg_req *req;
+    const struct tg_deployment_cfg *dcfg;
+    struct tg_dep *dep;
+    size_t slot;         /* index in the route's deployments */
+    int try_no;          /* 1: first attempt on this deployment for this request */
+    bool hedge;
+    bool probe;          /* a half-open breaker probe */
+    enum tg_attempt_state state;
+    enum tg_class cls;
+    int64_t retry_after_ms;
+    uint64_t start_ms;
+    uint64_t start_ns;
+    uint64_t first_content_ns; /* streams: first content-bearing chunk */
+    uint64_t end_ns;
+    struct tg_timer timer; /* attempt_ms, or first_byte_ms for a stream */
+    bool timed_out;
+    struct tg_upstream_req up;
+    struct tg_transfer xfer;
+    size_t log_index;
+    /* The answer. */
+    struct tg_buf body;     /* whole body (not streamed, or a streamed error) */
+    bool sse;               /* 200 to a stream request: parsed as events */
+    struct tg_sse_parser parser;
+    struct tg_buf held;     /* events before the commit point */
+    bool committed;         /* bytes of this attempt reached the client */
+    bool saw_content;
+    bool saw_done;          /* [DONE] */
+    bool stream_error;      /* an error event, or an unparseable chunk */
+    char *stream_error_json; /* the upstream's error object, for the client */
+    char finish_reason[32];
+    int64_t input_tokens, output_tokens;
+};
+
+struct tg_req {
+    struct tg_list link; /* gw->requests */
+    struct tg_gateway *gw;
+    struct tg_runtime *rt;
+    struct tg_http_exchange *x; /* NULL once answered or the client left */
+    enum tg_req_state state;
+    enum tg_api api;
+    char id[80];
+    const struct tg_route_cfg *first_route;
+    const struct tg_route_cfg *route;
+    const struct tg_policy *policy;
+    int route_no;
+    /* Routes still to try, and those already entered. */
+    const struct tg_route_cfg **queue;
+    size_t q_head, q_len, q_cap;
+    bool *visited; /* by route index */
+    /* The current route's group. */
+    uint64_t tried;      /* bit per slot: deployments given up on */
+    size_t cur_slot;
+    int tries_on_cur;
+    /* The request. */
+    char *body;
+    size_t body_len;
+    cJSON *json;
+    bool stream;
+    bool debug;
+    bool cache_bypass;
+    uint8_t cache_key[32];
+    uint64_t start_ms;
+    uint64_t start_ns;
+    uint64_t deadline_ms;
+    struct tg_timer deadline_timer;
+    struct tg_timer step_timer; /* backoff */
+    struct tg_deferred kick;    /* run the machine / free on a later pass */
+    /* Events recorded by callbacks for req_step. */
+    bool ev_client_gone;
+    bool ev_deadline;
+    bool ev_step;
+    /* Attempts. */
+    struct tg_list attempts;  /* running */
+    struct tg_list finished;  /* finished, waiting for req_step */
+    struct tg_list graveyard; /* done with; freed on a later pass */
+    struct tg_attempt *winner;
+    struct tg_attempt_log *log;
+    size_t n_log, cap_log;
+    int n_started;
+    int skipped_open;      /* deployments passed over with an open breaker */
+    /* An upstream answer kept for the end: to pass through, or the last
+     * invalid one. */
+    struct {
+        bool set;
+        int status;
+        struct tg_buf body;
+        struct tg_buf headers;
+        const char *deployment;
+        enum tg_class cls;
+    } kept;
+    /* Outcome. */
+    enum tg_req_term term;
+    int status;
+    const char *served_by;
+    const char *served_route;
+    const char *cache_result; /* "hit", "stale" or NULL */
+    bool degraded;
+    bool hedge_won;
+    int64_t input_tokens, output_tokens;
+};
+
+/* req.c */
+void tg_req_attempt_finished(struct tg_attempt *a); /* a result is ready */
+void tg_req_attempt_commit(struct tg_attempt *a);    /* a stream reached its commit point */
+bool tg_req_client_congested(const struct tg_req *r);
+void tg_req_log_attempt(struct tg_req *r, struct tg_attempt *a);
+
+/* attempt.c */
+struct tg_attempt *tg_attempt_start(struct tg_req *r, size_t slot, int try_no, bool hedge,
+                                    bool probe, uint64_t timeout_ms);
+void tg_attempt_cancel(struct tg_attempt *a);
+void tg_attempt_resume(struct tg_attempt *a);
+void tg_attempt_free(struct tg_attempt *a);
+/* Sends what the attempt holds to the client as the start of the stream. */
+void tg_attempt_flush_held(struct tg_attempt *a);
+
+/* answer.c */
+void tg_answer_headers(struct tg_req *r, struct tg_buf *h, const char *content_type);
+void tg_answer_error(struct tg_req *r, int status, const char *code, const char *message);
+void tg_answer_access_log(struct tg_req *r);
+void tg_answer_degraded(struct tg_req *r);
+void tg_answer_stream_error(struct tg_req *r, const char *error_json);
+
+#endif

@@ -1,0 +1,822 @@
+/* The request state machine.
+ *
+ *   ROUTE    --deployment picked, attempt started--> ATTEMPT
+ *            --group exhausted--> next fallback route (stays in ROUTE)
+ *            --nothing left--> DEGRADE;  --client gone or deadline--> DONE
+ *   ATTEMPT  --ok answer--> DONE;  --stream reached its commit point--> STREAM
+ *            --retryable failure, budget and deadline allow--> BACKOFF
+ *            --failure, move on--> ROUTE;  --upstream client error--> DONE
+ *            --context/content fallbacks--> ROUTE (those routes first)
+ *   BACKOFF  --wait over--> ATTEMPT (or ROUTE when the breaker opened meanwhile)
+ *   STREAM   --stream ended, well or not--> DONE
+ *   DEGRADE  --kept answer, stale cache, degraded message or error--> DONE
+ *   DONE     terminal: freed on a later loop pass
+ *
+ * Callbacks (attempt results, timers, the client) record an event in the
+ * request and call req_step(), which runs state handlers until the state
+ * stops changing. Only req_set_state() writes r->state, and only along the
+ * moves of allowed_moves[]. */
+#include "req/req.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "req/internal.h"
+#include "route/backoff.h"
+#include "route/policy.h"
+#include "util/json.h"
+
+#define BIT(s) (1u << (s))
+
+static const unsigned allowed_moves[TG_REQ__COUNT] = {
+    [TG_REQ_ROUTE] = BIT(TG_REQ_ATTEMPT) | BIT(TG_REQ_DEGRADE) | BIT(TG_REQ_DONE),
+    [TG_REQ_ATTEMPT] = BIT(TG_REQ_ROUTE) | BIT(TG_REQ_BACKOFF) | BIT(TG_REQ_STREAM) |
+                       BIT(TG_REQ_DEGRADE) | BIT(TG_REQ_DONE),
+    [TG_REQ_BACKOFF] = BIT(TG_REQ_ATTEMPT) | BIT(TG_REQ_ROUTE) | BIT(TG_REQ_DONE),
+    [TG_REQ_STREAM] = BIT(TG_REQ_DONE),
+    [TG_REQ_DEGRADE] = BIT(TG_REQ_DONE),
+    [TG_REQ_DONE] = 0,
+};
+
+static const char *const state_names[TG_REQ__COUNT] = {"ROUTE",  "ATTEMPT", "BACKOFF",
+                                                       "STREAM", "DEGRADE", "DONE"};
+
+static void req_step(struct tg_req *r);
+static void req_on_done(struct tg_req *r);
+
+static void req_set_state(struct tg_req *r, enum tg_req_state to)
+{
+    if (r->state == to)
+        return;
+    if (!(allowed_moves[r->state] & BIT(to))) {
+        tg_log_error("req_bad_transition", "request_id=%s from=%s to=%s", r->id,
+                     state_names[r->state], state_names[to]);
+        abort();
+    }
+    tg_log_debug("req_state", "request_id=%s from=%s to=%s", r->id, state_names[r->state],
+                 state_names[to]);
+    r->state = to;
+    if (to == TG_REQ_DONE)
+        req_on_done(r);
+}
+
+static uint64_t now_ms(const struct tg_req *r)
+{
+    return tg_now(&r->gw->loop);
+}
+
+/* ---- attempts bookkeeping ---- */
+
+void tg_req_log_attempt(struct tg_req *r, struct tg_attempt *a)
+{
+    if (a->log_index == 0 || a->log_index > r->n_log) {
+        if (r->n_log == r->cap_log) {
+            r->cap_log = r->cap_log ? r->cap_log * 2 : 4;
+            r->log = tg_xrealloc(r->log, r->cap_log * sizeof(*r->log));
+        }
+        r->log[r->n_log++] = (struct tg_attempt_log){a->dcfg->name, a->cls, 0, 0, a->hedge, false};
+        a->log_index = r->n_log;
+    }
+    struct tg_attempt_log *l = &r->log[a->log_index - 1];
+    if (a->state == TG_ATTEMPT_RUNNING)
+        return;
+    l->cls = a->cls;
+    l->status = a->xfer.status;
+    l->ms = (a->end_ns - a->start_ns) / 1000000;
+    l->done = true;
+}
+
+static void cancel_attempts(struct tg_req *r, struct tg_attempt *except)
+{
+    while (!tg_list_empty(&r->attempts)) {
+        struct tg_list *pos = tg_list_first(&r->attempts);
+        struct tg_attempt *a = tg_container_of(pos, struct tg_attempt, link);
+        if (a == except) {
+            if (pos->next == &r->attempts)
+                break;
+            a = tg_container_of(pos->next, struct tg_attempt, link);
+        }
+        tg_attempt_cancel(a); /* moves it to the graveyard */
+    }
+}
+
+static bool start_attempt(struct tg_req *r, size_t slot, int try_no, bool hedge, bool probe)
+{
+    uint64_t now = now_ms(r);
+    if (now >= r->deadline_ms)
+        return false;
+    uint64_t left = r->deadline_ms - now;
+    uint64_t timeout = (uint64_t)(r->stream ? r->policy->timeouts.first_byte_ms
+                                            : r->policy->timeouts.attempt_ms);
+    if (timeout > left)
+        timeout = left; /* an attempt gets min(attempt_ms, time left) */
+    struct tg_attempt *a = tg_attempt_start(r, slot, try_no, hedge, probe, timeout);
+    if (!a) {
+        tg_breaker_release_probe(&r->rt->deps[r->route->deployments[slot]->index]->breaker, probe);
+        r->tried |= UINT64_C(1) << slot; /* it cannot serve this request */
+        return false;
+    }
+    tg_req_log_attempt(r, a);
+    if (!hedge) {
+        r->cur_slot = slot;
+        r->tries_on_cur = try_no;
+    }
+    return true;
+}
+
+/* ---- choosing a deployment ---- */
+
+/* A deployment's share of its group's traffic. */
+static double effective_weight(const struct tg_req *r, size_t slot)
+{
+    return r->route->deployments[slot]->weight;
+}
+
+/* Picks an untried deployment of the current route's group, weighted by
+ * effective weight; open breakers are skipped, and a deployment cooling off
+ * after a 429 only when nothing else is left anywhere. Admits it through its
+ * breaker (a half-open one admits probes). Returns false when none is left. */
+static bool pick(struct tg_req *r, size_t *slot_out, bool *probe)
+{
+    const struct tg_route_cfg *route = r->route;
+    const struct tg_breaker_cfg *bcfg = &r->rt->cfg->breaker;
+    uint64_t now = now_ms(r);
+    for (;;) {
+        size_t eligible[64], cooling[64];
+        double weights[64], total = 0;
+        size_t n_eligible = 0, n_cooling = 0;
+        for (size_t i = 0; i < route->n_deployments && i < 64; i++) {
+            if (r->tried & (UINT64_C(1) << i))
+                continue;
+            struct tg_dep *dep = r->rt->deps[route->deployments[i]->index];
+            if (!tg_breaker_would_admit(&dep->breaker, bcfg, now)) {
+                r->skipped_open++;
+                r->tried |= UINT64_C(1) << i;
+                continue;
+            }
+            if (dep->rate_limited_until_ms > now) {
+                cooling[n_cooling++] = i;
+                continue;
+            }
+            weights[n_eligible] = effective_weight(r, i);
+            total += weights[n_eligible];
+            eligible[n_eligible++] = i;
+        }
+        size_t chosen;
+        if (n_eligible > 0) {
+            chosen = eligible[0];
+            if (total > 0) {
+                double x = tg_rand_unit(&r->gw->loop.rand) * total;
+                for (size_t k = 0; k < n_eligible; k++) {
+                    chosen = eligible[k];
+                    if (x < weights[k])
+                        break;
+                    x -= weights[k];
+                }
+            } else {
+                chosen = eligible[tg_rand_below(&r->gw->loop.rand, n_eligible)];
+            }
+        } else if (n_cooling > 0 && r->q_head >= r->q_len) {
+            /* Only deployments cooling off after a 429 remain: the soonest. */
+            chosen = cooling[0];
+            for (size_t k = 1; k < n_cooling; k++) {
+                struct tg_dep *a = r->rt->deps[route->deployments[cooling[k]]->index];
+                struct tg_dep *b = r->rt->deps[route->deployments[chosen]->index];
+                if (a->rate_limited_until_ms < b->rate_limited_until_ms)
+                    chosen = cooling[k];
+            }
+        } else {
+            return false;
+        }
+        struct tg_dep *dep = r->rt->deps[route->deployments[chosen]->index];
+        if (tg_breaker_admit(&dep->breaker, bcfg, now, probe)) {
+            *slot_out = chosen;
+            return true;
+        }
+        r->tried |= UINT64_C(1) << chosen; /* its half-open probes are all out */
+        r->skipped_open++;
+    }
+}
+
+static void enter_route(struct tg_req *r, const struct tg_route_cfg *route)
+{
+    r->route = route;
+    r->policy = &route->policy;
+    r->visited[route->index] = true;
+    r->tried = 0;
+    r->tries_on_cur = 0;
+    for (size_t i = 0; i < route->n_fallbacks; i++) {
+        if (r->q_len == r->q_cap) {
+            r->q_cap = r->q_cap ? r->q_cap * 2 : 8;
+            r->queue = tg_xrealloc(r->queue, r->q_cap * sizeof(*r->queue));
+        }
+        r->queue[r->q_len++] = route->fallbacks[i];
+    }
+}
+
+/* Puts routes at the front of the queue (context/content fallbacks). */
+static void queue_front(struct tg_req *r, struct tg_route_cfg *const *routes, size_t n)
+{
+    size_t remaining = r->q_len - r->q_head;
+    const struct tg_route_cfg **q = tg_xcalloc(remaining + n + 1, sizeof(*q));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!r->visited[routes[i]->index])
+            q[k++] = routes[i];
+    for (size_t i = r->q_head; i < r->q_len; i++)
+        q[k++] = r->queue[i];
+    free(r->queue);
+    r->queue = q;
+    r->q_head = 0;
+    r->q_len = k;
+    r->q_cap = remaining + n + 1;
+}
+
+static bool any_unvisited(const struct tg_req *r, struct tg_route_cfg *const *routes, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!r->visited[routes[i]->index])
+            return true;
+    return false;
+}
+
+static bool next_route(struct tg_req *r)
+{
+    while (r->q_head < r->q_len) {
+        const struct tg_route_cfg *next = r->queue[r->q_head++];
+        if (r->visited[next->index])
+            continue;
+        r->route_no++;
+        const char *l[] = {next->model};
+        tg_metric_add(r->gw->fam.fallbacks, l, 1);
+        enter_route(r, next);
+        return true;
+    }
+    return false;
+}
+
+/* ---- answers ---- */
+
+static void finish(struct tg_req *r, enum tg_req_term term)
+{
+    if (r->term == TG_TERM_NONE)
+        r->term = term;
+    req_set_state(r, TG_REQ_DONE);
+}
+
+static void answer_from_attempt(struct tg_req *r, struct tg_attempt *a, enum tg_req_term term)
+{
+    r->served_by = a->dcfg->name;
+    r->served_route = r->route->model;
+    r->status = a->xfer.status;
+    r->hedge_won = a->hedge && a->cls == TG_CLASS_OK;
+    r->input_tokens = a->input_tokens;
+    r->output_tokens = a->output_tokens;
+    if (!r->x)
+        return;
+    size_t ct_len = 0;
+    const char *ct = tg_transfer_header(&a->xfer, "content-type", &ct_len);
+    char content_type[128];
+    snprintf(content_type, sizeof(content_type), "%.*s", (int)(ct ? ct_len : 0), ct ? ct : "");
+    struct tg_buf h = TG_BUF_INIT;
+    tg_answer_headers(r, &h, content_type[0] ? content_type : "application/json");
+    if (term == TG_TERM_PASSED) {
+        /* Rate-limit hints help the client pace itself. */
+        size_t n;
+        const char *ra = tg_transfer_header(&a->xfer, "retry-after", &n);
+        if (ra)
+            tg_buf_printf(&h, "Retry-After: %.*s\r\n", (int)n, ra);
+    }
+    if (a->sse) {
+        /* A stream that finished before its commit point (no content, and
+         * empty answers allowed): it goes out whole now. */
+        tg_http_stream_begin(r->x, r->status, h.data, h.len);
+        tg_attempt_flush_held(a);
+        tg_http_stream_end(r->x);
+    } else {
+        tg_http_respond(r->x, r->status, h.data, h.len, a->body.data, a->body.len);
+    }
+    r->x = NULL;
+    tg_buf_free(&h);
+}
+
+static void cache_store(struct tg_req *r, struct tg_attempt *a)
+{
+    const struct tg_cache_cfg *cc = &r->policy->cache;
+    if (cc->mode == TG_CACHE_OFF || r->cache_bypass || a->cls != TG_CLASS_OK)
+        return;
+    uint8_t key[TG_CACHE_KEY_LEN];
+    tg_cache_key(r->route->model, r->body, r->body_len, key);
+    if (a->sse)
+        return; /* streamed answers are relayed, not kept: see cache notes */
+    tg_cache_put(&r->gw->cache, key, a->xfer.status, false, a->dcfg->name, a->body.data,
+                 a->body.len, now_ms(r));
+    const char *l[] = {"store"};
+    tg_metric_add(r->gw->fam.cache, l, 1);
+}
+
+static void answer_ok(struct tg_req *r, struct tg_attempt *a)
+{
+    cancel_attempts(r, NULL); /* racers that lost */
+    cache_store(r, a);
+    answer_from_attempt(r, a, TG_TERM_ANSWERED);
+    finish(r, TG_TERM_ANSWERED);
+}
+
+/* Serves a cached answer: fresh ("hit") or, when every path failed, "stale". */
+static bool answer_from_cache(struct tg_req *r, bool stale)
+{
+    const struct tg_cache_cfg *cc = &r->policy->cache;
+    if (cc->mode == TG_CACHE_OFF || r->cache_bypass || r->stream)
+        return false;
+    if (!stale && cc->mode != TG_CACHE_ON)
+        return false;
+    uint8_t key[TG_CACHE_KEY_LEN];
+    tg_cache_key(r->route->model, r->body, r->body_len, key);
+    uint64_t max_age_ms = (uint64_t)(stale ? cc->stale_s : cc->ttl_s) * 1000;
+    const struct tg_cache_entry *e = tg_cache_get(&r->gw->cache, key, now_ms(r), max_age_ms);
+    const char *l[] = {e ? (stale ? "stale" : "hit") : "miss"};
+    tg_metric_add(r->gw->fam.cache, l, 1);
+    if (!e)
+        return false;
+    r->cache_result = stale ? "stale" : "hit";
+    r->degraded = stale;
+    r->status = e->status;
+    r->served_by = e->deployment;
+    r->served_route = r->route->model;
+    if (stale)
+        tg_metric_add(r->gw->fam.degraded, NULL, 1);
+    if (r->x) {
+        struct tg_buf h = TG_BUF_INIT;
+        tg_answer_headers(r, &h, "application/json");
+        tg_http_respond(r->x, e->status, h.data, h.len, e->body, e->body_len);
+        tg_buf_free(&h);
+        r->x = NULL;
+    }
+    finish(r, stale ? TG_TERM_DEGRADED : TG_TERM_ANSWERED);
+    return true;
+}
+
+/* ---- events shared by every state ---- */
+
+/* Handles the client leaving and the deadline. True when the request ended. */
+static bool common_events(struct tg_req *r)
+{
+    if (r->ev_client_gone) {
+        cancel_attempts(r, NULL);
+        r->status = 499; /* nginx's "client closed request", for the log */
+        finish(r, TG_TERM_CLIENT_GONE);
+        return true;
+    }
+    if (r->ev_deadline || now_ms(r) >= r->deadline_ms) {
+        cancel_attempts(r, NULL);
+        tg_answer_error(r, 504, "deadline_exceeded",
+                        "no upstream answered before the request deadline");
+        finish(r, TG_TERM_DEADLINE);
+        return true;
+    }
+    return false;
+}
+
+/* ---- state handlers ---- */
+
+/* ROUTE -> ATTEMPT | DEGRADE | DONE */
+static void st_route(struct tg_req *r)
+{
+    if (common_events(r))
+        return;
+    for (;;) {
+        size_t slot;
+        bool probe;
+        if (pick(r, &slot, &probe)) {
+            if (start_attempt(r, slot, 1, false, probe)) {
+                req_set_state(r, TG_REQ_ATTEMPT);
+                return;
+            }
+            if (now_ms(r) >= r->deadline_ms) {
+                common_events(r);
+                return;
+            }
+            continue; /* that one could not serve it: pick again */
+        }
+        if (!next_route(r))
+            break;
+    }
+    req_set_state(r, TG_REQ_DEGRADE);
+}
+
+static void keep_answer(struct tg_req *r, struct tg_attempt *a)
+{
+    tg_buf_free(&r->kept.body);
+    tg_buf_free(&r->kept.headers);
+    r->kept.set = true;
+    r->kept.status = a->xfer.status;
+    r->kept.deployment = a->dcfg->name;
+    r->kept.cls = a->cls;
+    r->kept.body = a->body;
+    a->body = (struct tg_buf)TG_BUF_INIT;
+    r->kept.headers = a->xfer.headers;
+    a->xfer.headers = (struct tg_buf)TG_BUF_INIT;
+}
+
+/* After the last running attempt failed: SPEC section 4's table. */
+static void decide(struct tg_req *r, struct tg_attempt *a)
+{
+    const struct tg_route_cfg *route = r->route;
+    uint64_t now = now_ms(r);
+    const struct tg_retry_cfg *rc = &r->policy->retry;
+    struct tg_decision_in in = {
+        .cls = a->cls,
+        .tries_on_dep = a->hedge ? a->try_no : r->tries_on_cur,
+        .retry_after_ms = a->retry_after_ms,
+        .now_ms = now,
+        .deadline_ms = r->deadline_ms,
+        .retry = rc,
+        .budget_ok = tg_budget_can_spend(&a->dep->budget, now, rc->budget_ratio,
+                                         rc->budget_min_per_s),
+        .has_context_fallbacks = any_unvisited(r, route->context_window_fallbacks,
+                                               route->n_context_window_fallbacks),
+        .has_policy_fallbacks = any_unvisited(r, route->content_policy_fallbacks,
+                                              route->n_content_policy_fallbacks),
+    };
+    struct tg_decision_out out;
+    tg_policy_decide(&in, &r->gw->loop.rand, &out);
+    if (out.cooldown_ms && a->dep->rate_limited_until_ms < now + out.cooldown_ms)
+        a->dep->rate_limited_until_ms = now + out.cooldown_ms;
+    if (out.budget_blocked)
+        tg_metric_add(r->gw->fam.budget_exhausted, NULL, 1);
+    tg_log_debug("req_decide", "request_id=%s deployment=%s outcome=%s decision=%s wait_ms=%llu",
+                 r->id, a->dcfg->name, tg_class_name(a->cls), tg_decision_name(out.decision),
+                 (unsigned long long)out.wait_ms);
+    switch (out.decision) {
+    case TG_DECIDE_RETRY: {
+        tg_budget_spend(&a->dep->budget, now, rc->budget_ratio, rc->budget_min_per_s);
+        const char *l[] = {a->dcfg->name};
+        tg_metric_add(r->gw->fam.retries, l, 1);
+        r->cur_slot = a->slot;
+        r->tries_on_cur = in.tries_on_dep;
+        req_set_state(r, TG_REQ_BACKOFF);
+        if (out.wait_ms == 0)
+            r->ev_step = true;
+        else
+            tg_timer_start(&r->gw->loop, &r->step_timer, out.wait_ms);
+        return;
+    }
+    case TG_DECIDE_MOVE_ON:
+        r->tried |= UINT64_C(1) << a->slot;
+        if (a->cls == TG_CLASS_INVALID)
+            keep_answer(r, a); /* the last invalid answer may be all there is */
+        req_set_state(r, TG_REQ_ROUTE);
+        return;
+    case TG_DECIDE_PASS_THROUGH:
+        answer_from_attempt(r, a, TG_TERM_PASSED);
+        finish(r, TG_TERM_PASSED);
+        return;
+    case TG_DECIDE_CONTEXT_FALLBACK:
+        queue_front(r, route->context_window_fallbacks, route->n_context_window_fallbacks);
+        r->tried = ~UINT64_C(0);
+        req_set_state(r, TG_REQ_ROUTE);
+        return;
+    case TG_DECIDE_POLICY_FALLBACK:
+        queue_front(r, route->content_policy_fallbacks, route->n_content_policy_fallbacks);
+        r->tried = ~UINT64_C(0);
+        req_set_state(r, TG_REQ_ROUTE);
+        return;
+    }
+}
+
+/* ATTEMPT -> DONE | STREAM | BACKOFF | ROUTE | DEGRADE */
+static void st_attempt(struct tg_req *r)
+{
+    if (common_events(r))
+        return;
+    while (!tg_list_empty(&r->finished)) {
+        struct tg_attempt *a =
+            tg_container_of(tg_list_first(&r->finished), struct tg_attempt, link);
+        tg_list_remove(&a->link);
+        tg_list_push_back(&r->graveyard, &a->link);
+        tg_defer(&r->gw->loop, &r->kick);
+        if (a->cls == TG_CLASS_OK) {
+            answer_ok(r, a);
+            return;
+        }
+        if (!tg_list_empty(&r->attempts) || !tg_list_empty(&r->finished))
+            continue; /* a racer is still running: the race goes on */
+        decide(r, a);
+        return;
+    }
+}
+
+/* BACKOFF -> ATTEMPT | ROUTE | DONE */
+static void st_backoff(struct tg_req *r)
+{
+    if (common_events(r))
+        return;
+    if (!r->ev_step)
+        return;
+    r->ev_step = false;
+    struct tg_dep *dep = r->rt->deps[r->route->deployments[r->cur_slot]->index];
+    bool probe;
+    if (!tg_breaker_admit(&dep->breaker, &r->rt->cfg->breaker, now_ms(r), &probe)) {
+        r->tried |= UINT64_C(1) << r->cur_slot; /* it opened meanwhile */
+        req_set_state(r, TG_REQ_ROUTE);
+        return;
+    }
+    if (start_attempt(r, r->cur_slot, r->tries_on_cur + 1, false, probe))
+        req_set_state(r, TG_REQ_ATTEMPT);
+    else
+        req_set_state(r, TG_REQ_ROUTE);
+}
+
+static const char broken_stream_error[] =
+    "{\"message\":\"the upstream stream failed after it had started\",\"type\":\"server_error\","
+    "\"code\":\"upstream_stream_broken\"}";
+
+/* STREAM -> DONE */
+static void st_stream(struct tg_req *r)
+{
+    struct tg_attempt *w = r->winner;
+    if (r->ev_client_gone) {
+        cancel_attempts(r, NULL);
+        finish(r, TG_TERM_CLIENT_GONE);
+        return;
+    }
+    if (r->ev_deadline) {
+        cancel_attempts(r, NULL);
+        tg_answer_stream_error(r, "{\"message\":\"the request deadline passed mid-stream\","
+                                  "\"type\":\"server_error\",\"code\":\"deadline_exceeded\"}");
+        finish(r, TG_TERM_DEADLINE);
+        return;
+    }
+    while (!tg_list_empty(&r->finished)) {
+        struct tg_attempt *a =
+            tg_container_of(tg_list_first(&r->finished), struct tg_attempt, link);
+        tg_list_remove(&a->link);
+        tg_list_push_back(&r->graveyard, &a->link);
+        tg_defer(&r->gw->loop, &r->kick);
+        if (a != w)
+            continue;
+        r->input_tokens = w->input_tokens;
+        r->output_tokens = w->output_tokens;
+        if (w->cls == TG_CLASS_OK) {
+            if (r->x)
+                tg_http_stream_end(r->x);
+            r->x = NULL;
+            finish(r, TG_TERM_ANSWERED);
+        } else {
+            tg_answer_stream_error(r, w->stream_error_json ? w->stream_error_json
+                                                           : broken_stream_error);
+            finish(r, TG_TERM_STREAM_BROKE);
+        }
+        return;
+    }
+}
+
+/* DEGRADE -> DONE */
+static void st_degrade(struct tg_req *r)
+{
+    if (common_events(r))
+        return;
+    if (answer_from_cache(r, true))
+        return;
+    const struct tg_degraded_cfg *d = &r->rt->cfg->degraded;
+    if (d->enabled) {
+        tg_answer_degraded(r);
+        finish(r, TG_TERM_DEGRADED);
+        return;
+    }
+    bool all_open = r->n_started == 0 && r->skipped_open > 0;
+    tg_answer_error(r, all_open ? 503 : 502, "upstream_unavailable",
+                    all_open ? "every deployment's circuit breaker is open"
+                             : "every upstream path failed");
+    finish(r, TG_TERM_FAILED);
+}
+
+static void req_step(struct tg_req *r)
+{
+    enum tg_req_state before;
+    do {
+        before = r->state;
+        switch (r->state) {
+        case TG_REQ_ROUTE: st_route(r); break;
+        case TG_REQ_ATTEMPT: st_attempt(r); break;
+        case TG_REQ_BACKOFF: st_backoff(r); break;
+        case TG_REQ_STREAM: st_stream(r); break;
+        case TG_REQ_DEGRADE: st_degrade(r); break;
+        case TG_REQ_DONE: return;
+        case TG_REQ__COUNT: return;
+        }
+    } while (r->state != before);
+}
+
+/* ---- callbacks ---- */
+
+void tg_req_attempt_finished(struct tg_attempt *a)
+{
+    req_step(a->req);
+}
+
+/* Called from inside a transfer callback: only relays and cancels; the
+ * cancelled racers are freed later, outside curl's callbacks. */
+void tg_req_attempt_commit(struct tg_attempt *a)
+{
+    struct tg_req *r = a->req;
+    if (r->winner || r->state != TG_REQ_ATTEMPT)
+        return;
+    r->winner = a;
+    a->committed = true;
+    cancel_attempts(r, a);
+    r->served_by = a->dcfg->name;
+    r->served_route = r->route->model;
+    r->hedge_won = a->hedge;
+    r->status = 200;
+    if (r->x) {
+        struct tg_buf h = TG_BUF_INIT;
+        tg_answer_headers(r, &h, "text/event-stream");
+        tg_buf_puts(&h, "Cache-Control: no-cache\r\n");
+        tg_http_stream_begin(r->x, 200, h.data, h.len);
+        tg_buf_free(&h);
+    }
+    tg_attempt_flush_held(a);
+    req_set_state(r, TG_REQ_STREAM);
+}
+
+bool tg_req_client_congested(const struct tg_req *r)
+{
+    return r->x && tg_http_congested(r->x);
+}
+
+static void on_deadline(struct tg_timer *t)
+{
+    struct tg_req *r = tg_container_of(t, struct tg_req, deadline_timer);
+    r->ev_deadline = true;
+    req_step(r);
+}
+
+static void on_step_timer(struct tg_timer *t)
+{
+    struct tg_req *r = tg_container_of(t, struct tg_req, step_timer);
+    r->ev_step = true;
+    req_step(r);
+}
+
+void tg_req_client_gone(struct tg_req *r)
+{
+    r->x = NULL;
+    r->ev_client_gone = true;
+    req_step(r);
+}
+
+void tg_req_client_writable(struct tg_req *r)
+{
+    if (r->state == TG_REQ_STREAM && r->winner)
+        tg_attempt_resume(r->winner);
+}
+
+void tg_req_abandon(struct tg_req *r)
+{
+    if (r->state == TG_REQ_DONE)
+        return;
+    if (r->x) {
+        if (r->state == TG_REQ_STREAM)
+            tg_answer_stream_error(r, "{\"message\":\"the gateway is shutting down\","
+                                      "\"type\":\"server_error\",\"code\":\"shutting_down\"}");
+        else
+            tg_answer_error(r, 503, "shutting_down", "the gateway is shutting down");
+    }
+    cancel_attempts(r, NULL);
+    finish(r, TG_TERM_FAILED);
+}
+
+/* ---- life and death ---- */
+
+static void req_free(struct tg_req *r)
+{
+    struct tg_list *lists[] = {&r->attempts, &r->finished, &r->graveyard};
+    for (size_t i = 0; i < 3; i++) {
+        while (!tg_list_empty(lists[i])) {
+            struct tg_attempt *a =
+                tg_container_of(tg_list_first(lists[i]), struct tg_attempt, link);
+            tg_list_remove(&a->link);
+            tg_attempt_free(a);
+        }
+    }
+    tg_buf_free(&r->kept.body);
+    tg_buf_free(&r->kept.headers);
+    cJSON_Delete(r->json);
+    free(r->body);
+    free(r->queue);
+    free(r->visited);
+    free(r->log);
+    tg_runtime_unref(r->rt);
+    free(r);
+}
+
+/* Later passes: free attempts nobody needs, and the request once done. */
+static void on_kick(struct tg_deferred *d)
+{
+    struct tg_req *r = tg_container_of(d, struct tg_req, kick);
+    if (r->state == TG_REQ_DONE) {
+        req_free(r);
+        return;
+    }
+    while (!tg_list_empty(&r->graveyard)) {
+        struct tg_attempt *a = tg_container_of(tg_list_first(&r->graveyard), struct tg_attempt, link);
+        tg_list_remove(&a->link);
+        tg_attempt_free(a);
+    }
+}
+
+/* On entering DONE: the answer is out (or nobody waits for it). */
+static void req_on_done(struct tg_req *r)
+{
+    struct tg_gateway *gw = r->gw;
+    cancel_attempts(r, NULL);
+    tg_timer_stop(&gw->loop, &r->deadline_timer);
+    tg_timer_stop(&gw->loop, &r->step_timer);
+    if (r->x) {
+        /* Every path to DONE answers first; this is a safety net. */
+        tg_answer_error(r, 500, "internal_error", "the request ended without an answer");
+    }
+    if (r->status == 0)
+        r->status = 500;
+    const char *route = r->served_route ? r->served_route : r->first_route->model;
+    char code[8];
+    snprintf(code, sizeof(code), "%d", r->status);
+    const char *l[] = {route, code};
+    tg_metric_add(gw->fam.requests_total, l, 1);
+    double secs = (double)(uv_hrtime() - r->start_ns) / 1e9;
+    tg_metric_observe(gw->fam.request_duration, l, secs);
+    tg_answer_access_log(r);
+    tg_list_remove(&r->link);
+    tg_defer(&gw->loop, &r->kick);
+    tg_gateway_request_done(gw);
+}
+
+static const struct tg_http_header *find_header(struct tg_http_exchange *x, const char *name)
+{
+    return tg_http_header_find(tg_http_request(x), name);
+}
+
+void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api api,
+                  const struct tg_route_cfg *route, cJSON *json)
+{
+    struct tg_req *r = tg_xcalloc(1, sizeof(*r));
+    const struct tg_http_request *hr = tg_http_request(x);
+    r->gw = gw;
+    r->rt = gw->rt;
+    tg_runtime_ref(r->rt);
+    r->x = x;
+    r->api = api;
+    r->json = json;
+    r->body = tg_xmemdup0(hr->body, hr->body_len);
+    r->body_len = hr->body_len;
+    r->stream = api != TG_API_EMBEDDINGS && tg_json_get_bool(json, "stream", false);
+    r->first_route = route;
+    r->visited = tg_xcalloc(r->rt->cfg->n_routes, sizeof(bool));
+    tg_list_init(&r->attempts);
+    tg_list_init(&r->finished);
+    tg_list_init(&r->graveyard);
+    tg_timer_init(&r->deadline_timer, on_deadline);
+    tg_timer_init(&r->step_timer, on_step_timer);
+    tg_deferred_init(&r->kick, on_kick);
+    r->start_ms = tg_now(&gw->loop);
+    r->start_ns = hr->received_ns ? hr->received_ns : uv_hrtime();
+
+    const struct tg_http_header *h = find_header(x, "x-request-id");
+    if (h && h->value_len > 0 && h->value_len < sizeof(r->id))
+        snprintf(r->id, sizeof(r->id), "%.*s", (int)h->value_len, h->value);
+    else
+        snprintf(r->id, sizeof(r->id), "%s-%llu", gw->id_prefix,
+                 (unsigned long long)++gw->request_seq);
+    h = find_header(x, "x-tailgate-debug");
+    r->debug = h && h->value_len == 1 && h->value[0] == '1';
+    h = find_header(x, "x-tailgate-cache");
+    r->cache_bypass = h && h->value_len == 2 && strncasecmp(h->value, "no", 2) == 0;
+
+    enter_route(r, route);
+    uint64_t budget = (uint64_t)route->policy.timeouts.request_ms;
+    h = find_header(x, "x-tailgate-timeout-ms");
+    if (h && h->value_len > 0 && h->value_len < 16) {
+        char num[16];
+        snprintf(num, sizeof(num), "%.*s", (int)h->value_len, h->value);
+        char *end;
+        unsigned long long v = strtoull(num, &end, 10);
+        if (*end == '\0' && v > 0 && v < budget)
+            budget = v; /* lowers the deadline, never raises it */
+    }
+    r->deadline_ms = r->start_ms + budget;
+    tg_timer_start_at(&gw->loop, &r->deadline_timer, r->deadline_ms);
+
+    tg_list_push_back(&gw->requests, &r->link);
+    gw->inflight++;
+    tg_http_set_user(x, r);
+    r->state = TG_REQ_ROUTE;
+    if (answer_from_cache(r, false))
+        return;
+    req_step(r);
+}

@@ -1,0 +1,29 @@
+/* A client request's journey through tailgate (SPEC section 4): routing,
+ * attempts, retries with backoff, failover, fallbacks, the streaming commit
+ * point, and the final answer. One explicit state machine per request; see
+ * req.c for its states and transitions. */
+#ifndef TG_REQ_REQ_H
+#define TG_REQ_REQ_H
+
+#include <cjson/cJSON.h>
+
+#include "config/config.h"
+#include "server/http.h"
+#include "upstream/provider.h"
+
+struct tg_gateway;
+struct tg_req;
+
+/* Takes over a checked request: `json` is its parsed body (owned from now
+ * on), `route` the route its model names in the gateway's current runtime. */
+void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api api,
+                  const struct tg_route_cfg *route, cJSON *json);
+
+/* The client went away (server on_abort). */
+void tg_req_client_gone(struct tg_req *r);
+/* The client can take more bytes (server on_writable). */
+void tg_req_client_writable(struct tg_req *r);
+/* Gateway shutdown past drain_ms: end the request now. */
+void tg_req_abandon(struct tg_req *r);
+
+#endif

@@ -1,0 +1,62 @@
+/* Circuit breaker of one deployment (SPEC section 4 and [breaker]).
+ *
+ *   CLOSED    --failure_threshold consecutive failures, or error_rate over
+ *               window_ms once it holds min_requests attempts-->  OPEN
+ *   OPEN      --cooldown elapsed, on the next admission question--> HALF_OPEN
+ *   HALF_OPEN --a probe succeeds--> CLOSED (cooldown back to cooldown_ms)
+ *             --a probe fails-->   OPEN with the cooldown doubled (<= max_cooldown_ms)
+ *   any       --quota or auth failure--> OPEN for quota_cooldown_ms (no doubling)
+ *
+ * Half-open admits at most half_open_probes concurrent probe attempts. Pure:
+ * time comes in as now_ms. */
+#ifndef TG_ROUTE_BREAKER_H
+#define TG_ROUTE_BREAKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/config.h"
+
+enum tg_breaker_state { TG_BREAKER_CLOSED = 0, TG_BREAKER_HALF_OPEN, TG_BREAKER_OPEN };
+
+#define TG_BREAKER_BUCKETS 20 /* the window, in slices of window_ms / 20 */
+
+struct tg_breaker {
+    enum tg_breaker_state state;
+    uint32_t consecutive;
+    uint64_t open_until_ms;
+    uint64_t cooldown_ms; /* of the current or next opening */
+    uint32_t probes;      /* probe attempts in flight while half-open */
+    uint64_t opens_total;
+    uint64_t bucket_start[TG_BREAKER_BUCKETS];
+    uint32_t bucket_total[TG_BREAKER_BUCKETS];
+    uint32_t bucket_failed[TG_BREAKER_BUCKETS];
+};
+
+void tg_breaker_init(struct tg_breaker *b, const struct tg_breaker_cfg *cfg);
+
+/* Whether a new attempt may go to the deployment now; moves OPEN to
+ * HALF_OPEN when the cooldown is over. *probe says the attempt is a
+ * half-open probe (pass it back to tg_breaker_record). */
+bool tg_breaker_admit(struct tg_breaker *b, const struct tg_breaker_cfg *cfg, uint64_t now_ms,
+                      bool *probe);
+/* Like admit, without changing anything. */
+bool tg_breaker_would_admit(const struct tg_breaker *b, const struct tg_breaker_cfg *cfg,
+                            uint64_t now_ms);
+/* The verdict on a finished attempt. */
+void tg_breaker_record(struct tg_breaker *b, const struct tg_breaker_cfg *cfg, uint64_t now_ms,
+                       bool failure, bool probe);
+/* A probe ended without a verdict (cancelled): frees its slot. */
+void tg_breaker_release_probe(struct tg_breaker *b, bool probe);
+/* Quota or auth: out of rotation for quota_cooldown_ms. */
+void tg_breaker_force_open(struct tg_breaker *b, const struct tg_breaker_cfg *cfg,
+                           uint64_t now_ms);
+/* The state as /status and metrics should show it at now_ms. */
+enum tg_breaker_state tg_breaker_state(const struct tg_breaker *b, uint64_t now_ms);
+/* Attempts and failures over the window. */
+void tg_breaker_window(const struct tg_breaker *b, const struct tg_breaker_cfg *cfg,
+                       uint64_t now_ms, uint64_t *total, uint64_t *failed);
+
+const char *tg_breaker_state_name(enum tg_breaker_state s);
+
+#endif

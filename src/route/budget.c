@@ -1,0 +1,76 @@
+/* Retry budget (see budget.h). */
+#include "route/budget.h"
+
+#include <string.h>
+
+static uint32_t *slot(struct tg_budget *b, uint32_t *arr, uint64_t now_ms)
+{
+    uint64_t sec = now_ms / 1000;
+    size_t i = (size_t)(sec % TG_BUDGET_SLOTS);
+    if (b->slot_second[i] != sec) {
+        b->slot_second[i] = sec;
+        b->firsts[i] = 0;
+        b->extras[i] = 0;
+    }
+    return &arr[i];
+}
+
+static void window_totals(const struct tg_budget *b, uint64_t now_ms, uint64_t *firsts,
+                          uint64_t *extras)
+{
+    uint64_t sec = now_ms / 1000;
+    *firsts = *extras = 0;
+    for (size_t i = 0; i < TG_BUDGET_SLOTS; i++) {
+        if (b->slot_second[i] + TG_BUDGET_SLOTS > sec && b->slot_second[i] <= sec) {
+            *firsts += b->firsts[i];
+            *extras += b->extras[i];
+        }
+    }
+}
+
+void tg_budget_init(struct tg_budget *b, uint64_t now_ms)
+{
+    memset(b, 0, sizeof(*b));
+    for (size_t i = 0; i < TG_BUDGET_SLOTS; i++)
+        b->slot_second[i] = UINT64_MAX;
+    b->floor_at_ms = now_ms;
+}
+
+void tg_budget_first(struct tg_budget *b, uint64_t now_ms)
+{
+    (*slot(b, b->firsts, now_ms))++;
+}
+
+static void refill_floor(struct tg_budget *b, uint64_t now_ms, double min_per_s)
+{
+    if (now_ms > b->floor_at_ms) {
+        b->floor_tokens += (double)(now_ms - b->floor_at_ms) / 1000.0 * min_per_s;
+        b->floor_at_ms = now_ms;
+    }
+    if (b->floor_tokens > min_per_s)
+        b->floor_tokens = min_per_s;
+}
+
+bool tg_budget_can_spend(struct tg_budget *b, uint64_t now_ms, double ratio, double min_per_s)
+{
+    uint64_t firsts, extras;
+    refill_floor(b, now_ms, min_per_s);
+    window_totals(b, now_ms, &firsts, &extras);
+    return (double)(extras + 1) <= ratio * (double)firsts || b->floor_tokens >= 1.0;
+}
+
+bool tg_budget_spend(struct tg_budget *b, uint64_t now_ms, double ratio, double min_per_s)
+{
+    uint64_t firsts, extras;
+    refill_floor(b, now_ms, min_per_s);
+    window_totals(b, now_ms, &firsts, &extras);
+    if ((double)(extras + 1) <= ratio * (double)firsts) {
+        (*slot(b, b->extras, now_ms))++;
+        return true;
+    }
+    if (b->floor_tokens >= 1.0) {
+        b->floor_tokens -= 1.0;
+        return true;
+    }
+    return false;
+}

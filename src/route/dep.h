@@ -1,0 +1,47 @@
+/* A deployment's runtime state: its breaker, retry budget, hedge ratio,
+ * latency histograms, rate-limit cooldown and in-flight count. Keyed by
+ * deployment name and shared by config generations, so a reload keeps what
+ * tailgate has learned about each deployment. Pure (no I/O). */
+#ifndef TG_ROUTE_DEP_H
+#define TG_ROUTE_DEP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "route/breaker.h"
+#include "route/budget.h"
+#include "util/hist.h"
+
+struct tg_dep {
+    char *name;
+    int refs;
+    struct tg_breaker breaker;
+    struct tg_budget budget;       /* retries and hedges vs first attempts */
+    struct tg_budget hedge_ratio;  /* hedges vs first attempts (hedge.max_ratio) */
+    struct tg_hist latency;        /* full answers */
+    struct tg_hist ttfb;           /* streams: time to first content chunk */
+    uint64_t inflight;
+    uint64_t rate_limited_until_ms; /* no new first attempts before this, if others exist */
+    uint64_t requests_total;        /* attempts finished */
+    uint64_t failures_total;
+};
+
+struct tg_dep *tg_dep_new(const char *name, const struct tg_breaker_cfg *breaker, uint64_t now_ms);
+void tg_dep_ref(struct tg_dep *d);
+void tg_dep_unref(struct tg_dep *d);
+
+/* Name-keyed registry of live deployment states. */
+struct tg_dep_registry {
+    struct tg_dep **items;
+    size_t len, cap;
+};
+
+/* The state for `name`, created when new; the caller gets a reference. */
+struct tg_dep *tg_dep_registry_get(struct tg_dep_registry *r, const char *name,
+                                   const struct tg_breaker_cfg *breaker, uint64_t now_ms);
+/* Forgets states no runtime references any more (refs == 1: the registry's). */
+void tg_dep_registry_prune(struct tg_dep_registry *r);
+void tg_dep_registry_free(struct tg_dep_registry *r);
+
+#endif

@@ -1,0 +1,344 @@
+/* libcurl multi on the libuv loop (see pool.h).
+ *
+ * Hazards handled here (curl, libuv and pyuv trackers):
+ * - a uv_poll is stopped synchronously on CURL_POLL_REMOVE, because curl may
+ *   close the socket and get the same fd back before uv_close completes, and
+ *   two active polls on one fd break libuv;
+ * - per-socket state is keyed by curl_multi_assign's socketp, never by fd;
+ * - REMOVE with a NULL socketp is a harmless no-op (sockets never announced,
+ *   and callbacks during curl_multi_cleanup);
+ * - a poll error goes to curl as CURL_CSELECT_ERR;
+ * - curl_multi_socket_action is never called inside the timer callback's
+ *   registration; a 0 ms timeout fires on the next loop pass;
+ * - curl_multi_remove_handle is not allowed inside curl callbacks, so a
+ *   cancellation from one (a hedge losing inside the winner's write callback)
+ *   waits until the action returns. */
+#include "upstream/pool.h"
+
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "core/alloc.h"
+#include "core/log.h"
+
+#define MAX_IDLE_EASIES 64
+
+struct pool_socket {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    struct tg_pool *pool;
+};
+
+static void drain_done(struct tg_pool *p);
+static void pool_maybe_close(struct tg_pool *p);
+
+static void on_socket_closed(uv_handle_t *h)
+{
+    free(tg_container_of((uv_poll_t *)h, struct pool_socket, poll));
+}
+
+static void socket_action(struct tg_pool *p, curl_socket_t fd, int flags)
+{
+    int running = 0;
+    p->in_action++;
+    curl_multi_socket_action(p->multi, fd, flags, &running);
+    p->in_action--;
+    drain_done(p);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    struct pool_socket *s = tg_container_of(h, struct pool_socket, poll);
+    int flags = 0;
+    if (status < 0)
+        flags = CURL_CSELECT_ERR;
+    else {
+        if (events & UV_READABLE)
+            flags |= CURL_CSELECT_IN;
+        if (events & UV_WRITABLE)
+            flags |= CURL_CSELECT_OUT;
+    }
+    socket_action(s->pool, s->fd, flags);
+}
+
+static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    struct tg_pool *p = userp;
+    struct pool_socket *s = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (s) {
+            uv_poll_stop(&s->poll);
+            curl_multi_assign(p->multi, fd, NULL);
+            uv_close((uv_handle_t *)&s->poll, on_socket_closed);
+        }
+        return 0;
+    }
+    if (!s) {
+        s = tg_xcalloc(1, sizeof(*s));
+        s->fd = fd;
+        s->pool = p;
+        if (uv_poll_init_socket(p->loop->uv, &s->poll, fd) < 0) {
+            free(s);
+            return -1;
+        }
+        curl_multi_assign(p->multi, fd, s);
+    }
+    int events = 0;
+    if (what & CURL_POLL_IN)
+        events |= UV_READABLE;
+    if (what & CURL_POLL_OUT)
+        events |= UV_WRITABLE;
+    uv_poll_start(&s->poll, events, on_poll);
+    return 0;
+}
+
+static void on_timer(uv_timer_t *h)
+{
+    struct tg_pool *p = tg_container_of(h, struct tg_pool, timer);
+    socket_action(p, CURL_SOCKET_TIMEOUT, 0);
+}
+
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    struct tg_pool *p = userp;
+    if (timeout_ms < 0)
+        uv_timer_stop(&p->timer);
+    else
+        uv_timer_start(&p->timer, on_timer, (uint64_t)timeout_ms, 0);
+    return 0;
+}
+
+static void remove_transfer(struct tg_pool *p, struct tg_pool_transfer *t)
+{
+    curl_multi_remove_handle(p->multi, t->easy);
+    t->active = false;
+    p->active--;
+}
+
+/* Hands finished transfers to their owners, then performs cancellations
+ * requested from inside curl callbacks. */
+static void drain_done(struct tg_pool *p)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(p->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        struct tg_pool_transfer *t = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        CURLcode result = msg->data.result;
+        if (!t)
+            continue;
+        if (t->removal_pending) { /* cancelled meanwhile: no on_done */
+            tg_list_remove(&t->link);
+            t->removal_pending = false;
+            remove_transfer(p, t);
+            continue;
+        }
+        remove_transfer(p, t);
+        t->on_done(t, result); /* may add or cancel other transfers */
+    }
+    while (!tg_list_empty(&p->removals)) {
+        struct tg_pool_transfer *t =
+            tg_container_of(tg_list_first(&p->removals), struct tg_pool_transfer, link);
+        tg_list_remove(&t->link);
+        t->removal_pending = false;
+        if (t->active)
+            remove_transfer(p, t);
+    }
+    pool_maybe_close(p);
+}
+
+/* An SSL_CTX hook: adds the provider's extra CAs to the default trust store. */
+static CURLcode on_ssl_ctx(CURL *easy, void *ssl_ctx, void *userp)
+{
+    struct tg_pool *p = userp;
+    X509_STORE *store = SSL_CTX_get_cert_store((SSL_CTX *)ssl_ctx);
+    for (int i = 0; i < sk_X509_num(p->extra_cas); i++)
+        X509_STORE_add_cert(store, sk_X509_value(p->extra_cas, i));
+    return CURLE_OK;
+}
+
+static int load_cas(struct tg_pool *p, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "cannot open ca_file %s", path);
+        return -1;
+    }
+    p->extra_cas = sk_X509_new_null();
+    X509 *x;
+    while ((x = PEM_read_X509(f, NULL, NULL, NULL)))
+        sk_X509_push(p->extra_cas, x);
+    fclose(f);
+    if (sk_X509_num(p->extra_cas) == 0) {
+        snprintf(err, errlen, "ca_file %s holds no PEM certificate", path);
+        return -1;
+    }
+    return 0;
+}
+
+struct tg_pool *tg_pool_new(struct tg_loop *loop, const struct tg_provider_cfg *prov, char *err,
+                            size_t errlen)
+{
+    struct tg_pool *p = tg_xcalloc(1, sizeof(*p));
+    p->loop = loop;
+    p->name = tg_xstrdup(prov->name);
+    p->max_connections = (long)prov->max_connections;
+    p->http2 = prov->http2;
+    p->ca_file = tg_xstrdup(prov->ca_file);
+    p->refs = 1;
+    tg_list_init(&p->removals);
+    if (prov->ca_file[0] && load_cas(p, prov->ca_file, err, errlen) < 0) {
+        if (p->extra_cas)
+            sk_X509_pop_free(p->extra_cas, X509_free);
+        free(p->name);
+        free(p->ca_file);
+        free(p);
+        return NULL;
+    }
+    p->multi = curl_multi_init();
+    curl_multi_setopt(p->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(p->multi, CURLMOPT_SOCKETDATA, p);
+    curl_multi_setopt(p->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(p->multi, CURLMOPT_TIMERDATA, p);
+    curl_multi_setopt(p->multi, CURLMOPT_MAX_HOST_CONNECTIONS, p->max_connections);
+    curl_multi_setopt(p->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, p->max_connections);
+    curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, p->max_connections);
+    curl_multi_setopt(p->multi, CURLMOPT_PIPELINING,
+                      p->http2 ? (long)CURLPIPE_MULTIPLEX : (long)CURLPIPE_NOTHING);
+    uv_timer_init(loop->uv, &p->timer);
+    return p;
+}
+
+bool tg_pool_compatible(const struct tg_pool *p, const struct tg_provider_cfg *b)
+{
+    return p->max_connections == (long)b->max_connections && p->http2 == b->http2 &&
+           strcmp(p->ca_file, b->ca_file) == 0;
+}
+
+void tg_pool_ref(struct tg_pool *p)
+{
+    p->refs++;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    struct tg_pool *p = tg_container_of((uv_timer_t *)h, struct tg_pool, timer);
+    if (p->on_closed)
+        p->on_closed(p);
+    free(p->name);
+    free(p->ca_file);
+    free(p);
+}
+
+static void pool_maybe_close(struct tg_pool *p)
+{
+    if (p->refs > 0 || p->active > 0 || p->closing || p->in_action)
+        return;
+    p->closing = true;
+    for (size_t i = 0; i < p->n_idle; i++)
+        curl_easy_cleanup(p->idle_easies[i]);
+    free(p->idle_easies);
+    p->idle_easies = NULL;
+    p->n_idle = 0;
+    /* Closes cached connections; socket callbacks may run (REMOVE). */
+    curl_multi_cleanup(p->multi);
+    p->multi = NULL;
+    if (p->extra_cas)
+        sk_X509_pop_free(p->extra_cas, X509_free);
+    p->extra_cas = NULL;
+    uv_timer_stop(&p->timer);
+    uv_close((uv_handle_t *)&p->timer, on_timer_closed);
+}
+
+void tg_pool_unref(struct tg_pool *p)
+{
+    if (--p->refs == 0)
+        pool_maybe_close(p);
+}
+
+CURL *tg_pool_easy(struct tg_pool *p)
+{
+    CURL *easy;
+    if (p->n_idle > 0) {
+        easy = p->idle_easies[--p->n_idle];
+    } else {
+        easy = curl_easy_init();
+        if (!easy)
+            return NULL;
+    }
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION,
+                     p->http2 ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_1_1);
+    if (p->http2)
+        curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+    if (p->extra_cas) {
+        curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
+        curl_easy_setopt(easy, CURLOPT_SSL_CTX_DATA, p);
+    }
+    return easy;
+}
+
+void tg_pool_release_easy(struct tg_pool *p, CURL *easy)
+{
+    if (!easy)
+        return;
+    if (p->closing || p->n_idle >= MAX_IDLE_EASIES) {
+        curl_easy_cleanup(easy);
+        return;
+    }
+    curl_easy_reset(easy);
+    if (p->n_idle == p->cap_idle) {
+        p->cap_idle = p->cap_idle ? p->cap_idle * 2 : 8;
+        p->idle_easies = tg_xrealloc(p->idle_easies, p->cap_idle * sizeof(CURL *));
+    }
+    p->idle_easies[p->n_idle++] = easy;
+}
+
+int tg_pool_add(struct tg_pool *p, struct tg_pool_transfer *t)
+{
+    curl_easy_setopt(t->easy, CURLOPT_PRIVATE, (char *)t);
+    CURLMcode rc = curl_multi_add_handle(p->multi, t->easy);
+    if (rc != CURLM_OK) {
+        tg_log_error("upstream_add_failed", "provider=%s error=\"%s\"", p->name,
+                     curl_multi_strerror(rc));
+        return -1;
+    }
+    t->active = true;
+    t->removal_pending = false;
+    tg_list_init(&t->link);
+    p->active++;
+    return 0;
+}
+
+void tg_pool_cancel(struct tg_pool *p, struct tg_pool_transfer *t)
+{
+    if (!t->active)
+        return;
+    if (p->in_action) {
+        if (!t->removal_pending) {
+            t->removal_pending = true;
+            tg_list_push_back(&p->removals, &t->link);
+        }
+        return;
+    }
+    remove_transfer(p, t);
+    pool_maybe_close(p);
+}
+
+void tg_pool_unpause(struct tg_pool *p, struct tg_pool_transfer *t)
+{
+    if (!t->active || t->removal_pending)
+        return;
+    p->in_action++;
+    curl_easy_pause(t->easy, CURLPAUSE_CONT); /* may deliver buffered data now */
+    p->in_action--;
+    drain_done(p);
+}

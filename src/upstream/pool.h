@@ -1,0 +1,72 @@
+/* The upstream connection pool of one provider: a libcurl multi handle whose
+ * sockets and timer are driven by the gateway's libuv loop (uv_poll per
+ * socket, one uv_timer), with its connection cache capped at the provider's
+ * max_connections and HTTP/2 multiplexing when enabled. No thread, no
+ * curl_multi_perform loop. */
+#ifndef TG_UPSTREAM_POOL_H
+#define TG_UPSTREAM_POOL_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "core/loop.h"
+#include "util/list.h"
+
+struct tg_pool;
+struct tg_provider_cfg;
+
+/* What a transfer on the pool hears back. */
+struct tg_pool_transfer {
+    CURL *easy;
+    /* The transfer ended (complete, failed, or aborted by a callback).
+     * Called outside curl callbacks; the easy is already removed. */
+    void (*on_done)(struct tg_pool_transfer *t, CURLcode result);
+    struct tg_list link; /* pool->removals while a removal waits */
+    bool active;
+    bool removal_pending;
+};
+
+struct tg_pool {
+    struct tg_loop *loop;
+    CURLM *multi;
+    uv_timer_t timer;
+    char *name;
+    long max_connections;
+    bool http2;
+    char *ca_file;          /* extra CA bundle, read once at creation */
+    struct stack_st_X509 *extra_cas;
+    int refs;               /* runtimes using it */
+    size_t active;          /* transfers added and not yet done */
+    int in_action;          /* inside curl_multi_socket_action: removals wait */
+    struct tg_list removals;
+    CURL **idle_easies;     /* reset handles kept for reuse */
+    size_t n_idle, cap_idle;
+    bool closing;
+    void (*on_closed)(struct tg_pool *p);
+};
+
+/* Creates the pool for a provider; NULL with a message when ca_file cannot be read. */
+struct tg_pool *tg_pool_new(struct tg_loop *loop, const struct tg_provider_cfg *provider,
+                            char *err, size_t errlen);
+/* True when a pool made for `a` can serve provider config `b` unchanged. */
+bool tg_pool_compatible(const struct tg_pool *pool, const struct tg_provider_cfg *b);
+void tg_pool_ref(struct tg_pool *p);
+/* Last reference: closes once no transfer remains. */
+void tg_pool_unref(struct tg_pool *p);
+
+/* An easy handle with the pool's defaults (from the free list when possible). */
+CURL *tg_pool_easy(struct tg_pool *p);
+/* Adds t->easy; on_done follows (never inside this call). */
+int tg_pool_add(struct tg_pool *p, struct tg_pool_transfer *t);
+/* Cancels a transfer: removed now, or right after the current curl action
+ * when called from inside a curl callback. No on_done follows. The owner
+ * must not free t before that action returns (owners free from deferred
+ * callbacks, which run later). */
+void tg_pool_cancel(struct tg_pool *p, struct tg_pool_transfer *t);
+/* Returns a no longer used easy handle (reset and kept, or freed). */
+void tg_pool_release_easy(struct tg_pool *p, CURL *easy);
+/* Resumes a paused transfer (CURLPAUSE_CONT) from outside its callbacks. */
+void tg_pool_unpause(struct tg_pool *p, struct tg_pool_transfer *t);
+
+#endif

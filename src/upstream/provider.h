@@ -1,0 +1,37 @@
+/* What to send a provider for one attempt: URL, headers and body, by
+ * provider kind (SPEC section 5). `openai` and `mock` get the client's body
+ * with "model" replaced by the deployment's model; the key goes in
+ * Authorization: Bearer. (Kind `anthropic` translates: upstream/anthropic.c.) */
+#ifndef TG_UPSTREAM_PROVIDER_H
+#define TG_UPSTREAM_PROVIDER_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config/config.h"
+#include "core/buf.h"
+
+enum tg_api { TG_API_CHAT = 0, TG_API_COMPLETIONS, TG_API_EMBEDDINGS, TG_API__COUNT };
+
+const char *tg_api_path(enum tg_api api); /* "/v1/chat/completions", ... */
+
+struct tg_upstream_req {
+    char *url;
+    char **headers; /* "Name: value" */
+    size_t n_headers;
+    struct tg_buf body;
+    int mock_api; /* enum tg_mock_api, for kind mock */
+};
+
+/* Builds the request; returns 0, or -1 with a reason when this provider
+ * cannot serve this request (the deployment is then skipped). */
+int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api, const char *body,
+                      size_t body_len, const cJSON *json, bool stream,
+                      struct tg_upstream_req *out, char *why, size_t why_len);
+void tg_upstream_req_free(struct tg_upstream_req *r);
+
+/* The client's body with top-level "model" set to `model`. */
+void tg_body_with_model(const char *body, size_t len, const char *model, struct tg_buf *out);
+
+#endif
