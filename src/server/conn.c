@@ -73,7 +73,9 @@ struct tg_conn {
     bool req_begun;         /* a byte of it has arrived */
     size_t head_bytes;
     bool head_cr_pending;   /* the last head byte seen was CR */
+    bool head_line_start;   /* the last head byte seen was LF */
     bool head_bad_cr;
+    bool head_obs_fold;
     enum { HDR_NONE = 0, HDR_NAME, HDR_VALUE } hdr_phase;
     enum pause_reason pause;
     int fail_status;        /* set by a callback returning HPE_USER */
@@ -128,7 +130,9 @@ static void request_reset(struct tg_conn *c)
     c->req_begun = false;
     c->head_bytes = 0;
     c->head_cr_pending = false;
+    c->head_line_start = false;
     c->head_bad_cr = false;
+    c->head_obs_fold = false;
     c->hdr_phase = HDR_NONE;
     c->pause = PAUSE_NONE;
     c->fail_status = 0;
@@ -265,16 +269,30 @@ static const llhttp_settings_t parser_settings = {
     .on_message_complete = on_message_complete,
 };
 
-/* Counts head bytes and finds bare CRs (a CR not followed by LF), which
- * llhttp 8.1.0 would take as a line ending. */
+/* Counts head bytes and finds what llhttp 8.1.0 lets through: bare CRs (a
+ * CR not followed by LF) and obs-fold (a header line continued on a line
+ * that starts with a space or tab, RFC 9112 section 5.2). */
 static void head_scan(struct tg_conn *c, const char *p, size_t n)
 {
     c->head_bytes += n;
     for (size_t i = 0; i < n; i++) {
         if (c->head_cr_pending && p[i] != '\n')
             c->head_bad_cr = true;
+        if (c->head_line_start && (p[i] == ' ' || p[i] == '\t'))
+            c->head_obs_fold = true;
         c->head_cr_pending = p[i] == '\r';
+        c->head_line_start = p[i] == '\n';
     }
+}
+
+/* The head problems llhttp does not report; NULL when none. */
+static const char *head_problem(const struct tg_conn *c)
+{
+    if (c->head_bad_cr)
+        return "bare CR in request head";
+    if (c->head_obs_fold)
+        return "obsolete line folding in request head";
+    return NULL;
 }
 
 static bool header_is(const struct tg_http_header *h, const char *name)
@@ -296,8 +314,9 @@ const struct tg_http_header *tg_http_header_find(const struct tg_http_request *r
 static bool conn_headers_done(struct tg_conn *c)
 {
     const struct tg_http_limits *lim = &c->server->limits;
-    if (c->head_bad_cr) {
-        conn_fail_request(c, 400, "bad_http", "bare CR in request head");
+    const char *problem = head_problem(c);
+    if (problem) {
+        conn_fail_request(c, 400, "bad_http", problem);
         return false;
     }
     if (c->head_bytes > lim->max_header_bytes) {
@@ -362,6 +381,8 @@ static const char *bad_http_message(llhttp_errno_t e, const llhttp_t *p)
 {
     switch (e) {
     case HPE_UNEXPECTED_CONTENT_LENGTH:
+        if (p->reason && strstr(p->reason, "Duplicate"))
+            return "more than one Content-Length";
         return "both Content-Length and Transfer-Encoding";
     case HPE_INVALID_CHUNK_SIZE:
         return "invalid chunk size";
@@ -422,7 +443,9 @@ static size_t conn_parse(struct tg_conn *c, const char *data, size_t len)
             conn_dispatch(c);
             return len;
         }
-        if (e == HPE_USER) {
+        if (c->fail_status) {
+            /* One of our callbacks refused (llhttp reports those from the
+             * _complete callbacks under its own codes). */
             conn_fail_request(c, c->fail_status, c->fail_code, c->fail_message);
             return off;
         }
@@ -432,8 +455,9 @@ static size_t conn_parse(struct tg_conn *c, const char *data, size_t len)
         }
         /* All consumed, request incomplete. */
         if (c->state == CONN_HEAD) {
-            if (c->head_bad_cr) {
-                conn_fail_request(c, 400, "bad_http", "bare CR in request head");
+            const char *problem = head_problem(c);
+            if (problem) {
+                conn_fail_request(c, 400, "bad_http", problem);
                 return off;
             }
             if (c->head_bytes > c->server->limits.max_header_bytes) {
