@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
@@ -181,6 +182,7 @@ struct loader {
     struct tg_config *cfg;
     struct tg_config_error *err;
     int failed;
+    const char *note_prefix; /* route overrides: "retry" in notes, routes["m"].retry in errors */
 };
 
 static int fail(struct loader *L, struct tg_toml_pos pos, const char *fmt, ...)
@@ -338,6 +340,8 @@ static const struct field *find_field(const struct field *fields, const char *na
 
 /* Sets one described key from its TOML value; `note`, when given, collects
  * "section.key=value" for `tailgate check`. */
+#define NOTE_WHERE (L->note_prefix ? L->note_prefix : where)
+
 static int set_field(struct loader *L, const char *where, const struct field *f,
                      const struct tg_toml_kv *kv, void *base, struct tg_buf *note)
 {
@@ -352,7 +356,7 @@ static int set_field(struct loader *L, const char *where, const struct field *f,
                         f->name, f->min, f->max, (long long)v->u.i);
         *(int64_t *)p = v->u.i;
         if (note)
-            tg_buf_printf(note, "%s.%s=%lld ", where, f->name, (long long)v->u.i);
+            tg_buf_printf(note, "%s.%s=%lld ", NOTE_WHERE, f->name, (long long)v->u.i);
         return 0;
     }
     case F_FLOAT: {
@@ -369,7 +373,7 @@ static int set_field(struct loader *L, const char *where, const struct field *f,
                         f->min, f->max, d);
         *(double *)p = d;
         if (note)
-            tg_buf_printf(note, "%s.%s=%g ", where, f->name, d);
+            tg_buf_printf(note, "%s.%s=%g ", NOTE_WHERE, f->name, d);
         return 0;
     }
     case F_BOOL:
@@ -377,7 +381,7 @@ static int set_field(struct loader *L, const char *where, const struct field *f,
             return -1;
         *(bool *)p = v->u.b;
         if (note)
-            tg_buf_printf(note, "%s.%s=%s ", where, f->name, v->u.b ? "true" : "false");
+            tg_buf_printf(note, "%s.%s=%s ", NOTE_WHERE, f->name, v->u.b ? "true" : "false");
         return 0;
     case F_STRING:
         if (expect_type(L, where, kv, TG_TOML_STRING, "a string") < 0)
@@ -389,7 +393,7 @@ static int set_field(struct loader *L, const char *where, const struct field *f,
         free(*(char **)p);
         *(char **)p = dup_str(v);
         if (note)
-            tg_buf_printf(note, "%s.%s=\"%s\" ", where, f->name, v->u.str.ptr);
+            tg_buf_printf(note, "%s.%s=\"%s\" ", NOTE_WHERE, f->name, v->u.str.ptr);
         return 0;
     case F_ENUM: {
         if (v->type == TG_TOML_STRING) {
@@ -397,7 +401,7 @@ static int set_field(struct loader *L, const char *where, const struct field *f,
                 if (strcmp(v->u.str.ptr, f->enum_values[i]) == 0) {
                     *(int *)p = i;
                     if (note)
-                        tg_buf_printf(note, "%s.%s=\"%s\" ", where, f->name, f->enum_values[i]);
+                        tg_buf_printf(note, "%s.%s=\"%s\" ", NOTE_WHERE, f->name, f->enum_values[i]);
                     return 0;
                 }
             }
@@ -413,7 +417,7 @@ static int set_field(struct loader *L, const char *where, const struct field *f,
         if (read_strlist(L, where, kv, (struct tg_strlist *)p) < 0)
             return -1;
         if (note)
-            tg_buf_printf(note, "%s.%s=[%zu items] ", where, f->name,
+            tg_buf_printf(note, "%s.%s=[%zu items] ", NOTE_WHERE, f->name,
                           ((struct tg_strlist *)p)->len);
         return 0;
     }
@@ -447,7 +451,8 @@ static int apply_fields(struct loader *L, const char *where, const struct tg_tom
         for (int e = 0; extra && extra[e] && n < 64; e++)
             known[n++] = extra[e];
         char label[96];
-        snprintf(label, sizeof(label), "[%s]", where);
+        bool entries = strcmp(where, "providers") == 0 || strcmp(where, "deployments") == 0;
+        snprintf(label, sizeof(label), entries ? "[[%s]]" : "[%s]", where);
         return unknown_key(L, kv, label, known, n);
     }
     return 0;
@@ -536,8 +541,11 @@ static int check_readable(struct loader *L, const char *what, const struct tg_to
 {
     if (v->u.str.len == 0)
         return 0;
-    if (access(v->u.str.ptr, R_OK) != 0)
+    struct stat st;
+    if (stat(v->u.str.ptr, &st) != 0 || access(v->u.str.ptr, R_OK) != 0)
         return fail(L, v->pos, "%s: cannot read \"%s\": %s", what, v->u.str.ptr, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return fail(L, v->pos, "%s: \"%s\" is not a regular file", what, v->u.str.ptr);
     return 0;
 }
 
@@ -576,17 +584,41 @@ static int load_policy_section(struct loader *L, const struct policy_section *ps
     return apply_fields(L, where, t, ps->fields, (char *)policy + ps->offset, NULL, note);
 }
 
-/* Cross-key checks within one resolved policy; `pos` is where to point. */
-static int check_policy(struct loader *L, const struct tg_policy *p, const char *who,
-                        struct tg_toml_pos pos)
+/* Where to point for a cross-key problem: the key in `t` when it is there
+ * (the override that caused it), else `fallback`. */
+static struct tg_toml_pos key_pos_in(const struct tg_toml_table *t, const char *key,
+                                     struct tg_toml_pos fallback)
 {
-    if (p->retry.backoff_base_ms > p->retry.backoff_max_ms)
+    const struct tg_toml_kv *kv = t ? tg_toml_get(t, key) : NULL;
+    return kv ? kv->key_pos : fallback;
+}
+
+/* Cross-key checks within one resolved policy. `retry` and `hedge` are the
+ * tables that set it (NULL when absent), to point at the key at fault. */
+static int check_policy(struct loader *L, const struct tg_policy *p, const char *who,
+                        const struct tg_toml_table *retry, const struct tg_toml_table *hedge,
+                        struct tg_toml_pos fallback)
+{
+    if (p->retry.backoff_base_ms > p->retry.backoff_max_ms) {
+        struct tg_toml_pos pos = key_pos_in(retry, "backoff_base_ms",
+                                            key_pos_in(retry, "backoff_max_ms", fallback));
         return fail(L, pos, "%sretry.backoff_base_ms (%lld) is above retry.backoff_max_ms (%lld)",
                     who, (long long)p->retry.backoff_base_ms, (long long)p->retry.backoff_max_ms);
-    if (p->hedge.min_delay_ms > p->hedge.max_delay_ms)
+    }
+    if (p->hedge.min_delay_ms > p->hedge.max_delay_ms) {
+        struct tg_toml_pos pos = key_pos_in(hedge, "min_delay_ms",
+                                            key_pos_in(hedge, "max_delay_ms", fallback));
         return fail(L, pos, "%shedge.min_delay_ms (%lld) is above hedge.max_delay_ms (%lld)", who,
                     (long long)p->hedge.min_delay_ms, (long long)p->hedge.max_delay_ms);
+    }
     return 0;
+}
+
+/* The table value of key `name` in t, or NULL. */
+static const struct tg_toml_table *sub_table(const struct tg_toml_table *t, const char *name)
+{
+    const struct tg_toml_kv *kv = tg_toml_get(t, name);
+    return kv && kv->value.type == TG_TOML_TABLE ? kv->value.u.tab : NULL;
 }
 
 /* ---- providers ---------------------------------------------------------- */
@@ -596,7 +628,9 @@ static const char *const provider_extra[] = {"headers", "mock", NULL};
 static int load_headers(struct loader *L, const char *where, const struct tg_toml_kv *kv,
                         struct tg_provider_cfg *p)
 {
-    const struct tg_toml_table *t = as_table(L, where, kv);
+    char label[200];
+    snprintf(label, sizeof(label), "%s: headers", where);
+    const struct tg_toml_table *t = as_table(L, label, kv);
     if (!t)
         return -1;
     p->headers = t->len ? tg_xcalloc(t->len, sizeof(*p->headers)) : NULL;
@@ -622,7 +656,9 @@ static int load_headers(struct loader *L, const char *where, const struct tg_tom
 static int load_mock_options(struct loader *L, const char *where, const struct tg_toml_kv *kv,
                              struct tg_mock_options *o)
 {
-    const struct tg_toml_table *t = as_table(L, where, kv);
+    char label[200];
+    snprintf(label, sizeof(label), "%s: mock", where);
+    const struct tg_toml_table *t = as_table(L, label, kv);
     if (!t)
         return -1;
     for (size_t i = 0; i < t->len; i++) {
@@ -633,7 +669,7 @@ static int load_mock_options(struct loader *L, const char *where, const struct t
             size_t n = 0;
             for (int k = 0; k < tg_mock_option_count && n < 16; k++)
                 known[n++] = tg_mock_option_descs[k].name;
-            return unknown_key(L, m, where, known, n);
+            return unknown_key(L, m, label, known, n);
         }
         double v;
         if (m->value.type == TG_TOML_INTEGER)
@@ -641,11 +677,11 @@ static int load_mock_options(struct loader *L, const char *where, const struct t
         else if (m->value.type == TG_TOML_FLOAT && d->kind == TG_MOCK_OPT_DOUBLE)
             v = m->value.u.f;
         else
-            return fail(L, m->value.pos, "%s.%s must be %s, not %s", where, m->key,
+            return fail(L, m->value.pos, "%s.%s must be %s, not %s", label, m->key,
                         d->kind == TG_MOCK_OPT_DOUBLE ? "a number" : "an integer",
                         article_type(m->value.type));
         if (tg_mock_option_set(o, m->key, v) < 0)
-            return fail(L, m->value.pos, "%s.%s must be between %g and %g%s", where, m->key,
+            return fail(L, m->value.pos, "%s.%s must be between %g and %g%s", label, m->key,
                         d->min, d->max, d->kind == TG_MOCK_OPT_DOUBLE ? "" : " and whole");
     }
     return 0;
@@ -752,6 +788,8 @@ static int load_deployment(struct loader *L, const struct tg_toml_value *elem, s
         return fail(L, elem->pos, "deployment \"%s\" lacks the required key \"provider\"", d->name);
     if (expect_type(L, "deployments", pkv, TG_TOML_STRING, "a string") < 0)
         return -1;
+    if (memchr(pkv->value.u.str.ptr, '\0', pkv->value.u.str.len))
+        return fail(L, pkv->value.pos, "deployments.provider may not contain NUL");
     for (size_t i = 0; i < cfg->n_providers; i++)
         if (strcmp(cfg->providers[i].name, pkv->value.u.str.ptr) == 0)
             d->provider = &cfg->providers[i];
@@ -761,6 +799,9 @@ static int load_deployment(struct loader *L, const struct tg_toml_value *elem, s
                     d->name, pkv->value.u.str.ptr);
     if (!d->model)
         return fail(L, elem->pos, "deployment \"%s\" lacks the required key \"model\"", d->name);
+    if (d->model[0] == '\0')
+        return fail(L, tg_toml_get(t, "model")->value.pos,
+                    "deployment \"%s\": model must not be empty", d->name);
     return 0;
 }
 
@@ -839,7 +880,7 @@ static int load_route(struct loader *L, const struct tg_toml_value *elem, size_t
     r->deployments = tg_xcalloc(a->len, sizeof(*r->deployments));
     for (size_t i = 0; i < a->len; i++) {
         const struct tg_toml_value *v = &a->items[i];
-        if (v->type != TG_TOML_STRING)
+        if (v->type != TG_TOML_STRING || memchr(v->u.str.ptr, '\0', v->u.str.len))
             return fail(L, v->pos, "%s: deployments must hold names (strings)", where);
         const struct tg_deployment_cfg *d = tg_config_deployment(cfg, v->u.str.ptr);
         if (!d)
@@ -855,8 +896,15 @@ static int load_route(struct loader *L, const struct tg_toml_value *elem, size_t
     struct tg_buf note = TG_BUF_INIT;
     for (size_t s = 0; s < N_POLICY_SECTIONS; s++) {
         kv = tg_toml_get(t, policy_sections[s].name);
-        if (kv && load_policy_section(L, &policy_sections[s], policy_sections[s].name, kv,
-                                      &r->policy, &note) < 0) {
+        char section_where[200];
+        snprintf(section_where, sizeof(section_where), "routes[\"%s\"].%s", r->model,
+                 policy_sections[s].name);
+        L->note_prefix = policy_sections[s].name;
+        int rc = kv ? load_policy_section(L, &policy_sections[s], section_where, kv, &r->policy,
+                                          &note)
+                    : 0;
+        L->note_prefix = NULL;
+        if (rc < 0) {
             tg_buf_free(&note);
             return -1;
         }
@@ -869,7 +917,8 @@ static int load_route(struct loader *L, const struct tg_toml_value *elem, size_t
     tg_buf_free(&note);
     char who[200];
     snprintf(who, sizeof(who), "%s: ", where);
-    return check_policy(L, &r->policy, who, elem->pos);
+    return check_policy(L, &r->policy, who, sub_table(t, "retry"), sub_table(t, "hedge"),
+                        elem->pos);
 }
 
 /* Resolves the three fallback lists of route `index` once all routes exist. */
@@ -890,7 +939,7 @@ static int resolve_fallbacks(struct loader *L, const struct tg_toml_value *elem,
         *list = a->len ? tg_xcalloc(a->len, sizeof(**list)) : NULL;
         for (size_t i = 0; i < a->len; i++) {
             const struct tg_toml_value *v = &a->items[i];
-            if (v->type != TG_TOML_STRING)
+            if (v->type != TG_TOML_STRING || memchr(v->u.str.ptr, '\0', v->u.str.len))
                 return fail(L, v->pos, "route \"%s\": %s must hold route models (strings)",
                             r->model, fallback_keys[k]);
             const struct tg_route_cfg *to = tg_config_route(cfg, v->u.str.ptr, v->u.str.len);
@@ -1023,7 +1072,8 @@ static int load_root(struct loader *L, const struct tg_toml_table *root)
         if (!t || apply_fields(L, "degraded", t, degraded_fields, &cfg->degraded, NULL, NULL) < 0)
             return -1;
     }
-    if (check_policy(L, &cfg->policy, "", (struct tg_toml_pos){1, 1}) < 0)
+    if (check_policy(L, &cfg->policy, "", sub_table(root, "retry"), sub_table(root, "hedge"),
+                     (struct tg_toml_pos){1, 1}) < 0)
         return -1;
 
     const struct tg_toml_array *providers = NULL, *deployments = NULL, *routes = NULL;
@@ -1090,7 +1140,7 @@ struct tg_config *tg_config_parse(const char *path, const char *text, size_t len
     struct tg_config *cfg = tg_xcalloc(1, sizeof(*cfg));
     cfg->path = tg_xstrdup(path);
     set_defaults(cfg);
-    struct loader L = {path, cfg, err, 0};
+    struct loader L = {path, cfg, err, 0, NULL};
     int rc = load_root(&L, tg_toml_root(doc));
     tg_toml_free(doc);
     if (rc < 0) {
@@ -1120,11 +1170,12 @@ struct tg_config *tg_config_load(const char *path, struct tg_config_error *err)
         }
         tg_buf_append(&b, chunk, n);
     }
-    int read_error = ferror(f);
+    int read_error = ferror(f) ? errno : 0;
     fclose(f);
     if (read_error) {
         tg_buf_free(&b);
-        snprintf(err->message, sizeof(err->message), "%s:1:1: read error", path);
+        snprintf(err->message, sizeof(err->message), "%s:1:1: cannot read: %s", path,
+                 strerror(read_error));
         return NULL;
     }
     struct tg_config *cfg = tg_config_parse(path, b.data ? b.data : "", b.len, err);
@@ -1191,7 +1242,7 @@ const struct tg_route_cfg *tg_config_route(const struct tg_config *cfg, const ch
 {
     for (size_t i = 0; i < cfg->n_routes; i++) {
         const char *m = cfg->routes[i].model;
-        if (m && strncmp(m, model, model_len) == 0 && m[model_len] == '\0')
+        if (m && strlen(m) == model_len && memcmp(m, model, model_len) == 0)
             return &cfg->routes[i];
     }
     return NULL;
