@@ -17,6 +17,7 @@ void tg_buf_reserve(struct tg_buf *b, size_t extra)
         cap *= 2;
     b->data = tg_xrealloc(b->data, cap);
     b->cap = cap;
+    b->data[b->len] = '\0'; /* a fresh buffer reads as "" */
 }
 
 void tg_buf_append(struct tg_buf *b, const void *p, size_t n)

@@ -532,10 +532,12 @@ void tg_mock_stats_json(const struct tg_mock *m, struct tg_buf *out)
     const struct tg_mock_stats *s = &m->stats;
     tg_buf_printf(out,
                   "{\"requests\":%llu,\"inflight\":%llu,\"completed\":%llu,\"cancelled\":%llu,"
-                  "\"resets\":%llu,\"script_remaining\":%zu,\"by_path\":{",
+                  "\"resets\":%llu,\"connections_total\":%llu,\"connections_open\":%llu,"
+                  "\"script_remaining\":%zu,\"by_path\":{",
                   (unsigned long long)s->requests, (unsigned long long)s->inflight,
                   (unsigned long long)s->completed, (unsigned long long)s->cancelled,
-                  (unsigned long long)s->resets, tg_mock_script_remaining(m));
+                  (unsigned long long)s->resets, (unsigned long long)s->connections_total,
+                  (unsigned long long)s->connections_open, tg_mock_script_remaining(m));
     for (int i = 0; i < TG_MOCK_API__COUNT; i++)
         tg_buf_printf(out, "%s\"%s\":%llu", i ? "," : "", api_paths[i],
                       (unsigned long long)s->by_api[i]);

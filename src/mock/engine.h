@@ -84,6 +84,8 @@ struct tg_mock_stats {
     uint64_t completed;
     uint64_t cancelled; /* the client went away before the answer ended */
     uint64_t resets;    /* answers cut by reset_after_bytes */
+    uint64_t connections_total; /* HTTP server only: accepted connections */
+    uint64_t connections_open;
     uint64_t by_api[TG_MOCK_API__COUNT];
     struct {
         int status;

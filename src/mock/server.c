@@ -162,6 +162,8 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
         tg_buf_printf(&out, "{\"steps\":%d}", n);
         respond_json(x, 200, &out);
     } else if (path_is(req, "/_mock/stats") && get) {
+        srv->mock.stats.connections_total = srv->http.accepted_total;
+        srv->mock.stats.connections_open = srv->http.n_conns;
         tg_mock_stats_json(&srv->mock, &out);
         respond_json(x, 200, &out);
     } else if (path_is(req, "/_mock/reset") && post) {

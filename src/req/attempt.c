@@ -311,7 +311,7 @@ static void start_failed(struct tg_attempt *a, const char *why)
 }
 
 struct tg_attempt *tg_attempt_start(struct tg_req *r, size_t slot, int try_no, bool hedge,
-                                    bool probe, uint64_t timeout_ms)
+                                    uint32_t probe, uint64_t timeout_ms)
 {
     const struct tg_deployment_cfg *d = r->route->deployments[slot];
     struct tg_attempt *a = tg_xcalloc(1, sizeof(*a));

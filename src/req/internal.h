@@ -59,7 +59,7 @@ struct tg_attempt {
     size_t slot;         /* index in the route's deployments */
     int try_no;          /* 1: first attempt on this deployment for this request */
     bool hedge;
-    bool probe;          /* a half-open breaker probe */
+    uint32_t probe;      /* a half-open breaker probe's ticket, or 0 */
     enum tg_attempt_state state;
     enum tg_class cls;
     int64_t retry_after_ms;
@@ -162,7 +162,7 @@ void tg_req_log_attempt(struct tg_req *r, struct tg_attempt *a);
 
 /* attempt.c */
 struct tg_attempt *tg_attempt_start(struct tg_req *r, size_t slot, int try_no, bool hedge,
-                                    bool probe, uint64_t timeout_ms);
+                                    uint32_t probe, uint64_t timeout_ms);
 void tg_attempt_cancel(struct tg_attempt *a);
 void tg_attempt_resume(struct tg_attempt *a);
 void tg_attempt_free(struct tg_attempt *a);

@@ -104,7 +104,7 @@ static void cancel_attempts(struct tg_req *r, struct tg_attempt *except)
     }
 }
 
-static bool start_attempt(struct tg_req *r, size_t slot, int try_no, bool hedge, bool probe)
+static bool start_attempt(struct tg_req *r, size_t slot, int try_no, bool hedge, uint32_t probe)
 {
     uint64_t now = now_ms(r);
     if (now >= r->deadline_ms)
@@ -140,7 +140,7 @@ static double effective_weight(const struct tg_req *r, size_t slot)
  * effective weight; open breakers are skipped, and a deployment cooling off
  * after a 429 only when nothing else is left anywhere. Admits it through its
  * breaker (a half-open one admits probes). Returns false when none is left. */
-static bool pick(struct tg_req *r, size_t *slot_out, bool *probe)
+static bool pick(struct tg_req *r, size_t *slot_out, uint32_t *probe)
 {
     const struct tg_route_cfg *route = r->route;
     const struct tg_breaker_cfg *bcfg = &r->rt->cfg->breaker;
@@ -391,7 +391,7 @@ static void st_route(struct tg_req *r)
         return;
     for (;;) {
         size_t slot;
-        bool probe;
+        uint32_t probe;
         if (pick(r, &slot, &probe)) {
             if (start_attempt(r, slot, 1, false, probe)) {
                 req_set_state(r, TG_REQ_ATTEMPT);
@@ -520,7 +520,7 @@ static void st_backoff(struct tg_req *r)
         return;
     r->ev_step = false;
     struct tg_dep *dep = r->rt->deps[r->route->deployments[r->cur_slot]->index];
-    bool probe;
+    uint32_t probe;
     if (!tg_breaker_admit(&dep->breaker, &r->rt->cfg->breaker, now_ms(r), &probe)) {
         r->tried |= UINT64_C(1) << r->cur_slot; /* it opened meanwhile */
         req_set_state(r, TG_REQ_ROUTE);

@@ -83,12 +83,14 @@ bool tg_breaker_would_admit(const struct tg_breaker *b, const struct tg_breaker_
 }
 
 bool tg_breaker_admit(struct tg_breaker *b, const struct tg_breaker_cfg *cfg, uint64_t now_ms,
-                      bool *probe)
+                      uint32_t *probe)
 {
-    *probe = false;
+    *probe = 0;
     if (b->state == TG_BREAKER_OPEN && now_ms >= b->open_until_ms) {
         b->state = TG_BREAKER_HALF_OPEN;
         b->probes = 0;
+        if (++b->epoch == 0)
+            b->epoch = 1; /* 0 means "not a probe" */
     }
     switch (b->state) {
     case TG_BREAKER_CLOSED:
@@ -97,7 +99,7 @@ bool tg_breaker_admit(struct tg_breaker *b, const struct tg_breaker_cfg *cfg, ui
         if (b->probes >= (uint64_t)cfg->half_open_probes)
             return false;
         b->probes++;
-        *probe = true;
+        *probe = b->epoch;
         return true;
     case TG_BREAKER_OPEN:
         return false;
@@ -105,17 +107,23 @@ bool tg_breaker_admit(struct tg_breaker *b, const struct tg_breaker_cfg *cfg, ui
     return false;
 }
 
-void tg_breaker_release_probe(struct tg_breaker *b, bool probe)
+/* A probe of the current half-open period? */
+static bool current_probe(const struct tg_breaker *b, uint32_t probe)
 {
-    if (probe && b->state == TG_BREAKER_HALF_OPEN && b->probes > 0)
+    return probe != 0 && probe == b->epoch && b->state == TG_BREAKER_HALF_OPEN;
+}
+
+void tg_breaker_release_probe(struct tg_breaker *b, uint32_t probe)
+{
+    if (current_probe(b, probe) && b->probes > 0)
         b->probes--;
 }
 
 void tg_breaker_record(struct tg_breaker *b, const struct tg_breaker_cfg *cfg, uint64_t now_ms,
-                       bool failure, bool probe)
+                       bool failure, uint32_t probe)
 {
     count(b, cfg, now_ms, failure);
-    if (probe && b->state == TG_BREAKER_HALF_OPEN) {
+    if (current_probe(b, probe)) {
         if (b->probes > 0)
             b->probes--;
         if (failure) {

@@ -7,8 +7,10 @@
  *             --a probe fails-->   OPEN with the cooldown doubled (<= max_cooldown_ms)
  *   any       --quota or auth failure--> OPEN for quota_cooldown_ms (no doubling)
  *
- * Half-open admits at most half_open_probes concurrent probe attempts. Pure:
- * time comes in as now_ms. */
+ * Half-open admits at most half_open_probes concurrent probe attempts. Each
+ * half-open period has its own ticket: a probe from an earlier period that
+ * ends late (a long stream) neither decides nor frees a slot of this one.
+ * Pure: time comes in as now_ms. */
 #ifndef TG_ROUTE_BREAKER_H
 #define TG_ROUTE_BREAKER_H
 
@@ -27,6 +29,7 @@ struct tg_breaker {
     uint64_t open_until_ms;
     uint64_t cooldown_ms; /* of the current or next opening */
     uint32_t probes;      /* probe attempts in flight while half-open */
+    uint32_t epoch;       /* half-open periods so far: the probe ticket */
     uint64_t opens_total;
     uint64_t bucket_start[TG_BREAKER_BUCKETS];
     uint32_t bucket_total[TG_BREAKER_BUCKETS];
@@ -36,18 +39,18 @@ struct tg_breaker {
 void tg_breaker_init(struct tg_breaker *b, const struct tg_breaker_cfg *cfg);
 
 /* Whether a new attempt may go to the deployment now; moves OPEN to
- * HALF_OPEN when the cooldown is over. *probe says the attempt is a
- * half-open probe (pass it back to tg_breaker_record). */
+ * HALF_OPEN when the cooldown is over. *probe is 0 for an ordinary attempt,
+ * else the ticket of a half-open probe (pass it back to record/release). */
 bool tg_breaker_admit(struct tg_breaker *b, const struct tg_breaker_cfg *cfg, uint64_t now_ms,
-                      bool *probe);
+                      uint32_t *probe);
 /* Like admit, without changing anything. */
 bool tg_breaker_would_admit(const struct tg_breaker *b, const struct tg_breaker_cfg *cfg,
                             uint64_t now_ms);
 /* The verdict on a finished attempt. */
 void tg_breaker_record(struct tg_breaker *b, const struct tg_breaker_cfg *cfg, uint64_t now_ms,
-                       bool failure, bool probe);
+                       bool failure, uint32_t probe);
 /* A probe ended without a verdict (cancelled): frees its slot. */
-void tg_breaker_release_probe(struct tg_breaker *b, bool probe);
+void tg_breaker_release_probe(struct tg_breaker *b, uint32_t probe);
 /* Quota or auth: out of rotation for quota_cooldown_ms. */
 void tg_breaker_force_open(struct tg_breaker *b, const struct tg_breaker_cfg *cfg,
                            uint64_t now_ms);

@@ -34,6 +34,7 @@ void tg_budget_init(struct tg_budget *b, uint64_t now_ms)
     for (size_t i = 0; i < TG_BUDGET_SLOTS; i++)
         b->slot_second[i] = UINT64_MAX;
     b->floor_at_ms = now_ms;
+    b->floor_tokens = 1e18; /* starts full: clamped to budget_min_per_s on first use */
 }
 
 void tg_budget_first(struct tg_budget *b, uint64_t now_ms)
@@ -47,8 +48,11 @@ static void refill_floor(struct tg_budget *b, uint64_t now_ms, double min_per_s)
         b->floor_tokens += (double)(now_ms - b->floor_at_ms) / 1000.0 * min_per_s;
         b->floor_at_ms = now_ms;
     }
-    if (b->floor_tokens > min_per_s)
-        b->floor_tokens = min_per_s;
+    /* At least one token fits, so a fractional floor (0.5/s) still grants
+     * a retry every other second. */
+    double cap = min_per_s > 1.0 ? min_per_s : (min_per_s > 0 ? 1.0 : 0.0);
+    if (b->floor_tokens > cap)
+        b->floor_tokens = cap;
 }
 
 bool tg_budget_can_spend(struct tg_budget *b, uint64_t now_ms, double ratio, double min_per_s)
@@ -56,7 +60,7 @@ bool tg_budget_can_spend(struct tg_budget *b, uint64_t now_ms, double ratio, dou
     uint64_t firsts, extras;
     refill_floor(b, now_ms, min_per_s);
     window_totals(b, now_ms, &firsts, &extras);
-    return (double)(extras + 1) <= ratio * (double)firsts || b->floor_tokens >= 1.0;
+    return (double)(extras + 1) <= ratio * (double)firsts + 1e-9 || b->floor_tokens >= 1.0;
 }
 
 bool tg_budget_spend(struct tg_budget *b, uint64_t now_ms, double ratio, double min_per_s)
@@ -64,7 +68,7 @@ bool tg_budget_spend(struct tg_budget *b, uint64_t now_ms, double ratio, double 
     uint64_t firsts, extras;
     refill_floor(b, now_ms, min_per_s);
     window_totals(b, now_ms, &firsts, &extras);
-    if ((double)(extras + 1) <= ratio * (double)firsts) {
+    if ((double)(extras + 1) <= ratio * (double)firsts + 1e-9) { /* 0.29 * 100 is 28.999... */
         (*slot(b, b->extras, now_ms))++;
         return true;
     }

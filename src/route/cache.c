@@ -96,18 +96,24 @@ void tg_cache_put(struct tg_cache *c, const uint8_t *key, int status, bool strea
                   const char *deployment, const char *body, size_t len, uint64_t now_ms)
 {
     size_t bytes = len + strlen(deployment) + ENTRY_OVERHEAD;
+    /* Copies first: the arguments may point into the entry being replaced. */
+    char *dep_copy = tg_xstrdup(deployment);
+    char *body_copy = tg_xmemdup0(body, len);
     struct tg_cache_entry *old = find(c, key);
     if (old)
         entry_unlink(c, old);
-    if (bytes > c->max_bytes)
+    if (bytes > c->max_bytes) {
+        free(dep_copy);
+        free(body_copy);
         return;
+    }
     evict_to(c, c->max_bytes - bytes);
     struct tg_cache_entry *e = tg_xcalloc(1, sizeof(*e));
     memcpy(e->key, key, TG_CACHE_KEY_LEN);
     e->status = status;
     e->stream = stream;
-    e->deployment = tg_xstrdup(deployment);
-    e->body = tg_xmemdup0(body, len);
+    e->deployment = dep_copy;
+    e->body = body_copy;
     e->body_len = len;
     e->stored_ms = now_ms;
     e->bytes = bytes;

@@ -59,12 +59,18 @@ static void read_error(const cJSON *root, struct error_fields *e)
     e->detail_code = tg_json_get_str(cJSON_GetObjectItemCaseSensitive(err, "details"), "error_code");
 }
 
+/* Quota, from the error's code/type when it has one (they are precise);
+ * the message only when it has neither: OpenAI's free-tier rate limit
+ * message mentions billing, but its code says rate_limit_exceeded. */
 static bool is_quota(const struct error_fields *e)
 {
-    return contains(e->code, "quota") || contains(e->type, "quota") ||
-           contains(e->code, "billing") || contains(e->type, "billing") ||
-           contains(e->detail_code, "spend_limit") || contains(e->detail_code, "quota") ||
-           contains(e->message, "exceeded your current quota") ||
+    if (e->detail_code)
+        return contains(e->detail_code, "spend_limit") || contains(e->detail_code, "quota") ||
+               contains(e->detail_code, "billing");
+    if (e->code || e->type)
+        return contains(e->code, "quota") || contains(e->type, "quota") ||
+               contains(e->code, "billing") || contains(e->type, "billing");
+    return contains(e->message, "exceeded your current quota") ||
            contains(e->message, "billing") || contains(e->message, "spend limit");
 }
 

@@ -30,6 +30,25 @@ const char *tg_headers_find(const char *block, size_t block_len, const char *nam
     return NULL;
 }
 
+/* Digits with an optional fraction ("2", "1.5"); -1 otherwise. The C
+ * number syntax strtod takes (hex, exponents, "inf") is not HTTP's. */
+static double decimal(const char *s)
+{
+    const char *p = s;
+    while (isdigit((unsigned char)*p))
+        p++;
+    if (*p == '.') {
+        p++;
+        if (!isdigit((unsigned char)*p))
+            return -1;
+        while (isdigit((unsigned char)*p))
+            p++;
+    }
+    if (*p != '\0' || p == s || p - s > 15)
+        return -1;
+    return strtod(s, NULL);
+}
+
 int64_t tg_retry_after_ms(const char *value, size_t len, int64_t now_unix_ms)
 {
     char buf[64];
@@ -37,21 +56,24 @@ int64_t tg_retry_after_ms(const char *value, size_t len, int64_t now_unix_ms)
         return -1;
     memcpy(buf, value, len);
     buf[len] = '\0';
-    if (isdigit((unsigned char)buf[0]) || buf[0] == '.') {
-        char *end;
-        double s = strtod(buf, &end);
-        if (*end != '\0' || !(s >= 0) || s > 1e9)
-            return -1;
-        return (int64_t)llround(s * 1000.0);
+    if (isdigit((unsigned char)buf[0])) {
+        double s = decimal(buf);
+        return s < 0 || s > 1e9 ? -1 : (int64_t)llround(s * 1000.0); /* > 31 years: nonsense */
     }
-    /* HTTP-date: IMF-fixdate, the only form senders may generate. */
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    const char *rest = strptime(buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    if (!rest || *rest != '\0')
-        return -1;
-    int64_t at_ms = (int64_t)timegm(&tm) * 1000;
-    return at_ms > now_unix_ms ? at_ms - now_unix_ms : 0;
+    /* HTTP-date: IMF-fixdate, and the two obsolete forms recipients must
+     * still accept (RFC 9110 section 5.6.7). */
+    static const char *const formats[] = {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT",
+                                          "%a %b %e %H:%M:%S %Y"};
+    for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+        struct tm tm;
+        memset(&tm, 0, sizeof(tm));
+        const char *rest = strptime(buf, formats[i], &tm);
+        if (!rest || *rest != '\0')
+            continue;
+        int64_t at_ms = (int64_t)timegm(&tm) * 1000;
+        return at_ms > now_unix_ms ? at_ms - now_unix_ms : 0;
+    }
+    return -1;
 }
 
 int64_t tg_headers_retry_after(const char *block, size_t block_len, int64_t now_unix_ms)
@@ -62,9 +84,8 @@ int64_t tg_headers_retry_after(const char *block, size_t block_len, int64_t now_
         char buf[32];
         memcpy(buf, v, len);
         buf[len] = '\0';
-        char *end;
-        double ms = strtod(buf, &end);
-        if (*end == '\0' && ms >= 0 && ms < 1e12)
+        double ms = decimal(buf);
+        if (ms >= 0)
             return (int64_t)llround(ms);
     }
     v = tg_headers_find(block, block_len, "retry-after", &len);

@@ -3,13 +3,13 @@
  * Buckets are HDR-style: values (in microseconds) below 32 are exact; above,
  * each power of two is split into 32 linear sub-buckets, so a quantile read
  * from a bucket's midpoint is within 1/64 (1.6%) of a value in that bucket.
- * Values up to 2^30 us (~18 min) fit; larger ones land in the top bucket.
+ * Values below 2^31 us (~36 min) fit; larger ones land in the top bucket.
  *
  * Decay is "forward decay": a sample recorded at time t weighs
  * e^((t - landmark) / tau), so older samples count less without ever being
  * touched; with tau = 30 s a sample a minute old weighs 13%, two minutes 2%.
- * The weights are renormalised when they grow large. 832 float buckets:
- * about 3.3 KiB per histogram. Pure: time comes in as now_ms. */
+ * The weights are renormalised when they grow large. 864 float buckets:
+ * about 3.5 KiB per histogram. Pure: time comes in as now_ms. */
 #ifndef TG_UTIL_HIST_H
 #define TG_UTIL_HIST_H
 

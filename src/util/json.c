@@ -135,11 +135,13 @@ static bool skip_value(struct scan *s)
         return skip_container(s, '}');
     case '[':
         return skip_container(s, ']');
-    default:
-        /* number, true, false, null: up to the next delimiter */
+    default: {
+        /* number, true, false, null: up to the next delimiter (not empty) */
+        const char *start = s->p;
         while (s->p < s->end && !is_ws(*s->p) && *s->p != ',' && *s->p != '}' && *s->p != ']')
             s->p++;
-        return true;
+        return s->p > start;
+    }
     }
 }
 
@@ -170,7 +172,7 @@ bool tg_json_find_member(const char *p, size_t len, const char *key, size_t *sta
         const char *vstart = s.p;
         if (!skip_value(&s))
             return false;
-        if (match) {
+        if (match && !found) { /* the first occurrence, as cJSON reads it */
             *start = (size_t)(vstart - p);
             *end = (size_t)(s.p - p);
             found = true;

@@ -22,7 +22,8 @@ bool tg_json_get_bool(const cJSON *obj, const char *key, bool dflt);
 
 /* Finds the value of top-level member `key` in the object text p[0..len):
  * [*start, *end) covers the value's bytes. Returns false when p is not an
- * object or has no such member (the last occurrence wins, as in cJSON). */
+ * object or has no such member. With duplicate keys the first occurrence
+ * wins, as cJSON_GetObjectItem reads it. */
 bool tg_json_find_member(const char *p, size_t len, const char *key, size_t *start, size_t *end);
 
 /* Appends "s" as a JSON string, quotes included. */

@@ -21,7 +21,7 @@ void tg_sse_free(struct tg_sse_parser *p)
 
 bool tg_sse_pending(const struct tg_sse_parser *p)
 {
-    return p->raw.len > 0;
+    return p->raw.len > (p->lead_lf ? 1u : 0u);
 }
 
 static void field(struct tg_sse_parser *p)
@@ -55,11 +55,13 @@ static bool end_line(struct tg_sse_parser *p, tg_sse_cb cb, void *ctx)
     if (p->line.len > 0) {
         field(p);
         tg_buf_reset(&p->line);
+        p->block_has_lines = true;
         return true;
     }
-    /* Blank line: dispatch, if anything was read since the last one. */
+    /* Blank line: dispatch whatever the block held. A comment-only block
+     * (a keep-alive) is dispatched too, without data, so relays can pass it on. */
     bool go_on = true;
-    if (p->has_data || p->event.len > 0) {
+    if (p->block_has_lines) {
         tg_buf_reserve(&p->data, 0);
         tg_buf_reserve(&p->event, 0);
         struct tg_sse_event ev = {p->event.data, p->data.data, p->data.len, p->raw.data,
@@ -70,6 +72,8 @@ static bool end_line(struct tg_sse_parser *p, tg_sse_cb cb, void *ctx)
     tg_buf_reset(&p->data);
     tg_buf_reset(&p->event);
     p->has_data = false;
+    p->block_has_lines = false;
+    p->lead_lf = false;
     return go_on;
 }
 
@@ -83,17 +87,26 @@ size_t tg_sse_feed(struct tg_sse_parser *p, const char *data, size_t len, tg_sse
         if (p->cr_pending) {
             p->cr_pending = false;
             if (c == '\n') {
+                /* The LF of a CRLF whose CR ended the last read: it belongs
+                 * to the line before, not to the event being read. */
+                if (p->raw.len == 0)
+                    p->lead_lf = true;
                 tg_buf_putc(&p->raw, c);
-                continue; /* the LF of a CRLF already counted */
+                continue;
             }
         }
         tg_buf_putc(&p->raw, c);
         if (c == '\r' || c == '\n') {
-            p->cr_pending = c == '\r';
-            if (!end_line(p, cb, ctx)) {
-                /* Keep the LF of a CRLF split at this point with us. */
-                return i + 1;
+            if (c == '\r') {
+                if (i + 1 < len) {
+                    if (data[i + 1] == '\n')
+                        tg_buf_putc(&p->raw, data[++i]); /* CRLF, whole in this read */
+                } else {
+                    p->cr_pending = true; /* is an LF next? the next read will tell */
+                }
             }
+            if (!end_line(p, cb, ctx))
+                return i + 1;
             continue;
         }
         tg_buf_putc(&p->line, c);

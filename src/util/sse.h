@@ -2,7 +2,8 @@
  * whole events out, whatever the split of the bytes across reads. Handles LF,
  * CRLF and CR line endings, multi-line data fields (joined with "\n"),
  * comments, and fields without a value. Each event also comes with its raw
- * bytes, so a relay can forward it exactly as received. */
+ * bytes, so a relay can forward it exactly as received; a block of comments
+ * only (a keep-alive) comes as an event without data. */
 #ifndef TG_UTIL_SSE_H
 #define TG_UTIL_SSE_H
 
@@ -29,7 +30,9 @@ struct tg_sse_parser {
     struct tg_buf data;
     struct tg_buf event;
     bool has_data;
-    bool cr_pending; /* the last byte was CR: a following LF belongs to it */
+    bool block_has_lines; /* a field or comment line since the last blank line */
+    bool cr_pending; /* a read ended on CR: a following LF belongs to it */
+    bool lead_lf;    /* raw starts with that LF */
     size_t max_event_bytes;
     bool overflow;
 };

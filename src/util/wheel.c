@@ -16,6 +16,7 @@
 void tg_wheel_init(struct tg_wheel *w, uint64_t now_ms)
 {
     w->now_ms = now_ms;
+    w->run_to_ms = 0;
     w->count = 0;
     for (int l = 0; l < TG_WHEEL_LEVELS; l++) {
         w->occupied[l] = 0;
@@ -37,6 +38,8 @@ static void place(struct tg_wheel *w, struct tg_timer *t)
     uint64_t diff = t->expire_ms ^ w->now_ms;
     assert(t->expire_ms > w->now_ms);
     int level = (63 - __builtin_clzll(diff)) / TG_WHEEL_BITS;
+    if (level >= TG_WHEEL_LEVELS)
+        level = TG_WHEEL_LEVELS - 1; /* beyond the top: re-placed each time its slot comes up */
     unsigned slot = (unsigned)(t->expire_ms >> (level * TG_WHEEL_BITS)) & SLOT_MASK;
     tg_list_push_back(&w->slots[level][slot], &t->link);
     w->occupied[level] |= UINT64_C(1) << slot;
@@ -47,8 +50,12 @@ void tg_wheel_add(struct tg_wheel *w, struct tg_timer *t, uint64_t expire_ms)
 {
     if (tg_timer_pending(t))
         tg_wheel_cancel(w, t);
-    if (expire_ms <= w->now_ms)
-        expire_ms = w->now_ms + 1;
+    /* Inside tg_wheel_run, "now" is where the run will end: a callback that
+     * re-arms in the past fires in the next run, not once per millisecond of
+     * this one. */
+    uint64_t floor = w->run_to_ms > w->now_ms ? w->run_to_ms : w->now_ms;
+    if (expire_ms <= floor)
+        expire_ms = floor + 1;
     if (expire_ms - w->now_ms > MAX_SPAN)
         expire_ms = w->now_ms + MAX_SPAN;
     t->expire_ms = expire_ms;
@@ -138,6 +145,7 @@ size_t tg_wheel_run(struct tg_wheel *w, uint64_t now_ms)
     struct tg_list todo, due;
     tg_list_init(&todo);
     tg_list_init(&due);
+    w->run_to_ms = now_ms;
     while (now_ms > w->now_ms) {
         uint64_t next = tg_wheel_next(w);
         uint64_t step = next < now_ms ? next : now_ms;
@@ -164,5 +172,6 @@ size_t tg_wheel_run(struct tg_wheel *w, uint64_t now_ms)
             t->cb(t);
         }
     }
+    w->run_to_ms = 0;
     return fired;
 }

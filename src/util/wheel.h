@@ -33,6 +33,7 @@ struct tg_timer {
 
 struct tg_wheel {
     uint64_t now_ms;
+    uint64_t run_to_ms; /* during tg_wheel_run: the time it advances to */
     size_t count;
     uint64_t occupied[TG_WHEEL_LEVELS]; /* bit s: slots[level][s] is non-empty */
     struct tg_list slots[TG_WHEEL_LEVELS][TG_WHEEL_SLOTS];
@@ -47,15 +48,19 @@ static inline bool tg_timer_pending(const struct tg_timer *t)
 
 /* Arms t to fire at expire_ms (re-arms it if pending). A time not after the
  * wheel's present fires on the next millisecond, never inside the call that
- * armed it, so a callback that re-arms itself cannot spin. */
+ * armed it; armed from a callback of tg_wheel_run, a time not after the
+ * run's end fires in the next run. So a callback that re-arms itself cannot
+ * spin. Times beyond 2^42 ms ahead are clamped. */
 void tg_wheel_add(struct tg_wheel *w, struct tg_timer *t, uint64_t expire_ms);
 /* Disarms t; a no-op when it is idle. */
 void tg_wheel_cancel(struct tg_wheel *w, struct tg_timer *t);
 /* Advances the wheel to now_ms, firing every timer due by then in order of
  * expiry (ties in arming order). Returns how many fired. */
 size_t tg_wheel_run(struct tg_wheel *w, uint64_t now_ms);
-/* The earliest time at which tg_wheel_run has work: exact for timers due
- * within 64 ms, otherwise a lower bound (a cascade point). UINT64_MAX when empty. */
+/* The earliest time at which tg_wheel_run has work: exact when the earliest
+ * timer is in the present's 64 ms block (level 0), otherwise a lower bound (a
+ * cascade point, at most 64 ms early for a timer in the next block).
+ * UINT64_MAX when empty. */
 uint64_t tg_wheel_next(const struct tg_wheel *w);
 static inline size_t tg_wheel_count(const struct tg_wheel *w)
 {
