@@ -1,0 +1,464 @@
+/* Unit tests of the JSON helpers (util/json.c) and of header reading with
+ * Retry-After (util/headers.c): strict parsing, member spans found by the
+ * scanner, header lookup, and the wait a 429 asks for. Inputs are copied to
+ * exact-size blocks without a NUL, so reads past the length are caught. */
+/* cmocka.h needs these first, in this order. */
+/* clang-format off */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+/* clang-format on */
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "util/headers.h"
+#include "util/json.h"
+
+static char *exact(const char *text, size_t len)
+{
+    char *p = malloc(len ? len : 1);
+    assert_non_null(p);
+    memcpy(p, text, len);
+    return p;
+}
+
+/* ---- tg_json_parse ---- */
+
+static bool parses(const char *text, size_t len)
+{
+    char *p = exact(text, len);
+    cJSON *j = tg_json_parse(p, len);
+    free(p);
+    cJSON_Delete(j);
+    return j != NULL;
+}
+
+static void test_parse_strict(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        bool ok;
+    } rows[] = {
+        {"{}", true},
+        {"  {\"a\": [1, 2.5, -3e2, true, false, null, \"s\"]}  \r\n\t", true},
+        {"[]", true},
+        {"\"just a string\"", true},
+        {"42", true},
+        {"null", true},
+        {"{} x", false}, /* trailing garbage */
+        {"{}{}", false}, /* two values */
+        {"1 2", false},
+        {"[1]]", false},
+        {"\"a\"b", false},
+        {"{}\n,", false},
+        {"{\"a\":1}//", false},
+        {"", false},
+        {"   ", false},
+        {"{", false},
+        {"{\"a\":}", false},
+        {"{\"a\":1,}", false},
+        {"[1,]", false},
+        {"{'a':1}", false},
+        {"nul", false},
+        {"\"unterminated", false},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        if (parses(rows[i].text, strlen(rows[i].text)) != rows[i].ok)
+            fail_msg("row %zu: \"%s\" %s", i, rows[i].text, rows[i].ok ? "rejected" : "accepted");
+    /* A NUL after the value is not whitespace. */
+    assert_false(parses("{}\0", 3));
+    assert_false(parses("{}\0{}", 5));
+    /* Only len bytes are read: the value ends where len says. */
+    assert_true(parses("{\"a\":1} garbage", 7));
+    assert_false(parses("{\"a\":1} garbage", 6));
+    /* Deep nesting is refused, not a crash. */
+    enum { DEEP = 100000 };
+    char *deep = malloc(2 * DEEP);
+    memset(deep, '[', DEEP);
+    memset(deep + DEEP, ']', DEEP);
+    assert_false(parses(deep, 2 * DEEP));
+    free(deep);
+}
+
+static void test_getters(void **state)
+{
+    (void)state;
+    const char *text = "{\"s\":\"str\",\"n\":2.5,\"t\":true,\"f\":false,\"z\":null,\"o\":{}}";
+    cJSON *j = tg_json_parse(text, strlen(text));
+    assert_non_null(j);
+    assert_string_equal(tg_json_get_str(j, "s"), "str");
+    assert_null(tg_json_get_str(j, "n"));
+    assert_null(tg_json_get_str(j, "missing"));
+    assert_null(tg_json_get_str(j, "S")); /* case-sensitive */
+    double d = 0;
+    assert_true(tg_json_get_num(j, "n", &d));
+    assert_true(d == 2.5);
+    assert_false(tg_json_get_num(j, "s", &d));
+    assert_false(tg_json_get_num(j, "z", &d));
+    assert_true(tg_json_get_bool(j, "t", false));
+    assert_false(tg_json_get_bool(j, "f", true));
+    assert_true(tg_json_get_bool(j, "z", true));
+    assert_false(tg_json_get_bool(j, "s", false));
+    assert_true(tg_json_get_bool(j, "missing", true));
+    assert_null(tg_json_get_str(NULL, "s"));
+    cJSON_Delete(j);
+}
+
+/* ---- tg_json_find_member ---- */
+
+/* The span of `key`'s value as a string, or NULL when not found. */
+static char *span(const char *text, size_t len, const char *key)
+{
+    char *p = exact(text, len);
+    size_t start = 99999, end = 99999;
+    bool found = tg_json_find_member(p, len, key, &start, &end);
+    free(p);
+    if (!found)
+        return NULL;
+    assert_true(start <= end && end <= len);
+    char *out = malloc(end - start + 1);
+    memcpy(out, text + start, end - start);
+    out[end - start] = '\0';
+    return out;
+}
+
+static void test_find_member(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        const char *key;
+        const char *value; /* NULL: not found */
+    } rows[] = {
+        {"{\"model\":\"gpt-4o\",\"x\":1}", "model", "\"gpt-4o\""},
+        {"{\"x\":1,\"model\":\"gpt-4o\"}", "model", "\"gpt-4o\""},
+        {" { \"model\" : 12.5e3 , \"y\" : true } ", "model", "12.5e3"},
+        {"{\"model\":null}", "model", "null"},
+        {"{\"model\":true}", "model", "true"},
+        {"{\"model\":-1}", "model", "-1"},
+        {"{\"model\":{\"a\":[1,{\"b\":2}]}}", "model", "{\"a\":[1,{\"b\":2}]}"},
+        {"{\"model\":[]}", "model", "[]"},
+        {"{\"model\":{}}", "model", "{}"},
+        {"{\"model\":\"\"}", "model", "\"\""},
+        /* Only the top level: a nested key of the same name is not it. */
+        {"{\"a\":{\"model\":\"inner\"},\"model\":\"outer\"}", "model", "\"outer\""},
+        {"{\"a\":{\"model\":\"inner\"}}", "model", NULL},
+        {"{\"a\":[{\"model\":1}],\"b\":2}", "model", NULL},
+        /* The key's name inside a string value is not a key. */
+        {"{\"a\":\"\\\"model\\\":\\\"fake\\\"\",\"model\":\"real\"}", "model", "\"real\""},
+        {"{\"a\":\"model\"}", "model", NULL},
+        /* Strings with escaped quotes, backslashes, braces and brackets. */
+        {"{\"s\":\"a\\\"}{[\",\"model\":  [1, {\"b\":\"}\"}] , \"z\":null}", "model",
+         "[1, {\"b\":\"}\"}]"},
+        {"{\"s\":\"x\\\\\",\"model\":2}", "model", "2"},
+        {"{\"model\":\"say \\\"hi\\\" {ok}\"}", "model", "\"say \\\"hi\\\" {ok}\""},
+        {"{\"model\":\"\\u00e9\\n\"}", "model", "\"\\u00e9\\n\""},
+        {"{\"model\":\"caf\xc3\xa9\"}", "model", "\"caf\xc3\xa9\""},
+        /* Duplicate keys: the last one wins. */
+        /* duplicates: the first wins, as cJSON_GetObjectItem reads it */
+        {"{\"model\":\"a\",\"model\":\"b\"}", "model", "\"a\""},
+        {"{\"model\":\"a\",\"x\":{\"model\":\"c\"},\"model\":[3]}", "model", "\"a\""},
+        /* Keys are compared as written: an escaped spelling does not match. */
+        {"{\"mo\\u0064el\":1}", "model", NULL},
+        {"{\"models\":1}", "model", NULL},
+        {"{\"mode\":1}", "model", NULL},
+        {"{\"Model\":1}", "model", NULL},
+        /* Not objects. */
+        {"[{\"model\":1}]", "model", NULL},
+        {"\"model\"", "model", NULL},
+        {"null", "model", NULL},
+        {"", "model", NULL},
+        {"{}", "model", NULL},
+        {"   ", "model", NULL},
+        /* Broken objects. */
+        {"{\"model\":\"a\"", "model", NULL},
+        {"{\"model\":", "model", NULL},
+        {"{\"model\"", "model", NULL},
+        {"{\"model\":\"a\",", "model", NULL},
+        {"{\"model\":\"a\" \"x\":1}", "model", NULL},
+        {"{model:1}", "model", NULL},
+        {"{\"model\":\"unterminated}", "model", NULL},
+        {"{\"model\":[1,2}", "model", NULL},
+        {"{\"model\":\"a\\", "model", NULL},
+        {"{\"x\":{\"a\" 1},\"model\":1}", "model", NULL},
+        {"{\"x\":{1:2},\"model\":1}", "model", NULL},
+        {"{\"x\":[1 2],\"model\":1}", "model", NULL},
+        {"{\"x\":[1,", "model", NULL},
+        {"{\"x\":{\"a\"", "model", NULL},
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char *got = span(rows[i].text, strlen(rows[i].text), rows[i].key);
+        bool ok = (got == NULL && rows[i].value == NULL) ||
+                  (got && rows[i].value && strcmp(got, rows[i].value) == 0);
+        if (!ok) {
+            print_error("row %zu: %s in %s: got %s, expected %s\n", i, rows[i].key, rows[i].text,
+                        got ? got : "(not found)", rows[i].value ? rows[i].value : "(not found)");
+            bad++;
+        }
+        free(got);
+    }
+    if (bad)
+        fail_msg("%d row(s) wrong", bad);
+
+    /* Deep nesting in another member: refused, not a crash. */
+    enum { DEEP = 5000 };
+    size_t len = 2 * DEEP + 32;
+    char *deep = malloc(len + 1);
+    int n = snprintf(deep, len, "{\"model\":1,\"x\":");
+    memset(deep + n, '[', DEEP);
+    memset(deep + n + DEEP, ']', DEEP);
+    deep[n + 2 * DEEP] = '}';
+    char *got = span(deep, (size_t)n + 2 * DEEP + 1, "model");
+    assert_null(got);
+    free(deep);
+}
+
+/* A member without a value is not an object: no span of zero bytes. */
+static void test_find_member_empty_value(void **state)
+{
+    (void)state;
+    static const char *const rows[] = {
+        "{\"model\": }",
+        "{\"model\":,\"x\":1}",
+        "{\"x\":1,\"model\":}",
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char *got = span(rows[i], strlen(rows[i]), "model");
+        if (got) {
+            print_error("%s: found a value \"%s\" for model\n", rows[i], got);
+            bad++;
+        }
+        free(got);
+    }
+    assert_int_equal(bad, 0);
+}
+
+/* Strings and items written as JSON read back as what was written. */
+static void test_buf_json(void **state)
+{
+    (void)state;
+    static const char raw[] = "quote \" backslash \\ nl \n cr \r tab \t bell \a nul \0 end";
+    struct tg_buf b = TG_BUF_INIT;
+    tg_buf_json_str(&b, raw, sizeof(raw) - 1);
+    assert_int_equal(b.data[0], '"');
+    for (size_t i = 1; i + 1 < b.len; i++)
+        assert_true((unsigned char)b.data[i] >= 0x20); /* every control character escaped */
+    cJSON *j = tg_json_parse(b.data, b.len);
+    assert_non_null(j);
+    assert_true(cJSON_IsString(j));
+    /* cJSON stops at the NUL: compare up to it. */
+    assert_string_equal(j->valuestring, raw);
+    cJSON_Delete(j);
+
+    tg_buf_reset(&b);
+    const char *text = "{\"a\":[1,\"x\",{\"b\":null}],\"c\":true}";
+    j = tg_json_parse(text, strlen(text));
+    assert_non_null(j);
+    tg_buf_json_item(&b, j);
+    assert_string_equal(b.data, text);
+    cJSON_Delete(j);
+    tg_buf_free(&b);
+}
+
+/* ---- headers ---- */
+
+static char *header(const char *block, const char *name)
+{
+    size_t blen = strlen(block), len = 12345;
+    char *p = exact(block, blen);
+    const char *v = tg_headers_find(p, blen, name, &len);
+    char *out = NULL;
+    if (v) {
+        assert_true(v >= p && v + len <= p + blen);
+        out = malloc(len + 1);
+        memcpy(out, v, len);
+        out[len] = '\0';
+    }
+    free(p);
+    return out;
+}
+
+static void test_headers_find(void **state)
+{
+    (void)state;
+    const char *block = "HTTP/1.1 429 Too Many Requests\r\n"
+                        "Content-Type: application/json\r\n"
+                        "Retry-After:  20 \r\n"
+                        "retry-after-ms: 1500\r\n"
+                        "X-Empty:\r\n"
+                        "X-Tabs:\t a b \t\r\n"
+                        "X-Dup: first\r\n"
+                        "X-Dup: second\r\n"
+                        "X-Note: retry-after: 5\r\n"
+                        "\r\n";
+    static const struct {
+        const char *name;
+        const char *value; /* NULL: absent */
+    } rows[] = {
+        {"retry-after", "20"},
+        {"RETRY-AFTER", "20"},
+        {"Retry-After-Ms", "1500"},
+        {"content-type", "application/json"},
+        {"x-empty", ""},
+        {"x-tabs", "a b"},
+        {"x-dup", "first"},
+        {"x-note", "retry-after: 5"},
+        {"missing", NULL},
+        {"retry", NULL}, /* a prefix of a name */
+        {"retry-after-m", NULL},
+        {"etry-after", NULL}, /* a suffix */
+        {"HTTP/1.1 429 Too Many Requests\r\nContent-Type", NULL},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char *got = header(block, rows[i].name);
+        if (!((got == NULL && rows[i].value == NULL) ||
+              (got && rows[i].value && strcmp(got, rows[i].value) == 0)))
+            fail_msg("row %zu: %s: got \"%s\", expected \"%s\"", i, rows[i].name,
+                     got ? got : "(absent)", rows[i].value ? rows[i].value : "(absent)");
+        free(got);
+    }
+    /* LF-only lines, and a last line without an end. */
+    char *got = header("A: 1\nB: 2\nC: 3", "c");
+    assert_string_equal(got, "3");
+    free(got);
+    got = header("A: 1\nB: 2\n", "b");
+    assert_string_equal(got, "2");
+    free(got);
+    got = header("", "a");
+    assert_null(got);
+}
+
+/* ---- Retry-After ---- */
+
+#define NOW_MS INT64_C(1700000000000) /* Tue, 14 Nov 2023 22:13:20 GMT */
+
+static int64_t retry_after(const char *value)
+{
+    size_t len = strlen(value);
+    char *p = exact(value, len);
+    int64_t ms = tg_retry_after_ms(p, len, NOW_MS);
+    free(p);
+    return ms;
+}
+
+static void test_retry_after_values(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value;
+        int64_t ms;
+    } rows[] = {
+        {"20", 20000},
+        {"0", 0},
+        {"1", 1000},
+        {"120", 120000},
+        {"1.5", 1500},
+        {"0.25", 250},
+        {".5", -1}, /* delay-seconds is 1*DIGIT (RFC 9110); a fraction is tolerated, not this */
+        {"0.0004", 0},
+        {"1000000000", INT64_C(1000000000000)},
+        /* HTTP-date (IMF-fixdate), relative to NOW_MS. */
+        {"Tue, 14 Nov 2023 22:13:50 GMT", 30000},
+        {"Tue, 14 Nov 2023 22:13:21 GMT", 1000},
+        {"Wed, 15 Nov 2023 22:13:20 GMT", 86400000},
+        {"Tue, 14 Nov 2023 22:13:20 GMT", 0}, /* now */
+        {"Tue, 14 Nov 2023 22:13:19 GMT", 0}, /* the past */
+        {"Sun, 06 Nov 1994 08:49:37 GMT", 0},
+        /* Garbage. */
+        {"", -1},
+        {"abc", -1},
+        {"-1", -1},
+        {"-0.5", -1},
+        {"20s", -1},
+        {"20 30", -1},
+        {"1.5.2", -1},
+        {"1000000001", -1}, /* over 31 years: not a real wait */
+        {"Tue, 14 Nov 2023 22:13:50", -1},
+        {"Tue, 14 Nov 2023 22:13:50 GMT and more", -1},
+        {"Tue, 14 Foo 2023 22:13:50 GMT", -1},
+        {"14 Nov 2023", -1},
+        {"nan", -1},
+        {"inf", -1},
+        {"0123456789012345678901234567890123456789012345678901234567890123456789", -1},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        int64_t ms = retry_after(rows[i].value);
+        if (ms != rows[i].ms)
+            fail_msg("row %zu: \"%s\" -> %lld, expected %lld", i, rows[i].value, (long long)ms,
+                     (long long)rows[i].ms);
+    }
+}
+
+/* Retry-After is delta-seconds (digits; fractions are tolerated) or an
+ * HTTP-date: C number syntax beyond that (hex, exponents) is garbage. */
+static void test_retry_after_not_c_numbers(void **state)
+{
+    (void)state;
+    static const char *const rows[] = {"0x10", "1e3", "1E2", "0x1p4", "5e-1"};
+    int bad = 0;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        int64_t ms = retry_after(rows[i]);
+        if (ms != -1) {
+            print_error("\"%s\" -> %lld ms, expected -1\n", rows[i], (long long)ms);
+            bad++;
+        }
+    }
+    assert_int_equal(bad, 0);
+}
+
+/* The wait a response asks for: retry-after-ms first, else Retry-After. */
+static void test_headers_retry_after(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *block;
+        int64_t ms;
+    } rows[] = {
+        {"HTTP/1.1 429 x\r\nretry-after-ms: 1500\r\nretry-after: 2\r\n\r\n", 1500},
+        {"HTTP/1.1 429 x\r\nRetry-After: 2\r\nRetry-After-Ms: 1500\r\n\r\n", 1500},
+        {"HTTP/1.1 429 x\r\nretry-after: 2\r\n\r\n", 2000},
+        {"HTTP/1.1 429 x\r\nretry-after-ms: 250.6\r\n\r\n", 251},
+        {"HTTP/1.1 429 x\r\nretry-after-ms: 0\r\nretry-after: 9\r\n\r\n", 0},
+        {"HTTP/1.1 429 x\r\nretry-after-ms: soon\r\nretry-after: 3\r\n\r\n", 3000},
+        {"HTTP/1.1 429 x\r\nretry-after-ms: -5\r\nretry-after: 3\r\n\r\n", 3000},
+        {"HTTP/1.1 429 x\r\nretry-after-ms:\r\nretry-after: 4\r\n\r\n", 4000},
+        {"HTTP/1.1 429 x\r\nretry-after: Tue, 14 Nov 2023 22:13:25 GMT\r\n\r\n", 5000},
+        {"HTTP/1.1 429 x\r\nretry-after-ms: soon\r\n\r\n", -1},
+        {"HTTP/1.1 429 x\r\nretry-after: later\r\n\r\n", -1},
+        {"HTTP/1.1 429 x\r\ncontent-type: application/json\r\n\r\n", -1},
+        {"", -1},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        size_t len = strlen(rows[i].block);
+        char *p = exact(rows[i].block, len);
+        int64_t ms = tg_headers_retry_after(p, len, NOW_MS);
+        free(p);
+        if (ms != rows[i].ms)
+            fail_msg("row %zu: %lld, expected %lld", i, (long long)ms, (long long)rows[i].ms);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_strict),
+        cmocka_unit_test(test_getters),
+        cmocka_unit_test(test_find_member),
+        cmocka_unit_test(test_find_member_empty_value),
+        cmocka_unit_test(test_buf_json),
+        cmocka_unit_test(test_headers_find),
+        cmocka_unit_test(test_retry_after_values),
+        cmocka_unit_test(test_retry_after_not_c_numbers),
+        cmocka_unit_test(test_headers_retry_after),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
