@@ -1,0 +1,394 @@
+"""The command line (SPEC section 1) as real subprocesses: `tailgate check` on
+the example and on broken configs, `version`, usage errors, and `serve` on the
+example config (with free ports) answering every route, then stopping cleanly
+on SIGTERM."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+EXAMPLE = os.path.join(harness.SRC, "config.toml.example")
+ROUTES = ("fast", "smart", "backup")
+
+MINIMAL = """\
+[[providers]]
+name = "p"
+kind = "mock"
+
+[[deployments]]
+name = "d"
+provider = "p"
+model = "m1"
+
+[[routes]]
+model = "r"
+deployments = ["d"]
+"""
+
+
+def run(*args, timeout=20):
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS", "abort_on_error=1:detect_leaks=1:halt_on_error=1")
+    env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
+    p = subprocess.run([harness.tailgate_bin()] + list(args), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, env=env, timeout=timeout)
+    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+def example_text(port, admin_port):
+    with open(EXAMPLE) as f:
+        text = f.read()
+    text, n1 = re.subn(r'(?m)^listen = "[^"]*"', 'listen = "127.0.0.1:%d"' % port, text)
+    text, n2 = re.subn(r'(?m)^admin_listen = "[^"]*"', 'admin_listen = "127.0.0.1:%d"' % admin_port,
+                       text)
+    assert n1 == 1 and n2 == 1, "config.toml.example no longer has listen/admin_listen lines"
+    return text
+
+
+class ExampleGateway(harness.Gateway):
+    """`tailgate serve` on config.toml.example, with its two addresses moved to free ports."""
+
+    def __init__(self):
+        self.port = harness.free_port()
+        self.admin_port = harness.free_port()
+        fd, self.config_path = tempfile.mkstemp(prefix="tg-example-", suffix=".toml")
+        with os.fdopen(fd, "w") as f:
+            f.write(example_text(self.port, self.admin_port))
+        harness.Process.__init__(self, ["serve", "-c", self.config_path], "gateway")
+        harness.wait_port(self.port, proc=self.proc)
+        harness.wait_port(self.admin_port, proc=self.proc)
+
+
+class CliTest(harness.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.tmp = tempfile.mkdtemp(prefix="tg-cli-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def write(self, name, text):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def assert_no_sanitizer(self, err):
+        for marker in harness.SANITIZER_MARKERS:
+            self.assertNotIn(marker, err)
+
+    # ---- check ----------------------------------------------------------
+
+    def test_check_example(self):
+        code, out, err = run("check", "-c", EXAMPLE)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(err, "")
+        lines = out.splitlines()
+        self.assertEqual(lines[0], "%s: ok" % EXAMPLE)
+        self.assertIn("3 routes, 3 deployments, 3 providers", out)
+        # one block per route: its deployments and its fallbacks
+        blocks = {}
+        current = None
+        for line in lines:
+            m = re.match(r'^route "([^"]+)"$', line)
+            if m:
+                current = m.group(1)
+                blocks[current] = []
+            elif current and line.strip():
+                blocks[current].append(line.split(None, 1))
+        self.assertEqual(list(blocks), list(ROUTES))
+
+        def field(route, name):
+            for parts in blocks[route]:
+                if parts[0] == name:
+                    return parts[1] if len(parts) > 1 else ""
+            self.fail("route %s has no %s line:\n%s" % (route, name, out))
+
+        self.assertTrue(field("fast", "deployments").startswith("fast@mock"))
+        self.assertIn('"mock-fast-1"', field("fast", "deployments"))
+        self.assertIn('mock provider "fast-mock"', field("fast", "deployments"))
+        self.assertTrue(field("smart", "deployments").startswith("flaky@mock"))
+        self.assertTrue(field("backup", "deployments").startswith("backup@mock"))
+        self.assertEqual(field("fast", "fallbacks"), "(none)")
+        self.assertEqual(field("smart", "fallbacks"), "backup")
+        self.assertEqual(field("backup", "fallbacks"), "(none)")
+        for r in ROUTES:
+            self.assertEqual(field(r, "context_window_fallbacks"), "(none)")
+            self.assertEqual(field(r, "content_policy_fallbacks"), "(none)")
+        self.assertIn("request 8000ms", field("smart", "policy"))
+        self.assertIn("request 30000ms", field("fast", "policy"))
+        self.assertEqual(field("smart", "overrides"), "timeouts.request_ms=8000")
+
+    def test_check_config_flag_forms(self):
+        path = self.write("ok.toml", MINIMAL)
+        for args in (["--config", path], ["--config=" + path], ["-c", path]):
+            code, out, err = run("check", *args)
+            self.assertEqual(code, 0, err)
+            self.assertTrue(out.startswith("%s: ok\n" % path), out)
+            self.assertIn('route "r"', out)
+
+    def test_check_fallback_chain_and_weights(self):
+        weighted = MINIMAL.replace('model = "m1"\n', 'model = "m1"\nweight = 3\n')
+        path = self.write("chain.toml", weighted + """
+[[deployments]]
+name = "e"
+provider = "p"
+model = "m2"
+
+[[routes]]
+model = "big"
+deployments = ["d", "e"]
+fallbacks = ["r", "s"]
+context_window_fallbacks = ["s"]
+content_policy_fallbacks = ["r"]
+
+[[routes]]
+model = "s"
+deployments = ["e"]
+""")
+        code, out, err = run("check", "-c", path)
+        self.assertEqual(code, 0, err)
+        block = out.split('route "big"', 1)[1].split("\nroute ", 1)[0]
+        self.assertRegex(block, r"deployments\s+d\s+weight 3 \(75%\)")
+        self.assertRegex(block, r"\n\s+e\s+weight 1 \(25%\)")
+        self.assertRegex(block, r"\n\s+fallbacks\s+r -> s\n")
+        self.assertRegex(block, r"\n\s+context_window_fallbacks\s+s\n")
+        self.assertRegex(block, r"\n\s+content_policy_fallbacks\s+r\n")
+
+    def test_check_warnings_still_ok(self):
+        path = self.write("warn.toml", MINIMAL + """
+[[deployments]]
+name = "unused"
+provider = "p"
+model = "m2"
+""")
+        code, out, err = run("check", "-c", path)
+        self.assertEqual(code, 0, err)
+        self.assertIn('warning: deployment "unused" is not in any route', out)
+
+    # Each broken config: (name, text with "@@" where the error must point, words
+    # the message must hold).
+    BROKEN = [
+        ("syntax", MINIMAL + '[server]\nlisten = "127.0.0.1:80@@\n', ["unterminated"]),
+        ("type", '[server]\nworkers = @@"2"\n' + MINIMAL, ["server.workers", "integer"]),
+        ("float_for_int", "[timeouts]\nrequest_ms = @@1.5\n" + MINIMAL,
+         ["timeouts.request_ms", "integer"]),
+        ("range", "[hedge]\nquantile = @@2.0\n" + MINIMAL, ["hedge.quantile"]),
+        ("unknown_key", "[retry]\n@@max_atempts = 2\n" + MINIMAL,
+         ['unknown key "max_atempts"', 'did you mean "max_attempts"']),
+        ("unknown_table", "[@@sever]\n" + MINIMAL, ['"sever"', 'did you mean "server"']),
+        ("section8", MINIMAL + "[@@budget]\nusd_per_hour = 1.0\n", ["[budget]"]),
+        ("dangling_deployment",
+         MINIMAL.replace('deployments = ["d"]', 'deployments = ["d", @@"x"]'),
+         ['deployment "x"', "not defined"]),
+        ("dangling_provider", MINIMAL.replace('provider = "p"', 'provider = @@"q"'),
+         ['provider "q"']),
+        ("dangling_fallback", MINIMAL + 'fallbacks = [@@"nowhere"]\n', ['"nowhere"']),
+        ("missing_required", MINIMAL + '\n@@[[routes]]\nmodel = "s"\n',
+         ['route "s"', '"deployments"']),
+        ("cycle", MINIMAL + 'fallbacks = ["s"]\n\n[[routes]]\nmodel = "s"\n'
+         'deployments = ["d"]\nfallbacks = [@@"r"]\n',
+         ["fallback cycle", '"r" -> "s" -> "r"']),
+        ("cycle3", MINIMAL + 'fallbacks = ["s"]\n\n[[routes]]\nmodel = "s"\n'
+         'deployments = ["d"]\ncontext_window_fallbacks = ["t"]\n\n[[routes]]\nmodel = "t"\n'
+         'deployments = ["d"]\nfallbacks = [@@"r"]\n',
+         ["fallback cycle", '"r" -> "s" -> "t" -> "r"']),
+    ]
+
+    @staticmethod
+    def strip_mark(marked):
+        i = marked.index("@@")
+        before = marked[:i]
+        line = before.count("\n") + 1
+        col = len(before) - (before.rfind("\n") + 1) + 1
+        return marked[:i] + marked[i + 2:], line, col
+
+    def test_check_broken(self):
+        for name, marked, words in self.BROKEN:
+            with self.subTest(name):
+                text, line, col = self.strip_mark(marked)
+                path = self.write(name + ".toml", text)
+                code, out, err = run("check", "-c", path)
+                self.assertEqual(code, 1, "%s: exit %s, stderr %r" % (name, code, err))
+                self.assertEqual(out, "")
+                self.assert_no_sanitizer(err)
+                err_lines = err.splitlines()
+                self.assertEqual(len(err_lines), 1, err)
+                self.assertTrue(err.endswith("\n"), repr(err))
+                prefix = "%s:%d:%d: " % (path, line, col)
+                self.assertTrue(err_lines[0].startswith(prefix),
+                                "%s: %r does not start with %r" % (name, err_lines[0], prefix))
+                self.assertGreater(len(err_lines[0]), len(prefix))
+                for w in words:
+                    self.assertIn(w, err_lines[0])
+
+    def test_check_missing_file(self):
+        path = os.path.join(self.tmp, "missing.toml")
+        code, out, err = run("check", "-c", path)
+        self.assertEqual(code, 1)
+        self.assertEqual(out, "")
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertTrue(err.startswith(path + ":1:1: "), err)
+        self.assertIn("No such file", err)
+
+    def test_check_usage(self):
+        for args in ([], ["-c"], ["extra"], ["-x", "file"]):
+            with self.subTest(args=args):
+                code, out, err = run("check", *args)
+                self.assertEqual(code, 2, err)
+                self.assertEqual(out, "")
+                self.assertIn("usage", err)
+                self.assertIn("check -c FILE", err)
+
+    # ---- version, usage ---------------------------------------------------
+
+    def test_version(self):
+        code, out, err = run("version")
+        self.assertEqual(code, 0, err)
+        lines = out.splitlines()
+        self.assertRegex(lines[0], r"^tailgate \d+\.\d+\.\d+")
+        self.assertTrue(any(re.match(r"^libuv 1\.44\.", l) for l in lines), out)
+        self.assertIn("llhttp 8.1.0", lines)
+        self.assertTrue(any(re.match(r"^libcurl \d+\.\d+\.\d+", l) for l in lines), out)
+        self.assertTrue(any(re.match(r"^OpenSSL \d+\.\d+\.\d+", l) for l in lines), out)
+        self.assertEqual(run("--version")[1], out)
+
+    def test_unknown_command(self):
+        code, out, err = run("frobnicate")
+        self.assertEqual(code, 2)
+        self.assertIn("frobnicate", err)
+        self.assertIn("usage", err)
+        self.assertEqual(out, "")
+
+    def test_no_command(self):
+        code, out, err = run()
+        self.assertEqual(code, 2)
+        self.assertIn("usage", err)
+        for cmd in ("serve", "check", "mock", "version"):
+            self.assertIn("tailgate " + cmd, err)
+
+    def test_help(self):
+        code, out, err = run("help")
+        self.assertEqual(code, 0, err)
+        self.assertIn("usage", out)
+
+    # ---- serve --------------------------------------------------------------
+
+    def test_serve_missing_config(self):
+        path = os.path.join(self.tmp, "missing.toml")
+        start = time.time()
+        code, out, err = run("serve", "-c", path, timeout=10)
+        self.assertEqual(code, 1, err)
+        self.assertLess(time.time() - start, 5)
+        self.assertIn(path, err)
+        self.assertIn("cannot open", err)
+        self.assertIn("No such file", err)
+        self.assert_no_sanitizer(err)
+
+    def test_serve_broken_config(self):
+        path = self.write("broken.toml", "[server]\nworkers = \"2\"\n" + MINIMAL)
+        code, out, err = run("serve", "-c", path, timeout=10)
+        self.assertEqual(code, 1, err)
+        self.assertIn("%s:2:11: " % path, err)
+        self.assert_no_sanitizer(err)
+
+    def test_serve_usage(self):
+        code, out, err = run("serve", "-c")
+        self.assertEqual(code, 2)
+        self.assertIn("usage", err)
+
+    def test_serve_example(self):
+        gw = self.start(ExampleGateway())
+        for model in ROUTES:
+            with self.subTest(route=model):
+                status, headers, body = gw.chat(model=model, content="Say hi")
+                self.assertEqual(status, 200, body)
+                doc = json.loads(body)
+                self.assertEqual(doc["object"], "chat.completion")
+                self.assertEqual(doc["choices"][0]["message"]["role"], "assistant")
+                self.assertIsInstance(doc["choices"][0]["message"]["content"], str)
+                self.assertTrue(doc["choices"][0]["message"]["content"])
+                self.assertIn("usage", doc)
+                self.assertIn("x-request-id", headers)
+                # smart may fall back to backup (its mock fails 20% of requests)
+                expected = ("smart", "backup") if model == "smart" else (model,)
+                self.assertIn(headers.get("x-tailgate-route"), expected)
+
+        status, _, body = gw.call("GET", "/v1/models")
+        self.assertEqual(status, 200, body)
+        doc = json.loads(body)
+        self.assertEqual(doc["object"], "list")
+        self.assertEqual(sorted(m["id"] for m in doc["data"]), sorted(ROUTES))
+        for m in doc["data"]:
+            self.assertEqual(m["object"], "model")
+
+        status, _, body = gw.chat(model="no-such-route")
+        self.assertEqual(status, 404, body)
+        self.assertEqual(json.loads(body)["error"]["code"], "model_not_found")
+
+        status, _, body = gw.admin("/healthz")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(set(gw.status()["routes"]), set(ROUTES))
+
+        # SIGTERM: exit 0 promptly, no sanitizer report (stop() checks both)
+        start = time.time()
+        self.assertEqual(gw.stop(timeout=15), 0)
+        self.assertLess(time.time() - start, 12)
+
+    def test_serve_sighup_reload(self):
+        parts = dict(providers=[{"name": "p", "kind": "mock", "mock": {"latency_ms": 0}}],
+                     deployments=[{"name": "d", "provider": "p", "model": "m1"}],
+                     routes=[{"model": "r", "deployments": ["d"]}])
+        gw = self.start(harness.Gateway(**parts))
+        server = {"listen": "127.0.0.1:%d" % gw.port,
+                  "admin_listen": "127.0.0.1:%d" % gw.admin_port, "access_log": "-"}
+
+        def models():
+            status, _, body = gw.call("GET", "/v1/models")
+            self.assertEqual(status, 200, body)
+            return sorted(m["id"] for m in json.loads(body)["data"])
+
+        self.assertEqual(models(), ["r"])
+        # an invalid new config is logged and the old one kept
+        gw.rewrite(harness.make_config(server=server, **parts) + "[retry]\nmax_atempts = 2\n")
+        gw.reload()
+        deadline = time.time() + 5
+        while "max_atempts" not in gw.stderr() and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertIn("max_atempts", gw.stderr())
+        self.assertEqual(models(), ["r"])
+        self.assertEqual(gw.chat(model="r")[0], 200)
+        # a valid one replaces it
+        parts["routes"].append({"model": "s", "deployments": ["d"]})
+        gw.rewrite(harness.make_config(server=server, **parts))
+        gw.reload()
+        deadline = time.time() + 5
+        while models() != ["r", "s"] and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(models(), ["r", "s"])
+        self.assertEqual(gw.chat(model="s")[0], 200)
+
+    def test_serve_sigint(self):
+        gw = self.start(harness.Gateway(config=None, providers=[{"name": "p", "kind": "mock",
+                                                                 "mock": {"latency_ms": 0}}],
+                                        deployments=[{"name": "d", "provider": "p",
+                                                      "model": "m1"}],
+                                        routes=[{"model": "r", "deployments": ["d"]}]))
+        status, _, body = gw.chat(model="r")
+        self.assertEqual(status, 200, body)
+        gw.signal(signal.SIGINT)
+        self.assertEqual(gw.proc.wait(timeout=15), 0)
+        self.assertEqual(gw.stop(), 0)
+
+
+if __name__ == "__main__":
+    harness.main()

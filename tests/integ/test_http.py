@@ -1,0 +1,300 @@
+"""The gateway's inbound HTTP/1.1 (issue: proxy core): strict parsing, the
+[server] limits at L-1, L and L+1, pipelining, smuggling, timeouts,
+max_connections. Real `tailgate serve` and `tailgate mock` processes."""
+
+import json
+import socket
+import time
+
+from harness import (TestCase, main, openai_provider, parse_responses, raw_exchange,
+                     simple_gateway)
+
+CHAT = b'{"model":"m","messages":[{"role":"user","content":"hi"}]}'
+
+
+def post(body, extra=b"", path=b"/v1/chat/completions"):
+    return (b"POST " + path + b" HTTP/1.1\r\nHost: t\r\n" + extra +
+            b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+
+def head_of_size(n, path=b"/v1/models"):
+    """A GET whose request line + headers + blank line are exactly n bytes."""
+    base = b"GET " + path + b" HTTP/1.1\r\nHost: t\r\nX-Pad: \r\n\r\n"
+    return base.replace(b"X-Pad: ", b"X-Pad: " + b"a" * (n - len(base)))
+
+
+class Strictness(TestCase):
+    def setUp(self):
+        super().setUp()
+        self.m = self.mock()
+        self.g = simple_gateway(self, self.m)
+
+    def bad(self, data, message_part):
+        out = raw_exchange(self.g.port, data, timeout=3)
+        resps = parse_responses(out)
+        self.assertEqual(len(resps), 1, out)
+        status, headers, body = resps[0]
+        self.assertEqual(status, 400, out)
+        self.assertEqual(headers.get("connection"), "close")
+        err = json.loads(body)["error"]
+        self.assertEqual(err["code"], "bad_http")
+        self.assertIn(message_part, err["message"])
+        return err
+
+    def test_content_length_and_transfer_encoding(self):
+        self.bad(b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n" % len(CHAT) + CHAT,
+                 "Content-Length and Transfer-Encoding")
+
+    def test_obs_fold(self):
+        self.bad(b"GET /v1/models HTTP/1.1\r\nHost: t\r\nX-A: b\r\n c\r\n\r\n", "folding")
+        self.bad(b"GET /v1/models HTTP/1.1\r\nHost: t\r\nX-A: b\r\n\tc\r\n\r\n", "folding")
+
+    def test_bare_lf(self):
+        self.bad(b"GET /v1/models HTTP/1.1\nHost: t\n\n", "")
+
+    def test_invalid_chunk_size(self):
+        self.bad(b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked"
+                 b"\r\n\r\nZZ\r\n" + CHAT + b"\r\n0\r\n\r\n", "chunk size")
+
+    def test_bare_cr(self):
+        # The two forms llhttp releases after 8.1.0 fixed; rejected here either way.
+        self.bad(b"GET /v1/models HTTP/1.1\r\nHost: t\r\n\rX: y\r\n\r\n", "")
+        self.bad(b"GET /v1/models HTTP/1.1\r\nHost: t\rX: y\r\n\r\n", "")
+
+    def test_empty_header_name(self):
+        self.bad(b"GET /v1/models HTTP/1.1\r\nHost: t\r\n: value\r\n\r\n", "empty header name")
+
+    def test_duplicate_content_length(self):
+        self.bad(b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n"
+                 b"Content-Length: %d\r\n\r\n" % (len(CHAT), len(CHAT)) + CHAT,
+                 "more than one Content-Length")
+
+    def test_garbage(self):
+        self.bad(b"\x00\x01\x02 nonsense\r\n\r\n", "")
+
+    def test_chunked_body_accepted(self):
+        out = raw_exchange(self.g.port, b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\n"
+                           b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                           b"%x\r\n" % len(CHAT) + CHAT + b"\r\n0\r\n\r\n")
+        self.assertEqual(parse_responses(out)[0][0], 200, out)
+
+    def test_http10_and_keep_alive(self):
+        out = raw_exchange(self.g.port, b"GET /v1/models HTTP/1.0\r\n\r\n")
+        resps = parse_responses(out)
+        self.assertEqual(resps[0][0], 200)
+        self.assertEqual(resps[0][1].get("connection"), "close")
+
+    def test_bad_request_does_not_disturb_other_clients(self):
+        good = socket.create_connection(("127.0.0.1", self.g.port))
+        raw_exchange(self.g.port, b"\xff\xfe garbage\r\n\r\n")
+        good.sendall(post(CHAT, b"Connection: close\r\n"))
+        data = b""
+        while True:
+            b = good.recv(65536)
+            if not b:
+                break
+            data += b
+        self.assertEqual(parse_responses(data)[0][0], 200)
+
+
+class Limits(TestCase):
+    L_HEAD = 1024
+    L_HEADERS = 10
+    L_BODY = 2000
+
+    def setUp(self):
+        super().setUp()
+        self.m = self.mock()
+        self.g = simple_gateway(self, self.m, server={
+            "max_header_bytes": self.L_HEAD, "max_headers": self.L_HEADERS,
+            "max_body_bytes": self.L_BODY, "read_timeout_ms": 400, "idle_timeout_ms": 300,
+            "max_connections": 4})
+
+    def exchange(self, data):
+        return parse_responses(raw_exchange(self.g.port, data, timeout=3))
+
+    def test_header_bytes_at_limit(self):
+        for n, want in ((self.L_HEAD - 1, 200), (self.L_HEAD, 200), (self.L_HEAD + 1, 431)):
+            req = head_of_size(n)
+            self.assertEqual(len(req), n)
+            resps = self.exchange(req + b"")
+            self.assertEqual(resps[0][0], want, (n, resps))
+            if want == 431:
+                self.assertEqual(json.loads(resps[0][2])["error"]["code"], "headers_too_large")
+                self.assertEqual(resps[0][1].get("connection"), "close")
+
+    def test_header_bytes_streamed_without_end(self):
+        # A head that never ends is refused once it passes the limit, not buffered.
+        s = socket.create_connection(("127.0.0.1", self.g.port), timeout=3)
+        s.sendall(b"GET /v1/models HTTP/1.1\r\nX-Long: " + b"a" * (self.L_HEAD * 4))
+        data = s.recv(65536)
+        self.assertIn(b" 431 ", data.split(b"\r\n")[0])
+        s.close()
+
+    def test_header_count_at_limit(self):
+        def req(n_headers):
+            lines = b"Host: t\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(n_headers - 1))
+            return b"GET /v1/models HTTP/1.1\r\n" + lines + b"\r\n"
+        for n, want in ((self.L_HEADERS - 1, 200), (self.L_HEADERS, 200),
+                        (self.L_HEADERS + 1, 431)):
+            resps = self.exchange(req(n))
+            self.assertEqual(resps[0][0], want, n)
+            if want == 431:
+                self.assertEqual(resps[0][1].get("connection"), "close")
+
+    def body_of(self, n):
+        base = b'{"model":"m","messages":[{"role":"user","content":""}]}'
+        body = base.replace(b'"content":""', b'"content":"' + b"x" * (n - len(base)) + b'"')
+        self.assertEqual(len(body), n)
+        return body
+
+    def test_body_at_limit(self):
+        for n, want in ((self.L_BODY - 1, 200), (self.L_BODY, 200), (self.L_BODY + 1, 413)):
+            resps = self.exchange(post(self.body_of(n)))
+            self.assertEqual(resps[0][0], want, n)
+            if want == 413:
+                self.assertEqual(json.loads(resps[0][2])["error"]["code"], "body_too_large")
+                self.assertEqual(resps[0][1].get("connection"), "close")
+
+    def test_body_too_large_answered_before_the_body(self):
+        # Content-Length announces too much: 413 at once, without waiting for the body.
+        s = socket.create_connection(("127.0.0.1", self.g.port), timeout=3)
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nContent-Length: 999999\r\n\r\n")
+        t0 = time.time()
+        data = s.recv(65536)
+        self.assertIn(b" 413 ", data.split(b"\r\n")[0])
+        self.assertLess(time.time() - t0, 0.3)  # well before read_timeout_ms
+        s.close()
+        self.assertEqual(self.m.stats()["requests"], 0)
+
+    def test_chunked_body_too_large(self):
+        body = self.body_of(self.L_BODY) + b" " * 50
+        data = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
+        self.assertEqual(self.exchange(data)[0][0], 413)
+
+    def test_read_timeout(self):
+        for partial in (b"GET /v1/models HTTP/1.1\r\nHost: t\r\n",
+                        b"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 100\r\n\r\n{",
+                        b""):
+            t0 = time.time()
+            resps = parse_responses(raw_exchange(self.g.port, partial, timeout=3))
+            took = time.time() - t0
+            self.assertEqual(resps[0][0], 408, partial)
+            self.assertEqual(json.loads(resps[0][2])["error"]["code"], "request_timeout")
+            self.assertEqual(resps[0][1].get("connection"), "close")
+            self.assertGreater(took, 0.3)
+            self.assertLess(took, 2.0)
+
+    def test_read_timeout_counts_the_whole_request(self):
+        # Trickling a byte at a time does not extend read_timeout_ms.
+        import select
+        s = socket.create_connection(("127.0.0.1", self.g.port), timeout=3)
+        t0 = time.time()
+        data = b""
+        for ch in b"GET /v1/models HTTP/1.1\r\nHost: t\r\nX-Slow: " + b"a" * 200:
+            try:
+                s.sendall(bytes([ch]))
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            if select.select([s], [], [], 0.02)[0]:
+                data = s.recv(65536)
+                break
+        took = time.time() - t0
+        s.close()
+        self.assertIn(b" 408 ", data.split(b"\r\n")[0])
+        self.assertGreater(took, 0.3)
+        self.assertLess(took, 1.0)
+
+    def test_idle_timeout(self):
+        s = socket.create_connection(("127.0.0.1", self.g.port), timeout=3)
+        s.sendall(b"GET /v1/models HTTP/1.1\r\nHost: t\r\n\r\n")
+        first = s.recv(65536)
+        self.assertIn(b" 200 ", first.split(b"\r\n")[0])
+        t0 = time.time()
+        rest = s.recv(65536)  # EOF when the idle timeout closes it
+        self.assertEqual(rest, b"")
+        self.assertGreater(time.time() - t0, 0.2)
+        self.assertLess(time.time() - t0, 2.0)
+        s.close()
+
+    def test_max_connections(self):
+        held = [socket.create_connection(("127.0.0.1", self.g.port)) for _ in range(4)]
+        for s in held:
+            s.sendall(b"GET /v1/models HTTP/1.1\r\nHost: t\r\n\r\n")
+            self.assertIn(b" 200 ", s.recv(65536))
+        extra = socket.create_connection(("127.0.0.1", self.g.port), timeout=3)
+        extra.sendall(b"GET /v1/models HTTP/1.1\r\nHost: t\r\n\r\n")
+        try:
+            got = extra.recv(65536)
+        except ConnectionResetError:
+            got = b""
+        self.assertEqual(got, b"")  # accepted and closed at once
+        extra.close()
+        held.pop().close()
+        time.sleep(0.1)
+        again = raw_exchange(self.g.port, b"GET /v1/models HTTP/1.1\r\nConnection: close\r\n\r\n")
+        self.assertEqual(parse_responses(again)[0][0], 200)
+        for s in held:
+            s.close()
+
+
+class Pipelining(TestCase):
+    def test_hundred_pipelined_requests_answered_in_order(self):
+        m = self.mock(latency_ms=3, latency_p99_ms=30)  # answers would overtake each other
+        g = simple_gateway(self, m)
+        reqs = b"".join(post(CHAT, b"x-request-id: r%03d\r\n" % i) for i in range(100))
+        s = socket.create_connection(("127.0.0.1", g.port), timeout=10)
+        s.sendall(reqs + b"GET /v1/models HTTP/1.1\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            b = s.recv(1 << 20)
+            if not b:
+                break
+            data += b
+        s.close()
+        resps = parse_responses(data)
+        self.assertEqual(len(resps), 101)
+        for i, (status, headers, _) in enumerate(resps[:100]):
+            self.assertEqual(status, 200)
+            self.assertEqual(headers["x-request-id"], "r%03d" % i)
+        self.assertEqual(m.stats()["requests"], 100)
+
+    def test_smuggling_in_a_pipeline_stops_it(self):
+        m = self.mock()
+        g = simple_gateway(self, m)
+        smuggle = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n"
+                   b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        data = post(CHAT) + smuggle + post(CHAT) + post(CHAT)
+        resps = parse_responses(raw_exchange(g.port, data, timeout=3))
+        self.assertEqual([r[0] for r in resps], [200, 400])
+        self.assertEqual(resps[1][1].get("connection"), "close")
+        time.sleep(0.2)
+        self.assertEqual(m.stats()["requests"], 1)  # nothing after the bad one went upstream
+
+    def test_pipelined_client_that_does_not_read(self):
+        # Many pipelined requests from a client that never reads: bounded, then
+        # everything arrives once it does.
+        m = self.mock()
+        g = simple_gateway(self, m)
+        s = socket.create_connection(("127.0.0.1", g.port), timeout=10)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        n = 300
+        s.sendall(b"".join(post(CHAT) for _ in range(n)) +
+                  b"GET /v1/models HTTP/1.1\r\nConnection: close\r\n\r\n")
+        time.sleep(0.5)
+        data = b""
+        while True:
+            b = s.recv(1 << 20)
+            if not b:
+                break
+            data += b
+        s.close()
+        resps = parse_responses(data)
+        self.assertEqual(len(resps), n + 1)
+        self.assertTrue(all(r[0] == 200 for r in resps))
+
+
+if __name__ == "__main__":
+    main()
