@@ -5,10 +5,13 @@
 # Runs as root on a fresh Debian 12 machine; does nothing when all is present.
 set -eu
 
+# build: compiler, cmake, the libraries; tests: cmocka, python3 (integration
+# harness), openssl (test certificates), nginx-light (a TLS/HTTP2 upstream),
+# procps (pgrep, used by the harness).
 pkgs="build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libssl-dev
-libcjson-dev node-llhttp libcmocka-dev python3 openssl curl procps"
+libcjson-dev node-llhttp libcmocka-dev python3 openssl curl procps nginx-light"
 if [ "${1:-}" = "--bench" ]; then
-    pkgs="$pkgs wrk nginx-light time"
+    pkgs="$pkgs wrk time"
 fi
 
 missing=""
@@ -26,5 +29,14 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# Tests run nginx themselves: keep the package from starting a system-wide
+# one on port 80 (Debian's policy-rc.d convention).
+own_policy=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    own_policy=1
+fi
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
+[ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d

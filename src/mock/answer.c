@@ -107,11 +107,11 @@ static void chat_whole(const struct tg_mock_reply *r, struct tg_buf *b)
     tg_buf_putc(b, '}');
 }
 
-static void chat_chunk_begin(struct tg_buf *b, const struct tg_mock_reply *r)
+static void chat_chunk_begin(struct tg_buf *b, const struct tg_mock_reply *r, int choice)
 {
     sse_data_begin(b);
     chat_head(b, r, "chat.completion.chunk");
-    tg_buf_puts(b, "{\"index\":0,\"delta\":{");
+    tg_buf_printf(b, "{\"index\":%d,\"delta\":{", choice);
 }
 
 static void chat_chunk_end(struct tg_buf *b, const char *finish_reason)
@@ -137,59 +137,90 @@ static void openai_stream_error(struct tg_buf *b, const struct tg_mock_reply *r)
     sse_end(b);
 }
 
-/* Splits a tool call's argument text into stream fragments of ~8 bytes. */
+/* Streamed tool arguments go in fragments of about 8 bytes, as providers
+ * send them, never cutting a UTF-8 character. Returns the fragment count;
+ * ends[k] is where fragment k ends. */
 #define ARG_FRAGMENT 8
+
+static size_t arg_fragments(const char *args, size_t **ends)
+{
+    size_t len = strlen(args), n = 0, at = 0;
+    *ends = tg_xmalloc((len / ARG_FRAGMENT + 2) * sizeof(size_t));
+    while (at < len) {
+        size_t end = at + ARG_FRAGMENT < len ? at + ARG_FRAGMENT : len;
+        while (end < len && ((unsigned char)args[end] & 0xC0) == 0x80)
+            end++; /* a continuation byte: the character goes on */
+        (*ends)[n++] = end;
+        at = end;
+    }
+    return n;
+}
+
+/* One content piece of choice c: token k of the text, or fragment k of the
+ * tool arguments. */
+static void chat_content_chunk(struct tg_buf *b, const struct tg_mock_reply *r, int c, size_t k,
+                               const size_t *frag_ends)
+{
+    chat_chunk_begin(b, r, c);
+    if (r->tool_name) {
+        size_t from = k ? frag_ends[k - 1] : 0;
+        tg_buf_puts(b, "\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":");
+        tg_buf_json_str(b, r->tool_args + from, frag_ends[k] - from);
+        tg_buf_puts(b, "}}]");
+    } else {
+        const char *p;
+        size_t len;
+        token_text(r, k, &p, &len);
+        tg_buf_puts(b, "\"content\":");
+        tg_buf_json_str(b, p, len);
+    }
+    chat_chunk_end(b, NULL);
+}
 
 static void chat_stream(const struct tg_mock_reply *r, struct tg_mock_plan *plan)
 {
     struct pieces ps = {plan, 0};
     struct tg_buf *b = &plan->body;
     double t = r->first_ms;
-    chat_chunk_begin(b, r);
-    if (r->tool_name) {
-        tg_buf_puts(b, "\"role\":\"assistant\",\"content\":null,\"tool_calls\":");
-        tool_call_json(b, r, true);
-    } else {
-        tg_buf_puts(b, "\"role\":\"assistant\",\"content\":\"\",\"refusal\":null");
+    size_t *frag_ends = NULL;
+    size_t n = r->tool_name ? arg_fragments(r->tool_args, &frag_ends) : r->n_tokens;
+    /* Every choice opens with its role chunk; each later piece carries the
+     * next token of every choice, as OpenAI interleaves them. */
+    for (int c = 0; c < r->n_choices; c++) {
+        chat_chunk_begin(b, r, c);
+        if (r->tool_name) {
+            tg_buf_puts(b, "\"role\":\"assistant\",\"content\":null,\"tool_calls\":");
+            tool_call_json(b, r, true);
+        } else {
+            tg_buf_puts(b, "\"role\":\"assistant\",\"content\":\"\",\"refusal\":null");
+        }
+        chat_chunk_end(b, NULL);
     }
-    chat_chunk_end(b, NULL);
     piece_end(&ps, t);
     plan->hang_after = 1;
-
-    size_t n = r->tool_name ? (strlen(r->tool_args) + ARG_FRAGMENT - 1) / ARG_FRAGMENT
-                            : r->n_tokens;
     for (size_t k = 0; k < n; k++) {
         if (r->stream_error_after >= 0 && (int64_t)k == r->stream_error_after) {
             openai_stream_error(b, r);
             piece_end(&ps, t);
+            free(frag_ends);
             return;
         }
         if (k > 0)
             t += r->interval_ms;
-        chat_chunk_begin(b, r);
-        if (r->tool_name) {
-            size_t len = strlen(r->tool_args) - k * ARG_FRAGMENT;
-            tg_buf_puts(b, "\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":");
-            tg_buf_json_str(b, r->tool_args + k * ARG_FRAGMENT,
-                            len < ARG_FRAGMENT ? len : ARG_FRAGMENT);
-            tg_buf_puts(b, "}}]");
-        } else {
-            const char *p;
-            size_t len;
-            token_text(r, k, &p, &len);
-            tg_buf_puts(b, "\"content\":");
-            tg_buf_json_str(b, p, len);
-        }
-        chat_chunk_end(b, NULL);
+        for (int c = 0; c < r->n_choices; c++)
+            chat_content_chunk(b, r, c, k, frag_ends);
         piece_end(&ps, t);
     }
+    free(frag_ends);
     if (r->stream_error_after >= 0 && (size_t)r->stream_error_after >= n) {
         openai_stream_error(b, r);
         piece_end(&ps, t);
         return;
     }
-    chat_chunk_begin(b, r);
-    chat_chunk_end(b, r->finish_reason);
+    for (int c = 0; c < r->n_choices; c++) {
+        chat_chunk_begin(b, r, c);
+        chat_chunk_end(b, r->finish_reason);
+    }
     if (r->include_usage) {
         sse_data_begin(b);
         chat_head(b, r, "chat.completion.chunk");
@@ -396,12 +427,13 @@ static void messages_stream(const struct tg_mock_reply *r, struct tg_mock_plan *
     piece_end(&ps, t);
     plan->hang_after = 1;
 
-    size_t n = r->tool_name ? (strlen(r->tool_args) + ARG_FRAGMENT - 1) / ARG_FRAGMENT
-                            : r->n_tokens;
+    size_t *frag_ends = NULL;
+    size_t n = r->tool_name ? arg_fragments(r->tool_args, &frag_ends) : r->n_tokens;
     for (size_t k = 0; k < n; k++) {
         if (r->stream_error_after >= 0 && (int64_t)k == r->stream_error_after) {
             anthropic_stream_error(b, r);
             piece_end(&ps, t);
+            free(frag_ends);
             return;
         }
         if (k > 0)
@@ -409,10 +441,9 @@ static void messages_stream(const struct tg_mock_reply *r, struct tg_mock_plan *
         anthropic_event(b, "content_block_delta");
         tg_buf_puts(b, "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":");
         if (r->tool_name) {
-            size_t len = strlen(r->tool_args) - k * ARG_FRAGMENT;
+            size_t from = k ? frag_ends[k - 1] : 0;
             tg_buf_puts(b, "{\"type\":\"input_json_delta\",\"partial_json\":");
-            tg_buf_json_str(b, r->tool_args + k * ARG_FRAGMENT,
-                            len < ARG_FRAGMENT ? len : ARG_FRAGMENT);
+            tg_buf_json_str(b, r->tool_args + from, frag_ends[k] - from);
         } else {
             const char *p;
             size_t len;
@@ -424,6 +455,7 @@ static void messages_stream(const struct tg_mock_reply *r, struct tg_mock_plan *
         sse_end(b);
         piece_end(&ps, t);
     }
+    free(frag_ends);
     if (r->stream_error_after >= 0 && (size_t)r->stream_error_after >= n) {
         anthropic_stream_error(b, r);
         piece_end(&ps, t);

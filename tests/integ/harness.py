@@ -351,6 +351,47 @@ def parse_responses(data):
     return out
 
 
+def make_cert(directory, name="server", cn="127.0.0.1"):
+    """A self-signed certificate for 127.0.0.1 made by the openssl command line:
+    (cert path, key path). The certificate is its own CA (use it as ca_file)."""
+    cert = os.path.join(directory, name + ".crt")
+    key = os.path.join(directory, name + ".key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "2", "-subj", "/CN=" + cn,
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+class Nginx:
+    """nginx (Debian nginx-light) in the foreground with a config of our own."""
+
+    def __init__(self, server_block):
+        self.dir = tempfile.mkdtemp(prefix="tg-nginx-")
+        self.port = free_port()
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write("daemon off;\nmaster_process off;\nworker_processes 1;\n"
+                    "pid %s/nginx.pid;\nerror_log %s/error.log warn;\n"
+                    "events { worker_connections 1024; }\n"
+                    "http {\n  access_log off;\n  client_body_temp_path %s;\n"
+                    "  proxy_temp_path %s;\n  fastcgi_temp_path %s;\n  uwsgi_temp_path %s;\n"
+                    "  scgi_temp_path %s;\n%s\n}\n"
+                    % ((self.dir,) * 7 + (server_block.replace("PORT", str(self.port))
+                                          .replace("DIR", self.dir),)))
+        self.proc = subprocess.Popen(["nginx", "-c", conf, "-p", self.dir],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_port(self.port, proc=self.proc)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def have(cmd):
+    return subprocess.run(["sh", "-c", "command -v " + cmd], capture_output=True).returncode == 0
+
+
 def openai_provider(name, mock, **extra):
     p = {"name": name, "kind": "openai", "base_url": mock.url, "api_key_env": ""}
     p.update(extra)
