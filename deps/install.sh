@@ -39,4 +39,6 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
-[ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d
+if [ -n "$own_policy" ]; then
+    rm -f /usr/sbin/policy-rc.d
+fi
