@@ -483,8 +483,10 @@ int main(int argc, char **argv)
     const char *dir = argv[1];
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "toml_conformance: test directory %s does not exist\n", dir);
-        return 1;
+        /* The data lives beside the repository (../shared/toml-test), not in
+         * it; without it the suite is skipped (ctest SKIP_RETURN_CODE), not passed. */
+        fprintf(stderr, "toml_conformance: test directory %s does not exist: skipped\n", dir);
+        return 77;
     }
     char *list_path = join(dir, "files-toml-1.0.0");
     FILE *list = fopen(list_path, "r");
