@@ -450,7 +450,7 @@ static int apply_fields(struct loader *L, const char *where, const struct tg_tom
             known[n++] = g->name;
         for (int e = 0; extra && extra[e] && n < 64; e++)
             known[n++] = extra[e];
-        char label[96];
+        char label[256];
         bool entries = strcmp(where, "providers") == 0 || strcmp(where, "deployments") == 0;
         snprintf(label, sizeof(label), entries ? "[[%s]]" : "[%s]", where);
         return unknown_key(L, kv, label, known, n);
@@ -576,7 +576,7 @@ static int load_policy_section(struct loader *L, const struct policy_section *ps
                                const char *where, const struct tg_toml_kv *kv,
                                struct tg_policy *policy, struct tg_buf *note)
 {
-    char label[96];
+    char label[256];
     snprintf(label, sizeof(label), "[%s]", where);
     const struct tg_toml_table *t = as_table(L, label, kv);
     if (!t)

@@ -69,7 +69,8 @@ static void render_status(struct tg_gateway *gw, struct tg_buf *b)
                   gw->client.n_conns);
     for (size_t i = 0; i < cfg->n_deployments; i++) {
         const struct tg_deployment_cfg *d = &cfg->deployments[i];
-        const struct tg_dep *dep = rt->deps[i];
+        struct tg_dep *dep = rt->deps[i];
+        const struct tg_dep_quantiles *lq = tg_dep_quantiles(dep, TG_DEP_LATENCY, now);
         uint64_t total, failed;
         tg_breaker_window(&dep->breaker, &cfg->breaker, now, &total, &failed);
         if (i)
@@ -81,9 +82,8 @@ static void render_status(struct tg_gateway *gw, struct tg_buf *b)
                       "\"configured_weight\":%g,\"provider\":",
                       tg_breaker_state_name(tg_breaker_state(&dep->breaker, now)),
                       (unsigned long long)dep->inflight, (unsigned long long)total,
-                      (unsigned long long)failed, tg_hist_quantile(&dep->latency, 0.5) / 1000.0,
-                      tg_hist_quantile(&dep->latency, 0.9) / 1000.0,
-                      tg_hist_quantile(&dep->latency, 0.99) / 1000.0, d->weight, d->weight);
+                      (unsigned long long)failed, lq->p50_us / 1000.0, lq->p90_us / 1000.0,
+                      lq->p99_us / 1000.0, d->weight, d->weight);
         tg_buf_json_str(b, d->provider->name, strlen(d->provider->name));
         tg_buf_printf(b, ",\"opens_total\":%llu,\"rate_limited_for_ms\":%llu}",
                       (unsigned long long)dep->breaker.opens_total,

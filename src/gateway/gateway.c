@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -401,6 +402,27 @@ static int supervise(const char *path, int workers)
     return rc;
 }
 
+/* Each client connection and upstream socket is a file descriptor: take the
+ * hard limit, and say so when max_connections cannot fit under it. */
+static void raise_fd_limit(const struct tg_config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    uint64_t want = (uint64_t)cfg->server.max_connections + 64;
+    for (size_t i = 0; i < cfg->n_providers; i++)
+        want += (uint64_t)cfg->providers[i].max_connections;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+        tg_log_warn("fd_limit_low", "nofile=%llu wanted=%llu: raise the limit (ulimit -n) or "
+                                    "lower server.max_connections",
+                    (unsigned long long)rl.rlim_cur, (unsigned long long)want);
+}
+
 int tg_gateway_main(const char *config_path)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -410,6 +432,7 @@ int tg_gateway_main(const char *config_path)
         fprintf(stderr, "%s\n", err.message);
         return 1;
     }
+    raise_fd_limit(cfg);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "tailgate: curl_global_init failed\n");
         tg_config_free(cfg);

@@ -25,19 +25,36 @@ static void attempts_json(const struct tg_req *r, struct tg_buf *b)
     tg_buf_putc(b, ']');
 }
 
+static void header(struct tg_buf *h, const char *name, const char *value)
+{
+    tg_buf_puts(h, name);
+    tg_buf_puts(h, value);
+    tg_buf_puts(h, "\r\n");
+}
+
+static void header_int(struct tg_buf *h, const char *name, long long v)
+{
+    char num[24];
+    snprintf(num, sizeof(num), "%lld", v);
+    header(h, name, num);
+}
+
+/* On every answer: plain appends, not printf (this runs once per request). */
 void tg_answer_headers(struct tg_req *r, struct tg_buf *h, const char *content_type)
 {
     const char *route = r->served_route ? r->served_route : r->route->model;
-    tg_buf_printf(h, "Content-Type: %s\r\nx-request-id: %s\r\nx-tailgate-route: %s\r\n",
-                  content_type, r->id, route);
+    tg_buf_reserve(h, 256);
+    header(h, "Content-Type: ", content_type);
+    header(h, "x-request-id: ", r->id);
+    header(h, "x-tailgate-route: ", route);
     if (r->served_by)
-        tg_buf_printf(h, "x-tailgate-deployment: %s\r\n", r->served_by);
-    tg_buf_printf(h, "x-tailgate-attempts: %d\r\nx-tailgate-fallback: %d\r\n", r->n_started,
-                  r->route_no);
+        header(h, "x-tailgate-deployment: ", r->served_by);
+    header_int(h, "x-tailgate-attempts: ", r->n_started);
+    header_int(h, "x-tailgate-fallback: ", r->route_no);
     if (r->hedge_won)
         tg_buf_puts(h, "x-tailgate-hedge: won\r\n");
     if (r->cache_result)
-        tg_buf_printf(h, "x-tailgate-cache: %s\r\n", r->cache_result);
+        header(h, "x-tailgate-cache: ", r->cache_result);
     if (r->degraded)
         tg_buf_puts(h, "x-tailgate-degraded: 1\r\n");
     if (r->debug) {

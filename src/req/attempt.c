@@ -20,6 +20,10 @@
 #include "util/json.h"
 
 #define MAX_EVENT_BYTES (1024 * 1024)
+#define SLOW_FLOOR_US 100000.0 /* no answer under 100 ms is a "slow success" */
+/* A stream kept for the cache: chat answers are far smaller, and a stream's
+ * memory must stay bounded whatever the upstream sends. */
+#define MAX_TRANSCRIPT_BYTES (256 * 1024)
 
 static const struct tg_transfer_events transfer_events;
 
@@ -86,6 +90,14 @@ static void relay(struct tg_attempt *a, const char *p, size_t n)
     struct tg_req *r = a->req;
     if (r->x && n > 0)
         tg_http_stream_write(r->x, p, n);
+    if (a->keep_transcript) {
+        if (a->transcript.len + n > MAX_TRANSCRIPT_BYTES) {
+            a->keep_transcript = false; /* too big to keep: just not cached */
+            tg_buf_free(&a->transcript);
+        } else {
+            tg_buf_append(&a->transcript, p, n);
+        }
+    }
 }
 
 /* One event of a 200 stream. Returns false to stop reading (a failure). */
@@ -220,15 +232,22 @@ static void book(struct tg_attempt *a)
     uint64_t us = (a->end_ns - a->start_ns) / 1000;
     bool failure = tg_class_is_failure(a->cls);
     if (a->cls == TG_CLASS_OK) {
-        /* Slow success: latency_factor x this deployment's p50 counts as a failure. */
-        double p50 = tg_hist_quantile(&a->dep->latency, 0.5);
-        if (cfg->breaker.latency_factor > 0 && p50 > 0 &&
-            tg_hist_weight(&a->dep->latency, now) >= 10 &&
-            (double)us > cfg->breaker.latency_factor * p50)
+        /* Full answers and streams' first content are measured apart: a
+         * stream's whole length says how much it said, not how healthy the
+         * deployment is. Slow success: latency_factor x the p50 of its own
+         * kind counts as a failure, never below SLOW_FLOOR_US: against a p50
+         * of a fraction of a millisecond, ordinary queueing is "4x slower". */
+        bool stream = a->first_content_ns != 0;
+        uint64_t measured_us = stream ? (a->first_content_ns - a->start_ns) / 1000 : us;
+        const struct tg_dep_quantiles *q =
+            tg_dep_quantiles(a->dep, stream ? TG_DEP_TTFB : TG_DEP_LATENCY, now);
+        double slow_us = cfg->breaker.latency_factor * q->p50_us;
+        if (slow_us < SLOW_FLOOR_US)
+            slow_us = SLOW_FLOOR_US;
+        if (cfg->breaker.latency_factor > 0 && q->p50_us > 0 && q->weight >= 10 &&
+            (double)measured_us > slow_us)
             failure = true;
-        tg_hist_record(&a->dep->latency, now, us);
-        if (a->first_content_ns)
-            tg_hist_record(&a->dep->ttfb, now, (a->first_content_ns - a->start_ns) / 1000);
+        tg_hist_record(stream ? &a->dep->ttfb : &a->dep->latency, now, measured_us);
         const char *in[] = {dname, "input"}, *out[] = {dname, "output"};
         if (a->input_tokens > 0)
             tg_metric_add(gw->fam.tokens, in, (double)a->input_tokens);
@@ -251,7 +270,7 @@ static void book(struct tg_attempt *a)
         tg_metric_add(gw->fam.breaker_opens, l, 1);
         tg_log_warn("breaker_open", "deployment=%s cooldown_ms=%llu reason=%s", dname,
                     (unsigned long long)(a->dep->breaker.open_until_ms - now),
-                    tg_class_name(a->cls));
+                    a->cls == TG_CLASS_OK ? "slow_ok" : tg_class_name(a->cls));
     }
 }
 
@@ -334,6 +353,7 @@ struct tg_attempt *tg_attempt_start(struct tg_req *r, size_t slot, int try_no, b
     a->probe = probe;
     a->retry_after_ms = -1;
     a->state = TG_ATTEMPT_RUNNING;
+    a->keep_transcript = r->stream && !r->cache_bypass && r->policy->cache.mode != TG_CACHE_OFF;
     a->start_ms = tg_now(&r->gw->loop);
     a->start_ns = uv_hrtime();
     tg_timer_init(&a->timer, on_timeout);
@@ -402,6 +422,7 @@ void tg_attempt_free(struct tg_attempt *a)
     tg_upstream_req_free(&a->up);
     tg_buf_free(&a->body);
     tg_buf_free(&a->held);
+    tg_buf_free(&a->transcript);
     if (a->sse)
         tg_sse_free(&a->parser);
     cJSON_free(a->stream_error_json);

@@ -78,6 +78,8 @@ struct tg_attempt {
     struct tg_sse_parser parser;
     struct tg_buf held;     /* events before the commit point */
     bool committed;         /* bytes of this attempt reached the client */
+    bool keep_transcript;   /* streams: keep what was relayed, for the cache */
+    struct tg_buf transcript;
     bool saw_content;
     bool saw_done;          /* [DONE] */
     bool stream_error;      /* an error event, or an unparseable chunk */

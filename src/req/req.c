@@ -304,17 +304,20 @@ static void answer_from_attempt(struct tg_req *r, struct tg_attempt *a, enum tg_
     tg_buf_free(&h);
 }
 
+/* Keeps an ok answer (fallback and on modes): a body, or for a stream the
+ * events relayed, to be replayed the same way. */
 static void cache_store(struct tg_req *r, struct tg_attempt *a)
 {
     const struct tg_cache_cfg *cc = &r->policy->cache;
     if (cc->mode == TG_CACHE_OFF || r->cache_bypass || a->cls != TG_CLASS_OK)
         return;
+    if (a->sse && !a->keep_transcript)
+        return; /* larger than max_response_bytes */
     uint8_t key[TG_CACHE_KEY_LEN];
     tg_cache_key(r->route->model, r->body, r->body_len, key);
-    if (a->sse)
-        return; /* streamed answers are relayed, not kept: see cache notes */
-    tg_cache_put(&r->gw->cache, key, a->xfer.status, false, a->dcfg->name, a->body.data,
-                 a->body.len, now_ms(r));
+    const struct tg_buf *b = a->sse ? &a->transcript : &a->body;
+    tg_cache_put(&r->gw->cache, key, a->xfer.status, a->sse, a->dcfg->name, b->data, b->len,
+                 now_ms(r));
     const char *l[] = {"store"};
     tg_metric_add(r->gw->fam.cache, l, 1);
 }
@@ -322,8 +325,8 @@ static void cache_store(struct tg_req *r, struct tg_attempt *a)
 static void answer_ok(struct tg_req *r, struct tg_attempt *a)
 {
     cancel_attempts(r, NULL); /* racers that lost */
+    answer_from_attempt(r, a, TG_TERM_ANSWERED); /* a held stream goes into the transcript */
     cache_store(r, a);
-    answer_from_attempt(r, a, TG_TERM_ANSWERED);
     finish(r, TG_TERM_ANSWERED);
 }
 
@@ -331,7 +334,7 @@ static void answer_ok(struct tg_req *r, struct tg_attempt *a)
 static bool answer_from_cache(struct tg_req *r, bool stale)
 {
     const struct tg_cache_cfg *cc = &r->policy->cache;
-    if (cc->mode == TG_CACHE_OFF || r->cache_bypass || r->stream)
+    if (cc->mode == TG_CACHE_OFF || r->cache_bypass)
         return false;
     if (!stale && cc->mode != TG_CACHE_ON)
         return false;
@@ -339,6 +342,8 @@ static bool answer_from_cache(struct tg_req *r, bool stale)
     tg_cache_key(r->route->model, r->body, r->body_len, key);
     uint64_t max_age_ms = (uint64_t)(stale ? cc->stale_s : cc->ttl_s) * 1000;
     const struct tg_cache_entry *e = tg_cache_get(&r->gw->cache, key, now_ms(r), max_age_ms);
+    if (e && e->stream != r->stream)
+        e = NULL;
     const char *l[] = {e ? (stale ? "stale" : "hit") : "miss"};
     tg_metric_add(r->gw->fam.cache, l, 1);
     if (!e)
@@ -352,8 +357,14 @@ static bool answer_from_cache(struct tg_req *r, bool stale)
         tg_metric_add(r->gw->fam.degraded, NULL, 1);
     if (r->x) {
         struct tg_buf h = TG_BUF_INIT;
-        tg_answer_headers(r, &h, "application/json");
-        tg_http_respond(r->x, e->status, h.data, h.len, e->body, e->body_len);
+        tg_answer_headers(r, &h, e->stream ? "text/event-stream" : "application/json");
+        if (e->stream) {
+            tg_http_stream_begin(r->x, e->status, h.data, h.len);
+            tg_http_stream_write(r->x, e->body, e->body_len);
+            tg_http_stream_end(r->x);
+        } else {
+            tg_http_respond(r->x, e->status, h.data, h.len, e->body, e->body_len);
+        }
         tg_buf_free(&h);
         r->x = NULL;
     }
@@ -566,6 +577,7 @@ static void st_stream(struct tg_req *r)
             if (r->x)
                 tg_http_stream_end(r->x);
             r->x = NULL;
+            cache_store(r, w);
             finish(r, TG_TERM_ANSWERED);
         } else {
             tg_answer_stream_error(r, w->stream_error_json ? w->stream_error_json

@@ -34,6 +34,24 @@ void tg_dep_unref(struct tg_dep *d)
     }
 }
 
+const struct tg_dep_quantiles *tg_dep_quantiles(struct tg_dep *d, enum tg_dep_hist which,
+                                                uint64_t now_ms)
+{
+    struct tg_dep_quantiles *q = which == TG_DEP_TTFB ? &d->q_ttfb : &d->q_latency;
+    const struct tg_hist *h = which == TG_DEP_TTFB ? &d->ttfb : &d->latency;
+    if (q->at_ms == 0 || now_ms >= q->at_ms + 250 || now_ms < q->at_ms) {
+        static const double qs[3] = {0.5, 0.9, 0.99};
+        double out[3];
+        tg_hist_quantiles(h, qs, 3, out);
+        q->p50_us = out[0];
+        q->p90_us = out[1];
+        q->p99_us = out[2];
+        q->weight = tg_hist_weight(h, now_ms);
+        q->at_ms = now_ms ? now_ms : 1;
+    }
+    return q;
+}
+
 struct tg_dep *tg_dep_registry_get(struct tg_dep_registry *r, const char *name,
                                    const struct tg_breaker_cfg *breaker, uint64_t now_ms)
 {

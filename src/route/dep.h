@@ -24,12 +24,24 @@ struct tg_dep {
     uint64_t inflight;
     uint64_t rate_limited_until_ms; /* no new first attempts before this, if others exist */
     uint64_t requests_total;        /* attempts finished */
+    struct tg_dep_quantiles {
+        double p50_us, p90_us, p99_us;
+        double weight;   /* recent samples behind them */
+        uint64_t at_ms;  /* when computed; 0: never */
+    } q_latency, q_ttfb;
     uint64_t failures_total;
 };
 
 struct tg_dep *tg_dep_new(const char *name, const struct tg_breaker_cfg *breaker, uint64_t now_ms);
 void tg_dep_ref(struct tg_dep *d);
 void tg_dep_unref(struct tg_dep *d);
+
+enum tg_dep_hist { TG_DEP_LATENCY = 0, TG_DEP_TTFB };
+
+/* p50/p90/p99 of full answers or of streams' first content, from a copy
+ * refreshed at most every 250 ms: computing them scans the histogram. */
+const struct tg_dep_quantiles *tg_dep_quantiles(struct tg_dep *d, enum tg_dep_hist which,
+                                                uint64_t now_ms);
 
 /* Name-keyed registry of live deployment states. */
 struct tg_dep_registry {

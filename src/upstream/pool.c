@@ -1,12 +1,17 @@
 /* libcurl multi on the libuv loop (see pool.h).
  *
  * Hazards handled here (curl, libuv and pyuv trackers):
- * - a uv_poll is stopped synchronously on CURL_POLL_REMOVE, because curl may
- *   close the socket and get the same fd back before uv_close completes, and
- *   two active polls on one fd break libuv;
- * - per-socket state is keyed by curl_multi_assign's socketp, never by fd;
- * - REMOVE with a NULL socketp is a harmless no-op (sockets never announced,
- *   and callbacks during curl_multi_cleanup);
+ * - a socket's uv_poll lives as long as the socket: curl tells us when it
+ *   closes one (CURLOPT_CLOSESOCKETFUNCTION), and the poll is stopped and
+ *   closed synchronously before the fd is, so a new socket that gets the same
+ *   fd number never meets an old poll (two active polls on one fd break libuv);
+ * - between transfers (CURL_POLL_REMOVE) a keep-alive socket keeps a read
+ *   interest instead of being taken out of epoll and put back per request;
+ *   if it ever fires while idle (the server closed it), the interest is
+ *   dropped and curl's own liveness check retires the connection on reuse;
+ * - per-socket state is curl_multi_assign's socketp, or the fd table when
+ *   curl has forgotten the assignment after a REMOVE; the table is exact
+ *   because every close goes through our callback;
  * - a poll error goes to curl as CURL_CSELECT_ERR;
  * - curl_multi_socket_action is never called inside the timer callback's
  *   registration; a 0 ms timeout fires on the next loop pass;
@@ -21,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config/config.h"
 #include "core/alloc.h"
@@ -32,10 +38,13 @@ struct pool_socket {
     uv_poll_t poll;
     curl_socket_t fd;
     struct tg_pool *pool;
+    int events; /* UV_READABLE/UV_WRITABLE being polled */
+    bool idle;  /* curl said REMOVE: between transfers */
 };
 
 static void drain_done(struct tg_pool *p);
 static void pool_maybe_close(struct tg_pool *p);
+static void on_poll(uv_poll_t *h, int status, int events);
 
 static void on_socket_closed(uv_handle_t *h)
 {
@@ -51,9 +60,24 @@ static void socket_action(struct tg_pool *p, curl_socket_t fd, int flags)
     drain_done(p);
 }
 
+static void poll_events(struct pool_socket *s, int events)
+{
+    if (events == s->events)
+        return;
+    s->events = events;
+    if (events)
+        uv_poll_start(&s->poll, events, on_poll);
+    else
+        uv_poll_stop(&s->poll);
+}
+
 static void on_poll(uv_poll_t *h, int status, int events)
 {
     struct pool_socket *s = tg_container_of(h, struct pool_socket, poll);
+    if (s->idle) {
+        poll_events(s, 0); /* closed or spoken to while idle: curl will find out */
+        return;
+    }
     int flags = 0;
     if (status < 0)
         flags = CURL_CSELECT_ERR;
@@ -66,15 +90,19 @@ static void on_poll(uv_poll_t *h, int status, int events)
     socket_action(s->pool, s->fd, flags);
 }
 
+static struct pool_socket *socket_of(struct tg_pool *p, curl_socket_t fd)
+{
+    return fd >= 0 && (size_t)fd < p->n_by_fd ? p->by_fd[fd] : NULL;
+}
+
 static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     struct tg_pool *p = userp;
-    struct pool_socket *s = socketp;
+    struct pool_socket *s = socketp ? socketp : socket_of(p, fd);
     if (what == CURL_POLL_REMOVE) {
         if (s) {
-            uv_poll_stop(&s->poll);
-            curl_multi_assign(p->multi, fd, NULL);
-            uv_close((uv_handle_t *)&s->poll, on_socket_closed);
+            s->idle = true;
+            poll_events(s, s->events & UV_READABLE); /* a writable idle socket would spin */
         }
         return 0;
     }
@@ -86,15 +114,39 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
             free(s);
             return -1;
         }
-        curl_multi_assign(p->multi, fd, s);
+        if ((size_t)fd >= p->n_by_fd) {
+            size_t n = p->n_by_fd ? p->n_by_fd : 64;
+            while (n <= (size_t)fd)
+                n *= 2;
+            p->by_fd = tg_xrealloc(p->by_fd, n * sizeof(*p->by_fd));
+            memset(p->by_fd + p->n_by_fd, 0, (n - p->n_by_fd) * sizeof(*p->by_fd));
+            p->n_by_fd = n;
+        }
+        p->by_fd[fd] = s;
     }
+    if (!socketp)
+        curl_multi_assign(p->multi, fd, s);
+    s->idle = false;
     int events = 0;
     if (what & CURL_POLL_IN)
         events |= UV_READABLE;
     if (what & CURL_POLL_OUT)
         events |= UV_WRITABLE;
-    uv_poll_start(&s->poll, events, on_poll);
+    poll_events(s, events);
     return 0;
+}
+
+/* curl closes a socket: the poll goes first, synchronously, then the fd. */
+static int on_close_socket(void *clientp, curl_socket_t fd)
+{
+    struct tg_pool *p = clientp;
+    struct pool_socket *s = socket_of(p, fd);
+    if (s) {
+        p->by_fd[fd] = NULL;
+        uv_poll_stop(&s->poll);
+        uv_close((uv_handle_t *)&s->poll, on_socket_closed);
+    }
+    return close(fd);
 }
 
 static void on_timer(uv_timer_t *h)
@@ -248,8 +300,11 @@ static void pool_maybe_close(struct tg_pool *p)
     p->idle_easies = NULL;
     p->n_idle = 0;
     /* Closes cached connections; socket callbacks may run (REMOVE). */
-    curl_multi_cleanup(p->multi);
+    curl_multi_cleanup(p->multi); /* closes the cached connections: on_close_socket */
     p->multi = NULL;
+    free(p->by_fd);
+    p->by_fd = NULL;
+    p->n_by_fd = 0;
     if (p->extra_cas)
         sk_X509_pop_free(p->extra_cas, X509_free);
     p->extra_cas = NULL;
@@ -263,16 +318,33 @@ void tg_pool_unref(struct tg_pool *p)
         pool_maybe_close(p);
 }
 
+/* Whether any proxy environment variable is set, asked once: without one,
+ * CURLOPT_PROXY "" spares curl reading the environment on every transfer. */
+static bool proxy_from_env(void)
+{
+    static int known = -1;
+    if (known < 0) {
+        static const char *const vars[] = {"http_proxy", "HTTP_PROXY", "https_proxy",
+                                           "HTTPS_PROXY", "all_proxy", "ALL_PROXY"};
+        known = 0;
+        for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+            if (getenv(vars[i]))
+                known = 1;
+    }
+    return known == 1;
+}
+
 CURL *tg_pool_easy(struct tg_pool *p)
 {
-    CURL *easy;
-    if (p->n_idle > 0) {
-        easy = p->idle_easies[--p->n_idle];
-    } else {
-        easy = curl_easy_init();
-        if (!easy)
-            return NULL;
-    }
+    if (p->n_idle > 0)
+        return p->idle_easies[--p->n_idle]; /* its defaults are still set */
+    CURL *easy = curl_easy_init();
+    if (!easy)
+        return NULL;
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, p);
+    if (!proxy_from_env())
+        curl_easy_setopt(easy, CURLOPT_PROXY, "");
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(easy, CURLOPT_HTTP_VERSION,
@@ -294,7 +366,9 @@ void tg_pool_release_easy(struct tg_pool *p, CURL *easy)
         curl_easy_cleanup(easy);
         return;
     }
-    curl_easy_reset(easy);
+    /* Kept as it is: every per-transfer option (URL, body, headers, the
+     * callbacks' data, the error buffer) is set again on the next use, and
+     * the defaults stay. */
     if (p->n_idle == p->cap_idle) {
         p->cap_idle = p->cap_idle ? p->cap_idle * 2 : 8;
         p->idle_easies = tg_xrealloc(p->idle_easies, p->cap_idle * sizeof(CURL *));

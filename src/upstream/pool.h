@@ -15,6 +15,7 @@
 
 struct tg_pool;
 struct tg_provider_cfg;
+struct pool_socket;
 
 /* What a transfer on the pool hears back. */
 struct tg_pool_transfer {
@@ -40,7 +41,9 @@ struct tg_pool {
     size_t active;          /* transfers added and not yet done */
     int in_action;          /* inside curl_multi_socket_action: removals wait */
     struct tg_list removals;
-    CURL **idle_easies;     /* reset handles kept for reuse */
+    CURL **idle_easies;     /* handles kept for reuse */
+    struct pool_socket **by_fd; /* the sockets curl has open, by fd */
+    size_t n_by_fd;
     size_t n_idle, cap_idle;
     bool closing;
     void (*on_closed)(struct tg_pool *p);
@@ -64,7 +67,7 @@ int tg_pool_add(struct tg_pool *p, struct tg_pool_transfer *t);
  * must not free t before that action returns (owners free from deferred
  * callbacks, which run later). */
 void tg_pool_cancel(struct tg_pool *p, struct tg_pool_transfer *t);
-/* Returns a no longer used easy handle (reset and kept, or freed). */
+/* Returns a no longer used easy handle (kept for reuse, or freed). */
 void tg_pool_release_easy(struct tg_pool *p, CURL *easy);
 /* Resumes a paused transfer (CURLPAUSE_CONT) from outside its callbacks. */
 void tg_pool_unpause(struct tg_pool *p, struct tg_pool_transfer *t);

@@ -75,6 +75,20 @@ double tg_hist_quantile(const struct tg_hist *h, double q)
     return 0;
 }
 
+void tg_hist_quantiles(const struct tg_hist *h, const double *qs, int n, double *out)
+{
+    int k = 0;
+    double seen = 0;
+    for (int i = 0; i < TG_HIST_BUCKETS && k < n; i++) {
+        seen += h->counts[i];
+        while (k < n && h->counts[i] > 0 && seen >= qs[k] * h->total) {
+            out[k++] = tg_hist_bucket_mid(i);
+        }
+    }
+    for (; k < n; k++)
+        out[k] = tg_hist_quantile(h, qs[k]);
+}
+
 double tg_hist_weight(const struct tg_hist *h, uint64_t now_ms)
 {
     if (now_ms < h->landmark_ms)

@@ -33,6 +33,8 @@ void tg_hist_init(struct tg_hist *h, uint64_t now_ms, double tau_ms);
 void tg_hist_record(struct tg_hist *h, uint64_t now_ms, uint64_t value_us);
 /* The q-quantile (0 < q < 1) in microseconds; 0 when empty. */
 double tg_hist_quantile(const struct tg_hist *h, double q);
+/* Several quantiles in one pass: qs ascending, out[i] for qs[i]. */
+void tg_hist_quantiles(const struct tg_hist *h, const double *qs, int n, double *out);
 /* Samples still counting, in "recent sample" units (1 for a sample just
  * recorded, less for older ones). */
 double tg_hist_weight(const struct tg_hist *h, uint64_t now_ms);

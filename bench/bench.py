@@ -1,0 +1,452 @@
+#!/usr/bin/env python3
+"""tailgate benchmarks. Each suite starts its own upstreams and gateways on
+127.0.0.1, drives them with wrk (peak, closed loop) or tailgate-loadgen (a
+fixed rate, open loop), and prints Markdown tables for bench/README.md.
+
+    bench/bench.py proxy      # throughput/latency vs direct and nginx proxy_pass,
+                              # 10,000 idle connections, 20-chunk streams
+    bench/bench.py failover   # full outage of a primary, breaker, retry storms
+    bench/bench.py hedge      # heavy-tailed upstreams, hedging off vs on
+    bench/bench.py validate   # validation on vs off; stream commit point
+    bench/bench.py tls        # TLS inbound vs plain; handshakes per second
+
+Two cores: the process under test is pinned to core 1, load generators and
+upstreams to core 0. Every comparison is run in interleaved rounds and the
+median is reported, because this machine's timing is noisy.
+"""
+
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+BUILD = os.environ.get("TG_BUILD", os.path.join(ROOT, "build", "release"))
+TAILGATE = os.path.join(BUILD, "tailgate")
+LOADGEN = os.path.join(BUILD, "tailgate-loadgen")
+GATEWAY_CPU = "1"
+LOAD_CPU = "0"
+ROUNDS = int(os.environ.get("TG_BENCH_ROUNDS", "3"))
+
+CHAT = ('{"model":"m","messages":[{"role":"system","content":"You are a helpful assistant."},'
+        '{"role":"user","content":"Write one sentence about gateways."}]}')
+CHAT_STREAM = CHAT[:-1] + ',"stream":true}'
+STATIC_ANSWER = ('{"id":"chatcmpl-static","object":"chat.completion","created":0,"model":"x",'
+                 '"choices":[{"index":0,"message":{"role":"assistant","content":"A gateway keeps '
+                 'calls alive when providers fail, and cuts the slow tail."},"logprobs":null,'
+                 '"finish_reason":"stop"}],"usage":{"prompt_tokens":24,"completion_tokens":16,'
+                 '"total_tokens":40}}')
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError("port %d did not open" % port)
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class Proc:
+    def __init__(self, args, cpu, port=None, name="proc"):
+        self.dir = tempfile.mkdtemp(prefix="tg-bench-%s-" % name)
+        self.err = open(os.path.join(self.dir, "stderr"), "wb")
+        self.proc = subprocess.Popen(["taskset", "-c", cpu] + args, stdout=subprocess.DEVNULL,
+                                     stderr=self.err, preexec_fn=raise_nofile)
+        self.pid = self.proc.pid
+        if port:
+            wait_port(port)
+
+    def cpu_seconds(self):
+        with open("/proc/%d/stat" % self.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def status_kib(self, key):
+        with open("/proc/%d/status" % self.pid) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+        return 0
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.err.close()
+
+
+def mock(port, cpu=LOAD_CPU, **opts):
+    args = [TAILGATE, "mock", "--listen", "127.0.0.1:%d" % port]
+    for k, v in opts.items():
+        args += ["--" + k.replace("_", "-"), str(v)]
+    return Proc(args, cpu, port, "mock")
+
+
+def toml(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(toml(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join("%s = %s" % (k, toml(x)) for k, x in v.items()) + "}"
+    raise TypeError(v)
+
+
+def tailgate_config(port, upstreams, sections=None, server=None, routes=None, deployments=None):
+    """upstreams: {provider name: base_url}; default one route "m" over them."""
+    lines = ["[server]", 'listen = "127.0.0.1:%d"' % port, 'access_log = ""',
+             "max_connections = 19000"]
+    srv = {"admin_listen": ""}
+    srv.update(server or {})
+    for k, v in srv.items():
+        lines.append("%s = %s" % (k, toml(v)))
+    for name, body in (sections or {}).items():
+        lines.append("[%s]" % name)
+        for k, v in body.items():
+            lines.append("%s = %s" % (k, toml(v)))
+    for name, url in upstreams.items():
+        lines += ["[[providers]]", 'name = "%s"' % name, 'kind = "openai"',
+                  'base_url = "%s"' % url, 'api_key_env = ""']
+    deployments = deployments or [{"name": "d-" + n, "provider": n, "model": "x"}
+                                  for n in upstreams]
+    for d in deployments:
+        lines.append("[[deployments]]")
+        lines += ["%s = %s" % (k, toml(v)) for k, v in d.items()]
+    routes = routes or [{"model": "m", "deployments": [d["name"] for d in deployments]}]
+    for r in routes:
+        lines.append("[[routes]]")
+        lines += ["%s = %s" % (k, toml(v)) for k, v in r.items()]
+    return "\n".join(lines) + "\n"
+
+
+def tailgate(port, config_text, cpu=GATEWAY_CPU):
+    d = tempfile.mkdtemp(prefix="tg-bench-cfg-")
+    path = os.path.join(d, "config.toml")
+    with open(path, "w") as f:
+        f.write(config_text)
+    return Proc([TAILGATE, "serve", "-c", path], cpu, port, "tailgate")
+
+
+NGINX_HEAD = """daemon off; master_process off; worker_processes 1; worker_rlimit_nofile 20000;
+pid DIR/nginx.pid; error_log DIR/error.log error;
+events { worker_connections 19000; }
+http { access_log off; client_body_temp_path DIR; proxy_temp_path DIR; fastcgi_temp_path DIR;
+  uwsgi_temp_path DIR; scgi_temp_path DIR; keepalive_requests 1000000; keepalive_timeout 300s;
+"""
+
+
+def nginx(port, body, cpu, name="nginx"):
+    d = tempfile.mkdtemp(prefix="tg-bench-%s-" % name)
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write((NGINX_HEAD + body + "\n}\n").replace("DIR", d).replace("PORT", str(port)))
+    return Proc(["nginx", "-c", conf, "-p", d], cpu, port, name)
+
+
+def nginx_static(port, cpu=LOAD_CPU):
+    return nginx(port, """
+  server { listen 127.0.0.1:PORT backlog=4096;
+    location / { default_type application/json; return 200 '%s'; } }""" % STATIC_ANSWER,
+                 cpu, "nginx-static")
+
+
+def nginx_proxy(port, upstream_port, cpu=GATEWAY_CPU):
+    """The baseline: proxy_pass with upstream keepalive, one worker."""
+    return nginx(port, """
+  upstream up { server 127.0.0.1:%d; keepalive 256; }
+  server { listen 127.0.0.1:PORT backlog=4096;
+    location / { proxy_pass http://up; proxy_http_version 1.1;
+      proxy_set_header Connection ""; proxy_buffering off; } }""" % upstream_port,
+                 cpu, "nginx-proxy")
+
+
+def wrk(url, body, seconds=10, conns=64):
+    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+    script.write('wrk.method = "POST"\nwrk.body = %s\nwrk.headers["Content-Type"] = '
+                 '"application/json"\n' % json.dumps(body))
+    script.close()
+    out = subprocess.run(["taskset", "-c", LOAD_CPU, "wrk", "-t1", "-c%d" % conns,
+                          "-d%ds" % seconds, "--latency", "-s", script.name, url],
+                         capture_output=True, text=True).stdout
+    os.unlink(script.name)
+    res = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
+    for pct in ("50", "75", "90", "99"):
+        m = re.search(r"\s%s%%\s+([\d.]+)(us|ms|s)" % pct, out)
+        res["p" + pct] = to_us(m.group(1), m.group(2))
+    m = re.search(r"Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)", out)
+    res["max"] = to_us(m.group(1), m.group(2))
+    errs = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    res["non2xx"] = int(errs.group(1)) if errs else 0
+    return res
+
+
+def to_us(v, unit):
+    return float(v) * {"us": 1, "ms": 1000, "s": 1e6}[unit]
+
+
+def loadgen(url, body, rate, seconds=10, warmup=2, conns=256, count_headers=(), extra=()):
+    args = ["taskset", "-c", LOAD_CPU, LOADGEN, "--url", url, "--rate", str(rate),
+            "--duration", str(seconds), "--warmup", str(warmup), "--connections", str(conns)]
+    if body is not None:
+        args += ["--body", body]
+    for h in count_headers:
+        args += ["--count-header", h]
+    args += list(extra)
+    out = subprocess.run(args, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr)
+    return json.loads(out.stdout)
+
+
+def measured(proc, fn):
+    """Runs fn() and returns (its result, CPU % of one core used by proc)."""
+    cpu0, t0 = proc.cpu_seconds(), time.time()
+    r = fn()
+    return r, 100.0 * (proc.cpu_seconds() - cpu0) / (time.time() - t0)
+
+
+def med(values):
+    return statistics.median(values)
+
+
+def fmt_us(us):
+    return "%.0f µs" % us if us < 10000 else "%.1f ms" % (us / 1000)
+
+
+# ---------------------------------------------------------------- proxy ---
+
+def open_idle(port, n, path="/v1/models"):
+    """n keep-alive connections, each having made one request, held open."""
+    socks = []
+    req = ("GET %s HTTP/1.1\r\nHost: b\r\n\r\n" % path).encode()
+    for i in range(n):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(req)
+        socks.append(s)
+        if i % 500 == 499:
+            for t in socks[-500:]:
+                t.recv(65536)
+    for t in socks[-(n % 500 or 500):]:
+        t.recv(65536)
+    return socks
+
+
+def suite_proxy():
+    raise_nofile()
+    results = {}
+    up_mock, up_static = free_port(), free_port()
+    upstreams = {"mock": (mock(up_mock, latency_ms=0), up_mock),
+                 "nginx-static": (nginx_static(up_static), up_static)}
+    tg_port, ngx_port = {}, {}
+    gateways = {}
+    for name, (_, port) in upstreams.items():
+        tg_port[name], ngx_port[name] = free_port(), free_port()
+        gateways[("tailgate", name)] = tailgate(tg_port[name], tailgate_config(
+            tg_port[name], {"up": "http://127.0.0.1:%d/v1" % port},
+            sections={"hedge": {"enabled": False}}))
+        gateways[("nginx", name)] = nginx_proxy(ngx_port[name], port)
+    path = "/v1/chat/completions"
+
+    def url(kind, up):
+        if kind == "direct":
+            return "http://127.0.0.1:%d%s" % (upstreams[up][1], path)
+        return "http://127.0.0.1:%d%s" % ((tg_port if kind == "tailgate" else ngx_port)[up], path)
+
+    # Peak throughput, closed loop.
+    peak = {}
+    for up in upstreams:
+        rows = {k: [] for k in ("direct", "tailgate", "nginx")}
+        for rnd in range(ROUNDS):
+            for kind in ("direct", "tailgate", "nginx"):
+                log("peak %s via %s round %d" % (up, kind, rnd + 1))
+                if kind == "direct":
+                    r, cpu = wrk(url(kind, up), CHAT), 0.0
+                else:
+                    r, cpu = measured(gateways[(kind, up)], lambda: wrk(url(kind, up), CHAT))
+                r["cpu"] = cpu
+                rows[kind].append(r)
+        peak[up] = {k: {f: med([r[f] for r in v]) for f in v[0]} for k, v in rows.items()}
+        for kind in ("tailgate", "nginx"):
+            peak[up][kind]["rss_kib"] = gateways[(kind, up)].status_kib("VmHWM")
+    results["peak"] = peak
+
+    # Latency at a quarter of tailgate's peak, open loop.
+    quarter = {}
+    for up in upstreams:
+        rate = int(peak[up]["tailgate"]["rps"] / 4)
+        rows = {k: [] for k in ("direct", "tailgate", "nginx")}
+        for rnd in range(ROUNDS):
+            for kind in ("direct", "tailgate", "nginx"):
+                log("quarter load %s via %s at %d/s round %d" % (up, kind, rate, rnd + 1))
+                rows[kind].append(loadgen(url(kind, up), CHAT, rate, seconds=8)["latency_us"])
+        quarter[up] = {"rate": rate}
+        for kind, v in rows.items():
+            quarter[up][kind] = {q: med([r[q] for r in v]) for q in ("p50", "p90", "p99", "p999")}
+    results["quarter"] = quarter
+
+    for g in gateways.values():
+        g.stop()
+    for p, _ in upstreams.values():
+        p.stop()
+
+    # 10,000 idle keep-alive client connections, on fresh gateways (one that
+    # has just carried a load test keeps its malloc arenas, which would hide
+    # what the connections cost).
+    idle = {}
+    up_port = free_port()
+    up = mock(up_port, latency_ms=0)
+    for kind in ("tailgate", "nginx"):
+        port = free_port()
+        if kind == "tailgate":
+            g = tailgate(port, tailgate_config(port, {"up": "http://127.0.0.1:%d/v1" % up_port}))
+        else:
+            g = nginx_proxy(port, up_port)
+        time.sleep(0.5)
+        before = g.status_kib("VmRSS")
+        log("10,000 idle connections to %s" % kind)
+        socks = open_idle(port, 10000, "/v1/models")
+        time.sleep(1)
+        idle[kind] = {"before_kib": before, "with_10k_kib": g.status_kib("VmRSS")}
+        for s in socks:
+            s.close()
+        g.stop()
+    up.stop()
+    results["idle"] = idle
+
+    # Streams: 20 content chunks each.
+    sp = free_port()
+    up = mock(sp, latency_ms=0, output_tokens=20)
+    t, n = free_port(), free_port()
+    tg = tailgate(t, tailgate_config(t, {"up": "http://127.0.0.1:%d/v1" % sp},
+                                     sections={"hedge": {"enabled": False}}))
+    ng = nginx_proxy(n, sp)
+    rows = {k: [] for k in ("direct", "tailgate", "nginx")}
+    for rnd in range(ROUNDS):
+        for kind, port, proc in (("direct", sp, None), ("tailgate", t, tg), ("nginx", n, ng)):
+            log("stream via %s round %d" % (kind, rnd + 1))
+            u = "http://127.0.0.1:%d%s" % (port, path)
+            if proc:
+                r, cpu = measured(proc, lambda: wrk(u, CHAT_STREAM))
+            else:
+                r, cpu = wrk(u, CHAT_STREAM), 0.0
+            r["cpu"] = cpu
+            rows[kind].append(r)
+    results["stream"] = {k: {f: med([r[f] for r in v]) for f in v[0]} for k, v in rows.items()}
+    results["stream"]["tailgate"]["rss_kib"] = tg.status_kib("VmHWM")
+    results["stream"]["nginx"]["rss_kib"] = ng.status_kib("VmHWM")
+    for p in (tg, ng, up):
+        p.stop()
+    print_proxy(results)
+    return results
+
+
+def print_proxy(res):
+    print("\n### Peak throughput (wrk -t1 -c64 -d10s, median of %d rounds)\n" % ROUNDS)
+    for up, rows in res["peak"].items():
+        print("Upstream: **%s**\n" % up)
+        print("| path | requests/s | p50 | p99 | max | gateway CPU | gateway peak RSS |")
+        print("|---|---|---|---|---|---|---|")
+        for kind in ("direct", "tailgate", "nginx"):
+            r = rows[kind]
+            if r["non2xx"]:
+                print("**%s: %d answers were not 2xx: the figures below are not valid**\n"
+                      % (kind, r["non2xx"]))
+            rss = "%.1f MiB" % (r["rss_kib"] / 1024) if "rss_kib" in r else "—"
+            cpu = "%.0f%%" % r["cpu"] if kind != "direct" else "—"
+            name = {"direct": "direct", "tailgate": "through tailgate",
+                    "nginx": "through nginx proxy_pass"}[kind]
+            print("| %s | %.0f | %s | %s | %s | %s | %s |" % (name, r["rps"], fmt_us(r["p50"]),
+                                                           fmt_us(r["p99"]), fmt_us(r["max"]),
+                                                           cpu, rss))
+        ratio = rows["tailgate"]["rps"] / rows["nginx"]["rps"]
+        print("\ntailgate / nginx throughput: **%.0f%%**\n" % (100 * ratio))
+    print("### Latency at a quarter of tailgate's peak (tailgate-loadgen, open loop, 8 s)\n")
+    print("| upstream | rate | direct p50 | tailgate p50 | nginx p50 | tailgate added p50 | "
+          "nginx added p50 | tailgate p99 | nginx p99 |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for up, q in res["quarter"].items():
+        print("| %s | %d/s | %s | %s | %s | %s | %s | %s | %s |" % (
+            up, q["rate"], fmt_us(q["direct"]["p50"]), fmt_us(q["tailgate"]["p50"]),
+            fmt_us(q["nginx"]["p50"]), fmt_us(q["tailgate"]["p50"] - q["direct"]["p50"]),
+            fmt_us(q["nginx"]["p50"] - q["direct"]["p50"]), fmt_us(q["tailgate"]["p99"]),
+            fmt_us(q["nginx"]["p99"])))
+    print("\n### 10,000 idle keep-alive client connections\n")
+    print("| gateway | RSS before | RSS with 10,000 idle | per connection |")
+    print("|---|---|---|---|")
+    for kind, r in res["idle"].items():
+        print("| %s | %.1f MiB | %.1f MiB | %.0f bytes |" % (
+            kind, r["before_kib"] / 1024, r["with_10k_kib"] / 1024,
+            (r["with_10k_kib"] - r["before_kib"]) * 1024 / 10000))
+    print("\n### Streaming, 20-chunk SSE (wrk -c64, median of %d rounds)\n" % ROUNDS)
+    print("| path | streams/s | p50 | p99 | gateway CPU | gateway peak RSS |")
+    print("|---|---|---|---|---|---|")
+    for kind in ("direct", "tailgate", "nginx"):
+        r = res["stream"][kind]
+        if r["non2xx"]:
+            print("**%s: %d answers were not 2xx: the figures below are not valid**\n"
+                  % (kind, r["non2xx"]))
+        rss = "%.1f MiB" % (r["rss_kib"] / 1024) if "rss_kib" in r else "—"
+        print("| %s | %.0f | %s | %s | %s | %s |" % (kind, r["rps"], fmt_us(r["p50"]),
+                                                   fmt_us(r["p99"]),
+                                                   "%.0f%%" % r["cpu"] if kind != "direct" else "—",
+                                                   rss))
+
+
+SUITES = {"proxy": suite_proxy}
+
+
+def main():
+    for tool in ("wrk", "nginx", "taskset"):
+        if not shutil.which(tool):
+            sys.exit("bench: %s is missing (run deps/install.sh --bench)" % tool)
+    for binary in (TAILGATE, LOADGEN):
+        if not os.path.exists(binary):
+            sys.exit("bench: %s is missing (build with ./dev bench)" % binary)
+    names = sys.argv[1:] or list(SUITES)
+    for name in names:
+        if name not in SUITES:
+            sys.exit("bench: unknown suite %s (have: %s)" % (name, ", ".join(SUITES)))
+        print("\n## %s\n" % name)
+        print("Command: `./dev bench %s` (%s)\n" % (name, time.strftime("%Y-%m-%d")))
+        SUITES[name]()
+
+
+if __name__ == "__main__":
+    main()
