@@ -429,7 +429,116 @@ def print_proxy(res):
                                                    rss))
 
 
-SUITES = {"proxy": suite_proxy}
+# ------------------------------------------------------------- failover ---
+
+def suite_failover():
+    """A full outage of a route's primary with a healthy fallback route, at a
+    steady rate; then the retry-storm check."""
+    raise_nofile()
+    rate, seconds = int(os.environ.get("TG_BENCH_RATE", "400")), int(
+        os.environ.get("TG_BENCH_SECONDS", "60"))
+    dead_port, ok_port, port = free_port(), free_port(), free_port()
+    dead = mock(dead_port, latency_ms=0, error_rate=1, error_status=503)
+    ok = mock(ok_port, latency_ms=0)
+    cfg = tailgate_config(
+        port, {"dead": "http://127.0.0.1:%d/v1" % dead_port,
+               "ok": "http://127.0.0.1:%d/v1" % ok_port},
+        sections={"hedge": {"enabled": False}},
+        deployments=[{"name": "primary", "provider": "dead", "model": "x"},
+                     {"name": "healthy", "provider": "ok", "model": "x"}],
+        routes=[{"model": "m", "deployments": ["primary"], "fallbacks": ["backup"]},
+                {"model": "backup", "deployments": ["healthy"]}])
+    tg = tailgate(port, cfg)
+    url = "http://127.0.0.1:%d/v1/chat/completions" % port
+    backup_body = CHAT.replace('"model":"m"', '"model":"backup"')
+    log("failover: %d s at %d/s through the dead primary" % (seconds, rate))
+    outage = loadgen(url, CHAT, rate, seconds=seconds, warmup=0,
+                     count_headers=("x-tailgate-route", "x-tailgate-attempts"))
+    dead_requests = json.loads(subprocess.run(
+        ["curl", "-s", "http://127.0.0.1:%d/_mock/stats" % dead_port], capture_output=True,
+        text=True).stdout)["requests"]
+    # Once the breaker is open, the latency added over the healthy path:
+    # the same load straight to the healthy route and via the dead primary,
+    # in interleaved rounds.
+    rounds = {"healthy": [], "steady": []}
+    for rnd in range(ROUNDS):
+        for label, body in (("healthy", backup_body), ("steady", CHAT)):
+            log("failover: %s round %d" % (label, rnd + 1))
+            rounds[label].append(loadgen(url, body, rate, seconds=10, warmup=1)["latency_us"])
+    healthy = {"latency_us": {q: med([r[q] for r in rounds["healthy"]]) for q in ("p50", "p99")}}
+    steady = {"latency_us": {q: med([r[q] for r in rounds["steady"]]) for q in ("p50", "p99")}}
+    tg.stop()
+    dead.stop()
+    ok.stop()
+
+    # Retry storm: one deployment answering 503 half the time; breaker kept
+    # out of the way so the budget alone is measured.
+    storm = {}
+    for label, retry in (("budget (0.2, floor 3/s)", {}),
+                         ("no budget (ratio 100)", {"budget_ratio": 100.0})):
+        up_port, port = free_port(), free_port()
+        up = mock(up_port, latency_ms=0, error_rate=0.5, error_status=503)
+        cfg = tailgate_config(port, {"up": "http://127.0.0.1:%d/v1" % up_port},
+                              sections={"hedge": {"enabled": False},
+                                        "retry": dict({"backoff_base_ms": 5,
+                                                       "backoff_max_ms": 20}, **retry),
+                                        "breaker": {"failure_threshold": 1000000,
+                                                    "error_rate": 1.0},
+                                        "degraded": {"enabled": False},
+                                        "cache": {"mode": "off"}})
+        tg = tailgate(port, cfg)
+        log("retry storm: %s" % label)
+        r = loadgen("http://127.0.0.1:%d/v1/chat/completions" % port, CHAT, rate,
+                    seconds=min(seconds, 30), warmup=0)
+        upstream = json.loads(subprocess.run(
+            ["curl", "-s", "http://127.0.0.1:%d/_mock/stats" % up_port], capture_output=True,
+            text=True).stdout)["requests"]
+        storm[label] = {"client": r["measured"] + r["errors"], "upstream": upstream,
+                        "status": r["status"]}
+        tg.stop()
+        up.stop()
+    res = {"rate": rate, "seconds": seconds, "outage": outage, "dead_requests": dead_requests,
+           "healthy": healthy, "steady": steady, "storm": storm}
+    print_failover(res)
+    return res
+
+
+def print_failover(res):
+    o = res["outage"]
+    total = o["measured"] + o["errors"]
+    ok = sum(v for k, v in o["status"].items() if k.startswith("2"))
+    print("### Full outage of the primary, fallback route healthy "
+          "(%d req/s for %d s, tailgate-loadgen)\n" % (res["rate"], res["seconds"]))
+    print("| measure | value | target |")
+    print("|---|---|---|")
+    print("| requests / answered 2xx | %d / %d (%.2f%%) | 100%% |"
+          % (total, ok, 100.0 * ok / max(total, 1)))
+    print("| requests that reached the dead primary | %d | ≤ failure_threshold (5) + "
+          "half-open probes per cooldown (1 per 30 s, doubling) |" % res["dead_requests"])
+    print("| routes that answered | %s | |" % json.dumps(o["headers"].get("x-tailgate-route", {})))
+    h, st = res["healthy"]["latency_us"], res["steady"]["latency_us"]
+    print("| p50 straight to the healthy route (median of %d x 10 s) | %s | |"
+          % (ROUNDS, fmt_us(h["p50"])))
+    print("| p50 via the dead primary, breaker open | %s (added %s) | |"
+          % (fmt_us(st["p50"]), fmt_us(st["p50"] - h["p50"])))
+    print("| p99 straight to the healthy route | %s | |" % fmt_us(h["p99"]))
+    print("| p99 via the dead primary, breaker open | %s (added %s) | < 1 ms added |"
+          % (fmt_us(st["p99"]), fmt_us(st["p99"] - h["p99"])))
+    print("| p99 over the whole outage run (includes the first failures) | %s | |"
+          % fmt_us(o["latency_us"]["p99"]))
+    print("\n### Retry storm: one deployment failing 50%% of requests with 503 "
+          "(%d req/s, max_attempts 3, breaker disabled)\n" % res["rate"])
+    print("| retry budget | client requests | upstream attempts | attempts per request | "
+          "bound |")
+    print("|---|---|---|---|---|")
+    for label, r in res["storm"].items():
+        bound = "1 + 0.2 + 3/%d = %.3f" % (res["rate"], 1.2 + 3.0 / res["rate"]) \
+            if "floor" in label else "1 + 0.5 + 0.25 = 1.75 (no budget)"
+        print("| %s | %d | %d | %.3f | %s |" % (label, r["client"], r["upstream"],
+                                              r["upstream"] / max(r["client"], 1), bound))
+
+
+SUITES = {"proxy": suite_proxy, "failover": suite_failover}
 
 
 def main():
