@@ -58,6 +58,35 @@ static void str_array(struct tg_buf *b, struct tg_route_cfg *const *routes, size
     tg_buf_putc(b, ']');
 }
 
+/* The best recent latency (kind 0 full answers, 1 first content) among the
+ * deployments sharing a route with deployment `i`: what its health factor is
+ * judged against. */
+static double peers_best(const struct tg_runtime *rt, size_t i, int kind)
+{
+    const struct tg_config *cfg = rt->cfg;
+    double best = 0;
+    for (size_t r = 0; r < cfg->n_routes; r++) {
+        const struct tg_route_cfg *route = &cfg->routes[r];
+        bool member = false;
+        for (size_t j = 0; j < route->n_deployments; j++)
+            member |= route->deployments[j]->index == i;
+        if (!member)
+            continue;
+        for (size_t j = 0; j < route->n_deployments; j++) {
+            const struct tg_health *h = &rt->deps[route->deployments[j]->index]->health;
+            if (h->has_latency[kind] && (best == 0 || h->latency_us[kind] < best))
+                best = h->latency_us[kind];
+        }
+    }
+    return best;
+}
+
+static double effective_weight(const struct tg_runtime *rt, size_t i)
+{
+    return rt->cfg->deployments[i].weight *
+           tg_health_factor(&rt->deps[i]->health, false, peers_best(rt, i, 0));
+}
+
 static void render_status(struct tg_gateway *gw, struct tg_buf *b)
 {
     const struct tg_runtime *rt = gw->rt;
@@ -71,19 +100,27 @@ static void render_status(struct tg_gateway *gw, struct tg_buf *b)
         const struct tg_deployment_cfg *d = &cfg->deployments[i];
         struct tg_dep *dep = rt->deps[i];
         const struct tg_dep_quantiles *lq = tg_dep_quantiles(dep, TG_DEP_LATENCY, now);
+        const struct tg_dep_quantiles *tq = tg_dep_quantiles(dep, TG_DEP_TTFB, now);
         uint64_t total, failed;
         tg_breaker_window(&dep->breaker, &cfg->breaker, now, &total, &failed);
+        const struct tg_health *h = &dep->health;
         if (i)
             tg_buf_putc(b, ',');
         tg_buf_json_str(b, d->name, strlen(d->name));
         tg_buf_printf(b,
                       ":{\"state\":\"%s\",\"inflight\":%llu,\"requests\":%llu,\"failures\":%llu,"
-                      "\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"weight\":%g,"
-                      "\"configured_weight\":%g,\"provider\":",
+                      "\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,"
+                      "\"ttfb_p50_ms\":%.3f,\"ttfb_p90_ms\":%.3f,\"ttfb_p99_ms\":%.3f,"
+                      "\"weight\":%.6g,\"configured_weight\":%g,"
+                      "\"health\":{\"failure_rate\":%.4f,\"latency_ms\":%.3f,\"ttfb_ms\":%.3f},"
+                      "\"provider\":",
                       tg_breaker_state_name(tg_breaker_state(&dep->breaker, now)),
                       (unsigned long long)dep->inflight, (unsigned long long)total,
                       (unsigned long long)failed, lq->p50_us / 1000.0, lq->p90_us / 1000.0,
-                      lq->p99_us / 1000.0, d->weight, d->weight);
+                      lq->p99_us / 1000.0, tq->p50_us / 1000.0, tq->p90_us / 1000.0,
+                      tq->p99_us / 1000.0, effective_weight(rt, i), d->weight, h->fail_rate,
+                      h->has_latency[0] ? h->latency_us[0] / 1000.0 : 0.0,
+                      h->has_latency[1] ? h->latency_us[1] / 1000.0 : 0.0);
         tg_buf_json_str(b, d->provider->name, strlen(d->provider->name));
         tg_buf_printf(b, ",\"opens_total\":%llu,\"rate_limited_for_ms\":%llu}",
                       (unsigned long long)dep->breaker.opens_total,
@@ -98,10 +135,22 @@ static void render_status(struct tg_gateway *gw, struct tg_buf *b)
             tg_buf_putc(b, ',');
         tg_buf_json_str(b, r->model, strlen(r->model));
         tg_buf_puts(b, ":{\"deployments\":[");
+        double total = 0;
         for (size_t j = 0; j < r->n_deployments; j++) {
+            total += effective_weight(rt, r->deployments[j]->index);
             if (j)
                 tg_buf_putc(b, ',');
             tg_buf_json_str(b, r->deployments[j]->name, strlen(r->deployments[j]->name));
+        }
+        tg_buf_puts(b, "],\"candidates\":[");
+        for (size_t j = 0; j < r->n_deployments; j++) {
+            size_t di = r->deployments[j]->index;
+            double w = effective_weight(rt, di);
+            tg_buf_printf(b, "%s{\"deployment\":", j ? "," : "");
+            tg_buf_json_str(b, r->deployments[j]->name, strlen(r->deployments[j]->name));
+            tg_buf_printf(b, ",\"weight\":%.6g,\"share\":%.4f,\"state\":\"%s\"}", w,
+                          total > 0 ? w / total : 0.0,
+                          tg_breaker_state_name(tg_breaker_state(&rt->deps[di]->breaker, now)));
         }
         tg_buf_puts(b, "],\"fallbacks\":");
         str_array(b, r->fallbacks, r->n_fallbacks);

@@ -248,6 +248,7 @@ static void book(struct tg_attempt *a)
             (double)measured_us > slow_us)
             failure = true;
         tg_hist_record(stream ? &a->dep->ttfb : &a->dep->latency, now, measured_us);
+        tg_health_latency(&a->dep->health, now, stream, (double)measured_us);
         const char *in[] = {dname, "input"}, *out[] = {dname, "output"};
         if (a->input_tokens > 0)
             tg_metric_add(gw->fam.tokens, in, (double)a->input_tokens);
@@ -257,6 +258,9 @@ static void book(struct tg_attempt *a)
     a->dep->requests_total++;
     if (failure)
         a->dep->failures_total++;
+    if (a->cls != TG_CLASS_CLIENT_ERROR && a->cls != TG_CLASS_CONTEXT_OVERFLOW &&
+        a->cls != TG_CLASS_CONTENT_POLICY)
+        tg_health_record(&a->dep->health, now, failure);
     uint64_t opens_before = a->dep->breaker.opens_total;
     if (a->cls == TG_CLASS_QUOTA || a->cls == TG_CLASS_AUTH)
         tg_breaker_force_open(&a->dep->breaker, &cfg->breaker, now);

@@ -121,16 +121,20 @@ struct tg_req {
     uint64_t deadline_ms;
     struct tg_timer deadline_timer;
     struct tg_timer step_timer; /* backoff */
+    struct tg_timer hedge_timer;
     struct tg_deferred kick;    /* run the machine / free on a later pass */
     /* Events recorded by callbacks for req_step. */
     bool ev_client_gone;
     bool ev_deadline;
     bool ev_step;
+    bool ev_hedge;
     /* Attempts. */
     struct tg_list attempts;  /* running */
     struct tg_list finished;  /* finished, waiting for req_step */
     struct tg_list graveyard; /* done with; freed on a later pass */
     struct tg_attempt *winner;
+    size_t winner_log;         /* 1-based index in log of the answer sent; 0: none */
+    uint64_t round_failed;     /* slots whose attempt failed since the last first try */
     struct tg_attempt_log *log;
     size_t n_log, cap_log;
     int n_started;

@@ -31,6 +31,10 @@
 #include "util/json.h"
 
 #define BIT(s) (1u << (s))
+/* Hedges allowed beyond max_ratio: one per 10 s, so that a deployment with
+ * little traffic (where 10% of its first attempts is less than one) can
+ * still hedge its slow tail. */
+#define HEDGE_FLOOR_PER_S 0.1
 
 static const unsigned allowed_moves[TG_REQ__COUNT] = {
     [TG_REQ_ROUTE] = BIT(TG_REQ_ATTEMPT) | BIT(TG_REQ_DEGRADE) | BIT(TG_REQ_DONE),
@@ -59,6 +63,10 @@ static void req_set_state(struct tg_req *r, enum tg_req_state to)
     }
     tg_log_debug("req_state", "request_id=%s from=%s to=%s", r->id, state_names[r->state],
                  state_names[to]);
+    if (r->state == TG_REQ_ATTEMPT) {
+        tg_timer_stop(&r->gw->loop, &r->hedge_timer); /* a hedge only races an attempt */
+        r->ev_hedge = false;
+    }
     r->state = to;
     if (to == TG_REQ_DONE)
         req_on_done(r);
@@ -104,6 +112,49 @@ static void cancel_attempts(struct tg_req *r, struct tg_attempt *except)
     }
 }
 
+/* The hedge quantile of the deployment's latency (first content for a
+ * stream), us. */
+static double hedge_quantile_us(struct tg_dep *dep, bool stream, double q, uint64_t now)
+{
+    const struct tg_dep_quantiles *c = tg_dep_quantiles(dep, stream ? TG_DEP_TTFB : TG_DEP_LATENCY,
+                                                        now);
+    if (q == 0.5)
+        return c->p50_us;
+    if (q == 0.9)
+        return c->p90_us;
+    if (q == 0.99)
+        return c->p99_us;
+    return tg_hist_quantile(stream ? &dep->ttfb : &dep->latency, q);
+}
+
+/* SPEC [hedge]: once an attempt has gone without an answer for its
+ * deployment's `quantile` latency (clamped to [min_delay_ms, max_delay_ms];
+ * initial_delay_ms until min_samples), a duplicate may race it. */
+static void arm_hedge(struct tg_req *r, struct tg_attempt *a)
+{
+    const struct tg_hedge_cfg *h = &r->policy->hedge;
+    tg_timer_stop(&r->gw->loop, &r->hedge_timer);
+    r->ev_hedge = false;
+    if (!h->enabled || (r->stream && !h->streaming))
+        return;
+    uint64_t now = now_ms(r);
+    const struct tg_dep_quantiles *c =
+        tg_dep_quantiles(a->dep, r->stream ? TG_DEP_TTFB : TG_DEP_LATENCY, now);
+    uint64_t delay;
+    if (c->weight < (double)h->min_samples) {
+        delay = (uint64_t)h->initial_delay_ms;
+    } else {
+        delay = (uint64_t)(hedge_quantile_us(a->dep, r->stream, h->quantile, now) / 1000.0);
+        if (delay < (uint64_t)h->min_delay_ms)
+            delay = (uint64_t)h->min_delay_ms;
+        if (delay > (uint64_t)h->max_delay_ms)
+            delay = (uint64_t)h->max_delay_ms;
+    }
+    if (now + delay >= r->deadline_ms)
+        return; /* a hedge could not answer in time */
+    tg_timer_start(&r->gw->loop, &r->hedge_timer, delay);
+}
+
 static bool start_attempt(struct tg_req *r, size_t slot, int try_no, bool hedge, uint32_t probe)
 {
     uint64_t now = now_ms(r);
@@ -124,16 +175,35 @@ static bool start_attempt(struct tg_req *r, size_t slot, int try_no, bool hedge,
     if (!hedge) {
         r->cur_slot = slot;
         r->tries_on_cur = try_no;
+        arm_hedge(r, a);
     }
     return true;
 }
 
 /* ---- choosing a deployment ---- */
 
-/* A deployment's share of its group's traffic. */
-static double effective_weight(const struct tg_req *r, size_t slot)
+/* The best (lowest) recent latency in the current group, of the kind this
+ * request is judged on (full answers, or streams' first content); 0 when no
+ * deployment has samples. */
+static double group_best_latency(const struct tg_req *r)
 {
-    return r->route->deployments[slot]->weight;
+    double best = 0;
+    int kind = r->stream ? 1 : 0;
+    for (size_t i = 0; i < r->route->n_deployments; i++) {
+        const struct tg_health *h = &r->rt->deps[r->route->deployments[i]->index]->health;
+        if (h->has_latency[kind] && (best == 0 || h->latency_us[kind] < best))
+            best = h->latency_us[kind];
+    }
+    return best;
+}
+
+/* A deployment's share of its group's traffic: its configured weight times
+ * its health factor (route/health.h). */
+static double effective_weight(const struct tg_req *r, size_t slot, double best_us)
+{
+    const struct tg_deployment_cfg *d = r->route->deployments[slot];
+    const struct tg_dep *dep = r->rt->deps[d->index];
+    return d->weight * tg_health_factor(&dep->health, r->stream, best_us);
 }
 
 /* Picks an untried deployment of the current route's group, weighted by
@@ -145,6 +215,7 @@ static bool pick(struct tg_req *r, size_t *slot_out, uint32_t *probe)
     const struct tg_route_cfg *route = r->route;
     const struct tg_breaker_cfg *bcfg = &r->rt->cfg->breaker;
     uint64_t now = now_ms(r);
+    double best_us = group_best_latency(r);
     for (;;) {
         size_t eligible[64], cooling[64];
         double weights[64], total = 0;
@@ -162,7 +233,7 @@ static bool pick(struct tg_req *r, size_t *slot_out, uint32_t *probe)
                 cooling[n_cooling++] = i;
                 continue;
             }
-            weights[n_eligible] = effective_weight(r, i);
+            weights[n_eligible] = effective_weight(r, i, best_us);
             total += weights[n_eligible];
             eligible[n_eligible++] = i;
         }
@@ -324,6 +395,7 @@ static void cache_store(struct tg_req *r, struct tg_attempt *a)
 
 static void answer_ok(struct tg_req *r, struct tg_attempt *a)
 {
+    r->winner_log = a->log_index;
     cancel_attempts(r, NULL); /* racers that lost */
     answer_from_attempt(r, a, TG_TERM_ANSWERED); /* a held stream goes into the transcript */
     cache_store(r, a);
@@ -478,7 +550,8 @@ static void decide(struct tg_req *r, struct tg_attempt *a)
         return;
     }
     case TG_DECIDE_MOVE_ON:
-        r->tried |= UINT64_C(1) << a->slot;
+        r->tried |= (UINT64_C(1) << a->slot) | r->round_failed; /* every racer that failed */
+        r->round_failed = 0;
         if (a->cls == TG_CLASS_INVALID)
             keep_answer(r, a); /* the last invalid answer may be all there is */
         req_set_state(r, TG_REQ_ROUTE);
@@ -501,6 +574,72 @@ static void decide(struct tg_req *r, struct tg_attempt *a)
 }
 
 /* ATTEMPT -> DONE | STREAM | BACKOFF | ROUTE | DEGRADE */
+/* Where a hedge goes: another healthy deployment of the group (closed
+ * breaker, not cooling off, not given up on), weighted like a first pick;
+ * the primary's own deployment when there is no other. -1: nowhere. */
+static int hedge_target(struct tg_req *r, const struct tg_attempt *primary)
+{
+    const struct tg_route_cfg *route = r->route;
+    uint64_t now = now_ms(r);
+    double best_us = group_best_latency(r);
+    size_t cand[64];
+    double w[64], total = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < route->n_deployments && i < 64; i++) {
+        if (i == primary->slot || (r->tried & (UINT64_C(1) << i)))
+            continue;
+        struct tg_dep *dep = r->rt->deps[route->deployments[i]->index];
+        if (tg_breaker_state(&dep->breaker, now) != TG_BREAKER_CLOSED ||
+            dep->rate_limited_until_ms > now)
+            continue;
+        w[n] = effective_weight(r, i, best_us);
+        total += w[n];
+        cand[n++] = i;
+    }
+    if (n == 0)
+        return tg_breaker_state(&primary->dep->breaker, now) == TG_BREAKER_CLOSED
+                   ? (int)primary->slot
+                   : -1;
+    if (total <= 0)
+        return (int)cand[tg_rand_below(&r->gw->loop.rand, n)];
+    double x = tg_rand_unit(&r->gw->loop.rand) * total;
+    for (size_t k = 0; k < n; k++) {
+        if (x < w[k])
+            return (int)cand[k];
+        x -= w[k];
+    }
+    return (int)cand[n - 1];
+}
+
+/* The hedge timer fired: race the one attempt running with a duplicate, if
+ * the hedge ratio and the target's retry budget allow it. */
+static void try_hedge(struct tg_req *r)
+{
+    if (r->winner || tg_list_empty(&r->attempts) ||
+        tg_list_first(&r->attempts)->next != &r->attempts)
+        return; /* nothing to race, or already racing */
+    struct tg_attempt *primary =
+        tg_container_of(tg_list_first(&r->attempts), struct tg_attempt, link);
+    const struct tg_hedge_cfg *h = &r->policy->hedge;
+    const struct tg_retry_cfg *rc = &r->policy->retry;
+    uint64_t now = now_ms(r);
+    if (!tg_budget_can_spend(&primary->dep->hedge_ratio, now, h->max_ratio, HEDGE_FLOOR_PER_S))
+        return; /* hedges stay under max_ratio of first attempts */
+    int slot = hedge_target(r, primary);
+    if (slot < 0)
+        return;
+    struct tg_dep *target = r->rt->deps[r->route->deployments[slot]->index];
+    if (!tg_budget_spend(&target->budget, now, rc->budget_ratio, rc->budget_min_per_s)) {
+        tg_metric_add(r->gw->fam.budget_exhausted, NULL, 1);
+        return;
+    }
+    tg_budget_spend(&primary->dep->hedge_ratio, now, h->max_ratio, HEDGE_FLOOR_PER_S);
+    int try_no = (size_t)slot == primary->slot ? primary->try_no + 1 : 1;
+    tg_log_debug("hedge", "request_id=%s primary=%s hedge=%s", r->id, primary->dcfg->name,
+                 r->route->deployments[slot]->name);
+    start_attempt(r, (size_t)slot, try_no, true, 0);
+}
+
 static void st_attempt(struct tg_req *r)
 {
     if (common_events(r))
@@ -515,10 +654,15 @@ static void st_attempt(struct tg_req *r)
             answer_ok(r, a);
             return;
         }
+        r->round_failed |= UINT64_C(1) << a->slot;
         if (!tg_list_empty(&r->attempts) || !tg_list_empty(&r->finished))
             continue; /* a racer is still running: the race goes on */
         decide(r, a);
         return;
+    }
+    if (r->ev_hedge) {
+        r->ev_hedge = false;
+        try_hedge(r);
     }
 }
 
@@ -640,6 +784,7 @@ void tg_req_attempt_commit(struct tg_attempt *a)
     if (r->winner || r->state != TG_REQ_ATTEMPT)
         return;
     r->winner = a;
+    r->winner_log = a->log_index;
     a->committed = true;
     cancel_attempts(r, a);
     r->served_by = a->dcfg->name;
@@ -666,6 +811,13 @@ static void on_deadline(struct tg_timer *t)
 {
     struct tg_req *r = tg_container_of(t, struct tg_req, deadline_timer);
     r->ev_deadline = true;
+    req_step(r);
+}
+
+static void on_hedge_timer(struct tg_timer *t)
+{
+    struct tg_req *r = tg_container_of(t, struct tg_req, hedge_timer);
+    r->ev_hedge = true;
     req_step(r);
 }
 
@@ -750,6 +902,13 @@ static void req_on_done(struct tg_req *r)
     cancel_attempts(r, NULL);
     tg_timer_stop(&gw->loop, &r->deadline_timer);
     tg_timer_stop(&gw->loop, &r->step_timer);
+    tg_timer_stop(&gw->loop, &r->hedge_timer);
+    for (size_t i = 0; i < r->n_log; i++) {
+        if (!r->log[i].hedge)
+            continue;
+        const char *l[] = {r->log[i].deployment, i + 1 == r->winner_log ? "won" : "lost"};
+        tg_metric_add(gw->fam.hedges, l, 1);
+    }
     if (r->x) {
         /* Every path to DONE answers first; this is a safety net. */
         tg_answer_error(r, 500, "internal_error", "the request ended without an answer");
@@ -795,6 +954,7 @@ void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api
     tg_list_init(&r->graveyard);
     tg_timer_init(&r->deadline_timer, on_deadline);
     tg_timer_init(&r->step_timer, on_step_timer);
+    tg_timer_init(&r->hedge_timer, on_hedge_timer);
     tg_deferred_init(&r->kick, on_kick);
     r->start_ms = tg_now(&gw->loop);
     r->start_ns = hr->received_ns ? hr->received_ns : uv_hrtime();

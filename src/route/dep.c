@@ -18,6 +18,7 @@ struct tg_dep *tg_dep_new(const char *name, const struct tg_breaker_cfg *breaker
     tg_budget_init(&d->hedge_ratio, now_ms);
     tg_hist_init(&d->latency, now_ms, HIST_TAU_MS);
     tg_hist_init(&d->ttfb, now_ms, HIST_TAU_MS);
+    tg_health_init(&d->health);
     return d;
 }
 
@@ -39,7 +40,8 @@ const struct tg_dep_quantiles *tg_dep_quantiles(struct tg_dep *d, enum tg_dep_hi
 {
     struct tg_dep_quantiles *q = which == TG_DEP_TTFB ? &d->q_ttfb : &d->q_latency;
     const struct tg_hist *h = which == TG_DEP_TTFB ? &d->ttfb : &d->latency;
-    if (q->at_ms == 0 || now_ms >= q->at_ms + 250 || now_ms < q->at_ms) {
+    bool few_and_new = h->samples < 256 && h->samples != q->samples;
+    if (q->at_ms == 0 || now_ms >= q->at_ms + 250 || now_ms < q->at_ms || few_and_new) {
         static const double qs[3] = {0.5, 0.9, 0.99};
         double out[3];
         tg_hist_quantiles(h, qs, 3, out);
@@ -48,6 +50,7 @@ const struct tg_dep_quantiles *tg_dep_quantiles(struct tg_dep *d, enum tg_dep_hi
         q->p99_us = out[2];
         q->weight = tg_hist_weight(h, now_ms);
         q->at_ms = now_ms ? now_ms : 1;
+        q->samples = h->samples;
     }
     return q;
 }

@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "route/breaker.h"
 #include "route/budget.h"
+#include "route/health.h"
 #include "util/hist.h"
 
 struct tg_dep {
@@ -23,11 +24,13 @@ struct tg_dep {
     struct tg_hist ttfb;           /* streams: time to first content chunk */
     uint64_t inflight;
     uint64_t rate_limited_until_ms; /* no new first attempts before this, if others exist */
+    struct tg_health health;        /* drives its share of the group (route/health.h) */
     uint64_t requests_total;        /* attempts finished */
     struct tg_dep_quantiles {
         double p50_us, p90_us, p99_us;
         double weight;   /* recent samples behind them */
         uint64_t at_ms;  /* when computed; 0: never */
+        uint64_t samples; /* the histogram's sample count then */
     } q_latency, q_ttfb;
     uint64_t failures_total;
 };
@@ -38,8 +41,9 @@ void tg_dep_unref(struct tg_dep *d);
 
 enum tg_dep_hist { TG_DEP_LATENCY = 0, TG_DEP_TTFB };
 
-/* p50/p90/p99 of full answers or of streams' first content, from a copy
- * refreshed at most every 250 ms: computing them scans the histogram. */
+/* p50/p90/p99 of full answers or of streams' first content. Computing them
+ * scans the histogram, so the copy is refreshed at most every 250 ms once
+ * there are many samples; with few, each new sample refreshes it. */
 const struct tg_dep_quantiles *tg_dep_quantiles(struct tg_dep *d, enum tg_dep_hist which,
                                                 uint64_t now_ms);
 

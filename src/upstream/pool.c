@@ -243,6 +243,7 @@ struct tg_pool *tg_pool_new(struct tg_loop *loop, const struct tg_provider_cfg *
     p->name = tg_xstrdup(prov->name);
     p->max_connections = (long)prov->max_connections;
     p->http2 = prov->http2;
+    p->https = strncmp(prov->base_url, "https://", 8) == 0;
     p->ca_file = tg_xstrdup(prov->ca_file);
     p->refs = 1;
     tg_list_init(&p->removals);
@@ -271,6 +272,7 @@ struct tg_pool *tg_pool_new(struct tg_loop *loop, const struct tg_provider_cfg *
 bool tg_pool_compatible(const struct tg_pool *p, const struct tg_provider_cfg *b)
 {
     return p->max_connections == (long)b->max_connections && p->http2 == b->http2 &&
+           p->https == (strncmp(b->base_url, "https://", 8) == 0) &&
            strcmp(p->ca_file, b->ca_file) == 0;
 }
 
@@ -349,7 +351,10 @@ CURL *tg_pool_easy(struct tg_pool *p)
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(easy, CURLOPT_HTTP_VERSION,
                      p->http2 ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_1_1);
-    if (p->http2)
+    /* Waiting for a busy connection to say whether it can multiplex only
+     * makes sense where HTTP/2 can be negotiated: on plain HTTP it would
+     * serialise requests (a hedge would wait for the attempt it races). */
+    if (p->http2 && p->https)
         curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
     if (p->extra_cas) {
         curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);

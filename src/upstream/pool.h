@@ -35,6 +35,7 @@ struct tg_pool {
     char *name;
     long max_connections;
     bool http2;
+    bool https; /* HTTP/2 is negotiated by ALPN only over TLS */
     char *ca_file;          /* extra CA bundle, read once at creation */
     struct stack_st_X509 *extra_cas;
     int refs;               /* runtimes using it */

@@ -245,7 +245,7 @@ class Limits(TestCase):
 class Pipelining(TestCase):
     def test_hundred_pipelined_requests_answered_in_order(self):
         m = self.mock(latency_ms=3, latency_p99_ms=30)  # answers would overtake each other
-        g = simple_gateway(self, m)
+        g = simple_gateway(self, m, sections={"hedge": {"enabled": False}})
         reqs = b"".join(post(CHAT, b"x-request-id: r%03d\r\n" % i) for i in range(100))
         s = socket.create_connection(("127.0.0.1", g.port), timeout=10)
         s.sendall(reqs + b"GET /v1/models HTTP/1.1\r\nConnection: close\r\n\r\n")
