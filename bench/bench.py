@@ -538,7 +538,81 @@ def print_failover(res):
                                               r["upstream"] / max(r["client"], 1), bound))
 
 
-SUITES = {"proxy": suite_proxy, "failover": suite_failover}
+# ---------------------------------------------------------------- hedge ---
+
+TAILS = {
+    "log-normal, median 50 ms, p99 1000 ms": {"latency_ms": 50, "latency_p99_ms": 1000},
+    "median 50 ms (p99 100 ms) + 2% stalls of 1.5 s": {
+        "latency_ms": 50, "latency_p99_ms": 100, "stall_rate": 0.02, "stall_ms": 1500},
+}
+
+
+HEDGE_MODES = {"off": {"enabled": False}, "on": {"enabled": True},
+               "on, max_ratio 0.12": {"enabled": True, "max_ratio": 0.12}}
+
+
+def hedge_run(tail, hedge, stream, rate, seconds):
+    ports = [free_port(), free_port()]
+    mocks = [mock(p, seed=i + 1, tokens_per_s=200, output_tokens=20, **tail)
+             for i, p in enumerate(ports)]
+    port = free_port()
+    cfg = tailgate_config(
+        port, {"a": "http://127.0.0.1:%d/v1" % ports[0], "b": "http://127.0.0.1:%d/v1" % ports[1]},
+        sections={"hedge": dict(hedge), "cache": {"mode": "off"},
+                  # the breaker's slow-success rule would take a deployment out
+                  # on its own tail; hedging is what is measured here
+                  "breaker": {"latency_factor": 0.0}})
+    tg = tailgate(port, cfg)
+    body = CHAT_STREAM if stream else CHAT
+    r = loadgen("http://127.0.0.1:%d/v1/chat/completions" % port, body, rate, seconds=seconds,
+                warmup=5, count_headers=("x-tailgate-hedge",))
+    upstream = sum(json.loads(subprocess.run(
+        ["curl", "-s", "http://127.0.0.1:%d/_mock/stats" % p], capture_output=True,
+        text=True).stdout)["requests"] for p in ports)
+    tg.stop()
+    for m in mocks:
+        m.stop()
+    client = r["measured"] + r["errors"]
+    # the warm-up's requests went upstream too: count them at the same ratio
+    total_client = client * (seconds + 5) / seconds
+    return {"lat": r["ttfb_us"] if stream else r["latency_us"], "client": client,
+            "extra": upstream / total_client - 1.0,
+            "won": r["headers"].get("x-tailgate-hedge", {}).get("won", 0)}
+
+
+def suite_hedge():
+    raise_nofile()
+    rate = int(os.environ.get("TG_BENCH_RATE", "100"))
+    seconds = int(os.environ.get("TG_BENCH_SECONDS", "60"))
+    res = {}
+    for stream in (False, True):
+        for tail_name, tail in TAILS.items():
+            for mode, hedge in HEDGE_MODES.items():
+                log("hedge: %s, stream=%s, hedging %s" % (tail_name, stream, mode))
+                res[(stream, tail_name, mode)] = hedge_run(tail, hedge, stream, rate, seconds)
+    print("Two deployments of the same heavy-tailed mock, %d req/s for %d s (after 5 s warm-up),"
+          " default [hedge] (p90, max_ratio 0.1).\n" % (rate, seconds))
+    for stream in (False, True):
+        what = "time to first chunk (stream)" if stream else "full answer"
+        print("#### %s\n" % what)
+        print("| upstream latency | hedging | p50 | p99 | p99.9 | max | extra upstream requests | "
+              "hedges won | p99 off/on |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for tail_name in TAILS:
+            off = res[(stream, tail_name, "off")]
+            for label in HEDGE_MODES:
+                r = res[(stream, tail_name, label)]
+                ratio = "%.1fx" % (off["lat"]["p99"] / max(r["lat"]["p99"], 1)) \
+                    if label != "off" else ""
+                print("| %s | %s | %s | %s | %s | %s | %.1f%% | %d | %s |" % (
+                    tail_name, label, fmt_us(r["lat"]["p50"]), fmt_us(r["lat"]["p99"]),
+                    fmt_us(r["lat"]["p999"]), fmt_us(r["lat"]["max"]), 100 * r["extra"],
+                    r["won"], ratio))
+        print()
+    return res
+
+
+SUITES = {"proxy": suite_proxy, "failover": suite_failover, "hedge": suite_hedge}
 
 
 def main():

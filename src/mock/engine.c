@@ -436,6 +436,12 @@ void tg_mock_plan(struct tg_mock *m, enum tg_mock_api api, const char *body, siz
     r.first_ms = have_step && step.delay_ms >= 0
                      ? (double)step.delay_ms
                      : tg_rand_lognormal(&m->rand, m->opts.latency_ms, m->opts.latency_p99_ms);
+    /* A rare stall on top: tails made of queueing events, not of a wide
+     * distribution (the draw happens only when stalls are on, so seeded runs
+     * without them repeat as before). */
+    if (!(have_step && step.delay_ms >= 0) && m->opts.stall_rate > 0 &&
+        tg_rand_unit(&m->rand) < m->opts.stall_rate)
+        r.first_ms += m->opts.stall_ms;
     r.interval_ms = m->opts.tokens_per_s > 0 ? 1000.0 / m->opts.tokens_per_s : 0;
 
     struct text t = {TG_BUF_INIT, NULL, 0, 0};

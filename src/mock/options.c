@@ -17,6 +17,9 @@ const struct tg_mock_option_desc tg_mock_option_descs[] = {
     OPT(error_rate, TG_MOCK_OPT_DOUBLE, 0, 1, "fraction of requests that fail with error_status"),
     OPT(error_status, TG_MOCK_OPT_INT64, 100, 599, "HTTP status of those failures"),
     OPT(seed, TG_MOCK_OPT_UINT64, 0, 9007199254740991.0, "random seed, so runs repeat"),
+    OPT(stall_rate, TG_MOCK_OPT_DOUBLE, 0, 1,
+        "fraction of answers that stall (a provider's queue), beyond SPEC"),
+    OPT(stall_ms, TG_MOCK_OPT_DOUBLE, 0, 3600000, "how much longer a stalled answer takes (ms)"),
 };
 const int tg_mock_option_count = (int)(sizeof(tg_mock_option_descs) / sizeof(tg_mock_option_descs[0]));
 
@@ -29,6 +32,8 @@ void tg_mock_options_default(struct tg_mock_options *o)
     o->error_rate = 0;
     o->error_status = 503;
     o->seed = 1;
+    o->stall_rate = 0;
+    o->stall_ms = 0;
 }
 
 static int name_eq(const char *desc, const char *name)

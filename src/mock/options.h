@@ -13,6 +13,8 @@ struct tg_mock_options {
     int64_t output_tokens; /* tokens in a generated answer */
     double error_rate;     /* this fraction of requests fail ... */
     int64_t error_status;  /* ... with this status */
+    double stall_rate;     /* this fraction of answers stall (a provider's queue) ... */
+    double stall_ms;       /* ... for this much longer */
     uint64_t seed;
 };
 
