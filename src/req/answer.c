@@ -57,11 +57,16 @@ void tg_answer_headers(struct tg_req *r, struct tg_buf *h, const char *content_t
         header(h, "x-tailgate-cache: ", r->cache_result);
     if (r->degraded)
         tg_buf_puts(h, "x-tailgate-degraded: 1\r\n");
+    if (r->truncated)
+        tg_buf_puts(h, "x-tailgate-truncated: 1\r\n");
+    if (r->sent_invalid)
+        header(h, "x-tailgate-validation: ", tg_invalid_name(r->sent_invalid));
     if (r->debug) {
+        /* A stream's headers go at its commit point: its winner is still going. */
         tg_buf_puts(h, "x-tailgate-trace: ");
         for (size_t i = 0; i < r->n_log; i++)
             tg_buf_printf(h, "%s%s:%s:%llu", i ? "," : "", r->log[i].deployment,
-                          r->log[i].done ? tg_class_name(r->log[i].cls) : "pending",
+                          r->log[i].done ? tg_class_name(r->log[i].cls) : "streaming",
                           (unsigned long long)r->log[i].ms);
         tg_buf_puts(h, "\r\n");
     }
@@ -203,10 +208,14 @@ void tg_answer_access_log(struct tg_req *r)
         tg_buf_puts(&b, "null");
     tg_buf_printf(&b,
                   ",\"degraded\":%s,\"input_tokens\":%lld,\"output_tokens\":%lld,\"stream\":%s,"
-                  "\"fallback\":%d,\"term\":\"%s\"}",
+                  "\"fallback\":%d,\"term\":\"%s\",\"truncated\":%s,\"validation\":",
                   r->degraded ? "true" : "false", (long long)r->input_tokens,
                   (long long)r->output_tokens, r->stream ? "true" : "false", r->route_no,
-                  term_name(r->term));
+                  term_name(r->term), r->truncated ? "true" : "false");
+    if (r->sent_invalid)
+        tg_buf_printf(&b, "\"%s\"}", tg_invalid_name(r->sent_invalid));
+    else
+        tg_buf_puts(&b, "null}");
     tg_access_log_write(r->gw->alog, b.data, b.len);
     tg_buf_free(&b);
 }

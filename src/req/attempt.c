@@ -101,9 +101,41 @@ static void relay(struct tg_attempt *a, const char *p, size_t n)
 }
 
 /* One event of a 200 stream. Returns false to stop reading (a failure). */
+/* The text of choice 0's content delta in a chunk (borrowed), or NULL. */
+static const char *delta_text(const cJSON *chunk)
+{
+    const cJSON *choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(chunk, "choices"), 0);
+    return tg_json_get_str(cJSON_GetObjectItemCaseSensitive(choice, "delta"), "content");
+}
+
+/* Before the commit point, the first content may still turn out to be a
+ * refusal: hold it while it could (it is a prefix of a phrase). Returns
+ * 1 commit, 0 hold, -1 refusal. */
+static int judge_opening(struct tg_attempt *a, const cJSON *chunk)
+{
+    const struct tg_validate_cfg *vc = &a->req->policy->validate;
+    if (!a->req->validate || !vc->refusal)
+        return 1;
+    const char *text = delta_text(chunk);
+    if (!text)
+        return 1; /* a tool call, or legacy text: no phrase to look for */
+    tg_buf_append(&a->opening, text, strlen(text));
+    int m = tg_refusal_match(&vc->refusal_phrases, a->opening.data, a->opening.len);
+    return m == 1 ? -1 : m == 0 ? 1 : 0;
+}
+
 static bool on_event(void *ctx, const struct tg_sse_event *ev)
 {
     struct tg_attempt *a = ctx;
+    if (ev->event[0] && strcmp(ev->event, "error") == 0) {
+        /* An error event inside a 200 stream (Anthropic-style and others). */
+        a->stream_error = true;
+        cJSON *doc = tg_json_parse(ev->data, ev->data_len);
+        const cJSON *err = cJSON_GetObjectItemCaseSensitive(doc, "error");
+        a->stream_error_json = cJSON_PrintUnformatted(err ? err : doc);
+        cJSON_Delete(doc);
+        return false;
+    }
     if (!ev->has_data) {
         if (a->committed)
             relay(a, ev->raw, ev->raw_len);
@@ -126,23 +158,36 @@ static bool on_event(void *ctx, const struct tg_sse_event *ev)
             cJSON_Delete(chunk);
             return false;
         }
-        if (chunk_has_content(chunk, a))
+        bool content = chunk_has_content(chunk, a);
+        if (content)
             a->saw_content = true;
         const cJSON *usage = cJSON_GetObjectItemCaseSensitive(chunk, "usage");
         if (cJSON_IsObject(usage))
             read_usage(a, usage);
+        int verdict = 1;
+        if (content && !a->committed)
+            verdict = judge_opening(a, chunk);
         cJSON_Delete(chunk);
+        if (verdict < 0) {
+            a->invalid = TG_INVALID_REFUSAL; /* found before a byte reached the client */
+            return false;
+        }
+        if (content && !a->first_content_ns)
+            a->first_content_ns = uv_hrtime();
+        if (a->committed) {
+            relay(a, ev->raw, ev->raw_len);
+            return true;
+        }
+        tg_buf_append(&a->held, ev->raw, ev->raw_len);
+        if (content && verdict == 1)
+            tg_req_attempt_commit(a);
+        return true;
     }
     if (a->committed) {
         relay(a, ev->raw, ev->raw_len);
         return true;
     }
     tg_buf_append(&a->held, ev->raw, ev->raw_len);
-    if (a->saw_content) {
-        if (!a->first_content_ns)
-            a->first_content_ns = uv_hrtime();
-        tg_req_attempt_commit(a);
-    }
     return true;
 }
 
@@ -160,8 +205,8 @@ static enum tg_data_verdict on_data(struct tg_transfer *t, const char *p, size_t
     if (a->committed && tg_req_client_congested(a->req))
         return TG_DATA_PAUSE;
     size_t used = tg_sse_feed(&a->parser, p, n, on_event, a);
-    if (used != n)
-        return TG_DATA_ABORT; /* an error event, a broken or oversized chunk */
+    if (used != n || a->stream_error || a->invalid)
+        return TG_DATA_ABORT; /* an error event, a refusal, a broken or oversized chunk */
     return TG_DATA_TAKEN;
 }
 
@@ -179,6 +224,8 @@ static enum tg_class classify_answer(struct tg_attempt *a)
     case TG_TRANSFER_TOO_LARGE:
         return TG_CLASS_TRANSPORT;
     case TG_TRANSFER_ABORTED:
+        if (a->invalid)
+            return TG_CLASS_INVALID;
         return a->stream_error_json ? TG_CLASS_SERVER : TG_CLASS_TRANSPORT;
     case TG_TRANSFER_COMPLETE:
         break;
@@ -201,14 +248,49 @@ static enum tg_class classify_answer(struct tg_attempt *a)
         const char *fr = tg_json_get_str(choice0, "finish_reason");
         if (fr)
             snprintf(a->finish_reason, sizeof(a->finish_reason), "%s", fr);
+        struct tg_verdict v = {TG_VALID, false, false};
+        if (!is_error && a->req->validate)
+            tg_validate_chat(&a->req->policy->validate, &a->req->expect, root, &v);
         cJSON_Delete(root);
-        return is_error ? TG_CLASS_SERVER : TG_CLASS_OK;
+        if (is_error)
+            return TG_CLASS_SERVER;
+        a->truncated = v.truncated;
+        a->invalid = v.invalid;
+        if (v.content_filter)
+            return TG_CLASS_CONTENT_POLICY;
+        return v.invalid ? TG_CLASS_INVALID : TG_CLASS_OK;
     }
     /* A 200 stream that ended. */
-    if (a->stream_error || tg_sse_pending(&a->parser))
+    if (a->invalid)
+        return TG_CLASS_INVALID;
+    if (a->stream_error)
+        return a->stream_error_json ? TG_CLASS_SERVER : TG_CLASS_TRANSPORT;
+    if (tg_sse_pending(&a->parser))
         return TG_CLASS_TRANSPORT; /* cut mid-event */
     if (!a->saw_done && !a->finish_reason[0])
         return TG_CLASS_TRANSPORT; /* ended without its end */
+    bool length = strcmp(a->finish_reason, "length") == 0;
+    if (a->req->validate && !a->committed) {
+        /* Everything is still held: it can be judged whole. */
+        const struct tg_validate_cfg *vc = &a->req->policy->validate;
+        if (strcmp(a->finish_reason, "content_filter") == 0)
+            return TG_CLASS_CONTENT_POLICY;
+        if (vc->empty && !a->saw_content) {
+            a->invalid = TG_INVALID_EMPTY;
+            return TG_CLASS_INVALID;
+        }
+        if (vc->refusal && a->opening.len &&
+            tg_refusal_match(&vc->refusal_phrases, a->opening.data, a->opening.len) == 1) {
+            a->invalid = TG_INVALID_REFUSAL;
+            return TG_CLASS_INVALID;
+        }
+        if (length && vc->truncation == TG_TRUNCATION_FAIL) {
+            a->invalid = TG_INVALID_TRUNCATED;
+            return TG_CLASS_INVALID;
+        }
+    }
+    a->truncated = length && a->req->validate &&
+                   a->req->policy->validate.truncation != TG_TRUNCATION_OFF;
     return TG_CLASS_OK;
 }
 
@@ -427,6 +509,7 @@ void tg_attempt_free(struct tg_attempt *a)
     tg_buf_free(&a->body);
     tg_buf_free(&a->held);
     tg_buf_free(&a->transcript);
+    tg_buf_free(&a->opening);
     if (a->sse)
         tg_sse_free(&a->parser);
     cJSON_free(a->stream_error_json);

@@ -10,6 +10,7 @@
 
 #include "gateway/gateway.h"
 #include "route/classify.h"
+#include "route/validate.h"
 #include "server/http.h"
 #include "upstream/provider.h"
 #include "upstream/transfer.h"
@@ -86,6 +87,11 @@ struct tg_attempt {
     char *stream_error_json; /* the upstream's error object, for the client */
     char finish_reason[32];
     int64_t input_tokens, output_tokens;
+    /* Validation (chat answers). */
+    enum tg_invalid invalid;
+    bool truncated;
+    bool content_filter;
+    struct tg_buf opening; /* a stream's first content, while it might be a refusal */
 };
 
 struct tg_req {
@@ -113,6 +119,8 @@ struct tg_req {
     size_t body_len;
     cJSON *json;
     bool stream;
+    bool validate;          /* chat completions: answers are validated */
+    struct tg_expect expect; /* what the request asked of the answer */
     bool debug;
     bool cache_bypass;
     uint8_t cache_key[32];
@@ -148,6 +156,8 @@ struct tg_req {
         struct tg_buf headers;
         const char *deployment;
         enum tg_class cls;
+        enum tg_invalid invalid;
+        bool stream; /* body holds SSE events */
     } kept;
     /* Outcome. */
     enum tg_req_term term;
@@ -156,6 +166,8 @@ struct tg_req {
     const char *served_route;
     const char *cache_result; /* "hit", "stale" or NULL */
     bool degraded;
+    bool truncated;         /* x-tailgate-truncated: 1 */
+    enum tg_invalid sent_invalid; /* x-tailgate-validation: the last answer, every path invalid */
     bool hedge_won;
     int64_t input_tokens, output_tokens;
 };

@@ -341,6 +341,7 @@ static void finish(struct tg_req *r, enum tg_req_term term)
 
 static void answer_from_attempt(struct tg_req *r, struct tg_attempt *a, enum tg_req_term term)
 {
+    r->truncated = a->truncated;
     r->served_by = a->dcfg->name;
     r->served_route = r->route->model;
     r->status = a->xfer.status;
@@ -492,6 +493,8 @@ static void st_route(struct tg_req *r)
     req_set_state(r, TG_REQ_DEGRADE);
 }
 
+/* Keeps an invalid answer: if every path turns out invalid, the last one
+ * is sent, flagged (x-tailgate-validation). A stream keeps what it held. */
 static void keep_answer(struct tg_req *r, struct tg_attempt *a)
 {
     tg_buf_free(&r->kept.body);
@@ -500,10 +503,45 @@ static void keep_answer(struct tg_req *r, struct tg_attempt *a)
     r->kept.status = a->xfer.status;
     r->kept.deployment = a->dcfg->name;
     r->kept.cls = a->cls;
-    r->kept.body = a->body;
-    a->body = (struct tg_buf)TG_BUF_INIT;
+    r->kept.invalid = a->invalid;
+    r->kept.stream = a->sse;
+    if (a->sse) {
+        r->kept.body = a->held;
+        a->held = (struct tg_buf)TG_BUF_INIT;
+        if (!a->saw_done) /* cut short where the refusal showed: close it */
+            tg_buf_puts(&r->kept.body, "data: [DONE]\n\n");
+    } else {
+        r->kept.body = a->body;
+        a->body = (struct tg_buf)TG_BUF_INIT;
+    }
     r->kept.headers = a->xfer.headers;
     a->xfer.headers = (struct tg_buf)TG_BUF_INIT;
+}
+
+/* Every path gave an invalid answer: send the last one, flagged. */
+static bool answer_kept_invalid(struct tg_req *r)
+{
+    if (!r->kept.set || r->kept.cls != TG_CLASS_INVALID)
+        return false;
+    r->sent_invalid = r->kept.invalid;
+    r->served_by = r->kept.deployment;
+    r->served_route = r->route->model;
+    r->status = r->kept.status;
+    if (r->x) {
+        struct tg_buf h = TG_BUF_INIT;
+        tg_answer_headers(r, &h, r->kept.stream ? "text/event-stream" : "application/json");
+        if (r->kept.stream) {
+            tg_http_stream_begin(r->x, r->status, h.data, h.len);
+            tg_http_stream_write(r->x, r->kept.body.data, r->kept.body.len);
+            tg_http_stream_end(r->x);
+        } else {
+            tg_http_respond(r->x, r->status, h.data, h.len, r->kept.body.data, r->kept.body.len);
+        }
+        tg_buf_free(&h);
+        r->x = NULL;
+    }
+    finish(r, TG_TERM_ANSWERED);
+    return true;
 }
 
 /* After the last running attempt failed: SPEC section 4's table. */
@@ -737,6 +775,8 @@ static void st_degrade(struct tg_req *r)
 {
     if (common_events(r))
         return;
+    if (answer_kept_invalid(r))
+        return;
     if (answer_from_cache(r, true))
         return;
     const struct tg_degraded_cfg *d = &r->rt->cfg->degraded;
@@ -947,6 +987,9 @@ void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api
     r->body = tg_xmemdup0(hr->body, hr->body_len);
     r->body_len = hr->body_len;
     r->stream = api != TG_API_EMBEDDINGS && tg_json_get_bool(json, "stream", false);
+    r->validate = api == TG_API_CHAT; /* SPEC: completions and embeddings are not validated */
+    if (r->validate)
+        tg_expect_from_request(json, &r->expect);
     r->first_route = route;
     r->visited = tg_xcalloc(r->rt->cfg->n_routes, sizeof(bool));
     tg_list_init(&r->attempts);
