@@ -612,7 +612,81 @@ def suite_hedge():
     return res
 
 
-SUITES = {"proxy": suite_proxy, "failover": suite_failover, "hedge": suite_hedge}
+# ------------------------------------------------------------- validate ---
+
+VALIDATE_OFF = {"empty": False, "refusal": False, "json": False, "truncation": "off"}
+
+
+def suite_validate():
+    raise_nofile()
+    up_port = free_port()
+    up = mock(up_port, latency_ms=0)
+    ports = {"on": free_port(), "off": free_port()}
+    gws = {}
+    for mode, port in ports.items():
+        sections = {"hedge": {"enabled": False}}
+        if mode == "off":
+            sections["validate"] = dict(VALIDATE_OFF)
+        gws[mode] = tailgate(port, tailgate_config(
+            port, {"up": "http://127.0.0.1:%d/v1" % up_port}, sections=sections))
+    rows = {"on": [], "off": []}
+    for rnd in range(ROUNDS):
+        for mode in ("on", "off"):
+            log("validation %s round %d" % (mode, rnd + 1))
+            r, cpu = measured(gws[mode], lambda: wrk(
+                "http://127.0.0.1:%d/v1/chat/completions" % ports[mode], CHAT))
+            r["cpu"] = cpu
+            rows[mode].append(r)
+    for g in gws.values():
+        g.stop()
+    up.stop()
+    thr = {m: {f: med([r[f] for r in v]) for f in v[0]} for m, v in rows.items()}
+
+    # Time to first byte of a stream: direct, through nginx (bytes passed as they
+    # come), through tailgate (held until the first content chunk).
+    sp = free_port()
+    up = mock(sp, latency_ms=20, tokens_per_s=100, output_tokens=20)
+    t, n = free_port(), free_port()
+    tg = tailgate(t, tailgate_config(t, {"up": "http://127.0.0.1:%d/v1" % sp},
+                                     sections={"hedge": {"enabled": False}}))
+    ng = nginx_proxy(n, sp)
+    ttfb = {k: [] for k in ("direct", "nginx", "tailgate")}
+    for rnd in range(ROUNDS):
+        for kind, port in (("direct", sp), ("nginx", n), ("tailgate", t)):
+            log("stream ttfb via %s round %d" % (kind, rnd + 1))
+            r = loadgen("http://127.0.0.1:%d/v1/chat/completions" % port, CHAT_STREAM, 200,
+                        seconds=10, warmup=2)
+            ttfb[kind].append(r["ttfb_us"])
+    for p in (tg, ng, up):
+        p.stop()
+    ttfb = {k: {q: med([r[q] for r in v]) for q in ("p50", "p90", "p99")} for k, v in
+            ttfb.items()}
+    print("### Validation on vs off (wrk -c64 -d10s, median of %d rounds, mock upstream)\n"
+          % ROUNDS)
+    print("| validation | requests/s | p50 | p99 | gateway CPU |")
+    print("|---|---|---|---|---|")
+    for mode in ("on", "off"):
+        r = thr[mode]
+        print("| %s | %.0f | %s | %s | %.0f%% |" % (mode, r["rps"], fmt_us(r["p50"]),
+                                                   fmt_us(r["p99"]), r["cpu"]))
+    print("\nthroughput with validation on / off: **%.1f%%** (target: the difference under 5%%)\n"
+          % (100.0 * thr["on"]["rps"] / thr["off"]["rps"]))
+    print("### Time to first byte of a stream (200 streams/s, mock: 20 ms to first chunk, "
+          "100 tokens/s)\n")
+    print("| path | TTFB p50 | p90 | p99 | added p50 over direct |")
+    print("|---|---|---|---|---|")
+    for kind in ("direct", "nginx", "tailgate"):
+        r = ttfb[kind]
+        label = {"direct": "direct", "nginx": "nginx proxy_pass (passthrough)",
+                 "tailgate": "tailgate (held until first content)"}[kind]
+        print("| %s | %s | %s | %s | %s |" % (label, fmt_us(r["p50"]), fmt_us(r["p90"]),
+                                              fmt_us(r["p99"]),
+                                              fmt_us(r["p50"] - ttfb["direct"]["p50"])))
+    return {"throughput": thr, "ttfb": ttfb}
+
+
+SUITES = {"proxy": suite_proxy, "failover": suite_failover, "hedge": suite_hedge,
+          "validate": suite_validate}
 
 
 def main():
