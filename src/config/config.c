@@ -143,6 +143,8 @@ static const struct field provider_fields[] = {
     INT_FIELD(struct tg_provider_cfg, max_connections, 1, 65535),
     BOOL_FIELD(struct tg_provider_cfg, http2),
     STRING_FIELD(struct tg_provider_cfg, ca_file),
+    INT_FIELD(struct tg_provider_cfg, default_max_tokens, 1, 10000000),
+    STRING_FIELD(struct tg_provider_cfg, anthropic_version),
     FIELDS_END,
 };
 
@@ -695,6 +697,8 @@ static int load_provider(struct loader *L, const struct tg_toml_value *elem, siz
     p->max_connections = 256;
     p->http2 = true;
     p->ca_file = tg_xstrdup("");
+    p->default_max_tokens = 4096;
+    p->anthropic_version = tg_xstrdup("2023-06-01");
     tg_mock_options_default(&p->mock);
     p->kind = (enum tg_provider_kind)-1;
 
@@ -1208,6 +1212,7 @@ void tg_config_free(struct tg_config *cfg)
         free(p->api_key_env);
         free(p->api_key);
         free(p->ca_file);
+        free(p->anthropic_version);
         for (size_t h = 0; h < p->n_headers; h++) {
             free(p->headers[h].name);
             free(p->headers[h].value);

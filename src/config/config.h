@@ -129,6 +129,8 @@ struct tg_provider_cfg {
     int64_t max_connections;
     bool http2;
     char *ca_file;
+    int64_t default_max_tokens; /* anthropic: max_tokens when the request has none */
+    char *anthropic_version;    /* anthropic: the anthropic-version header */
     struct tg_mock_options mock;
 };
 

@@ -14,9 +14,13 @@
 static void attempts_json(const struct tg_req *r, struct tg_buf *b)
 {
     tg_buf_putc(b, '[');
+    bool first = true;
     for (size_t i = 0; i < r->n_log; i++) {
         const struct tg_attempt_log *l = &r->log[i];
-        tg_buf_printf(b, "%s{\"deployment\":", i ? "," : "");
+        if (l->skipped)
+            continue;
+        tg_buf_printf(b, "%s{\"deployment\":", first ? "" : ",");
+        first = false;
         tg_buf_json_str(b, l->deployment, strlen(l->deployment));
         tg_buf_printf(b, ",\"outcome\":\"%s\",\"status\":%d,\"ms\":%llu,\"hedge\":%s}",
                       l->done ? tg_class_name(l->cls) : "pending", l->status,
@@ -64,10 +68,15 @@ void tg_answer_headers(struct tg_req *r, struct tg_buf *h, const char *content_t
     if (r->debug) {
         /* A stream's headers go at its commit point: its winner is still going. */
         tg_buf_puts(h, "x-tailgate-trace: ");
-        for (size_t i = 0; i < r->n_log; i++)
-            tg_buf_printf(h, "%s%s:%s:%llu", i ? "," : "", r->log[i].deployment,
-                          r->log[i].done ? tg_class_name(r->log[i].cls) : "streaming",
-                          (unsigned long long)r->log[i].ms);
+        for (size_t i = 0; i < r->n_log; i++) {
+            const struct tg_attempt_log *l = &r->log[i];
+            if (l->skipped)
+                tg_buf_printf(h, "%s%s:ineligible(%s):0", i ? "," : "", l->deployment, l->note);
+            else
+                tg_buf_printf(h, "%s%s:%s:%llu", i ? "," : "", l->deployment,
+                              l->done ? tg_class_name(l->cls) : "streaming",
+                              (unsigned long long)l->ms);
+        }
         tg_buf_puts(h, "\r\n");
     }
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include "core/alloc.h"
 #include "core/log.h"
@@ -47,6 +48,11 @@ static void on_head(struct tg_transfer *t)
     if (a->req->stream && t->status == 200) {
         a->sse = true;
         tg_sse_init(&a->parser, MAX_EVENT_BYTES);
+        if (a->anthropic) {
+            const cJSON *so = cJSON_GetObjectItemCaseSensitive(a->req->json, "stream_options");
+            tg_anthropic_stream_init(&a->astream, tg_json_get_bool(so, "include_usage", false),
+                                     (int64_t)time(NULL));
+        }
     }
 }
 
@@ -124,29 +130,22 @@ static int judge_opening(struct tg_attempt *a, const cJSON *chunk)
     return m == 1 ? -1 : m == 0 ? 1 : 0;
 }
 
-static bool on_event(void *ctx, const struct tg_sse_event *ev)
+/* One OpenAI-shaped event (a chunk, [DONE], or a comment block): content
+ * detection, the commit point, relaying. Returns false to stop reading. */
+static bool openai_event(struct tg_attempt *a, bool has_data, const char *data, size_t data_len,
+                         const char *raw, size_t raw_len)
 {
-    struct tg_attempt *a = ctx;
-    if (ev->event[0] && strcmp(ev->event, "error") == 0) {
-        /* An error event inside a 200 stream (Anthropic-style and others). */
-        a->stream_error = true;
-        cJSON *doc = tg_json_parse(ev->data, ev->data_len);
-        const cJSON *err = cJSON_GetObjectItemCaseSensitive(doc, "error");
-        a->stream_error_json = cJSON_PrintUnformatted(err ? err : doc);
-        cJSON_Delete(doc);
-        return false;
-    }
-    if (!ev->has_data) {
+    if (!has_data) {
         if (a->committed)
-            relay(a, ev->raw, ev->raw_len);
+            relay(a, raw, raw_len);
         else
-            tg_buf_append(&a->held, ev->raw, ev->raw_len);
+            tg_buf_append(&a->held, raw, raw_len);
         return true;
     }
-    if (strcmp(ev->data, "[DONE]") == 0) {
+    if (data_len == 6 && memcmp(data, "[DONE]", 6) == 0) {
         a->saw_done = true;
     } else {
-        cJSON *chunk = tg_json_parse(ev->data, ev->data_len);
+        cJSON *chunk = tg_json_parse(data, data_len);
         if (!chunk) {
             a->stream_error = true; /* a broken chunk: nothing after it can be trusted */
             return false;
@@ -175,20 +174,72 @@ static bool on_event(void *ctx, const struct tg_sse_event *ev)
         if (content && !a->first_content_ns)
             a->first_content_ns = uv_hrtime();
         if (a->committed) {
-            relay(a, ev->raw, ev->raw_len);
+            relay(a, raw, raw_len);
             return true;
         }
-        tg_buf_append(&a->held, ev->raw, ev->raw_len);
+        tg_buf_append(&a->held, raw, raw_len);
         if (content && verdict == 1)
             tg_req_attempt_commit(a);
         return true;
     }
     if (a->committed) {
-        relay(a, ev->raw, ev->raw_len);
+        relay(a, raw, raw_len);
         return true;
     }
-    tg_buf_append(&a->held, ev->raw, ev->raw_len);
+    tg_buf_append(&a->held, raw, raw_len);
     return true;
+}
+
+/* A Messages stream event, translated into chunks that then take the
+ * OpenAI path one by one. */
+static bool anthropic_event(struct tg_attempt *a, const struct tg_sse_event *ev)
+{
+    if (!ev->has_data)
+        return true; /* comments: the translated stream has its own rhythm */
+    tg_buf_reset(&a->xlate);
+    char *error_json = NULL;
+    enum tg_anthropic_event_result r =
+        tg_anthropic_stream_event(&a->astream, ev->event, ev->data, ev->data_len, &a->xlate,
+                                  &error_json);
+    if (r == TG_ANTHROPIC_ERROR) {
+        a->stream_error = true;
+        a->stream_error_json = error_json; /* malloc'd, as cJSON's print is */
+        return false;
+    }
+    if (r == TG_ANTHROPIC_BAD) {
+        a->stream_error = true;
+        return false;
+    }
+    /* The translator writes whole "data: <json>\n\n" events. */
+    const char *p = a->xlate.data, *end = p + a->xlate.len;
+    while (p && p < end) {
+        const char *stop = strstr(p, "\n\n");
+        if (!stop)
+            break;
+        const char *data = p + 6; /* after "data: " */
+        if (!openai_event(a, true, data, (size_t)(stop - data), p, (size_t)(stop + 2 - p)))
+            return false;
+        p = stop + 2;
+    }
+    return true;
+}
+
+/* One event of a 200 stream. Returns false to stop reading (a failure). */
+static bool on_event(void *ctx, const struct tg_sse_event *ev)
+{
+    struct tg_attempt *a = ctx;
+    if (a->anthropic)
+        return anthropic_event(a, ev);
+    if (ev->event[0] && strcmp(ev->event, "error") == 0) {
+        /* An error event inside a 200 stream. */
+        a->stream_error = true;
+        cJSON *doc = tg_json_parse(ev->data, ev->data_len);
+        const cJSON *err = cJSON_GetObjectItemCaseSensitive(doc, "error");
+        a->stream_error_json = cJSON_PrintUnformatted(err ? err : doc);
+        cJSON_Delete(doc);
+        return false;
+    }
+    return openai_event(a, ev->has_data, ev->data, ev->data_len, ev->raw, ev->raw_len);
 }
 
 static enum tg_data_verdict on_data(struct tg_transfer *t, const char *p, size_t n)
@@ -231,8 +282,21 @@ static enum tg_class classify_answer(struct tg_attempt *a)
         break;
     }
     if (t->status != 200 || !a->sse) {
-        enum tg_provider_dialect dialect = TG_DIALECT_OPENAI;
+        enum tg_provider_dialect dialect = a->anthropic ? TG_DIALECT_ANTHROPIC : TG_DIALECT_OPENAI;
         enum tg_class c = tg_classify_http(t->status, a->body.data, a->body.len, dialect);
+        if (a->anthropic) {
+            /* From here on, and for the client, it is an OpenAI answer or error. */
+            struct tg_buf translated = TG_BUF_INIT;
+            int rc = 0;
+            if (c == TG_CLASS_OK)
+                rc = tg_anthropic_response(a->body.data, a->body.len, &translated);
+            else
+                tg_anthropic_error(a->body.data, a->body.len, t->status, &translated);
+            tg_buf_free(&a->body);
+            a->body = translated;
+            if (rc < 0)
+                return TG_CLASS_TRANSPORT; /* a 200 that is not a message */
+        }
         if (c != TG_CLASS_OK)
             return c;
         /* A 2xx body must be the JSON answer it claims to be. */
@@ -416,13 +480,13 @@ static void start_failed(struct tg_attempt *a, const char *why)
 }
 
 struct tg_attempt *tg_attempt_start(struct tg_req *r, size_t slot, int try_no, bool hedge,
-                                    uint32_t probe, uint64_t timeout_ms)
+                                    uint32_t probe, uint64_t timeout_ms, char *why,
+                                    size_t why_len)
 {
     const struct tg_deployment_cfg *d = r->route->deployments[slot];
     struct tg_attempt *a = tg_xcalloc(1, sizeof(*a));
-    char why[160];
     if (tg_provider_build(d, r->api, r->body, r->body_len, r->json, r->stream, &a->up, why,
-                          sizeof(why)) < 0) {
+                          why_len) < 0) {
         tg_log_debug("deployment_ineligible", "request_id=%s deployment=%s reason=\"%s\"", r->id,
                      d->name, why);
         tg_upstream_req_free(&a->up);
@@ -438,6 +502,7 @@ struct tg_attempt *tg_attempt_start(struct tg_req *r, size_t slot, int try_no, b
     a->hedge = hedge;
     a->probe = probe;
     a->retry_after_ms = -1;
+    a->anthropic = d->provider->kind == TG_PROVIDER_ANTHROPIC;
     a->state = TG_ATTEMPT_RUNNING;
     a->keep_transcript = r->stream && !r->cache_bypass && r->policy->cache.mode != TG_CACHE_OFF;
     a->start_ms = tg_now(&r->gw->loop);
@@ -510,6 +575,7 @@ void tg_attempt_free(struct tg_attempt *a)
     tg_buf_free(&a->held);
     tg_buf_free(&a->transcript);
     tg_buf_free(&a->opening);
+    tg_buf_free(&a->xlate);
     if (a->sse)
         tg_sse_free(&a->parser);
     cJSON_free(a->stream_error_json);

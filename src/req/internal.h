@@ -13,6 +13,7 @@
 #include "route/validate.h"
 #include "server/http.h"
 #include "upstream/provider.h"
+#include "upstream/anthropic.h"
 #include "upstream/transfer.h"
 #include "util/sse.h"
 
@@ -48,6 +49,8 @@ struct tg_attempt_log {
     uint64_t ms;
     bool hedge;
     bool done;
+    bool skipped;   /* not an attempt: the deployment could not serve the request */
+    char note[32];  /* why it was skipped */
 };
 
 struct tg_req;
@@ -87,6 +90,10 @@ struct tg_attempt {
     char *stream_error_json; /* the upstream's error object, for the client */
     char finish_reason[32];
     int64_t input_tokens, output_tokens;
+    /* Kind anthropic: its answers are translated into OpenAI's shapes. */
+    bool anthropic;
+    struct tg_anthropic_stream astream;
+    struct tg_buf xlate; /* one translated stream event's chunks */
     /* Validation (chat answers). */
     enum tg_invalid invalid;
     bool truncated;
@@ -179,8 +186,10 @@ bool tg_req_client_congested(const struct tg_req *r);
 void tg_req_log_attempt(struct tg_req *r, struct tg_attempt *a);
 
 /* attempt.c */
+/* NULL when the deployment cannot serve the request (why says what). */
 struct tg_attempt *tg_attempt_start(struct tg_req *r, size_t slot, int try_no, bool hedge,
-                                    uint32_t probe, uint64_t timeout_ms);
+                                    uint32_t probe, uint64_t timeout_ms, char *why,
+                                    size_t why_len);
 void tg_attempt_cancel(struct tg_attempt *a);
 void tg_attempt_resume(struct tg_attempt *a);
 void tg_attempt_free(struct tg_attempt *a);

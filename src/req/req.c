@@ -86,7 +86,8 @@ void tg_req_log_attempt(struct tg_req *r, struct tg_attempt *a)
             r->cap_log = r->cap_log ? r->cap_log * 2 : 4;
             r->log = tg_xrealloc(r->log, r->cap_log * sizeof(*r->log));
         }
-        r->log[r->n_log++] = (struct tg_attempt_log){a->dcfg->name, a->cls, 0, 0, a->hedge, false};
+        r->log[r->n_log++] = (struct tg_attempt_log){
+            .deployment = a->dcfg->name, .cls = a->cls, .hedge = a->hedge};
         a->log_index = r->n_log;
     }
     struct tg_attempt_log *l = &r->log[a->log_index - 1];
@@ -96,6 +97,22 @@ void tg_req_log_attempt(struct tg_req *r, struct tg_attempt *a)
     l->status = a->xfer.status;
     l->ms = (a->end_ns - a->start_ns) / 1000000;
     l->done = true;
+}
+
+/* A deployment passed over because it cannot serve this request: not an
+ * attempt, but the trace shows it and why. */
+static void log_skipped(struct tg_req *r, const char *deployment, const char *why)
+{
+    if (r->n_log == r->cap_log) {
+        r->cap_log = r->cap_log ? r->cap_log * 2 : 4;
+        r->log = tg_xrealloc(r->log, r->cap_log * sizeof(*r->log));
+    }
+    struct tg_attempt_log *l = &r->log[r->n_log++];
+    memset(l, 0, sizeof(*l));
+    l->deployment = deployment;
+    l->skipped = true;
+    l->done = true;
+    snprintf(l->note, sizeof(l->note), "%s", why);
 }
 
 static void cancel_attempts(struct tg_req *r, struct tg_attempt *except)
@@ -165,10 +182,13 @@ static bool start_attempt(struct tg_req *r, size_t slot, int try_no, bool hedge,
                                             : r->policy->timeouts.attempt_ms);
     if (timeout > left)
         timeout = left; /* an attempt gets min(attempt_ms, time left) */
-    struct tg_attempt *a = tg_attempt_start(r, slot, try_no, hedge, probe, timeout);
+    char why[32] = "";
+    struct tg_attempt *a = tg_attempt_start(r, slot, try_no, hedge, probe, timeout, why,
+                                            sizeof(why));
     if (!a) {
         tg_breaker_release_probe(&r->rt->deps[r->route->deployments[slot]->index]->breaker, probe);
         r->tried |= UINT64_C(1) << slot; /* it cannot serve this request */
+        log_skipped(r, r->route->deployments[slot]->name, why);
         return false;
     }
     tg_req_log_attempt(r, a);

@@ -7,6 +7,7 @@
 
 #include "core/alloc.h"
 #include "mock/engine.h"
+#include "upstream/anthropic.h"
 #include "util/json.h"
 
 static const char *const api_paths[TG_API__COUNT] = {"/v1/chat/completions", "/v1/completions",
@@ -71,11 +72,29 @@ int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api, cons
         tg_body_with_model(body, body_len, dep->model, &out->body);
         return 0;
     }
-    case TG_PROVIDER_ANTHROPIC:
+    case TG_PROVIDER_ANTHROPIC: {
+        if (api != TG_API_CHAT) {
+            snprintf(why, why_len, "api"); /* the Messages API has no completions/embeddings */
+            return -1;
+        }
+        if (tg_anthropic_request(json, dep->model, p->default_max_tokens, &out->body, why,
+                                 why_len) < 0)
+            return -1;
+        struct tg_buf url = TG_BUF_INIT;
+        tg_buf_printf(&url, "%s/messages", p->base_url);
+        out->url = tg_buf_steal(&url, NULL);
+        add_header(out, "Content-Type", "application/json");
+        if (stream)
+            add_header(out, "Accept", "text/event-stream");
+        if (p->api_key)
+            add_header(out, "x-api-key", p->api_key);
+        add_header(out, "anthropic-version", p->anthropic_version);
+        for (size_t i = 0; i < p->n_headers; i++)
+            add_header(out, p->headers[i].name, p->headers[i].value);
+        return 0;
+    }
     default:
-        (void)json;
-        snprintf(why, why_len, "provider kind %s is not available in this build",
-                 tg_provider_kind_name(p->kind));
+        snprintf(why, why_len, "provider kind %s", tg_provider_kind_name(p->kind));
         return -1;
     }
 }

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -76,6 +77,68 @@ int64_t tg_retry_after_ms(const char *value, size_t len, int64_t now_unix_ms)
     return -1;
 }
 
+/* An RFC 3339 time ("2026-11-22T10:00:30Z", fractions and offsets too), in
+ * unix ms; -1 when it is not one. */
+static int64_t rfc3339_ms(const char *v, size_t len)
+{
+    char buf[64];
+    if (len == 0 || len >= sizeof(buf))
+        return -1;
+    memcpy(buf, v, len);
+    buf[len] = '\0';
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *rest = strptime(buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!rest)
+        return -1;
+    double frac = 0;
+    if (*rest == '.') {
+        char *end;
+        frac = strtod(rest, &end);
+        rest = end;
+    }
+    int64_t offset_s = 0;
+    if (*rest == 'Z' || *rest == 'z') {
+        rest++;
+    } else if (*rest == '+' || *rest == '-') {
+        int hh, mm;
+        if (sscanf(rest + 1, "%2d:%2d", &hh, &mm) != 2)
+            return -1;
+        offset_s = (*rest == '+' ? 1 : -1) * (hh * 3600 + mm * 60);
+        rest += 6;
+    } else {
+        return -1;
+    }
+    if (*rest)
+        return -1;
+    return ((int64_t)timegm(&tm) - offset_s) * 1000 + (int64_t)llround(frac * 1000);
+}
+
+/* Anthropic's anthropic-ratelimit-<limit>-remaining / -reset pairs: the wait
+ * is until the latest reset of a limit that has run out. -1 when none has. */
+static int64_t anthropic_reset_ms(const char *block, size_t block_len, int64_t now_unix_ms)
+{
+    static const char *const limits[] = {"requests", "tokens", "input-tokens", "output-tokens"};
+    int64_t wait = -1;
+    for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+        char name[64];
+        size_t len;
+        snprintf(name, sizeof(name), "anthropic-ratelimit-%s-remaining", limits[i]);
+        const char *rem = tg_headers_find(block, block_len, name, &len);
+        if (!rem || len != 1 || rem[0] != '0')
+            continue;
+        snprintf(name, sizeof(name), "anthropic-ratelimit-%s-reset", limits[i]);
+        const char *reset = tg_headers_find(block, block_len, name, &len);
+        int64_t at = reset ? rfc3339_ms(reset, len) : -1;
+        if (at < 0)
+            continue;
+        int64_t w = at > now_unix_ms ? at - now_unix_ms : 0;
+        if (w > wait)
+            wait = w;
+    }
+    return wait;
+}
+
 int64_t tg_headers_retry_after(const char *block, size_t block_len, int64_t now_unix_ms)
 {
     size_t len;
@@ -89,5 +152,10 @@ int64_t tg_headers_retry_after(const char *block, size_t block_len, int64_t now_
             return (int64_t)llround(ms);
     }
     v = tg_headers_find(block, block_len, "retry-after", &len);
-    return v ? tg_retry_after_ms(v, len, now_unix_ms) : -1;
+    if (v) {
+        int64_t ms = tg_retry_after_ms(v, len, now_unix_ms);
+        if (ms >= 0)
+            return ms;
+    }
+    return anthropic_reset_ms(block, block_len, now_unix_ms);
 }

@@ -14,7 +14,9 @@ const char *tg_headers_find(const char *block, size_t block_len, const char *nam
  * A date in the past gives 0. */
 int64_t tg_retry_after_ms(const char *value, size_t len, int64_t now_unix_ms);
 
-/* The wait a response asks for: retry-after-ms, else Retry-After; -1 if none. */
+/* The wait a response asks for: retry-after-ms, else Retry-After, else the
+ * latest anthropic-ratelimit-*-reset of a limit with nothing remaining;
+ * -1 if none. */
 int64_t tg_headers_retry_after(const char *block, size_t block_len, int64_t now_unix_ms);
 
 #endif
