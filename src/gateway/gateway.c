@@ -27,6 +27,7 @@
 #include "gateway/handler.h"
 #include "req/req.h"
 #include "req/internal.h"
+#include "server/tls.h"
 
 static void limits_of(const struct tg_config *cfg, struct tg_http_limits *l)
 {
@@ -271,6 +272,13 @@ static int run_worker(const char *path, struct tg_config *cfg, int worker_index,
         tg_log_error("startup_failed", "error=\"%s\"", err);
         goto fail_runtime;
     }
+    if (cfg->server.tls_cert[0]) {
+        gw->tls = tg_tls_ctx_new(cfg->server.tls_cert, cfg->server.tls_key, err, sizeof(err));
+        if (!gw->tls) {
+            tg_log_error("startup_failed", "error=\"%s\"", err);
+            goto fail_listen;
+        }
+    }
     struct tg_http_limits limits;
     limits_of(cfg, &limits);
     if (tg_http_server_listen(&gw->client, &gw->loop, cfg->server.listen, reuseport, &limits,
@@ -278,6 +286,7 @@ static int run_worker(const char *path, struct tg_config *cfg, int worker_index,
         tg_log_error("startup_failed", "error=\"%s\"", err);
         goto fail_listen;
     }
+    tg_http_server_set_tls(&gw->client, gw->tls);
     gw->client.on_empty = on_client_empty;
     if (cfg->server.admin_listen[0]) {
         struct tg_http_limits admin_limits = {1024, 16384, 100, 65536, 10000, 60000};
@@ -298,8 +307,9 @@ static int run_worker(const char *path, struct tg_config *cfg, int worker_index,
     uv_signal_start(&gw->sighup, on_signal, SIGHUP);
     for (size_t i = 0; i < cfg->n_warnings; i++)
         tg_log_warn("config_warning", "message=\"%s\"", cfg->warnings[i]);
-    tg_log_info("listening", "worker=%d listen=%s port=%d admin=%s routes=%zu deployments=%zu",
-                worker_index, cfg->server.listen, tg_http_server_port(&gw->client),
+    tg_log_info("listening", "worker=%d listen=%s tls=%s port=%d admin=%s routes=%zu deployments=%zu",
+                worker_index, cfg->server.listen, gw->tls ? "on" : "off",
+                tg_http_server_port(&gw->client),
                 cfg->server.admin_listen[0] ? cfg->server.admin_listen : "off", cfg->n_routes,
                 cfg->n_deployments);
     uv_run(uv, UV_RUN_DEFAULT);
@@ -314,6 +324,7 @@ fail_runtime:
     tg_loop_close(&gw->loop);
     uv_run(uv, UV_RUN_DEFAULT);
 done:
+    tg_tls_ctx_free(gw->tls);
     tg_cache_free(&gw->cache);
     tg_metrics_free(gw->metrics);
     tg_dep_registry_free(&gw->deps);

@@ -28,6 +28,7 @@ struct tg_gateway {
     struct tg_http_server client;
     struct tg_http_server admin;
     bool admin_on;
+    struct tg_tls_ctx *tls; /* server.tls_cert/tls_key, or NULL */
     struct tg_metrics *metrics;
     struct tg_families fam;
     struct tg_access_log *alog;

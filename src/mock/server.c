@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "mock/play.h"
 #include "server/server.h"
+#include "server/tls.h"
 #include "util/json.h"
 
 struct mock_server {
@@ -234,7 +235,9 @@ static void usage(FILE *out)
                 *p = '-';
         fprintf(out, "  %-20s %s\n", flag, tg_mock_option_descs[i].help);
     }
-    fprintf(out, "  --log-level LEVEL    debug, info, warn or error (default info)\n\n"
+    fprintf(out, "  --tls-cert FILE      serve HTTPS with this PEM certificate (chain) ...\n"
+                 "  --tls-key FILE       ... and this PEM key\n"
+                 "  --log-level LEVEL    debug, info, warn or error (default info)\n\n"
                  "Endpoints: POST /v1/chat/completions /v1/completions /v1/embeddings "
                  "/v1/messages;\n"
                  "POST /_mock/script (JSON array of steps), GET /_mock/stats, POST "
@@ -244,6 +247,7 @@ static void usage(FILE *out)
 int tg_mock_main(int argc, char **argv)
 {
     const char *listen = "127.0.0.1:9000";
+    const char *tls_cert = NULL, *tls_key = NULL;
     struct tg_mock_options opts;
     tg_mock_options_default(&opts);
     for (int i = 0; i < argc; i++) {
@@ -272,6 +276,14 @@ int tg_mock_main(int argc, char **argv)
         }
         if (strcmp(name, "listen") == 0) {
             listen = value;
+            continue;
+        }
+        if (strcmp(name, "tls-cert") == 0) {
+            tls_cert = value;
+            continue;
+        }
+        if (strcmp(name, "tls-key") == 0) {
+            tls_key = value;
             continue;
         }
         if (strcmp(name, "log-level") == 0) {
@@ -303,6 +315,16 @@ int tg_mock_main(int argc, char **argv)
         }
     }
 
+    if (!tls_cert != !tls_key) {
+        fprintf(stderr, "tailgate mock: --tls-cert and --tls-key go together\n");
+        return 2;
+    }
+    char err[256];
+    struct tg_tls_ctx *tls = NULL;
+    if (tls_cert && !(tls = tg_tls_ctx_new(tls_cert, tls_key, err, sizeof(err)))) {
+        fprintf(stderr, "tailgate mock: %s\n", err);
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN);
     struct mock_server *srv = tg_xcalloc(1, sizeof(*srv));
     uv_loop_t *uv = uv_default_loop();
@@ -316,7 +338,6 @@ int tg_mock_main(int argc, char **argv)
         .read_timeout_ms = 60000,
         .idle_timeout_ms = 300000,
     };
-    char err[256];
     int rc = tg_http_server_listen(&srv->http, &srv->loop, listen, false, &limits, &mock_handler,
                                    srv, err, sizeof(err));
     if (rc < 0) {
@@ -326,21 +347,25 @@ int tg_mock_main(int argc, char **argv)
         tg_mock_free(&srv->mock);
         free(srv);
         uv_loop_close(uv);
+        tg_tls_ctx_free(tls);
         return 1;
     }
+    tg_http_server_set_tls(&srv->http, tls);
     uv_signal_init(uv, &srv->sigterm);
     uv_signal_init(uv, &srv->sigint);
     srv->sigterm.data = srv->sigint.data = srv;
     uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
     uv_signal_start(&srv->sigint, on_signal, SIGINT);
-    tg_log_info("mock_listen", "addr=%s port=%d latency_ms=%g latency_p99_ms=%g "
+    tg_log_info("mock_listen", "addr=%s port=%d tls=%s latency_ms=%g latency_p99_ms=%g "
                                "tokens_per_s=%g output_tokens=%lld error_rate=%g seed=%llu",
-                listen, tg_http_server_port(&srv->http), opts.latency_ms, opts.latency_p99_ms,
+                listen, tg_http_server_port(&srv->http), tls ? "on" : "off", opts.latency_ms,
+                opts.latency_p99_ms,
                 opts.tokens_per_s, (long long)opts.output_tokens, opts.error_rate,
                 (unsigned long long)opts.seed);
     uv_run(uv, UV_RUN_DEFAULT);
     tg_mock_free(&srv->mock);
     free(srv);
     uv_loop_close(uv);
+    tg_tls_ctx_free(tls);
     return 0;
 }

@@ -29,6 +29,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "server/tls.h"
 
 #define HIGH_WATERMARK (64 * 1024) /* backlog above which an exchange is congested */
 #define LOW_WATERMARK (16 * 1024)
@@ -64,6 +65,7 @@ struct tg_conn {
     struct tg_timer timer;      /* read, idle or linger timeout, by state */
     struct tg_deferred resume;  /* parse buffered pipelined input */
     struct tg_deferred closer;  /* a write failed: close on the next pass */
+    struct tg_tls_conn *tls;    /* NULL for plain HTTP */
     bool io_failed;
     struct tg_buf in;           /* received, not yet parsed */
     bool reading;
@@ -582,8 +584,9 @@ static void on_closer(struct tg_deferred *d)
     conn_close_now(tg_container_of(d, struct tg_conn, closer), false);
 }
 
-/* Writes framed bytes: at once when the socket takes them, else queued. */
-static void conn_send(struct tg_conn *c, uv_buf_t *bufs, unsigned n)
+/* Writes bytes to the socket (already encrypted when TLS): at once when the
+ * socket takes them, else queued. */
+static void conn_send_raw(struct tg_conn *c, uv_buf_t *bufs, unsigned n)
 {
     if (c->state == CONN_CLOSED || c->shutdown_sent || c->io_failed)
         return;
@@ -627,6 +630,51 @@ static void conn_send(struct tg_conn *c, uv_buf_t *bufs, unsigned n)
         c->congested = true;
 }
 
+/* Writes framed plaintext: through TLS when the connection has it. */
+static void conn_send(struct tg_conn *c, uv_buf_t *bufs, unsigned n)
+{
+    if (!c->tls) {
+        conn_send_raw(c, bufs, n);
+        return;
+    }
+    if (c->state == CONN_CLOSED || c->shutdown_sent || c->io_failed)
+        return;
+    /* Callers pass a handful of pieces (status line, headers, body); taken
+     * in groups so any count is sent, in order. */
+    while (n > 0) {
+        const char *pieces[8];
+        size_t lens[8];
+        unsigned k = n < 8 ? n : 8;
+        for (unsigned i = 0; i < k; i++) {
+            pieces[i] = bufs[i].base;
+            lens[i] = bufs[i].len;
+        }
+        tg_tls_conn_write(c->tls, pieces, lens, k);
+        bufs += k;
+        n -= k;
+    }
+}
+
+static void tls_send_raw(void *conn, const char *p, size_t n)
+{
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+    conn_send_raw(conn, &b, 1);
+}
+
+static void tls_plaintext(void *conn, const char *p, size_t n)
+{
+    conn_on_plaintext(conn, p, n);
+}
+
+static void tls_failed(void *conn, const char *why)
+{
+    struct tg_conn *c = conn;
+    tg_log_debug("tls_failed", "peer=%s reason=\"%s\"", c->peer[0] ? c->peer : "-", why);
+    conn_io_error(c); /* only this connection, on the next pass */
+}
+
+static const struct tg_tls_io tls_io = {tls_send_raw, tls_plaintext, tls_failed};
+
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
     free(req);
@@ -639,6 +687,8 @@ static void conn_linger(struct tg_conn *c)
     if (c->state == CONN_CLOSED)
         return;
     conn_set_state(c, CONN_LINGER);
+    if (c->tls)
+        tg_tls_conn_close_notify(c->tls);
     uv_shutdown_t *req = tg_xmalloc(sizeof(*req));
     if (c->io_failed || uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
         free(req);
@@ -931,7 +981,10 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         conn_on_eof(c);
         return;
     }
-    conn_on_plaintext(c, buf->base, (size_t)nread);
+    if (c->tls)
+        tg_tls_conn_feed(c->tls, buf->base, (size_t)nread);
+    else
+        conn_on_plaintext(c, buf->base, (size_t)nread);
 }
 
 /* Input from the client. */
@@ -985,6 +1038,7 @@ static void on_close(uv_handle_t *h)
     s->n_conns--;
     request_reset(c);
     tg_buf_free(&c->in);
+    tg_tls_conn_free(c->tls);
     free(c);
     if (s->draining && s->n_conns == 0 && s->on_empty)
         s->on_empty(s);
@@ -1046,6 +1100,8 @@ void tg_conn_accept(struct tg_http_server *s)
     tg_timer_init(&c->timer, on_conn_timer);
     tg_deferred_init(&c->resume, on_resume);
     tg_deferred_init(&c->closer, on_closer);
+    if (s->tls)
+        c->tls = tg_tls_conn_new(s->tls, &tls_io, c);
     /* A fresh connection must send its first request within read_timeout_ms. */
     c->state = CONN_HEAD;
     tg_timer_start(s->loop, &c->timer, s->limits.read_timeout_ms);

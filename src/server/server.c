@@ -106,6 +106,11 @@ void tg_http_server_set_limits(struct tg_http_server *s, const struct tg_http_li
     s->limits = *limits;
 }
 
+void tg_http_server_set_tls(struct tg_http_server *s, struct tg_tls_ctx *tls)
+{
+    s->tls = tls;
+}
+
 int tg_http_server_port(const struct tg_http_server *s)
 {
     struct sockaddr_storage ss;

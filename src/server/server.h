@@ -11,12 +11,15 @@
 #include "server/http.h"
 #include "util/list.h"
 
+struct tg_tls_ctx;
+
 struct tg_http_server {
     struct tg_loop *loop;
     uv_tcp_t tcp;
     struct tg_http_limits limits;
     const struct tg_http_handler *handler;
     void *ctx;
+    struct tg_tls_ctx *tls;    /* NULL: plain HTTP; not owned */
     struct tg_list conns;      /* struct tg_conn.link */
     size_t n_conns;
     bool listening;
@@ -35,6 +38,8 @@ int tg_http_server_listen(struct tg_http_server *s, struct tg_loop *loop, const 
                           const struct tg_http_handler *handler, void *ctx, char *errbuf,
                           size_t errbuf_len);
 void tg_http_server_set_limits(struct tg_http_server *s, const struct tg_http_limits *limits);
+/* Serve TLS on connections accepted from now on (server/tls.h). */
+void tg_http_server_set_tls(struct tg_http_server *s, struct tg_tls_ctx *tls);
 /* Stops accepting; idle connections close now, busy ones after their answer. */
 void tg_http_server_drain(struct tg_http_server *s);
 /* Closes the listener and every connection at once (exchanges see on_abort). */
