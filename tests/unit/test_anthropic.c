@@ -22,6 +22,7 @@
 
 #include "core/buf.h"
 #include "upstream/anthropic.h"
+#include "util/sse.h"
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -869,6 +870,140 @@ static void check_chunk_shape(const cJSON *c)
     assert_true(cJSON_IsString(at(c, "model")));
 }
 
+/* ---- the wire: the same stream cut at every byte ---- */
+
+struct wire_ctx {
+    struct tg_anthropic_stream s;
+    struct tg_buf out;
+    char *err;
+    enum tg_anthropic_event_result last;
+    int events;
+};
+
+static bool wire_event(void *ctx, const struct tg_sse_event *ev)
+{
+    struct wire_ctx *w = ctx;
+    if (!ev->has_data)
+        return true;
+    w->events++;
+    w->last = tg_anthropic_stream_event(&w->s, ev->event, ev->data, ev->data_len, &w->out,
+                                        &w->err);
+    return w->last == TG_ANTHROPIC_CONTINUE;
+}
+
+/* Runs the raw SSE bytes through the SSE parser in pieces cut at the given
+ * points (ascending, within len), translating as a gateway attempt does. */
+static void run_wire(const char *bytes, size_t len, const size_t *cuts, size_t n_cuts,
+                     struct wire_ctx *w)
+{
+    tg_anthropic_stream_init(&w->s, true, CREATED);
+    w->out = (struct tg_buf)TG_BUF_INIT;
+    w->err = NULL;
+    w->last = TG_ANTHROPIC_CONTINUE;
+    w->events = 0;
+    struct tg_sse_parser p;
+    tg_sse_init(&p, 1 << 16);
+    size_t from = 0;
+    for (size_t i = 0; i <= n_cuts; i++) {
+        size_t to = i < n_cuts ? cuts[i] : len;
+        char *piece = exact(bytes + from, to - from);
+        if (w->last == TG_ANTHROPIC_CONTINUE)
+            tg_sse_feed(&p, piece, to - from, wire_event, w);
+        free(piece);
+        from = to;
+    }
+    tg_sse_free(&p);
+}
+
+/* Every event type of a Messages stream, as Anthropic sends it (CRLF in
+ * places, a comment, a multi-line JSON data field). */
+static char *wire_stream(void)
+{
+    struct tg_buf b = TG_BUF_INIT;
+    for (size_t i = 0; i < N_OF(full_stream); i++) {
+        char *d = q(full_stream[i].data);
+        const char *eol = i % 3 == 1 ? "\r\n" : "\n";
+        if (i == 2)
+            tg_buf_puts(&b, ": keep-alive\n\n");
+        tg_buf_puts(&b, "event: ");
+        tg_buf_puts(&b, full_stream[i].event);
+        tg_buf_puts(&b, eol);
+        if (i == 4) {
+            /* JSON may span data lines: they join with "\n", still JSON */
+            char *comma = strchr(d, ',');
+            tg_buf_puts(&b, "data: ");
+            tg_buf_append(&b, d, (size_t)(comma - d + 1));
+            tg_buf_puts(&b, eol);
+            tg_buf_puts(&b, "data: ");
+            tg_buf_puts(&b, comma + 1);
+        } else {
+            tg_buf_puts(&b, "data: ");
+            tg_buf_puts(&b, d);
+        }
+        tg_buf_puts(&b, eol);
+        tg_buf_puts(&b, eol);
+        free(d);
+    }
+    char *s = strndup(b.data, b.len);
+    tg_buf_free(&b);
+    return s;
+}
+
+static void test_stream_split_on_the_wire(void **state)
+{
+    (void)state;
+    char *bytes = wire_stream();
+    size_t len = strlen(bytes);
+    struct wire_ctx whole;
+    run_wire(bytes, len, NULL, 0, &whole);
+    assert_int_equal(whole.last, TG_ANTHROPIC_DONE);
+    assert_int_equal(whole.events, (int)N_OF(full_stream));
+    assert_non_null(strstr(whole.out.data, "get_weather"));
+    /* every single cut, then every pair of cuts 7 bytes apart, then bytewise */
+    for (size_t cut = 1; cut < len; cut++) {
+        struct wire_ctx w;
+        size_t cuts[2] = {cut, cut + 7};
+        run_wire(bytes, len, cuts, cut + 7 < len ? 2 : 1, &w);
+        assert_int_equal(w.last, TG_ANTHROPIC_DONE);
+        assert_int_equal(w.out.len, whole.out.len);
+        assert_memory_equal(w.out.data, whole.out.data, whole.out.len);
+        tg_buf_free(&w.out);
+    }
+    size_t *each = malloc(len * sizeof(*each));
+    for (size_t i = 0; i + 1 < len; i++)
+        each[i] = i + 1;
+    struct wire_ctx w;
+    run_wire(bytes, len, each, len - 1, &w);
+    assert_int_equal(w.out.len, whole.out.len);
+    assert_memory_equal(w.out.data, whole.out.data, whole.out.len);
+    tg_buf_free(&w.out);
+    free(each);
+    tg_buf_free(&whole.out);
+    free(bytes);
+}
+
+static void test_stream_error_split_on_the_wire(void **state)
+{
+    (void)state;
+    const char *bytes =
+        "event: message_start\r\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_e\","
+        "\"model\":\"claude-3\",\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\r\n\r\n"
+        "event: ping\r\ndata: {\"type\": \"ping\"}\r\n\r\n"
+        "event: error\r\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
+        "\"message\":\"Overloaded\"}}\r\n\r\n";
+    size_t len = strlen(bytes);
+    for (size_t cut = 0; cut < len; cut++) {
+        struct wire_ctx w;
+        size_t cuts[1] = {cut};
+        run_wire(bytes, len, cuts, cut ? 1 : 0, &w);
+        assert_int_equal(w.last, TG_ANTHROPIC_ERROR);
+        assert_non_null(w.err);
+        assert_non_null(strstr(w.err, "overloaded_error"));
+        free(w.err);
+        tg_buf_free(&w.out);
+    }
+}
+
 static void test_stream_full(void **state)
 {
     (void)state;
@@ -1499,6 +1634,8 @@ int main(void)
         cmocka_unit_test(test_stream_error_event),
         cmocka_unit_test(test_stream_bad_data),
         cmocka_unit_test(test_stream_long_id),
+        cmocka_unit_test(test_stream_split_on_the_wire),
+        cmocka_unit_test(test_stream_error_split_on_the_wire),
         cmocka_unit_test(test_request_robust),
         cmocka_unit_test(test_response_robust),
         cmocka_unit_test(test_stream_robust),
