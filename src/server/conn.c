@@ -64,6 +64,7 @@ struct tg_conn {
     enum conn_state state;
     struct tg_timer timer;      /* read, idle or linger timeout, by state */
     struct tg_deferred resume;  /* parse buffered pipelined input */
+    struct tg_deferred tls_flushed; /* TLS records queued: shut the write side */
     struct tg_deferred closer;  /* a write failed: close on the next pass */
     struct tg_tls_conn *tls;    /* NULL for plain HTTP */
     bool io_failed;
@@ -516,6 +517,7 @@ static void conn_set_state(struct tg_conn *c, enum conn_state to)
         tg_timer_stop(loop, &c->timer);
         tg_defer_cancel(&c->resume);
         tg_defer_cancel(&c->closer);
+        tg_defer_cancel(&c->tls_flushed);
         break;
     }
 }
@@ -682,13 +684,8 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 
 /* The last answer is queued: shut the write side once it is flushed, then
  * drain input briefly so the client reads the answer rather than a reset. */
-static void conn_linger(struct tg_conn *c)
+static void conn_shut_write(struct tg_conn *c)
 {
-    if (c->state == CONN_CLOSED)
-        return;
-    conn_set_state(c, CONN_LINGER);
-    if (c->tls)
-        tg_tls_conn_close_notify(c->tls);
     uv_shutdown_t *req = tg_xmalloc(sizeof(*req));
     if (c->io_failed || uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
         free(req);
@@ -696,8 +693,31 @@ static void conn_linger(struct tg_conn *c)
         return;
     }
     c->shutdown_sent = true;
+}
+
+static void on_tls_flushed(struct tg_deferred *d)
+{
+    struct tg_conn *c = tg_container_of(d, struct tg_conn, tls_flushed);
+    if (c->state == CONN_LINGER && !c->shutdown_sent)
+        conn_shut_write(c);
+}
+
+static void conn_linger(struct tg_conn *c)
+{
+    if (c->state == CONN_CLOSED)
+        return;
+    conn_set_state(c, CONN_LINGER);
+    if (c->tls) {
+        /* The answer may still be plaintext inside the TLS layer (an answer
+         * made while it decrypts is encrypted when that call returns): shut
+         * the socket on the next pass, after its records are queued. */
+        tg_tls_conn_close_notify(c->tls);
+        tg_defer(c->server->loop, &c->tls_flushed);
+    } else {
+        conn_shut_write(c);
+    }
     tg_buf_free(&c->in);
-    if (!c->reading)
+    if (c->state == CONN_LINGER && !c->reading)
         conn_start_reading(c);
 }
 
@@ -1099,6 +1119,7 @@ void tg_conn_accept(struct tg_http_server *s)
     llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
     tg_timer_init(&c->timer, on_conn_timer);
     tg_deferred_init(&c->resume, on_resume);
+    tg_deferred_init(&c->tls_flushed, on_tls_flushed);
     tg_deferred_init(&c->closer, on_closer);
     if (s->tls)
         c->tls = tg_tls_conn_new(s->tls, &tls_io, c);

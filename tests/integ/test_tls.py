@@ -54,6 +54,33 @@ class Inbound(TestCase):
         self.assertEqual(self.g.metric("tailgate_connections"), 1)  # one connection, reused
         c.close()
 
+    def test_connection_close_gets_the_whole_answer(self):
+        # The answer is made while the request is being decrypted; closing
+        # must wait until its records have left, then send close_notify.
+        for path, method, body in (("/v1/models", "GET", None),
+                                   ("/v1/chat/completions", "POST", CHAT),
+                                   ("/nope", "GET", None)):
+            c = self.conn()
+            c.request(method, path, body, {"Connection": "close"})
+            r = c.getresponse()
+            self.assertIn(r.status, (200, 404))
+            self.assertIn(b"{", r.read())
+            self.assertTrue(r.will_close)
+            c.close()
+        # HTTP/1.0 without keep-alive closes after each answer too.
+        raw = socket.create_connection(("127.0.0.1", self.g.port), timeout=5)
+        s = self.ctx().wrap_socket(raw, server_hostname="127.0.0.1")
+        s.sendall(b"GET /v1/models HTTP/1.0\r\n\r\n")
+        data = b""
+        while True:
+            more = s.recv(65536)
+            if not more:
+                break
+            data += more
+        self.assertTrue(data.startswith(b"HTTP/1.0 200") or data.startswith(b"HTTP/1.1 200"), data)
+        self.assertTrue(data.rstrip().endswith(b"}"), data)
+        s.close()
+
     def test_tls12_and_tls13(self):
         for v, name in ((ssl.TLSVersion.TLSv1_2, "TLSv1.2"), (ssl.TLSVersion.TLSv1_3, "TLSv1.3")):
             c = self.conn(version=v)
