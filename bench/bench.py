@@ -197,10 +197,16 @@ def nginx_proxy(port, upstream_port, cpu=GATEWAY_CPU):
                  cpu, "nginx-proxy")
 
 
-def wrk(url, body, seconds=10, conns=64):
+def wrk(url, body, seconds=10, conns=64, headers=None):
+    """body None: GET. headers: extra request headers."""
     script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
-    script.write('wrk.method = "POST"\nwrk.body = %s\nwrk.headers["Content-Type"] = '
-                 '"application/json"\n' % json.dumps(body))
+    if body is None:
+        script.write('wrk.method = "GET"\n')
+    else:
+        script.write('wrk.method = "POST"\nwrk.body = %s\nwrk.headers["Content-Type"] = '
+                     '"application/json"\n' % json.dumps(body))
+    for k, v in (headers or {}).items():
+        script.write('wrk.headers[%s] = %s\n' % (json.dumps(k), json.dumps(v)))
     script.close()
     out = subprocess.run(["taskset", "-c", LOAD_CPU, "wrk", "-t1", "-c%d" % conns,
                           "-d%ds" % seconds, "--latency", "-s", script.name, url],
@@ -685,8 +691,158 @@ def suite_validate():
     return {"throughput": thr, "ttfb": ttfb}
 
 
+# ------------------------------------------------------------------ tls ---
+
+def make_cert(directory, key_type):
+    """A self-signed certificate for 127.0.0.1 by the openssl command line."""
+    cert = os.path.join(directory, key_type + ".crt")
+    key = os.path.join(directory, key_type + ".key")
+    newkey = {"ecdsa-p256": ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+              "rsa-2048": ["-newkey", "rsa:2048"]}[key_type]
+    subprocess.run(["openssl", "req", "-x509"] + newkey + ["-nodes", "-keyout", key, "-out",
+                    cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    return cert, key
+
+
+def s_time(port, mode, seconds=10, clients=4):
+    """Handshakes per second by `clients` openssl s_time processes (-new: full
+    handshakes, -reuse: resumed), each fetching /v1/models once per handshake."""
+    t0 = time.time()
+    procs = [subprocess.Popen(["taskset", "-c", LOAD_CPU, "openssl", "s_time", "-connect",
+                               "127.0.0.1:%d" % port, "-" + mode, "-time", str(seconds),
+                               "-www", "/v1/models"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+             for _ in range(clients)]
+    total, read = 0, 0
+    for p in procs:
+        out = p.communicate()[0]
+        m = re.search(r"(\d+) connections in [\d.]+s;.*bytes read (\d+)", out)
+        if not m:
+            raise RuntimeError("s_time gave no figures: %s" % out)
+        total += int(m.group(1))
+        read += int(m.group(2))
+    if total and read < total * 20:
+        raise RuntimeError("s_time read no answers: the gateway did not serve them")
+    return {"rps": total / (time.time() - t0)}
+
+
+def nginx_tls(port, upstream_port, cert, key, cpu=GATEWAY_CPU):
+    """nginx terminating TLS with the same certificate: proxy_pass to the
+    upstream for chat, and /v1/models answered locally (as tailgate does)."""
+    return nginx(port, """
+  upstream up { server 127.0.0.1:%d; keepalive 256; }
+  server { listen 127.0.0.1:PORT ssl backlog=4096;
+    ssl_certificate %s; ssl_certificate_key %s; ssl_protocols TLSv1.2 TLSv1.3;
+    location = /v1/models { default_type application/json;
+      return 200 '{"object":"list","data":[{"id":"m","object":"model"}]}'; }
+    location / { proxy_pass http://up; proxy_http_version 1.1;
+      proxy_set_header Connection ""; proxy_buffering off; } }""" % (upstream_port, cert, key),
+                 cpu, "nginx-tls")
+
+
+def suite_tls():
+    raise_nofile()
+    d = tempfile.mkdtemp(prefix="tg-bench-tls-")
+    certs = {k: make_cert(d, k) for k in ("ecdsa-p256", "rsa-2048")}
+    up_port = free_port()
+    up = mock(up_port, latency_ms=0)
+    upstream = {"up": "http://127.0.0.1:%d/v1" % up_port}
+    no_hedge = {"hedge": {"enabled": False}}
+    cert, key = certs["ecdsa-p256"]
+    ports = {k: free_port() for k in ("tailgate-plain", "tailgate-tls", "nginx-plain",
+                                      "nginx-tls")}
+    procs = {
+        "tailgate-plain": tailgate(ports["tailgate-plain"], tailgate_config(
+            ports["tailgate-plain"], upstream, sections=no_hedge)),
+        "tailgate-tls": tailgate(ports["tailgate-tls"], tailgate_config(
+            ports["tailgate-tls"], upstream, sections=no_hedge,
+            server={"tls_cert": cert, "tls_key": key})),
+        "nginx-plain": nginx_proxy(ports["nginx-plain"], up_port),
+        "nginx-tls": nginx_tls(ports["nginx-tls"], up_port, cert, key),
+    }
+
+    def url(kind, path="/v1/chat/completions"):
+        scheme = "https" if kind.endswith("tls") else "http"
+        return "%s://127.0.0.1:%d%s" % (scheme, ports[kind], path)
+
+    # Keep-alive clients: the cost of encryption on the request path.
+    rows = {k: [] for k in procs}
+    for rnd in range(ROUNDS):
+        for kind in procs:
+            log("keep-alive %s round %d" % (kind, rnd + 1))
+            r, cpu = measured(procs[kind], lambda: wrk(url(kind), CHAT))
+            r["cpu"] = cpu
+            rows[kind].append(r)
+    keep = {k: {f: med([r[f] for r in v]) for f in v[0]} for k, v in rows.items()}
+    for p in procs.values():
+        p.stop()
+
+    # New handshakes: every request on a fresh connection, GET /v1/models
+    # answered by the gateway itself, so the handshake is the work. Clients:
+    # openssl s_time, 4 at once on core 0; -new makes every handshake a full
+    # one, -reuse resumes the session (a TLS 1.3 ticket). The gateway has
+    # core 1 to itself; dividing by its CPU share gives handshakes per second
+    # of one core even when the clients are the limit.
+    hs = {}
+    for key_type, (cert, key) in certs.items():
+        tp, np_ = free_port(), free_port()
+        gw = {"tailgate": tailgate(tp, tailgate_config(tp, upstream, sections=no_hedge,
+                                                       server={"tls_cert": cert,
+                                                               "tls_key": key})),
+              "nginx": nginx_tls(np_, up_port, cert, key)}
+        port = {"tailgate": tp, "nginx": np_}
+        for mode in ("new", "reuse"):
+            rows = {k: [] for k in gw}
+            for rnd in range(ROUNDS):
+                for kind in gw:
+                    log("handshakes %s -%s %s round %d" % (key_type, mode, kind, rnd + 1))
+                    r, cpu = measured(gw[kind], lambda: s_time(port[kind], mode))
+                    r["cpu"] = cpu
+                    rows[kind].append(r)
+            hs[(key_type, mode)] = {k: {f: med([r[f] for r in v]) for f in v[0]}
+                                    for k, v in rows.items()}
+        for p in gw.values():
+            p.stop()
+    up.stop()
+    print_tls(keep, hs)
+    return {"keepalive": keep, "handshakes": hs}
+
+
+def print_tls(keep, hs):
+    print("### Keep-alive clients, TLS 1.3 inbound vs plain HTTP (wrk -t1 -c64 -d10s, "
+          "ECDSA P-256 certificate, mock upstream over plain HTTP, median of %d rounds)\n"
+          % ROUNDS)
+    print("| gateway | inbound | requests/s | p50 | p99 | gateway CPU |")
+    print("|---|---|---|---|---|---|")
+    for kind in ("tailgate-plain", "tailgate-tls", "nginx-plain", "nginx-tls"):
+        r = keep[kind]
+        gw, inbound = kind.split("-")
+        if r["non2xx"]:
+            print("**%s: %d answers were not 2xx: the figures below are not valid**\n"
+                  % (kind, r["non2xx"]))
+        print("| %s | %s | %.0f | %s | %s | %.0f%% |" % (
+            gw, "TLS" if inbound == "tls" else "plain", r["rps"], fmt_us(r["p50"]),
+            fmt_us(r["p99"]), r["cpu"]))
+    for gw in ("tailgate", "nginx"):
+        print("\n%s: TLS / plain throughput **%.0f%%**" % (
+            gw, 100.0 * keep[gw + "-tls"]["rps"] / keep[gw + "-plain"]["rps"]), end="")
+    print("\n\n### New TLS handshakes (openssl s_time, 4 clients at once for 10 s, one "
+          "GET /v1/models per connection; TLS 1.3, X25519)\n")
+    print("| certificate | handshake | gateway | handshakes/s | gateway CPU | "
+          "handshakes/s per core (rate / CPU share) |")
+    print("|---|---|---|---|---|---|")
+    for (key_type, mode), rows in hs.items():
+        for kind in ("tailgate", "nginx"):
+            r = rows[kind]
+            per_core = r["rps"] / (r["cpu"] / 100.0) if r["cpu"] > 0 else 0
+            print("| %s | %s | %s | %.0f | %.0f%% | %.0f |" % (
+                key_type, "full" if mode == "new" else "resumed (ticket)", kind, r["rps"],
+                r["cpu"], per_core))
+
+
 SUITES = {"proxy": suite_proxy, "failover": suite_failover, "hedge": suite_hedge,
-          "validate": suite_validate}
+          "validate": suite_validate, "tls": suite_tls}
 
 
 def main():
