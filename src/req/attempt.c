@@ -390,8 +390,11 @@ static void book(struct tg_attempt *a)
         double slow_us = cfg->breaker.latency_factor * q->p50_us;
         if (slow_us < SLOW_FLOOR_US)
             slow_us = SLOW_FLOOR_US;
+        /* A slow answer beats none: slowness alone never opens the breaker
+         * of the last deployment that can serve the request (health-weighted
+         * routing still moves traffic off it when peers come back). */
         if (cfg->breaker.latency_factor > 0 && q->p50_us > 0 && q->weight >= 10 &&
-            (double)measured_us > slow_us)
+            (double)measured_us > slow_us && tg_req_has_alternative(r, a->dep))
             failure = true;
         tg_hist_record(stream ? &a->dep->ttfb : &a->dep->latency, now, measured_us);
         tg_health_latency(&a->dep->health, now, stream, (double)measured_us);

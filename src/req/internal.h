@@ -184,6 +184,10 @@ void tg_req_attempt_finished(struct tg_attempt *a); /* a result is ready */
 void tg_req_attempt_commit(struct tg_attempt *a);    /* a stream reached its commit point */
 bool tg_req_client_congested(const struct tg_req *r);
 void tg_req_log_attempt(struct tg_req *r, struct tg_attempt *a);
+/* Whether another deployment than `except` could serve this request now
+ * (the current route's group or a fallback still to try, breaker closed or
+ * half-open). */
+bool tg_req_has_alternative(const struct tg_req *r, const struct tg_dep *except);
 
 /* attempt.c */
 /* NULL when the deployment cannot serve the request (why says what). */

@@ -293,6 +293,29 @@ static bool pick(struct tg_req *r, size_t *slot_out, uint32_t *probe)
     }
 }
 
+static bool group_has_other(const struct tg_req *r, const struct tg_route_cfg *route,
+                            const struct tg_dep *except, uint64_t now)
+{
+    const struct tg_breaker_cfg *bcfg = &r->rt->cfg->breaker;
+    for (size_t i = 0; i < route->n_deployments; i++) {
+        const struct tg_dep *dep = r->rt->deps[route->deployments[i]->index];
+        if (dep != except && tg_breaker_would_admit(&dep->breaker, bcfg, now))
+            return true;
+    }
+    return false;
+}
+
+bool tg_req_has_alternative(const struct tg_req *r, const struct tg_dep *except)
+{
+    uint64_t now = now_ms(r);
+    if (group_has_other(r, r->route, except, now))
+        return true;
+    for (size_t i = r->q_head; i < r->q_len; i++)
+        if (!r->visited[r->queue[i]->index] && group_has_other(r, r->queue[i], except, now))
+            return true;
+    return false;
+}
+
 static void enter_route(struct tg_req *r, const struct tg_route_cfg *route)
 {
     r->route = route;

@@ -207,6 +207,42 @@ class HealthWeights(Base):
         self.assertLess(cands["slow"]["share"], 0.35)
 
 
+class SlowSuccess(Base):
+    """latency_factor: an ok answer slower than 4x the deployment's p50 (and
+    over 100 ms) counts as a breaker failure, unless no other deployment
+    could serve the request: a slow answer beats a 503."""
+
+    def warm_then_slow(self, g, n_slow):
+        for _ in range(12):  # a p50 of ~10 ms to judge by
+            self.assertEqual(g.chat()[0], 200)
+        self.slow.script([{"delay_ms": 200, "repeat": n_slow}])
+        return [g.chat()[0] for _ in range(n_slow)]
+
+    def test_slow_answers_open_the_breaker_when_a_peer_can_serve(self):
+        # All traffic on "slow" (weight 1 vs 0); "fast" is its healthy peer.
+        g = self.pair({"latency_ms": 10}, {"latency_ms": 10}, hedge={"enabled": False})
+        statuses = self.warm_then_slow(g, 5)
+        self.assertEqual(statuses, [200] * 5)
+        self.assertEqual(g.status()["deployments"]["slow"]["state"], "open")
+        self.assertIn("reason=slow_ok", g.stderr())
+        s, h, _ = g.chat()
+        self.assertEqual((s, h["x-tailgate-deployment"]), (200, "fast"))
+
+    def test_a_lone_slow_deployment_keeps_serving(self):
+        self.slow = self.mock(latency_ms=10)
+        g = self.g = self.gateway(
+            providers=[openai_provider("ps", self.slow)],
+            deployments=[{"name": "slow", "provider": "ps", "model": "x"}],
+            routes=[{"model": "m", "deployments": ["slow"]}],
+            sections={"hedge": {"enabled": False}, "cache": {"mode": "off"},
+                      "degraded": {"enabled": False}})
+        statuses = self.warm_then_slow(g, 8)
+        self.assertEqual(statuses, [200] * 8)
+        self.assertEqual(g.status()["deployments"]["slow"]["state"], "closed")
+        self.assertNotIn("breaker_open", g.stderr())
+        self.assertEqual(g.chat()[0], 200)
+
+
 class Status(Base):
     def test_status_fields(self):
         g = self.pair({"latency_ms": 20}, {"latency_ms": 10}, weights=(1.0, 1.0))
