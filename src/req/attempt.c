@@ -25,6 +25,8 @@
 /* A stream kept for the cache: chat answers are far smaller, and a stream's
  * memory must stay bounded whatever the upstream sends. */
 #define MAX_TRANSCRIPT_BYTES (256 * 1024)
+#define OUT_FLUSH_BYTES (16 * 1024) /* relayed bytes held for one loop pass at most */
+#define OUT_KEEP_BYTES 4096         /* a stream keeps a relay buffer this big between reads */
 
 static const struct tg_transfer_events transfer_events;
 
@@ -91,11 +93,39 @@ static bool chunk_has_content(const cJSON *chunk, struct tg_attempt *a)
     return content;
 }
 
+void tg_attempt_send_out(struct tg_attempt *a)
+{
+    tg_defer_cancel(&a->out_flush);
+    if (a->out.len == 0)
+        return;
+    if (a->req->x)
+        tg_http_stream_write(a->req->x, a->out.data, a->out.len);
+    if (a->out.cap > OUT_KEEP_BYTES)
+        tg_buf_free(&a->out); /* a long read: do not keep its size per stream */
+    else
+        tg_buf_reset(&a->out);
+}
+
+static void on_out_flush(struct tg_deferred *d)
+{
+    tg_attempt_send_out(tg_container_of(d, struct tg_attempt, out_flush));
+}
+
+/* Queues committed bytes for the client and sends them on the next loop pass:
+ * libcurl hands over a chunked answer one HTTP chunk per callback, so the
+ * twenty events of one socket read would otherwise cost twenty writes. Past
+ * OUT_FLUSH_BYTES they go at once, so the connection's write queue (which
+ * backpressure watches) sees them before curl reads more. */
 static void relay(struct tg_attempt *a, const char *p, size_t n)
 {
     struct tg_req *r = a->req;
-    if (r->x && n > 0)
-        tg_http_stream_write(r->x, p, n);
+    if (r->x && n > 0) {
+        tg_buf_append(&a->out, p, n);
+        if (a->out.len >= OUT_FLUSH_BYTES)
+            tg_attempt_send_out(a);
+        else
+            tg_defer(&r->gw->loop, &a->out_flush);
+    }
     if (a->keep_transcript) {
         if (a->transcript.len + n > MAX_TRANSCRIPT_BYTES) {
             a->keep_transcript = false; /* too big to keep: just not cached */
@@ -106,7 +136,6 @@ static void relay(struct tg_attempt *a, const char *p, size_t n)
     }
 }
 
-/* One event of a 200 stream. Returns false to stop reading (a failure). */
 /* The text of choice 0's content delta in a chunk (borrowed), or NULL. */
 static const char *delta_text(const cJSON *chunk)
 {
@@ -488,6 +517,7 @@ struct tg_attempt *tg_attempt_start(struct tg_req *r, size_t slot, int try_no, b
 {
     const struct tg_deployment_cfg *d = r->route->deployments[slot];
     struct tg_attempt *a = tg_xcalloc(1, sizeof(*a));
+    tg_deferred_init(&a->out_flush, on_out_flush);
     if (tg_provider_build(d, r->api, r->body, r->body_len, r->json, r->stream, &a->up, why,
                           why_len) < 0) {
         tg_log_debug("deployment_ineligible", "request_id=%s deployment=%s reason=\"%s\"", r->id,
@@ -567,6 +597,7 @@ void tg_attempt_flush_held(struct tg_attempt *a)
 {
     relay(a, a->held.data, a->held.len);
     tg_buf_free(&a->held);
+    tg_attempt_send_out(a); /* the first bytes go at once */
 }
 
 void tg_attempt_free(struct tg_attempt *a)
@@ -576,6 +607,8 @@ void tg_attempt_free(struct tg_attempt *a)
     tg_upstream_req_free(&a->up);
     tg_buf_free(&a->body);
     tg_buf_free(&a->held);
+    tg_defer_cancel(&a->out_flush);
+    tg_buf_free(&a->out);
     tg_buf_free(&a->transcript);
     tg_buf_free(&a->opening);
     tg_buf_free(&a->xlate);

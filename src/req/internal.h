@@ -81,6 +81,8 @@ struct tg_attempt {
     bool sse;               /* 200 to a stream request: parsed as events */
     struct tg_sse_parser parser;
     struct tg_buf held;     /* events before the commit point */
+    struct tg_buf out;      /* relayed events not yet written to the client */
+    struct tg_deferred out_flush; /* writes out on the next loop pass */
     bool committed;         /* bytes of this attempt reached the client */
     bool keep_transcript;   /* streams: keep what was relayed, for the cache */
     struct tg_buf transcript;
@@ -199,6 +201,9 @@ void tg_attempt_resume(struct tg_attempt *a);
 void tg_attempt_free(struct tg_attempt *a);
 /* Sends what the attempt holds to the client as the start of the stream. */
 void tg_attempt_flush_held(struct tg_attempt *a);
+/* Writes the relayed bytes still queued; before anything else reaches the
+ * client (the end of the stream, an error event). */
+void tg_attempt_send_out(struct tg_attempt *a);
 
 /* answer.c */
 void tg_answer_headers(struct tg_req *r, struct tg_buf *h, const char *content_type);

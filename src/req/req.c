@@ -781,6 +781,7 @@ static void st_stream(struct tg_req *r)
         finish(r, TG_TERM_CLIENT_GONE);
         return;
     }
+    tg_attempt_send_out(w);
     if (r->ev_deadline) {
         cancel_attempts(r, NULL);
         tg_answer_stream_error(r, "{\"message\":\"the request deadline passed mid-stream\","
@@ -929,11 +930,13 @@ void tg_req_abandon(struct tg_req *r)
     if (r->state == TG_REQ_DONE)
         return;
     if (r->x) {
-        if (r->state == TG_REQ_STREAM)
+        if (r->state == TG_REQ_STREAM) {
+            tg_attempt_send_out(r->winner);
             tg_answer_stream_error(r, "{\"message\":\"the gateway is shutting down\","
                                       "\"type\":\"server_error\",\"code\":\"shutting_down\"}");
-        else
+        } else {
             tg_answer_error(r, 503, "shutting_down", "the gateway is shutting down");
+        }
     }
     cancel_attempts(r, NULL);
     finish(r, TG_TERM_FAILED);
