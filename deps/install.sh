@@ -11,7 +11,7 @@ set -eu
 pkgs="build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libssl-dev
 libcjson-dev node-llhttp libcmocka-dev python3 openssl curl procps nginx-light"
 if [ "${1:-}" = "--bench" ]; then
-    pkgs="$pkgs wrk time"
+    pkgs="$pkgs wrk"
 fi
 
 missing=""
