@@ -388,6 +388,35 @@ static enum tg_class classify_answer(struct tg_attempt *a)
 }
 
 /* Books a finished or cancelled attempt: metrics, breaker, latency. */
+/* A slow success: latency_factor x the p50 of its own kind, never below
+ * SLOW_FLOOR_US (against a p50 of a fraction of a millisecond, ordinary
+ * queueing is "4x slower"). Full answers and streams' first content are
+ * judged apart: a stream's whole length says how much it said, not how
+ * healthy the deployment is. For the same reason a full answer that reports
+ * its output tokens must also be slow per token: a long answer at the usual
+ * speed is long, not slow. The caller never lets slowness alone open the
+ * breaker of the last deployment that can serve the request (a slow answer
+ * beats a 503; health-weighted routing still moves traffic off it). */
+static bool is_slow(struct tg_attempt *a, bool stream, uint64_t measured_us, uint64_t now)
+{
+    double factor = a->req->rt->cfg->breaker.latency_factor;
+    const struct tg_dep_quantiles *q =
+        tg_dep_quantiles(a->dep, stream ? TG_DEP_TTFB : TG_DEP_LATENCY, now);
+    if (q->p50_us <= 0 || q->weight < 10)
+        return false; /* too few recent answers to judge by */
+    double slow_us = factor * q->p50_us;
+    if (slow_us < SLOW_FLOOR_US)
+        slow_us = SLOW_FLOOR_US;
+    if ((double)measured_us <= slow_us)
+        return false;
+    if (stream || a->output_tokens <= 0)
+        return true;
+    const struct tg_dep_quantiles *pt = tg_dep_quantiles(a->dep, TG_DEP_PER_TOKEN, now);
+    if (pt->p50_us <= 0 || pt->weight < 10)
+        return true;
+    return (double)measured_us / (double)a->output_tokens > factor * pt->p50_us;
+}
+
 static void book(struct tg_attempt *a)
 {
     struct tg_req *r = a->req;
@@ -407,25 +436,14 @@ static void book(struct tg_attempt *a)
     uint64_t us = (a->end_ns - a->start_ns) / 1000;
     bool failure = tg_class_is_failure(a->cls);
     if (a->cls == TG_CLASS_OK) {
-        /* Full answers and streams' first content are measured apart: a
-         * stream's whole length says how much it said, not how healthy the
-         * deployment is. Slow success: latency_factor x the p50 of its own
-         * kind counts as a failure, never below SLOW_FLOOR_US: against a p50
-         * of a fraction of a millisecond, ordinary queueing is "4x slower". */
         bool stream = a->first_content_ns != 0;
         uint64_t measured_us = stream ? (a->first_content_ns - a->start_ns) / 1000 : us;
-        const struct tg_dep_quantiles *q =
-            tg_dep_quantiles(a->dep, stream ? TG_DEP_TTFB : TG_DEP_LATENCY, now);
-        double slow_us = cfg->breaker.latency_factor * q->p50_us;
-        if (slow_us < SLOW_FLOOR_US)
-            slow_us = SLOW_FLOOR_US;
-        /* A slow answer beats none: slowness alone never opens the breaker
-         * of the last deployment that can serve the request (health-weighted
-         * routing still moves traffic off it when peers come back). */
-        if (cfg->breaker.latency_factor > 0 && q->p50_us > 0 && q->weight >= 10 &&
-            (double)measured_us > slow_us && tg_req_has_alternative(r, a->dep))
-            failure = true;
+        if (cfg->breaker.latency_factor > 0 && is_slow(a, stream, measured_us, now) &&
+            tg_req_has_alternative(r, a->dep))
+            failure = true; /* a slow answer beats none: see is_slow */
         tg_hist_record(stream ? &a->dep->ttfb : &a->dep->latency, now, measured_us);
+        if (!stream && a->output_tokens > 0)
+            tg_hist_record(&a->dep->per_token, now, us / (uint64_t)a->output_tokens);
         tg_health_latency(&a->dep->health, now, stream, (double)measured_us);
         const char *in[] = {dname, "input"}, *out[] = {dname, "output"};
         if (a->input_tokens > 0)

@@ -18,6 +18,7 @@ struct tg_dep *tg_dep_new(const char *name, const struct tg_breaker_cfg *breaker
     tg_budget_init(&d->hedge_ratio, now_ms);
     tg_hist_init(&d->latency, now_ms, HIST_TAU_MS);
     tg_hist_init(&d->ttfb, now_ms, HIST_TAU_MS);
+    tg_hist_init(&d->per_token, now_ms, HIST_TAU_MS);
     tg_health_init(&d->health);
     return d;
 }
@@ -38,8 +39,20 @@ void tg_dep_unref(struct tg_dep *d)
 const struct tg_dep_quantiles *tg_dep_quantiles(struct tg_dep *d, enum tg_dep_hist which,
                                                 uint64_t now_ms)
 {
-    struct tg_dep_quantiles *q = which == TG_DEP_TTFB ? &d->q_ttfb : &d->q_latency;
-    const struct tg_hist *h = which == TG_DEP_TTFB ? &d->ttfb : &d->latency;
+    struct tg_dep_quantiles *q = &d->q_latency;
+    const struct tg_hist *h = &d->latency;
+    switch (which) {
+    case TG_DEP_LATENCY:
+        break;
+    case TG_DEP_TTFB:
+        q = &d->q_ttfb;
+        h = &d->ttfb;
+        break;
+    case TG_DEP_PER_TOKEN:
+        q = &d->q_per_token;
+        h = &d->per_token;
+        break;
+    }
     bool few_and_new = h->samples < 256 && h->samples != q->samples;
     if (q->at_ms == 0 || now_ms >= q->at_ms + 250 || now_ms < q->at_ms || few_and_new) {
         static const double qs[3] = {0.5, 0.9, 0.99};

@@ -22,6 +22,7 @@ struct tg_dep {
     struct tg_budget hedge_ratio;  /* hedges vs first attempts (hedge.max_ratio) */
     struct tg_hist latency;        /* full answers */
     struct tg_hist ttfb;           /* streams: time to first content chunk */
+    struct tg_hist per_token;      /* full answers: time per output token */
     uint64_t inflight;
     uint64_t rate_limited_until_ms; /* no new first attempts before this, if others exist */
     struct tg_health health;        /* drives its share of the group (route/health.h) */
@@ -31,7 +32,7 @@ struct tg_dep {
         double weight;   /* recent samples behind them */
         uint64_t at_ms;  /* when computed; 0: never */
         uint64_t samples; /* the histogram's sample count then */
-    } q_latency, q_ttfb;
+    } q_latency, q_ttfb, q_per_token;
     uint64_t failures_total;
 };
 
@@ -39,9 +40,10 @@ struct tg_dep *tg_dep_new(const char *name, const struct tg_breaker_cfg *breaker
 void tg_dep_ref(struct tg_dep *d);
 void tg_dep_unref(struct tg_dep *d);
 
-enum tg_dep_hist { TG_DEP_LATENCY = 0, TG_DEP_TTFB };
+enum tg_dep_hist { TG_DEP_LATENCY = 0, TG_DEP_TTFB, TG_DEP_PER_TOKEN };
 
-/* p50/p90/p99 of full answers or of streams' first content. Computing them
+/* p50/p90/p99 of full answers, of streams' first content, or of full
+ * answers' time per output token. Computing them
  * scans the histogram, so the copy is refreshed at most every 250 ms once
  * there are many samples; with few, each new sample refreshes it. */
 const struct tg_dep_quantiles *tg_dep_quantiles(struct tg_dep *d, enum tg_dep_hist which,

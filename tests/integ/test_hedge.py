@@ -209,8 +209,9 @@ class HealthWeights(Base):
 
 class SlowSuccess(Base):
     """latency_factor: an ok answer slower than 4x the deployment's p50 (and
-    over 100 ms) counts as a breaker failure, unless no other deployment
-    could serve the request: a slow answer beats a 503."""
+    over 100 ms, and per output token when it reports them) counts as a
+    breaker failure, unless no other deployment could serve the request: a
+    slow answer beats a 503."""
 
     def warm_then_slow(self, g, n_slow):
         for _ in range(12):  # a p50 of ~10 ms to judge by
@@ -227,6 +228,21 @@ class SlowSuccess(Base):
         self.assertIn("reason=slow_ok", g.stderr())
         s, h, _ = g.chat()
         self.assertEqual((s, h["x-tailgate-deployment"]), (200, "fast"))
+
+    def test_long_answers_at_the_usual_speed_are_not_slow(self):
+        # 16-token answers in ~10 ms, then 400-token answers in 300 ms: 30x
+        # the p50, but no slower per token, so no breaker failure.
+        g = self.pair({"latency_ms": 10}, {"latency_ms": 10}, hedge={"enabled": False})
+        for _ in range(12):
+            self.assertEqual(g.chat()[0], 200)
+        self.slow.script([{"delay_ms": 300, "output_tokens": 400, "repeat": 8}])
+        for _ in range(8):
+            s, h, b = g.chat()
+            self.assertEqual((s, h["x-tailgate-deployment"]), (200, "slow"))
+            self.assertEqual(json.loads(b)["usage"]["completion_tokens"], 400)
+        st = g.status()["deployments"]["slow"]
+        self.assertEqual((st["state"], st["failures"]), ("closed", 0))
+        self.assertNotIn("slow_ok", g.stderr())
 
     def test_a_lone_slow_deployment_keeps_serving(self):
         self.slow = self.mock(latency_ms=10)
