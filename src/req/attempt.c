@@ -573,7 +573,6 @@ struct tg_attempt *tg_attempt_start(struct tg_req *r, size_t slot, int try_no, b
         .n_headers = a->up.n_headers,
         .body = a->up.body.data,
         .body_len = a->up.body.len,
-        .stream = r->stream,
         .mock_api = a->up.mock_api,
         .connect_timeout_ms = (uint64_t)r->policy->timeouts.connect_ms,
         .max_response_bytes = (size_t)r->rt->cfg->server.max_response_bytes,

@@ -955,7 +955,7 @@ static enum tg_anthropic_event_result on_message_delta(struct tg_anthropic_strea
         return TG_ANTHROPIC_BAD;
     const char *stop = tg_json_get_str(get(root, "delta"), "stop_reason");
     if (stop)
-        copy_trunc(s->finish_reason, sizeof(s->finish_reason), tg_anthropic_finish_reason(stop));
+        s->finish_reason = tg_anthropic_finish_reason(stop);
     const cJSON *usage = get(root, "usage");
     if (cJSON_IsNumber(get(usage, "output_tokens")))
         s->output_tokens = count_of(get(usage, "output_tokens"));
@@ -970,7 +970,7 @@ static enum tg_anthropic_event_result on_message_stop(struct tg_anthropic_stream
 {
     chunk_open(s, out);
     tg_buf_puts(out, "{}");
-    chunk_close(out, s->finish_reason[0] ? s->finish_reason : "stop");
+    chunk_close(out, s->finish_reason ? s->finish_reason : "stop");
     if (s->include_usage) {
         tg_buf_puts(out, "data: {\"id\":");
         tg_buf_json_str(out, s->id, strlen(s->id));

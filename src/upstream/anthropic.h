@@ -40,7 +40,7 @@ struct tg_anthropic_stream {
     int64_t output_tokens;
     int block_tool[64];      /* content block index -> tool call index, or -1 */
     int n_tools;
-    char finish_reason[32];
+    const char *finish_reason; /* a literal from tg_anthropic_finish_reason; NULL until set */
 };
 
 enum tg_anthropic_event_result {

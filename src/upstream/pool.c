@@ -32,7 +32,6 @@
 #include "core/alloc.h"
 #include "core/log.h"
 
-#define MAX_IDLE_EASIES 64
 
 struct pool_socket {
     uv_poll_t poll;
@@ -284,8 +283,6 @@ void tg_pool_ref(struct tg_pool *p)
 static void on_timer_closed(uv_handle_t *h)
 {
     struct tg_pool *p = tg_container_of((uv_timer_t *)h, struct tg_pool, timer);
-    if (p->on_closed)
-        p->on_closed(p);
     free(p->name);
     free(p->ca_file);
     free(p);
@@ -298,8 +295,6 @@ static void pool_maybe_close(struct tg_pool *p)
     p->closing = true;
     for (size_t i = 0; i < p->n_idle; i++)
         curl_easy_cleanup(p->idle_easies[i]);
-    free(p->idle_easies);
-    p->idle_easies = NULL;
     p->n_idle = 0;
     /* Closes cached connections; socket callbacks may run (REMOVE). */
     curl_multi_cleanup(p->multi); /* closes the cached connections: on_close_socket */
@@ -367,17 +362,13 @@ void tg_pool_release_easy(struct tg_pool *p, CURL *easy)
 {
     if (!easy)
         return;
-    if (p->closing || p->n_idle >= MAX_IDLE_EASIES) {
+    if (p->closing || p->n_idle >= TG_POOL_IDLE_EASIES) {
         curl_easy_cleanup(easy);
         return;
     }
     /* Kept as it is: every per-transfer option (URL, body, headers, the
      * callbacks' data, the error buffer) is set again on the next use, and
      * the defaults stay. */
-    if (p->n_idle == p->cap_idle) {
-        p->cap_idle = p->cap_idle ? p->cap_idle * 2 : 8;
-        p->idle_easies = tg_xrealloc(p->idle_easies, p->cap_idle * sizeof(CURL *));
-    }
     p->idle_easies[p->n_idle++] = easy;
 }
 

@@ -28,6 +28,8 @@ struct tg_pool_transfer {
     bool removal_pending;
 };
 
+#define TG_POOL_IDLE_EASIES 64 /* curl handles kept for reuse, at most */
+
 struct tg_pool {
     struct tg_loop *loop;
     CURLM *multi;
@@ -42,12 +44,11 @@ struct tg_pool {
     size_t active;          /* transfers added and not yet done */
     int in_action;          /* inside curl_multi_socket_action: removals wait */
     struct tg_list removals;
-    CURL **idle_easies;     /* handles kept for reuse */
     struct pool_socket **by_fd; /* the sockets curl has open, by fd */
     size_t n_by_fd;
-    size_t n_idle, cap_idle;
+    CURL *idle_easies[TG_POOL_IDLE_EASIES]; /* handles kept for reuse */
+    size_t n_idle;
     bool closing;
-    void (*on_closed)(struct tg_pool *p);
 };
 
 /* Creates the pool for a provider; NULL with a message when ca_file cannot be read. */

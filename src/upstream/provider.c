@@ -12,15 +12,14 @@
 
 static const char *const api_paths[TG_API__COUNT] = {"/v1/chat/completions", "/v1/completions",
                                                      "/v1/embeddings"};
-static const char *const api_suffixes[TG_API__COUNT] = {"/chat/completions", "/completions",
-                                                        "/embeddings"};
 
 const char *tg_api_path(enum tg_api api)
 {
     return (unsigned)api < TG_API__COUNT ? api_paths[api] : "?";
 }
 
-void tg_body_with_model(const char *body, size_t len, const char *model, struct tg_buf *out)
+/* The request body with its "model" value replaced, the rest byte for byte. */
+static void body_with_model(const char *body, size_t len, const char *model, struct tg_buf *out)
 {
     size_t start, end;
     tg_buf_reserve(out, len + strlen(model) + 16);
@@ -52,11 +51,11 @@ int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api, cons
         out->mock_api = api == TG_API_CHAT          ? TG_MOCK_API_CHAT
                         : api == TG_API_COMPLETIONS ? TG_MOCK_API_COMPLETIONS
                                                     : TG_MOCK_API_EMBEDDINGS;
-        tg_body_with_model(body, body_len, dep->model, &out->body);
+        body_with_model(body, body_len, dep->model, &out->body);
         return 0;
     case TG_PROVIDER_OPENAI: {
         struct tg_buf url = TG_BUF_INIT;
-        tg_buf_printf(&url, "%s%s", p->base_url, api_suffixes[api]);
+        tg_buf_printf(&url, "%s%s", p->base_url, api_paths[api] + 3); /* past "/v1" */
         out->url = tg_buf_steal(&url, NULL);
         add_header(out, "Content-Type", "application/json");
         if (stream)
@@ -69,7 +68,7 @@ int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api, cons
         }
         for (size_t i = 0; i < p->n_headers; i++)
             add_header(out, p->headers[i].name, p->headers[i].value);
-        tg_body_with_model(body, body_len, dep->model, &out->body);
+        body_with_model(body, body_len, dep->model, &out->body);
         return 0;
     }
     case TG_PROVIDER_ANTHROPIC: {

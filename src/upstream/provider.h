@@ -32,7 +32,4 @@ int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api, cons
                       struct tg_upstream_req *out, char *why, size_t why_len);
 void tg_upstream_req_free(struct tg_upstream_req *r);
 
-/* The client's body with top-level "model" set to `model`. */
-void tg_body_with_model(const char *body, size_t len, const char *model, struct tg_buf *out);
-
 #endif

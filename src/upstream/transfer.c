@@ -3,9 +3,9 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "core/alloc.h"
+#include "util/headers.h"
 
 static void header_line(struct tg_transfer *t, const char *p, size_t n)
 {
@@ -17,26 +17,18 @@ static void header_line(struct tg_transfer *t, const char *p, size_t n)
 
 const char *tg_transfer_header(const struct tg_transfer *t, const char *name, size_t *len)
 {
-    size_t nlen = strlen(name);
-    const char *p = t->headers.data, *end = p + t->headers.len;
-    while (p && p < end) {
-        const char *eol = memchr(p, '\r', (size_t)(end - p));
-        if (!eol)
-            eol = end;
-        const char *colon = memchr(p, ':', (size_t)(eol - p));
-        if (colon && (size_t)(colon - p) == nlen && strncasecmp(p, name, nlen) == 0) {
-            const char *v = colon + 1;
-            while (v < eol && (*v == ' ' || *v == '\t'))
-                v++;
-            const char *ve = eol;
-            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-                ve--;
-            *len = (size_t)(ve - v);
-            return v;
-        }
-        p = eol + 2;
-    }
-    return NULL;
+    return tg_headers_find(t->headers.data, t->headers.len, name, len);
+}
+
+static void transfer_init(struct tg_transfer *t, enum tg_transfer_kind kind, struct tg_loop *loop,
+                          const struct tg_transfer_spec *spec,
+                          const struct tg_transfer_events *ev)
+{
+    memset(t, 0, sizeof(*t));
+    t->kind = kind;
+    t->ev = ev;
+    t->loop = loop;
+    t->max_bytes = spec->max_response_bytes;
 }
 
 /* ---- curl ---- */
@@ -119,11 +111,7 @@ int tg_transfer_start_curl(struct tg_transfer *t, struct tg_loop *loop, struct t
                            const struct tg_transfer_spec *spec,
                            const struct tg_transfer_events *ev)
 {
-    memset(t, 0, sizeof(*t));
-    t->kind = TG_TRANSFER_CURL;
-    t->ev = ev;
-    t->loop = loop;
-    t->max_bytes = spec->max_response_bytes;
+    transfer_init(t, TG_TRANSFER_CURL, loop, spec, ev);
     t->u.curl.pool = pool;
     CURL *e = tg_pool_easy(pool);
     if (!e) {
@@ -236,12 +224,7 @@ int tg_transfer_start_mock(struct tg_transfer *t, struct tg_loop *loop, struct t
                            const struct tg_transfer_spec *spec,
                            const struct tg_transfer_events *ev)
 {
-    memset(t, 0, sizeof(*t));
-    t->kind = TG_TRANSFER_MOCK;
-    t->ev = ev;
-    t->loop = loop;
-    t->max_bytes = spec->max_response_bytes;
-    t->u.mock.mock = mock;
+    transfer_init(t, TG_TRANSFER_MOCK, loop, spec, ev);
     tg_deferred_init(&t->deferred_done, mock_report_done);
     t->state = TG_TRANSFER_RUNNING;
     tg_mock_play_start(&t->u.mock.play, loop, mock, (enum tg_mock_api)spec->mock_api, spec->body,

@@ -55,7 +55,6 @@ struct tg_transfer_spec {
     size_t n_headers;
     const char *body; /* borrowed: must outlive the transfer */
     size_t body_len;
-    bool stream;
     int mock_api; /* enum tg_mock_api (mock) */
     uint64_t connect_timeout_ms;
     size_t max_response_bytes;
@@ -82,7 +81,6 @@ struct tg_transfer {
             struct curl_slist *slist;
         } curl;
         struct {
-            struct tg_mock *mock;
             struct tg_mock_play play;
             struct tg_buf held; /* bytes refused with TG_DATA_PAUSE, for resume */
         } mock;
