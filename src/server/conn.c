@@ -191,11 +191,21 @@ static void new_header_span(struct tg_conn *c)
     c->spans[c->n_spans++] = (struct header_span){c->head.len, 0, 0, 0};
 }
 
+/* Trailers of a chunked body come through the header callbacks after the
+ * head is done; they are not kept (nothing reads them), and must not be: the
+ * request's header pointers into c->head are already handed out. */
+static bool in_trailers(const struct tg_conn *c)
+{
+    return c->state != CONN_HEAD;
+}
+
 /* llhttp may split a name or a value over several calls (across reads); the
  * _complete callbacks delimit them. */
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     struct tg_conn *c = conn_of_parser(p);
+    if (in_trailers(c))
+        return 0;
     if (c->hdr_phase != HDR_NAME) {
         new_header_span(c);
         c->hdr_phase = HDR_NAME;
@@ -208,6 +218,8 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 static int on_header_field_complete(llhttp_t *p)
 {
     struct tg_conn *c = conn_of_parser(p);
+    if (in_trailers(c))
+        return 0;
     if (c->hdr_phase != HDR_NAME || c->spans[c->n_spans - 1].name_len == 0)
         return user_fail(c, 400, "bad_http", "empty header name");
     if (c->n_spans > c->server->limits.max_headers)
@@ -221,6 +233,8 @@ static int on_header_field_complete(llhttp_t *p)
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     struct tg_conn *c = conn_of_parser(p);
+    if (in_trailers(c))
+        return 0;
     if (c->hdr_phase != HDR_VALUE) /* ": v" with no name: llhttp 8.1 lets it through */
         return user_fail(c, 400, "bad_http", "empty header name");
     tg_buf_append(&c->head, at, len);
@@ -231,6 +245,8 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 static int on_header_value_complete(llhttp_t *p)
 {
     struct tg_conn *c = conn_of_parser(p);
+    if (in_trailers(c))
+        return 0;
     if (c->hdr_phase != HDR_VALUE)
         return user_fail(c, 400, "bad_http", "empty header name");
     tg_buf_putc(&c->head, '\0');

@@ -79,6 +79,17 @@ class Strictness(TestCase):
                            b"%x\r\n" % len(CHAT) + CHAT + b"\r\n0\r\n\r\n")
         self.assertEqual(parse_responses(out)[0][0], 200, out)
 
+    def test_chunked_body_with_trailers(self):
+        # Trailers arrive after the head has been handed over; they are
+        # ignored, and must not move the stored head (a large one used to).
+        trailer = b"X-Trailer: " + b"t" * 3000 + b"\r\n"
+        out = raw_exchange(self.g.port, b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\n"
+                           b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                           b"%x\r\n" % len(CHAT) + CHAT + b"\r\n0\r\n" + trailer + b"\r\n")
+        self.assertEqual(parse_responses(out)[0][0], 200, out)
+        self.assertEqual(parse_responses(raw_exchange(
+            self.g.port, b"GET /v1/models HTTP/1.0\r\n\r\n"))[0][0], 200)
+
     def test_http10_and_keep_alive(self):
         out = raw_exchange(self.g.port, b"GET /v1/models HTTP/1.0\r\n\r\n")
         resps = parse_responses(out)
