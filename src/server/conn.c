@@ -19,6 +19,7 @@
  * empty header names; those three checks are ours (head_scan, on_header_*). */
 #include "server/conn.h"
 
+#include <assert.h>
 #include <llhttp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@
 #define LOW_WATERMARK (16 * 1024)
 #define PIPELINE_CAP (64 * 1024) /* unparsed input held while handling; then stop reading */
 #define LINGER_MS 2000           /* after the last answer, how long to drain the client */
+#define CONN_SEND_MAX_PIECES 4   /* status line, headers, body, trailer: tg_http_respond */
 
 enum conn_state { CONN_HEAD = 0, CONN_BODY, CONN_HANDLING, CONN_LINGER, CONN_CLOSED };
 
@@ -96,7 +98,6 @@ struct tg_conn {
     struct tg_http_exchange x;
     bool keep_alive;        /* decided at dispatch; cleared by drain */
     bool congested;
-    char peer[64];
 };
 
 static void conn_set_state(struct tg_conn *c, enum conn_state to);
@@ -160,7 +161,6 @@ static int on_message_begin(llhttp_t *p)
     struct tg_conn *c = conn_of_parser(p);
     if (!c->req_begun) {
         c->req_begun = true;
-        c->req.started_ms = tg_now(c->server->loop);
         tg_timer_start(c->server->loop, &c->timer, c->server->limits.read_timeout_ms);
     }
     return 0;
@@ -314,18 +314,33 @@ static const char *head_problem(const struct tg_conn *c)
     return NULL;
 }
 
-static bool header_is(const struct tg_http_header *h, const char *name)
-{
-    return strlen(name) == h->name_len && strncasecmp(h->name, name, h->name_len) == 0;
-}
-
 const struct tg_http_header *tg_http_header_find(const struct tg_http_request *req,
                                                  const char *name)
 {
-    for (size_t i = 0; i < req->n_headers; i++)
-        if (header_is(&req->headers[i], name))
-            return &req->headers[i];
+    size_t nlen = strlen(name);
+    for (size_t i = 0; i < req->n_headers; i++) {
+        const struct tg_http_header *h = &req->headers[i];
+        if (h->name_len == nlen && strncasecmp(h->name, name, nlen) == 0)
+            return h;
+    }
     return NULL;
+}
+
+/* The head limits llhttp does not apply; fails the request when one is
+ * broken. */
+static bool conn_head_ok(struct tg_conn *c)
+{
+    const char *problem = head_problem(c);
+    if (problem) {
+        conn_fail_request(c, 400, "bad_http", problem);
+        return false;
+    }
+    if (c->head_bytes > c->server->limits.max_header_bytes) {
+        conn_fail_request(c, 431, "headers_too_large",
+                          "request line and headers are larger than max_header_bytes");
+        return false;
+    }
+    return true;
 }
 
 /* Headers complete: build the request view and apply the limits that can
@@ -333,16 +348,8 @@ const struct tg_http_header *tg_http_header_find(const struct tg_http_request *r
 static bool conn_headers_done(struct tg_conn *c)
 {
     const struct tg_http_limits *lim = &c->server->limits;
-    const char *problem = head_problem(c);
-    if (problem) {
-        conn_fail_request(c, 400, "bad_http", problem);
+    if (!conn_head_ok(c))
         return false;
-    }
-    if (c->head_bytes > lim->max_header_bytes) {
-        conn_fail_request(c, 431, "headers_too_large",
-                          "request line and headers are larger than max_header_bytes");
-        return false;
-    }
     struct tg_http_request *r = &c->req;
     r->method = c->parser.method;
     r->method_name = llhttp_method_name((llhttp_method_t)c->parser.method);
@@ -473,18 +480,8 @@ static size_t conn_parse(struct tg_conn *c, const char *data, size_t len)
             return off;
         }
         /* All consumed, request incomplete. */
-        if (c->state == CONN_HEAD) {
-            const char *problem = head_problem(c);
-            if (problem) {
-                conn_fail_request(c, 400, "bad_http", problem);
-                return off;
-            }
-            if (c->head_bytes > c->server->limits.max_header_bytes) {
-                conn_fail_request(c, 431, "headers_too_large",
-                                  "request line and headers are larger than max_header_bytes");
-                return off;
-            }
-        }
+        if (c->state == CONN_HEAD && !conn_head_ok(c))
+            return off;
     }
     return off;
 }
@@ -657,20 +654,14 @@ static void conn_send(struct tg_conn *c, uv_buf_t *bufs, unsigned n)
     }
     if (c->state == CONN_CLOSED || c->shutdown_sent || c->io_failed)
         return;
-    /* Callers pass a handful of pieces (status line, headers, body); taken
-     * in groups so any count is sent, in order. */
-    while (n > 0) {
-        const char *pieces[8];
-        size_t lens[8];
-        unsigned k = n < 8 ? n : 8;
-        for (unsigned i = 0; i < k; i++) {
-            pieces[i] = bufs[i].base;
-            lens[i] = bufs[i].len;
-        }
-        tg_tls_conn_write(c->tls, pieces, lens, k);
-        bufs += k;
-        n -= k;
+    const char *pieces[CONN_SEND_MAX_PIECES];
+    size_t lens[CONN_SEND_MAX_PIECES];
+    assert(n <= CONN_SEND_MAX_PIECES);
+    for (unsigned i = 0; i < n; i++) {
+        pieces[i] = bufs[i].base;
+        lens[i] = bufs[i].len;
     }
+    tg_tls_conn_write(c->tls, pieces, lens, n);
 }
 
 static void tls_send_raw(void *conn, const char *p, size_t n)
@@ -684,10 +675,31 @@ static void tls_plaintext(void *conn, const char *p, size_t n)
     conn_on_plaintext(conn, p, n);
 }
 
+/* The remote address as text ("127.0.0.1:51234"), for logs. */
+static const char *conn_peer(struct tg_conn *c, char *out, size_t out_len)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        } else {
+            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        }
+    }
+    snprintf(out, out_len, "%s:%d", ip, port);
+    return out;
+}
+
 static void tls_failed(void *conn, const char *why)
 {
     struct tg_conn *c = conn;
-    tg_log_debug("tls_failed", "peer=%s reason=\"%s\"", c->peer[0] ? c->peer : "-", why);
+    char peer[INET6_ADDRSTRLEN + 8];
+    tg_log_debug("tls_failed", "peer=%s reason=\"%s\"", conn_peer(c, peer, sizeof(peer)), why);
     conn_io_error(c); /* only this connection, on the next pass */
 }
 
@@ -900,12 +912,6 @@ void tg_http_send_raw_then_reset(struct tg_http_exchange *x, const char *data, s
     conn_close_now(c, c->tcp.write_queue_size == 0);
 }
 
-size_t tg_http_backlog(const struct tg_http_exchange *x)
-{
-    const struct tg_conn *c = tg_container_of(x, struct tg_conn, x);
-    return c->tcp.write_queue_size;
-}
-
 bool tg_http_congested(const struct tg_http_exchange *x)
 {
     const struct tg_conn *c = tg_container_of(x, struct tg_conn, x);
@@ -925,28 +931,6 @@ void tg_http_set_user(struct tg_http_exchange *x, void *user)
 void *tg_http_user(const struct tg_http_exchange *x)
 {
     return x->user;
-}
-
-const char *tg_http_peer(const struct tg_http_exchange *x)
-{
-    struct tg_conn *c = tg_container_of(x, struct tg_conn, x);
-    if (c->peer[0])
-        return c->peer;
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    char ip[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
-            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        } else {
-            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
-            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        }
-    }
-    snprintf(c->peer, sizeof(c->peer), "%s:%d", ip, port);
-    return c->peer;
 }
 
 void tg_http_respond_error(struct tg_http_exchange *x, int status, const char *code,
@@ -1125,7 +1109,6 @@ void tg_conn_accept(struct tg_http_server *s)
     }
     if (s->n_conns > s->limits.max_connections || s->draining) {
         /* SPEC: over max_connections, accepted and closed at once. */
-        s->refused_total++;
         c->state = CONN_CLOSED;
         uv_close((uv_handle_t *)&c->tcp, on_close);
         return;

@@ -37,7 +37,6 @@ struct tg_http_request {
     const char *body; /* NUL-terminated (not counted in body_len) */
     size_t body_len;
     int http_minor;        /* 1.0 or 1.1 */
-    uint64_t started_ms;   /* first byte of the request (loop clock) */
     uint64_t received_ms;  /* last byte */
     uint64_t received_ns;  /* last byte, monotonic high resolution */
 };
@@ -63,8 +62,6 @@ struct tg_http_limits {
 const struct tg_http_request *tg_http_request(const struct tg_http_exchange *x);
 void tg_http_set_user(struct tg_http_exchange *x, void *user);
 void *tg_http_user(const struct tg_http_exchange *x);
-/* Remote address as text ("127.0.0.1:51234"). */
-const char *tg_http_peer(const struct tg_http_exchange *x);
 
 /* Case-insensitive lookup; NULL when absent. */
 const struct tg_http_header *tg_http_header_find(const struct tg_http_request *req,
@@ -85,8 +82,6 @@ void tg_http_reset(struct tg_http_exchange *x);
  * resets: the mock provider's reset_after_bytes. */
 void tg_http_send_raw_then_reset(struct tg_http_exchange *x, const char *data, size_t len);
 
-/* Bytes written by the handler that the kernel has not yet taken. */
-size_t tg_http_backlog(const struct tg_http_exchange *x);
 /* True above the high watermark; on_writable follows below the low one. */
 bool tg_http_congested(const struct tg_http_exchange *x);
 

@@ -9,8 +9,9 @@
 
 #include "server/conn.h"
 
-int tg_parse_listen_addr(const char *addr, struct sockaddr_storage *out, char *errbuf,
-                         size_t errbuf_len)
+/* Resolves "HOST:PORT" / "[V6]:PORT" (a name only at startup: blocking). */
+static int parse_listen_addr(const char *addr, struct sockaddr_storage *out, char *errbuf,
+                             size_t errbuf_len)
 {
     const char *colon = strrchr(addr, ':');
     if (!colon || colon == addr) {
@@ -67,7 +68,7 @@ int tg_http_server_listen(struct tg_http_server *s, struct tg_loop *loop, const 
                           size_t errbuf_len)
 {
     struct sockaddr_storage ss;
-    int rc = tg_parse_listen_addr(addr, &ss, errbuf, errbuf_len);
+    int rc = parse_listen_addr(addr, &ss, errbuf, errbuf_len);
     if (rc < 0)
         return rc;
     s->loop = loop;

@@ -26,7 +26,6 @@ struct tg_http_server {
     bool draining; /* no new connections; each closes after its current answer */
     void (*on_empty)(struct tg_http_server *s); /* draining and the last connection closed */
     uint64_t accepted_total;
-    uint64_t refused_total; /* over max_connections */
     char read_buf[65536];   /* every connection reads through it, one at a time */
 };
 
@@ -46,9 +45,5 @@ void tg_http_server_drain(struct tg_http_server *s);
 void tg_http_server_close(struct tg_http_server *s);
 /* The port actually bound (useful with port 0). */
 int tg_http_server_port(const struct tg_http_server *s);
-
-/* Resolves "HOST:PORT" / "[V6]:PORT" (a name only at startup: blocking). */
-int tg_parse_listen_addr(const char *addr, struct sockaddr_storage *out, char *errbuf,
-                         size_t errbuf_len);
 
 #endif
