@@ -81,23 +81,43 @@ void tg_answer_headers(struct tg_req *r, struct tg_buf *h, const char *content_t
     }
 }
 
+void tg_answer_whole(struct tg_req *r, int status, bool stream, const char *body, size_t len)
+{
+    if (!r->x)
+        return;
+    struct tg_buf h = TG_BUF_INIT;
+    tg_answer_headers(r, &h, stream ? "text/event-stream" : "application/json");
+    if (stream) {
+        tg_http_stream_begin(r->x, status, h.data, h.len);
+        tg_http_stream_write(r->x, body, len);
+        tg_http_stream_end(r->x);
+    } else {
+        tg_http_respond(r->x, status, h.data, h.len, body, len);
+    }
+    tg_buf_free(&h);
+    r->x = NULL;
+}
+
+/* The SPEC's error shape, with the attempts made. */
+static void error_answer(struct tg_req *r, int status, const char *type, const char *code,
+                         const char *message)
+{
+    struct tg_buf body = TG_BUF_INIT;
+    tg_buf_puts(&body, "{\"error\":{\"message\":");
+    tg_buf_json_str(&body, message, strlen(message));
+    tg_buf_printf(&body, ",\"type\":\"%s\",\"code\":\"%s\",\"attempts\":", type, code);
+    attempts_json(r, &body);
+    tg_buf_puts(&body, "}}");
+    tg_answer_whole(r, status, false, body.data, body.len);
+    tg_buf_free(&body);
+}
+
 void tg_answer_error(struct tg_req *r, int status, const char *code, const char *message)
 {
     r->status = status;
-    if (!r->x)
-        return;
-    struct tg_buf body = TG_BUF_INIT, h = TG_BUF_INIT;
-    tg_buf_puts(&body, "{\"error\":{\"message\":");
-    tg_buf_json_str(&body, message, strlen(message));
-    tg_buf_printf(&body, ",\"type\":\"%s\",\"code\":\"%s\",\"attempts\":",
-                  status >= 500 ? "server_error" : "invalid_request_error", code);
-    attempts_json(r, &body);
-    tg_buf_puts(&body, "}}");
-    tg_answer_headers(r, &h, "application/json");
-    tg_http_respond(r->x, status, h.data, h.len, body.data, body.len);
-    r->x = NULL;
-    tg_buf_free(&body);
-    tg_buf_free(&h);
+    if (r->x)
+        error_answer(r, status, status >= 500 ? "server_error" : "invalid_request_error", code,
+                     message);
 }
 
 void tg_answer_degraded(struct tg_req *r)
@@ -109,23 +129,13 @@ void tg_answer_degraded(struct tg_req *r)
     if (!r->x)
         return;
     if (d->status != 200) {
-        struct tg_buf body = TG_BUF_INIT, h = TG_BUF_INIT;
-        tg_buf_puts(&body, "{\"error\":{\"message\":");
-        tg_buf_json_str(&body, d->message, strlen(d->message));
-        tg_buf_puts(&body, ",\"type\":\"server_error\",\"code\":\"degraded\",\"attempts\":");
-        attempts_json(r, &body);
-        tg_buf_puts(&body, "}}");
-        tg_answer_headers(r, &h, "application/json");
-        tg_http_respond(r->x, (int)d->status, h.data, h.len, body.data, body.len);
-        tg_buf_free(&body);
-        tg_buf_free(&h);
-        r->x = NULL;
+        error_answer(r, (int)d->status, "server_error", "degraded", d->message);
         return;
     }
     /* 200: an assistant message, in the shape the client asked for. */
     const char *model = r->route->model;
     long long created = (long long)time(NULL);
-    struct tg_buf body = TG_BUF_INIT, h = TG_BUF_INIT;
+    struct tg_buf body = TG_BUF_INIT;
     if (r->stream) {
         tg_buf_printf(&body,
                       "data: {\"id\":\"%s\",\"object\":\"chat.completion.chunk\",\"created\":%lld,"
@@ -142,10 +152,6 @@ void tg_answer_degraded(struct tg_req *r)
         tg_buf_json_str(&body, model, strlen(model));
         tg_buf_puts(&body, ",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}"
                            "\n\ndata: [DONE]\n\n");
-        tg_answer_headers(r, &h, "text/event-stream");
-        tg_http_stream_begin(r->x, 200, h.data, h.len);
-        tg_http_stream_write(r->x, body.data, body.len);
-        tg_http_stream_end(r->x);
     } else {
         tg_buf_printf(&body, "{\"id\":\"%s\",\"object\":\"chat.completion\",\"created\":%lld,"
                              "\"model\":",
@@ -156,12 +162,9 @@ void tg_answer_degraded(struct tg_req *r)
         tg_buf_json_str(&body, d->message, strlen(d->message));
         tg_buf_puts(&body, "},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":0,"
                            "\"completion_tokens\":0,\"total_tokens\":0}}");
-        tg_answer_headers(r, &h, "application/json");
-        tg_http_respond(r->x, 200, h.data, h.len, body.data, body.len);
     }
-    r->x = NULL;
+    tg_answer_whole(r, 200, r->stream, body.data, body.len);
     tg_buf_free(&body);
-    tg_buf_free(&h);
 }
 
 void tg_answer_stream_error(struct tg_req *r, const char *error_json)

@@ -451,9 +451,6 @@ static void book(struct tg_attempt *a)
         if (a->output_tokens > 0)
             tg_metric_add(gw->fam.tokens, out, (double)a->output_tokens);
     }
-    a->dep->requests_total++;
-    if (failure)
-        a->dep->failures_total++;
     if (a->cls != TG_CLASS_CLIENT_ERROR && a->cls != TG_CLASS_CONTEXT_OVERFLOW &&
         a->cls != TG_CLASS_CONTENT_POLICY)
         tg_health_record(&a->dep->health, now, failure);
@@ -599,9 +596,7 @@ void tg_attempt_cancel(struct tg_attempt *a)
     tg_transfer_cancel(&a->xfer);
     book(a);
     tg_req_log_attempt(a->req, a);
-    tg_list_remove(&a->link);
-    tg_list_push_back(&a->req->graveyard, &a->link);
-    tg_defer(&a->req->gw->loop, &a->req->kick); /* freed on a later pass */
+    tg_req_bury(a->req, a);
 }
 
 void tg_attempt_resume(struct tg_attempt *a)

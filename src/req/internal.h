@@ -99,7 +99,6 @@ struct tg_attempt {
     /* Validation (chat answers). */
     enum tg_invalid invalid;
     bool truncated;
-    bool content_filter;
     struct tg_buf opening; /* a stream's first content, while it might be a refusal */
 };
 
@@ -132,7 +131,8 @@ struct tg_req {
     struct tg_expect expect; /* what the request asked of the answer */
     bool debug;
     bool cache_bypass;
-    uint8_t cache_key[32];
+    uint8_t cache_key[TG_CACHE_KEY_LEN]; /* of cache_key_route and the body */
+    const struct tg_route_cfg *cache_key_route; /* NULL until computed */
     uint64_t start_ms;
     uint64_t start_ns;
     uint64_t deadline_ms;
@@ -156,15 +156,12 @@ struct tg_req {
     size_t n_log, cap_log;
     int n_started;
     int skipped_open;      /* deployments passed over with an open breaker */
-    /* An upstream answer kept for the end: to pass through, or the last
-     * invalid one. */
+    /* The last invalid answer, kept in case every path gives one. */
     struct {
         bool set;
         int status;
         struct tg_buf body;
-        struct tg_buf headers;
         const char *deployment;
-        enum tg_class cls;
         enum tg_invalid invalid;
         bool stream; /* body holds SSE events */
     } kept;
@@ -201,6 +198,9 @@ void tg_attempt_resume(struct tg_attempt *a);
 void tg_attempt_free(struct tg_attempt *a);
 /* Sends what the attempt holds to the client as the start of the stream. */
 void tg_attempt_flush_held(struct tg_attempt *a);
+/* Moves an attempt nobody needs any more to the graveyard, freed on a later
+ * pass (never inside the callbacks that reported it). */
+void tg_req_bury(struct tg_req *r, struct tg_attempt *a);
 /* Writes the relayed bytes still queued; before anything else reaches the
  * client (the end of the stream, an error event). */
 void tg_attempt_send_out(struct tg_attempt *a);
@@ -208,6 +208,9 @@ void tg_attempt_send_out(struct tg_attempt *a);
 /* answer.c */
 void tg_answer_headers(struct tg_req *r, struct tg_buf *h, const char *content_type);
 void tg_answer_error(struct tg_req *r, int status, const char *code, const char *message);
+/* A whole answer (JSON, or a stream's events all at once), then the
+ * exchange is done with. */
+void tg_answer_whole(struct tg_req *r, int status, bool stream, const char *body, size_t len);
 void tg_answer_access_log(struct tg_req *r);
 void tg_answer_degraded(struct tg_req *r);
 void tg_answer_stream_error(struct tg_req *r, const char *error_json);

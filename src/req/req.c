@@ -79,14 +79,49 @@ static uint64_t now_ms(const struct tg_req *r)
 
 /* ---- attempts bookkeeping ---- */
 
+void tg_req_bury(struct tg_req *r, struct tg_attempt *a)
+{
+    tg_list_remove(&a->link);
+    tg_list_push_back(&r->graveyard, &a->link);
+    tg_defer(&r->gw->loop, &r->kick); /* freed on a later pass */
+}
+
+/* The next finished attempt for req_step to judge, already buried; NULL
+ * when none is left. */
+static struct tg_attempt *take_finished(struct tg_req *r)
+{
+    if (tg_list_empty(&r->finished))
+        return NULL;
+    struct tg_attempt *a = tg_container_of(tg_list_first(&r->finished), struct tg_attempt, link);
+    tg_req_bury(r, a);
+    return a;
+}
+
+static void free_attempts(struct tg_list *list)
+{
+    while (!tg_list_empty(list)) {
+        struct tg_attempt *a = tg_container_of(tg_list_first(list), struct tg_attempt, link);
+        tg_list_remove(&a->link);
+        tg_attempt_free(a);
+    }
+}
+
+/* A new zeroed entry at the end of the request's attempt log. */
+static struct tg_attempt_log *log_push(struct tg_req *r)
+{
+    if (r->n_log == r->cap_log) {
+        r->cap_log = r->cap_log ? r->cap_log * 2 : 4;
+        r->log = tg_xrealloc(r->log, r->cap_log * sizeof(*r->log));
+    }
+    struct tg_attempt_log *l = &r->log[r->n_log++];
+    memset(l, 0, sizeof(*l));
+    return l;
+}
+
 void tg_req_log_attempt(struct tg_req *r, struct tg_attempt *a)
 {
-    if (a->log_index == 0 || a->log_index > r->n_log) {
-        if (r->n_log == r->cap_log) {
-            r->cap_log = r->cap_log ? r->cap_log * 2 : 4;
-            r->log = tg_xrealloc(r->log, r->cap_log * sizeof(*r->log));
-        }
-        r->log[r->n_log++] = (struct tg_attempt_log){
+    if (a->log_index == 0) {
+        *log_push(r) = (struct tg_attempt_log){
             .deployment = a->dcfg->name, .cls = a->cls, .hedge = a->hedge};
         a->log_index = r->n_log;
     }
@@ -103,12 +138,7 @@ void tg_req_log_attempt(struct tg_req *r, struct tg_attempt *a)
  * attempt, but the trace shows it and why. */
 static void log_skipped(struct tg_req *r, const char *deployment, const char *why)
 {
-    if (r->n_log == r->cap_log) {
-        r->cap_log = r->cap_log ? r->cap_log * 2 : 4;
-        r->log = tg_xrealloc(r->log, r->cap_log * sizeof(*r->log));
-    }
-    struct tg_attempt_log *l = &r->log[r->n_log++];
-    memset(l, 0, sizeof(*l));
+    struct tg_attempt_log *l = log_push(r);
     l->deployment = deployment;
     l->skipped = true;
     l->done = true;
@@ -131,10 +161,9 @@ static void cancel_attempts(struct tg_req *r, struct tg_attempt *except)
 
 /* The hedge quantile of the deployment's latency (first content for a
  * stream), us. */
-static double hedge_quantile_us(struct tg_dep *dep, bool stream, double q, uint64_t now)
+static double hedge_quantile_us(struct tg_dep *dep, bool stream, double q,
+                                const struct tg_dep_quantiles *c)
 {
-    const struct tg_dep_quantiles *c = tg_dep_quantiles(dep, stream ? TG_DEP_TTFB : TG_DEP_LATENCY,
-                                                        now);
     if (q == 0.5)
         return c->p50_us;
     if (q == 0.9)
@@ -161,7 +190,7 @@ static void arm_hedge(struct tg_req *r, struct tg_attempt *a)
     if (c->weight < (double)h->min_samples) {
         delay = (uint64_t)h->initial_delay_ms;
     } else {
-        delay = (uint64_t)(hedge_quantile_us(a->dep, r->stream, h->quantile, now) / 1000.0);
+        delay = (uint64_t)(hedge_quantile_us(a->dep, r->stream, h->quantile, c) / 1000.0);
         if (delay < (uint64_t)h->min_delay_ms)
             delay = (uint64_t)h->min_delay_ms;
         if (delay > (uint64_t)h->max_delay_ms)
@@ -230,6 +259,22 @@ static double effective_weight(const struct tg_req *r, size_t slot, double best_
  * effective weight; open breakers are skipped, and a deployment cooling off
  * after a 429 only when nothing else is left anywhere. Admits it through its
  * breaker (a half-open one admits probes). Returns false when none is left. */
+/* One of n candidates, with probability proportional to its weight
+ * (uniform when no weight is positive). */
+static size_t weighted_draw(struct tg_rand *rand, const size_t *cand, const double *w, size_t n,
+                            double total)
+{
+    if (total <= 0)
+        return cand[tg_rand_below(rand, n)];
+    double x = tg_rand_unit(rand) * total;
+    for (size_t k = 0; k + 1 < n; k++) {
+        if (x < w[k])
+            return cand[k];
+        x -= w[k];
+    }
+    return cand[n - 1];
+}
+
 static bool pick(struct tg_req *r, size_t *slot_out, uint32_t *probe)
 {
     const struct tg_route_cfg *route = r->route;
@@ -259,18 +304,7 @@ static bool pick(struct tg_req *r, size_t *slot_out, uint32_t *probe)
         }
         size_t chosen;
         if (n_eligible > 0) {
-            chosen = eligible[0];
-            if (total > 0) {
-                double x = tg_rand_unit(&r->gw->loop.rand) * total;
-                for (size_t k = 0; k < n_eligible; k++) {
-                    chosen = eligible[k];
-                    if (x < weights[k])
-                        break;
-                    x -= weights[k];
-                }
-            } else {
-                chosen = eligible[tg_rand_below(&r->gw->loop.rand, n_eligible)];
-            }
+            chosen = weighted_draw(&r->gw->loop.rand, eligible, weights, n_eligible, total);
         } else if (n_cooling > 0 && r->q_head >= r->q_len) {
             /* Only deployments cooling off after a 429 remain: the soonest. */
             chosen = cooling[0];
@@ -419,6 +453,16 @@ static void answer_from_attempt(struct tg_req *r, struct tg_attempt *a, enum tg_
     tg_buf_free(&h);
 }
 
+/* The cache key of the request on its current route, hashed once per route. */
+static const uint8_t *cache_key(struct tg_req *r)
+{
+    if (r->cache_key_route != r->route) {
+        tg_cache_key(r->route->model, r->body, r->body_len, r->cache_key);
+        r->cache_key_route = r->route;
+    }
+    return r->cache_key;
+}
+
 /* Keeps an ok answer (fallback and on modes): a body, or for a stream the
  * events relayed, to be replayed the same way. */
 static void cache_store(struct tg_req *r, struct tg_attempt *a)
@@ -428,10 +472,8 @@ static void cache_store(struct tg_req *r, struct tg_attempt *a)
         return;
     if (a->sse && !a->keep_transcript)
         return; /* larger than max_response_bytes */
-    uint8_t key[TG_CACHE_KEY_LEN];
-    tg_cache_key(r->route->model, r->body, r->body_len, key);
     const struct tg_buf *b = a->sse ? &a->transcript : &a->body;
-    tg_cache_put(&r->gw->cache, key, a->xfer.status, a->sse, a->dcfg->name, b->data, b->len,
+    tg_cache_put(&r->gw->cache, cache_key(r), a->xfer.status, a->sse, a->dcfg->name, b->data, b->len,
                  now_ms(r));
     const char *l[] = {"store"};
     tg_metric_add(r->gw->fam.cache, l, 1);
@@ -454,10 +496,9 @@ static bool answer_from_cache(struct tg_req *r, bool stale)
         return false;
     if (!stale && cc->mode != TG_CACHE_ON)
         return false;
-    uint8_t key[TG_CACHE_KEY_LEN];
-    tg_cache_key(r->route->model, r->body, r->body_len, key);
     uint64_t max_age_ms = (uint64_t)(stale ? cc->stale_s : cc->ttl_s) * 1000;
-    const struct tg_cache_entry *e = tg_cache_get(&r->gw->cache, key, now_ms(r), max_age_ms);
+    const struct tg_cache_entry *e =
+        tg_cache_get(&r->gw->cache, cache_key(r), now_ms(r), max_age_ms);
     if (e && e->stream != r->stream)
         e = NULL;
     const char *l[] = {e ? (stale ? "stale" : "hit") : "miss"};
@@ -471,19 +512,7 @@ static bool answer_from_cache(struct tg_req *r, bool stale)
     r->served_route = r->route->model;
     if (stale)
         tg_metric_add(r->gw->fam.degraded, NULL, 1);
-    if (r->x) {
-        struct tg_buf h = TG_BUF_INIT;
-        tg_answer_headers(r, &h, e->stream ? "text/event-stream" : "application/json");
-        if (e->stream) {
-            tg_http_stream_begin(r->x, e->status, h.data, h.len);
-            tg_http_stream_write(r->x, e->body, e->body_len);
-            tg_http_stream_end(r->x);
-        } else {
-            tg_http_respond(r->x, e->status, h.data, h.len, e->body, e->body_len);
-        }
-        tg_buf_free(&h);
-        r->x = NULL;
-    }
+    tg_answer_whole(r, e->status, e->stream, e->body, e->body_len);
     finish(r, stale ? TG_TERM_DEGRADED : TG_TERM_ANSWERED);
     return true;
 }
@@ -541,11 +570,9 @@ static void st_route(struct tg_req *r)
 static void keep_answer(struct tg_req *r, struct tg_attempt *a)
 {
     tg_buf_free(&r->kept.body);
-    tg_buf_free(&r->kept.headers);
     r->kept.set = true;
     r->kept.status = a->xfer.status;
     r->kept.deployment = a->dcfg->name;
-    r->kept.cls = a->cls;
     r->kept.invalid = a->invalid;
     r->kept.stream = a->sse;
     if (a->sse) {
@@ -557,32 +584,18 @@ static void keep_answer(struct tg_req *r, struct tg_attempt *a)
         r->kept.body = a->body;
         a->body = (struct tg_buf)TG_BUF_INIT;
     }
-    r->kept.headers = a->xfer.headers;
-    a->xfer.headers = (struct tg_buf)TG_BUF_INIT;
 }
 
 /* Every path gave an invalid answer: send the last one, flagged. */
 static bool answer_kept_invalid(struct tg_req *r)
 {
-    if (!r->kept.set || r->kept.cls != TG_CLASS_INVALID)
+    if (!r->kept.set)
         return false;
     r->sent_invalid = r->kept.invalid;
     r->served_by = r->kept.deployment;
     r->served_route = r->route->model;
     r->status = r->kept.status;
-    if (r->x) {
-        struct tg_buf h = TG_BUF_INIT;
-        tg_answer_headers(r, &h, r->kept.stream ? "text/event-stream" : "application/json");
-        if (r->kept.stream) {
-            tg_http_stream_begin(r->x, r->status, h.data, h.len);
-            tg_http_stream_write(r->x, r->kept.body.data, r->kept.body.len);
-            tg_http_stream_end(r->x);
-        } else {
-            tg_http_respond(r->x, r->status, h.data, h.len, r->kept.body.data, r->kept.body.len);
-        }
-        tg_buf_free(&h);
-        r->x = NULL;
-    }
+    tg_answer_whole(r, r->status, r->kept.stream, r->kept.body.data, r->kept.body.len);
     finish(r, TG_TERM_ANSWERED);
     return true;
 }
@@ -681,15 +694,7 @@ static int hedge_target(struct tg_req *r, const struct tg_attempt *primary)
         return tg_breaker_state(&primary->dep->breaker, now) == TG_BREAKER_CLOSED
                    ? (int)primary->slot
                    : -1;
-    if (total <= 0)
-        return (int)cand[tg_rand_below(&r->gw->loop.rand, n)];
-    double x = tg_rand_unit(&r->gw->loop.rand) * total;
-    for (size_t k = 0; k < n; k++) {
-        if (x < w[k])
-            return (int)cand[k];
-        x -= w[k];
-    }
-    return (int)cand[n - 1];
+    return (int)weighted_draw(&r->gw->loop.rand, cand, w, n, total);
 }
 
 /* The hedge timer fired: race the one attempt running with a duplicate, if
@@ -725,12 +730,8 @@ static void st_attempt(struct tg_req *r)
 {
     if (common_events(r))
         return;
-    while (!tg_list_empty(&r->finished)) {
-        struct tg_attempt *a =
-            tg_container_of(tg_list_first(&r->finished), struct tg_attempt, link);
-        tg_list_remove(&a->link);
-        tg_list_push_back(&r->graveyard, &a->link);
-        tg_defer(&r->gw->loop, &r->kick);
+    struct tg_attempt *a;
+    while ((a = take_finished(r))) {
         if (a->cls == TG_CLASS_OK) {
             answer_ok(r, a);
             return;
@@ -789,12 +790,8 @@ static void st_stream(struct tg_req *r)
         finish(r, TG_TERM_DEADLINE);
         return;
     }
-    while (!tg_list_empty(&r->finished)) {
-        struct tg_attempt *a =
-            tg_container_of(tg_list_first(&r->finished), struct tg_attempt, link);
-        tg_list_remove(&a->link);
-        tg_list_push_back(&r->graveyard, &a->link);
-        tg_defer(&r->gw->loop, &r->kick);
+    struct tg_attempt *a;
+    while ((a = take_finished(r))) {
         if (a != w)
             continue;
         r->input_tokens = w->input_tokens;
@@ -946,17 +943,10 @@ void tg_req_abandon(struct tg_req *r)
 
 static void req_free(struct tg_req *r)
 {
-    struct tg_list *lists[] = {&r->attempts, &r->finished, &r->graveyard};
-    for (size_t i = 0; i < 3; i++) {
-        while (!tg_list_empty(lists[i])) {
-            struct tg_attempt *a =
-                tg_container_of(tg_list_first(lists[i]), struct tg_attempt, link);
-            tg_list_remove(&a->link);
-            tg_attempt_free(a);
-        }
-    }
+    free_attempts(&r->attempts);
+    free_attempts(&r->finished);
+    free_attempts(&r->graveyard);
     tg_buf_free(&r->kept.body);
-    tg_buf_free(&r->kept.headers);
     cJSON_Delete(r->json);
     free(r->body);
     free(r->queue);
@@ -974,11 +964,7 @@ static void on_kick(struct tg_deferred *d)
         req_free(r);
         return;
     }
-    while (!tg_list_empty(&r->graveyard)) {
-        struct tg_attempt *a = tg_container_of(tg_list_first(&r->graveyard), struct tg_attempt, link);
-        tg_list_remove(&a->link);
-        tg_attempt_free(a);
-    }
+    free_attempts(&r->graveyard);
 }
 
 /* On entering DONE: the answer is out (or nobody waits for it). */

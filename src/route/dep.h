@@ -26,14 +26,12 @@ struct tg_dep {
     uint64_t inflight;
     uint64_t rate_limited_until_ms; /* no new first attempts before this, if others exist */
     struct tg_health health;        /* drives its share of the group (route/health.h) */
-    uint64_t requests_total;        /* attempts finished */
     struct tg_dep_quantiles {
         double p50_us, p90_us, p99_us;
         double weight;   /* recent samples behind them */
         uint64_t at_ms;  /* when computed; 0: never */
         uint64_t samples; /* the histogram's sample count then */
     } q_latency, q_ttfb, q_per_token;
-    uint64_t failures_total;
 };
 
 struct tg_dep *tg_dep_new(const char *name, const struct tg_breaker_cfg *breaker, uint64_t now_ms);
