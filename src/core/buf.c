@@ -69,23 +69,28 @@ void tg_buf_json_escape(struct tg_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     tg_buf_reserve(b, n + 2);
+    size_t plain = 0; /* start of the run of bytes that need no escape */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        if (i > plain)
+            tg_buf_append(b, s + plain, i - plain);
+        plain = i + 1;
         switch (c) {
         case '"': tg_buf_append(b, "\\\"", 2); break;
         case '\\': tg_buf_append(b, "\\\\", 2); break;
         case '\n': tg_buf_append(b, "\\n", 2); break;
         case '\r': tg_buf_append(b, "\\r", 2); break;
         case '\t': tg_buf_append(b, "\\t", 2); break;
-        default:
-            if (c < 0x20) {
-                char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-                tg_buf_append(b, esc, 6);
-            } else {
-                tg_buf_putc(b, (char)c);
-            }
+        default: {
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            tg_buf_append(b, esc, 6);
+        }
         }
     }
+    if (n > plain)
+        tg_buf_append(b, s + plain, n - plain);
 }
 
 void tg_buf_consume(struct tg_buf *b, size_t n)

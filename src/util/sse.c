@@ -13,7 +13,6 @@ void tg_sse_init(struct tg_sse_parser *p, size_t max_event_bytes)
 
 void tg_sse_free(struct tg_sse_parser *p)
 {
-    tg_buf_free(&p->line);
     tg_buf_free(&p->raw);
     tg_buf_free(&p->data);
     tg_buf_free(&p->event);
@@ -24,10 +23,8 @@ bool tg_sse_pending(const struct tg_sse_parser *p)
     return p->raw.len > (p->lead_lf ? 1u : 0u);
 }
 
-static void field(struct tg_sse_parser *p)
+static void field(struct tg_sse_parser *p, const char *l, size_t n)
 {
-    const char *l = p->line.data;
-    size_t n = p->line.len;
     if (n == 0 || l[0] == ':')
         return;
     const char *colon = memchr(l, ':', n);
@@ -49,12 +46,13 @@ static void field(struct tg_sse_parser *p)
     }
 }
 
-/* A line ended. Returns false when the callback asked to stop. */
-static bool end_line(struct tg_sse_parser *p, tg_sse_cb cb, void *ctx)
+/* A line ended at raw offset line_end (its terminator is already in raw).
+ * Returns false when the callback asked to stop. */
+static bool end_line(struct tg_sse_parser *p, size_t line_end, tg_sse_cb cb, void *ctx)
 {
-    if (p->line.len > 0) {
-        field(p);
-        tg_buf_reset(&p->line);
+    if (line_end > p->line_start) {
+        field(p, p->raw.data + p->line_start, line_end - p->line_start);
+        p->line_start = p->raw.len;
         p->block_has_lines = true;
         return true;
     }
@@ -71,6 +69,7 @@ static bool end_line(struct tg_sse_parser *p, tg_sse_cb cb, void *ctx)
     tg_buf_reset(&p->raw);
     tg_buf_reset(&p->data);
     tg_buf_reset(&p->event);
+    p->line_start = 0;
     p->has_data = false;
     p->block_has_lines = false;
     p->lead_lf = false;
@@ -82,38 +81,48 @@ size_t tg_sse_feed(struct tg_sse_parser *p, const char *data, size_t len, tg_sse
 {
     if (p->overflow)
         return (size_t)-1;
-    for (size_t i = 0; i < len; i++) {
-        char c = data[i];
+    size_t i = 0;
+    while (i < len) {
         if (p->cr_pending) {
             p->cr_pending = false;
-            if (c == '\n') {
+            if (data[i] == '\n') {
                 /* The LF of a CRLF whose CR ended the last read: it belongs
                  * to the line before, not to the event being read. */
                 if (p->raw.len == 0)
                     p->lead_lf = true;
-                tg_buf_putc(&p->raw, c);
+                tg_buf_putc(&p->raw, '\n');
+                p->line_start = p->raw.len;
+                i++;
                 continue;
             }
         }
-        tg_buf_putc(&p->raw, c);
-        if (c == '\r' || c == '\n') {
-            if (c == '\r') {
-                if (i + 1 < len) {
-                    if (data[i + 1] == '\n')
-                        tg_buf_putc(&p->raw, data[++i]); /* CRLF, whole in this read */
-                } else {
-                    p->cr_pending = true; /* is an LF next? the next read will tell */
-                }
+        /* The rest of the line in this read, in one append. */
+        size_t j = i;
+        while (j < len && data[j] != '\r' && data[j] != '\n')
+            j++;
+        if (j > i) {
+            tg_buf_append(&p->raw, data + i, j - i);
+            if (p->raw.len > p->max_event_bytes) {
+                p->overflow = true;
+                return (size_t)-1;
             }
-            if (!end_line(p, cb, ctx))
-                return i + 1;
-            continue;
+            i = j;
+            if (i == len)
+                break;
         }
-        tg_buf_putc(&p->line, c);
-        if (p->raw.len > p->max_event_bytes) {
-            p->overflow = true;
-            return (size_t)-1;
+        size_t line_end = p->raw.len;
+        tg_buf_putc(&p->raw, data[i]);
+        if (data[i] == '\r') {
+            if (i + 1 < len) {
+                if (data[i + 1] == '\n')
+                    tg_buf_putc(&p->raw, data[++i]); /* CRLF, whole in this read */
+            } else {
+                p->cr_pending = true; /* is an LF next? the next read will tell */
+            }
         }
+        i++;
+        if (!end_line(p, line_end, cb, ctx))
+            return i;
     }
     return len;
 }

@@ -25,8 +25,8 @@ struct tg_sse_event {
 typedef bool (*tg_sse_cb)(void *ctx, const struct tg_sse_event *ev);
 
 struct tg_sse_parser {
-    struct tg_buf line;  /* the line being read */
     struct tg_buf raw;   /* the event being read, raw */
+    size_t line_start;   /* where in raw the line being read starts */
     struct tg_buf data;
     struct tg_buf event;
     bool has_data;
