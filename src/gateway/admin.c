@@ -7,11 +7,6 @@
 #include "gateway/gateway.h"
 #include "util/json.h"
 
-static bool path_is(const struct tg_http_request *req, const char *path)
-{
-    return strlen(path) == req->path_len && memcmp(req->url, path, req->path_len) == 0;
-}
-
 static void respond(struct tg_http_exchange *x, int status, const char *content_type,
                     const struct tg_buf *body)
 {
@@ -173,17 +168,17 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
                               "Allow: GET\r\n");
         return;
     }
-    if (path_is(req, "/healthz")) {
+    if (tg_http_path_is(req, "/healthz")) {
         tg_buf_puts(&b, "ok\n");
         respond(x, 200, "text/plain", &b);
-    } else if (path_is(req, "/readyz")) {
+    } else if (tg_http_path_is(req, "/readyz")) {
         bool ok = ready(gw);
         tg_buf_puts(&b, ok ? "ready\n" : "not ready\n");
         respond(x, ok ? 200 : 503, "text/plain", &b);
-    } else if (path_is(req, "/metrics")) {
+    } else if (tg_http_path_is(req, "/metrics")) {
         render_metrics(gw, &b);
         respond(x, 200, "text/plain; version=0.0.4", &b);
-    } else if (path_is(req, "/status")) {
+    } else if (tg_http_path_is(req, "/status")) {
         render_status(gw, &b);
         respond(x, 200, "application/json", &b);
     } else {

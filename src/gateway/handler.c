@@ -10,11 +10,6 @@
 #include "req/req.h"
 #include "util/json.h"
 
-static bool path_is(const struct tg_http_request *req, const char *path)
-{
-    return strlen(path) == req->path_len && memcmp(req->url, path, req->path_len) == 0;
-}
-
 static void list_models(struct tg_gateway *gw, struct tg_http_exchange *x)
 {
     const struct tg_config *cfg = gw->rt->cfg;
@@ -78,7 +73,7 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
     struct tg_gateway *gw = ctx;
     const struct tg_http_request *req = tg_http_request(x);
     bool post = strcmp(req->method_name, "POST") == 0;
-    if (path_is(req, "/v1/models")) {
+    if (tg_http_path_is(req, "/v1/models")) {
         if (strcmp(req->method_name, "GET") == 0)
             list_models(gw, x);
         else
@@ -88,7 +83,7 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
     }
     int api = -1;
     for (int i = 0; i < TG_API__COUNT; i++)
-        if (path_is(req, tg_api_path((enum tg_api)i)))
+        if (tg_http_path_is(req, tg_api_path((enum tg_api)i)))
             api = i;
     if (api < 0) {
         char msg[160];

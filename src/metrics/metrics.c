@@ -188,12 +188,6 @@ void tg_metric_set(struct tg_metric_family *f, const char *const *values, double
     find(f, values, true)->value = value;
 }
 
-double tg_metric_value(struct tg_metric_family *f, const char *const *values)
-{
-    struct series *s = find(f, values, false);
-    return s ? s->value : 0;
-}
-
 void tg_metric_observe(struct tg_metric_family *f, const char *const *values, double value)
 {
     struct series *s = find(f, values, true);

@@ -31,8 +31,6 @@ void tg_metric_set(struct tg_metric_family *f, const char *const *values, double
 void tg_metric_observe(struct tg_metric_family *f, const char *const *values, double value);
 /* Drops every series of a gauge family (before re-setting it from state). */
 void tg_metric_clear(struct tg_metric_family *f);
-/* The current value of a counter or gauge series (0 when absent). */
-double tg_metric_value(struct tg_metric_family *f, const char *const *values);
 
 void tg_metrics_render(const struct tg_metrics *m, struct tg_buf *out);
 

@@ -90,7 +90,7 @@ static void chat_whole(const struct tg_mock_reply *r, struct tg_buf *b)
     for (int c = 0; c < r->n_choices; c++) {
         tg_buf_printf(b, "%s{\"index\":%d,\"message\":{\"role\":\"assistant\",\"content\":",
                       c ? "," : "", c);
-        if (r->text_is_null)
+        if (r->tool_name) /* a tool-call answer has content null */
             tg_buf_puts(b, "null");
         else
             str(b, r->text);

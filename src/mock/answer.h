@@ -22,7 +22,6 @@ struct tg_mock_reply {
     const char *text;
     const size_t *token_ends;
     size_t n_tokens;
-    bool text_is_null; /* a tool-call answer has content null */
     /* One tool call instead of text (chat and messages). */
     const char *tool_name;
     const char *tool_args; /* JSON object text */

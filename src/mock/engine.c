@@ -364,7 +364,6 @@ void tg_mock_plan(struct tg_mock *m, enum tg_mock_api api, const char *body, siz
                   struct tg_mock_plan *p)
 {
     memset(p, 0, sizeof(*p));
-    p->api = api;
     p->reset_after_bytes = -1;
     m->stats.requests++;
     m->stats.by_api[api]++;
@@ -463,7 +462,6 @@ void tg_mock_plan(struct tg_mock *m, enum tg_mock_api api, const char *body, siz
             tool_args(schema, &args);
             r.tool_name = tool_name;
             r.tool_args = args.data;
-            r.text_is_null = true;
             finish = "tool_calls";
             r.completion_tokens = tokens_of_chars(args.len) + 8;
             text_from(&t, "");

@@ -54,7 +54,6 @@ struct tg_mock_piece {
 };
 
 struct tg_mock_plan {
-    enum tg_mock_api api;
     int status;
     struct tg_buf headers; /* "Name: value\r\n" lines, Content-Type included */
     struct tg_buf body;

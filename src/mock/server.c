@@ -27,7 +27,6 @@ struct mock_server {
 
 /* One API request being answered. */
 struct mock_exchange {
-    struct mock_server *srv;
     struct tg_http_exchange *x;
     struct tg_mock_play play;
     int status;
@@ -120,11 +119,6 @@ static void headers_json(const struct tg_http_request *req, struct tg_buf *out)
     tg_buf_putc(out, '}');
 }
 
-static bool path_is(const struct tg_http_request *req, const char *path)
-{
-    return strlen(path) == req->path_len && memcmp(req->url, path, req->path_len) == 0;
-}
-
 static void on_request(struct tg_http_exchange *x, void *ctx)
 {
     struct mock_server *srv = ctx;
@@ -146,14 +140,13 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
         tg_mock_remember(&srv->mock, req->method_name, path, hj.data, req->body, req->body_len);
         tg_buf_free(&hj);
         struct mock_exchange *me = tg_xcalloc(1, sizeof(*me));
-        me->srv = srv;
         me->x = x;
         tg_http_set_user(x, me);
         tg_mock_play_start(&me->play, &srv->loop, &srv->mock, (enum tg_mock_api)api, req->body,
                            req->body_len, &http_sink, me);
         return;
     }
-    if (path_is(req, "/_mock/script") && post) {
+    if (tg_http_path_is(req, "/_mock/script") && post) {
         char err[256];
         int n = tg_mock_script_set(&srv->mock, req->body, req->body_len, err, sizeof(err));
         if (n < 0) {
@@ -162,25 +155,25 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
         }
         tg_buf_printf(&out, "{\"steps\":%d}", n);
         respond_json(x, 200, &out);
-    } else if (path_is(req, "/_mock/stats") && get) {
+    } else if (tg_http_path_is(req, "/_mock/stats") && get) {
         srv->mock.stats.connections_total = srv->http.accepted_total;
         srv->mock.stats.connections_open = srv->http.n_conns;
         tg_mock_stats_json(&srv->mock, &out);
         respond_json(x, 200, &out);
-    } else if (path_is(req, "/_mock/reset") && post) {
+    } else if (tg_http_path_is(req, "/_mock/reset") && post) {
         tg_mock_reset(&srv->mock);
         tg_buf_puts(&out, "{\"ok\":true}");
         respond_json(x, 200, &out);
-    } else if (path_is(req, "/healthz") && get) {
+    } else if (tg_http_path_is(req, "/healthz") && get) {
         static const char h[] = "Content-Type: text/plain\r\n";
         tg_http_respond(x, 200, h, sizeof(h) - 1, "ok\n", 3);
-    } else if (path_is(req, "/v1/models") && get) {
+    } else if (tg_http_path_is(req, "/v1/models") && get) {
         tg_buf_puts(&out, "{\"object\":\"list\",\"data\":[{\"id\":\"mock\",\"object\":\"model\","
                           "\"created\":0,\"owned_by\":\"tailgate-mock\"}]}");
         respond_json(x, 200, &out);
-    } else if (path_is(req, "/_mock/script") || path_is(req, "/_mock/stats") ||
-               path_is(req, "/_mock/reset") || path_is(req, "/healthz") ||
-               path_is(req, "/v1/models")) {
+    } else if (tg_http_path_is(req, "/_mock/script") || tg_http_path_is(req, "/_mock/stats") ||
+               tg_http_path_is(req, "/_mock/reset") || tg_http_path_is(req, "/healthz") ||
+               tg_http_path_is(req, "/v1/models")) {
         tg_http_respond_error(x, 405, "method_not_allowed", "method not allowed here", NULL);
     } else {
         tg_http_respond_error(x, 404, "not_found", "no such endpoint on the mock provider", NULL);

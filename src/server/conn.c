@@ -314,6 +314,11 @@ static const char *head_problem(const struct tg_conn *c)
     return NULL;
 }
 
+bool tg_http_path_is(const struct tg_http_request *req, const char *path)
+{
+    return strlen(path) == req->path_len && memcmp(req->url, path, req->path_len) == 0;
+}
+
 const struct tg_http_header *tg_http_header_find(const struct tg_http_request *req,
                                                  const char *name)
 {

@@ -63,6 +63,9 @@ const struct tg_http_request *tg_http_request(const struct tg_http_exchange *x);
 void tg_http_set_user(struct tg_http_exchange *x, void *user);
 void *tg_http_user(const struct tg_http_exchange *x);
 
+/* Whether the request's path (the URL before any '?') is exactly `path`. */
+bool tg_http_path_is(const struct tg_http_request *req, const char *path);
+
 /* Case-insensitive lookup; NULL when absent. */
 const struct tg_http_header *tg_http_header_find(const struct tg_http_request *req,
                                                  const char *name);
