@@ -58,6 +58,14 @@ static void usage_openai(struct tg_buf *b, const struct tg_mock_reply *r)
                   (long long)(r->prompt_tokens + r->completion_tokens));
 }
 
+/* How many of a stream's n token pieces go out: all, or those before a
+ * scripted stream error (which then follows, at the last piece's time). */
+static size_t pieces_before_error(const struct tg_mock_reply *r, size_t n)
+{
+    int64_t e = r->stream_error_after;
+    return e >= 0 && (size_t)e < n ? (size_t)e : n;
+}
+
 /* ---- OpenAI chat ---- */
 
 static void chat_head(struct tg_buf *b, const struct tg_mock_reply *r, const char *object)
@@ -107,10 +115,17 @@ static void chat_whole(const struct tg_mock_reply *r, struct tg_buf *b)
     tg_buf_putc(b, '}');
 }
 
-static void chat_chunk_begin(struct tg_buf *b, const struct tg_mock_reply *r, int choice)
+/* "data: " and a chunk's head up to its choices: the same for every chunk
+ * of a stream, so formatted once. */
+static void chunk_head(struct tg_buf *head, const struct tg_mock_reply *r, const char *object)
 {
-    sse_data_begin(b);
-    chat_head(b, r, "chat.completion.chunk");
+    sse_data_begin(head);
+    chat_head(head, r, object);
+}
+
+static void chat_chunk_begin(struct tg_buf *b, const struct tg_buf *head, int choice)
+{
+    tg_buf_append(b, head->data, head->len);
     tg_buf_printf(b, "{\"index\":%d,\"delta\":{", choice);
 }
 
@@ -158,10 +173,11 @@ static size_t arg_fragments(const char *args, size_t **ends)
 
 /* One content piece of choice c: token k of the text, or fragment k of the
  * tool arguments. */
-static void chat_content_chunk(struct tg_buf *b, const struct tg_mock_reply *r, int c, size_t k,
+static void chat_content_chunk(struct tg_buf *b, const struct tg_buf *head,
+                               const struct tg_mock_reply *r, int c, size_t k,
                                const size_t *frag_ends)
 {
-    chat_chunk_begin(b, r, c);
+    chat_chunk_begin(b, head, c);
     if (r->tool_name) {
         size_t from = k ? frag_ends[k - 1] : 0;
         tg_buf_puts(b, "\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":");
@@ -184,10 +200,12 @@ static void chat_stream(const struct tg_mock_reply *r, struct tg_mock_plan *plan
     double t = r->first_ms;
     size_t *frag_ends = NULL;
     size_t n = r->tool_name ? arg_fragments(r->tool_args, &frag_ends) : r->n_tokens;
+    struct tg_buf head = TG_BUF_INIT;
+    chunk_head(&head, r, "chat.completion.chunk");
     /* Every choice opens with its role chunk; each later piece carries the
      * next token of every choice, as OpenAI interleaves them. */
     for (int c = 0; c < r->n_choices; c++) {
-        chat_chunk_begin(b, r, c);
+        chat_chunk_begin(b, &head, c);
         if (r->tool_name) {
             tg_buf_puts(b, "\"role\":\"assistant\",\"content\":null,\"tool_calls\":");
             tool_call_json(b, r, true);
@@ -198,32 +216,27 @@ static void chat_stream(const struct tg_mock_reply *r, struct tg_mock_plan *plan
     }
     piece_end(&ps, t);
     plan->hang_after = 1;
-    for (size_t k = 0; k < n; k++) {
-        if (r->stream_error_after >= 0 && (int64_t)k == r->stream_error_after) {
-            openai_stream_error(b, r);
-            piece_end(&ps, t);
-            free(frag_ends);
-            return;
-        }
+    size_t sent = pieces_before_error(r, n);
+    for (size_t k = 0; k < sent; k++) {
         if (k > 0)
             t += r->interval_ms;
         for (int c = 0; c < r->n_choices; c++)
-            chat_content_chunk(b, r, c, k, frag_ends);
+            chat_content_chunk(b, &head, r, c, k, frag_ends);
         piece_end(&ps, t);
     }
     free(frag_ends);
-    if (r->stream_error_after >= 0 && (size_t)r->stream_error_after >= n) {
+    if (r->stream_error_after >= 0) {
         openai_stream_error(b, r);
         piece_end(&ps, t);
+        tg_buf_free(&head);
         return;
     }
     for (int c = 0; c < r->n_choices; c++) {
-        chat_chunk_begin(b, r, c);
+        chat_chunk_begin(b, &head, c);
         chat_chunk_end(b, r->finish_reason);
     }
     if (r->include_usage) {
-        sse_data_begin(b);
-        chat_head(b, r, "chat.completion.chunk");
+        tg_buf_append(b, head.data, head.len);
         tg_buf_puts(b, "],");
         usage_openai(b, r);
         tg_buf_putc(b, '}');
@@ -231,6 +244,7 @@ static void chat_stream(const struct tg_mock_reply *r, struct tg_mock_plan *plan
     }
     tg_buf_puts(b, "data: [DONE]\n\n");
     piece_end(&ps, t);
+    tg_buf_free(&head);
 }
 
 /* ---- OpenAI completions ---- */
@@ -250,11 +264,10 @@ static void completion_whole(const struct tg_mock_reply *r, struct tg_buf *b)
     tg_buf_putc(b, '}');
 }
 
-static void completion_chunk(struct tg_buf *b, const struct tg_mock_reply *r, const char *p,
+static void completion_chunk(struct tg_buf *b, const struct tg_buf *head, const char *p,
                              size_t len, const char *finish_reason)
 {
-    sse_data_begin(b);
-    chat_head(b, r, "text_completion");
+    tg_buf_append(b, head->data, head->len);
     tg_buf_puts(b, "{\"text\":");
     tg_buf_json_str(b, p, len);
     tg_buf_puts(b, ",\"index\":0,\"logprobs\":null,\"finish_reason\":");
@@ -272,28 +285,27 @@ static void completion_stream(const struct tg_mock_reply *r, struct tg_mock_plan
     struct tg_buf *b = &plan->body;
     double t = r->first_ms;
     plan->hang_after = 0;
-    for (size_t k = 0; k < r->n_tokens; k++) {
-        if (r->stream_error_after >= 0 && (int64_t)k == r->stream_error_after) {
-            openai_stream_error(b, r);
-            piece_end(&ps, t);
-            return;
-        }
+    struct tg_buf head = TG_BUF_INIT;
+    chunk_head(&head, r, "text_completion");
+    size_t sent = pieces_before_error(r, r->n_tokens);
+    for (size_t k = 0; k < sent; k++) {
         if (k > 0)
             t += r->interval_ms;
         const char *p;
         size_t len;
         token_text(r, k, &p, &len);
-        completion_chunk(b, r, p, len, NULL);
+        completion_chunk(b, &head, p, len, NULL);
         piece_end(&ps, t);
     }
-    if (r->stream_error_after >= 0 && (size_t)r->stream_error_after >= r->n_tokens) {
+    if (r->stream_error_after >= 0) {
         openai_stream_error(b, r);
         piece_end(&ps, t);
-        return;
+    } else {
+        completion_chunk(b, &head, "", 0, r->finish_reason);
+        tg_buf_puts(b, "data: [DONE]\n\n");
+        piece_end(&ps, t);
     }
-    completion_chunk(b, r, "", 0, r->finish_reason);
-    tg_buf_puts(b, "data: [DONE]\n\n");
-    piece_end(&ps, t);
+    tg_buf_free(&head);
 }
 
 /* ---- embeddings ---- */
@@ -379,7 +391,9 @@ static void messages_whole(const struct tg_mock_reply *r, struct tg_buf *b)
 
 static void anthropic_event(struct tg_buf *b, const char *name)
 {
-    tg_buf_printf(b, "event: %s\ndata: ", name);
+    tg_buf_puts(b, "event: ");
+    tg_buf_puts(b, name);
+    tg_buf_puts(b, "\ndata: ");
 }
 
 static void anthropic_stream_error(struct tg_buf *b, const struct tg_mock_reply *r)
@@ -429,13 +443,8 @@ static void messages_stream(const struct tg_mock_reply *r, struct tg_mock_plan *
 
     size_t *frag_ends = NULL;
     size_t n = r->tool_name ? arg_fragments(r->tool_args, &frag_ends) : r->n_tokens;
-    for (size_t k = 0; k < n; k++) {
-        if (r->stream_error_after >= 0 && (int64_t)k == r->stream_error_after) {
-            anthropic_stream_error(b, r);
-            piece_end(&ps, t);
-            free(frag_ends);
-            return;
-        }
+    size_t sent = pieces_before_error(r, n);
+    for (size_t k = 0; k < sent; k++) {
         if (k > 0)
             t += r->interval_ms;
         anthropic_event(b, "content_block_delta");
@@ -456,7 +465,7 @@ static void messages_stream(const struct tg_mock_reply *r, struct tg_mock_plan *
         piece_end(&ps, t);
     }
     free(frag_ends);
-    if (r->stream_error_after >= 0 && (size_t)r->stream_error_after >= n) {
+    if (r->stream_error_after >= 0) {
         anthropic_stream_error(b, r);
         piece_end(&ps, t);
         return;
