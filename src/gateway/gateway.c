@@ -43,9 +43,14 @@ static void limits_of(const struct tg_config *cfg, struct tg_http_limits *l)
 
 /* Deferred, so requests that just ended are freed (their own deferred
  * callbacks were queued first) before the loop's handles close. */
+static bool drained(const struct tg_gateway *gw)
+{
+    return gw->state == TG_GW_DRAINING && gw->inflight == 0 && gw->client.n_conns == 0;
+}
+
 static void maybe_stop(struct tg_gateway *gw)
 {
-    if (gw->state != TG_GW_DRAINING || gw->inflight > 0 || gw->client.n_conns > 0)
+    if (!drained(gw))
         return;
     tg_defer(&gw->loop, &gw->stopper);
 }
@@ -53,8 +58,8 @@ static void maybe_stop(struct tg_gateway *gw)
 static void on_stop(struct tg_deferred *d)
 {
     struct tg_gateway *gw = tg_container_of(d, struct tg_gateway, stopper);
-    if (gw->state != TG_GW_DRAINING || gw->inflight > 0 || gw->client.n_conns > 0)
-        return;
+    if (!drained(gw))
+        return; /* a connection came or went since */
     gw->state = TG_GW_STOPPING;
     tg_log_info("stopped", "generation=%llu", (unsigned long long)gw->generation);
     tg_timer_stop(&gw->loop, &gw->drain_timer);

@@ -42,16 +42,19 @@ void tg_mock_init(struct tg_mock *m, const struct tg_mock_options *opts)
     tg_rand_seed(&m->rand, opts->seed);
 }
 
+static void recent_free(struct tg_mock_recent *r)
+{
+    free(r->method);
+    free(r->path);
+    free(r->headers_json);
+    free(r->body);
+    memset(r, 0, sizeof(*r));
+}
+
 static void recent_clear(struct tg_mock *m)
 {
-    for (size_t i = 0; i < TG_MOCK_RECENT; i++) {
-        struct tg_mock_recent *r = &m->recent[i];
-        free(r->method);
-        free(r->path);
-        free(r->headers_json);
-        free(r->body);
-        memset(r, 0, sizeof(*r));
-    }
+    for (size_t i = 0; i < TG_MOCK_RECENT; i++)
+        recent_free(&m->recent[i]);
     m->recent_next = 0;
 }
 
@@ -338,16 +341,19 @@ static const cJSON *pick_tool(enum tg_mock_api api, const cJSON *req, const char
 
 /* ---- the plan ---- */
 
+/* An error answer: the step's code, type and message, or `message` (the
+ * mock's own verdict on the request), or the defaults for the status. */
 static void plan_error(struct tg_mock_plan *p, enum tg_mock_api api, int status,
-                       const struct tg_mock_step *step, double delay_ms)
+                       const struct tg_mock_step *step, const char *message, double delay_ms)
 {
     p->status = status;
     p->stream = false;
     p->delay_ms = delay_ms;
     tg_buf_puts(&p->headers, "Content-Type: application/json\r\n");
+    if (!message && step)
+        message = step->error_message;
     tg_mock_answer_error(api, status, step ? step->error_code : NULL,
-                         step ? step->error_type : NULL, step ? step->error_message : NULL,
-                         &p->body);
+                         step ? step->error_type : NULL, message, &p->body);
 }
 
 static void plan_headers_from_step(struct tg_mock_plan *p, const struct tg_mock_step *s)
@@ -382,25 +388,21 @@ void tg_mock_plan(struct tg_mock *m, enum tg_mock_api api, const char *body, siz
         goto finish;
     }
     if (!req) {
-        plan_error(p, api, 400, NULL, 0);
-        tg_buf_reset(&p->body);
-        tg_mock_answer_error(api, 400, NULL, NULL,
-                             "We could not parse the JSON body of your request.", &p->body);
+        plan_error(p, api, 400, NULL, "We could not parse the JSON body of your request.", 0);
         goto finish;
     }
     if (have_step && step.status >= 400) {
-        plan_error(p, api, (int)step.status, &step, step.delay_ms >= 0 ? (double)step.delay_ms : 0);
+        plan_error(p, api, (int)step.status, &step, NULL,
+                   step.delay_ms >= 0 ? (double)step.delay_ms : 0);
         goto finish;
     }
     if (!have_step && m->opts.error_rate > 0 && tg_rand_unit(&m->rand) < m->opts.error_rate) {
-        plan_error(p, api, (int)m->opts.error_status, NULL, 0);
+        plan_error(p, api, (int)m->opts.error_status, NULL, NULL, 0);
         goto finish;
     }
     const char *problem = request_problem(api, req);
     if (problem) {
-        plan_error(p, api, 400, NULL, 0);
-        tg_buf_reset(&p->body);
-        tg_mock_answer_error(api, 400, NULL, NULL, problem, &p->body);
+        plan_error(p, api, 400, NULL, problem, 0);
         goto finish;
     }
 
@@ -521,10 +523,7 @@ void tg_mock_remember(struct tg_mock *m, const char *method, const char *path,
 {
     struct tg_mock_recent *r = &m->recent[m->recent_next];
     m->recent_next = (m->recent_next + 1) % TG_MOCK_RECENT;
-    free(r->method);
-    free(r->path);
-    free(r->headers_json);
-    free(r->body);
+    recent_free(r);
     r->method = tg_xstrdup(method);
     r->path = tg_xstrdup(path);
     r->headers_json = tg_xstrdup(headers_json);

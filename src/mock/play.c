@@ -3,12 +3,18 @@
 
 #include <math.h>
 
-static void play_finish(struct tg_mock_play *p, bool reset)
+/* No more timers or passes: the play is over, however it ended. */
+static void play_stop(struct tg_mock_play *p)
 {
     tg_timer_stop(p->loop, &p->timer);
     tg_defer_cancel(&p->kick);
     p->state = TG_MOCK_PLAY_DONE;
     p->mock->stats.inflight--;
+}
+
+static void play_finish(struct tg_mock_play *p, bool reset)
+{
+    play_stop(p);
     if (reset)
         p->mock->stats.resets++;
     else
@@ -144,10 +150,7 @@ void tg_mock_play_cancel(struct tg_mock_play *p)
 {
     if (p->state == TG_MOCK_PLAY_DONE)
         return;
-    tg_timer_stop(p->loop, &p->timer);
-    tg_defer_cancel(&p->kick);
-    p->state = TG_MOCK_PLAY_DONE;
-    p->mock->stats.inflight--;
+    play_stop(p);
     p->mock->stats.cancelled++;
     tg_mock_plan_free(&p->plan);
 }

@@ -230,10 +230,12 @@ bool tg_mock_script_next(struct tg_mock *m, struct tg_mock_step *out)
     if (m->script_head >= m->script_len)
         return false;
     struct tg_mock_step *s = &m->script[m->script_head];
-    step_copy(out, s);
-    if (--s->repeat <= 0) {
-        tg_mock_step_free(s);
-        m->script_head++;
+    if (--s->repeat > 0) {
+        step_copy(out, s);
+        return true;
     }
+    *out = *s; /* its last use: handed over, not copied */
+    memset(s, 0, sizeof(*s));
+    m->script_head++;
     return true;
 }

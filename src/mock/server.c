@@ -50,9 +50,10 @@ static void sink_head(void *ctx, int status, const char *headers, size_t headers
     me->status = status;
     me->stream = stream;
     me->body_len = body_len;
-    tg_buf_append(&me->headers, headers, headers_len);
     if (stream)
-        tg_http_stream_begin(me->x, status, me->headers.data, me->headers.len);
+        tg_http_stream_begin(me->x, status, headers, headers_len);
+    else
+        tg_buf_append(&me->headers, headers, headers_len); /* sent with the whole body */
 }
 
 static void sink_data(void *ctx, const char *p, size_t n)
