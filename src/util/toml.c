@@ -17,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
+#include "core/buf.h"
+
 /* Arrays and inline tables recurse in the parser, and consumers walk the tree
  * recursively too, so the depth of the tree is bounded for both. */
 #define MAX_DEPTH 128
@@ -39,22 +42,6 @@ struct tg_toml_doc {
     struct tg_toml_table *root;
 };
 
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p)
-        abort();
-    return p;
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n ? n : 1);
-    if (!q)
-        abort();
-    return q;
-}
-
 /* Returns zeroed memory aligned for any object; lives until tg_toml_free. */
 static void *arena_alloc(struct tg_toml_doc *d, size_t n)
 {
@@ -67,7 +54,7 @@ static void *arena_alloc(struct tg_toml_doc *d, size_t n)
         /* Big requests get a chunk of their own, linked behind the current
          * one, so the space left in the current chunk is not wasted. */
         size_t cap = n > CHUNK_SIZE / 4 ? n : CHUNK_SIZE;
-        struct chunk *nc = xmalloc(sizeof(*nc) + cap);
+        struct chunk *nc = tg_xmalloc(sizeof(*nc) + cap);
         nc->cap = cap;
         nc->used = 0;
         if (c && cap == n) {
@@ -166,9 +153,7 @@ struct parser {
 
     /* Scratch space for decoding strings and numbers before they are copied
      * into the arena at their final size. */
-    char *buf;
-    size_t blen;
-    size_t bcap;
+    struct tg_buf buf; /* the string or key being decoded */
 };
 
 static struct tg_toml_pos pos_at(struct parser *p, size_t off)
@@ -298,30 +283,6 @@ static bool is_bare(int c)
 static bool is_control(int c)
 {
     return (c >= 0 && c < 0x20 && c != '\t') || c == 0x7f;
-}
-
-static void buf_reset(struct parser *p)
-{
-    p->blen = 0;
-}
-
-static void buf_put(struct parser *p, const char *s, size_t n)
-{
-    if (p->bcap - p->blen < n + 1) {
-        size_t cap = p->bcap ? p->bcap : 256;
-        while (cap - p->blen < n + 1)
-            cap *= 2;
-        p->buf = xrealloc(p->buf, cap);
-        p->bcap = cap;
-    }
-    memcpy(p->buf + p->blen, s, n);
-    p->blen += n;
-    p->buf[p->blen] = '\0';
-}
-
-static void buf_putc(struct parser *p, char c)
-{
-    buf_put(p, &c, 1);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -589,7 +550,7 @@ static void put_utf8(struct parser *p, unsigned long cp)
         u[3] = (char)(0x80 | (cp & 0x3F));
         n = 4;
     }
-    buf_put(p, u, n);
+    tg_buf_append(&p->buf, u, n);
 }
 
 /* At a backslash inside a basic string: decodes one escape into the buffer. */
@@ -602,7 +563,7 @@ static bool parse_escape(struct parser *p)
     static const char simple[] = "b\bt\tn\nf\fr\r\"\"\\\\";
     for (size_t k = 0; e > 0 && k < sizeof(simple) - 1; k += 2) {
         if (simple[k] == e) {
-            buf_putc(p, simple[k + 1]);
+            tg_buf_putc(&p->buf, simple[k + 1]);
             p->i += 2;
             return true;
         }
@@ -673,8 +634,8 @@ static bool parse_string(struct parser *p, bool key)
     const size_t open = p->i;
     char cb[24];
 
-    buf_reset(p);
-    buf_put(p, "", 0);
+    tg_buf_reset(&p->buf);
+    tg_buf_reserve(&p->buf, 0); /* data is a string even when empty */
     if (ml) {
         if (key)
             return fail(p, open, "a multi-line string cannot be a key");
@@ -701,14 +662,14 @@ static bool parse_string(struct parser *p, bool key)
             while (peek(p, run) == q)
                 run++;
             if (run < 3) {
-                buf_put(p, p->s + p->i, run);
+                tg_buf_append(&p->buf, p->s + p->i, run);
                 p->i += run;
                 continue;
             }
             /* Up to two quotes may sit right before the closing three. */
             if (run > 5)
                 return fail(p, p->i + 5, "too many quotes at the end of a multi-line string");
-            buf_put(p, p->s + p->i, run - 3);
+            tg_buf_append(&p->buf, p->s + p->i, run - 3);
             p->i += run;
             return true;
         }
@@ -732,7 +693,7 @@ static bool parse_string(struct parser *p, bool key)
                 return fail(p, p->i, "unterminated string (strings in %s cannot span lines)",
                             literal ? "'...'" : "\"...\"");
             /* CRLF is stored as LF so content does not depend on the editor. */
-            buf_putc(p, '\n');
+            tg_buf_putc(&p->buf, '\n');
             p->i += crlf ? 2 : 1;
             continue;
         }
@@ -751,7 +712,7 @@ static bool parse_string(struct parser *p, bool key)
                 break;
             j++;
         }
-        buf_put(p, p->s + p->i, j - p->i);
+        tg_buf_append(&p->buf, p->s + p->i, j - p->i);
         p->i = j;
     }
 }
@@ -777,12 +738,23 @@ static bool parse_simple_key(struct parser *p, struct key *k)
     if (c == '"' || c == '\'') {
         if (!parse_string(p, true))
             return false;
-        k->len = p->blen;
-        k->s = arena_strdup(p->doc, p->buf, p->blen);
+        k->len = p->buf.len;
+        k->s = arena_strdup(p->doc, p->buf.data, p->buf.len);
         return true;
     }
     char cb[24];
     return fail(p, p->i, "expected a key, found %s", CHDESC(cb, c));
+}
+
+/* A new, empty table of `kind` under key k of t. */
+static struct tnode *add_table(struct parser *p, struct tnode *t, const struct key *k,
+                               enum tkind kind)
+{
+    struct tg_toml_value v;
+    struct tnode *nt = new_table(p, kind, t->depth + 1, k->pos, &v);
+    if (nt)
+        table_add(p, t, k, &v);
+    return nt;
 }
 
 /* The intermediate part `a` of a dotted key `a.b = v` inside table t. */
@@ -790,14 +762,8 @@ static struct tnode *descend_dotted(struct parser *p, struct tnode *t, const str
 {
     char kb[80];
     struct tg_toml_kv *kv = table_find(t, k->s, k->len);
-    if (!kv) {
-        struct tg_toml_value v;
-        struct tnode *nt = new_table(p, TK_DOTTED, t->depth + 1, k->pos, &v);
-        if (!nt)
-            return NULL;
-        table_add(p, t, k, &v);
-        return nt;
-    }
+    if (!kv)
+        return add_table(p, t, k, TK_DOTTED);
     if (kv->value.type == TG_TOML_TABLE) {
         struct tnode *nt = tnode_of(&kv->value);
         if (nt->kind == TK_DOTTED)
@@ -822,14 +788,8 @@ static struct tnode *descend_header(struct parser *p, struct tnode *t, const str
 {
     char kb[80];
     struct tg_toml_kv *kv = table_find(t, k->s, k->len);
-    if (!kv) {
-        struct tg_toml_value v;
-        struct tnode *nt = new_table(p, TK_IMPLICIT, t->depth + 1, k->pos, &v);
-        if (!nt)
-            return NULL;
-        table_add(p, t, k, &v);
-        return nt;
-    }
+    if (!kv)
+        return add_table(p, t, k, TK_IMPLICIT);
     if (kv->value.type == TG_TOML_TABLE) {
         struct tnode *nt = tnode_of(&kv->value);
         if (nt->kind != TK_INLINE)
@@ -971,12 +931,12 @@ static bool parse_number(struct parser *p, struct tg_toml_value *v)
     if (is_float) {
         /* strtod does the correctly rounded conversion; underscores go first.
          * The gateway never calls setlocale, so the decimal point is '.'. */
-        buf_reset(p);
+        tg_buf_reset(&p->buf);
         for (size_t m = 0; m < len; m++)
             if (t[m] != '_')
-                buf_putc(p, t[m]);
+                tg_buf_putc(&p->buf, t[m]);
         errno = 0;
-        double d = strtod(p->buf, NULL);
+        double d = strtod(p->buf.data, NULL);
         if (errno == ERANGE && isinf(d))
             return fail(p, start, "float is out of range");
         v->type = TG_TOML_FLOAT;
@@ -1205,8 +1165,8 @@ static bool parse_value(struct parser *p, struct tg_toml_value *v, int depth)
         if (!parse_string(p, false))
             return false;
         v->type = TG_TOML_STRING;
-        v->u.str.len = p->blen;
-        v->u.str.ptr = arena_strdup(p->doc, p->buf, p->blen);
+        v->u.str.len = p->buf.len;
+        v->u.str.ptr = arena_strdup(p->doc, p->buf.data, p->buf.len);
         return true;
     }
     if (c == '[')
@@ -1457,7 +1417,7 @@ struct tg_toml_doc *tg_toml_parse(const char *text, size_t len, struct tg_toml_e
     if (!text)
         len = 0;
 
-    struct tg_toml_doc *doc = xmalloc(sizeof(*doc));
+    struct tg_toml_doc *doc = tg_xmalloc(sizeof(*doc));
     doc->chunks = NULL;
     doc->root = NULL;
 
@@ -1484,7 +1444,7 @@ struct tg_toml_doc *tg_toml_parse(const char *text, size_t len, struct tg_toml_e
         if (root && parse_document(&p, root))
             doc->root = &root->pub;
     }
-    free(p.buf);
+    tg_buf_free(&p.buf);
     if (p.failed || !doc->root) {
         tg_toml_free(doc);
         return NULL;
