@@ -566,8 +566,7 @@ struct tg_attempt *tg_attempt_start(struct tg_req *r, size_t slot, int try_no, b
 
     struct tg_transfer_spec spec = {
         .url = a->up.url,
-        .headers = (const char *const *)a->up.headers,
-        .n_headers = a->up.n_headers,
+        .headers = a->up.headers,
         .body = a->up.body.data,
         .body_len = a->up.body.len,
         .mock_api = a->up.mock_api,

@@ -32,12 +32,31 @@ static void body_with_model(const char *body, size_t len, const char *model, str
     tg_buf_append(out, body, len); /* the handler made sure "model" is there */
 }
 
-static void add_header(struct tg_upstream_req *r, const char *name, const char *value)
+/* Appends "Name: value" (line is scratch space, reused across headers). */
+static void add_header(struct tg_upstream_req *r, struct tg_buf *line, const char *name,
+                       const char *prefix, const char *value)
 {
-    r->headers = tg_xrealloc(r->headers, (r->n_headers + 1) * sizeof(char *));
-    struct tg_buf h = TG_BUF_INIT;
-    tg_buf_printf(&h, "%s: %s", name, value);
-    r->headers[r->n_headers++] = tg_buf_steal(&h, NULL);
+    tg_buf_reset(line);
+    tg_buf_printf(line, "%s: %s%s", name, prefix, value);
+    r->headers = curl_slist_append(r->headers, line->data);
+}
+
+/* What every HTTP provider gets before its own key headers... */
+static void add_body_headers(struct tg_upstream_req *r, bool stream)
+{
+    r->headers = curl_slist_append(r->headers, "Content-Type: application/json");
+    if (stream)
+        r->headers = curl_slist_append(r->headers, "Accept: text/event-stream");
+}
+
+/* ...and after them: the configured extras. */
+static void add_extra_headers(struct tg_upstream_req *r, struct tg_buf *line,
+                              const struct tg_provider_cfg *p)
+{
+    for (size_t i = 0; i < p->n_headers; i++)
+        add_header(r, line, p->headers[i].name, "", p->headers[i].value);
+    /* No 100-continue round trip. */
+    r->headers = curl_slist_append(r->headers, "Expect:");
 }
 
 int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api, const char *body,
@@ -57,17 +76,12 @@ int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api, cons
         struct tg_buf url = TG_BUF_INIT;
         tg_buf_printf(&url, "%s%s", p->base_url, api_paths[api] + 3); /* past "/v1" */
         out->url = tg_buf_steal(&url, NULL);
-        add_header(out, "Content-Type", "application/json");
-        if (stream)
-            add_header(out, "Accept", "text/event-stream");
-        if (p->api_key) {
-            struct tg_buf v = TG_BUF_INIT;
-            tg_buf_printf(&v, "Bearer %s", p->api_key);
-            add_header(out, "Authorization", v.data);
-            tg_buf_free(&v);
-        }
-        for (size_t i = 0; i < p->n_headers; i++)
-            add_header(out, p->headers[i].name, p->headers[i].value);
+        struct tg_buf line = TG_BUF_INIT;
+        add_body_headers(out, stream);
+        if (p->api_key)
+            add_header(out, &line, "Authorization", "Bearer ", p->api_key);
+        add_extra_headers(out, &line, p);
+        tg_buf_free(&line);
         body_with_model(body, body_len, dep->model, &out->body);
         return 0;
     }
@@ -82,14 +96,13 @@ int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api, cons
         struct tg_buf url = TG_BUF_INIT;
         tg_buf_printf(&url, "%s/messages", p->base_url);
         out->url = tg_buf_steal(&url, NULL);
-        add_header(out, "Content-Type", "application/json");
-        if (stream)
-            add_header(out, "Accept", "text/event-stream");
+        struct tg_buf line = TG_BUF_INIT;
+        add_body_headers(out, stream);
         if (p->api_key)
-            add_header(out, "x-api-key", p->api_key);
-        add_header(out, "anthropic-version", p->anthropic_version);
-        for (size_t i = 0; i < p->n_headers; i++)
-            add_header(out, p->headers[i].name, p->headers[i].value);
+            add_header(out, &line, "x-api-key", "", p->api_key);
+        add_header(out, &line, "anthropic-version", "", p->anthropic_version);
+        add_extra_headers(out, &line, p);
+        tg_buf_free(&line);
         return 0;
     }
     default:
@@ -101,9 +114,7 @@ int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api, cons
 void tg_upstream_req_free(struct tg_upstream_req *r)
 {
     free(r->url);
-    for (size_t i = 0; i < r->n_headers; i++)
-        free(r->headers[i]);
-    free(r->headers);
+    curl_slist_free_all(r->headers);
     tg_buf_free(&r->body);
     memset(r, 0, sizeof(*r));
 }

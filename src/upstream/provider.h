@@ -7,6 +7,7 @@
 #define TG_UPSTREAM_PROVIDER_H
 
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -19,8 +20,7 @@ const char *tg_api_path(enum tg_api api); /* "/v1/chat/completions", ... */
 
 struct tg_upstream_req {
     char *url;
-    char **headers; /* "Name: value" */
-    size_t n_headers;
+    struct curl_slist *headers; /* "Name: value", as curl takes them */
     struct tg_buf body;
     int mock_api; /* enum tg_mock_api, for kind mock */
 };

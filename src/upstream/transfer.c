@@ -120,17 +120,11 @@ int tg_transfer_start_curl(struct tg_transfer *t, struct tg_loop *loop, struct t
     }
     t->u.curl.pt.easy = e;
     t->u.curl.pt.on_done = on_curl_done;
-    struct curl_slist *sl = NULL;
-    for (size_t i = 0; i < spec->n_headers; i++)
-        sl = curl_slist_append(sl, spec->headers[i]);
-    /* No 100-continue round trip; no transfer encoding we would have to undo. */
-    sl = curl_slist_append(sl, "Expect:");
-    t->u.curl.slist = sl;
     curl_easy_setopt(e, CURLOPT_URL, spec->url);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, spec->body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)spec->body_len);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, sl);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, spec->headers);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_curl_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_curl_write);
@@ -284,8 +278,6 @@ void tg_transfer_cleanup(struct tg_transfer *t)
         if (t->u.curl.pt.easy)
             tg_pool_release_easy(t->u.curl.pool, t->u.curl.pt.easy);
         t->u.curl.pt.easy = NULL;
-        curl_slist_free_all(t->u.curl.slist);
-        t->u.curl.slist = NULL;
     } else {
         tg_defer_cancel(&t->deferred_done);
         tg_mock_play_cancel(&t->u.mock.play);

@@ -51,8 +51,7 @@ struct tg_transfer_events {
 
 struct tg_transfer_spec {
     const char *url;            /* curl */
-    const char *const *headers; /* "Name: value" strings (curl) */
-    size_t n_headers;
+    const struct curl_slist *headers; /* curl; borrowed: must outlive the transfer */
     const char *body; /* borrowed: must outlive the transfer */
     size_t body_len;
     int mock_api; /* enum tg_mock_api (mock) */
@@ -78,7 +77,6 @@ struct tg_transfer {
         struct {
             struct tg_pool *pool;
             struct tg_pool_transfer pt;
-            struct curl_slist *slist;
         } curl;
         struct {
             struct tg_mock_play play;
