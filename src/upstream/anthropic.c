@@ -815,15 +815,21 @@ void tg_anthropic_stream_init(struct tg_anthropic_stream *s, bool include_usage,
         s->block_tool[i] = -1;
 }
 
-/* Writes "data: {chunk head ... "choices":[{"index":0,"delta":" ; the caller
- * writes the delta object and then calls chunk_close. */
-static void chunk_open(const struct tg_anthropic_stream *s, struct tg_buf *out)
+/* Writes "data: {" and a chunk's id, object, created and model. */
+static void chunk_head(const struct tg_anthropic_stream *s, struct tg_buf *out)
 {
     tg_buf_puts(out, "data: {\"id\":");
     tg_buf_json_str(out, s->id, strlen(s->id));
     tg_buf_printf(out, ",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":",
                   (long long)s->created);
     tg_buf_json_str(out, s->model, strlen(s->model));
+}
+
+/* Writes a chunk up to "choices":[{"index":0,"delta": ; the caller writes
+ * the delta object and then calls chunk_close. */
+static void chunk_open(const struct tg_anthropic_stream *s, struct tg_buf *out)
+{
+    chunk_head(s, out);
     tg_buf_puts(out, ",\"choices\":[{\"index\":0,\"delta\":");
 }
 
@@ -972,11 +978,7 @@ static enum tg_anthropic_event_result on_message_stop(struct tg_anthropic_stream
     tg_buf_puts(out, "{}");
     chunk_close(out, s->finish_reason ? s->finish_reason : "stop");
     if (s->include_usage) {
-        tg_buf_puts(out, "data: {\"id\":");
-        tg_buf_json_str(out, s->id, strlen(s->id));
-        tg_buf_printf(out, ",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":",
-                      (long long)s->created);
-        tg_buf_json_str(out, s->model, strlen(s->model));
+        chunk_head(s, out);
         tg_buf_puts(out, ",\"choices\":[],\"usage\":");
         struct usage u = {s->input_tokens, s->output_tokens, 0, false};
         put_usage(out, &u);
