@@ -1013,6 +1013,17 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 }
 
 /* Input from the client. */
+/* Keeps input that cannot be parsed yet; past PIPELINE_CAP the connection
+ * stops reading until it is parsed. */
+static void conn_hold(struct tg_conn *c, const char *data, size_t len)
+{
+    tg_buf_append(&c->in, data, len);
+    if (c->in.len >= PIPELINE_CAP && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+}
+
 static void conn_on_plaintext(struct tg_conn *c, const char *data, size_t len)
 {
     switch (c->state) {
@@ -1020,11 +1031,7 @@ static void conn_on_plaintext(struct tg_conn *c, const char *data, size_t len)
     case CONN_CLOSED:
         return;
     case CONN_HANDLING:
-        tg_buf_append(&c->in, data, len);
-        if (c->in.len >= PIPELINE_CAP && c->reading) {
-            uv_read_stop((uv_stream_t *)&c->tcp);
-            c->reading = false;
-        }
+        conn_hold(c, data, len);
         return;
     case CONN_HEAD:
     case CONN_BODY:
@@ -1038,13 +1045,9 @@ static void conn_on_plaintext(struct tg_conn *c, const char *data, size_t len)
     size_t used = conn_parse(c, data, len);
     if (c->state == CONN_CLOSED || c->state == CONN_LINGER || used == len)
         return;
-    tg_buf_append(&c->in, data + used, len - used);
     if (c->state == CONN_HEAD)
         tg_defer(c->server->loop, &c->resume); /* answered at once: next request */
-    if (c->in.len >= PIPELINE_CAP && c->reading) {
-        uv_read_stop((uv_stream_t *)&c->tcp);
-        c->reading = false;
-    }
+    conn_hold(c, data + used, len - used);
 }
 
 static void conn_start_reading(struct tg_conn *c)
