@@ -501,11 +501,10 @@ static void set_defaults(struct tg_config *cfg)
     p->hedge = (struct tg_hedge_cfg){true, 0.9, 20, 5000, 1000, 20, 0.1, true};
     p->validate.empty = true;
     p->validate.refusal = true;
-    size_t n = sizeof(default_refusal_phrases) / sizeof(default_refusal_phrases[0]);
-    p->validate.refusal_phrases.items = tg_xcalloc(n, sizeof(char *));
-    p->validate.refusal_phrases.len = n;
-    for (size_t i = 0; i < n; i++)
-        p->validate.refusal_phrases.items[i] = tg_xstrdup(default_refusal_phrases[i]);
+    const struct tg_strlist defaults = { /* a read-only view for strlist_copy */
+        (char **)default_refusal_phrases,
+        sizeof(default_refusal_phrases) / sizeof(default_refusal_phrases[0])};
+    strlist_copy(&p->validate.refusal_phrases, &defaults);
     p->validate.truncation = TG_TRUNCATION_FLAG;
     p->validate.json = true;
     p->cache = (struct tg_cache_cfg){TG_CACHE_FALLBACK, 300, 86400, 67108864};
@@ -689,6 +688,33 @@ static int load_mock_options(struct loader *L, const char *where, const struct t
     return 0;
 }
 
+static const char *provider_name(const struct tg_config *cfg, size_t i)
+{
+    return cfg->providers[i].name;
+}
+
+static const char *deployment_name(const struct tg_config *cfg, size_t i)
+{
+    return cfg->deployments[i].name;
+}
+
+/* An [[section]] entry's name: present, not empty, not used by an earlier
+ * entry (earlier(cfg, i) names entry i). */
+static int check_entry_name(struct loader *L, const struct tg_toml_value *elem,
+                            const char *section, const char *what, const char *name,
+                            size_t index, const char *(*earlier)(const struct tg_config *, size_t))
+{
+    if (!name)
+        return fail(L, elem->pos, "[[%s]] entry without the required key \"name\"", section);
+    const struct tg_toml_kv *name_kv = tg_toml_get(elem->u.tab, "name");
+    if (name[0] == '\0')
+        return fail(L, name_kv->value.pos, "%s.name must not be empty", section);
+    for (size_t i = 0; i < index; i++)
+        if (strcmp(earlier(L->cfg, i), name) == 0)
+            return fail(L, name_kv->value.pos, "duplicate %s name \"%s\"", what, name);
+    return 0;
+}
+
 static int load_provider(struct loader *L, const struct tg_toml_value *elem, size_t index)
 {
     struct tg_config *cfg = L->cfg;
@@ -707,14 +733,8 @@ static int load_provider(struct loader *L, const struct tg_toml_value *elem, siz
     const struct tg_toml_table *t = elem->u.tab;
     if (apply_fields(L, "providers", t, provider_fields, p, provider_extra, NULL) < 0)
         return -1;
-    if (!p->name)
-        return fail(L, elem->pos, "[[providers]] entry without the required key \"name\"");
-    const struct tg_toml_kv *name_kv = tg_toml_get(t, "name");
-    if (p->name[0] == '\0')
-        return fail(L, name_kv->value.pos, "providers.name must not be empty");
-    for (size_t i = 0; i < index; i++)
-        if (strcmp(cfg->providers[i].name, p->name) == 0)
-            return fail(L, name_kv->value.pos, "duplicate provider name \"%s\"", p->name);
+    if (check_entry_name(L, elem, "providers", "provider", p->name, index, provider_name) < 0)
+        return -1;
     if ((int)p->kind < 0)
         return fail(L, elem->pos, "provider \"%s\" lacks the required key \"kind\"", p->name);
 
@@ -779,14 +799,8 @@ static int load_deployment(struct loader *L, const struct tg_toml_value *elem, s
     const struct tg_toml_table *t = elem->u.tab;
     if (apply_fields(L, "deployments", t, deployment_fields, d, deployment_extra, NULL) < 0)
         return -1;
-    if (!d->name)
-        return fail(L, elem->pos, "[[deployments]] entry without the required key \"name\"");
-    const struct tg_toml_kv *name_kv = tg_toml_get(t, "name");
-    if (d->name[0] == '\0')
-        return fail(L, name_kv->value.pos, "deployments.name must not be empty");
-    for (size_t i = 0; i < index; i++)
-        if (strcmp(cfg->deployments[i].name, d->name) == 0)
-            return fail(L, name_kv->value.pos, "duplicate deployment name \"%s\"", d->name);
+    if (check_entry_name(L, elem, "deployments", "deployment", d->name, index, deployment_name) < 0)
+        return -1;
     const struct tg_toml_kv *pkv = tg_toml_get(t, "provider");
     if (!pkv)
         return fail(L, elem->pos, "deployment \"%s\" lacks the required key \"provider\"", d->name);
