@@ -189,4 +189,4 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
     tg_buf_free(&b);
 }
 
-const struct tg_http_handler tg_admin_handler = {on_request, NULL, NULL};
+const struct tg_http_handler tg_admin_handler = {.on_request = on_request};

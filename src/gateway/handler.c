@@ -10,20 +10,143 @@
 #include "req/req.h"
 #include "util/json.h"
 
-static void list_models(struct tg_gateway *gw, struct tg_http_exchange *x)
+/* The request id (SPEC section 3), decided once at the door for every
+ * answer the listener makes: the client's x-request-id when it is sane
+ * (1 to 64 visible ASCII characters), else a new one. */
+static void door_id(struct tg_gateway *gw, const struct tg_http_request *req,
+                    char out[TG_REQ_ID_CAP])
+{
+    const struct tg_http_header *h = req->headers ? tg_http_header_find(req, "x-request-id") : NULL;
+    bool sane = h && h->value_len > 0 && h->value_len <= 64;
+    for (size_t i = 0; sane && i < h->value_len; i++)
+        sane = h->value[i] > ' ' && h->value[i] < 0x7f;
+    if (sane)
+        snprintf(out, TG_REQ_ID_CAP, "%.*s", (int)h->value_len, h->value);
+    else
+        snprintf(out, TG_REQ_ID_CAP, "%s-%llu", gw->id_prefix,
+                 (unsigned long long)++gw->request_seq);
+}
+
+/* The access log line of an answer made before routing (SPEC section 6). */
+static void door_log(struct tg_gateway *gw, struct tg_http_exchange *x, const char *id,
+                     int status)
+{
+    if (!gw->alog)
+        return;
+    const struct tg_http_request *req = tg_http_request(x);
+    char client[64];
+    struct tg_access_entry e = {
+        .request_id = id,
+        .method = req->method_name,
+        .path = req->url,
+        .path_len = req->path_len,
+        .client = tg_http_peer(x, client, sizeof(client)),
+        .status = status,
+        .ms = req->received_ns ? (double)(uv_hrtime() - req->received_ns) / 1e6 : 0,
+        .term = status < 400 ? "answered" : "refused",
+    };
+    tg_access_log_entry(gw->alog, &e);
+}
+
+/* An error made at the door. Only a timeout can go better on a retry;
+ * everything else here is the request's own fault (SPEC section 3). */
+static void door_error(struct tg_gateway *gw, struct tg_http_exchange *x, const char *id,
+                       int status, const char *code, const char *message, const char *extra)
+{
+    struct tg_buf h = TG_BUF_INIT;
+    tg_buf_printf(&h, "x-request-id: %s\r\n", id);
+    if (status != 408)
+        tg_buf_puts(&h, "x-should-retry: false\r\n");
+    if (extra)
+        tg_buf_puts(&h, extra);
+    tg_http_respond_error(x, status, code, message, h.data);
+    tg_buf_free(&h);
+    door_log(gw, x, id, status);
+}
+
+static void door_json(struct tg_gateway *gw, struct tg_http_exchange *x, const char *id,
+                      const struct tg_buf *body)
+{
+    struct tg_buf h = TG_BUF_INIT;
+    tg_buf_printf(&h, "Content-Type: application/json\r\nx-request-id: %s\r\n", id);
+    tg_http_respond(x, 200, h.data, h.len, body->data, body->len);
+    tg_buf_free(&h);
+    door_log(gw, x, id, 200);
+}
+
+/* The OpenAI model object of a route. */
+static void model_object(struct tg_buf *b, const struct tg_route_cfg *route)
+{
+    tg_buf_puts(b, "{\"id\":");
+    tg_buf_json_str(b, route->model, strlen(route->model));
+    tg_buf_puts(b, ",\"object\":\"model\",\"created\":0,\"owned_by\":\"tailgate\"}");
+}
+
+static void list_models(struct tg_gateway *gw, struct tg_http_exchange *x, const char *id)
 {
     const struct tg_config *cfg = gw->rt->cfg;
     struct tg_buf b = TG_BUF_INIT;
     tg_buf_puts(&b, "{\"object\":\"list\",\"data\":[");
     for (size_t i = 0; i < cfg->n_routes; i++) {
-        tg_buf_printf(&b, "%s{\"id\":", i ? "," : "");
-        tg_buf_json_str(&b, cfg->routes[i].model, strlen(cfg->routes[i].model));
-        tg_buf_puts(&b, ",\"object\":\"model\",\"created\":0,\"owned_by\":\"tailgate\"}");
+        if (i)
+            tg_buf_putc(&b, ',');
+        model_object(&b, &cfg->routes[i]);
     }
     tg_buf_puts(&b, "]}");
-    static const char h[] = "Content-Type: application/json\r\n";
-    tg_http_respond(x, 200, h, sizeof(h) - 1, b.data, b.len);
+    door_json(gw, x, id, &b);
     tg_buf_free(&b);
+}
+
+static int hex_digit(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes a path segment; false when an escape is malformed. */
+static bool percent_decode(const char *s, size_t n, struct tg_buf *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '%') {
+            tg_buf_putc(out, s[i]);
+            continue;
+        }
+        int hi = i + 2 < n ? hex_digit(s[i + 1]) : -1, lo = hi >= 0 ? hex_digit(s[i + 2]) : -1;
+        if (lo < 0)
+            return false;
+        tg_buf_putc(out, (char)(hi * 16 + lo));
+        i += 2;
+    }
+    return true;
+}
+
+/* GET /v1/models/{id}: ids may hold '/' ("openai/gpt-4o"), sent as is or
+ * percent-encoded. */
+static void get_model(struct tg_gateway *gw, struct tg_http_exchange *x, const char *id,
+                      const char *model, size_t model_len)
+{
+    struct tg_buf name = TG_BUF_INIT;
+    const struct tg_route_cfg *route = NULL;
+    if (percent_decode(model, model_len, &name))
+        route = tg_config_route(gw->rt->cfg, name.data ? name.data : "", name.len);
+    if (route) {
+        struct tg_buf b = TG_BUF_INIT;
+        model_object(&b, route);
+        door_json(gw, x, id, &b);
+        tg_buf_free(&b);
+    } else {
+        struct tg_buf msg = TG_BUF_INIT;
+        tg_buf_printf(&msg, "the model \"%.200s\" is not served here (see GET /v1/models)",
+                      name.data ? name.data : "");
+        door_error(gw, x, id, 404, "model_not_found", msg.data, NULL);
+        tg_buf_free(&msg);
+    }
+    tg_buf_free(&name);
 }
 
 /* The body problem, if any, for an API (SPEC: 400 invalid_request). */
@@ -72,13 +195,21 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
 {
     struct tg_gateway *gw = ctx;
     const struct tg_http_request *req = tg_http_request(x);
-    bool post = strcmp(req->method_name, "POST") == 0;
-    if (tg_http_path_is(req, "/v1/models")) {
-        if (strcmp(req->method_name, "GET") == 0)
-            list_models(gw, x);
+    char id[TG_REQ_ID_CAP];
+    door_id(gw, req, id);
+    bool get = strcmp(req->method_name, "GET") == 0;
+    static const char models[] = "/v1/models";
+    size_t models_len = sizeof(models) - 1;
+    if (req->path_len >= models_len && memcmp(req->url, models, models_len) == 0 &&
+        (req->path_len == models_len ||
+         (req->url[models_len] == '/' && req->path_len > models_len + 1))) {
+        if (!get)
+            door_error(gw, x, id, 405, "method_not_allowed", "use GET for /v1/models",
+                       "Allow: GET\r\n");
+        else if (req->path_len == models_len)
+            list_models(gw, x, id);
         else
-            tg_http_respond_error(x, 405, "method_not_allowed", "use GET for /v1/models",
-                                  "Allow: GET\r\n");
+            get_model(gw, x, id, req->url + models_len + 1, req->path_len - models_len - 1);
         return;
     }
     int api = -1;
@@ -89,24 +220,23 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
         char msg[160];
         snprintf(msg, sizeof(msg), "no endpoint %.*s", (int)(req->path_len > 100 ? 100 : req->path_len),
                  req->url);
-        tg_http_respond_error(x, 404, "not_found", msg, NULL);
+        door_error(gw, x, id, 404, "not_found", msg, NULL);
         return;
     }
-    if (!post) {
-        tg_http_respond_error(x, 405, "method_not_allowed", "use POST for this endpoint",
-                              "Allow: POST\r\n");
+    if (strcmp(req->method_name, "POST") != 0) {
+        door_error(gw, x, id, 405, "method_not_allowed", "use POST for this endpoint",
+                   "Allow: POST\r\n");
         return;
     }
     cJSON *json = tg_json_parse(req->body, req->body_len);
     if (!json) {
-        tg_http_respond_error(x, 400, "invalid_request", "the request body is not valid JSON",
-                              NULL);
+        door_error(gw, x, id, 400, "invalid_request", "the request body is not valid JSON", NULL);
         return;
     }
     const char *problem = body_problem((enum tg_api)api, json);
     if (problem) {
         cJSON_Delete(json);
-        tg_http_respond_error(x, 400, "invalid_request", problem, NULL);
+        door_error(gw, x, id, 400, "invalid_request", problem, NULL);
         return;
     }
     const char *model = tg_json_get_str(json, "model");
@@ -115,11 +245,21 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
         struct tg_buf msg = TG_BUF_INIT;
         tg_buf_printf(&msg, "the model \"%.200s\" is not served here (see GET /v1/models)", model);
         cJSON_Delete(json);
-        tg_http_respond_error(x, 404, "model_not_found", msg.data, NULL);
+        door_error(gw, x, id, 404, "model_not_found", msg.data, NULL);
         tg_buf_free(&msg);
         return;
     }
-    tg_req_start(gw, x, (enum tg_api)api, route, json);
+    tg_req_start(gw, x, (enum tg_api)api, route, json, id);
+}
+
+/* The connection refused the request itself (malformed, over a limit). */
+static void on_refused(struct tg_http_exchange *x, void *ctx, int status, const char *code,
+                       const char *message)
+{
+    struct tg_gateway *gw = ctx;
+    char id[TG_REQ_ID_CAP];
+    door_id(gw, tg_http_request(x), id);
+    door_error(gw, x, id, status, code, message, NULL);
 }
 
 static void on_abort(struct tg_http_exchange *x, void *ctx)
@@ -136,4 +276,9 @@ static void on_writable(struct tg_http_exchange *x, void *ctx)
         tg_req_client_writable(r);
 }
 
-const struct tg_http_handler tg_client_handler = {on_request, on_abort, on_writable};
+const struct tg_http_handler tg_client_handler = {
+    .on_request = on_request,
+    .on_abort = on_abort,
+    .on_writable = on_writable,
+    .on_refused = on_refused,
+};

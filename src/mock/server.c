@@ -198,7 +198,8 @@ static void on_writable(struct tg_http_exchange *x, void *ctx)
         tg_mock_play_resume(&me->play);
 }
 
-static const struct tg_http_handler mock_handler = {on_request, on_abort, on_writable};
+static const struct tg_http_handler mock_handler = {
+    .on_request = on_request, .on_abort = on_abort, .on_writable = on_writable};
 
 static void stop(struct mock_server *srv)
 {

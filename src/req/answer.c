@@ -4,7 +4,6 @@
  * of SPEC section 6. */
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 
 #include "core/log.h"
@@ -193,41 +192,29 @@ void tg_answer_access_log(struct tg_req *r)
 {
     if (!r->gw->alog)
         return;
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    struct tm tm;
-    gmtime_r(&tv.tv_sec, &tm);
-    struct tg_buf b = TG_BUF_INIT;
-    tg_buf_printf(&b, "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\",\"request_id\":",
-                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                  (int)(tv.tv_usec / 1000));
-    tg_buf_json_str(&b, r->id, strlen(r->id));
-    const char *route = r->served_route ? r->served_route : r->first_route->model;
-    tg_buf_puts(&b, ",\"route\":");
-    tg_buf_json_str(&b, route, strlen(route));
-    double ms = (double)(uv_hrtime() - r->start_ns) / 1e6;
-    tg_buf_printf(&b, ",\"status\":%d,\"ms\":%.3f,\"deployment\":", r->status, ms);
-    if (r->served_by)
-        tg_buf_json_str(&b, r->served_by, strlen(r->served_by));
-    else
-        tg_buf_puts(&b, "null");
-    tg_buf_puts(&b, ",\"attempts\":");
-    attempts_json(r, &b);
-    tg_buf_puts(&b, ",\"cache\":");
-    if (r->cache_result)
-        tg_buf_printf(&b, "\"%s\"", r->cache_result);
-    else
-        tg_buf_puts(&b, "null");
-    tg_buf_printf(&b,
-                  ",\"degraded\":%s,\"input_tokens\":%lld,\"output_tokens\":%lld,\"stream\":%s,"
-                  "\"fallback\":%d,\"term\":\"%s\",\"truncated\":%s,\"validation\":",
-                  r->degraded ? "true" : "false", (long long)r->input_tokens,
-                  (long long)r->output_tokens, r->stream ? "true" : "false", r->route_no,
-                  term_name(r->term), r->truncated ? "true" : "false");
-    if (r->sent_invalid)
-        tg_buf_printf(&b, "\"%s\"}", tg_invalid_name(r->sent_invalid));
-    else
-        tg_buf_puts(&b, "null}");
-    tg_access_log_write(r->gw->alog, b.data, b.len);
-    tg_buf_free(&b);
+    struct tg_buf attempts = TG_BUF_INIT;
+    attempts_json(r, &attempts);
+    struct tg_access_entry e = {
+        .request_id = r->id,
+        .method = r->method,
+        .path = r->path,
+        .path_len = strlen(r->path),
+        .client = r->client,
+        .route = r->served_route ? r->served_route : r->first_route->model,
+        .status = r->status,
+        .ms = (double)(uv_hrtime() - r->start_ns) / 1e6,
+        .deployment = r->served_by,
+        .attempts_json = attempts.data,
+        .cache = r->cache_result,
+        .degraded = r->degraded,
+        .input_tokens = (long long)r->input_tokens,
+        .output_tokens = (long long)r->output_tokens,
+        .stream = r->stream,
+        .fallback = r->route_no,
+        .term = term_name(r->term),
+        .truncated = r->truncated,
+        .validation = r->sent_invalid ? tg_invalid_name(r->sent_invalid) : NULL,
+    };
+    tg_access_log_entry(r->gw->alog, &e);
+    tg_buf_free(&attempts);
 }

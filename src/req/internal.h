@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "gateway/gateway.h"
+#include "req/req.h"
 #include "route/classify.h"
 #include "route/validate.h"
 #include "server/http.h"
@@ -109,7 +110,10 @@ struct tg_req {
     struct tg_http_exchange *x; /* NULL once answered or the client left */
     enum tg_req_state state;
     enum tg_api api;
-    char id[80];
+    char id[TG_REQ_ID_CAP];
+    const char *method;  /* static (llhttp's name) */
+    char *path;          /* owned; for the access log */
+    char client[64];     /* peer "IP:PORT" */
     const struct tg_route_cfg *first_route;
     const struct tg_route_cfg *route;
     const struct tg_policy *policy;

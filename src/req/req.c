@@ -949,6 +949,7 @@ static void req_free(struct tg_req *r)
     tg_buf_free(&r->kept.body);
     cJSON_Delete(r->json);
     free(r->body);
+    free(r->path);
     free(r->queue);
     free(r->visited);
     free(r->log);
@@ -1006,7 +1007,7 @@ static const struct tg_http_header *find_header(struct tg_http_exchange *x, cons
 }
 
 void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api api,
-                  const struct tg_route_cfg *route, cJSON *json)
+                  const struct tg_route_cfg *route, cJSON *json, const char *id)
 {
     struct tg_req *r = tg_xcalloc(1, sizeof(*r));
     const struct tg_http_request *hr = tg_http_request(x);
@@ -1034,13 +1035,11 @@ void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api
     r->start_ms = tg_now(&gw->loop);
     r->start_ns = hr->received_ns ? hr->received_ns : uv_hrtime();
 
-    const struct tg_http_header *h = find_header(x, "x-request-id");
-    if (h && h->value_len > 0 && h->value_len < sizeof(r->id))
-        snprintf(r->id, sizeof(r->id), "%.*s", (int)h->value_len, h->value);
-    else
-        snprintf(r->id, sizeof(r->id), "%s-%llu", gw->id_prefix,
-                 (unsigned long long)++gw->request_seq);
-    h = find_header(x, "x-tailgate-debug");
+    snprintf(r->id, sizeof(r->id), "%s", id);
+    r->method = hr->method_name;
+    r->path = tg_xmemdup0(hr->url, hr->path_len);
+    tg_http_peer(x, r->client, sizeof(r->client));
+    const struct tg_http_header *h = find_header(x, "x-tailgate-debug");
     r->debug = h && h->value_len == 1 && h->value[0] == '1';
     h = find_header(x, "x-tailgate-cache");
     r->cache_bypass = h && h->value_len == 2 && strncasecmp(h->value, "no", 2) == 0;

@@ -14,10 +14,14 @@
 struct tg_gateway;
 struct tg_req;
 
+/* A request id's room, NUL included (ids are at most 64 characters). */
+#define TG_REQ_ID_CAP 80
+
 /* Takes over a checked request: `json` is its parsed body (owned from now
- * on), `route` the route its model names in the gateway's current runtime. */
+ * on), `route` the route its model names in the gateway's current runtime,
+ * `id` the request id the door decided (gateway/handler.c). */
 void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api api,
-                  const struct tg_route_cfg *route, cJSON *json);
+                  const struct tg_route_cfg *route, cJSON *json, const char *id);
 
 /* The client went away (server on_abort). */
 void tg_req_client_gone(struct tg_req *r);

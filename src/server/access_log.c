@@ -5,10 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "util/json.h"
 
 #define MAX_PENDING (8u * 1024 * 1024)
 
@@ -119,6 +122,59 @@ void tg_access_log_write(struct tg_access_log *log, const char *line, size_t len
     tg_buf_putc(&log->pending, '\n');
     if (!log->busy)
         start_write(log);
+}
+
+static void json_str_or_null(struct tg_buf *b, const char *s, size_t n)
+{
+    if (s)
+        tg_buf_json_str(b, s, n);
+    else
+        tg_buf_puts(b, "null");
+}
+
+static void json_cstr_or_null(struct tg_buf *b, const char *s)
+{
+    json_str_or_null(b, s, s ? strlen(s) : 0);
+}
+
+void tg_access_log_entry(struct tg_access_log *log, const struct tg_access_entry *e)
+{
+    if (!log)
+        return;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    struct tm tm;
+    gmtime_r(&tv.tv_sec, &tm);
+    struct tg_buf b = TG_BUF_INIT;
+    tg_buf_printf(&b, "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\",\"request_id\":",
+                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  (int)(tv.tv_usec / 1000));
+    json_cstr_or_null(&b, e->request_id);
+    tg_buf_puts(&b, ",\"method\":");
+    json_cstr_or_null(&b, e->method);
+    tg_buf_puts(&b, ",\"path\":");
+    json_str_or_null(&b, e->path, e->path_len);
+    tg_buf_puts(&b, ",\"client\":");
+    json_cstr_or_null(&b, e->client);
+    tg_buf_puts(&b, ",\"key\":null,\"route\":");
+    json_cstr_or_null(&b, e->route);
+    tg_buf_printf(&b, ",\"status\":%d,\"ms\":%.3f,\"deployment\":", e->status, e->ms);
+    json_cstr_or_null(&b, e->deployment);
+    tg_buf_puts(&b, ",\"attempts\":");
+    tg_buf_puts(&b, e->attempts_json ? e->attempts_json : "[]");
+    tg_buf_puts(&b, ",\"cache\":");
+    json_cstr_or_null(&b, e->cache);
+    tg_buf_printf(&b,
+                  ",\"degraded\":%s,\"input_tokens\":%lld,\"output_tokens\":%lld,\"stream\":%s,"
+                  "\"fallback\":%d,\"term\":",
+                  e->degraded ? "true" : "false", e->input_tokens, e->output_tokens,
+                  e->stream ? "true" : "false", e->fallback);
+    json_cstr_or_null(&b, e->term);
+    tg_buf_printf(&b, ",\"truncated\":%s,\"validation\":", e->truncated ? "true" : "false");
+    json_cstr_or_null(&b, e->validation);
+    tg_buf_putc(&b, '}');
+    tg_access_log_write(log, b.data, b.len);
+    tg_buf_free(&b);
 }
 
 void tg_access_log_close(struct tg_access_log *log)

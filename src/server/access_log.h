@@ -20,6 +20,31 @@ struct tg_access_log;
  * for appending. Returns NULL with a message on failure. */
 struct tg_access_log *tg_access_log_open(struct tg_loop *loop, const char *target, char *err,
                                          size_t errlen, bool *disabled);
+/* One request's line (SPEC section 6). NULL strings are written as null. */
+struct tg_access_entry {
+    const char *request_id;
+    const char *method;        /* NULL: refused before the request line was read */
+    const char *path;          /* the URL before any '?' */
+    size_t path_len;
+    const char *client;        /* peer "IP:PORT" */
+    const char *route;         /* NULL: answered before routing */
+    int status;
+    double ms;
+    const char *deployment;    /* whose answer was sent */
+    const char *attempts_json; /* a JSON array; NULL: [] */
+    const char *cache;
+    bool degraded;
+    long long input_tokens;
+    long long output_tokens;
+    bool stream;
+    int fallback;
+    const char *term;          /* how the request ended */
+    bool truncated;
+    const char *validation;
+};
+
+/* Formats an entry as one JSON line and writes it (log may be NULL). */
+void tg_access_log_entry(struct tg_access_log *log, const struct tg_access_entry *e);
 /* Takes a line (no newline at the end; one is added). */
 void tg_access_log_write(struct tg_access_log *log, const char *line, size_t len);
 /* Flushes what is buffered, then frees; safe with writes in flight. */

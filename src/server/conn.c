@@ -20,6 +20,7 @@
 #include "server/conn.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <llhttp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +47,7 @@ enum exchange_state {
     X_STREAMING, /* head written, chunks follow */
 };
 
-enum pause_reason { PAUSE_NONE = 0, PAUSE_HEADERS, PAUSE_MESSAGE };
+enum pause_reason { PAUSE_NONE = 0, PAUSE_HEADERS, PAUSE_TRAILERS, PAUSE_MESSAGE };
 
 struct tg_http_exchange {
     enum exchange_state state;
@@ -76,7 +77,9 @@ struct tg_conn {
 
     /* The request being read. */
     bool req_begun;         /* a byte of it has arrived */
-    size_t head_bytes;
+    bool in_trailers;       /* past the last chunk: the trailer section */
+    bool close_after;       /* framing the connection cannot trust after this request */
+    size_t head_bytes;      /* of the head, then of the trailer section */
     bool head_cr_pending;   /* the last head byte seen was CR */
     bool head_line_start;   /* the last head byte seen was LF */
     bool head_bad_cr;
@@ -132,6 +135,8 @@ static void request_reset(struct tg_conn *c)
     c->n_spans = c->cap_spans = 0;
     c->url_off = c->url_len = 0;
     c->req_begun = false;
+    c->in_trailers = false;
+    c->close_after = false;
     c->head_bytes = 0;
     c->head_cr_pending = false;
     c->head_line_start = false;
@@ -196,7 +201,7 @@ static void new_header_span(struct tg_conn *c)
  * request's header pointers into c->head are already handed out. */
 static bool in_trailers(const struct tg_conn *c)
 {
-    return c->state != CONN_HEAD;
+    return c->in_trailers;
 }
 
 /* llhttp may split a name or a value over several calls (across reads); the
@@ -269,6 +274,18 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+/* The last chunk: pause so that the trailer section is scanned like the
+ * head (llhttp 8.1.0 accepts obs-fold and bare CRs there too). */
+static int on_chunk_header(llhttp_t *p)
+{
+    if (p->content_length != 0)
+        return 0;
+    struct tg_conn *c = conn_of_parser(p);
+    c->in_trailers = true;
+    c->pause = PAUSE_TRAILERS;
+    return HPE_PAUSED;
+}
+
 static int on_message_complete(llhttp_t *p)
 {
     conn_of_parser(p)->pause = PAUSE_MESSAGE;
@@ -285,6 +302,7 @@ static const llhttp_settings_t parser_settings = {
     .on_header_value_complete = on_header_value_complete,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
+    .on_chunk_header = on_chunk_header,
     .on_message_complete = on_message_complete,
 };
 
@@ -304,13 +322,14 @@ static void head_scan(struct tg_conn *c, const char *p, size_t n)
     }
 }
 
-/* The head problems llhttp does not report; NULL when none. */
+/* The head (or trailer) problems llhttp does not report; NULL when none. */
 static const char *head_problem(const struct tg_conn *c)
 {
     if (c->head_bad_cr)
-        return "bare CR in request head";
+        return c->in_trailers ? "bare CR in trailers" : "bare CR in request head";
     if (c->head_obs_fold)
-        return "obsolete line folding in request head";
+        return c->in_trailers ? "obsolete line folding in trailers"
+                              : "obsolete line folding in request head";
     return NULL;
 }
 
@@ -342,10 +361,101 @@ static bool conn_head_ok(struct tg_conn *c)
     }
     if (c->head_bytes > c->server->limits.max_header_bytes) {
         conn_fail_request(c, 431, "headers_too_large",
-                          "request line and headers are larger than max_header_bytes");
+                          c->in_trailers ? "trailers are larger than max_header_bytes"
+                                         : "request line and headers are larger than max_header_bytes");
         return false;
     }
     return true;
+}
+
+static bool is_ows(char ch)
+{
+    return ch == ' ' || ch == '\t';
+}
+
+/* A uri-host [ ":" port ] of RFC 3986, as Host carries it (RFC 9112
+ * section 3.2): reg-name or IPv4 (unreserved, pct-encoded, sub-delims) or an
+ * IP-literal in brackets. Empty is allowed (a target without authority). */
+static bool host_valid(const char *v, size_t n)
+{
+    static const char reg[] = "-._~%!$&'()*+,;=";
+    size_t i = 0;
+    if (n > 0 && v[0] == '[') {
+        for (i = 1; i < n && v[i] != ']'; i++)
+            if (!isalnum((unsigned char)v[i]) && v[i] != ':' && !strchr(reg, v[i]))
+                return false;
+        if (i == n)
+            return false;
+        i++;
+    } else {
+        for (; i < n && v[i] != ':'; i++)
+            if (!isalnum((unsigned char)v[i]) && !strchr(reg, v[i]))
+                return false;
+    }
+    if (i == n)
+        return true;
+    if (v[i++] != ':')
+        return false;
+    for (; i < n; i++)
+        if (!isdigit((unsigned char)v[i]))
+            return false;
+    return true;
+}
+
+/* RFC 9112 section 3.2: one valid Host; HTTP/1.0 clients may leave it out. */
+static const char *host_problem(const struct tg_http_request *r)
+{
+    const struct tg_http_header *host = NULL;
+    for (size_t i = 0; i < r->n_headers; i++) {
+        const struct tg_http_header *h = &r->headers[i];
+        if (h->name_len != 4 || strncasecmp(h->name, "host", 4) != 0)
+            continue;
+        if (host)
+            return "more than one Host";
+        host = h;
+    }
+    if (!host)
+        return r->http_minor >= 1 ? "Host is missing" : NULL;
+    return host_valid(host->value, host->value_len) ? NULL : "invalid Host";
+}
+
+/* Transfer-Encoding (RFC 9112 section 6.1): only "chunked", once, is served;
+ * any other coding is 501, as nginx answers. Sets *status. llhttp 8.1.0
+ * frames "gzip, chunked" (or two lines, identity then chunked) as plain
+ * chunked and takes an empty value as no Transfer-Encoding at all. */
+static const char *transfer_encoding_problem(const struct tg_http_request *r, int *status)
+{
+    int chunked = 0;
+    *status = 400;
+    for (size_t i = 0; i < r->n_headers; i++) {
+        const struct tg_http_header *h = &r->headers[i];
+        if (h->name_len != 17 || strncasecmp(h->name, "transfer-encoding", 17) != 0)
+            continue;
+        const char *v = h->value, *end = h->value + h->value_len;
+        bool any = false;
+        while (v < end) {
+            const char *comma = memchr(v, ',', (size_t)(end - v));
+            const char *e = comma ? comma : end;
+            const char *a = v;
+            while (a < e && is_ows(*a))
+                a++;
+            const char *b = e;
+            while (b > a && is_ows(b[-1]))
+                b--;
+            if (b > a) { /* empty list elements are allowed (RFC 9110 section 5.6.1) */
+                any = true;
+                if ((size_t)(b - a) != 7 || strncasecmp(a, "chunked", 7) != 0) {
+                    *status = 501;
+                    return "only the chunked transfer coding is supported";
+                }
+                chunked++;
+            }
+            v = comma ? comma + 1 : end;
+        }
+        if (!any)
+            return "empty Transfer-Encoding";
+    }
+    return chunked > 1 ? "chunked applied more than once" : NULL;
 }
 
 /* Headers complete: build the request view and apply the limits that can
@@ -372,6 +482,28 @@ static bool conn_headers_done(struct tg_conn *c)
     }
     r->headers = c->headers;
     r->n_headers = c->n_spans;
+
+    /* Only HTTP/1.0 and 1.1 (llhttp takes "GET /" with no version as 0.9). */
+    if (c->parser.http_major != 1 || c->parser.http_minor > 1) {
+        conn_fail_request(c, 505, "http_version_not_supported",
+                          "only HTTP/1.0 and HTTP/1.1 are served");
+        return false;
+    }
+    const char *problem = host_problem(r);
+    if (problem) {
+        conn_fail_request(c, 400, "bad_http", problem);
+        return false;
+    }
+    int status;
+    problem = transfer_encoding_problem(r, &status);
+    if (problem) {
+        conn_fail_request(c, status, status == 501 ? "not_implemented" : "bad_http", problem);
+        return false;
+    }
+    /* RFC 9112 section 6.1: an HTTP/1.0 message with Transfer-Encoding has
+     * faulty framing: answer it, then close. */
+    if (r->http_minor == 0 && tg_http_header_find(r, "transfer-encoding"))
+        c->close_after = true;
 
     if ((c->parser.flags & F_CONTENT_LENGTH) && c->parser.content_length > lim->max_body_bytes) {
         conn_fail_request(c, 413, "body_too_large", "request body is larger than max_body_bytes");
@@ -402,7 +534,7 @@ static void conn_dispatch(struct tg_conn *c)
     r->received_ms = tg_now(c->server->loop);
     r->received_ns = uv_hrtime();
     c->keep_alive = llhttp_should_keep_alive(&c->parser) && !c->server->draining &&
-                    c->parser.upgrade == 0;
+                    c->parser.upgrade == 0 && !c->close_after;
     c->x = (struct tg_http_exchange){X_PENDING, NULL, false};
     conn_set_state(c, CONN_HANDLING);
     c->server->handler->on_request(&c->x, c->server->ctx);
@@ -441,14 +573,14 @@ static size_t conn_parse(struct tg_conn *c, const char *data, size_t len)
         resumed = false;
         const char *p = data + off;
         size_t n = len - off;
-        bool in_head = c->state == CONN_HEAD;
+        bool scan = c->state == CONN_HEAD || c->in_trailers;
         llhttp_errno_t e = llhttp_execute(&c->parser, p, n);
         size_t used = n;
         if (e != HPE_OK) {
             const char *pos = llhttp_get_error_pos(&c->parser);
             used = pos && pos >= p && pos <= p + n ? (size_t)(pos - p) : n;
         }
-        if (in_head)
+        if (scan)
             head_scan(c, p, used);
         off += used;
 
@@ -461,9 +593,21 @@ static size_t conn_parse(struct tg_conn *c, const char *data, size_t len)
             resumed = true;
             continue;
         }
+        if (e == HPE_PAUSED && c->pause == PAUSE_TRAILERS) {
+            /* The trailer section starts at a line start, and has its own
+             * max_header_bytes. */
+            c->pause = PAUSE_NONE;
+            llhttp_resume(&c->parser);
+            c->head_bytes = 0;
+            c->head_cr_pending = false;
+            c->head_line_start = true;
+            continue;
+        }
         if (e == HPE_PAUSED && c->pause == PAUSE_MESSAGE) {
             c->pause = PAUSE_NONE;
             llhttp_resume(&c->parser);
+            if (c->in_trailers && !conn_head_ok(c))
+                return off;
             conn_dispatch(c);
             return off;
         }
@@ -485,7 +629,7 @@ static size_t conn_parse(struct tg_conn *c, const char *data, size_t len)
             return off;
         }
         /* All consumed, request incomplete. */
-        if (c->state == CONN_HEAD && !conn_head_ok(c))
+        if (scan && !conn_head_ok(c))
             return off;
     }
     return off;
@@ -681,7 +825,7 @@ static void tls_plaintext(void *conn, const char *p, size_t n)
 }
 
 /* The remote address as text ("127.0.0.1:51234"), for logs. */
-static const char *conn_peer(struct tg_conn *c, char *out, size_t out_len)
+static const char *conn_peer(const struct tg_conn *c, char *out, size_t out_len)
 {
     struct sockaddr_storage ss;
     int len = sizeof(ss);
@@ -698,6 +842,11 @@ static const char *conn_peer(struct tg_conn *c, char *out, size_t out_len)
     }
     snprintf(out, out_len, "%s:%d", ip, port);
     return out;
+}
+
+const char *tg_http_peer(const struct tg_http_exchange *x, char *out, size_t out_len)
+{
+    return conn_peer(tg_container_of(x, struct tg_conn, x), out, out_len);
 }
 
 static void tls_failed(void *conn, const char *why)
@@ -971,16 +1120,26 @@ static void conn_finish_exchange(struct tg_conn *c)
         tg_defer(c->server->loop, &c->resume);
 }
 
-/* An error of the connection's own before any dispatch: answer and close. */
+/* An error of the connection's own before any dispatch: log it for the
+ * operator, answer (through the handler's on_refused when it has one) and
+ * close. */
 static void conn_fail_request(struct tg_conn *c, int status, const char *code, const char *msg)
 {
     if (c->state == CONN_CLOSED || c->state == CONN_LINGER)
         return;
+    char peer[INET6_ADDRSTRLEN + 8];
+    tg_log_info("http_refused", "peer=%s status=%d code=%s reason=\"%s\"",
+                conn_peer(c, peer, sizeof(peer)), status, code, msg);
     c->req.http_minor = c->parser.http_major == 1 ? c->parser.http_minor : 1;
+    c->req.received_ns = uv_hrtime();
     c->keep_alive = false;
     c->x = (struct tg_http_exchange){X_PENDING, NULL, false};
     conn_set_state(c, CONN_HANDLING);
-    tg_http_respond_error(&c->x, status, code, msg, NULL);
+    const struct tg_http_handler *h = c->server->handler;
+    if (h->on_refused)
+        h->on_refused(&c->x, c->server->ctx, status, code, msg);
+    if (c->x.state == X_PENDING)
+        tg_http_respond_error(&c->x, status, code, msg, NULL);
 }
 
 /* ---- reading -------------------------------------------------------------- */

@@ -47,6 +47,14 @@ struct tg_http_handler {
     void (*on_abort)(struct tg_http_exchange *x, void *ctx);
     /* A congested exchange's backlog fell below the low watermark. */
     void (*on_writable)(struct tg_http_exchange *x, void *ctx);
+    /* The connection refuses the request itself (malformed, over a limit,
+     * timed out; SPEC section 3) and closes after the answer. The request
+     * view holds what was read: headers only when the head was complete,
+     * method_name and url NULL before. The handler answers with
+     * tg_http_respond_error (adding its headers); NULL, or no answer: the
+     * plain error. */
+    void (*on_refused)(struct tg_http_exchange *x, void *ctx, int status, const char *code,
+                       const char *message);
 };
 
 /* Limits of SPEC [server], copied into each server so a reload can change them. */
@@ -60,6 +68,8 @@ struct tg_http_limits {
 };
 
 const struct tg_http_request *tg_http_request(const struct tg_http_exchange *x);
+/* The client's address as "IP:PORT" (for logs), written into out. */
+const char *tg_http_peer(const struct tg_http_exchange *x, char *out, size_t out_len);
 void tg_http_set_user(struct tg_http_exchange *x, void *user);
 void *tg_http_user(const struct tg_http_exchange *x);
 

@@ -109,6 +109,127 @@ class Strictness(TestCase):
         self.assertEqual(parse_responses(data)[0][0], 200)
 
 
+def chunked(body, ext=b""):
+    return b"%x%s\r\n" % (len(body), ext) + body + b"\r\n0\r\n"
+
+
+class Smuggling(TestCase):
+    """Framing the gateway cannot trust is refused and the connection closed;
+    the request behind it never reaches the upstream (issue 11)."""
+
+    def setUp(self):
+        super().setUp()
+        self.m = self.mock()
+        self.g = simple_gateway(self, self.m)
+
+    def refused(self, data, status, code, upstream=0):
+        """`data` then a second chat request on the same connection: one
+        refusal, connection closed, `upstream` requests reached the mock."""
+        out = raw_exchange(self.g.port, data + post(CHAT), timeout=3)
+        resps = parse_responses(out)
+        self.assertEqual([r[0] for r in resps], [status], out)
+        _, headers, body = resps[0]
+        self.assertEqual(headers.get("connection"), "close")
+        self.assertEqual(json.loads(body)["error"]["code"], code)
+        self.assertEqual(headers.get("x-should-retry"), "false")
+        self.assertTrue(headers.get("x-request-id"))
+        time.sleep(0.2)
+        self.assertEqual(self.m.stats()["requests"], upstream)
+        return json.loads(body)["error"]["message"]
+
+    def chat_te(self, te_lines, version=b"1.1"):
+        return (b"POST /v1/chat/completions HTTP/" + version + b"\r\nHost: t\r\n" + te_lines +
+                b"\r\n" + chunked(CHAT) + b"\r\n")
+
+    def test_http10_with_transfer_encoding_answered_then_closed(self):
+        # RFC 9112 section 6.1: the framing is faulty even when it parses.
+        data = self.chat_te(b"Connection: keep-alive\r\nTransfer-Encoding: chunked\r\n",
+                            version=b"1.0")
+        resps = parse_responses(raw_exchange(self.g.port, data + post(CHAT), timeout=3))
+        self.assertEqual([r[0] for r in resps], [200])
+        self.assertEqual(resps[0][1].get("connection"), "close")
+        time.sleep(0.2)
+        self.assertEqual(self.m.stats()["requests"], 1)
+
+    def test_obs_fold_in_trailers(self):
+        data = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked"
+                b"\r\n\r\n" + chunked(CHAT) + b"X-T: a\r\n b\r\n\r\n")
+        self.assertIn("folding", self.refused(data, 400, "bad_http"))
+
+    def test_bare_cr_in_trailers(self):
+        data = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked"
+                b"\r\n\r\n" + chunked(CHAT) + b"X-T: a\rX-U: b\r\n\r\n")
+        self.refused(data, 400, "bad_http")
+
+    def test_trailers_are_still_accepted(self):
+        data = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked"
+                b"\r\n\r\n" + chunked(CHAT) + b"X-T: a\r\nX-U: b\r\n\r\n")
+        resps = parse_responses(raw_exchange(self.g.port, data + post(CHAT, b"Connection: close\r\n")))
+        self.assertEqual([r[0] for r in resps], [200, 200])
+
+    def test_codings_other_than_chunked(self):
+        for te in (b"Transfer-Encoding: identity\r\nTransfer-Encoding: chunked\r\n",
+                   b"Transfer-Encoding: gzip, chunked\r\n"):
+            with self.subTest(te=te):
+                self.refused(self.chat_te(te), 501, "not_implemented")
+        # llhttp refuses these first, as malformed.
+        for te in (b"Transfer-Encoding: chunked, gzip\r\n",
+                   b"Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n"):
+            with self.subTest(te=te):
+                self.refused(self.chat_te(te), 400, "bad_http")
+
+    def test_chunked_twice(self):
+        self.refused(self.chat_te(b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"),
+                     400, "bad_http")
+
+    def test_empty_transfer_encoding(self):
+        # Taken as absent, the chunked body would be parsed as a new request.
+        data = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nTransfer-Encoding:\r\n\r\n" +
+                post(CHAT))
+        self.assertIn("empty Transfer-Encoding", self.refused(data, 400, "bad_http"))
+
+    def test_only_http_10_and_11(self):
+        for line in (b"GET /v1/models HTTP/2.0", b"GET /v1/models HTTP/0.9", b"GET /v1/models"):
+            with self.subTest(line=line):
+                self.refused(line + b"\r\nHost: t\r\n\r\n", 505, "http_version_not_supported")
+        # llhttp refuses this one first, as malformed.
+        self.refused(b"GET /v1/models HTTP/1.2\r\nHost: t\r\n\r\n", 400, "bad_http")
+
+    def test_host(self):
+        for head, why in ((b"", "missing"), (b"Host: a\r\nHost: b\r\n", "more than one"),
+                          (b"Host: g w\r\n", "invalid"), (b"Host: user@gw\r\n", "invalid"),
+                          (b"Host: gw:80x\r\n", "invalid"), (b"Host: gw/x\r\n", "invalid")):
+            with self.subTest(head=head):
+                msg = self.refused(b"GET /v1/models HTTP/1.1\r\n" + head + b"\r\n", 400,
+                                   "bad_http")
+                self.assertIn(why, msg)
+
+    def test_valid_hosts(self):
+        for host in (b"gw", b"gw:8080", b"127.0.0.1:1", b"[::1]:8080", b"a-b.c_d~e%41"):
+            with self.subTest(host=host):
+                out = raw_exchange(self.g.port, b"GET /v1/models HTTP/1.1\r\nHost: " + host +
+                                   b"\r\nConnection: close\r\n\r\n")
+                self.assertEqual(parse_responses(out)[0][0], 200, out)
+        # HTTP/1.0 may leave Host out.
+        out = raw_exchange(self.g.port, b"GET /v1/models HTTP/1.0\r\n\r\n")
+        self.assertEqual(parse_responses(out)[0][0], 200, out)
+
+    def test_refusals_are_logged(self):
+        raw_exchange(self.g.port, b"GET /v1/models HTTP/1.1\r\nHost: g w\r\n\r\n")
+        raw_exchange(self.g.port, b"GET /v1/models HTTP/2.0\r\nHost: t\r\n\r\n")
+        raw_exchange(self.g.port, b"GET /v1/models HTTP/1.1\r\nHost: t\r\n: v\r\n\r\n")
+        deadline = time.time() + 3
+        while time.time() < deadline and self.g.stderr().count("event=http_refused") < 3:
+            time.sleep(0.05)
+        lines = [l for l in self.g.stderr().splitlines() if "event=http_refused" in l]
+        self.assertEqual(len(lines), 3, lines)
+        for line, status, reason in zip(lines, (400, 505, 400),
+                                        ("invalid Host", "only HTTP/1.0", "empty header name")):
+            self.assertIn("peer=127.0.0.1:", line)
+            self.assertIn("status=%d" % status, line)
+            self.assertIn('reason="' + reason, line)
+
+
 class Limits(TestCase):
     L_HEAD = 1024
     L_HEADERS = 10
@@ -138,7 +259,7 @@ class Limits(TestCase):
     def test_header_bytes_streamed_without_end(self):
         # A head that never ends is refused once it passes the limit, not buffered.
         s = socket.create_connection(("127.0.0.1", self.g.port), timeout=3)
-        s.sendall(b"GET /v1/models HTTP/1.1\r\nX-Long: " + b"a" * (self.L_HEAD * 4))
+        s.sendall(b"GET /v1/models HTTP/1.1\r\nHost: t\r\nX-Long: " + b"a" * (self.L_HEAD * 4))
         data = s.recv(65536)
         self.assertIn(b" 431 ", data.split(b"\r\n")[0])
         s.close()
@@ -187,7 +308,7 @@ class Limits(TestCase):
 
     def test_read_timeout(self):
         for partial in (b"GET /v1/models HTTP/1.1\r\nHost: t\r\n",
-                        b"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 100\r\n\r\n{",
+                        b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{",
                         b""):
             t0 = time.time()
             resps = parse_responses(raw_exchange(self.g.port, partial, timeout=3))
@@ -247,7 +368,7 @@ class Limits(TestCase):
         extra.close()
         held.pop().close()
         time.sleep(0.1)
-        again = raw_exchange(self.g.port, b"GET /v1/models HTTP/1.1\r\nConnection: close\r\n\r\n")
+        again = raw_exchange(self.g.port, b"GET /v1/models HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         self.assertEqual(parse_responses(again)[0][0], 200)
         for s in held:
             s.close()
@@ -259,7 +380,7 @@ class Pipelining(TestCase):
         g = simple_gateway(self, m, sections={"hedge": {"enabled": False}})
         reqs = b"".join(post(CHAT, b"x-request-id: r%03d\r\n" % i) for i in range(100))
         s = socket.create_connection(("127.0.0.1", g.port), timeout=10)
-        s.sendall(reqs + b"GET /v1/models HTTP/1.1\r\nConnection: close\r\n\r\n")
+        s.sendall(reqs + b"GET /v1/models HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         data = b""
         while True:
             b = s.recv(1 << 20)
@@ -295,7 +416,7 @@ class Pipelining(TestCase):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         n = 300
         s.sendall(b"".join(post(CHAT) for _ in range(n)) +
-                  b"GET /v1/models HTTP/1.1\r\nConnection: close\r\n\r\n")
+                  b"GET /v1/models HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         time.sleep(0.5)
         data = b""
         while True:

@@ -84,7 +84,7 @@ class Drain(TestCase):
         g = simple_gateway(self, m)
         idle = [socket.create_connection(("127.0.0.1", g.port)) for _ in range(5)]
         for s in idle:
-            s.sendall(b"GET /v1/models HTTP/1.1\r\n\r\n")
+            s.sendall(b"GET /v1/models HTTP/1.1\r\nHost: t\r\n\r\n")
             s.recv(65536)
         t0 = time.time()
         g.signal(signal.SIGTERM)

@@ -165,7 +165,7 @@ class Cancellation(TestCase):
         g = simple_gateway(self, m)
         s = socket.create_connection(("127.0.0.1", g.port))
         body = b'{"model":"m","messages":[{"role":"user","content":"hi"}]}'
-        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body)
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body)
                   + body)
         m.wait_stats(lambda x: x["inflight"] == 1)
         t0 = time.time()
@@ -183,7 +183,7 @@ class Cancellation(TestCase):
         g = simple_gateway(self, m)
         s = socket.create_connection(("127.0.0.1", g.port))
         body = b'{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}'
-        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body)
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body)
                   + body)
         self.assertIn(b"200 OK", s.recv(65536))
         s.close()
@@ -377,7 +377,7 @@ class Errors(TestCase):
         while g.metric("tailgate_connections") > 0:  # the harness's readiness probe
             time.sleep(0.01)
         a = socket.create_connection(("127.0.0.1", g.port))
-        a.sendall(b"GET /v1/models HTTP/1.1\r\n\r\n")
+        a.sendall(b"GET /v1/models HTTP/1.1\r\nHost: t\r\n\r\n")
         a.recv(65536)
         b = socket.create_connection(("127.0.0.1", g.port), timeout=2)
         try:
