@@ -59,9 +59,9 @@ static void door_error(struct tg_gateway *gw, struct tg_http_exchange *x, const 
         tg_buf_puts(&h, "x-should-retry: false\r\n");
     if (extra)
         tg_buf_puts(&h, extra);
+    door_log(gw, x, id, status); /* the answer ends the request view */
     tg_http_respond_error(x, status, code, message, h.data);
     tg_buf_free(&h);
-    door_log(gw, x, id, status);
 }
 
 static void door_json(struct tg_gateway *gw, struct tg_http_exchange *x, const char *id,
@@ -69,9 +69,9 @@ static void door_json(struct tg_gateway *gw, struct tg_http_exchange *x, const c
 {
     struct tg_buf h = TG_BUF_INIT;
     tg_buf_printf(&h, "Content-Type: application/json\r\nx-request-id: %s\r\n", id);
+    door_log(gw, x, id, 200);
     tg_http_respond(x, 200, h.data, h.len, body->data, body->len);
     tg_buf_free(&h);
-    door_log(gw, x, id, 200);
 }
 
 /* The OpenAI model object of a route. */

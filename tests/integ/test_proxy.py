@@ -394,6 +394,106 @@ class Errors(TestCase):
         self.assertEqual(json.loads(resp[0][2])["error"]["code"], "request_timeout")
 
 
+class Door(TestCase):
+    """Answers made before routing (issue 11): x-request-id, x-should-retry,
+    an access log line; GET /v1/models/{id}."""
+
+    def setUp(self):
+        super().setUp()
+        self.m = self.mock()
+        self.g = simple_gateway(self, self.m, server={"max_body_bytes": 1000}, routes=[
+            {"model": "m", "deployments": ["d1"]},
+            {"model": "openai/gpt-4o", "deployments": ["d1"]}])
+
+    def test_pre_routing_answers(self):
+        big = json.dumps({"model": "m", "messages": [{"role": "user", "content": "x" * 2000}]})
+        cases = [(404, "not_found", "GET", "/v2/anything", None),
+                 (405, "method_not_allowed", "GET", "/v1/chat/completions", None),
+                 (405, "method_not_allowed", "DELETE", "/v1/models", None),
+                 (400, "invalid_request", "POST", "/v1/chat/completions", "not json"),
+                 (404, "model_not_found", "POST", "/v1/chat/completions",
+                  '{"model": "nope", "messages": []}'),
+                 (413, "body_too_large", "POST", "/v1/chat/completions", big)]
+        for i, (status, code, method, path, body) in enumerate(cases):
+            with self.subTest(path=path, status=status):
+                rid = "door-%d" % i
+                s, h, b = self.g.call(method, path, body, headers={"x-request-id": rid})
+                self.assertEqual(s, status, b)
+                self.assertEqual(json.loads(b)["error"]["code"], code)
+                self.assertEqual(h.get("x-request-id"), rid)
+                self.assertEqual(h.get("x-should-retry"), "false")
+                line = self.g.wait_log(lambda l, rid=rid: l["request_id"] == rid)
+                self.assertEqual(len(line), 1, self.g.access_log())
+                line = line[0]
+                self.assertEqual(line["status"], status)
+                self.assertEqual(line["method"], method)
+                self.assertEqual(line["path"], path)
+                self.assertTrue(line["client"].startswith("127.0.0.1:"), line)
+                self.assertIsNone(line["route"])
+                self.assertIsNone(line["deployment"])
+                self.assertEqual(line["attempts"], [])
+        self.assertEqual(self.m.stats()["requests"], 0)
+
+    def test_connection_refusals(self):
+        for i, (data, status, code) in enumerate((
+                (b"GET /v1/models HTTP/1.1\r\nHost: t\r\nX: " + b"a" * 20000 + b"\r\n\r\n",
+                 431, "headers_too_large"),
+                (b"GET /v1/models HTTP/1.1\r\nHost: a\r\nHost: b\r\nx-request-id: raw-1\r\n\r\n",
+                 400, "bad_http"),
+                (b"GET /v1/models HTTP/2.0\r\nHost: t\r\n\r\n", 505, "http_version_not_supported"),
+                (b"\x00garbage\r\n\r\n", 400, "bad_http"))):
+            with self.subTest(status=status, i=i):
+                resps = parse_responses(raw_exchange(self.g.port, data))
+                self.assertEqual(resps[0][0], status)
+                h = resps[0][1]
+                self.assertEqual(json.loads(resps[0][2])["error"]["code"], code)
+                self.assertTrue(h.get("x-request-id"))
+                self.assertEqual(h.get("x-should-retry"), "false")
+                rid = h["x-request-id"]
+                if i == 1:
+                    self.assertEqual(rid, "raw-1")  # the head was read: the client's id
+                line = self.g.wait_log(lambda l, rid=rid: l["request_id"] == rid)
+                self.assertEqual(len(line), 1, self.g.access_log())
+                self.assertEqual(line[0]["status"], status)
+                self.assertEqual(line[0]["attempts"], [])
+
+    def test_request_id_echoed_only_when_sane(self):
+        for rid, echoed in (("a" * 64, True), ("a" * 65, False), ("a b", False),
+                            ("r-1_2.3", True)):
+            with self.subTest(rid=rid):
+                s, h, _ = self.g.chat(headers={"x-request-id": rid})
+                self.assertEqual(s, 200)
+                self.assertEqual(h["x-request-id"] == rid, echoed, h["x-request-id"])
+                self.assertTrue(h["x-request-id"])
+                line = self.g.wait_log(lambda l: l["request_id"] == h["x-request-id"])
+                self.assertEqual(line[0]["route"], "m")
+                self.assertEqual(line[0]["method"], "POST")
+                self.assertEqual(line[0]["path"], "/v1/chat/completions")
+
+    def test_get_model(self):
+        for path, model in (("/v1/models/m", "m"), ("/v1/models/openai/gpt-4o", "openai/gpt-4o"),
+                            ("/v1/models/openai%2Fgpt-4o", "openai/gpt-4o"),
+                            ("/v1/models/openai%2fgpt%2D4o?x=1", "openai/gpt-4o")):
+            with self.subTest(path=path):
+                s, h, b = self.g.call("GET", path, headers={"x-request-id": "gm"})
+                self.assertEqual(s, 200, b)
+                self.assertEqual(json.loads(b), {"id": model, "object": "model", "created": 0,
+                                                 "owned_by": "tailgate"})
+                self.assertEqual(h["x-request-id"], "gm")
+        for path in ("/v1/models/nope", "/v1/models/openai", "/v1/models/m%2", "/v1/models/m%zz"):
+            with self.subTest(path=path):
+                s, h, b = self.g.call("GET", path)
+                self.assertEqual(s, 404, b)
+                err = json.loads(b)["error"]
+                self.assertEqual(err["code"], "model_not_found")
+                self.assertEqual(err["type"], "invalid_request_error")
+                self.assertEqual(err["attempts"], [])
+                self.assertEqual(h.get("x-should-retry"), "false")
+        s, h, b = self.g.call("POST", "/v1/models/m", "{}")
+        self.assertEqual(s, 405, b)
+        self.assertEqual(h["allow"], "GET")
+
+
 class Admin(TestCase):
     def test_endpoints(self):
         m = self.mock()
