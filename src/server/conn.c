@@ -47,7 +47,32 @@ enum exchange_state {
     X_STREAMING, /* head written, chunks follow */
 };
 
-enum pause_reason { PAUSE_NONE = 0, PAUSE_HEADERS, PAUSE_TRAILERS, PAUSE_MESSAGE };
+enum pause_reason { PAUSE_NONE = 0, PAUSE_HEADERS, PAUSE_CHUNK, PAUSE_TRAILERS, PAUSE_MESSAGE };
+
+/* What the input filter (see "what llhttp 8.1.0 refuses") does with the
+ * bytes it is at. */
+enum filter_mode {
+    FILTER_REQUEST_LINE = 0, /* passed as is, up to its LF */
+    FILTER_FIELDS,           /* header or trailer lines: trailing OWS dropped */
+    FILTER_BODY,             /* passed as is */
+    FILTER_CHUNK_SIZE,       /* hex digits passed; ';' or BWS starts extensions */
+    FILTER_CHUNK_EXT,        /* checked here, dropped, up to the CR */
+};
+
+/* Where a chunk extension's grammar is (RFC 9112 section 7.1.1):
+ * chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] ) */
+enum ext_state {
+    EXT_BWS_SEMI = 0, /* before ';' */
+    EXT_BWS_NAME,     /* after ';' */
+    EXT_NAME,
+    EXT_AFTER_NAME,   /* BWS after a name */
+    EXT_BWS_VALUE,    /* after '=' */
+    EXT_TOKEN,
+    EXT_QUOTED,
+    EXT_QUOTED_ESC,
+};
+
+#define MAX_CHUNK_EXT_BYTES 4096 /* per chunk-size line */
 
 struct tg_http_exchange {
     enum exchange_state state;
@@ -86,6 +111,11 @@ struct tg_conn {
     bool head_obs_fold;
     enum { HDR_NONE = 0, HDR_NAME, HDR_VALUE } hdr_phase;
     enum pause_reason pause;
+    enum filter_mode filter;
+    struct tg_buf ows;      /* whitespace held until the next byte shows it is trailing */
+    enum ext_state ext;
+    bool ext_named;         /* a chunk extension name was seen on this line */
+    size_t ext_bytes;
     int fail_status;        /* set by a callback returning HPE_USER */
     const char *fail_code;
     const char *fail_message;
@@ -144,6 +174,8 @@ static void request_reset(struct tg_conn *c)
     c->head_obs_fold = false;
     c->hdr_phase = HDR_NONE;
     c->pause = PAUSE_NONE;
+    c->filter = FILTER_REQUEST_LINE;
+    tg_buf_free(&c->ows);
     c->fail_status = 0;
     memset(&c->req, 0, sizeof(c->req));
 }
@@ -286,6 +318,16 @@ static int on_chunk_header(llhttp_t *p)
     return HPE_PAUSED;
 }
 
+/* A chunk's data and CRLF are done: a chunk-size line follows. */
+static int on_chunk_complete(llhttp_t *p)
+{
+    struct tg_conn *c = conn_of_parser(p);
+    if (c->in_trailers)
+        return 0; /* the last chunk's: after its trailers */
+    c->pause = PAUSE_CHUNK;
+    return HPE_PAUSED;
+}
+
 static int on_message_complete(llhttp_t *p)
 {
     conn_of_parser(p)->pause = PAUSE_MESSAGE;
@@ -303,6 +345,7 @@ static const llhttp_settings_t parser_settings = {
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_chunk_header = on_chunk_header,
+    .on_chunk_complete = on_chunk_complete,
     .on_message_complete = on_message_complete,
 };
 
@@ -561,6 +604,192 @@ static const char *bad_http_message(llhttp_errno_t e, const llhttp_t *p)
     }
 }
 
+/* ---- what llhttp 8.1.0 refuses that RFC 9112 allows ------------------------
+ *
+ * llhttp 8.1.0 refuses trailing whitespace after the values that frame a
+ * message ("Content-Length: 5<TAB>", "Transfer-Encoding: chunked<TAB>") and
+ * most chunk extensions (";a=b;c=d", BWS around ';' and '='). A recipient
+ * drops both anyway (RFC 9110 section 5.5: OWS is not part of a field
+ * value; RFC 9112 section 7.1.1: unknown chunk extensions are ignored), so
+ * they are dropped here before llhttp sees the bytes: whitespace in a header
+ * or trailer line is held until the next byte shows whether it trails the
+ * line, and a chunk-size line's extensions are checked against their
+ * grammar here and not passed on. Everything else goes to llhttp as sent. */
+
+static bool is_tchar(unsigned char ch)
+{
+    return isalnum(ch) || (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+static bool is_qdtext(unsigned char ch)
+{
+    return ch == '\t' || (ch >= 0x20 && ch != 0x7f);
+}
+
+/* One byte of chunk extensions; false when it breaks the grammar. */
+static bool ext_step(struct tg_conn *c, unsigned char ch)
+{
+    bool ws = ch == ' ' || ch == '\t';
+    switch (c->ext) {
+    case EXT_BWS_SEMI:
+        if (ch == ';')
+            c->ext = EXT_BWS_NAME;
+        return ws || ch == ';';
+    case EXT_BWS_NAME:
+        if (is_tchar(ch)) {
+            c->ext = EXT_NAME;
+            c->ext_named = true;
+        }
+        return ws || is_tchar(ch);
+    case EXT_NAME:
+        if (is_tchar(ch))
+            return true;
+        /* fall through */
+    case EXT_AFTER_NAME:
+        c->ext = ws ? EXT_AFTER_NAME : ch == ';' ? EXT_BWS_NAME : EXT_BWS_VALUE;
+        return ws || ch == ';' || ch == '=';
+    case EXT_BWS_VALUE:
+        if (ch == '"' || is_tchar(ch))
+            c->ext = ch == '"' ? EXT_QUOTED : EXT_TOKEN;
+        return ws || ch == '"' || is_tchar(ch);
+    case EXT_TOKEN:
+        if (is_tchar(ch))
+            return true;
+        c->ext = ch == ';' ? EXT_BWS_NAME : EXT_BWS_SEMI;
+        return ws || ch == ';';
+    case EXT_QUOTED:
+        if (ch == '"' || ch == '\\')
+            c->ext = ch == '"' ? EXT_BWS_SEMI : EXT_QUOTED_ESC;
+        return is_qdtext(ch);
+    case EXT_QUOTED_ESC:
+        c->ext = EXT_QUOTED;
+        return is_qdtext(ch);
+    }
+    return false;
+}
+
+/* Whether a CR may end the extensions here. */
+static bool ext_complete(const struct tg_conn *c)
+{
+    switch (c->ext) {
+    case EXT_NAME:
+    case EXT_AFTER_NAME:
+    case EXT_TOKEN:
+        return true;
+    case EXT_BWS_SEMI:
+        return c->ext_named;
+    default:
+        return false;
+    }
+}
+
+enum filter_result { FILTER_TAKEN, FILTER_PASS, FILTER_FAILED };
+
+static llhttp_errno_t conn_feed_held(struct tg_conn *c);
+static bool conn_feed_failed(struct tg_conn *c, llhttp_errno_t e);
+
+/* Decides the byte the input is at: taken by the filter (held or
+ * dropped), or to be passed to llhttp (after the held whitespace, which is
+ * passed first or dropped). */
+static enum filter_result filter_byte(struct tg_conn *c, unsigned char ch)
+{
+    bool ws = ch == ' ' || ch == '\t';
+    switch (c->filter) {
+    case FILTER_REQUEST_LINE:
+        if (ch == '\n')
+            c->filter = FILTER_FIELDS;
+        return FILTER_PASS;
+    case FILTER_FIELDS:
+        if (ws) {
+            tg_buf_putc(&c->ows, (char)ch);
+            return FILTER_TAKEN;
+        }
+        if (c->ows.len > 0) {
+            if (ch == '\r') {
+                tg_buf_reset(&c->ows); /* trailing: not part of the value */
+                return FILTER_PASS;
+            }
+            if (conn_feed_failed(c, conn_feed_held(c)))
+                return FILTER_FAILED;
+        }
+        return FILTER_PASS;
+    case FILTER_BODY:
+        return FILTER_PASS;
+    case FILTER_CHUNK_SIZE:
+        if (ch == '\r')
+            c->filter = FILTER_BODY;
+        if (ch != ';' && !ws)
+            return FILTER_PASS;
+        /* This byte starts the extensions. */
+        c->filter = FILTER_CHUNK_EXT;
+        c->ext = EXT_BWS_SEMI;
+        c->ext_named = false;
+        c->ext_bytes = 0;
+        /* fall through */
+    case FILTER_CHUNK_EXT:
+        if (ch == '\r') {
+            if (!ext_complete(c)) {
+                conn_fail_request(c, 400, "bad_http", "invalid chunk extension");
+                return FILTER_FAILED;
+            }
+            c->filter = FILTER_BODY;
+            return FILTER_PASS;
+        }
+        if (++c->ext_bytes > MAX_CHUNK_EXT_BYTES) {
+            conn_fail_request(c, 400, "bad_http", "chunk extensions are too long");
+            return FILTER_FAILED;
+        }
+        if (!ext_step(c, ch)) {
+            conn_fail_request(c, 400, "bad_http", "invalid chunk extension");
+            return FILTER_FAILED;
+        }
+        return FILTER_TAKEN;
+    }
+    return FILTER_PASS;
+}
+
+/* How many bytes from p (whose first byte the filter passed) go to llhttp
+ * in one piece: up to the next byte the filter must look at. */
+static size_t filter_span(const struct tg_conn *c, const char *p, size_t n)
+{
+    const char *stops;
+    switch (c->filter) {
+    case FILTER_REQUEST_LINE: stops = "\n"; break;
+    case FILTER_FIELDS: stops = " \t"; break;
+    case FILTER_CHUNK_SIZE: stops = "; \t\r"; break;
+    case FILTER_CHUNK_EXT: return n > 0 ? 1 : 0;
+    default: return n;
+    }
+    size_t i = 1;
+    while (i < n && !strchr(stops, p[i]))
+        i++;
+    return n > 0 ? i : 0;
+}
+
+/* Passes the held whitespace: it was inside a value, not after it. */
+static llhttp_errno_t conn_feed_held(struct tg_conn *c)
+{
+    llhttp_errno_t e = llhttp_execute(&c->parser, c->ows.data, c->ows.len);
+    tg_buf_reset(&c->ows);
+    return e;
+}
+
+/* Fails the request when llhttp (or one of our callbacks) refused. */
+static bool conn_feed_failed(struct tg_conn *c, llhttp_errno_t e)
+{
+    if (c->fail_status) {
+        /* One of our callbacks refused (llhttp reports those from the
+         * _complete callbacks under its own codes). */
+        conn_fail_request(c, c->fail_status, c->fail_code, c->fail_message);
+        return true;
+    }
+    if (e != HPE_OK) {
+        conn_fail_request(c, 400, "bad_http", bad_http_message(e, &c->parser));
+        return true;
+    }
+    return false;
+}
+
 /* Feeds bytes to llhttp until they run out, a request is dispatched, or the
  * connection fails. Returns how many bytes were consumed. */
 static size_t conn_parse(struct tg_conn *c, const char *data, size_t len)
@@ -574,6 +803,18 @@ static size_t conn_parse(struct tg_conn *c, const char *data, size_t len)
         const char *p = data + off;
         size_t n = len - off;
         bool scan = c->state == CONN_HEAD || c->in_trailers;
+        if (n > 0) {
+            enum filter_result fr = filter_byte(c, (unsigned char)p[0]);
+            if (fr == FILTER_FAILED)
+                return off;
+            if (fr == FILTER_TAKEN) {
+                if (scan)
+                    head_scan(c, p, 1);
+                off++;
+                continue;
+            }
+            n = filter_span(c, p, n);
+        }
         llhttp_errno_t e = llhttp_execute(&c->parser, p, n);
         size_t used = n;
         if (e != HPE_OK) {
@@ -590,7 +831,14 @@ static size_t conn_parse(struct tg_conn *c, const char *data, size_t len)
             if (!conn_headers_done(c))
                 return off;
             conn_set_state(c, CONN_BODY);
+            c->filter = (c->parser.flags & F_CHUNKED) ? FILTER_CHUNK_SIZE : FILTER_BODY;
             resumed = true;
+            continue;
+        }
+        if (e == HPE_PAUSED && c->pause == PAUSE_CHUNK) {
+            c->pause = PAUSE_NONE;
+            llhttp_resume(&c->parser);
+            c->filter = FILTER_CHUNK_SIZE;
             continue;
         }
         if (e == HPE_PAUSED && c->pause == PAUSE_TRAILERS) {
@@ -601,6 +849,7 @@ static size_t conn_parse(struct tg_conn *c, const char *data, size_t len)
             c->head_bytes = 0;
             c->head_cr_pending = false;
             c->head_line_start = true;
+            c->filter = FILTER_FIELDS;
             continue;
         }
         if (e == HPE_PAUSED && c->pause == PAUSE_MESSAGE) {
@@ -618,16 +867,8 @@ static size_t conn_parse(struct tg_conn *c, const char *data, size_t len)
             conn_dispatch(c);
             return len;
         }
-        if (c->fail_status) {
-            /* One of our callbacks refused (llhttp reports those from the
-             * _complete callbacks under its own codes). */
-            conn_fail_request(c, c->fail_status, c->fail_code, c->fail_message);
+        if (conn_feed_failed(c, e))
             return off;
-        }
-        if (e != HPE_OK) {
-            conn_fail_request(c, 400, "bad_http", bad_http_message(e, &c->parser));
-            return off;
-        }
         /* All consumed, request incomplete. */
         if (scan && !conn_head_ok(c))
             return off;

@@ -214,6 +214,71 @@ class Smuggling(TestCase):
         out = raw_exchange(self.g.port, b"GET /v1/models HTTP/1.0\r\n\r\n")
         self.assertEqual(parse_responses(out)[0][0], 200, out)
 
+    def test_valid_framing_llhttp_refused(self):
+        # llhttp 8.1.0 refused these; RFC 9110/9112 allow them.
+        heads = (b"Transfer-Encoding: chunked\t\r\n", b"Transfer-Encoding: chunked \t \r\n",
+                 b"Transfer-Encoding:  chunked\r\n")
+        for te in heads:
+            with self.subTest(te=te):
+                self.accepted(self.chat_te(te))
+        for cl in (b"%d\t" % len(CHAT), b"%d  " % len(CHAT), b"\t%d" % len(CHAT)):
+            with self.subTest(cl=cl):
+                self.accepted(b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\n"
+                              b"Content-Length: " + cl + b"\r\n\r\n" + CHAT)
+        for ext in (b";a=b;c=d", b";a", b";a;b", b";a=\"q;\\\"x\";b=c", b" ;a = b ; c",
+                    b";a=b\t;c=d"):
+            with self.subTest(ext=ext):
+                half = len(CHAT) // 2
+                self.accepted(b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\n"
+                              b"Transfer-Encoding: chunked\r\n\r\n" +
+                              b"%x%s\r\n" % (half, ext) + CHAT[:half] + b"\r\n" +
+                              b"%x%s\r\n" % (len(CHAT) - half, ext) + CHAT[half:] +
+                              b"\r\n0" + ext + b"\r\nX-T: v\r\n\r\n")
+        self.assertEqual(self.m.stats()["requests"], 4 * (len(heads) + 3 + 6))
+
+    def accepted(self, data):
+        """`data`, then a second chat request: both answered 200, whole or a
+        byte at a time; and the value the gateway saw lost its trailing OWS."""
+        for split in (False, True):
+            second = post(CHAT, b"Connection: close\r\nx-request-id: id-7 \t\r\n")
+            if split:
+                s = socket.create_connection(("127.0.0.1", self.g.port), timeout=5)
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                for i in range(len(data)):
+                    s.sendall(data[i:i + 1])
+                    time.sleep(0.0005)
+                s.sendall(second)
+                out = b""
+                while True:
+                    b = s.recv(65536)
+                    if not b:
+                        break
+                    out += b
+                s.close()
+            else:
+                out = raw_exchange(self.g.port, data + second)
+            resps = parse_responses(out)
+            self.assertEqual([r[0] for r in resps], [200, 200], out)
+            self.assertEqual(resps[1][1]["x-request-id"], "id-7")
+
+    def test_invalid_chunk_extensions(self):
+        for ext in (b";", b";a=", b" ", b";a b", b";a=\"b", b";=b", b";a=b c", b";a@b",
+                    b";a=" + b"b" * 5000):
+            with self.subTest(ext=ext[:20]):
+                data = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\n"
+                        b"Transfer-Encoding: chunked\r\n\r\n" + chunked(CHAT, ext) + b"\r\n")
+                self.refused(data, 400, "bad_http")
+
+    def test_whitespace_inside_values_is_kept(self):
+        s, h, _ = self.g.chat(headers={"x-request-id": "a\tb"})
+        self.assertNotEqual(h["x-request-id"], "a\tb")  # not a sane id: replaced
+        out = raw_exchange(self.g.port, b"GET /v1/models HTTP/1.1\r\nHost: t\r\n"
+                           b"Connection: close\r\nx-request-id:  in-side  \r\n\r\n")
+        self.assertEqual(parse_responses(out)[0][1]["x-request-id"], "in-side")
+
+    def test_request_line_trailing_whitespace_still_refused(self):
+        self.refused(b"GET /v1/models HTTP/1.1 \r\nHost: t\r\n\r\n", 400, "bad_http")
+
     def test_refusals_are_logged(self):
         raw_exchange(self.g.port, b"GET /v1/models HTTP/1.1\r\nHost: g w\r\n\r\n")
         raw_exchange(self.g.port, b"GET /v1/models HTTP/2.0\r\nHost: t\r\n\r\n")
