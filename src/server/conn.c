@@ -696,7 +696,7 @@ static enum filter_result filter_byte(struct tg_conn *c, unsigned char ch)
     bool ws = ch == ' ' || ch == '\t';
     switch (c->filter) {
     case FILTER_REQUEST_LINE:
-        if (ch == '\n')
+        if (ch == '\n' && c->url_len > 0) /* not an empty line before the request */
             c->filter = FILTER_FIELDS;
         return FILTER_PASS;
     case FILTER_FIELDS:

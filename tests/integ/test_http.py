@@ -278,6 +278,7 @@ class Smuggling(TestCase):
 
     def test_request_line_trailing_whitespace_still_refused(self):
         self.refused(b"GET /v1/models HTTP/1.1 \r\nHost: t\r\n\r\n", 400, "bad_http")
+        self.refused(b"\r\nGET /v1/models HTTP/1.1 \r\nHost: t\r\n\r\n", 400, "bad_http")
 
     def test_refusals_are_logged(self):
         raw_exchange(self.g.port, b"GET /v1/models HTTP/1.1\r\nHost: g w\r\n\r\n")
