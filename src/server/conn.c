@@ -808,9 +808,12 @@ static size_t conn_parse(struct tg_conn *c, const char *data, size_t len)
             if (fr == FILTER_FAILED)
                 return off;
             if (fr == FILTER_TAKEN) {
-                if (scan)
-                    head_scan(c, p, 1);
                 off++;
+                if (scan) {
+                    head_scan(c, p, 1);
+                    if (!conn_head_ok(c)) /* held whitespace counts too */
+                        return off;
+                }
                 continue;
             }
             n = filter_span(c, p, n);

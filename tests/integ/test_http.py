@@ -330,6 +330,19 @@ class Limits(TestCase):
         self.assertIn(b" 431 ", data.split(b"\r\n")[0])
         s.close()
 
+    def test_whitespace_counts_toward_header_bytes(self):
+        # Whitespace held to see whether it trails a value is bounded too.
+        s = socket.create_connection(("127.0.0.1", self.g.port), timeout=5)
+        s.sendall(b"GET /v1/models HTTP/1.1\r\nHost: t\r\nX: a" + b" " * (self.L_HEAD * 4))
+        data = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+        s.close()
+        self.assertEqual(parse_responses(data)[0][0], 431)
+
     def test_header_count_at_limit(self):
         def req(n_headers):
             lines = b"Host: t\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(n_headers - 1))
