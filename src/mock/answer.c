@@ -310,7 +310,7 @@ static void completion_stream(const struct tg_mock_reply *r, struct tg_mock_plan
 
 /* ---- embeddings ---- */
 
-/* Writes v in [-1, 1] with 6 decimals, without printf (1536 per input). */
+/* Writes v in [-1, 1] with 9 decimals, without printf (1536 per input). */
 static void put_unit_float(struct tg_buf *b, double v)
 {
     char tmp[16];
@@ -319,30 +319,83 @@ static void put_unit_float(struct tg_buf *b, double v)
         tmp[n++] = '-';
         v = -v;
     }
-    long scaled = lround(v * 1e6);
-    tmp[n++] = (char)('0' + scaled / 1000000);
+    long long scaled = llround(v * 1e9);
+    tmp[n++] = (char)('0' + scaled / 1000000000);
     tmp[n++] = '.';
-    long frac = scaled % 1000000;
-    for (long d = 100000; d > 0; d /= 10)
+    long long frac = scaled % 1000000000;
+    for (long long d = 100000000; d > 0; d /= 10)
         tmp[n++] = (char)('0' + (frac / d) % 10);
     tg_buf_append(b, tmp, n);
 }
 
-static void embeddings_whole(const struct tg_mock_reply *r, struct tg_rand *rand,
-                             struct tg_buf *b)
+/* The vector of one input: normal draws from its seed, scaled to unit
+ * length, as float32 (what the provider computes and sends). */
+static void embedding_vector(uint64_t seed, float *v, int dims)
+{
+    struct tg_rand rand;
+    tg_rand_seed(&rand, seed);
+    double sum = 0;
+    for (int d = 0; d < dims; d++) {
+        double x = tg_rand_normal(&rand);
+        v[d] = (float)x;
+        sum += x * x;
+    }
+    double norm = sqrt(sum) > 0 ? sqrt(sum) : 1;
+    for (int d = 0; d < dims; d++)
+        v[d] = (float)(v[d] / norm);
+}
+
+/* The vector's float32 values, little-endian, in standard base64. */
+static void put_base64_floats(struct tg_buf *b, const float *v, int dims)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = (size_t)dims * 4;
+    unsigned char *bytes = tg_xmalloc(n);
+    for (int d = 0; d < dims; d++) {
+        uint32_t u;
+        memcpy(&u, &v[d], 4);
+        for (int k = 0; k < 4; k++)
+            bytes[4 * d + k] = (unsigned char)(u >> (8 * k));
+    }
+    tg_buf_reserve(b, n / 3 * 4 + 4);
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t w = (uint32_t)bytes[i] << 16;
+        if (i + 1 < n)
+            w |= (uint32_t)bytes[i + 1] << 8;
+        if (i + 2 < n)
+            w |= bytes[i + 2];
+        char q[4] = {tab[(w >> 18) & 63], tab[(w >> 12) & 63],
+                     i + 1 < n ? tab[(w >> 6) & 63] : '=', i + 2 < n ? tab[w & 63] : '='};
+        tg_buf_append(b, q, 4);
+    }
+    free(bytes);
+}
+
+static void embeddings_whole(const struct tg_mock_reply *r, struct tg_buf *b)
 {
     tg_buf_puts(b, "{\"object\":\"list\",\"data\":[");
-    tg_buf_reserve(b, (size_t)r->n_inputs * (size_t)r->dims * 10 + 64);
+    tg_buf_reserve(b, (size_t)r->n_inputs * (size_t)r->dims * (r->base64 ? 6 : 13) + 64);
+    float *v = tg_xmalloc((size_t)r->dims * sizeof(float));
     for (int i = 0; i < r->n_inputs; i++) {
-        tg_buf_printf(b, "%s{\"object\":\"embedding\",\"index\":%d,\"embedding\":[", i ? "," : "",
-                      i);
-        for (int d = 0; d < r->dims; d++) {
-            if (d)
-                tg_buf_putc(b, ',');
-            put_unit_float(b, tg_rand_unit(rand) * 2.0 - 1.0);
+        tg_buf_printf(b, "%s{\"object\":\"embedding\",\"index\":%d,\"embedding\":",
+                      i ? "," : "", i);
+        embedding_vector(r->input_seeds[i], v, r->dims);
+        if (r->base64) {
+            tg_buf_putc(b, '"');
+            put_base64_floats(b, v, r->dims);
+            tg_buf_putc(b, '"');
+        } else {
+            tg_buf_putc(b, '[');
+            for (int d = 0; d < r->dims; d++) {
+                if (d)
+                    tg_buf_putc(b, ',');
+                put_unit_float(b, v[d]);
+            }
+            tg_buf_putc(b, ']');
         }
-        tg_buf_puts(b, "]}");
+        tg_buf_putc(b, '}');
     }
+    free(v);
     tg_buf_puts(b, "],\"model\":");
     str(b, r->model);
     tg_buf_printf(b, ",\"usage\":{\"prompt_tokens\":%lld,\"total_tokens\":%lld}}",
@@ -485,8 +538,7 @@ static void messages_stream(const struct tg_mock_reply *r, struct tg_mock_plan *
     piece_end(&ps, t);
 }
 
-void tg_mock_answer_format(const struct tg_mock_reply *r, struct tg_rand *rand,
-                           struct tg_mock_plan *plan)
+void tg_mock_answer_format(const struct tg_mock_reply *r, struct tg_mock_plan *plan)
 {
     plan->status = 200;
     plan->stream = r->stream && r->api != TG_MOCK_API_EMBEDDINGS;
@@ -510,7 +562,7 @@ void tg_mock_answer_format(const struct tg_mock_reply *r, struct tg_rand *rand,
             completion_whole(r, &plan->body);
         break;
     case TG_MOCK_API_EMBEDDINGS:
-        embeddings_whole(r, rand, &plan->body);
+        embeddings_whole(r, &plan->body);
         break;
     case TG_MOCK_API_MESSAGES:
         if (plan->stream)

@@ -29,9 +29,11 @@ struct tg_mock_reply {
     const char *finish_reason; /* OpenAI's words: stop, length, tool_calls, content_filter */
     int64_t prompt_tokens;
     int64_t completion_tokens;
-    /* Embeddings. */
+    /* Embeddings: one vector per input, drawn from its seed. */
     int n_inputs;
+    const uint64_t *input_seeds;
     int dims;
+    bool base64; /* encoding_format "base64": little-endian float32, base64 */
     /* Streamed faults. */
     int64_t stream_error_after; /* -1: none */
     const char *stream_error_type;
@@ -42,8 +44,7 @@ struct tg_mock_reply {
 };
 
 /* Fills plan->body, plan->pieces and the content headers for a success. */
-void tg_mock_answer_format(const struct tg_mock_reply *r, struct tg_rand *rand,
-                           struct tg_mock_plan *plan);
+void tg_mock_answer_format(const struct tg_mock_reply *r, struct tg_mock_plan *plan);
 
 /* An error body in the API's shape. `code`, `type`, `message` may be NULL
  * (then filled from the status). */
