@@ -140,6 +140,16 @@ static void chat_chunk_end(struct tg_buf *b, const char *finish_reason)
     sse_end(b);
 }
 
+/* stream_options.include_usage: a last chunk with no choices and the usage. */
+static void usage_chunk(struct tg_buf *b, const struct tg_buf *head, const struct tg_mock_reply *r)
+{
+    tg_buf_append(b, head->data, head->len);
+    tg_buf_puts(b, "],");
+    usage_openai(b, r);
+    tg_buf_putc(b, '}');
+    sse_end(b);
+}
+
 static void openai_stream_error(struct tg_buf *b, const struct tg_mock_reply *r)
 {
     sse_data_begin(b);
@@ -235,13 +245,8 @@ static void chat_stream(const struct tg_mock_reply *r, struct tg_mock_plan *plan
         chat_chunk_begin(b, &head, c);
         chat_chunk_end(b, r->finish_reason);
     }
-    if (r->include_usage) {
-        tg_buf_append(b, head.data, head.len);
-        tg_buf_puts(b, "],");
-        usage_openai(b, r);
-        tg_buf_putc(b, '}');
-        sse_end(b);
-    }
+    if (r->include_usage)
+        usage_chunk(b, &head, r);
     tg_buf_puts(b, "data: [DONE]\n\n");
     piece_end(&ps, t);
     tg_buf_free(&head);
@@ -264,13 +269,13 @@ static void completion_whole(const struct tg_mock_reply *r, struct tg_buf *b)
     tg_buf_putc(b, '}');
 }
 
-static void completion_chunk(struct tg_buf *b, const struct tg_buf *head, const char *p,
-                             size_t len, const char *finish_reason)
+static void completion_chunk(struct tg_buf *b, const struct tg_buf *head, int choice,
+                             const char *p, size_t len, const char *finish_reason)
 {
     tg_buf_append(b, head->data, head->len);
     tg_buf_puts(b, "{\"text\":");
     tg_buf_json_str(b, p, len);
-    tg_buf_puts(b, ",\"index\":0,\"logprobs\":null,\"finish_reason\":");
+    tg_buf_printf(b, ",\"index\":%d,\"logprobs\":null,\"finish_reason\":", choice);
     if (finish_reason)
         str(b, finish_reason);
     else
@@ -294,14 +299,18 @@ static void completion_stream(const struct tg_mock_reply *r, struct tg_mock_plan
         const char *p;
         size_t len;
         token_text(r, k, &p, &len);
-        completion_chunk(b, &head, p, len, NULL);
+        for (int c = 0; c < r->n_choices; c++) /* interleaved, as OpenAI sends n > 1 */
+            completion_chunk(b, &head, c, p, len, NULL);
         piece_end(&ps, t);
     }
     if (r->stream_error_after >= 0) {
         openai_stream_error(b, r);
         piece_end(&ps, t);
     } else {
-        completion_chunk(b, &head, "", 0, r->finish_reason);
+        for (int c = 0; c < r->n_choices; c++)
+            completion_chunk(b, &head, c, "", 0, r->finish_reason);
+        if (r->include_usage)
+            usage_chunk(b, &head, r);
         tg_buf_puts(b, "data: [DONE]\n\n");
         piece_end(&ps, t);
     }

@@ -255,6 +255,8 @@ static uint64_t *embedding_seeds(const cJSON *req, uint64_t seed, int *n)
     return seeds;
 }
 
+#define MAX_CHOICES 128 /* OpenAI's limit on n */
+
 /* The provider's own complaint about a request it cannot take, or NULL. */
 static const char *request_problem(enum tg_mock_api api, const cJSON *req)
 {
@@ -263,6 +265,11 @@ static const char *request_problem(enum tg_mock_api api, const cJSON *req)
     if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(req, "model")))
         return "you must provide a model parameter";
     const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(req, "messages");
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(req, "n");
+    if ((api == TG_MOCK_API_CHAT || api == TG_MOCK_API_COMPLETIONS) && n && !cJSON_IsNull(n) &&
+        !(cJSON_IsNumber(n) && n->valuedouble >= 1 && n->valuedouble <= MAX_CHOICES &&
+          n->valuedouble == floor(n->valuedouble)))
+        return "Invalid 'n': expected an integer from 1 to 128.";
     switch (api) {
     case TG_MOCK_API_CHAT:
         if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0)
@@ -559,10 +566,9 @@ void tg_mock_plan(struct tg_mock *m, enum tg_mock_api api, const char *body, siz
     r.include_usage = tg_json_get_bool(cJSON_GetObjectItemCaseSensitive(req, "stream_options"),
                                        "include_usage", false);
     double n = 1;
-    tg_json_get_num(req, "n", &n);
-    r.n_choices = n >= 1 && n <= 16 ? (int)n : 1;
-    if (api == TG_MOCK_API_MESSAGES)
-        r.n_choices = 1;
+    if (api == TG_MOCK_API_CHAT || api == TG_MOCK_API_COMPLETIONS)
+        tg_json_get_num(req, "n", &n); /* checked above: 1..128 */
+    r.n_choices = (int)n;
     r.prompt_tokens = prompt_tokens(api, req);
     r.stream_error_after = have_step ? step.stream_error_after_chunks : -1;
     r.stream_error_type = have_step ? step.error_type : NULL;

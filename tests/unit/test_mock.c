@@ -776,6 +776,9 @@ static void test_bad_requests(void **state)
         {TG_MOCK_API_CHAT, "{\"model\":\"m\",\"messages\":[]}"},
         {TG_MOCK_API_CHAT, "{\"model\":\"m\"}"},
         {TG_MOCK_API_COMPLETIONS, "{\"model\":\"m\"}"},
+        {TG_MOCK_API_CHAT, "{\"model\":\"m\",\"n\":0,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"},
+        {TG_MOCK_API_CHAT, "{\"model\":\"m\",\"n\":129,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"},
+        {TG_MOCK_API_COMPLETIONS, "{\"model\":\"m\",\"n\":1.5,\"prompt\":\"x\"}"},
         {TG_MOCK_API_EMBEDDINGS, "{\"model\":\"m\",\"input\":[]}"},
         {TG_MOCK_API_EMBEDDINGS, "{\"model\":\"m\"}"},
         {TG_MOCK_API_EMBEDDINGS, "{\"model\":\"m\",\"input\":\"\"}"},
@@ -956,6 +959,33 @@ static void test_completions_stream(void **state)
     cJSON *f = cJSON_Parse(s->ev[10].data);
     assert_string_equal(jstr(f, "choices.0.finish_reason"), "stop");
     cJSON_Delete(f);
+    sse_free(s);
+    tg_mock_plan_free(&p);
+
+    /* n = 2: both choices stream, each ends with its finish_reason; with
+     * include_usage a last chunk carries the usage. Before: choice 0 only,
+     * and no usage chunk. */
+    plan(m, TG_MOCK_API_COMPLETIONS,
+         "{\"model\":\"m\",\"prompt\":\"x\",\"n\":2,\"stream\":true,\"stream_options\":"
+         "{\"include_usage\":true}}",
+         &p);
+    s = sse_parse(&p);
+    assert_int_equal(s->n, 2 * 10 + 2 + 1 + 1);
+    int finished[2] = {0, 0};
+    for (size_t k = 0; k + 2 < s->n; k++) {
+        cJSON *j = cJSON_Parse(s->ev[k].data);
+        int idx = (int)jnum(j, "choices.0.index");
+        assert_int_equal(idx, (int)(k % 2));
+        if (cJSON_IsString(jpath(j, "choices.0.finish_reason")))
+            finished[idx]++;
+        cJSON_Delete(j);
+    }
+    assert_int_equal(finished[0], 1);
+    assert_int_equal(finished[1], 1);
+    cJSON *u = cJSON_Parse(s->ev[s->n - 2].data);
+    assert_int_equal(cJSON_GetArraySize(jpath(u, "choices")), 0);
+    assert_int_equal((int)jnum(u, "usage.completion_tokens"), 20);
+    cJSON_Delete(u);
     sse_free(s);
     tg_mock_plan_free(&p);
     mock_del(m);
