@@ -547,6 +547,193 @@ static void messages_stream(const struct tg_mock_reply *r, struct tg_mock_plan *
     piece_end(&ps, t);
 }
 
+/* ---- OpenAI Responses API ---- */
+
+/* The ids of the answer's output item: "msg_..." or "fc_..." after the
+ * response's own "resp_..." suffix. */
+static void item_id(struct tg_buf *b, const struct tg_mock_reply *r)
+{
+    const char *suffix = strncmp(r->id, "resp_", 5) == 0 ? r->id + 5 : r->id;
+    tg_buf_printf(b, "\"%s_%s\"", r->tool_name ? "fc" : "msg", suffix);
+}
+
+/* The output item; `done` false: as announced when it starts (no text yet). */
+static void response_item(struct tg_buf *b, const struct tg_mock_reply *r, bool done)
+{
+    const char *status = done ? "completed" : "in_progress";
+    if (r->tool_name) {
+        tg_buf_puts(b, "{\"type\":\"function_call\",\"id\":");
+        item_id(b, r);
+        tg_buf_puts(b, ",\"call_id\":");
+        str(b, r->tool_id);
+        tg_buf_puts(b, ",\"name\":");
+        str(b, r->tool_name);
+        tg_buf_puts(b, ",\"arguments\":");
+        str(b, done ? r->tool_args : "");
+        tg_buf_printf(b, ",\"status\":\"%s\"}", status);
+        return;
+    }
+    tg_buf_puts(b, "{\"type\":\"message\",\"id\":");
+    item_id(b, r);
+    tg_buf_printf(b, ",\"status\":\"%s\",\"role\":\"assistant\",\"content\":[", status);
+    if (done) {
+        tg_buf_puts(b, "{\"type\":\"output_text\",\"text\":");
+        str(b, r->text);
+        tg_buf_puts(b, ",\"annotations\":[],\"logprobs\":[]}");
+    }
+    tg_buf_puts(b, "]}");
+}
+
+/* The response object: in progress (no output, no usage) or finished. */
+static void response_object(struct tg_buf *b, const struct tg_mock_reply *r, bool done)
+{
+    bool cut = done && strcmp(r->finish_reason, "length") == 0;
+    tg_buf_puts(b, "{\"id\":");
+    str(b, r->id);
+    tg_buf_printf(b, ",\"object\":\"response\",\"created_at\":%lld,\"status\":\"%s\","
+                     "\"error\":null,\"incomplete_details\":%s,\"model\":",
+                  (long long)r->created, !done ? "in_progress" : cut ? "incomplete" : "completed",
+                  cut ? "{\"reason\":\"max_output_tokens\"}" : "null");
+    str(b, r->model);
+    tg_buf_puts(b, ",\"output\":[");
+    if (done)
+        response_item(b, r, true);
+    tg_buf_puts(b, "],\"usage\":");
+    if (done)
+        tg_buf_printf(b,
+                      "{\"input_tokens\":%lld,\"input_tokens_details\":{\"cached_tokens\":0},"
+                      "\"output_tokens\":%lld,\"output_tokens_details\":{\"reasoning_tokens\":0},"
+                      "\"total_tokens\":%lld}",
+                      (long long)r->prompt_tokens, (long long)r->completion_tokens,
+                      (long long)(r->prompt_tokens + r->completion_tokens));
+    else
+        tg_buf_puts(b, "null");
+    tg_buf_puts(b, "}");
+}
+
+/* "event: NAME" and the data's head up to its sequence number; the caller
+ * adds the event's own members and the closing brace. */
+static void response_event(struct tg_buf *b, const char *name, int *seq)
+{
+    tg_buf_printf(b, "event: %s\ndata: {\"type\":\"%s\",\"sequence_number\":%d", name, name,
+                  (*seq)++);
+}
+
+static void response_event_end(struct tg_buf *b)
+{
+    tg_buf_putc(b, '}');
+    sse_end(b);
+}
+
+/* The position members of an event about the output item's content. */
+static void item_ref(struct tg_buf *b, const struct tg_mock_reply *r, bool with_content)
+{
+    tg_buf_puts(b, ",\"item_id\":");
+    item_id(b, r);
+    tg_buf_puts(b, ",\"output_index\":0");
+    if (with_content)
+        tg_buf_puts(b, ",\"content_index\":0");
+}
+
+static void responses_stream(const struct tg_mock_reply *r, struct tg_mock_plan *plan)
+{
+    struct pieces ps = {plan, 0};
+    struct tg_buf *b = &plan->body;
+    double t = r->first_ms;
+    int seq = 0;
+    static const char *const opening[] = {"response.created", "response.in_progress"};
+    for (int i = 0; i < 2; i++) {
+        response_event(b, opening[i], &seq);
+        tg_buf_puts(b, ",\"response\":");
+        response_object(b, r, false);
+        response_event_end(b);
+    }
+    response_event(b, "response.output_item.added", &seq);
+    tg_buf_puts(b, ",\"output_index\":0,\"item\":");
+    response_item(b, r, false);
+    response_event_end(b);
+    if (!r->tool_name) {
+        response_event(b, "response.content_part.added", &seq);
+        item_ref(b, r, true);
+        tg_buf_puts(b, ",\"part\":{\"type\":\"output_text\",\"text\":\"\",\"annotations\":[]}");
+        response_event_end(b);
+    }
+    piece_end(&ps, t);
+    plan->hang_after = 1;
+
+    size_t *frag_ends = NULL;
+    size_t n = r->tool_name ? arg_fragments(r->tool_args, &frag_ends) : r->n_tokens;
+    size_t sent = pieces_before_error(r, n);
+    for (size_t k = 0; k < sent; k++) {
+        if (k > 0)
+            t += r->interval_ms;
+        if (r->tool_name) {
+            size_t from = k ? frag_ends[k - 1] : 0;
+            response_event(b, "response.function_call_arguments.delta", &seq);
+            item_ref(b, r, false);
+            tg_buf_puts(b, ",\"delta\":");
+            tg_buf_json_str(b, r->tool_args + from, frag_ends[k] - from);
+        } else {
+            const char *p;
+            size_t len;
+            token_text(r, k, &p, &len);
+            response_event(b, "response.output_text.delta", &seq);
+            item_ref(b, r, true);
+            tg_buf_puts(b, ",\"delta\":");
+            tg_buf_json_str(b, p, len);
+            tg_buf_puts(b, ",\"logprobs\":[]");
+        }
+        response_event_end(b);
+        piece_end(&ps, t);
+    }
+    free(frag_ends);
+    if (r->stream_error_after >= 0) {
+        response_event(b, "error", &seq);
+        tg_buf_puts(b, ",\"code\":");
+        str(b, r->stream_error_type ? r->stream_error_type : "server_error");
+        tg_buf_puts(b, ",\"message\":");
+        str(b, r->stream_error_message
+                   ? r->stream_error_message
+                   : "The server had an error while processing your request.");
+        tg_buf_puts(b, ",\"param\":null");
+        response_event_end(b);
+        piece_end(&ps, t);
+        return;
+    }
+    if (r->tool_name) {
+        response_event(b, "response.function_call_arguments.done", &seq);
+        item_ref(b, r, false);
+        tg_buf_puts(b, ",\"arguments\":");
+        str(b, r->tool_args);
+        response_event_end(b);
+    } else {
+        response_event(b, "response.output_text.done", &seq);
+        item_ref(b, r, true);
+        tg_buf_puts(b, ",\"text\":");
+        str(b, r->text);
+        tg_buf_puts(b, ",\"logprobs\":[]");
+        response_event_end(b);
+        response_event(b, "response.content_part.done", &seq);
+        item_ref(b, r, true);
+        tg_buf_puts(b, ",\"part\":{\"type\":\"output_text\",\"text\":");
+        str(b, r->text);
+        tg_buf_puts(b, ",\"annotations\":[]}");
+        response_event_end(b);
+    }
+    response_event(b, "response.output_item.done", &seq);
+    tg_buf_puts(b, ",\"output_index\":0,\"item\":");
+    response_item(b, r, true);
+    response_event_end(b);
+    response_event(b,
+                   strcmp(r->finish_reason, "length") == 0 ? "response.incomplete"
+                                                           : "response.completed",
+                   &seq);
+    tg_buf_puts(b, ",\"response\":");
+    response_object(b, r, true);
+    response_event_end(b);
+    piece_end(&ps, t);
+}
+
 void tg_mock_answer_format(const struct tg_mock_reply *r, struct tg_mock_plan *plan)
 {
     plan->status = 200;
@@ -578,6 +765,12 @@ void tg_mock_answer_format(const struct tg_mock_reply *r, struct tg_mock_plan *p
             messages_stream(r, plan);
         else
             messages_whole(r, &plan->body);
+        break;
+    case TG_MOCK_API_RESPONSES:
+        if (plan->stream)
+            responses_stream(r, plan);
+        else
+            response_object(&plan->body, r, true);
         break;
     default:
         break;

@@ -1,6 +1,7 @@
 /* The mock's answer texts in each wire format (internal to mock/): OpenAI
  * chat.completion and chat.completion.chunk, text_completion, embeddings,
- * Anthropic messages and their stream events, and each API's error shape. */
+ * Responses API responses and their stream events, Anthropic messages and
+ * their stream events, and each API's error shape. */
 #ifndef TG_MOCK_ANSWER_H
 #define TG_MOCK_ANSWER_H
 

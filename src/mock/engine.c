@@ -21,7 +21,7 @@
 #include "util/json.h"
 
 static const char *const api_paths[TG_MOCK_API__COUNT] = {
-    "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/messages"};
+    "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/messages", "/v1/responses"};
 
 const char *tg_mock_api_path(enum tg_mock_api api)
 {
@@ -121,6 +121,14 @@ static int64_t tokens_of_chars(size_t chars)
     return (int64_t)((chars + 3) / 4);
 }
 
+/* The turns of a conversation: "messages", or the Responses API's "input"
+ * (a string or an array of items). */
+static const cJSON *conversation(enum tg_mock_api api, const cJSON *req)
+{
+    return cJSON_GetObjectItemCaseSensitive(req,
+                                            api == TG_MOCK_API_RESPONSES ? "input" : "messages");
+}
+
 /* About what a tokenizer would count: 4 characters a token, 4 tokens of
  * framing per message, 3 to prime the answer. */
 static int64_t prompt_tokens(enum tg_mock_api api, const cJSON *req)
@@ -144,12 +152,18 @@ static int64_t prompt_tokens(enum tg_mock_api api, const cJSON *req)
         return t;
     }
     int64_t t = 3;
+    const cJSON *turns = conversation(api, req);
+    if (cJSON_IsString(turns))
+        t += 4 + tokens_of_chars(strlen(turns->valuestring));
     const cJSON *msg;
-    cJSON_ArrayForEach(msg, cJSON_GetObjectItemCaseSensitive(req, "messages"))
+    cJSON_ArrayForEach(msg, turns)
     {
-        t += 4 + tokens_of_chars(text_chars(cJSON_GetObjectItemCaseSensitive(msg, "content")));
+        /* a message's content, or a Responses function_call_output's output */
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(msg, "content");
+        t += 4 + tokens_of_chars(text_chars(c ? c : cJSON_GetObjectItemCaseSensitive(msg, "output")));
     }
-    const cJSON *system = cJSON_GetObjectItemCaseSensitive(req, "system");
+    const cJSON *system = cJSON_GetObjectItemCaseSensitive(
+        req, api == TG_MOCK_API_RESPONSES ? "instructions" : "system");
     if (system)
         t += 4 + tokens_of_chars(text_chars(system));
     return t;
@@ -283,6 +297,13 @@ static const char *request_problem(enum tg_mock_api api, const cJSON *req)
             return "max_tokens: Field required";
         return NULL;
     }
+    case TG_MOCK_API_RESPONSES: {
+        const cJSON *in = cJSON_GetObjectItemCaseSensitive(req, "input");
+        if (!(cJSON_IsString(in) && in->valuestring[0]) &&
+            !(cJSON_IsArray(in) && cJSON_GetArraySize(in) > 0))
+            return "Missing required parameter: 'input'.";
+        return NULL;
+    }
     case TG_MOCK_API_COMPLETIONS:
         if (!cJSON_GetObjectItemCaseSensitive(req, "prompt"))
             return "you must provide a prompt parameter";
@@ -358,16 +379,21 @@ static void text_from_json(struct text *t, const char *s, size_t n)
 
 /* ---- structured answers ---- */
 
-/* What the request asks the content to be: response_format (OpenAI) or
- * output_format (Anthropic's structured outputs). */
+/* What the request asks the content to be: response_format (chat),
+ * text.format (Responses) or output_format (Anthropic's structured outputs). */
 enum content_kind { CONTENT_TEXT = 0, CONTENT_JSON_OBJECT, CONTENT_JSON_SCHEMA };
 
 static enum content_kind content_kind(enum tg_mock_api api, const cJSON *req,
                                       const cJSON **schema)
 {
     *schema = NULL;
-    const cJSON *rf = cJSON_GetObjectItemCaseSensitive(
-        req, api == TG_MOCK_API_MESSAGES ? "output_format" : "response_format");
+    const cJSON *rf =
+        api == TG_MOCK_API_MESSAGES
+            ? cJSON_GetObjectItemCaseSensitive(req, "output_format")
+        : api == TG_MOCK_API_RESPONSES
+            ? cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(req, "text"),
+                                               "format")
+            : cJSON_GetObjectItemCaseSensitive(req, "response_format");
     const char *type = tg_json_get_str(rf, "type");
     if (!type || api == TG_MOCK_API_COMPLETIONS || api == TG_MOCK_API_EMBEDDINGS)
         return CONTENT_TEXT;
@@ -375,7 +401,8 @@ static enum content_kind content_kind(enum tg_mock_api api, const cJSON *req,
         return CONTENT_JSON_OBJECT;
     if (strcmp(type, "json_schema") != 0)
         return CONTENT_TEXT;
-    /* OpenAI nests it: {"json_schema": {"name", "strict", "schema"}}. */
+    /* Chat nests it: {"json_schema": {"name", "strict", "schema"}}; the
+     * others have "schema" beside "type". */
     const cJSON *js = cJSON_GetObjectItemCaseSensitive(rf, "json_schema");
     *schema = cJSON_GetObjectItemCaseSensitive(js ? js : rf, "schema");
     return cJSON_IsObject(*schema) ? CONTENT_JSON_SCHEMA : CONTENT_JSON_OBJECT;
@@ -406,9 +433,11 @@ static enum tool_mode tool_mode(const cJSON *req, const char **wanted)
 
 /* Whether the conversation's last turn is the user's own words (not a tool
  * result): then "auto" calls a tool, as an eager model does. */
-static bool user_spoke_last(const cJSON *req)
+static bool user_spoke_last(enum tg_mock_api api, const cJSON *req)
 {
-    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(req, "messages");
+    const cJSON *msgs = conversation(api, req);
+    if (cJSON_IsString(msgs)) /* Responses: a plain string is the user's */
+        return true;
     int n = cJSON_GetArraySize(msgs);
     const cJSON *last = n > 0 ? cJSON_GetArrayItem(msgs, n - 1) : NULL;
     const char *role = tg_json_get_str(last, "role");
@@ -424,19 +453,21 @@ static bool user_spoke_last(const cJSON *req)
     return true;
 }
 
-/* The function a tools entry declares (OpenAI's {"type":"function",
- * "function":{...}}, Anthropic's tool itself), or NULL for other kinds of
- * tools (web search, custom). */
+/* The function a tools entry declares (chat's {"type":"function",
+ * "function":{...}}, the Responses API's flat {"type":"function","name",
+ * "parameters"}, Anthropic's tool itself), or NULL for other kinds of tools
+ * (web search, file search, code interpreter). */
 static const cJSON *tool_function(enum tg_mock_api api, const cJSON *tool, const cJSON **schema)
 {
-    const cJSON *fn = api == TG_MOCK_API_MESSAGES
-                          ? tool
-                          : cJSON_GetObjectItemCaseSensitive(tool, "function");
+    const cJSON *fn = api == TG_MOCK_API_CHAT ? cJSON_GetObjectItemCaseSensitive(tool, "function")
+                                              : tool;
     if (!tg_json_get_str(fn, "name"))
         return NULL;
     const char *type = tg_json_get_str(tool, "type");
     if (api == TG_MOCK_API_MESSAGES && type && strcmp(type, "custom") != 0)
         return NULL; /* Anthropic's server tools (web_search_20250305, ...) */
+    if (api == TG_MOCK_API_RESPONSES && (!type || strcmp(type, "function") != 0))
+        return NULL;
     *schema = cJSON_GetObjectItemCaseSensitive(
         fn, api == TG_MOCK_API_MESSAGES ? "input_schema" : "parameters");
     return fn;
@@ -453,7 +484,7 @@ static const char *pick_tool(enum tg_mock_api api, const cJSON *req, struct tg_r
         return NULL;
     const char *wanted;
     enum tool_mode mode = tool_mode(req, &wanted);
-    if (mode == TOOLS_NONE || (mode == TOOLS_AUTO && !user_spoke_last(req)))
+    if (mode == TOOLS_NONE || (mode == TOOLS_AUTO && !user_spoke_last(api, req)))
         return NULL;
     const cJSON *tool, *fn, *sch = NULL;
     int n = 0;
@@ -551,6 +582,7 @@ void tg_mock_plan(struct tg_mock *m, enum tg_mock_api api, const char *body, siz
     m->id_counter++;
     snprintf(id, sizeof(id), "%s%016llx",
              api == TG_MOCK_API_MESSAGES      ? "msg_mock"
+             : api == TG_MOCK_API_RESPONSES   ? "resp_mock"
              : api == TG_MOCK_API_COMPLETIONS ? "cmpl-mock"
                                               : "chatcmpl-mock",
              (unsigned long long)m->id_counter);
@@ -599,7 +631,8 @@ void tg_mock_plan(struct tg_mock *m, enum tg_mock_api api, const char *body, siz
         int64_t want = have_step && step.output_tokens >= 0 ? step.output_tokens
                                                              : m->opts.output_tokens;
         double max_tokens = -1;
-        if (!tg_json_get_num(req, "max_completion_tokens", &max_tokens))
+        if (!tg_json_get_num(req, "max_completion_tokens", &max_tokens) &&
+            !tg_json_get_num(req, "max_output_tokens", &max_tokens))
             tg_json_get_num(req, "max_tokens", &max_tokens);
         const cJSON *schema = NULL, *schema_of_content;
         const char *tool_name =

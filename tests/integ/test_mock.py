@@ -994,6 +994,39 @@ class StructuredTest(harness.TestCase):
             self.assertEqual(status, 200, text)
             Movie.model_validate(messages_input(text, stream))
 
+    def test_responses_api(self):
+        """/v1/responses (before: 404): text.format json_schema parses as
+        responses.parse() does, function calls fit their parameters, and a
+        stream's deltas join into what response.completed holds."""
+        m = self.mock()
+        fmt = {"format": {"type": "json_schema", "name": "Movie", "strict": True,
+                          "schema": MOVIE_SCHEMA}}
+        tools = [{"type": "function", "name": "get_weather", "strict": True,
+                  "parameters": WEATHER}]
+        for stream in (False, True):
+            for extra, check in (
+                    ({"text": fmt}, lambda out: Movie.model_validate_json(
+                        out["content"][0]["text"])),
+                    ({"tools": tools, "tool_choice": "required"}, lambda out: jsonschema.validate(
+                        json.loads(out["arguments"]), WEATHER))):
+                body = dict(model="gpt-5", input="go", stream=stream, **extra)
+                status, _, text = post(m, "/v1/responses", body)
+                self.assertEqual(status, 200, text)
+                if stream:
+                    evs = events(text)
+                    self.assertEqual(evs[-1][0], "response.completed")
+                    resp = json.loads(evs[-1][1])["response"]
+                    deltas = "".join(json.loads(d)["delta"] for name, d in evs
+                                     if name.endswith(".delta"))
+                    out = resp["output"][0]
+                    self.assertEqual(deltas, out.get("arguments", None) or
+                                     out["content"][0]["text"])
+                else:
+                    resp = json.loads(text)
+                self.assertEqual(resp["status"], "completed")
+                self.assertGreater(resp["usage"]["output_tokens"], 0)
+                check(resp["output"][0])
+
     def test_embeddings_base64_and_dimensions(self):
         m = self.mock()
         self.check_embeddings(lambda b: post(m, "/v1/embeddings", b))

@@ -1631,6 +1631,137 @@ static void test_tool_choice_and_schemas(void **state)
     mock_del(m);
 }
 
+/* ---- the Responses API ---------------------------------------------------- */
+
+/* POST /v1/responses (SPEC section 7; the OpenAI SDK's responses.create and
+ * responses.parse). Before: 404. Text, text.format json_schema, function
+ * calls from flat tools, max_output_tokens, and the event stream whose
+ * deltas join into what response.completed reports. */
+static void test_responses(void **state)
+{
+    (void)state;
+    struct tg_mock *m = mock_new(NULL);
+    struct tg_mock_plan p;
+    plan(m, TG_MOCK_API_RESPONSES,
+         "{\"model\":\"gpt-5\",\"instructions\":\"be brief\",\"input\":\"hello\"}", &p);
+    assert_int_equal(p.status, 200);
+    cJSON *j = parse(&p.body);
+    assert_string_equal(jstr(j, "object"), "response");
+    assert_string_equal(jstr(j, "status"), "completed");
+    assert_string_equal(jstr(j, "output.0.type"), "message");
+    assert_string_equal(jstr(j, "output.0.role"), "assistant");
+    assert_string_equal(jstr(j, "output.0.content.0.type"), "output_text");
+    assert_true(strlen(jstr(j, "output.0.content.0.text")) > 0);
+    assert_int_equal((int)jnum(j, "usage.output_tokens"), 16);
+    assert_true(jnum(j, "usage.input_tokens") > 3);
+    assert_true(jnum(j, "usage.total_tokens") ==
+                jnum(j, "usage.input_tokens") + jnum(j, "usage.output_tokens"));
+    cJSON_Delete(j);
+    tg_mock_plan_free(&p);
+
+    plan(m, TG_MOCK_API_RESPONSES,
+         "{\"model\":\"gpt-5\",\"input\":[{\"role\":\"user\",\"content\":[{\"type\":"
+         "\"input_text\",\"text\":\"a movie\"}]}],\"text\":{\"format\":{\"type\":\"json_schema\","
+         "\"name\":\"movie\",\"strict\":true,\"schema\":" STRICT_SCHEMA "}}}",
+         &p);
+    j = parse(&p.body);
+    check_movie(jstr(j, "output.0.content.0.text"));
+    cJSON_Delete(j);
+    tg_mock_plan_free(&p);
+
+    /* Flat function tools; "auto" after a function_call_output: text. */
+    const char *tools = "\"tools\":[{\"type\":\"web_search\"},{\"type\":\"function\",\"name\":"
+                        "\"rate\",\"strict\":true,\"parameters\":" STRICT_SCHEMA "}]";
+    char body[4096];
+    snprintf(body, sizeof(body), "{\"model\":\"gpt-5\",\"input\":\"rate it\",%s}", tools);
+    plan(m, TG_MOCK_API_RESPONSES, body, &p);
+    j = parse(&p.body);
+    assert_string_equal(jstr(j, "output.0.type"), "function_call");
+    assert_string_equal(jstr(j, "output.0.name"), "rate");
+    assert_true(strncmp(jstr(j, "output.0.call_id"), "call_", 5) == 0);
+    check_movie(jstr(j, "output.0.arguments"));
+    cJSON_Delete(j);
+    tg_mock_plan_free(&p);
+    snprintf(body, sizeof(body),
+             "{\"model\":\"gpt-5\",\"input\":[{\"role\":\"user\",\"content\":\"rate it\"},"
+             "{\"type\":\"function_call\",\"call_id\":\"c1\",\"name\":\"rate\",\"arguments\":"
+             "\"{}\"},{\"type\":\"function_call_output\",\"call_id\":\"c1\",\"output\":\"5\"}],%s}",
+             tools);
+    plan(m, TG_MOCK_API_RESPONSES, body, &p);
+    j = parse(&p.body);
+    assert_string_equal(jstr(j, "output.0.type"), "message");
+    cJSON_Delete(j);
+    tg_mock_plan_free(&p);
+
+    /* max_output_tokens cuts: status incomplete, with the reason. */
+    plan(m, TG_MOCK_API_RESPONSES,
+         "{\"model\":\"gpt-5\",\"input\":\"x\",\"max_output_tokens\":5}", &p);
+    j = parse(&p.body);
+    assert_string_equal(jstr(j, "status"), "incomplete");
+    assert_string_equal(jstr(j, "incomplete_details.reason"), "max_output_tokens");
+    assert_int_equal((int)jnum(j, "usage.output_tokens"), 5);
+    cJSON_Delete(j);
+    tg_mock_plan_free(&p);
+
+    /* No input: OpenAI's 400. */
+    plan(m, TG_MOCK_API_RESPONSES, "{\"model\":\"gpt-5\"}", &p);
+    assert_int_equal(p.status, 400);
+    j = parse(&p.body);
+    assert_string_equal(jstr(j, "error.type"), "invalid_request_error");
+    cJSON_Delete(j);
+    tg_mock_plan_free(&p);
+
+    /* Streams: text and function call arguments. */
+    for (int tool = 0; tool < 2; tool++) {
+        snprintf(body, sizeof(body), "{\"model\":\"gpt-5\",\"stream\":true,\"input\":\"x\"%s%s}",
+                 tool ? "," : "", tool ? tools : "");
+        plan(m, TG_MOCK_API_RESPONSES, body, &p);
+        assert_true(p.stream);
+        struct sse *s = sse_parse(&p);
+        check_pieces(&p, s);
+        struct tg_buf joined = TG_BUF_INIT;
+        int deltas = 0;
+        for (size_t i = 0; i < s->n; i++) {
+            cJSON *e = cJSON_Parse(s->ev[i].data);
+            assert_non_null(e);
+            assert_int_equal((int)jnum(e, "sequence_number"), (int)i);
+            const char *type = jstr(e, "type");
+            if (i == 0)
+                assert_string_equal(type, "response.created");
+            if (strstr(type, ".delta")) {
+                tg_buf_puts(&joined, jstr(e, "delta"));
+                deltas++;
+            }
+            if (i == s->n - 1) {
+                assert_string_equal(type, "response.completed");
+                const char *whole = tool ? jstr(e, "response.output.0.arguments")
+                                         : jstr(e, "response.output.0.content.0.text");
+                assert_string_equal(joined.data, whole);
+                if (tool)
+                    check_movie(whole);
+                assert_true(jnum(e, "response.usage.output_tokens") > 0);
+            }
+            cJSON_Delete(e);
+        }
+        assert_true(deltas > 3);
+        tg_buf_free(&joined);
+        sse_free(s);
+        tg_mock_plan_free(&p);
+    }
+
+    /* A scripted stream error: an "error" event after two deltas. */
+    script_ok(m, "[{\"stream_error_after_chunks\":2}]", 1);
+    plan(m, TG_MOCK_API_RESPONSES, "{\"model\":\"gpt-5\",\"stream\":true,\"input\":\"x\"}", &p);
+    struct sse *s = sse_parse(&p);
+    cJSON *e = cJSON_Parse(s->ev[s->n - 1].data);
+    assert_string_equal(jstr(e, "type"), "error");
+    assert_string_equal(jstr(e, "code"), "server_error");
+    cJSON_Delete(e);
+    sse_free(s);
+    tg_mock_plan_free(&p);
+    mock_del(m);
+}
+
 /* ---- embeddings ---------------------------------------------------------- */
 
 static size_t b64_decode(const char *s, unsigned char *out)
@@ -2524,7 +2655,7 @@ static void test_paths(void **state)
 {
     (void)state;
     static const char *const paths[] = {"/v1/chat/completions", "/v1/completions",
-                                        "/v1/embeddings", "/v1/messages"};
+                                        "/v1/embeddings", "/v1/messages", "/v1/responses"};
     for (int i = 0; i < TG_MOCK_API__COUNT; i++) {
         assert_string_equal(tg_mock_api_path((enum tg_mock_api)i), paths[i]);
         assert_int_equal(tg_mock_api_of_path(paths[i], strlen(paths[i])), i);
@@ -2696,6 +2827,7 @@ int main(void)
         cmocka_unit_test(test_json_object_size_follows_tokens),
         cmocka_unit_test(test_tool_choice_and_schemas),
         cmocka_unit_test(test_embeddings_encodings),
+        cmocka_unit_test(test_responses),
         cmocka_unit_test(test_script_status_error_shapes),
         cmocka_unit_test(test_script_retry_after_headers),
         cmocka_unit_test(test_script_timing_faults),
