@@ -92,6 +92,55 @@ static void tool_call_json(struct tg_buf *b, const struct tg_mock_reply *r, bool
     tg_buf_puts(b, "}}]");
 }
 
+/* logprobs: made-up but steady values per token position. */
+static double token_logprob(size_t k, int rank)
+{
+    return -(double)((k * 7919 + 13) % 250) / 100.0 - 1.5 * rank;
+}
+
+static void token_entry(struct tg_buf *b, const struct tg_mock_reply *r, size_t k, int rank)
+{
+    const char *p;
+    size_t len;
+    token_text(r, k, &p, &len);
+    tg_buf_puts(b, "{\"token\":");
+    tg_buf_json_str(b, p, len);
+    tg_buf_printf(b, ",\"logprob\":%.4f,\"bytes\":[", token_logprob(k, rank));
+    for (size_t i = 0; i < len; i++)
+        tg_buf_printf(b, "%s%u", i ? "," : "", (unsigned char)p[i]);
+    tg_buf_putc(b, ']');
+}
+
+/* A choice's "logprobs" for tokens [from, to): null unless asked; the top
+ * alternatives are the token itself, then other tokens of the answer, each
+ * less likely. Tool calls have none for their content. */
+static void chat_logprobs(struct tg_buf *b, const struct tg_mock_reply *r, size_t from, size_t to)
+{
+    if (!r->logprobs) {
+        tg_buf_puts(b, "null");
+        return;
+    }
+    if (r->tool_name) {
+        tg_buf_puts(b, "{\"content\":null,\"refusal\":null}");
+        return;
+    }
+    tg_buf_puts(b, "{\"content\":[");
+    for (size_t k = from; k < to; k++) {
+        if (k > from)
+            tg_buf_putc(b, ',');
+        token_entry(b, r, k, 0);
+        tg_buf_puts(b, ",\"top_logprobs\":[");
+        for (int j = 0; j < r->top_logprobs; j++) {
+            if (j)
+                tg_buf_putc(b, ',');
+            token_entry(b, r, (k + (size_t)j) % r->n_tokens, j);
+            tg_buf_putc(b, '}');
+        }
+        tg_buf_puts(b, "]}");
+    }
+    tg_buf_puts(b, "],\"refusal\":null}");
+}
+
 static void chat_whole(const struct tg_mock_reply *r, struct tg_buf *b)
 {
     chat_head(b, r, "chat.completion");
@@ -106,7 +155,9 @@ static void chat_whole(const struct tg_mock_reply *r, struct tg_buf *b)
             tg_buf_puts(b, ",\"tool_calls\":");
             tool_call_json(b, r, false);
         }
-        tg_buf_puts(b, ",\"refusal\":null},\"logprobs\":null,\"finish_reason\":");
+        tg_buf_puts(b, ",\"refusal\":null},\"logprobs\":");
+        chat_logprobs(b, r, 0, r->n_tokens);
+        tg_buf_puts(b, ",\"finish_reason\":");
         str(b, r->finish_reason);
         tg_buf_putc(b, '}');
     }
@@ -129,9 +180,17 @@ static void chat_chunk_begin(struct tg_buf *b, const struct tg_buf *head, int ch
     tg_buf_printf(b, "{\"index\":%d,\"delta\":{", choice);
 }
 
-static void chat_chunk_end(struct tg_buf *b, const char *finish_reason)
+/* Closes a chunk; `token` is the text token it carries (its logprobs go
+ * along when asked), or -1. */
+static void chat_chunk_end(struct tg_buf *b, const struct tg_mock_reply *r, long token,
+                           const char *finish_reason)
 {
-    tg_buf_puts(b, "},\"logprobs\":null,\"finish_reason\":");
+    tg_buf_puts(b, "},\"logprobs\":");
+    if (token >= 0 && !r->tool_name)
+        chat_logprobs(b, r, (size_t)token, (size_t)token + 1);
+    else
+        tg_buf_puts(b, "null");
+    tg_buf_puts(b, ",\"finish_reason\":");
     if (finish_reason)
         str(b, finish_reason);
     else
@@ -200,7 +259,7 @@ static void chat_content_chunk(struct tg_buf *b, const struct tg_buf *head,
         tg_buf_puts(b, "\"content\":");
         tg_buf_json_str(b, p, len);
     }
-    chat_chunk_end(b, NULL);
+    chat_chunk_end(b, r, (long)k, NULL);
 }
 
 static void chat_stream(const struct tg_mock_reply *r, struct tg_mock_plan *plan)
@@ -222,7 +281,7 @@ static void chat_stream(const struct tg_mock_reply *r, struct tg_mock_plan *plan
         } else {
             tg_buf_puts(b, "\"role\":\"assistant\",\"content\":\"\",\"refusal\":null");
         }
-        chat_chunk_end(b, NULL);
+        chat_chunk_end(b, r, -1, NULL);
     }
     piece_end(&ps, t);
     plan->hang_after = 1;
@@ -243,7 +302,7 @@ static void chat_stream(const struct tg_mock_reply *r, struct tg_mock_plan *plan
     }
     for (int c = 0; c < r->n_choices; c++) {
         chat_chunk_begin(b, &head, c);
-        chat_chunk_end(b, r->finish_reason);
+        chat_chunk_end(b, r, -1, r->finish_reason);
     }
     if (r->include_usage)
         usage_chunk(b, &head, r);

@@ -19,6 +19,8 @@ struct tg_mock_reply {
     bool stream;
     bool include_usage; /* stream_options.include_usage */
     int n_choices;
+    bool logprobs;    /* chat: "logprobs": true */
+    int top_logprobs; /* 0..20 alternatives per token */
     /* The text, and where each token ends in it (for streaming). */
     const char *text;
     const size_t *token_ends;

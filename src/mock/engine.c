@@ -284,6 +284,11 @@ static const char *request_problem(enum tg_mock_api api, const cJSON *req)
         !(cJSON_IsNumber(n) && n->valuedouble >= 1 && n->valuedouble <= MAX_CHOICES &&
           n->valuedouble == floor(n->valuedouble)))
         return "Invalid 'n': expected an integer from 1 to 128.";
+    const cJSON *top = cJSON_GetObjectItemCaseSensitive(req, "top_logprobs");
+    if (api == TG_MOCK_API_CHAT && top && !cJSON_IsNull(top) &&
+        !(cJSON_IsNumber(top) && top->valuedouble >= 0 && top->valuedouble <= 20 &&
+          top->valuedouble == floor(top->valuedouble)))
+        return "Invalid 'top_logprobs': expected an integer from 0 to 20.";
     switch (api) {
     case TG_MOCK_API_CHAT:
         if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0)
@@ -601,6 +606,12 @@ void tg_mock_plan(struct tg_mock *m, enum tg_mock_api api, const char *body, siz
     if (api == TG_MOCK_API_CHAT || api == TG_MOCK_API_COMPLETIONS)
         tg_json_get_num(req, "n", &n); /* checked above: 1..128 */
     r.n_choices = (int)n;
+    if (api == TG_MOCK_API_CHAT) {
+        double top = 0;
+        r.logprobs = tg_json_get_bool(req, "logprobs", false);
+        tg_json_get_num(req, "top_logprobs", &top); /* checked above: 0..20 */
+        r.top_logprobs = (int)top;
+    }
     r.prompt_tokens = prompt_tokens(api, req);
     r.stream_error_after = have_step ? step.stream_error_after_chunks : -1;
     r.stream_error_type = have_step ? step.error_type : NULL;

@@ -1631,6 +1631,69 @@ static void test_tool_choice_and_schemas(void **state)
     mock_del(m);
 }
 
+/* "logprobs": true (and top_logprobs): per-token entries whose tokens spell
+ * the content, with bytes and alternatives; streamed, each chunk carries its
+ * token's entry. Before: "logprobs": null whatever was asked. */
+static void test_chat_logprobs(void **state)
+{
+    (void)state;
+    struct tg_mock *m = mock_new(NULL);
+    struct tg_mock_plan p;
+    plan(m, TG_MOCK_API_CHAT,
+         "{\"model\":\"m\",\"logprobs\":true,\"top_logprobs\":3,\"messages\":[{\"role\":\"user\","
+         "\"content\":\"x\"}]}",
+         &p);
+    cJSON *j = parse(&p.body);
+    const cJSON *content = jpath(j, "choices.0.logprobs.content");
+    assert_int_equal(cJSON_GetArraySize(content), 16);
+    struct tg_buf spelled = TG_BUF_INIT;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, content)
+    {
+        const char *tok = jstr(e, "token");
+        tg_buf_puts(&spelled, tok);
+        assert_true(jnum(e, "logprob") <= 0);
+        assert_int_equal(cJSON_GetArraySize(jpath(e, "bytes")), (int)strlen(tok));
+        assert_int_equal((int)jnum(e, "bytes.0"), (unsigned char)tok[0]);
+        assert_int_equal(cJSON_GetArraySize(jpath(e, "top_logprobs")), 3);
+        assert_string_equal(jstr(e, "top_logprobs.0.token"), tok);
+        assert_true(jnum(e, "top_logprobs.1.logprob") < jnum(e, "top_logprobs.0.logprob"));
+    }
+    assert_string_equal(spelled.data, jstr(j, "choices.0.message.content"));
+    tg_buf_free(&spelled);
+    cJSON_Delete(j);
+    tg_mock_plan_free(&p);
+
+    plan(m, TG_MOCK_API_CHAT,
+         "{\"model\":\"m\",\"stream\":true,\"logprobs\":true,\"messages\":[{\"role\":\"user\","
+         "\"content\":\"x\"}]}",
+         &p);
+    struct sse *s = sse_parse(&p);
+    int with_logprobs = 0;
+    for (size_t i = 0; i + 1 < s->n; i++) {
+        cJSON *c = cJSON_Parse(s->ev[i].data);
+        const cJSON *d = jpath(c, "choices.0.delta.content");
+        const char *delta = cJSON_IsString(d) ? d->valuestring : NULL;
+        if (delta && delta[0]) {
+            assert_string_equal(jstr(c, "choices.0.logprobs.content.0.token"), delta);
+            assert_int_equal(cJSON_GetArraySize(jpath(c, "choices.0.logprobs.content.0.top_logprobs")), 0);
+            with_logprobs++;
+        }
+        cJSON_Delete(c);
+    }
+    assert_int_equal(with_logprobs, 16);
+    sse_free(s);
+    tg_mock_plan_free(&p);
+
+    plan(m, TG_MOCK_API_CHAT,
+         "{\"model\":\"m\",\"logprobs\":true,\"top_logprobs\":21,\"messages\":[{\"role\":\"user\","
+         "\"content\":\"x\"}]}",
+         &p);
+    assert_int_equal(p.status, 400);
+    tg_mock_plan_free(&p);
+    mock_del(m);
+}
+
 /* ---- the Responses API ---------------------------------------------------- */
 
 /* POST /v1/responses (SPEC section 7; the OpenAI SDK's responses.create and
@@ -2828,6 +2891,7 @@ int main(void)
         cmocka_unit_test(test_tool_choice_and_schemas),
         cmocka_unit_test(test_embeddings_encodings),
         cmocka_unit_test(test_responses),
+        cmocka_unit_test(test_chat_logprobs),
         cmocka_unit_test(test_script_status_error_shapes),
         cmocka_unit_test(test_script_retry_after_headers),
         cmocka_unit_test(test_script_timing_faults),
