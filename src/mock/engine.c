@@ -2,10 +2,14 @@
  *
  * Order of decisions for each request: parse it (bad JSON or a missing
  * required field gets the provider's own 400), take the next script step,
- * else roll error_rate, else generate an answer: log-normal latency, text of
- * `output_tokens` words (fewer when max_tokens is lower: finish_reason
- * "length"), a tool call when the request offers tools and the last turn is
- * the user's, and usage counted from the request's text. */
+ * else roll error_rate, else generate an answer: log-normal latency; a tool
+ * call (arguments made from the tool's schema) when tool_choice demands one,
+ * or on "auto" when the last turn is the user's; else JSON content when the
+ * request asks for it (response_format, text.format, output_format), else
+ * text of `output_tokens` words (fewer when max_tokens is lower:
+ * finish_reason "length"); usage counted from the request's text.
+ * Embeddings are unit vectors drawn from each input's text, so the same text
+ * always gets the same vector. */
 #include "mock/engine.h"
 
 #include <math.h>
