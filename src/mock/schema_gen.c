@@ -31,11 +31,16 @@ const char *tg_mock_word(struct tg_rand *rand)
 /* Past LEAN_DEPTH only what the schema demands is made; past MAX_DEPTH (a
  * schema that demands infinite nesting) the value is null. */
 enum { LEAN_DEPTH = 6, MAX_DEPTH = 32, MAX_ITEMS = 1000, DEFAULT_SPAN = 100 };
+/* A schema can demand more than any answer should hold (minItems nested in
+ * minItems): past this many bytes no further elements or members are added,
+ * even below minItems / minProperties. */
+#define MAX_TEXT ((size_t)4 << 20)
 
 struct gen {
     const cJSON *root; /* for $ref */
     struct tg_rand *rand;
     struct tg_buf *out;
+    size_t limit; /* out->len past which containers stop growing */
 };
 
 static void gen_value(struct gen *g, const cJSON *s, int depth);
@@ -301,7 +306,9 @@ static void gen_object(struct gen *g, const cJSON *s, int depth)
     tg_json_get_num(s, "minProperties", &min_props);
     if (!props && extra_schema && !lean && min_props < 1)
         min_props = 1; /* a map: show an entry */
-    for (int i = 0; count < min_props && count < MAX_ITEMS && !cJSON_IsFalse(extra); i++) {
+    for (int i = 0; count < min_props && count < MAX_ITEMS && !cJSON_IsFalse(extra) &&
+                    g->out->len < g->limit;
+         i++) {
         char key[48];
         snprintf(key, sizeof(key), "%s_%d", tg_mock_word(g->rand), i);
         if (get(props, key))
@@ -350,7 +357,7 @@ static void gen_array(struct gen *g, const cJSON *s, int depth)
     size_t *spans = unique ? tg_xmalloc(2 * (n + 1) * sizeof(size_t)) : NULL;
     size_t made = 0;
     tg_buf_putc(g->out, '[');
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && g->out->len < g->limit; i++) {
         const cJSON *is = cJSON_GetArrayItem(prefix, (int)i);
         if (!is)
             is = cJSON_IsObject(rest) ? rest : NULL;
@@ -547,7 +554,7 @@ static void gen_value(struct gen *g, const cJSON *s, int depth)
 
 void tg_mock_schema_gen(const cJSON *schema, struct tg_rand *rand, struct tg_buf *out)
 {
-    struct gen g = {schema, rand, out};
+    struct gen g = {schema, rand, out, out->len + MAX_TEXT};
     gen_value(&g, schema, 0);
 }
 

@@ -413,6 +413,22 @@ static void test_recursion_is_bounded(void **state)
     }
 }
 
+/* A schema demanding a huge document (a billion elements) gets a bounded
+ * one that still parses. */
+static void test_size_is_bounded(void **state)
+{
+    (void)state;
+    char *t = gen_text(Q({"type": "array", "minItems": 1000, "items": {"type": "array",
+                          "minItems": 1000, "items": {"type": "array", "minItems": 1000,
+                          "items": {"type": "string", "minLength": 100}}}}), 1);
+    size_t n = strlen(t);
+    assert_true(n < ((size_t)8 << 20));
+    cJSON *v = cJSON_Parse(t);
+    assert_non_null(v);
+    cJSON_Delete(v);
+    free(t);
+}
+
 /* response_format json_object: an object that parses, about six tokens a
  * member, unique keys. */
 static void test_json_object_size(void **state)
@@ -449,6 +465,7 @@ int main(void)
         cmocka_unit_test(test_choices_vary),
         cmocka_unit_test(test_same_seed_same_text),
         cmocka_unit_test(test_recursion_is_bounded),
+        cmocka_unit_test(test_size_is_bounded),
         cmocka_unit_test(test_json_object_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
