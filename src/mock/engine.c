@@ -631,6 +631,17 @@ void tg_mock_plan(struct tg_mock *m, enum tg_mock_api api, const char *body, siz
         r.first_ms += m->opts.stall_ms;
     r.interval_ms = m->opts.tokens_per_s > 0 ? 1000.0 / m->opts.tokens_per_s : 0;
 
+    /* The request's "seed" makes its words repeat, as OpenAI's seed tries
+     * to; timing and faults still draw from the mock's own source. */
+    struct tg_rand seeded;
+    struct tg_rand *words_rand = &m->rand;
+    double req_seed;
+    if (tg_json_get_num(req, "seed", &req_seed)) {
+        uint64_t bits; /* any number, without an out-of-range conversion */
+        memcpy(&bits, &req_seed, sizeof(bits));
+        tg_rand_seed(&seeded, bits ^ m->opts.seed);
+        words_rand = &seeded;
+    }
     struct text t = {TG_BUF_INIT, NULL, 0, 0};
     struct tg_buf args = TG_BUF_INIT;
     uint64_t *seeds = NULL;
@@ -651,10 +662,10 @@ void tg_mock_plan(struct tg_mock *m, enum tg_mock_api api, const char *body, siz
             tg_json_get_num(req, "max_tokens", &max_tokens);
         const cJSON *schema = NULL, *schema_of_content;
         const char *tool_name =
-            have_step && step.content ? NULL : pick_tool(api, req, &m->rand, &schema);
+            have_step && step.content ? NULL : pick_tool(api, req, words_rand, &schema);
         enum content_kind kind = content_kind(api, req, &schema_of_content);
         if (tool_name) {
-            tg_mock_schema_gen(schema, &m->rand, &args);
+            tg_mock_schema_gen(schema, words_rand, &args);
             if (args.data[0] != '{') { /* no usable schema: arguments are an object */
                 tg_buf_reset(&args);
                 tg_buf_puts(&args, "{}");
@@ -672,9 +683,9 @@ void tg_mock_plan(struct tg_mock *m, enum tg_mock_api api, const char *body, siz
              * fail the client's parse, which is not what load tests probe. */
             struct tg_buf json = TG_BUF_INIT;
             if (kind == CONTENT_JSON_SCHEMA)
-                tg_mock_schema_gen(schema_of_content, &m->rand, &json);
+                tg_mock_schema_gen(schema_of_content, words_rand, &json);
             else
-                tg_mock_json_object_gen(&m->rand,
+                tg_mock_json_object_gen(words_rand,
                                         max_tokens >= 0 && max_tokens < (double)want
                                             ? (int64_t)max_tokens
                                             : want,
@@ -687,7 +698,7 @@ void tg_mock_plan(struct tg_mock *m, enum tg_mock_api api, const char *body, siz
                 want = (int64_t)max_tokens;
                 finish = "length";
             }
-            text_generate(&t, &m->rand, want);
+            text_generate(&t, words_rand, want);
             r.completion_tokens = want;
         }
         tg_buf_reserve(&t.buf, 0);

@@ -1694,6 +1694,37 @@ static void test_chat_logprobs(void **state)
     mock_del(m);
 }
 
+/* The request's "seed": the same seed gives the same words (and the same
+ * structured content) whatever came before; another seed, other words.
+ * Before: ignored, every answer differed. */
+static void test_request_seed(void **state)
+{
+    (void)state;
+    struct tg_mock *m = mock_new(NULL);
+    static const char *const bodies[] = {
+        "{\"model\":\"m\",\"seed\":42,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"seed\":42,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"seed\":43,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"seed\":1e300,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+    };
+    char *texts[4];
+    for (int i = 0; i < 4; i++) {
+        struct tg_mock_plan p;
+        plan(m, TG_MOCK_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", &p);
+        tg_mock_plan_free(&p); /* an unseeded answer between: no effect */
+        plan(m, TG_MOCK_API_CHAT, bodies[i], &p);
+        cJSON *j = parse(&p.body);
+        texts[i] = strdup(jstr(j, "choices.0.message.content"));
+        cJSON_Delete(j);
+        tg_mock_plan_free(&p);
+    }
+    assert_string_equal(texts[0], texts[1]);
+    assert_string_not_equal(texts[0], texts[2]);
+    for (int i = 0; i < 4; i++)
+        free(texts[i]);
+    mock_del(m);
+}
+
 /* ---- the Responses API ---------------------------------------------------- */
 
 /* POST /v1/responses (SPEC section 7; the OpenAI SDK's responses.create and
@@ -2892,6 +2923,7 @@ int main(void)
         cmocka_unit_test(test_embeddings_encodings),
         cmocka_unit_test(test_responses),
         cmocka_unit_test(test_chat_logprobs),
+        cmocka_unit_test(test_request_seed),
         cmocka_unit_test(test_script_status_error_shapes),
         cmocka_unit_test(test_script_retry_after_headers),
         cmocka_unit_test(test_script_timing_faults),
