@@ -427,8 +427,10 @@ static void gen_all_of(struct gen *g, const cJSON *s, const cJSON *all, int dept
     cJSON_Delete(merged);
 }
 
-/* A union's branch: at random, or when deep the one that ends soonest (null,
- * then anything that is not a reference). */
+/* A union's branch: at random among those without a `pattern` (which the
+ * generator cannot honour: pydantic's Decimal is number or patterned
+ * string), or when deep the one that ends soonest (null, then anything that
+ * is not a reference). */
 static const cJSON *pick_branch(struct gen *g, const cJSON *u, int depth)
 {
     if (depth >= LEAN_DEPTH) {
@@ -444,7 +446,18 @@ static const cJSON *pick_branch(struct gen *g, const cJSON *u, int depth)
         if (plain)
             return plain;
     }
-    return cJSON_GetArrayItem(u, (int)tg_rand_below(g->rand, (uint64_t)cJSON_GetArraySize(u)));
+    const cJSON *b;
+    uint64_t n = 0;
+    cJSON_ArrayForEach(b, u) n += !get(b, "pattern");
+    if (n == 0)
+        return cJSON_GetArrayItem(u, (int)tg_rand_below(g->rand, (uint64_t)cJSON_GetArraySize(u)));
+    uint64_t k = tg_rand_below(g->rand, n);
+    cJSON_ArrayForEach(b, u)
+    {
+        if (!get(b, "pattern") && k-- == 0)
+            return b;
+    }
+    return NULL; /* not reached */
 }
 
 enum kind { K_STRING, K_NULL, K_BOOLEAN, K_INTEGER, K_NUMBER, K_ARRAY, K_OBJECT };
