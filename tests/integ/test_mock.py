@@ -786,8 +786,11 @@ class MockTest(harness.TestCase):
 # ---- what SDKs send by default: structured outputs, tools, base64 ----------
 
 try:
+    import datetime
+    import decimal
     import enum
     import typing
+    import uuid
     import jsonschema
     import pydantic
 except ImportError:  # pragma: no cover - the checks below then skip
@@ -880,6 +883,29 @@ if pydantic is not None:
 
     MOVIE_SCHEMA = strict_schema(Movie.model_json_schema())
 
+    class Node(pydantic.BaseModel):
+        name: pydantic.constr(min_length=2, max_length=10)
+        children: typing.List["Node"]
+        parent: typing.Optional["Node"]
+
+    class Everything(pydantic.BaseModel):
+        """The field types pydantic users put in parse() models."""
+        d: decimal.Decimal
+        dt: datetime.datetime
+        day: datetime.date
+        t: datetime.time
+        dur: datetime.timedelta
+        u: uuid.UUID
+        url: pydantic.AnyUrl
+        m: typing.Dict[str, int]
+        tup: typing.Tuple[str, int, bool]
+        lit: typing.Literal["a", "b"]
+        n: pydantic.conint(ge=10, lt=20)
+        f: float = pydantic.Field(gt=0, le=1)
+        items: typing.List[int] = pydantic.Field(min_length=2, max_length=4)
+        tree: Node
+        either: typing.Union[int, str, None]
+
 WEATHER = {"type": "object",
            "properties": {"city": {"type": "string"},
                           "days": {"type": "integer", "minimum": 1, "maximum": 14},
@@ -970,6 +996,18 @@ class StructuredTest(harness.TestCase):
     def test_json_schema_parses_as_the_sdk_does(self):
         m = self.mock()
         self.check_movie_answers(lambda b: post(m, "/v1/chat/completions", b))
+
+    def test_pydantic_field_types(self):
+        """Decimal, datetimes, UUID, URL, dict, tuple, Literal, bounds and a
+        recursive model: 30 answers, every one validates."""
+        m = self.mock()
+        schema = strict_schema(Everything.model_json_schema())
+        for _ in range(30):
+            body = dict(CHAT, response_format={"type": "json_schema", "json_schema": {
+                "name": "Everything", "strict": True, "schema": schema}})
+            status, _, text = post(m, "/v1/chat/completions", body)
+            self.assertEqual(status, 200, text)
+            Everything.model_validate_json(chat_text(text, False)[0])
 
     def test_tool_arguments_fit_parameters(self):
         m = self.mock()
