@@ -92,6 +92,55 @@ static void tool_call_json(struct tg_buf *b, const struct tg_mock_reply *r, bool
     tg_buf_puts(b, "}}]");
 }
 
+/* logprobs: made-up but steady values per token position. */
+static double token_logprob(size_t k, int rank)
+{
+    return -(double)((k * 7919 + 13) % 250) / 100.0 - 1.5 * rank;
+}
+
+static void token_entry(struct tg_buf *b, const struct tg_mock_reply *r, size_t k, int rank)
+{
+    const char *p;
+    size_t len;
+    token_text(r, k, &p, &len);
+    tg_buf_puts(b, "{\"token\":");
+    tg_buf_json_str(b, p, len);
+    tg_buf_printf(b, ",\"logprob\":%.4f,\"bytes\":[", token_logprob(k, rank));
+    for (size_t i = 0; i < len; i++)
+        tg_buf_printf(b, "%s%u", i ? "," : "", (unsigned char)p[i]);
+    tg_buf_putc(b, ']');
+}
+
+/* A choice's "logprobs" for tokens [from, to): null unless asked; the top
+ * alternatives are the token itself, then other tokens of the answer, each
+ * less likely. Tool calls have none for their content. */
+static void chat_logprobs(struct tg_buf *b, const struct tg_mock_reply *r, size_t from, size_t to)
+{
+    if (!r->logprobs) {
+        tg_buf_puts(b, "null");
+        return;
+    }
+    if (r->tool_name) {
+        tg_buf_puts(b, "{\"content\":null,\"refusal\":null}");
+        return;
+    }
+    tg_buf_puts(b, "{\"content\":[");
+    for (size_t k = from; k < to; k++) {
+        if (k > from)
+            tg_buf_putc(b, ',');
+        token_entry(b, r, k, 0);
+        tg_buf_puts(b, ",\"top_logprobs\":[");
+        for (int j = 0; j < r->top_logprobs; j++) {
+            if (j)
+                tg_buf_putc(b, ',');
+            token_entry(b, r, (k + (size_t)j) % r->n_tokens, j);
+            tg_buf_putc(b, '}');
+        }
+        tg_buf_puts(b, "]}");
+    }
+    tg_buf_puts(b, "],\"refusal\":null}");
+}
+
 static void chat_whole(const struct tg_mock_reply *r, struct tg_buf *b)
 {
     chat_head(b, r, "chat.completion");
@@ -106,7 +155,9 @@ static void chat_whole(const struct tg_mock_reply *r, struct tg_buf *b)
             tg_buf_puts(b, ",\"tool_calls\":");
             tool_call_json(b, r, false);
         }
-        tg_buf_puts(b, ",\"refusal\":null},\"logprobs\":null,\"finish_reason\":");
+        tg_buf_puts(b, ",\"refusal\":null},\"logprobs\":");
+        chat_logprobs(b, r, 0, r->n_tokens);
+        tg_buf_puts(b, ",\"finish_reason\":");
         str(b, r->finish_reason);
         tg_buf_putc(b, '}');
     }
@@ -129,14 +180,32 @@ static void chat_chunk_begin(struct tg_buf *b, const struct tg_buf *head, int ch
     tg_buf_printf(b, "{\"index\":%d,\"delta\":{", choice);
 }
 
-static void chat_chunk_end(struct tg_buf *b, const char *finish_reason)
+/* Closes a chunk; `token` is the text token it carries (its logprobs go
+ * along when asked), or -1. */
+static void chat_chunk_end(struct tg_buf *b, const struct tg_mock_reply *r, long token,
+                           const char *finish_reason)
 {
-    tg_buf_puts(b, "},\"logprobs\":null,\"finish_reason\":");
+    tg_buf_puts(b, "},\"logprobs\":");
+    if (token >= 0 && !r->tool_name)
+        chat_logprobs(b, r, (size_t)token, (size_t)token + 1);
+    else
+        tg_buf_puts(b, "null");
+    tg_buf_puts(b, ",\"finish_reason\":");
     if (finish_reason)
         str(b, finish_reason);
     else
         tg_buf_puts(b, "null");
     tg_buf_puts(b, "}]}");
+    sse_end(b);
+}
+
+/* stream_options.include_usage: a last chunk with no choices and the usage. */
+static void usage_chunk(struct tg_buf *b, const struct tg_buf *head, const struct tg_mock_reply *r)
+{
+    tg_buf_append(b, head->data, head->len);
+    tg_buf_puts(b, "],");
+    usage_openai(b, r);
+    tg_buf_putc(b, '}');
     sse_end(b);
 }
 
@@ -190,7 +259,7 @@ static void chat_content_chunk(struct tg_buf *b, const struct tg_buf *head,
         tg_buf_puts(b, "\"content\":");
         tg_buf_json_str(b, p, len);
     }
-    chat_chunk_end(b, NULL);
+    chat_chunk_end(b, r, (long)k, NULL);
 }
 
 static void chat_stream(const struct tg_mock_reply *r, struct tg_mock_plan *plan)
@@ -212,7 +281,7 @@ static void chat_stream(const struct tg_mock_reply *r, struct tg_mock_plan *plan
         } else {
             tg_buf_puts(b, "\"role\":\"assistant\",\"content\":\"\",\"refusal\":null");
         }
-        chat_chunk_end(b, NULL);
+        chat_chunk_end(b, r, -1, NULL);
     }
     piece_end(&ps, t);
     plan->hang_after = 1;
@@ -233,15 +302,10 @@ static void chat_stream(const struct tg_mock_reply *r, struct tg_mock_plan *plan
     }
     for (int c = 0; c < r->n_choices; c++) {
         chat_chunk_begin(b, &head, c);
-        chat_chunk_end(b, r->finish_reason);
+        chat_chunk_end(b, r, -1, r->finish_reason);
     }
-    if (r->include_usage) {
-        tg_buf_append(b, head.data, head.len);
-        tg_buf_puts(b, "],");
-        usage_openai(b, r);
-        tg_buf_putc(b, '}');
-        sse_end(b);
-    }
+    if (r->include_usage)
+        usage_chunk(b, &head, r);
     tg_buf_puts(b, "data: [DONE]\n\n");
     piece_end(&ps, t);
     tg_buf_free(&head);
@@ -264,13 +328,13 @@ static void completion_whole(const struct tg_mock_reply *r, struct tg_buf *b)
     tg_buf_putc(b, '}');
 }
 
-static void completion_chunk(struct tg_buf *b, const struct tg_buf *head, const char *p,
-                             size_t len, const char *finish_reason)
+static void completion_chunk(struct tg_buf *b, const struct tg_buf *head, int choice,
+                             const char *p, size_t len, const char *finish_reason)
 {
     tg_buf_append(b, head->data, head->len);
     tg_buf_puts(b, "{\"text\":");
     tg_buf_json_str(b, p, len);
-    tg_buf_puts(b, ",\"index\":0,\"logprobs\":null,\"finish_reason\":");
+    tg_buf_printf(b, ",\"index\":%d,\"logprobs\":null,\"finish_reason\":", choice);
     if (finish_reason)
         str(b, finish_reason);
     else
@@ -294,14 +358,18 @@ static void completion_stream(const struct tg_mock_reply *r, struct tg_mock_plan
         const char *p;
         size_t len;
         token_text(r, k, &p, &len);
-        completion_chunk(b, &head, p, len, NULL);
+        for (int c = 0; c < r->n_choices; c++) /* interleaved, as OpenAI sends n > 1 */
+            completion_chunk(b, &head, c, p, len, NULL);
         piece_end(&ps, t);
     }
     if (r->stream_error_after >= 0) {
         openai_stream_error(b, r);
         piece_end(&ps, t);
     } else {
-        completion_chunk(b, &head, "", 0, r->finish_reason);
+        for (int c = 0; c < r->n_choices; c++)
+            completion_chunk(b, &head, c, "", 0, r->finish_reason);
+        if (r->include_usage)
+            usage_chunk(b, &head, r);
         tg_buf_puts(b, "data: [DONE]\n\n");
         piece_end(&ps, t);
     }
@@ -310,7 +378,7 @@ static void completion_stream(const struct tg_mock_reply *r, struct tg_mock_plan
 
 /* ---- embeddings ---- */
 
-/* Writes v in [-1, 1] with 6 decimals, without printf (1536 per input). */
+/* Writes v in [-1, 1] with 9 decimals, without printf (1536 per input). */
 static void put_unit_float(struct tg_buf *b, double v)
 {
     char tmp[16];
@@ -319,30 +387,84 @@ static void put_unit_float(struct tg_buf *b, double v)
         tmp[n++] = '-';
         v = -v;
     }
-    long scaled = lround(v * 1e6);
-    tmp[n++] = (char)('0' + scaled / 1000000);
+    long long scaled = llround(v * 1e9);
+    tmp[n++] = (char)('0' + scaled / 1000000000);
     tmp[n++] = '.';
-    long frac = scaled % 1000000;
-    for (long d = 100000; d > 0; d /= 10)
+    long long frac = scaled % 1000000000;
+    for (long long d = 100000000; d > 0; d /= 10)
         tmp[n++] = (char)('0' + (frac / d) % 10);
     tg_buf_append(b, tmp, n);
 }
 
-static void embeddings_whole(const struct tg_mock_reply *r, struct tg_rand *rand,
-                             struct tg_buf *b)
+/* The vector of one input: uniform draws from its seed, scaled to unit
+ * length, as float32 (what the provider computes and sends). Uniform rather
+ * than normal draws: a third of the cost, and nobody reads the direction. */
+static void embedding_vector(uint64_t seed, float *v, int dims)
+{
+    struct tg_rand rand;
+    tg_rand_seed(&rand, seed);
+    double sum = 0;
+    for (int d = 0; d < dims; d++) {
+        double x = tg_rand_unit(&rand) * 2.0 - 1.0;
+        v[d] = (float)x;
+        sum += x * x;
+    }
+    double norm = sqrt(sum) > 0 ? sqrt(sum) : 1;
+    for (int d = 0; d < dims; d++)
+        v[d] = (float)(v[d] / norm);
+}
+
+/* The vector's float32 values, little-endian, in standard base64. */
+static void put_base64_floats(struct tg_buf *b, const float *v, int dims)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = (size_t)dims * 4;
+    unsigned char *bytes = tg_xmalloc(n);
+    for (int d = 0; d < dims; d++) {
+        uint32_t u;
+        memcpy(&u, &v[d], 4);
+        for (int k = 0; k < 4; k++)
+            bytes[4 * d + k] = (unsigned char)(u >> (8 * k));
+    }
+    tg_buf_reserve(b, n / 3 * 4 + 4);
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t w = (uint32_t)bytes[i] << 16;
+        if (i + 1 < n)
+            w |= (uint32_t)bytes[i + 1] << 8;
+        if (i + 2 < n)
+            w |= bytes[i + 2];
+        char q[4] = {tab[(w >> 18) & 63], tab[(w >> 12) & 63],
+                     i + 1 < n ? tab[(w >> 6) & 63] : '=', i + 2 < n ? tab[w & 63] : '='};
+        tg_buf_append(b, q, 4);
+    }
+    free(bytes);
+}
+
+static void embeddings_whole(const struct tg_mock_reply *r, struct tg_buf *b)
 {
     tg_buf_puts(b, "{\"object\":\"list\",\"data\":[");
-    tg_buf_reserve(b, (size_t)r->n_inputs * (size_t)r->dims * 10 + 64);
+    tg_buf_reserve(b, (size_t)r->n_inputs * (size_t)r->dims * (r->base64 ? 6 : 13) + 64);
+    float *v = tg_xmalloc((size_t)r->dims * sizeof(float));
     for (int i = 0; i < r->n_inputs; i++) {
-        tg_buf_printf(b, "%s{\"object\":\"embedding\",\"index\":%d,\"embedding\":[", i ? "," : "",
-                      i);
-        for (int d = 0; d < r->dims; d++) {
-            if (d)
-                tg_buf_putc(b, ',');
-            put_unit_float(b, tg_rand_unit(rand) * 2.0 - 1.0);
+        tg_buf_printf(b, "%s{\"object\":\"embedding\",\"index\":%d,\"embedding\":",
+                      i ? "," : "", i);
+        embedding_vector(r->input_seeds[i], v, r->dims);
+        if (r->base64) {
+            tg_buf_putc(b, '"');
+            put_base64_floats(b, v, r->dims);
+            tg_buf_putc(b, '"');
+        } else {
+            tg_buf_putc(b, '[');
+            for (int d = 0; d < r->dims; d++) {
+                if (d)
+                    tg_buf_putc(b, ',');
+                put_unit_float(b, v[d]);
+            }
+            tg_buf_putc(b, ']');
         }
-        tg_buf_puts(b, "]}");
+        tg_buf_putc(b, '}');
     }
+    free(v);
     tg_buf_puts(b, "],\"model\":");
     str(b, r->model);
     tg_buf_printf(b, ",\"usage\":{\"prompt_tokens\":%lld,\"total_tokens\":%lld}}",
@@ -485,8 +607,194 @@ static void messages_stream(const struct tg_mock_reply *r, struct tg_mock_plan *
     piece_end(&ps, t);
 }
 
-void tg_mock_answer_format(const struct tg_mock_reply *r, struct tg_rand *rand,
-                           struct tg_mock_plan *plan)
+/* ---- OpenAI Responses API ---- */
+
+/* The ids of the answer's output item: "msg_..." or "fc_..." after the
+ * response's own "resp_..." suffix. */
+static void item_id(struct tg_buf *b, const struct tg_mock_reply *r)
+{
+    const char *suffix = strncmp(r->id, "resp_", 5) == 0 ? r->id + 5 : r->id;
+    tg_buf_printf(b, "\"%s_%s\"", r->tool_name ? "fc" : "msg", suffix);
+}
+
+/* The output item; `done` false: as announced when it starts (no text yet). */
+static void response_item(struct tg_buf *b, const struct tg_mock_reply *r, bool done)
+{
+    const char *status = done ? "completed" : "in_progress";
+    if (r->tool_name) {
+        tg_buf_puts(b, "{\"type\":\"function_call\",\"id\":");
+        item_id(b, r);
+        tg_buf_puts(b, ",\"call_id\":");
+        str(b, r->tool_id);
+        tg_buf_puts(b, ",\"name\":");
+        str(b, r->tool_name);
+        tg_buf_puts(b, ",\"arguments\":");
+        str(b, done ? r->tool_args : "");
+        tg_buf_printf(b, ",\"status\":\"%s\"}", status);
+        return;
+    }
+    tg_buf_puts(b, "{\"type\":\"message\",\"id\":");
+    item_id(b, r);
+    tg_buf_printf(b, ",\"status\":\"%s\",\"role\":\"assistant\",\"content\":[", status);
+    if (done) {
+        tg_buf_puts(b, "{\"type\":\"output_text\",\"text\":");
+        str(b, r->text);
+        tg_buf_puts(b, ",\"annotations\":[],\"logprobs\":[]}");
+    }
+    tg_buf_puts(b, "]}");
+}
+
+/* The response object: in progress (no output, no usage) or finished. */
+static void response_object(struct tg_buf *b, const struct tg_mock_reply *r, bool done)
+{
+    bool cut = done && strcmp(r->finish_reason, "length") == 0;
+    tg_buf_puts(b, "{\"id\":");
+    str(b, r->id);
+    tg_buf_printf(b, ",\"object\":\"response\",\"created_at\":%lld,\"status\":\"%s\","
+                     "\"error\":null,\"incomplete_details\":%s,\"model\":",
+                  (long long)r->created, !done ? "in_progress" : cut ? "incomplete" : "completed",
+                  cut ? "{\"reason\":\"max_output_tokens\"}" : "null");
+    str(b, r->model);
+    tg_buf_puts(b, ",\"output\":[");
+    if (done)
+        response_item(b, r, true);
+    tg_buf_puts(b, "],\"usage\":");
+    if (done)
+        tg_buf_printf(b,
+                      "{\"input_tokens\":%lld,\"input_tokens_details\":{\"cached_tokens\":0},"
+                      "\"output_tokens\":%lld,\"output_tokens_details\":{\"reasoning_tokens\":0},"
+                      "\"total_tokens\":%lld}",
+                      (long long)r->prompt_tokens, (long long)r->completion_tokens,
+                      (long long)(r->prompt_tokens + r->completion_tokens));
+    else
+        tg_buf_puts(b, "null");
+    tg_buf_puts(b, "}");
+}
+
+/* "event: NAME" and the data's head up to its sequence number; the caller
+ * adds the event's own members and the closing brace. */
+static void response_event(struct tg_buf *b, const char *name, int *seq)
+{
+    tg_buf_printf(b, "event: %s\ndata: {\"type\":\"%s\",\"sequence_number\":%d", name, name,
+                  (*seq)++);
+}
+
+static void response_event_end(struct tg_buf *b)
+{
+    tg_buf_putc(b, '}');
+    sse_end(b);
+}
+
+/* The position members of an event about the output item's content. */
+static void item_ref(struct tg_buf *b, const struct tg_mock_reply *r, bool with_content)
+{
+    tg_buf_puts(b, ",\"item_id\":");
+    item_id(b, r);
+    tg_buf_puts(b, ",\"output_index\":0");
+    if (with_content)
+        tg_buf_puts(b, ",\"content_index\":0");
+}
+
+static void responses_stream(const struct tg_mock_reply *r, struct tg_mock_plan *plan)
+{
+    struct pieces ps = {plan, 0};
+    struct tg_buf *b = &plan->body;
+    double t = r->first_ms;
+    int seq = 0;
+    static const char *const opening[] = {"response.created", "response.in_progress"};
+    for (int i = 0; i < 2; i++) {
+        response_event(b, opening[i], &seq);
+        tg_buf_puts(b, ",\"response\":");
+        response_object(b, r, false);
+        response_event_end(b);
+    }
+    response_event(b, "response.output_item.added", &seq);
+    tg_buf_puts(b, ",\"output_index\":0,\"item\":");
+    response_item(b, r, false);
+    response_event_end(b);
+    if (!r->tool_name) {
+        response_event(b, "response.content_part.added", &seq);
+        item_ref(b, r, true);
+        tg_buf_puts(b, ",\"part\":{\"type\":\"output_text\",\"text\":\"\",\"annotations\":[]}");
+        response_event_end(b);
+    }
+    piece_end(&ps, t);
+    plan->hang_after = 1;
+
+    size_t *frag_ends = NULL;
+    size_t n = r->tool_name ? arg_fragments(r->tool_args, &frag_ends) : r->n_tokens;
+    size_t sent = pieces_before_error(r, n);
+    for (size_t k = 0; k < sent; k++) {
+        if (k > 0)
+            t += r->interval_ms;
+        if (r->tool_name) {
+            size_t from = k ? frag_ends[k - 1] : 0;
+            response_event(b, "response.function_call_arguments.delta", &seq);
+            item_ref(b, r, false);
+            tg_buf_puts(b, ",\"delta\":");
+            tg_buf_json_str(b, r->tool_args + from, frag_ends[k] - from);
+        } else {
+            const char *p;
+            size_t len;
+            token_text(r, k, &p, &len);
+            response_event(b, "response.output_text.delta", &seq);
+            item_ref(b, r, true);
+            tg_buf_puts(b, ",\"delta\":");
+            tg_buf_json_str(b, p, len);
+            tg_buf_puts(b, ",\"logprobs\":[]");
+        }
+        response_event_end(b);
+        piece_end(&ps, t);
+    }
+    free(frag_ends);
+    if (r->stream_error_after >= 0) {
+        response_event(b, "error", &seq);
+        tg_buf_puts(b, ",\"code\":");
+        str(b, r->stream_error_type ? r->stream_error_type : "server_error");
+        tg_buf_puts(b, ",\"message\":");
+        str(b, r->stream_error_message
+                   ? r->stream_error_message
+                   : "The server had an error while processing your request.");
+        tg_buf_puts(b, ",\"param\":null");
+        response_event_end(b);
+        piece_end(&ps, t);
+        return;
+    }
+    if (r->tool_name) {
+        response_event(b, "response.function_call_arguments.done", &seq);
+        item_ref(b, r, false);
+        tg_buf_puts(b, ",\"arguments\":");
+        str(b, r->tool_args);
+        response_event_end(b);
+    } else {
+        response_event(b, "response.output_text.done", &seq);
+        item_ref(b, r, true);
+        tg_buf_puts(b, ",\"text\":");
+        str(b, r->text);
+        tg_buf_puts(b, ",\"logprobs\":[]");
+        response_event_end(b);
+        response_event(b, "response.content_part.done", &seq);
+        item_ref(b, r, true);
+        tg_buf_puts(b, ",\"part\":{\"type\":\"output_text\",\"text\":");
+        str(b, r->text);
+        tg_buf_puts(b, ",\"annotations\":[]}");
+        response_event_end(b);
+    }
+    response_event(b, "response.output_item.done", &seq);
+    tg_buf_puts(b, ",\"output_index\":0,\"item\":");
+    response_item(b, r, true);
+    response_event_end(b);
+    response_event(b,
+                   strcmp(r->finish_reason, "length") == 0 ? "response.incomplete"
+                                                           : "response.completed",
+                   &seq);
+    tg_buf_puts(b, ",\"response\":");
+    response_object(b, r, true);
+    response_event_end(b);
+    piece_end(&ps, t);
+}
+
+void tg_mock_answer_format(const struct tg_mock_reply *r, struct tg_mock_plan *plan)
 {
     plan->status = 200;
     plan->stream = r->stream && r->api != TG_MOCK_API_EMBEDDINGS;
@@ -510,13 +818,19 @@ void tg_mock_answer_format(const struct tg_mock_reply *r, struct tg_rand *rand,
             completion_whole(r, &plan->body);
         break;
     case TG_MOCK_API_EMBEDDINGS:
-        embeddings_whole(r, rand, &plan->body);
+        embeddings_whole(r, &plan->body);
         break;
     case TG_MOCK_API_MESSAGES:
         if (plan->stream)
             messages_stream(r, plan);
         else
             messages_whole(r, &plan->body);
+        break;
+    case TG_MOCK_API_RESPONSES:
+        if (plan->stream)
+            responses_stream(r, plan);
+        else
+            response_object(&plan->body, r, true);
         break;
     default:
         break;

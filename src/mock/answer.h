@@ -1,6 +1,7 @@
 /* The mock's answer texts in each wire format (internal to mock/): OpenAI
  * chat.completion and chat.completion.chunk, text_completion, embeddings,
- * Anthropic messages and their stream events, and each API's error shape. */
+ * Responses API responses and their stream events, Anthropic messages and
+ * their stream events, and each API's error shape. */
 #ifndef TG_MOCK_ANSWER_H
 #define TG_MOCK_ANSWER_H
 
@@ -18,6 +19,8 @@ struct tg_mock_reply {
     bool stream;
     bool include_usage; /* stream_options.include_usage */
     int n_choices;
+    bool logprobs;    /* chat: "logprobs": true */
+    int top_logprobs; /* 0..20 alternatives per token */
     /* The text, and where each token ends in it (for streaming). */
     const char *text;
     const size_t *token_ends;
@@ -29,9 +32,11 @@ struct tg_mock_reply {
     const char *finish_reason; /* OpenAI's words: stop, length, tool_calls, content_filter */
     int64_t prompt_tokens;
     int64_t completion_tokens;
-    /* Embeddings. */
+    /* Embeddings: one vector per input, drawn from its seed. */
     int n_inputs;
+    const uint64_t *input_seeds;
     int dims;
+    bool base64; /* encoding_format "base64": little-endian float32, base64 */
     /* Streamed faults. */
     int64_t stream_error_after; /* -1: none */
     const char *stream_error_type;
@@ -42,8 +47,7 @@ struct tg_mock_reply {
 };
 
 /* Fills plan->body, plan->pieces and the content headers for a success. */
-void tg_mock_answer_format(const struct tg_mock_reply *r, struct tg_rand *rand,
-                           struct tg_mock_plan *plan);
+void tg_mock_answer_format(const struct tg_mock_reply *r, struct tg_mock_plan *plan);
 
 /* An error body in the API's shape. `code`, `type`, `message` may be NULL
  * (then filled from the status). */

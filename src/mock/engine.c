@@ -2,10 +2,14 @@
  *
  * Order of decisions for each request: parse it (bad JSON or a missing
  * required field gets the provider's own 400), take the next script step,
- * else roll error_rate, else generate an answer: log-normal latency, text of
- * `output_tokens` words (fewer when max_tokens is lower: finish_reason
- * "length"), a tool call when the request offers tools and the last turn is
- * the user's, and usage counted from the request's text. */
+ * else roll error_rate, else generate an answer: log-normal latency; a tool
+ * call (arguments made from the tool's schema) when tool_choice demands one,
+ * or on "auto" when the last turn is the user's; else JSON content when the
+ * request asks for it (response_format, text.format, output_format), else
+ * text of `output_tokens` words (fewer when max_tokens is lower:
+ * finish_reason "length"); usage counted from the request's text.
+ * Embeddings are unit vectors drawn from each input's text, so the same text
+ * always gets the same vector. */
 #include "mock/engine.h"
 
 #include <math.h>
@@ -16,11 +20,12 @@
 
 #include "core/alloc.h"
 #include "mock/answer.h"
+#include "mock/schema_gen.h"
 #include "mock/script.h"
 #include "util/json.h"
 
 static const char *const api_paths[TG_MOCK_API__COUNT] = {
-    "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/messages"};
+    "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/messages", "/v1/responses"};
 
 const char *tg_mock_api_path(enum tg_mock_api api)
 {
@@ -120,6 +125,14 @@ static int64_t tokens_of_chars(size_t chars)
     return (int64_t)((chars + 3) / 4);
 }
 
+/* The turns of a conversation: "messages", or the Responses API's "input"
+ * (a string or an array of items). */
+static const cJSON *conversation(enum tg_mock_api api, const cJSON *req)
+{
+    return cJSON_GetObjectItemCaseSensitive(req,
+                                            api == TG_MOCK_API_RESPONSES ? "input" : "messages");
+}
+
 /* About what a tokenizer would count: 4 characters a token, 4 tokens of
  * framing per message, 3 to prime the answer. */
 static int64_t prompt_tokens(enum tg_mock_api api, const cJSON *req)
@@ -143,16 +156,124 @@ static int64_t prompt_tokens(enum tg_mock_api api, const cJSON *req)
         return t;
     }
     int64_t t = 3;
+    const cJSON *turns = conversation(api, req);
+    if (cJSON_IsString(turns))
+        t += 4 + tokens_of_chars(strlen(turns->valuestring));
     const cJSON *msg;
-    cJSON_ArrayForEach(msg, cJSON_GetObjectItemCaseSensitive(req, "messages"))
+    cJSON_ArrayForEach(msg, turns)
     {
-        t += 4 + tokens_of_chars(text_chars(cJSON_GetObjectItemCaseSensitive(msg, "content")));
+        /* a message's content, or a Responses function_call_output's output */
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(msg, "content");
+        t += 4 + tokens_of_chars(text_chars(c ? c : cJSON_GetObjectItemCaseSensitive(msg, "output")));
     }
-    const cJSON *system = cJSON_GetObjectItemCaseSensitive(req, "system");
+    const cJSON *system = cJSON_GetObjectItemCaseSensitive(
+        req, api == TG_MOCK_API_RESPONSES ? "instructions" : "system");
     if (system)
         t += 4 + tokens_of_chars(text_chars(system));
     return t;
 }
+
+/* ---- embeddings ---- */
+
+#define EMBED_MAX_DIMS 8192 /* above every real model's size */
+#define EMBED_MAX_INPUTS 2048
+
+/* One input: a non-empty string, or a non-empty array of token ids. */
+static bool embedding_input_ok(const cJSON *x)
+{
+    if (cJSON_IsString(x))
+        return x->valuestring[0] != '\0';
+    if (!cJSON_IsArray(x) || cJSON_GetArraySize(x) == 0)
+        return false;
+    const cJSON *tok;
+    cJSON_ArrayForEach(tok, x)
+    {
+        if (!cJSON_IsNumber(tok) || tok->valuedouble < 0)
+            return false;
+    }
+    return true;
+}
+
+/* `input` is one string, one token array, or an array of either (at most
+ * 2048); `encoding_format` float or base64; `dimensions` a positive integer
+ * of sane size. OpenAI answers 400 to anything else. */
+static const char *embeddings_problem(const cJSON *req)
+{
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(req, "input");
+    bool ok = embedding_input_ok(in);
+    if (!ok && cJSON_IsArray(in) && cJSON_GetArraySize(in) > 0 &&
+        cJSON_GetArraySize(in) <= EMBED_MAX_INPUTS) {
+        const cJSON *x;
+        ok = true;
+        cJSON_ArrayForEach(x, in) ok = ok && embedding_input_ok(x);
+    }
+    if (!ok)
+        return "'$.input' is invalid. Please check the API reference: "
+               "https://platform.openai.com/docs/api-reference.";
+    const cJSON *enc = cJSON_GetObjectItemCaseSensitive(req, "encoding_format");
+    if (enc && !cJSON_IsNull(enc) &&
+        !(cJSON_IsString(enc) && (strcmp(enc->valuestring, "float") == 0 ||
+                                  strcmp(enc->valuestring, "base64") == 0)))
+        return "Invalid value for 'encoding_format': expected 'float' or 'base64'.";
+    const cJSON *dims = cJSON_GetObjectItemCaseSensitive(req, "dimensions");
+    if (dims && !cJSON_IsNull(dims) &&
+        !(cJSON_IsNumber(dims) && dims->valuedouble >= 1 &&
+          dims->valuedouble <= EMBED_MAX_DIMS && dims->valuedouble == floor(dims->valuedouble)))
+        return "Invalid value for 'dimensions': expected a positive integer of at most 8192.";
+    return NULL;
+}
+
+/* `dimensions`, else the model's own size (text-embedding-3-large: 3072). */
+static int embedding_dims(const cJSON *req)
+{
+    double dims;
+    if (tg_json_get_num(req, "dimensions", &dims))
+        return (int)dims;
+    const char *model = tg_json_get_str(req, "model");
+    return model && strstr(model, "3-large") ? 3072 : 1536;
+}
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+static uint64_t input_seed(const cJSON *x, uint64_t seed)
+{
+    uint64_t h = fnv1a(0xcbf29ce484222325ULL, &seed, sizeof(seed));
+    if (cJSON_IsString(x))
+        return fnv1a(h, x->valuestring, strlen(x->valuestring));
+    const cJSON *tok;
+    cJSON_ArrayForEach(tok, x)
+    {
+        int64_t id = (int64_t)tok->valuedouble;
+        h = fnv1a(h, &id, sizeof(id));
+    }
+    return h;
+}
+
+/* One seed per input, from its text (or token ids) and the mock's seed: the
+ * same text gets the same vector in every request and every run. */
+static uint64_t *embedding_seeds(const cJSON *req, uint64_t seed, int *n)
+{
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(req, "input");
+    bool many = cJSON_IsArray(in) && (cJSON_IsString(in->child) || cJSON_IsArray(in->child));
+    *n = many ? cJSON_GetArraySize(in) : 1;
+    uint64_t *seeds = tg_xmalloc((size_t)*n * sizeof(uint64_t));
+    if (!many) {
+        seeds[0] = input_seed(in, seed);
+        return seeds;
+    }
+    int i = 0;
+    const cJSON *x;
+    cJSON_ArrayForEach(x, in) seeds[i++] = input_seed(x, seed);
+    return seeds;
+}
+
+#define MAX_CHOICES 128 /* OpenAI's limit on n */
 
 /* The provider's own complaint about a request it cannot take, or NULL. */
 static const char *request_problem(enum tg_mock_api api, const cJSON *req)
@@ -162,6 +283,16 @@ static const char *request_problem(enum tg_mock_api api, const cJSON *req)
     if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(req, "model")))
         return "you must provide a model parameter";
     const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(req, "messages");
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(req, "n");
+    if ((api == TG_MOCK_API_CHAT || api == TG_MOCK_API_COMPLETIONS) && n && !cJSON_IsNull(n) &&
+        !(cJSON_IsNumber(n) && n->valuedouble >= 1 && n->valuedouble <= MAX_CHOICES &&
+          n->valuedouble == floor(n->valuedouble)))
+        return "Invalid 'n': expected an integer from 1 to 128.";
+    const cJSON *top = cJSON_GetObjectItemCaseSensitive(req, "top_logprobs");
+    if (api == TG_MOCK_API_CHAT && top && !cJSON_IsNull(top) &&
+        !(cJSON_IsNumber(top) && top->valuedouble >= 0 && top->valuedouble <= 20 &&
+          top->valuedouble == floor(top->valuedouble)))
+        return "Invalid 'top_logprobs': expected an integer from 0 to 20.";
     switch (api) {
     case TG_MOCK_API_CHAT:
         if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0)
@@ -175,33 +306,25 @@ static const char *request_problem(enum tg_mock_api api, const cJSON *req)
             return "max_tokens: Field required";
         return NULL;
     }
+    case TG_MOCK_API_RESPONSES: {
+        const cJSON *in = cJSON_GetObjectItemCaseSensitive(req, "input");
+        if (!(cJSON_IsString(in) && in->valuestring[0]) &&
+            !(cJSON_IsArray(in) && cJSON_GetArraySize(in) > 0))
+            return "Missing required parameter: 'input'.";
+        return NULL;
+    }
     case TG_MOCK_API_COMPLETIONS:
         if (!cJSON_GetObjectItemCaseSensitive(req, "prompt"))
             return "you must provide a prompt parameter";
         return NULL;
-    case TG_MOCK_API_EMBEDDINGS: {
-        const cJSON *in = cJSON_GetObjectItemCaseSensitive(req, "input");
-        if (!cJSON_IsString(in) && !(cJSON_IsArray(in) && cJSON_GetArraySize(in) > 0))
-            return "'input' must be a string or a non-empty array";
-        return NULL;
-    }
+    case TG_MOCK_API_EMBEDDINGS:
+        return embeddings_problem(req);
     default:
         return NULL;
     }
 }
 
 /* ---- generated text ---- */
-
-static const char *const words[64] = {
-    "the",     "model",    "answers", "quickly", "with",   "a",       "clear",   "and",
-    "useful",  "reply",    "about",   "your",    "request", "in",     "plain",   "words",
-    "this",    "gateway",  "keeps",   "calls",   "alive",   "when",   "providers", "fail",
-    "retries", "hedges",   "and",     "fallbacks", "help", "every",   "request", "arrive",
-    "latency", "matters",  "so",      "tail",    "requests", "are",   "cut",     "short",
-    "tokens",  "stream",   "one",     "by",      "one",     "until",  "done",    "here",
-    "is",      "more",     "text",    "to",      "read",    "from",   "the",     "mock",
-    "provider", "which",   "never",   "spends",  "money",   "or",     "time",    "today",
-};
 
 struct text {
     struct tg_buf buf;
@@ -222,7 +345,7 @@ static void text_add_token(struct text *t, const char *p, size_t len)
 static void text_generate(struct text *t, struct tg_rand *rand, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) {
-        const char *w = words[tg_rand_below(rand, 64)];
+        const char *w = tg_mock_word(rand);
         char tok[24];
         int len;
         if (i == 0)
@@ -248,93 +371,150 @@ static void text_from(struct text *t, const char *s)
     }
 }
 
-/* ---- tool calls ---- */
-
-/* Arguments an eager model would send: each required property with a
- * placeholder of its declared type. */
-static void tool_args(const cJSON *schema, struct tg_buf *out)
+/* Structured content (a JSON text) in token-sized pieces of about four
+ * bytes, never cutting a UTF-8 character, so a stream delivers it in many
+ * chunks as a provider does. */
+static void text_from_json(struct text *t, const char *s, size_t n)
 {
-    tg_buf_putc(out, '{');
-    const cJSON *props = cJSON_GetObjectItemCaseSensitive(schema, "properties");
-    const cJSON *required = cJSON_GetObjectItemCaseSensitive(schema, "required");
-    int first = 1;
-    const cJSON *r;
-    cJSON_ArrayForEach(r, required)
-    {
-        if (!cJSON_IsString(r))
-            continue;
-        const cJSON *prop = cJSON_GetObjectItemCaseSensitive(props, r->valuestring);
-        const char *type = tg_json_get_str(prop, "type");
-        if (!first)
-            tg_buf_putc(out, ',');
-        first = 0;
-        tg_buf_json_str(out, r->valuestring, strlen(r->valuestring));
-        tg_buf_putc(out, ':');
-        if (!type || strcmp(type, "string") == 0) {
-            const cJSON *en = cJSON_GetObjectItemCaseSensitive(prop, "enum");
-            const cJSON *first_enum = cJSON_IsArray(en) ? en->child : NULL;
-            if (cJSON_IsString(first_enum))
-                tg_buf_json_str(out, first_enum->valuestring, strlen(first_enum->valuestring));
-            else
-                tg_buf_puts(out, "\"mock\"");
-        } else if (strcmp(type, "integer") == 0 || strcmp(type, "number") == 0)
-            tg_buf_puts(out, "1");
-        else if (strcmp(type, "boolean") == 0)
-            tg_buf_puts(out, "true");
-        else if (strcmp(type, "array") == 0)
-            tg_buf_puts(out, "[]");
-        else
-            tg_buf_puts(out, "{}");
+    size_t at = 0;
+    while (at < n) {
+        size_t end = at + 4 < n ? at + 4 : n;
+        while (end < n && ((unsigned char)s[end] & 0xC0) == 0x80)
+            end++;
+        text_add_token(t, s + at, end - at);
+        at = end;
     }
-    tg_buf_putc(out, '}');
 }
 
-/* The tool the answer calls, when the request invites one; else NULL. */
-static const cJSON *pick_tool(enum tg_mock_api api, const cJSON *req, const char **name,
-                              const cJSON **schema)
+/* ---- structured answers ---- */
+
+/* What the request asks the content to be: response_format (chat),
+ * text.format (Responses) or output_format (Anthropic's structured outputs). */
+enum content_kind { CONTENT_TEXT = 0, CONTENT_JSON_OBJECT, CONTENT_JSON_SCHEMA };
+
+static enum content_kind content_kind(enum tg_mock_api api, const cJSON *req,
+                                      const cJSON **schema)
 {
-    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(req, "tools");
-    if (!cJSON_IsArray(tools) || cJSON_GetArraySize(tools) == 0)
-        return NULL;
+    *schema = NULL;
+    const cJSON *rf =
+        api == TG_MOCK_API_MESSAGES
+            ? cJSON_GetObjectItemCaseSensitive(req, "output_format")
+        : api == TG_MOCK_API_RESPONSES
+            ? cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(req, "text"),
+                                               "format")
+            : cJSON_GetObjectItemCaseSensitive(req, "response_format");
+    const char *type = tg_json_get_str(rf, "type");
+    if (!type || api == TG_MOCK_API_COMPLETIONS || api == TG_MOCK_API_EMBEDDINGS)
+        return CONTENT_TEXT;
+    if (strcmp(type, "json_object") == 0)
+        return CONTENT_JSON_OBJECT;
+    if (strcmp(type, "json_schema") != 0)
+        return CONTENT_TEXT;
+    /* Chat nests it: {"json_schema": {"name", "strict", "schema"}}; the
+     * others have "schema" beside "type". */
+    const cJSON *js = cJSON_GetObjectItemCaseSensitive(rf, "json_schema");
+    *schema = cJSON_GetObjectItemCaseSensitive(js ? js : rf, "schema");
+    return cJSON_IsObject(*schema) ? CONTENT_JSON_SCHEMA : CONTENT_JSON_OBJECT;
+}
+
+/* ---- tool calls ---- */
+
+/* tool_choice in either API's words. */
+enum tool_mode { TOOLS_AUTO = 0, TOOLS_NONE, TOOLS_REQUIRED, TOOLS_NAMED };
+
+static enum tool_mode tool_mode(const cJSON *req, const char **wanted)
+{
     const cJSON *choice = cJSON_GetObjectItemCaseSensitive(req, "tool_choice");
-    const char *wanted = NULL;
-    if (cJSON_IsString(choice) && strcmp(choice->valuestring, "none") == 0)
-        return NULL;
-    if (cJSON_IsObject(choice)) {
-        const char *type = tg_json_get_str(choice, "type");
-        if (type && strcmp(type, "none") == 0)
-            return NULL;
-        wanted = tg_json_get_str(choice, "name");
-        if (!wanted)
-            wanted = tg_json_get_str(cJSON_GetObjectItemCaseSensitive(choice, "function"), "name");
-    }
-    /* Only when the user spoke last (not right after a tool result). */
-    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(req, "messages");
+    *wanted = NULL;
+    const char *word = cJSON_IsString(choice) ? choice->valuestring : tg_json_get_str(choice, "type");
+    if (!word)
+        return TOOLS_AUTO;
+    if (strcmp(word, "none") == 0)
+        return TOOLS_NONE;
+    if (strcmp(word, "required") == 0 || strcmp(word, "any") == 0)
+        return TOOLS_REQUIRED;
+    /* {"type":"function","function":{"name"}} or {"type":"tool","name"} */
+    *wanted = tg_json_get_str(choice, "name");
+    if (!*wanted)
+        *wanted = tg_json_get_str(cJSON_GetObjectItemCaseSensitive(choice, "function"), "name");
+    return *wanted ? TOOLS_NAMED : TOOLS_AUTO;
+}
+
+/* Whether the conversation's last turn is the user's own words (not a tool
+ * result): then "auto" calls a tool, as an eager model does. */
+static bool user_spoke_last(enum tg_mock_api api, const cJSON *req)
+{
+    const cJSON *msgs = conversation(api, req);
+    if (cJSON_IsString(msgs)) /* Responses: a plain string is the user's */
+        return true;
     int n = cJSON_GetArraySize(msgs);
     const cJSON *last = n > 0 ? cJSON_GetArrayItem(msgs, n - 1) : NULL;
     const char *role = tg_json_get_str(last, "role");
     if (!role || strcmp(role, "user") != 0)
-        return NULL;
+        return false;
     const cJSON *part;
     cJSON_ArrayForEach(part, cJSON_GetObjectItemCaseSensitive(last, "content"))
     {
         const char *type = tg_json_get_str(part, "type");
         if (type && strcmp(type, "tool_result") == 0)
-            return NULL;
+            return false;
     }
-    const cJSON *tool;
+    return true;
+}
+
+/* The function a tools entry declares (chat's {"type":"function",
+ * "function":{...}}, the Responses API's flat {"type":"function","name",
+ * "parameters"}, Anthropic's tool itself), or NULL for other kinds of tools
+ * (web search, file search, code interpreter). */
+static const cJSON *tool_function(enum tg_mock_api api, const cJSON *tool, const cJSON **schema)
+{
+    const cJSON *fn = api == TG_MOCK_API_CHAT ? cJSON_GetObjectItemCaseSensitive(tool, "function")
+                                              : tool;
+    if (!tg_json_get_str(fn, "name"))
+        return NULL;
+    const char *type = tg_json_get_str(tool, "type");
+    if (api == TG_MOCK_API_MESSAGES && type && strcmp(type, "custom") != 0)
+        return NULL; /* Anthropic's server tools (web_search_20250305, ...) */
+    if (api == TG_MOCK_API_RESPONSES && (!type || strcmp(type, "function") != 0))
+        return NULL;
+    *schema = cJSON_GetObjectItemCaseSensitive(
+        fn, api == TG_MOCK_API_MESSAGES ? "input_schema" : "parameters");
+    return fn;
+}
+
+/* The tool the answer calls, or NULL. "none" never calls; "auto" calls when
+ * the user spoke last; "required"/"any" and a named tool always call. Among
+ * several, the pick is seeded. */
+static const char *pick_tool(enum tg_mock_api api, const cJSON *req, struct tg_rand *rand,
+                             const cJSON **schema)
+{
+    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(req, "tools");
+    if (!cJSON_IsArray(tools))
+        return NULL;
+    const char *wanted;
+    enum tool_mode mode = tool_mode(req, &wanted);
+    if (mode == TOOLS_NONE || (mode == TOOLS_AUTO && !user_spoke_last(api, req)))
+        return NULL;
+    const cJSON *tool, *fn, *sch = NULL;
+    int n = 0;
     cJSON_ArrayForEach(tool, tools)
     {
-        const cJSON *fn = api == TG_MOCK_API_MESSAGES
-                              ? tool
-                              : cJSON_GetObjectItemCaseSensitive(tool, "function");
-        const char *tname = tg_json_get_str(fn, "name");
-        if (!tname || (wanted && strcmp(wanted, tname) != 0))
+        if ((fn = tool_function(api, tool, &sch)) != NULL &&
+            (!wanted || strcmp(wanted, tg_json_get_str(fn, "name")) == 0))
+            n++;
+    }
+    if (n == 0)
+        return NULL;
+    int k = n > 1 ? (int)tg_rand_below(rand, (uint64_t)n) : 0;
+    cJSON_ArrayForEach(tool, tools)
+    {
+        if ((fn = tool_function(api, tool, &sch)) == NULL ||
+            (wanted && strcmp(wanted, tg_json_get_str(fn, "name")) != 0))
             continue;
-        *name = tname;
-        *schema = cJSON_GetObjectItemCaseSensitive(
-            fn, api == TG_MOCK_API_MESSAGES ? "input_schema" : "parameters");
-        return tool;
+        if (k-- == 0) {
+            *schema = sch;
+            return tg_json_get_str(fn, "name");
+        }
     }
     return NULL;
 }
@@ -411,6 +591,7 @@ void tg_mock_plan(struct tg_mock *m, enum tg_mock_api api, const char *body, siz
     m->id_counter++;
     snprintf(id, sizeof(id), "%s%016llx",
              api == TG_MOCK_API_MESSAGES      ? "msg_mock"
+             : api == TG_MOCK_API_RESPONSES   ? "resp_mock"
              : api == TG_MOCK_API_COMPLETIONS ? "cmpl-mock"
                                               : "chatcmpl-mock",
              (unsigned long long)m->id_counter);
@@ -426,10 +607,15 @@ void tg_mock_plan(struct tg_mock *m, enum tg_mock_api api, const char *body, siz
     r.include_usage = tg_json_get_bool(cJSON_GetObjectItemCaseSensitive(req, "stream_options"),
                                        "include_usage", false);
     double n = 1;
-    tg_json_get_num(req, "n", &n);
-    r.n_choices = n >= 1 && n <= 16 ? (int)n : 1;
-    if (api == TG_MOCK_API_MESSAGES)
-        r.n_choices = 1;
+    if (api == TG_MOCK_API_CHAT || api == TG_MOCK_API_COMPLETIONS)
+        tg_json_get_num(req, "n", &n); /* checked above: 1..128 */
+    r.n_choices = (int)n;
+    if (api == TG_MOCK_API_CHAT) {
+        double top = 0;
+        r.logprobs = tg_json_get_bool(req, "logprobs", false);
+        tg_json_get_num(req, "top_logprobs", &top); /* checked above: 0..20 */
+        r.top_logprobs = (int)top;
+    }
     r.prompt_tokens = prompt_tokens(api, req);
     r.stream_error_after = have_step ? step.stream_error_after_chunks : -1;
     r.stream_error_type = have_step ? step.error_type : NULL;
@@ -445,23 +631,45 @@ void tg_mock_plan(struct tg_mock *m, enum tg_mock_api api, const char *body, siz
         r.first_ms += m->opts.stall_ms;
     r.interval_ms = m->opts.tokens_per_s > 0 ? 1000.0 / m->opts.tokens_per_s : 0;
 
+    /* The request's "seed" makes its words repeat, as OpenAI's seed tries
+     * to; timing and faults still draw from the mock's own source. */
+    struct tg_rand seeded;
+    struct tg_rand *words_rand = &m->rand;
+    double req_seed;
+    if (tg_json_get_num(req, "seed", &req_seed)) {
+        uint64_t bits; /* any number, without an out-of-range conversion */
+        memcpy(&bits, &req_seed, sizeof(bits));
+        tg_rand_seed(&seeded, bits ^ m->opts.seed);
+        words_rand = &seeded;
+    }
     struct text t = {TG_BUF_INIT, NULL, 0, 0};
     struct tg_buf args = TG_BUF_INIT;
+    uint64_t *seeds = NULL;
     const char *finish = "stop";
     if (api == TG_MOCK_API_EMBEDDINGS) {
-        const cJSON *in = cJSON_GetObjectItemCaseSensitive(req, "input");
-        r.n_inputs = 1;
-        if (cJSON_IsArray(in) && (cJSON_IsString(in->child) || cJSON_IsArray(in->child)))
-            r.n_inputs = cJSON_GetArraySize(in);
-        double dims = 1536;
-        tg_json_get_num(req, "dimensions", &dims);
-        r.dims = dims >= 1 && dims <= 4096 ? (int)dims : 1536;
+        seeds = embedding_seeds(req, m->opts.seed, &r.n_inputs);
+        r.input_seeds = seeds;
+        r.dims = embedding_dims(req);
+        const char *enc = tg_json_get_str(req, "encoding_format");
+        r.base64 = enc && strcmp(enc, "base64") == 0;
         r.text = "";
     } else {
-        const char *tool_name = NULL;
-        const cJSON *schema = NULL;
-        if (!(have_step && step.content) && pick_tool(api, req, &tool_name, &schema)) {
-            tool_args(schema, &args);
+        int64_t want = have_step && step.output_tokens >= 0 ? step.output_tokens
+                                                             : m->opts.output_tokens;
+        double max_tokens = -1;
+        if (!tg_json_get_num(req, "max_completion_tokens", &max_tokens) &&
+            !tg_json_get_num(req, "max_output_tokens", &max_tokens))
+            tg_json_get_num(req, "max_tokens", &max_tokens);
+        const cJSON *schema = NULL, *schema_of_content;
+        const char *tool_name =
+            have_step && step.content ? NULL : pick_tool(api, req, words_rand, &schema);
+        enum content_kind kind = content_kind(api, req, &schema_of_content);
+        if (tool_name) {
+            tg_mock_schema_gen(schema, words_rand, &args);
+            if (args.data[0] != '{') { /* no usable schema: arguments are an object */
+                tg_buf_reset(&args);
+                tg_buf_puts(&args, "{}");
+            }
             r.tool_name = tool_name;
             r.tool_args = args.data;
             finish = "tool_calls";
@@ -470,17 +678,27 @@ void tg_mock_plan(struct tg_mock *m, enum tg_mock_api api, const char *body, siz
         } else if (have_step && step.content) {
             text_from(&t, step.content);
             r.completion_tokens = tokens_of_chars(strlen(step.content));
+        } else if (kind != CONTENT_TEXT) {
+            /* Whole JSON even past max_tokens: a cut document would only
+             * fail the client's parse, which is not what load tests probe. */
+            struct tg_buf json = TG_BUF_INIT;
+            if (kind == CONTENT_JSON_SCHEMA)
+                tg_mock_schema_gen(schema_of_content, words_rand, &json);
+            else
+                tg_mock_json_object_gen(words_rand,
+                                        max_tokens >= 0 && max_tokens < (double)want
+                                            ? (int64_t)max_tokens
+                                            : want,
+                                        &json);
+            text_from_json(&t, json.data, json.len);
+            r.completion_tokens = tokens_of_chars(json.len);
+            tg_buf_free(&json);
         } else {
-            int64_t want = have_step && step.output_tokens >= 0 ? step.output_tokens
-                                                                 : m->opts.output_tokens;
-            double max_tokens = -1;
-            if (!tg_json_get_num(req, "max_completion_tokens", &max_tokens))
-                tg_json_get_num(req, "max_tokens", &max_tokens);
             if (max_tokens >= 0 && (double)want > max_tokens) {
                 want = (int64_t)max_tokens;
                 finish = "length";
             }
-            text_generate(&t, &m->rand, want);
+            text_generate(&t, words_rand, want);
             r.completion_tokens = want;
         }
         tg_buf_reserve(&t.buf, 0);
@@ -490,12 +708,13 @@ void tg_mock_plan(struct tg_mock *m, enum tg_mock_api api, const char *body, siz
         r.completion_tokens *= r.n_choices;
     }
     r.finish_reason = have_step && step.finish_reason ? step.finish_reason : finish;
-    tg_mock_answer_format(&r, &m->rand, p);
+    tg_mock_answer_format(&r, p);
     if (have_step && step.status > 0)
         p->status = (int)step.status;
     tg_buf_free(&t.buf);
     free(t.ends);
     tg_buf_free(&args);
+    free(seeds);
 
 finish:
     if (have_step) {

@@ -23,6 +23,7 @@ enum tg_mock_api {
     TG_MOCK_API_COMPLETIONS, /* POST /v1/completions */
     TG_MOCK_API_EMBEDDINGS,  /* POST /v1/embeddings */
     TG_MOCK_API_MESSAGES,    /* POST /v1/messages (Anthropic) */
+    TG_MOCK_API_RESPONSES,   /* POST /v1/responses (OpenAI's Responses API) */
     TG_MOCK_API__COUNT
 };
 

@@ -234,7 +234,7 @@ static void usage(FILE *out)
                  "  --tls-key FILE       ... and this PEM key\n"
                  "  --log-level LEVEL    debug, info, warn or error (default info)\n\n"
                  "Endpoints: POST /v1/chat/completions /v1/completions /v1/embeddings "
-                 "/v1/messages;\n"
+                 "/v1/responses /v1/messages;\n"
                  "POST /_mock/script (JSON array of steps), GET /_mock/stats, POST "
                  "/_mock/reset.\n");
 }

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -780,6 +781,316 @@ class MockTest(harness.TestCase):
                                capture_output=True, timeout=10)
             self.assertEqual(p.returncode, 2, (args, p.stderr))
             self.assertTrue(p.stderr)
+
+
+# ---- what SDKs send by default: structured outputs, tools, base64 ----------
+
+try:
+    import datetime
+    import decimal
+    import enum
+    import typing
+    import uuid
+    import jsonschema
+    import pydantic
+except ImportError:  # pragma: no cover - the checks below then skip
+    jsonschema = pydantic = None
+
+
+def strict_schema(schema):
+    """What the OpenAI SDK's parse() sends for a pydantic model (its
+    to_strict_json_schema): every object closed, every property required."""
+    if isinstance(schema, dict):
+        if "properties" in schema:
+            schema["additionalProperties"] = False
+            schema["required"] = list(schema["properties"])
+        for v in schema.values():
+            strict_schema(v)
+    elif isinstance(schema, list):
+        for v in schema:
+            strict_schema(v)
+    return schema
+
+
+def chat_text(body, stream):
+    """Choice 0's content (or tool arguments) of a chat answer; streamed
+    deltas joined. Returns (text, number of pieces)."""
+    if not stream:
+        msg = json.loads(body)["choices"][0]["message"]
+        if msg.get("tool_calls"):
+            return msg["tool_calls"][0]["function"]["arguments"], 1
+        return msg["content"], 1
+    out, n = [], 0
+    for data in harness.sse_events(body):
+        if data == "[DONE]":
+            continue
+        for c in json.loads(data)["choices"]:
+            if c["index"] != 0:
+                continue
+            d = c["delta"]
+            frag = d.get("content") or ""
+            for tc in d.get("tool_calls") or []:
+                frag += tc["function"].get("arguments") or ""
+            if frag:
+                out.append(frag)
+                n += 1
+    return "".join(out), n
+
+
+def messages_input(body, stream):
+    """The tool_use input (or text) of an Anthropic answer; streamed
+    input_json_delta / text_delta joined."""
+    if not stream:
+        for block in json.loads(body)["content"]:
+            if block["type"] == "tool_use":
+                return block["input"]
+            return json.loads(block["text"])
+    parts = []
+    for name, data in events(body):
+        if name == "content_block_delta":
+            d = json.loads(data)["delta"]
+            parts.append(d.get("partial_json", d.get("text", "")))
+    return json.loads("".join(parts))
+
+
+def decode_embedding(e, dims):
+    """A base64 embedding as the SDKs decode it: little-endian float32."""
+    import base64
+    import struct
+    raw = base64.b64decode(e)
+    assert len(raw) == 4 * dims, (len(raw), dims)
+    return list(struct.unpack("<%df" % dims, raw))
+
+
+if pydantic is not None:
+    class Genre(str, enum.Enum):
+        drama = "drama"
+        comedy = "comedy"
+
+    class Actor(pydantic.BaseModel):
+        name: str
+        age: int
+        lead: bool
+
+    class Movie(pydantic.BaseModel):
+        title: str
+        year: int
+        rating: float
+        genre: Genre
+        cast: typing.List[Actor]
+        sequel: typing.Optional[str]
+        language: typing.Literal["en", "fr"]
+
+    MOVIE_SCHEMA = strict_schema(Movie.model_json_schema())
+
+    class Node(pydantic.BaseModel):
+        name: pydantic.constr(min_length=2, max_length=10)
+        children: typing.List["Node"]
+        parent: typing.Optional["Node"]
+
+    class Everything(pydantic.BaseModel):
+        """The field types pydantic users put in parse() models."""
+        d: decimal.Decimal
+        dt: datetime.datetime
+        day: datetime.date
+        t: datetime.time
+        dur: datetime.timedelta
+        u: uuid.UUID
+        url: pydantic.AnyUrl
+        m: typing.Dict[str, int]
+        tup: typing.Tuple[str, int, bool]
+        lit: typing.Literal["a", "b"]
+        n: pydantic.conint(ge=10, lt=20)
+        f: float = pydantic.Field(gt=0, le=1)
+        items: typing.List[int] = pydantic.Field(min_length=2, max_length=4)
+        tree: Node
+        either: typing.Union[int, str, None]
+
+WEATHER = {"type": "object",
+           "properties": {"city": {"type": "string"},
+                          "days": {"type": "integer", "minimum": 1, "maximum": 14},
+                          "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+                          "hours": {"type": "array", "items": {"type": "integer"}}},
+           "required": ["city", "days", "unit", "hours"], "additionalProperties": False}
+
+
+def movie_request(stream=False, n=1):
+    body = dict(CHAT, n=n, response_format={
+        "type": "json_schema",
+        "json_schema": {"name": "Movie", "strict": True, "schema": MOVIE_SCHEMA}})
+    if stream:
+        body.update(stream=True, stream_options={"include_usage": True})
+    return body
+
+
+def tool_request(stream=False, choice="required"):
+    body = dict(CHAT, tool_choice=choice, parallel_tool_calls=False, tools=[
+        {"type": "function", "function": {"name": "get_weather", "strict": True,
+                                          "parameters": WEATHER}}])
+    if stream:
+        body["stream"] = True
+    return body
+
+
+@unittest.skipIf(pydantic is None, "pydantic and jsonschema are needed")
+class StructuredTest(harness.TestCase):
+    """Before: the mock answered every one of these with prose (parse()
+    failed), tool arguments with placeholders, and base64 embeddings as float
+    arrays (the Node SDK decoded them to zeros)."""
+
+    def check_movie_answers(self, post_fn):
+        for stream in (False, True):
+            for _ in range(5):
+                status, _, body = post_fn(movie_request(stream=stream, n=2))
+                self.assertEqual(status, 200, body)
+                text, pieces = chat_text(body, stream)
+                Movie.model_validate_json(text)  # what the SDK's parse() does
+                jsonschema.validate(json.loads(text), MOVIE_SCHEMA)
+                if stream:
+                    self.assertGreater(pieces, 5)
+                    usage = json.loads(harness.sse_events(body)[-2])["usage"]
+                    self.assertGreater(usage["completion_tokens"], 0)
+                else:
+                    j = json.loads(body)
+                    self.assertEqual(len(j["choices"]), 2)
+                    Movie.model_validate_json(j["choices"][1]["message"]["content"])
+                    self.assertEqual(j["choices"][0]["finish_reason"], "stop")
+
+    def check_tool_answers(self, post_fn):
+        for stream in (False, True):
+            status, _, body = post_fn(tool_request(stream=stream))
+            self.assertEqual(status, 200, body)
+            args, _ = chat_text(body, stream)
+            jsonschema.validate(json.loads(args), WEATHER)
+
+    def check_embeddings(self, post_fn):
+        status, _, body = post_fn({"model": "text-embedding-3-small", "input": ["a", "b", "a"],
+                                   "encoding_format": "base64", "dimensions": 256})
+        self.assertEqual(status, 200, body)
+        data = json.loads(body)["data"]
+        self.assertEqual(len(data), 3)
+        vecs = [decode_embedding(d["embedding"], 256) for d in data]
+        for v in vecs:
+            self.assertAlmostEqual(sum(x * x for x in v), 1.0, places=4)
+            self.assertGreater(sum(1 for x in v if x != 0), 250)
+        self.assertEqual(vecs[0], vecs[2])  # same text, same vector
+        self.assertNotEqual(vecs[0], vecs[1])
+        status, _, body = post_fn({"model": "text-embedding-3-small", "input": "b",
+                                   "dimensions": 256})
+        floats = json.loads(body)["data"][0]["embedding"]
+        self.assertEqual(len(floats), 256)
+        for x, y in zip(floats, vecs[1]):
+            self.assertAlmostEqual(x, y, places=7)
+
+    def test_json_object(self):
+        m = self.mock(output_tokens=120)
+        for stream in (False, True):
+            body = dict(CHAT, response_format={"type": "json_object"}, stream=stream)
+            status, _, text = post(m, "/v1/chat/completions", body)
+            self.assertEqual(status, 200, text)
+            content, _ = chat_text(text, stream)
+            obj = json.loads(content)
+            self.assertIsInstance(obj, dict)
+            self.assertEqual(len(obj), 20)  # about output_tokens / 6 members
+
+    def test_json_schema_parses_as_the_sdk_does(self):
+        m = self.mock()
+        self.check_movie_answers(lambda b: post(m, "/v1/chat/completions", b))
+
+    def test_pydantic_field_types(self):
+        """Decimal, datetimes, UUID, URL, dict, tuple, Literal, bounds and a
+        recursive model: 30 answers, every one validates."""
+        m = self.mock()
+        schema = strict_schema(Everything.model_json_schema())
+        for _ in range(30):
+            body = dict(CHAT, response_format={"type": "json_schema", "json_schema": {
+                "name": "Everything", "strict": True, "schema": schema}})
+            status, _, text = post(m, "/v1/chat/completions", body)
+            self.assertEqual(status, 200, text)
+            Everything.model_validate_json(chat_text(text, False)[0])
+
+    def test_tool_arguments_fit_parameters(self):
+        m = self.mock()
+        self.check_tool_answers(lambda b: post(m, "/v1/chat/completions", b))
+        # auto: called when the user spoke last; none: text
+        status, _, body = post(m, "/v1/chat/completions", tool_request(choice="auto"))
+        self.assertEqual(json.loads(body)["choices"][0]["finish_reason"], "tool_calls")
+        status, _, body = post(m, "/v1/chat/completions", tool_request(choice="none"))
+        self.assertEqual(json.loads(body)["choices"][0]["finish_reason"], "stop")
+
+    def test_anthropic_tool_use_and_output_format(self):
+        m = self.mock()
+        for stream in (False, True):
+            body = dict(MSGS, stream=stream, tool_choice={"type": "tool", "name": "get_weather"},
+                        tools=[{"name": "get_weather", "input_schema": WEATHER}])
+            status, _, text = post(m, "/v1/messages", body)
+            self.assertEqual(status, 200, text)
+            jsonschema.validate(messages_input(text, stream), WEATHER)
+            body = dict(MSGS, stream=stream,
+                        output_format={"type": "json_schema", "schema": MOVIE_SCHEMA})
+            status, _, text = post(m, "/v1/messages", body)
+            self.assertEqual(status, 200, text)
+            Movie.model_validate(messages_input(text, stream))
+
+    def test_responses_api(self):
+        """/v1/responses (before: 404): text.format json_schema parses as
+        responses.parse() does, function calls fit their parameters, and a
+        stream's deltas join into what response.completed holds."""
+        m = self.mock()
+        fmt = {"format": {"type": "json_schema", "name": "Movie", "strict": True,
+                          "schema": MOVIE_SCHEMA}}
+        tools = [{"type": "function", "name": "get_weather", "strict": True,
+                  "parameters": WEATHER}]
+        for stream in (False, True):
+            for extra, check in (
+                    ({"text": fmt}, lambda out: Movie.model_validate_json(
+                        out["content"][0]["text"])),
+                    ({"tools": tools, "tool_choice": "required"}, lambda out: jsonschema.validate(
+                        json.loads(out["arguments"]), WEATHER))):
+                body = dict(model="gpt-5", input="go", stream=stream, **extra)
+                status, _, text = post(m, "/v1/responses", body)
+                self.assertEqual(status, 200, text)
+                if stream:
+                    evs = events(text)
+                    self.assertEqual(evs[-1][0], "response.completed")
+                    resp = json.loads(evs[-1][1])["response"]
+                    deltas = "".join(json.loads(d)["delta"] for name, d in evs
+                                     if name.endswith(".delta"))
+                    out = resp["output"][0]
+                    self.assertEqual(deltas, out.get("arguments", None) or
+                                     out["content"][0]["text"])
+                else:
+                    resp = json.loads(text)
+                self.assertEqual(resp["status"], "completed")
+                self.assertGreater(resp["usage"]["output_tokens"], 0)
+                check(resp["output"][0])
+
+    def test_embeddings_base64_and_dimensions(self):
+        m = self.mock()
+        self.check_embeddings(lambda b: post(m, "/v1/embeddings", b))
+        # the Node SDK's default request: base64, no dimensions
+        status, _, body = post(m, "/v1/embeddings", dict(EMBED, encoding_format="base64"))
+        for d in json.loads(body)["data"]:
+            self.assertEqual(len(decode_embedding(d["embedding"], 1536)), 1536)
+        for bad in ({"dimensions": 0}, {"dimensions": -5}, {"dimensions": 10 ** 6},
+                    {"dimensions": 2.5}, {"encoding_format": "int8"}, {"input": ""}):
+            status, _, body = post(m, "/v1/embeddings", dict(EMBED, **bad))
+            self.assertEqual(status, 400, (bad, body))
+            self.assertEqual(json.loads(body)["error"]["type"], "invalid_request_error")
+
+    def test_through_the_gateway(self):
+        """The same answers through `tailgate serve`, with the mock over HTTP
+        behind an openai provider and as an in-process mock provider."""
+        m = self.mock()
+        gws = [harness.simple_gateway(self, m),
+               harness.simple_gateway(self, m, providers=[
+                   {"name": "up", "kind": "mock", "mock": {"latency_ms": 0}}])]
+        for gw in gws:
+            def call(path):
+                return lambda b: gw.call("POST", path, json.dumps(dict(b, model="m")))
+            self.check_movie_answers(call("/v1/chat/completions"))
+            self.check_tool_answers(call("/v1/chat/completions"))
+            self.check_embeddings(call("/v1/embeddings"))
 
 
 if __name__ == "__main__":

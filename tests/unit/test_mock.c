@@ -776,8 +776,20 @@ static void test_bad_requests(void **state)
         {TG_MOCK_API_CHAT, "{\"model\":\"m\",\"messages\":[]}"},
         {TG_MOCK_API_CHAT, "{\"model\":\"m\"}"},
         {TG_MOCK_API_COMPLETIONS, "{\"model\":\"m\"}"},
+        {TG_MOCK_API_CHAT, "{\"model\":\"m\",\"n\":0,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"},
+        {TG_MOCK_API_CHAT, "{\"model\":\"m\",\"n\":129,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"},
+        {TG_MOCK_API_COMPLETIONS, "{\"model\":\"m\",\"n\":1.5,\"prompt\":\"x\"}"},
         {TG_MOCK_API_EMBEDDINGS, "{\"model\":\"m\",\"input\":[]}"},
         {TG_MOCK_API_EMBEDDINGS, "{\"model\":\"m\"}"},
+        {TG_MOCK_API_EMBEDDINGS, "{\"model\":\"m\",\"input\":\"\"}"},
+        {TG_MOCK_API_EMBEDDINGS, "{\"model\":\"m\",\"input\":[\"a\",\"\"]}"},
+        {TG_MOCK_API_EMBEDDINGS, "{\"model\":\"m\",\"input\":[\"a\",3]}"},
+        {TG_MOCK_API_EMBEDDINGS, "{\"model\":\"m\",\"input\":\"a\",\"dimensions\":0}"},
+        {TG_MOCK_API_EMBEDDINGS, "{\"model\":\"m\",\"input\":\"a\",\"dimensions\":-3}"},
+        {TG_MOCK_API_EMBEDDINGS, "{\"model\":\"m\",\"input\":\"a\",\"dimensions\":1.5}"},
+        {TG_MOCK_API_EMBEDDINGS, "{\"model\":\"m\",\"input\":\"a\",\"dimensions\":100000}"},
+        {TG_MOCK_API_EMBEDDINGS, "{\"model\":\"m\",\"input\":\"a\",\"dimensions\":\"8\"}"},
+        {TG_MOCK_API_EMBEDDINGS, "{\"model\":\"m\",\"input\":\"a\",\"encoding_format\":\"int8\"}"},
         {TG_MOCK_API_MESSAGES, "{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"},
         {TG_MOCK_API_MESSAGES, "{\"model\":\"c\",\"max_tokens\":10}"},
         {TG_MOCK_API_MESSAGES, ""},
@@ -949,6 +961,33 @@ static void test_completions_stream(void **state)
     cJSON_Delete(f);
     sse_free(s);
     tg_mock_plan_free(&p);
+
+    /* n = 2: both choices stream, each ends with its finish_reason; with
+     * include_usage a last chunk carries the usage. Before: choice 0 only,
+     * and no usage chunk. */
+    plan(m, TG_MOCK_API_COMPLETIONS,
+         "{\"model\":\"m\",\"prompt\":\"x\",\"n\":2,\"stream\":true,\"stream_options\":"
+         "{\"include_usage\":true}}",
+         &p);
+    s = sse_parse(&p);
+    assert_int_equal(s->n, 2 * 10 + 2 + 1 + 1);
+    int finished[2] = {0, 0};
+    for (size_t k = 0; k + 2 < s->n; k++) {
+        cJSON *j = cJSON_Parse(s->ev[k].data);
+        int idx = (int)jnum(j, "choices.0.index");
+        assert_int_equal(idx, (int)(k % 2));
+        if (cJSON_IsString(jpath(j, "choices.0.finish_reason")))
+            finished[idx]++;
+        cJSON_Delete(j);
+    }
+    assert_int_equal(finished[0], 1);
+    assert_int_equal(finished[1], 1);
+    cJSON *u = cJSON_Parse(s->ev[s->n - 2].data);
+    assert_int_equal(cJSON_GetArraySize(jpath(u, "choices")), 0);
+    assert_int_equal((int)jnum(u, "usage.completion_tokens"), 20);
+    cJSON_Delete(u);
+    sse_free(s);
+    tg_mock_plan_free(&p);
     mock_del(m);
 }
 
@@ -1031,7 +1070,12 @@ static void check_weather_args(const char *args_text)
         fail_msg("arguments are not a JSON object: %s", args_text);
     assert_true(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(args, "city")));
     assert_true(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(args, "days")));
-    assert_string_equal(jstr(args, "unit"), "celsius"); /* an allowed enum value */
+    const char *unit = jstr(args, "unit"); /* an allowed enum value */
+    assert_true(strcmp(unit, "celsius") == 0 || strcmp(unit, "fahrenheit") == 0);
+    /* Optional properties too (strict schemas require all), typed as declared. */
+    const cJSON *verbose = cJSON_GetObjectItemCaseSensitive(args, "verbose");
+    assert_true(cJSON_IsBool(verbose) || !strstr(WEATHER_TOOL, "verbose") ||
+                cJSON_GetArraySize(args) == 3);
     cJSON_Delete(args);
 }
 
@@ -1289,6 +1333,650 @@ static void test_tool_call_stream_utf8(void **state)
         sse_free(s);
         tg_mock_plan_free(&p);
     }
+    mock_del(m);
+}
+
+/* ---- structured answers (response_format, tools from schemas) ------------ */
+
+/* The text a stream delivers, joined: chat content or tool arguments of
+ * choice 0, Anthropic text or partial_json; and how many pieces it took. */
+static char *stream_joined(const struct tg_mock_plan *p, bool anthropic, int *pieces)
+{
+    struct sse *s = sse_parse(p);
+    struct tg_buf out = TG_BUF_INIT;
+    *pieces = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        cJSON *c = cJSON_Parse(s->ev[i].data);
+        const cJSON *index = jpath(c, "choices.0.index");
+        if (!c || (index && index->valuedouble != 0)) {
+            cJSON_Delete(c);
+            continue;
+        }
+        const cJSON *frag[] = {
+            anthropic ? jpath(c, "delta.text") : jpath(c, "choices.0.delta.content"),
+            anthropic ? jpath(c, "delta.partial_json")
+                      : jpath(c, "choices.0.delta.tool_calls.0.function.arguments"),
+        };
+        for (int k = 0; k < 2; k++) {
+            if (cJSON_IsString(frag[k]) && frag[k]->valuestring[0]) {
+                tg_buf_puts(&out, frag[k]->valuestring);
+                (*pieces)++;
+            }
+        }
+        cJSON_Delete(c);
+    }
+    sse_free(s);
+    tg_buf_reserve(&out, 1);
+    return tg_buf_steal(&out, NULL);
+}
+
+#define STRICT_SCHEMA                                                                       \
+    "{\"type\":\"object\",\"properties\":{\"title\":{\"type\":\"string\"},\"rating\":"     \
+    "{\"type\":\"integer\",\"minimum\":1,\"maximum\":5},\"genre\":{\"type\":\"string\","   \
+    "\"enum\":[\"drama\",\"comedy\"]},\"cast\":{\"type\":\"array\",\"items\":{\"$ref\":"   \
+    "\"#/$defs/actor\"}},\"sequel\":{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"null\"}]}}," \
+    "\"required\":[\"title\",\"rating\",\"genre\",\"cast\",\"sequel\"],"                     \
+    "\"additionalProperties\":false,\"$defs\":{\"actor\":{\"type\":\"object\",\"properties\":" \
+    "{\"name\":{\"type\":\"string\"},\"age\":{\"type\":\"integer\"}},\"required\":[\"name\"," \
+    "\"age\"],\"additionalProperties\":false}}}"
+
+static void check_movie(const char *text)
+{
+    cJSON *v = cJSON_Parse(text);
+    if (!cJSON_IsObject(v))
+        fail_msg("content is not a JSON object: %s", text);
+    assert_int_equal(cJSON_GetArraySize(v), 5);
+    assert_true(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(v, "title")));
+    double rating = jnum(v, "rating");
+    assert_true(rating >= 1 && rating <= 5 && rating == floor(rating));
+    const char *genre = jstr(v, "genre");
+    assert_true(strcmp(genre, "drama") == 0 || strcmp(genre, "comedy") == 0);
+    const cJSON *sequel = cJSON_GetObjectItemCaseSensitive(v, "sequel");
+    assert_true(cJSON_IsString(sequel) || cJSON_IsNull(sequel));
+    const cJSON *a;
+    cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(v, "cast"))
+    {
+        assert_int_equal(cJSON_GetArraySize(a), 2);
+        assert_true(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(a, "name")));
+        assert_true(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(a, "age")));
+    }
+    cJSON_Delete(v);
+}
+
+/* response_format json_object / json_schema (OpenAI) and output_format
+ * (Anthropic): the content is JSON that parses and fits; a stream sends the
+ * same text in many pieces; n choices each get it. Before: prose. */
+static void test_response_format(void **state)
+{
+    (void)state;
+    struct tg_mock *m = mock_new(NULL);
+    struct tg_mock_plan p;
+    plan(m, TG_MOCK_API_CHAT,
+         "{\"model\":\"m\",\"response_format\":{\"type\":\"json_object\"},\"messages\":"
+         "[{\"role\":\"user\",\"content\":\"JSON please\"}]}",
+         &p);
+    assert_int_equal(p.status, 200);
+    cJSON *j = parse(&p.body);
+    cJSON *v = cJSON_Parse(jstr(j, "choices.0.message.content"));
+    if (!cJSON_IsObject(v))
+        fail_msg("json_object content is not an object: %s", jstr(j, "choices.0.message.content"));
+    assert_true(cJSON_GetArraySize(v) >= 2); /* 16 tokens: a few members */
+    assert_string_equal(jstr(j, "choices.0.finish_reason"), "stop");
+    assert_true(jnum(j, "usage.completion_tokens") >= 8);
+    cJSON_Delete(v);
+    cJSON_Delete(j);
+    tg_mock_plan_free(&p);
+
+#define SCHEMA_REQ(extra)                                                                   \
+    "{\"model\":\"m\",\"n\":2," extra "\"response_format\":{\"type\":\"json_schema\","       \
+    "\"json_schema\":{\"name\":\"movie\",\"strict\":true,\"schema\":" STRICT_SCHEMA "}},"      \
+    "\"messages\":[{\"role\":\"user\",\"content\":\"a movie\"}]}"
+    plan(m, TG_MOCK_API_CHAT, SCHEMA_REQ(""), &p);
+    assert_int_equal(p.status, 200);
+    j = parse(&p.body);
+    check_movie(jstr(j, "choices.0.message.content"));
+    check_movie(jstr(j, "choices.1.message.content"));
+    cJSON_Delete(j);
+    tg_mock_plan_free(&p);
+
+    /* Streamed: the deltas join into JSON that fits, over many chunks. */
+    plan(m, TG_MOCK_API_CHAT, SCHEMA_REQ("\"stream\":true,"), &p);
+    assert_true(p.stream);
+    int pieces;
+    char *joined = stream_joined(&p, false, &pieces);
+    check_movie(joined);
+    assert_true(pieces > 5);
+    free(joined);
+    tg_mock_plan_free(&p);
+
+    /* Anthropic structured outputs. */
+    plan(m, TG_MOCK_API_MESSAGES,
+         "{\"model\":\"c\",\"max_tokens\":500,\"output_format\":{\"type\":\"json_schema\","
+         "\"schema\":" STRICT_SCHEMA "},\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+         &p);
+    j = parse(&p.body);
+    assert_string_equal(jstr(j, "content.0.type"), "text");
+    check_movie(jstr(j, "content.0.text"));
+    cJSON_Delete(j);
+    tg_mock_plan_free(&p);
+    plan(m, TG_MOCK_API_MESSAGES,
+         "{\"model\":\"c\",\"max_tokens\":500,\"stream\":true,\"output_format\":{\"type\":"
+         "\"json_schema\",\"schema\":" STRICT_SCHEMA "},\"messages\":[{\"role\":\"user\","
+         "\"content\":\"x\"}]}",
+         &p);
+    joined = stream_joined(&p, true, &pieces);
+    check_movie(joined);
+    free(joined);
+    tg_mock_plan_free(&p);
+
+    /* "text" is plain prose, as before. */
+    plan(m, TG_MOCK_API_CHAT,
+         "{\"model\":\"m\",\"response_format\":{\"type\":\"text\"},\"messages\":"
+         "[{\"role\":\"user\",\"content\":\"x\"}]}",
+         &p);
+    j = parse(&p.body);
+    assert_null(cJSON_Parse(jstr(j, "choices.0.message.content")));
+    cJSON_Delete(j);
+    tg_mock_plan_free(&p);
+    mock_del(m);
+}
+
+/* json_object grows with output_tokens (and stays whole under max_tokens). */
+static void test_json_object_size_follows_tokens(void **state)
+{
+    (void)state;
+    struct tg_mock_options o;
+    tg_mock_options_default(&o);
+    o.output_tokens = 600;
+    struct tg_mock *m = mock_new(&o);
+    struct tg_mock_plan p;
+    plan(m, TG_MOCK_API_CHAT,
+         "{\"model\":\"m\",\"response_format\":{\"type\":\"json_object\"},\"messages\":"
+         "[{\"role\":\"user\",\"content\":\"x\"}]}",
+         &p);
+    cJSON *j = parse(&p.body);
+    cJSON *v = cJSON_Parse(jstr(j, "choices.0.message.content"));
+    assert_int_equal(cJSON_GetArraySize(v), 100);
+    double ct = jnum(j, "usage.completion_tokens");
+    assert_true(ct > 300 && ct < 1200);
+    cJSON_Delete(v);
+    cJSON_Delete(j);
+    tg_mock_plan_free(&p);
+    plan(m, TG_MOCK_API_CHAT,
+         "{\"model\":\"m\",\"max_tokens\":30,\"response_format\":{\"type\":\"json_object\"},"
+         "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+         &p);
+    j = parse(&p.body);
+    v = cJSON_Parse(jstr(j, "choices.0.message.content"));
+    assert_int_equal(cJSON_GetArraySize(v), 5);
+    assert_string_equal(jstr(j, "choices.0.finish_reason"), "stop");
+    cJSON_Delete(v);
+    cJSON_Delete(j);
+    tg_mock_plan_free(&p);
+    mock_del(m);
+}
+
+/* tool_choice in both APIs: "required"/"any" and a named tool call even
+ * after a tool result, "auto" only when the user spoke last, "none" never;
+ * the arguments fit nested parameter schemas; among several tools the pick
+ * is seeded and varies; a tool without parameters gets "{}". */
+static void test_tool_choice_and_schemas(void **state)
+{
+    (void)state;
+    struct tg_mock *m = mock_new(NULL);
+    struct tg_mock_plan p;
+    const char *after_result =
+        "\"messages\":[{\"role\":\"user\",\"content\":\"x\"},{\"role\":\"assistant\","
+        "\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\",\"function\":"
+        "{\"name\":\"get_weather\",\"arguments\":\"{}\"}}]},{\"role\":\"tool\",\"tool_call_id\":"
+        "\"c1\",\"content\":\"ok\"}]}";
+    static const struct {
+        const char *choice;
+        bool calls;
+    } openai[] = {{"", false}, {"\"tool_choice\":\"auto\",", false},
+                  {"\"tool_choice\":\"required\",", true},
+                  {"\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"get_weather\"}},", true},
+                  {"\"tool_choice\":\"none\",", false}};
+    for (size_t i = 0; i < sizeof(openai) / sizeof(openai[0]); i++) {
+        char body[2048];
+        snprintf(body, sizeof(body), "{\"model\":\"m\",%s\"tools\":[" WEATHER_TOOL "],%s",
+                 openai[i].choice, after_result);
+        plan(m, TG_MOCK_API_CHAT, body, &p);
+        cJSON *j = parse(&p.body);
+        if (openai[i].calls != (jpath(j, "choices.0.message.tool_calls") != NULL))
+            fail_msg("tool_choice %s after a tool result: tool call %s", openai[i].choice,
+                     openai[i].calls ? "missing" : "made");
+        if (openai[i].calls)
+            check_weather_args(jstr(j, "choices.0.message.tool_calls.0.function.arguments"));
+        cJSON_Delete(j);
+        tg_mock_plan_free(&p);
+    }
+    static const struct {
+        const char *choice;
+        bool calls;
+    } anthropic[] = {{"", false}, {"\"tool_choice\":{\"type\":\"auto\"},", false},
+                     {"\"tool_choice\":{\"type\":\"any\"},", true},
+                     {"\"tool_choice\":{\"type\":\"tool\",\"name\":\"get_weather\"},", true},
+                     {"\"tool_choice\":{\"type\":\"none\"},", false}};
+    for (size_t i = 0; i < sizeof(anthropic) / sizeof(anthropic[0]); i++) {
+        char body[2048];
+        snprintf(body, sizeof(body),
+                 "{\"model\":\"c\",\"max_tokens\":100,%s\"tools\":[" ANTHROPIC_TOOL "],"
+                 "\"messages\":[{\"role\":\"user\",\"content\":\"x\"},{\"role\":\"assistant\","
+                 "\"content\":[{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":\"get_weather\","
+                 "\"input\":{}}]},{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\","
+                 "\"tool_use_id\":\"t1\",\"content\":\"ok\"}]}]}",
+                 anthropic[i].choice);
+        plan(m, TG_MOCK_API_MESSAGES, body, &p);
+        cJSON *j = parse(&p.body);
+        bool called = strcmp(jstr(j, "stop_reason"), "tool_use") == 0;
+        if (anthropic[i].calls != called)
+            fail_msg("tool_choice %s after a tool result: tool use %s", anthropic[i].choice,
+                     anthropic[i].calls ? "missing" : "made");
+        if (called) {
+            char *input = cJSON_PrintUnformatted(jpath(j, "content.0.input"));
+            check_weather_args(input);
+            free(input);
+        }
+        cJSON_Delete(j);
+        tg_mock_plan_free(&p);
+    }
+
+    /* Nested parameters, streamed in fragments, fit the schema. */
+    plan(m, TG_MOCK_API_CHAT,
+         "{\"model\":\"m\",\"stream\":true,\"tool_choice\":\"required\",\"tools\":[{\"type\":"
+         "\"function\",\"function\":{\"name\":\"rate\",\"strict\":true,\"parameters\":"
+         STRICT_SCHEMA "}}],\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+         &p);
+    int pieces;
+    char *joined = stream_joined(&p, false, &pieces);
+    check_movie(joined);
+    assert_true(pieces > 3);
+    free(joined);
+    tg_mock_plan_free(&p);
+    plan(m, TG_MOCK_API_MESSAGES,
+         "{\"model\":\"c\",\"max_tokens\":100,\"stream\":true,\"tool_choice\":{\"type\":\"any\"},"
+         "\"tools\":[{\"name\":\"rate\",\"input_schema\":" STRICT_SCHEMA "}],\"messages\":"
+         "[{\"role\":\"user\",\"content\":\"x\"}]}",
+         &p);
+    joined = stream_joined(&p, true, &pieces);
+    check_movie(joined);
+    free(joined);
+    tg_mock_plan_free(&p);
+
+    /* Several tools: the pick varies with the seed; a tool without
+     * parameters (and a non-function tool, skipped) gets "{}". */
+    bool saw_weather = false, saw_ping = false;
+    for (int i = 0; i < 20; i++) {
+        plan(m, TG_MOCK_API_CHAT,
+             "{\"model\":\"m\",\"tool_choice\":\"required\",\"tools\":[{\"type\":\"web_search\"},"
+             WEATHER_TOOL ",{\"type\":\"function\",\"function\":{\"name\":\"ping\"}}],"
+             "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+             &p);
+        cJSON *j = parse(&p.body);
+        const char *name = jstr(j, "choices.0.message.tool_calls.0.function.name");
+        const char *args = jstr(j, "choices.0.message.tool_calls.0.function.arguments");
+        if (strcmp(name, "ping") == 0) {
+            saw_ping = true;
+            assert_string_equal(args, "{}");
+        } else {
+            assert_string_equal(name, "get_weather");
+            saw_weather = true;
+            check_weather_args(args);
+        }
+        cJSON_Delete(j);
+        tg_mock_plan_free(&p);
+    }
+    assert_true(saw_weather && saw_ping);
+    mock_del(m);
+}
+
+/* "logprobs": true (and top_logprobs): per-token entries whose tokens spell
+ * the content, with bytes and alternatives; streamed, each chunk carries its
+ * token's entry. Before: "logprobs": null whatever was asked. */
+static void test_chat_logprobs(void **state)
+{
+    (void)state;
+    struct tg_mock *m = mock_new(NULL);
+    struct tg_mock_plan p;
+    plan(m, TG_MOCK_API_CHAT,
+         "{\"model\":\"m\",\"logprobs\":true,\"top_logprobs\":3,\"messages\":[{\"role\":\"user\","
+         "\"content\":\"x\"}]}",
+         &p);
+    cJSON *j = parse(&p.body);
+    const cJSON *content = jpath(j, "choices.0.logprobs.content");
+    assert_int_equal(cJSON_GetArraySize(content), 16);
+    struct tg_buf spelled = TG_BUF_INIT;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, content)
+    {
+        const char *tok = jstr(e, "token");
+        tg_buf_puts(&spelled, tok);
+        assert_true(jnum(e, "logprob") <= 0);
+        assert_int_equal(cJSON_GetArraySize(jpath(e, "bytes")), (int)strlen(tok));
+        assert_int_equal((int)jnum(e, "bytes.0"), (unsigned char)tok[0]);
+        assert_int_equal(cJSON_GetArraySize(jpath(e, "top_logprobs")), 3);
+        assert_string_equal(jstr(e, "top_logprobs.0.token"), tok);
+        assert_true(jnum(e, "top_logprobs.1.logprob") < jnum(e, "top_logprobs.0.logprob"));
+    }
+    assert_string_equal(spelled.data, jstr(j, "choices.0.message.content"));
+    tg_buf_free(&spelled);
+    cJSON_Delete(j);
+    tg_mock_plan_free(&p);
+
+    plan(m, TG_MOCK_API_CHAT,
+         "{\"model\":\"m\",\"stream\":true,\"logprobs\":true,\"messages\":[{\"role\":\"user\","
+         "\"content\":\"x\"}]}",
+         &p);
+    struct sse *s = sse_parse(&p);
+    int with_logprobs = 0;
+    for (size_t i = 0; i + 1 < s->n; i++) {
+        cJSON *c = cJSON_Parse(s->ev[i].data);
+        const cJSON *d = jpath(c, "choices.0.delta.content");
+        const char *delta = cJSON_IsString(d) ? d->valuestring : NULL;
+        if (delta && delta[0]) {
+            assert_string_equal(jstr(c, "choices.0.logprobs.content.0.token"), delta);
+            assert_int_equal(cJSON_GetArraySize(jpath(c, "choices.0.logprobs.content.0.top_logprobs")), 0);
+            with_logprobs++;
+        }
+        cJSON_Delete(c);
+    }
+    assert_int_equal(with_logprobs, 16);
+    sse_free(s);
+    tg_mock_plan_free(&p);
+
+    plan(m, TG_MOCK_API_CHAT,
+         "{\"model\":\"m\",\"logprobs\":true,\"top_logprobs\":21,\"messages\":[{\"role\":\"user\","
+         "\"content\":\"x\"}]}",
+         &p);
+    assert_int_equal(p.status, 400);
+    tg_mock_plan_free(&p);
+    mock_del(m);
+}
+
+/* The request's "seed": the same seed gives the same words (and the same
+ * structured content) whatever came before; another seed, other words.
+ * Before: ignored, every answer differed. */
+static void test_request_seed(void **state)
+{
+    (void)state;
+    struct tg_mock *m = mock_new(NULL);
+    static const char *const bodies[] = {
+        "{\"model\":\"m\",\"seed\":42,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"seed\":42,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"seed\":43,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"seed\":1e300,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+    };
+    char *texts[4];
+    for (int i = 0; i < 4; i++) {
+        struct tg_mock_plan p;
+        plan(m, TG_MOCK_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", &p);
+        tg_mock_plan_free(&p); /* an unseeded answer between: no effect */
+        plan(m, TG_MOCK_API_CHAT, bodies[i], &p);
+        cJSON *j = parse(&p.body);
+        texts[i] = strdup(jstr(j, "choices.0.message.content"));
+        cJSON_Delete(j);
+        tg_mock_plan_free(&p);
+    }
+    assert_string_equal(texts[0], texts[1]);
+    assert_string_not_equal(texts[0], texts[2]);
+    for (int i = 0; i < 4; i++)
+        free(texts[i]);
+    mock_del(m);
+}
+
+/* ---- the Responses API ---------------------------------------------------- */
+
+/* POST /v1/responses (SPEC section 7; the OpenAI SDK's responses.create and
+ * responses.parse). Before: 404. Text, text.format json_schema, function
+ * calls from flat tools, max_output_tokens, and the event stream whose
+ * deltas join into what response.completed reports. */
+static void test_responses(void **state)
+{
+    (void)state;
+    struct tg_mock *m = mock_new(NULL);
+    struct tg_mock_plan p;
+    plan(m, TG_MOCK_API_RESPONSES,
+         "{\"model\":\"gpt-5\",\"instructions\":\"be brief\",\"input\":\"hello\"}", &p);
+    assert_int_equal(p.status, 200);
+    cJSON *j = parse(&p.body);
+    assert_string_equal(jstr(j, "object"), "response");
+    assert_string_equal(jstr(j, "status"), "completed");
+    assert_string_equal(jstr(j, "output.0.type"), "message");
+    assert_string_equal(jstr(j, "output.0.role"), "assistant");
+    assert_string_equal(jstr(j, "output.0.content.0.type"), "output_text");
+    assert_true(strlen(jstr(j, "output.0.content.0.text")) > 0);
+    assert_int_equal((int)jnum(j, "usage.output_tokens"), 16);
+    assert_true(jnum(j, "usage.input_tokens") > 3);
+    assert_true(jnum(j, "usage.total_tokens") ==
+                jnum(j, "usage.input_tokens") + jnum(j, "usage.output_tokens"));
+    cJSON_Delete(j);
+    tg_mock_plan_free(&p);
+
+    plan(m, TG_MOCK_API_RESPONSES,
+         "{\"model\":\"gpt-5\",\"input\":[{\"role\":\"user\",\"content\":[{\"type\":"
+         "\"input_text\",\"text\":\"a movie\"}]}],\"text\":{\"format\":{\"type\":\"json_schema\","
+         "\"name\":\"movie\",\"strict\":true,\"schema\":" STRICT_SCHEMA "}}}",
+         &p);
+    j = parse(&p.body);
+    check_movie(jstr(j, "output.0.content.0.text"));
+    cJSON_Delete(j);
+    tg_mock_plan_free(&p);
+
+    /* Flat function tools; "auto" after a function_call_output: text. */
+    const char *tools = "\"tools\":[{\"type\":\"web_search\"},{\"type\":\"function\",\"name\":"
+                        "\"rate\",\"strict\":true,\"parameters\":" STRICT_SCHEMA "}]";
+    char body[4096];
+    snprintf(body, sizeof(body), "{\"model\":\"gpt-5\",\"input\":\"rate it\",%s}", tools);
+    plan(m, TG_MOCK_API_RESPONSES, body, &p);
+    j = parse(&p.body);
+    assert_string_equal(jstr(j, "output.0.type"), "function_call");
+    assert_string_equal(jstr(j, "output.0.name"), "rate");
+    assert_true(strncmp(jstr(j, "output.0.call_id"), "call_", 5) == 0);
+    check_movie(jstr(j, "output.0.arguments"));
+    cJSON_Delete(j);
+    tg_mock_plan_free(&p);
+    snprintf(body, sizeof(body),
+             "{\"model\":\"gpt-5\",\"input\":[{\"role\":\"user\",\"content\":\"rate it\"},"
+             "{\"type\":\"function_call\",\"call_id\":\"c1\",\"name\":\"rate\",\"arguments\":"
+             "\"{}\"},{\"type\":\"function_call_output\",\"call_id\":\"c1\",\"output\":\"5\"}],%s}",
+             tools);
+    plan(m, TG_MOCK_API_RESPONSES, body, &p);
+    j = parse(&p.body);
+    assert_string_equal(jstr(j, "output.0.type"), "message");
+    cJSON_Delete(j);
+    tg_mock_plan_free(&p);
+
+    /* max_output_tokens cuts: status incomplete, with the reason. */
+    plan(m, TG_MOCK_API_RESPONSES,
+         "{\"model\":\"gpt-5\",\"input\":\"x\",\"max_output_tokens\":5}", &p);
+    j = parse(&p.body);
+    assert_string_equal(jstr(j, "status"), "incomplete");
+    assert_string_equal(jstr(j, "incomplete_details.reason"), "max_output_tokens");
+    assert_int_equal((int)jnum(j, "usage.output_tokens"), 5);
+    cJSON_Delete(j);
+    tg_mock_plan_free(&p);
+
+    /* No input: OpenAI's 400. */
+    plan(m, TG_MOCK_API_RESPONSES, "{\"model\":\"gpt-5\"}", &p);
+    assert_int_equal(p.status, 400);
+    j = parse(&p.body);
+    assert_string_equal(jstr(j, "error.type"), "invalid_request_error");
+    cJSON_Delete(j);
+    tg_mock_plan_free(&p);
+
+    /* Streams: text and function call arguments. */
+    for (int tool = 0; tool < 2; tool++) {
+        snprintf(body, sizeof(body), "{\"model\":\"gpt-5\",\"stream\":true,\"input\":\"x\"%s%s}",
+                 tool ? "," : "", tool ? tools : "");
+        plan(m, TG_MOCK_API_RESPONSES, body, &p);
+        assert_true(p.stream);
+        struct sse *s = sse_parse(&p);
+        check_pieces(&p, s);
+        struct tg_buf joined = TG_BUF_INIT;
+        int deltas = 0;
+        for (size_t i = 0; i < s->n; i++) {
+            cJSON *e = cJSON_Parse(s->ev[i].data);
+            assert_non_null(e);
+            assert_int_equal((int)jnum(e, "sequence_number"), (int)i);
+            const char *type = jstr(e, "type");
+            if (i == 0)
+                assert_string_equal(type, "response.created");
+            if (strstr(type, ".delta")) {
+                tg_buf_puts(&joined, jstr(e, "delta"));
+                deltas++;
+            }
+            if (i == s->n - 1) {
+                assert_string_equal(type, "response.completed");
+                const char *whole = tool ? jstr(e, "response.output.0.arguments")
+                                         : jstr(e, "response.output.0.content.0.text");
+                assert_string_equal(joined.data, whole);
+                if (tool)
+                    check_movie(whole);
+                assert_true(jnum(e, "response.usage.output_tokens") > 0);
+            }
+            cJSON_Delete(e);
+        }
+        assert_true(deltas > 3);
+        tg_buf_free(&joined);
+        sse_free(s);
+        tg_mock_plan_free(&p);
+    }
+
+    /* A scripted stream error: an "error" event after two deltas. */
+    script_ok(m, "[{\"stream_error_after_chunks\":2}]", 1);
+    plan(m, TG_MOCK_API_RESPONSES, "{\"model\":\"gpt-5\",\"stream\":true,\"input\":\"x\"}", &p);
+    struct sse *s = sse_parse(&p);
+    cJSON *e = cJSON_Parse(s->ev[s->n - 1].data);
+    assert_string_equal(jstr(e, "type"), "error");
+    assert_string_equal(jstr(e, "code"), "server_error");
+    cJSON_Delete(e);
+    sse_free(s);
+    tg_mock_plan_free(&p);
+    mock_del(m);
+}
+
+/* ---- embeddings ---------------------------------------------------------- */
+
+static size_t b64_decode(const char *s, unsigned char *out)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = 0, len = strlen(s);
+    assert_int_equal(len % 4, 0);
+    for (size_t i = 0; i < len; i += 4) {
+        uint32_t w = 0;
+        int pad = 0;
+        for (int k = 0; k < 4; k++) {
+            const char *c = strchr(tab, s[i + k]);
+            if (s[i + k] == '=')
+                pad++;
+            else if (!c || !s[i + k])
+                fail_msg("not base64: %c", s[i + k]);
+            w = w << 6 | (uint32_t)(c && s[i + k] != '=' ? c - tab : 0);
+        }
+        out[n++] = (unsigned char)(w >> 16);
+        if (pad < 2)
+            out[n++] = (unsigned char)(w >> 8);
+        if (pad < 1)
+            out[n++] = (unsigned char)w;
+    }
+    return n;
+}
+
+/* The vector of data[i] in a body, as floats, whichever the encoding. */
+static int vector_of(const cJSON *j, int i, float *v, int max)
+{
+    char path[32];
+    snprintf(path, sizeof(path), "data.%d.embedding", i);
+    const cJSON *e = jpath(j, path);
+    if (cJSON_IsString(e)) {
+        unsigned char *bytes = malloc(strlen(e->valuestring));
+        size_t n = b64_decode(e->valuestring, bytes);
+        assert_int_equal(n % 4, 0);
+        assert_true(n / 4 <= (size_t)max);
+        for (size_t d = 0; d < n / 4; d++) {
+            uint32_t u = (uint32_t)bytes[4 * d] | (uint32_t)bytes[4 * d + 1] << 8 |
+                         (uint32_t)bytes[4 * d + 2] << 16 | (uint32_t)bytes[4 * d + 3] << 24;
+            memcpy(&v[d], &u, 4);
+        }
+        free(bytes);
+        return (int)(n / 4);
+    }
+    int n = 0;
+    const cJSON *x;
+    cJSON_ArrayForEach(x, e)
+    {
+        assert_true(n < max);
+        v[n++] = (float)x->valuedouble;
+    }
+    return n;
+}
+
+static double norm_of(const float *v, int n)
+{
+    double s = 0;
+    for (int i = 0; i < n; i++)
+        s += (double)v[i] * v[i];
+    return sqrt(s);
+}
+
+/* encoding_format "base64" (the Node SDK's default) is little-endian
+ * float32 in base64: the same vector as "float" gives for the same text.
+ * Before: float arrays whatever was asked (the SDK decoded zeros). Vectors
+ * are unit length, not zero, the same for the same text in any request and
+ * position, different for different texts; dimensions sets the length;
+ * text-embedding-3-large defaults to 3072. */
+static void test_embeddings_encodings(void **state)
+{
+    (void)state;
+    struct tg_mock *m = mock_new(NULL);
+    struct tg_mock_plan p;
+    static float a[3072], b[3072], c[3072];
+    plan(m, TG_MOCK_API_EMBEDDINGS,
+         "{\"model\":\"e\",\"encoding_format\":\"base64\",\"input\":[\"alpha\",\"beta\"]}", &p);
+    assert_int_equal(p.status, 200);
+    cJSON *j = parse(&p.body);
+    assert_true(cJSON_IsString(jpath(j, "data.0.embedding")));
+    assert_int_equal(vector_of(j, 0, a, 3072), 1536);
+    assert_int_equal(vector_of(j, 1, b, 3072), 1536);
+    assert_true(fabs(norm_of(a, 1536) - 1) < 1e-5);
+    assert_true(fabs(norm_of(b, 1536) - 1) < 1e-5);
+    assert_true(memcmp(a, b, 1536 * sizeof(float)) != 0);
+    cJSON_Delete(j);
+    tg_mock_plan_free(&p);
+
+    /* Float, other position, another request: the same vector for "beta". */
+    plan(m, TG_MOCK_API_EMBEDDINGS,
+         "{\"model\":\"e\",\"encoding_format\":\"float\",\"input\":[\"beta\"]}", &p);
+    j = parse(&p.body);
+    assert_true(cJSON_IsArray(jpath(j, "data.0.embedding")));
+    assert_int_equal(vector_of(j, 0, c, 3072), 1536);
+    for (int d = 0; d < 1536; d++)
+        if (fabs(c[d] - b[d]) > 1e-8)
+            fail_msg("dimension %d: float %.9f, base64 %.9f", d, c[d], b[d]);
+    cJSON_Delete(j);
+    tg_mock_plan_free(&p);
+
+    /* dimensions with base64; token arrays. */
+    plan(m, TG_MOCK_API_EMBEDDINGS,
+         "{\"model\":\"e\",\"encoding_format\":\"base64\",\"dimensions\":7,\"input\":"
+         "[[1,2,3],[4,5]]}",
+         &p);
+    j = parse(&p.body);
+    assert_int_equal(cJSON_GetArraySize(jpath(j, "data")), 2);
+    assert_int_equal(vector_of(j, 0, a, 3072), 7);
+    assert_int_equal(vector_of(j, 1, b, 3072), 7);
+    assert_true(fabs(norm_of(a, 7) - 1) < 1e-5);
+    assert_int_equal((int)jnum(j, "usage.prompt_tokens"), 5);
+    cJSON_Delete(j);
+    tg_mock_plan_free(&p);
+
+    plan(m, TG_MOCK_API_EMBEDDINGS, "{\"model\":\"text-embedding-3-large\",\"input\":\"x\"}",
+         &p);
+    j = parse(&p.body);
+    assert_int_equal(vector_of(j, 0, a, 3072), 3072);
+    cJSON_Delete(j);
+    tg_mock_plan_free(&p);
     mock_del(m);
 }
 
@@ -2061,7 +2749,7 @@ static void test_paths(void **state)
 {
     (void)state;
     static const char *const paths[] = {"/v1/chat/completions", "/v1/completions",
-                                        "/v1/embeddings", "/v1/messages"};
+                                        "/v1/embeddings", "/v1/messages", "/v1/responses"};
     for (int i = 0; i < TG_MOCK_API__COUNT; i++) {
         assert_string_equal(tg_mock_api_path((enum tg_mock_api)i), paths[i]);
         assert_int_equal(tg_mock_api_of_path(paths[i], strlen(paths[i])), i);
@@ -2229,6 +2917,13 @@ int main(void)
         cmocka_unit_test(test_messages_tool_use),
         cmocka_unit_test(test_tool_call_stream_utf8),
         cmocka_unit_test(test_chat_stream_n_choices),
+        cmocka_unit_test(test_response_format),
+        cmocka_unit_test(test_json_object_size_follows_tokens),
+        cmocka_unit_test(test_tool_choice_and_schemas),
+        cmocka_unit_test(test_embeddings_encodings),
+        cmocka_unit_test(test_responses),
+        cmocka_unit_test(test_chat_logprobs),
+        cmocka_unit_test(test_request_seed),
         cmocka_unit_test(test_script_status_error_shapes),
         cmocka_unit_test(test_script_retry_after_headers),
         cmocka_unit_test(test_script_timing_faults),
