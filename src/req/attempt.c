@@ -387,7 +387,6 @@ static enum tg_class classify_answer(struct tg_attempt *a)
     return TG_CLASS_OK;
 }
 
-/* Books a finished or cancelled attempt: metrics, breaker, latency. */
 /* A slow success: latency_factor x the p50 of its own kind, never below
  * SLOW_FLOOR_US (against a p50 of a fraction of a millisecond, ordinary
  * queueing is "4x slower"). Full answers and streams' first content are
@@ -396,7 +395,8 @@ static enum tg_class classify_answer(struct tg_attempt *a)
  * its output tokens must also be slow per token: a long answer at the usual
  * speed is long, not slow. The caller never lets slowness alone open the
  * breaker of the last deployment that can serve the request (a slow answer
- * beats a 503; health-weighted routing still moves traffic off it). */
+ * beats a 503; health-weighted routing still moves traffic off it), and
+ * treats invalid answers the same way (route/breaker.h). */
 static bool is_slow(struct tg_attempt *a, bool stream, uint64_t measured_us, uint64_t now)
 {
     double factor = a->req->rt->cfg->breaker.latency_factor;
@@ -417,6 +417,7 @@ static bool is_slow(struct tg_attempt *a, bool stream, uint64_t measured_us, uin
     return (double)measured_us / (double)a->output_tokens > factor * pt->p50_us;
 }
 
+/* Books a finished or cancelled attempt: metrics, breaker, latency. */
 static void book(struct tg_attempt *a)
 {
     struct tg_req *r = a->req;
@@ -435,12 +436,14 @@ static void book(struct tg_attempt *a)
     tg_metric_observe(gw->fam.upstream_duration, labels, secs);
     uint64_t us = (a->end_ns - a->start_ns) / 1000;
     bool failure = tg_class_is_failure(a->cls);
+    /* Slow and invalid answers are answers: they never open the breaker of
+     * the last deployment that can serve the request (one beats a 503). */
+    bool answered = a->cls == TG_CLASS_INVALID;
     if (a->cls == TG_CLASS_OK) {
         bool stream = a->first_content_ns != 0;
         uint64_t measured_us = stream ? (a->first_content_ns - a->start_ns) / 1000 : us;
-        if (cfg->breaker.latency_factor > 0 && is_slow(a, stream, measured_us, now) &&
-            tg_req_has_alternative(r, a->dep))
-            failure = true; /* a slow answer beats none: see is_slow */
+        if (cfg->breaker.latency_factor > 0 && is_slow(a, stream, measured_us, now))
+            failure = answered = true;
         tg_hist_record(stream ? &a->dep->ttfb : &a->dep->latency, now, measured_us);
         if (!stream && a->output_tokens > 0)
             tg_hist_record(&a->dep->per_token, now, us / (uint64_t)a->output_tokens);
@@ -461,7 +464,11 @@ static void book(struct tg_attempt *a)
              a->cls == TG_CLASS_CONTENT_POLICY)
         tg_breaker_release_probe(&a->dep->breaker, a->probe); /* says nothing of health */
     else
-        tg_breaker_record(&a->dep->breaker, &cfg->breaker, now, failure, a->probe);
+        tg_breaker_record(&a->dep->breaker, &cfg->breaker, now,
+                          a->cls == TG_CLASS_INVALID ? TG_BREAKER_SUSPECT
+                          : failure                  ? TG_BREAKER_FAILURE
+                                                     : TG_BREAKER_SUCCESS,
+                          !answered || tg_req_has_alternative(r, a->dep), r->serial, a->probe);
     if (a->dep->breaker.opens_total != opens_before) {
         const char *l[] = {dname};
         tg_metric_add(gw->fam.breaker_opens, l, 1);

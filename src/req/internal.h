@@ -110,6 +110,7 @@ struct tg_req {
     enum tg_req_state state;
     enum tg_api api;
     char id[80];
+    uint64_t serial; /* unique in this process, never 0 (breaker evidence by request) */
     const struct tg_route_cfg *first_route;
     const struct tg_route_cfg *route;
     const struct tg_policy *policy;

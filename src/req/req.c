@@ -517,54 +517,6 @@ static bool answer_from_cache(struct tg_req *r, bool stale)
     return true;
 }
 
-/* ---- events shared by every state ---- */
-
-/* Handles the client leaving and the deadline. True when the request ended. */
-static bool common_events(struct tg_req *r)
-{
-    if (r->ev_client_gone) {
-        cancel_attempts(r, NULL);
-        r->status = 499; /* nginx's "client closed request", for the log */
-        finish(r, TG_TERM_CLIENT_GONE);
-        return true;
-    }
-    if (r->ev_deadline || now_ms(r) >= r->deadline_ms) {
-        cancel_attempts(r, NULL);
-        tg_answer_error(r, 504, "deadline_exceeded",
-                        "no upstream answered before the request deadline");
-        finish(r, TG_TERM_DEADLINE);
-        return true;
-    }
-    return false;
-}
-
-/* ---- state handlers ---- */
-
-/* ROUTE -> ATTEMPT | DEGRADE | DONE */
-static void st_route(struct tg_req *r)
-{
-    if (common_events(r))
-        return;
-    for (;;) {
-        size_t slot;
-        uint32_t probe;
-        if (pick(r, &slot, &probe)) {
-            if (start_attempt(r, slot, 1, false, probe)) {
-                req_set_state(r, TG_REQ_ATTEMPT);
-                return;
-            }
-            if (now_ms(r) >= r->deadline_ms) {
-                common_events(r);
-                return;
-            }
-            continue; /* that one could not serve it: pick again */
-        }
-        if (!next_route(r))
-            break;
-    }
-    req_set_state(r, TG_REQ_DEGRADE);
-}
-
 /* Keeps an invalid answer: if every path turns out invalid, the last one
  * is sent, flagged (x-tailgate-validation). A stream keeps what it held. */
 static void keep_answer(struct tg_req *r, struct tg_attempt *a)
@@ -598,6 +550,56 @@ static bool answer_kept_invalid(struct tg_req *r)
     tg_answer_whole(r, r->status, r->kept.stream, r->kept.body.data, r->kept.body.len);
     finish(r, TG_TERM_ANSWERED);
     return true;
+}
+
+/* ---- events shared by every state ---- */
+
+/* Handles the client leaving and the deadline. True when the request ended. */
+static bool common_events(struct tg_req *r)
+{
+    if (r->ev_client_gone) {
+        cancel_attempts(r, NULL);
+        r->status = 499; /* nginx's "client closed request", for the log */
+        finish(r, TG_TERM_CLIENT_GONE);
+        return true;
+    }
+    if (r->ev_deadline || now_ms(r) >= r->deadline_ms) {
+        cancel_attempts(r, NULL);
+        if (answer_kept_invalid(r))
+            return true; /* a held answer beats an error */
+        tg_answer_error(r, 504, "deadline_exceeded",
+                        "no upstream answered before the request deadline");
+        finish(r, TG_TERM_DEADLINE);
+        return true;
+    }
+    return false;
+}
+
+/* ---- state handlers ---- */
+
+/* ROUTE -> ATTEMPT | DEGRADE | DONE */
+static void st_route(struct tg_req *r)
+{
+    if (common_events(r))
+        return;
+    for (;;) {
+        size_t slot;
+        uint32_t probe;
+        if (pick(r, &slot, &probe)) {
+            if (start_attempt(r, slot, 1, false, probe)) {
+                req_set_state(r, TG_REQ_ATTEMPT);
+                return;
+            }
+            if (now_ms(r) >= r->deadline_ms) {
+                common_events(r);
+                return;
+            }
+            continue; /* that one could not serve it: pick again */
+        }
+        if (!next_route(r))
+            break;
+    }
+    req_set_state(r, TG_REQ_DEGRADE);
 }
 
 /* After the last running attempt failed: SPEC section 4's table. */
@@ -646,8 +648,6 @@ static void decide(struct tg_req *r, struct tg_attempt *a)
     case TG_DECIDE_MOVE_ON:
         r->tried |= (UINT64_C(1) << a->slot) | r->round_failed; /* every racer that failed */
         r->round_failed = 0;
-        if (a->cls == TG_CLASS_INVALID)
-            keep_answer(r, a); /* the last invalid answer may be all there is */
         req_set_state(r, TG_REQ_ROUTE);
         return;
     case TG_DECIDE_PASS_THROUGH:
@@ -737,6 +737,8 @@ static void st_attempt(struct tg_req *r)
             return;
         }
         r->round_failed |= UINT64_C(1) << a->slot;
+        if (a->cls == TG_CLASS_INVALID)
+            keep_answer(r, a); /* if every later path fails, this answer is sent */
         if (!tg_list_empty(&r->attempts) || !tg_list_empty(&r->finished))
             continue; /* a racer is still running: the race goes on */
         decide(r, a);
@@ -1011,6 +1013,7 @@ void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api
     struct tg_req *r = tg_xcalloc(1, sizeof(*r));
     const struct tg_http_request *hr = tg_http_request(x);
     r->gw = gw;
+    r->serial = ++gw->req_serial;
     r->rt = gw->rt;
     tg_runtime_ref(r->rt);
     r->x = x;
