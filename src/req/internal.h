@@ -71,8 +71,10 @@ struct tg_attempt {
     uint64_t start_ns;
     uint64_t first_content_ns; /* streams: first content-bearing chunk */
     uint64_t end_ns;
-    struct tg_timer timer; /* attempt_ms, or first_byte_ms for a stream */
+    struct tg_timer timer; /* attempt_ms, or for a stream first_byte_ms, then stream_idle_ms */
     bool timed_out;
+    bool idle_timed_out;   /* a stream past its first content went silent */
+    uint64_t last_byte_ms; /* streams: when the upstream last sent bytes */
     struct tg_upstream_req up;
     struct tg_transfer xfer;
     size_t log_index;

@@ -275,6 +275,20 @@ static size_t weighted_draw(struct tg_rand *rand, const size_t *cand, const doub
     return cand[n - 1];
 }
 
+/* Admits an attempt through the deployment's breaker; its move from open
+ * to half-open (the cooldown is over, a probe goes out) is logged here. */
+static bool admit(struct tg_req *r, size_t slot, uint32_t *probe)
+{
+    const struct tg_deployment_cfg *d = r->route->deployments[slot];
+    struct tg_breaker *b = &r->rt->deps[d->index]->breaker;
+    enum tg_breaker_state before = b->state;
+    bool ok = tg_breaker_admit(b, &r->rt->cfg->breaker, now_ms(r), probe);
+    if (before == TG_BREAKER_OPEN && b->state == TG_BREAKER_HALF_OPEN)
+        tg_log_info("breaker_half_open", "deployment=%s request_id=%s probes=%lld", d->name,
+                    r->id, (long long)r->rt->cfg->breaker.half_open_probes);
+    return ok;
+}
+
 static bool pick(struct tg_req *r, size_t *slot_out, uint32_t *probe)
 {
     const struct tg_route_cfg *route = r->route;
@@ -317,8 +331,7 @@ static bool pick(struct tg_req *r, size_t *slot_out, uint32_t *probe)
         } else {
             return false;
         }
-        struct tg_dep *dep = r->rt->deps[route->deployments[chosen]->index];
-        if (tg_breaker_admit(&dep->breaker, bcfg, now, probe)) {
+        if (admit(r, chosen, probe)) {
             *slot_out = chosen;
             return true;
         }
@@ -758,9 +771,8 @@ static void st_backoff(struct tg_req *r)
     if (!r->ev_step)
         return;
     r->ev_step = false;
-    struct tg_dep *dep = r->rt->deps[r->route->deployments[r->cur_slot]->index];
     uint32_t probe;
-    if (!tg_breaker_admit(&dep->breaker, &r->rt->cfg->breaker, now_ms(r), &probe)) {
+    if (!admit(r, r->cur_slot, &probe)) {
         r->tried |= UINT64_C(1) << r->cur_slot; /* it opened meanwhile */
         req_set_state(r, TG_REQ_ROUTE);
         return;
@@ -774,6 +786,9 @@ static void st_backoff(struct tg_req *r)
 static const char broken_stream_error[] =
     "{\"message\":\"the upstream stream failed after it had started\",\"type\":\"server_error\","
     "\"code\":\"upstream_stream_broken\"}";
+static const char idle_stream_error[] =
+    "{\"message\":\"the upstream stream went silent for longer than stream_idle_ms\","
+    "\"type\":\"server_error\",\"code\":\"upstream_stream_idle\"}";
 
 /* STREAM -> DONE */
 static void st_stream(struct tg_req *r)
@@ -806,7 +821,8 @@ static void st_stream(struct tg_req *r)
             finish(r, TG_TERM_ANSWERED);
         } else {
             tg_answer_stream_error(r, w->stream_error_json ? w->stream_error_json
-                                                           : broken_stream_error);
+                                      : w->idle_timed_out ? idle_stream_error
+                                                          : broken_stream_error);
             finish(r, TG_TERM_STREAM_BROKE);
         }
         return;
