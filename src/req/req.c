@@ -795,6 +795,8 @@ static void st_stream(struct tg_req *r)
 {
     struct tg_attempt *w = r->winner;
     if (r->ev_client_gone) {
+        tg_log_info("stream_cut", "request_id=%s deployment=%s reason=\"the client went away\"",
+                    r->id, w->dcfg->name);
         cancel_attempts(r, NULL);
         finish(r, TG_TERM_CLIENT_GONE);
         return;

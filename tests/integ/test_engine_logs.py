@@ -3,6 +3,8 @@ why (validation reason; HTTP status with the upstream's error code and
 message; stream idle), and a breaker logs going half-open and closing as it
 logs opening."""
 
+import json
+import socket
 import time
 
 from harness import TestCase, main, simple_gateway
@@ -63,6 +65,25 @@ class EngineLogs(TestCase):
         self.assertIn("deployment=d1", half[0])
         self.assertEqual(len(closed), 1, g.stderr())
         self.assertIn("deployment=d1", closed[0])
+
+    def test_client_leaving_a_stream_is_logged_as_such(self):
+        m = self.mock(tokens_per_s=20, output_tokens=100)
+        g = simple_gateway(self, m, sections={"hedge": {"enabled": False}})
+        body = json.dumps({"model": "m", "stream": True,
+                           "messages": [{"role": "user", "content": "hi"}]}).encode()
+        c = socket.create_connection(("127.0.0.1", g.port), timeout=5)
+        c.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+                  + body)
+        got = b""
+        while b"data:" not in got:
+            got += c.recv(4096)
+        c.close()
+        cut = self.wait_lines(g, "stream_cut")
+        self.assertEqual(len(cut), 1, g.stderr())
+        self.assertIn("the client went away", cut[0])
+        self.assertNotIn("Failure writing", g.stderr())
+        self.assertEqual(m.wait_stats(lambda st: st["inflight"] == 0)["inflight"], 0)
 
 
 if __name__ == "__main__":
