@@ -51,9 +51,11 @@ static void on_head(struct tg_transfer *t)
         a->sse = true;
         tg_sse_init(&a->parser, MAX_EVENT_BYTES);
         if (a->anthropic) {
+            /* Messages streams always report usage: the translator always
+             * makes the usage chunk, dropped when the client did not ask. */
             const cJSON *so = cJSON_GetObjectItemCaseSensitive(a->req->json, "stream_options");
-            tg_anthropic_stream_init(&a->astream, tg_json_get_bool(so, "include_usage", false),
-                                     (int64_t)time(NULL));
+            a->up.usage_added = !tg_json_get_bool(so, "include_usage", false);
+            tg_anthropic_stream_init(&a->astream, true, (int64_t)time(NULL));
         }
     }
 }
@@ -186,12 +188,18 @@ static bool openai_event(struct tg_attempt *a, bool has_data, const char *data, 
             cJSON_Delete(chunk);
             return false;
         }
-        bool content = chunk_has_content(chunk, a);
-        if (content)
-            a->saw_content = true;
         const cJSON *usage = cJSON_GetObjectItemCaseSensitive(chunk, "usage");
         if (cJSON_IsObject(usage))
             read_usage(a, usage);
+        const cJSON *choices = cJSON_GetObjectItemCaseSensitive(chunk, "choices");
+        if (a->up.usage_added && cJSON_IsObject(usage) && cJSON_IsArray(choices) &&
+            cJSON_GetArraySize(choices) == 0) {
+            cJSON_Delete(chunk);
+            return true; /* asked for on the client's behalf: counted, not relayed */
+        }
+        bool content = chunk_has_content(chunk, a);
+        if (content)
+            a->saw_content = true;
         int verdict = 1;
         if (content && !a->committed)
             verdict = judge_opening(a, chunk);
@@ -628,6 +636,8 @@ struct tg_attempt *tg_attempt_start(struct tg_req *r, size_t slot, int try_no, b
         return NULL;
     }
     struct tg_provider_rt *prt = &r->rt->providers[d->provider->index];
+    if (!prt->mock)
+        tg_upstream_req_add_header(&a->up, "x-request-id", r->id); /* SPEC section 3 */
     a->req = r;
     a->dcfg = d;
     a->dep = r->rt->deps[d->index];
