@@ -50,6 +50,7 @@ struct tg_attempt_log {
     bool hedge;
     bool done;
     bool skipped;   /* not an attempt: the deployment could not serve the request */
+    bool retry_after_known; /* a rate_limited answer that said when (Retry-After) */
     char note[32];  /* why it was skipped */
 };
 
@@ -170,6 +171,14 @@ struct tg_req {
     } kept;
     /* Outcome. */
     enum tg_req_term term;
+    /* On the gateway's own final errors (SPEC section 3): the official SDKs
+     * read these, so their retries do not multiply the gateway's. */
+    enum {
+        TG_RETRY_HINT_NONE = 0,  /* say nothing */
+        TG_RETRY_HINT_NEVER,     /* x-should-retry: false */
+        TG_RETRY_HINT_AFTER,     /* Retry-After: retry_after_s */
+    } retry_hint;
+    int64_t retry_after_s;
     int status;
     const char *served_by;
     const char *served_route;

@@ -130,6 +130,7 @@ void tg_req_log_attempt(struct tg_req *r, struct tg_attempt *a)
         return;
     l->cls = a->cls;
     l->status = a->xfer.status;
+    l->retry_after_known = a->cls == TG_CLASS_RATE_LIMITED && a->retry_after_ms >= 0;
     l->ms = (a->end_ns - a->start_ns) / 1000000;
     l->done = true;
 }
@@ -565,6 +566,54 @@ static bool answer_kept_invalid(struct tg_req *r)
     return true;
 }
 
+/* When every path has failed: the time a retry could succeed, if it is
+ * known for every deployment that could serve the request (each one's
+ * breaker open until a known time, or rate-limited with a Retry-After);
+ * else retrying the same request cannot help now. */
+static void set_retry_hint(struct tg_req *r)
+{
+    const struct tg_breaker_cfg *bcfg = &r->rt->cfg->breaker;
+    uint64_t now = now_ms(r);
+    uint64_t soonest = UINT64_MAX;
+    for (size_t ri = 0; ri < r->rt->cfg->n_routes; ri++) {
+        const struct tg_route_cfg *route = &r->rt->cfg->routes[ri];
+        if (!r->visited[route->index])
+            continue;
+        for (size_t i = 0; i < route->n_deployments; i++) {
+            const struct tg_deployment_cfg *d = route->deployments[i];
+            const struct tg_dep *dep = r->rt->deps[d->index];
+            bool skipped = false, rate_limited = false;
+            for (size_t k = 0; k < r->n_log; k++) {
+                if (r->log[k].deployment != d->name || !r->log[k].done)
+                    continue;
+                skipped = r->log[k].skipped;
+                rate_limited = r->log[k].retry_after_known;
+            }
+            uint64_t at;
+            if (skipped)
+                continue; /* it can never serve this request */
+            if (tg_breaker_state(&dep->breaker, now) == TG_BREAKER_OPEN)
+                at = dep->breaker.open_until_ms;
+            else if (rate_limited && dep->rate_limited_until_ms > now)
+                at = dep->rate_limited_until_ms;
+            else if (!tg_breaker_would_admit(&dep->breaker, bcfg, now) || rate_limited)
+                at = now; /* half-open with its probes out, or its wait is over */
+            else {
+                r->retry_hint = TG_RETRY_HINT_NEVER; /* it failed for no known time */
+                return;
+            }
+            if (at < soonest)
+                soonest = at;
+        }
+    }
+    if (soonest == UINT64_MAX) {
+        r->retry_hint = TG_RETRY_HINT_NEVER;
+        return;
+    }
+    r->retry_hint = TG_RETRY_HINT_AFTER;
+    r->retry_after_s = soonest > now ? (int64_t)((soonest - now + 999) / 1000) : 1;
+}
+
 /* ---- events shared by every state ---- */
 
 /* Handles the client leaving and the deadline. True when the request ended. */
@@ -580,6 +629,7 @@ static bool common_events(struct tg_req *r)
         cancel_attempts(r, NULL);
         if (answer_kept_invalid(r))
             return true; /* a held answer beats an error */
+        r->retry_hint = TG_RETRY_HINT_NEVER; /* the same deadline again would end the same */
         tg_answer_error(r, 504, "deadline_exceeded",
                         "no upstream answered before the request deadline");
         finish(r, TG_TERM_DEADLINE);
@@ -840,6 +890,7 @@ static void st_degrade(struct tg_req *r)
         return;
     if (answer_from_cache(r, true))
         return;
+    set_retry_hint(r);
     const struct tg_degraded_cfg *d = &r->rt->cfg->degraded;
     if (d->enabled) {
         tg_answer_degraded(r);
