@@ -546,6 +546,11 @@ static void describe_failure(const struct tg_attempt *a, char *out, size_t n)
                                             : "without [DONE] or a finish_reason");
     } else if (t->end == TG_TRANSFER_TOO_LARGE) {
         snprintf(out, n, "answer larger than max_response_bytes");
+    } else if (t->end == TG_TRANSFER_ABORTED) {
+        snprintf(out, n, "the gateway stopped reading: a stream event it cannot parse or "
+                         "over %d bytes", MAX_EVENT_BYTES);
+    } else if (a->sse) {
+        snprintf(out, n, "the upstream cut the stream: %s", t->error[0] ? t->error : "reset");
     } else {
         snprintf(out, n, "%s", t->error[0] ? t->error : "transport failure");
     }

@@ -85,6 +85,19 @@ class EngineLogs(TestCase):
         self.assertNotIn("Failure writing", g.stderr())
         self.assertEqual(m.wait_stats(lambda st: st["inflight"] == 0)["inflight"], 0)
 
+    def test_upstream_cutting_a_stream_is_logged_as_such(self):
+        m = self.mock(tokens_per_s=100, output_tokens=30)
+        g = simple_gateway(self, m, sections={"hedge": {"enabled": False}})
+        m.script([{"reset_after_bytes": 2500}])
+        s, h, b = g.chat(stream=True)
+        self.assertEqual(s, 200)
+        self.assertIn('"error"', b)
+        got = self.wait_lines(g, "attempt_failed")
+        self.assertEqual(len(got), 1, g.stderr())
+        self.assertIn("the upstream cut the stream", got[0])
+        self.assertIn("committed=1", got[0])
+        self.assertNotIn("Failure writing", g.stderr())
+
 
 if __name__ == "__main__":
     main()
