@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -71,6 +72,7 @@ static const struct field timeouts_fields[] = {
     INT_FIELD(struct tg_timeouts_cfg, attempt_ms, 1, DAY_MS),
     INT_FIELD(struct tg_timeouts_cfg, connect_ms, 1, DAY_MS),
     INT_FIELD(struct tg_timeouts_cfg, first_byte_ms, 1, DAY_MS),
+    INT_FIELD(struct tg_timeouts_cfg, stream_idle_ms, 1, DAY_MS),
     FIELDS_END,
 };
 
@@ -496,7 +498,7 @@ static void set_defaults(struct tg_config *cfg)
     s->tls_key = tg_xstrdup("");
 
     struct tg_policy *p = &cfg->policy;
-    p->timeouts = (struct tg_timeouts_cfg){30000, 20000, 3000, 10000};
+    p->timeouts = (struct tg_timeouts_cfg){600000, 300000, 3000, 60000, 60000};
     p->retry = (struct tg_retry_cfg){3, 250, 8000, TG_JITTER_FULL, true, 10000, 0.2, 3};
     p->hedge = (struct tg_hedge_cfg){true, 0.9, 20, 5000, 1000, 20, 0.1, true};
     p->validate.empty = true;
@@ -715,6 +717,38 @@ static int check_entry_name(struct loader *L, const struct tg_toml_value *elem,
     return 0;
 }
 
+/* Whether the URL's host is `host` (case-insensitive; userinfo and port
+ * aside). */
+static bool url_host_is(const char *url, const char *host)
+{
+    const char *p = strstr(url, "://");
+    if (!p)
+        return false;
+    p += 3;
+    size_t n = strcspn(p, "/?#");
+    const char *at = memchr(p, '@', n);
+    if (at) {
+        n -= (size_t)(at + 1 - p);
+        p = at + 1;
+    }
+    size_t host_len = strcspn(p, ":/?#");
+    if (host_len > n)
+        host_len = n;
+    return host_len == strlen(host) && strncasecmp(p, host, host_len) == 0;
+}
+
+/* SPEC [[providers]] api_key_env: the well-known variable only for the
+ * provider's own host. A key for api.openai.com must never reach a local
+ * model server or a proxy someone else runs because its API looks alike. */
+static const char *default_key_env(const struct tg_provider_cfg *p)
+{
+    if (p->kind == TG_PROVIDER_OPENAI && url_host_is(p->base_url, "api.openai.com"))
+        return "OPENAI_API_KEY";
+    if (p->kind == TG_PROVIDER_ANTHROPIC && url_host_is(p->base_url, "api.anthropic.com"))
+        return "ANTHROPIC_API_KEY";
+    return "";
+}
+
 static int load_provider(struct loader *L, const struct tg_toml_value *elem, size_t index)
 {
     struct tg_config *cfg = L->cfg;
@@ -770,8 +804,7 @@ static int load_provider(struct loader *L, const struct tg_toml_value *elem, siz
         while (n > 0 && p->base_url[n - 1] == '/')
             p->base_url[--n] = '\0';
         if (!p->api_key_env)
-            p->api_key_env = tg_xstrdup(p->kind == TG_PROVIDER_OPENAI ? "OPENAI_API_KEY"
-                                                                      : "ANTHROPIC_API_KEY");
+            p->api_key_env = tg_xstrdup(default_key_env(p));
     }
     if (p->api_key_env[0]) {
         const char *key = getenv(p->api_key_env);

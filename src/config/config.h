@@ -41,6 +41,7 @@ struct tg_timeouts_cfg {
     int64_t attempt_ms;
     int64_t connect_ms;
     int64_t first_byte_ms;
+    int64_t stream_idle_ms; /* after a stream's commit point: longest silence from upstream */
 };
 
 struct tg_retry_cfg {

@@ -71,6 +71,8 @@ void tg_config_describe(const struct tg_config *cfg, FILE *out)
                 "policy", (long long)p->timeouts.request_ms, (long long)p->timeouts.attempt_ms,
                 (long long)p->retry.max_attempts, p->hedge.enabled ? "on" : "off",
                 tg_cache_mode_name(p->cache.mode));
+        fprintf(out, "    %-26sfirst content %lldms, idle %lldms\n", "streams",
+                (long long)p->timeouts.first_byte_ms, (long long)p->timeouts.stream_idle_ms);
         if (r->overrides[0])
             fprintf(out, "    %-26s%s\n", "overrides", r->overrides);
     }

@@ -37,6 +37,7 @@ struct tg_gateway {
     struct tg_list requests; /* struct tg_req.link */
     uint64_t inflight;
     uint64_t request_seq;
+    uint64_t req_serial; /* requests taken by req/: each one's key for the breakers */
     char id_prefix[16];
     struct tg_timer drain_timer;
     struct tg_deferred stopper; /* the last request or connection is gone: stop */

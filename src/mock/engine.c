@@ -719,7 +719,9 @@ void tg_mock_plan(struct tg_mock *m, enum tg_mock_api api, const char *body, siz
 finish:
     if (have_step) {
         plan_headers_from_step(p, &step);
-        p->hang = step.hang;
+        p->hang = step.hang || step.hang_after_chunks >= 0;
+        if (step.hang_after_chunks >= 0 && p->stream) /* past the opening piece */
+            p->hang_after += (size_t)step.hang_after_chunks;
         p->reset_after_bytes = step.reset_after_bytes;
         tg_mock_step_free(&step);
     }

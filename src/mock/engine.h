@@ -39,6 +39,7 @@ struct tg_mock_step {
     char *content; /* replaces the generated text; "" makes an empty answer */
     char *finish_reason;
     bool hang;
+    int64_t hang_after_chunks; /* streams: hang once this many content chunks went out */
     int64_t reset_after_bytes;
     int64_t stream_error_after_chunks;
     int64_t output_tokens;

@@ -31,6 +31,7 @@ static void step_init(struct tg_mock_step *s)
     s->delay_ms = -1;
     s->reset_after_bytes = -1;
     s->stream_error_after_chunks = -1;
+    s->hang_after_chunks = -1;
     s->output_tokens = -1;
     s->repeat = 1;
 }
@@ -147,7 +148,9 @@ static int parse_step(const cJSON *o, struct tg_mock_step *s, char *err, size_t 
         else if (strcmp(k, "hang") == 0) {
             rc = cJSON_IsBool(v) ? 0 : bad(err, errlen, index, "\"%s\" must be true or false", k);
             s->hang = cJSON_IsTrue(v);
-        } else if (strcmp(k, "reset_after_bytes") == 0)
+        } else if (strcmp(k, "hang_after_chunks") == 0)
+            rc = read_int(v, k, 0, 1000000, &s->hang_after_chunks, err, errlen, index);
+        else if (strcmp(k, "reset_after_bytes") == 0)
             rc = read_int(v, k, 0, INT64_C(1) << 40, &s->reset_after_bytes, err, errlen, index);
         else if (strcmp(k, "stream_error_after_chunks") == 0)
             rc = read_int(v, k, 0, 1000000, &s->stream_error_after_chunks, err, errlen, index);

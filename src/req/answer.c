@@ -107,7 +107,17 @@ static void error_answer(struct tg_req *r, int status, const char *type, const c
     tg_buf_printf(&body, ",\"type\":\"%s\",\"code\":\"%s\",\"attempts\":", type, code);
     attempts_json(r, &body);
     tg_buf_puts(&body, "}}");
-    tg_answer_whole(r, status, false, body.data, body.len);
+    if (r->x) {
+        struct tg_buf h = TG_BUF_INIT;
+        tg_answer_headers(r, &h, "application/json");
+        if (r->retry_hint == TG_RETRY_HINT_NEVER)
+            tg_buf_puts(&h, "x-should-retry: false\r\n");
+        else if (r->retry_hint == TG_RETRY_HINT_AFTER)
+            header_int(&h, "Retry-After: ", (long long)r->retry_after_s);
+        tg_http_respond(r->x, status, h.data, h.len, body.data, body.len);
+        tg_buf_free(&h);
+        r->x = NULL;
+    }
     tg_buf_free(&body);
 }
 

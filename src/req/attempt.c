@@ -51,9 +51,11 @@ static void on_head(struct tg_transfer *t)
         a->sse = true;
         tg_sse_init(&a->parser, MAX_EVENT_BYTES);
         if (a->anthropic) {
+            /* Messages streams always report usage: the translator always
+             * makes the usage chunk, dropped when the client did not ask. */
             const cJSON *so = cJSON_GetObjectItemCaseSensitive(a->req->json, "stream_options");
-            tg_anthropic_stream_init(&a->astream, tg_json_get_bool(so, "include_usage", false),
-                                     (int64_t)time(NULL));
+            a->up.usage_added = !tg_json_get_bool(so, "include_usage", false);
+            tg_anthropic_stream_init(&a->astream, true, (int64_t)time(NULL));
         }
     }
 }
@@ -186,12 +188,18 @@ static bool openai_event(struct tg_attempt *a, bool has_data, const char *data, 
             cJSON_Delete(chunk);
             return false;
         }
-        bool content = chunk_has_content(chunk, a);
-        if (content)
-            a->saw_content = true;
         const cJSON *usage = cJSON_GetObjectItemCaseSensitive(chunk, "usage");
         if (cJSON_IsObject(usage))
             read_usage(a, usage);
+        const cJSON *choices = cJSON_GetObjectItemCaseSensitive(chunk, "choices");
+        if (a->up.usage_added && cJSON_IsObject(usage) && cJSON_IsArray(choices) &&
+            cJSON_GetArraySize(choices) == 0) {
+            cJSON_Delete(chunk);
+            return true; /* asked for on the client's behalf: counted, not relayed */
+        }
+        bool content = chunk_has_content(chunk, a);
+        if (content)
+            a->saw_content = true;
         int verdict = 1;
         if (content && !a->committed)
             verdict = judge_opening(a, chunk);
@@ -200,8 +208,12 @@ static bool openai_event(struct tg_attempt *a, bool has_data, const char *data, 
             a->invalid = TG_INVALID_REFUSAL; /* found before a byte reached the client */
             return false;
         }
-        if (content && !a->first_content_ns)
+        if (content && !a->first_content_ns) {
             a->first_content_ns = uv_hrtime();
+            /* From the first content on, silence is what ends a stream. */
+            tg_timer_start(&a->req->gw->loop, &a->timer,
+                           (uint64_t)a->req->policy->timeouts.stream_idle_ms);
+        }
         if (a->committed) {
             relay(a, raw, raw_len);
             return true;
@@ -276,6 +288,7 @@ static enum tg_data_verdict on_data(struct tg_transfer *t, const char *p, size_t
     struct tg_attempt *a = of_transfer(t);
     if (a->state != TG_ATTEMPT_RUNNING)
         return TG_DATA_ABORT;
+    a->last_byte_ms = tg_now(&a->req->gw->loop);
     if (!a->sse) {
         tg_buf_append(&a->body, p, n);
         return TG_DATA_TAKEN;
@@ -387,7 +400,6 @@ static enum tg_class classify_answer(struct tg_attempt *a)
     return TG_CLASS_OK;
 }
 
-/* Books a finished or cancelled attempt: metrics, breaker, latency. */
 /* A slow success: latency_factor x the p50 of its own kind, never below
  * SLOW_FLOOR_US (against a p50 of a fraction of a millisecond, ordinary
  * queueing is "4x slower"). Full answers and streams' first content are
@@ -396,7 +408,8 @@ static enum tg_class classify_answer(struct tg_attempt *a)
  * its output tokens must also be slow per token: a long answer at the usual
  * speed is long, not slow. The caller never lets slowness alone open the
  * breaker of the last deployment that can serve the request (a slow answer
- * beats a 503; health-weighted routing still moves traffic off it). */
+ * beats a 503; health-weighted routing still moves traffic off it), and
+ * treats invalid answers the same way (route/breaker.h). */
 static bool is_slow(struct tg_attempt *a, bool stream, uint64_t measured_us, uint64_t now)
 {
     double factor = a->req->rt->cfg->breaker.latency_factor;
@@ -417,6 +430,7 @@ static bool is_slow(struct tg_attempt *a, bool stream, uint64_t measured_us, uin
     return (double)measured_us / (double)a->output_tokens > factor * pt->p50_us;
 }
 
+/* Books a finished or cancelled attempt: metrics, breaker, latency. */
 static void book(struct tg_attempt *a)
 {
     struct tg_req *r = a->req;
@@ -435,12 +449,14 @@ static void book(struct tg_attempt *a)
     tg_metric_observe(gw->fam.upstream_duration, labels, secs);
     uint64_t us = (a->end_ns - a->start_ns) / 1000;
     bool failure = tg_class_is_failure(a->cls);
+    /* Slow and invalid answers are answers: they never open the breaker of
+     * the last deployment that can serve the request (one beats a 503). */
+    bool answered = a->cls == TG_CLASS_INVALID;
     if (a->cls == TG_CLASS_OK) {
         bool stream = a->first_content_ns != 0;
         uint64_t measured_us = stream ? (a->first_content_ns - a->start_ns) / 1000 : us;
-        if (cfg->breaker.latency_factor > 0 && is_slow(a, stream, measured_us, now) &&
-            tg_req_has_alternative(r, a->dep))
-            failure = true; /* a slow answer beats none: see is_slow */
+        if (cfg->breaker.latency_factor > 0 && is_slow(a, stream, measured_us, now))
+            failure = answered = true;
         tg_hist_record(stream ? &a->dep->ttfb : &a->dep->latency, now, measured_us);
         if (!stream && a->output_tokens > 0)
             tg_hist_record(&a->dep->per_token, now, us / (uint64_t)a->output_tokens);
@@ -455,19 +471,88 @@ static void book(struct tg_attempt *a)
         a->cls != TG_CLASS_CONTENT_POLICY)
         tg_health_record(&a->dep->health, now, failure);
     uint64_t opens_before = a->dep->breaker.opens_total;
+    enum tg_breaker_state state_before = a->dep->breaker.state;
     if (a->cls == TG_CLASS_QUOTA || a->cls == TG_CLASS_AUTH)
         tg_breaker_force_open(&a->dep->breaker, &cfg->breaker, now);
     else if (a->cls == TG_CLASS_CLIENT_ERROR || a->cls == TG_CLASS_CONTEXT_OVERFLOW ||
              a->cls == TG_CLASS_CONTENT_POLICY)
         tg_breaker_release_probe(&a->dep->breaker, a->probe); /* says nothing of health */
     else
-        tg_breaker_record(&a->dep->breaker, &cfg->breaker, now, failure, a->probe);
+        tg_breaker_record(&a->dep->breaker, &cfg->breaker, now,
+                          a->cls == TG_CLASS_INVALID ? TG_BREAKER_SUSPECT
+                          : failure                  ? TG_BREAKER_FAILURE
+                                                     : TG_BREAKER_SUCCESS,
+                          !answered || tg_req_has_alternative(r, a->dep), r->serial, a->probe);
     if (a->dep->breaker.opens_total != opens_before) {
         const char *l[] = {dname};
         tg_metric_add(gw->fam.breaker_opens, l, 1);
         tg_log_warn("breaker_open", "deployment=%s cooldown_ms=%llu reason=%s", dname,
                     (unsigned long long)(a->dep->breaker.open_until_ms - now),
                     a->cls == TG_CLASS_OK ? "slow_ok" : tg_class_name(a->cls));
+    } else if (state_before != TG_BREAKER_CLOSED && a->dep->breaker.state == TG_BREAKER_CLOSED) {
+        tg_log_info("breaker_closed", "deployment=%s request_id=%s probe_outcome=%s", dname,
+                    r->id, tg_class_name(a->cls));
+    }
+}
+
+/* "code: message" of an OpenAI-shaped error ({"error": {...}} or the bare
+ * object), or "" when the JSON says neither. */
+static void error_summary(const char *json, size_t len, char *out, size_t n)
+{
+    out[0] = '\0';
+    cJSON *doc = json ? tg_json_parse(json, len) : NULL;
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(doc, "error");
+    if (!cJSON_IsObject(err))
+        err = doc;
+    const char *code = tg_json_get_str(err, "code");
+    if (!code)
+        code = tg_json_get_str(err, "type");
+    const char *msg = tg_json_get_str(err, "message");
+    if (code || msg)
+        snprintf(out, n, "%s%s%.160s", code ? code : "", code && msg ? ": " : "", msg ? msg : "");
+    cJSON_Delete(doc);
+}
+
+/* What went wrong with a failed attempt, in words for its log line. */
+static void describe_failure(const struct tg_attempt *a, char *out, size_t n)
+{
+    const struct tg_timeouts_cfg *to = &a->req->policy->timeouts;
+    const struct tg_transfer *t = &a->xfer;
+    char detail[200];
+    if (a->idle_timed_out) {
+        snprintf(out, n, "stream idle: no byte from the upstream for %lld ms (stream_idle_ms)",
+                 (long long)to->stream_idle_ms);
+    } else if (a->timed_out) {
+        snprintf(out, n, "%s after %llu ms",
+                 a->req->stream ? "no content (first_byte_ms)" : "no complete answer (attempt_ms)",
+                 (unsigned long long)((a->end_ns - a->start_ns) / 1000000));
+    } else if (a->cls == TG_CLASS_INVALID) {
+        snprintf(out, n, "answer failed validation: %s", tg_invalid_name(a->invalid));
+    } else if (a->stream_error) {
+        error_summary(a->stream_error_json, a->stream_error_json ? strlen(a->stream_error_json) : 0,
+                      detail, sizeof(detail));
+        snprintf(out, n, "%s%s", a->stream_error_json ? "upstream error event in the stream: "
+                                                       : "upstream sent a broken stream event",
+                 detail);
+    } else if (t->end == TG_TRANSFER_COMPLETE && !a->sse) {
+        error_summary(a->body.data, a->body.len, detail, sizeof(detail));
+        if (t->status == 200 && !detail[0])
+            snprintf(out, n, "HTTP 200 whose body is not the answer it claims to be");
+        else
+            snprintf(out, n, "HTTP %d%s%s", t->status, detail[0] ? " " : "", detail);
+    } else if (t->end == TG_TRANSFER_COMPLETE) {
+        snprintf(out, n, "the upstream ended the stream %s",
+                 tg_sse_pending(&a->parser) ? "in the middle of an event"
+                                            : "without [DONE] or a finish_reason");
+    } else if (t->end == TG_TRANSFER_TOO_LARGE) {
+        snprintf(out, n, "answer larger than max_response_bytes");
+    } else if (t->end == TG_TRANSFER_ABORTED) {
+        snprintf(out, n, "the gateway stopped reading: a stream event it cannot parse or "
+                         "over %d bytes", MAX_EVENT_BYTES);
+    } else if (a->sse) {
+        snprintf(out, n, "the upstream cut the stream: %s", t->error[0] ? t->error : "reset");
+    } else {
+        snprintf(out, n, "%s", t->error[0] ? t->error : "transport failure");
     }
 }
 
@@ -485,10 +570,14 @@ static void finish(struct tg_attempt *a)
     book(a);
     tg_req_log_attempt(a->req, a);
     if (a->cls != TG_CLASS_OK && a->cls != TG_CLASS_CLIENT_ERROR &&
-        a->cls != TG_CLASS_CONTEXT_OVERFLOW && a->cls != TG_CLASS_CONTENT_POLICY)
-        tg_log_info("attempt_failed", "request_id=%s deployment=%s outcome=%s status=%d error=\"%s\"",
+        a->cls != TG_CLASS_CONTEXT_OVERFLOW && a->cls != TG_CLASS_CONTENT_POLICY) {
+        char why[320];
+        describe_failure(a, why, sizeof(why));
+        tg_log_info("attempt_failed",
+                    "request_id=%s deployment=%s outcome=%s status=%d committed=%d error=\"%s\"",
                     a->req->id, a->dcfg->name, tg_class_name(a->cls), a->xfer.status,
-                    a->timed_out ? "timed out" : a->xfer.error);
+                    a->committed, why);
+    }
     tg_list_remove(&a->link);
     tg_list_push_back(&a->req->finished, &a->link);
     tg_req_attempt_finished(a);
@@ -508,8 +597,18 @@ static void on_timeout(struct tg_timer *timer)
         finish(a);
         return;
     }
-    if (a->sse && a->saw_content)
-        return; /* a committed stream: the request deadline governs now */
+    if (a->sse && a->first_content_ns) {
+        /* stream_idle_ms since the last byte; a client that cannot keep up
+         * (the transfer paused for it) is not upstream silence. */
+        uint64_t now = tg_now(&a->req->gw->loop);
+        uint64_t idle = (uint64_t)a->req->policy->timeouts.stream_idle_ms;
+        if (a->xfer.paused || now < a->last_byte_ms + idle) {
+            tg_timer_start_at(&a->req->gw->loop, &a->timer,
+                              (a->xfer.paused ? now : a->last_byte_ms) + idle);
+            return;
+        }
+        a->idle_timed_out = true;
+    }
     a->timed_out = true;
     tg_transfer_cancel(&a->xfer);
     finish(a);
@@ -542,6 +641,8 @@ struct tg_attempt *tg_attempt_start(struct tg_req *r, size_t slot, int try_no, b
         return NULL;
     }
     struct tg_provider_rt *prt = &r->rt->providers[d->provider->index];
+    if (!prt->mock)
+        tg_upstream_req_add_header(&a->up, "x-request-id", r->id); /* SPEC section 3 */
     a->req = r;
     a->dcfg = d;
     a->dep = r->rt->deps[d->index];

@@ -51,6 +51,7 @@ struct tg_attempt_log {
     bool hedge;
     bool done;
     bool skipped;   /* not an attempt: the deployment could not serve the request */
+    bool retry_after_known; /* a rate_limited answer that said when (Retry-After) */
     char note[32];  /* why it was skipped */
 };
 
@@ -72,8 +73,10 @@ struct tg_attempt {
     uint64_t start_ns;
     uint64_t first_content_ns; /* streams: first content-bearing chunk */
     uint64_t end_ns;
-    struct tg_timer timer; /* attempt_ms, or first_byte_ms for a stream */
+    struct tg_timer timer; /* attempt_ms, or for a stream first_byte_ms, then stream_idle_ms */
     bool timed_out;
+    bool idle_timed_out;   /* a stream past its first content went silent */
+    uint64_t last_byte_ms; /* streams: when the upstream last sent bytes */
     struct tg_upstream_req up;
     struct tg_transfer xfer;
     size_t log_index;
@@ -111,6 +114,7 @@ struct tg_req {
     enum tg_req_state state;
     enum tg_api api;
     char id[TG_REQ_ID_CAP];
+    uint64_t serial;     /* unique in this process, never 0 (breaker evidence by request) */
     const char *method;  /* static (llhttp's name) */
     char *path;          /* owned; for the access log */
     char client[64];     /* peer "IP:PORT" */
@@ -171,6 +175,14 @@ struct tg_req {
     } kept;
     /* Outcome. */
     enum tg_req_term term;
+    /* On the gateway's own final errors (SPEC section 3): the official SDKs
+     * read these, so their retries do not multiply the gateway's. */
+    enum {
+        TG_RETRY_HINT_NONE = 0,  /* say nothing */
+        TG_RETRY_HINT_NEVER,     /* x-should-retry: false */
+        TG_RETRY_HINT_AFTER,     /* Retry-After: retry_after_s */
+    } retry_hint;
+    int64_t retry_after_s;
     int status;
     const char *served_by;
     const char *served_route;

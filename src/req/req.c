@@ -130,6 +130,7 @@ void tg_req_log_attempt(struct tg_req *r, struct tg_attempt *a)
         return;
     l->cls = a->cls;
     l->status = a->xfer.status;
+    l->retry_after_known = a->cls == TG_CLASS_RATE_LIMITED && a->retry_after_ms >= 0;
     l->ms = (a->end_ns - a->start_ns) / 1000000;
     l->done = true;
 }
@@ -275,6 +276,20 @@ static size_t weighted_draw(struct tg_rand *rand, const size_t *cand, const doub
     return cand[n - 1];
 }
 
+/* Admits an attempt through the deployment's breaker; its move from open
+ * to half-open (the cooldown is over, a probe goes out) is logged here. */
+static bool admit(struct tg_req *r, size_t slot, uint32_t *probe)
+{
+    const struct tg_deployment_cfg *d = r->route->deployments[slot];
+    struct tg_breaker *b = &r->rt->deps[d->index]->breaker;
+    enum tg_breaker_state before = b->state;
+    bool ok = tg_breaker_admit(b, &r->rt->cfg->breaker, now_ms(r), probe);
+    if (before == TG_BREAKER_OPEN && b->state == TG_BREAKER_HALF_OPEN)
+        tg_log_info("breaker_half_open", "deployment=%s request_id=%s probes=%lld", d->name,
+                    r->id, (long long)r->rt->cfg->breaker.half_open_probes);
+    return ok;
+}
+
 static bool pick(struct tg_req *r, size_t *slot_out, uint32_t *probe)
 {
     const struct tg_route_cfg *route = r->route;
@@ -317,8 +332,7 @@ static bool pick(struct tg_req *r, size_t *slot_out, uint32_t *probe)
         } else {
             return false;
         }
-        struct tg_dep *dep = r->rt->deps[route->deployments[chosen]->index];
-        if (tg_breaker_admit(&dep->breaker, bcfg, now, probe)) {
+        if (admit(r, chosen, probe)) {
             *slot_out = chosen;
             return true;
         }
@@ -517,54 +531,6 @@ static bool answer_from_cache(struct tg_req *r, bool stale)
     return true;
 }
 
-/* ---- events shared by every state ---- */
-
-/* Handles the client leaving and the deadline. True when the request ended. */
-static bool common_events(struct tg_req *r)
-{
-    if (r->ev_client_gone) {
-        cancel_attempts(r, NULL);
-        r->status = 499; /* nginx's "client closed request", for the log */
-        finish(r, TG_TERM_CLIENT_GONE);
-        return true;
-    }
-    if (r->ev_deadline || now_ms(r) >= r->deadline_ms) {
-        cancel_attempts(r, NULL);
-        tg_answer_error(r, 504, "deadline_exceeded",
-                        "no upstream answered before the request deadline");
-        finish(r, TG_TERM_DEADLINE);
-        return true;
-    }
-    return false;
-}
-
-/* ---- state handlers ---- */
-
-/* ROUTE -> ATTEMPT | DEGRADE | DONE */
-static void st_route(struct tg_req *r)
-{
-    if (common_events(r))
-        return;
-    for (;;) {
-        size_t slot;
-        uint32_t probe;
-        if (pick(r, &slot, &probe)) {
-            if (start_attempt(r, slot, 1, false, probe)) {
-                req_set_state(r, TG_REQ_ATTEMPT);
-                return;
-            }
-            if (now_ms(r) >= r->deadline_ms) {
-                common_events(r);
-                return;
-            }
-            continue; /* that one could not serve it: pick again */
-        }
-        if (!next_route(r))
-            break;
-    }
-    req_set_state(r, TG_REQ_DEGRADE);
-}
-
 /* Keeps an invalid answer: if every path turns out invalid, the last one
  * is sent, flagged (x-tailgate-validation). A stream keeps what it held. */
 static void keep_answer(struct tg_req *r, struct tg_attempt *a)
@@ -598,6 +564,105 @@ static bool answer_kept_invalid(struct tg_req *r)
     tg_answer_whole(r, r->status, r->kept.stream, r->kept.body.data, r->kept.body.len);
     finish(r, TG_TERM_ANSWERED);
     return true;
+}
+
+/* When every path has failed: the time a retry could succeed, if it is
+ * known for every deployment that could serve the request (each one's
+ * breaker open until a known time, or rate-limited with a Retry-After);
+ * else retrying the same request cannot help now. */
+static void set_retry_hint(struct tg_req *r)
+{
+    const struct tg_breaker_cfg *bcfg = &r->rt->cfg->breaker;
+    uint64_t now = now_ms(r);
+    uint64_t soonest = UINT64_MAX;
+    for (size_t ri = 0; ri < r->rt->cfg->n_routes; ri++) {
+        const struct tg_route_cfg *route = &r->rt->cfg->routes[ri];
+        if (!r->visited[route->index])
+            continue;
+        for (size_t i = 0; i < route->n_deployments; i++) {
+            const struct tg_deployment_cfg *d = route->deployments[i];
+            const struct tg_dep *dep = r->rt->deps[d->index];
+            bool skipped = false, rate_limited = false;
+            for (size_t k = 0; k < r->n_log; k++) {
+                if (r->log[k].deployment != d->name || !r->log[k].done)
+                    continue;
+                skipped = r->log[k].skipped;
+                rate_limited = r->log[k].retry_after_known;
+            }
+            uint64_t at;
+            if (skipped)
+                continue; /* it can never serve this request */
+            if (tg_breaker_state(&dep->breaker, now) == TG_BREAKER_OPEN)
+                at = dep->breaker.open_until_ms;
+            else if (rate_limited && dep->rate_limited_until_ms > now)
+                at = dep->rate_limited_until_ms;
+            else if (!tg_breaker_would_admit(&dep->breaker, bcfg, now) || rate_limited)
+                at = now; /* half-open with its probes out, or its wait is over */
+            else {
+                r->retry_hint = TG_RETRY_HINT_NEVER; /* it failed for no known time */
+                return;
+            }
+            if (at < soonest)
+                soonest = at;
+        }
+    }
+    if (soonest == UINT64_MAX) {
+        r->retry_hint = TG_RETRY_HINT_NEVER;
+        return;
+    }
+    r->retry_hint = TG_RETRY_HINT_AFTER;
+    r->retry_after_s = soonest > now ? (int64_t)((soonest - now + 999) / 1000) : 1;
+}
+
+/* ---- events shared by every state ---- */
+
+/* Handles the client leaving and the deadline. True when the request ended. */
+static bool common_events(struct tg_req *r)
+{
+    if (r->ev_client_gone) {
+        cancel_attempts(r, NULL);
+        r->status = 499; /* nginx's "client closed request", for the log */
+        finish(r, TG_TERM_CLIENT_GONE);
+        return true;
+    }
+    if (r->ev_deadline || now_ms(r) >= r->deadline_ms) {
+        cancel_attempts(r, NULL);
+        if (answer_kept_invalid(r))
+            return true; /* a held answer beats an error */
+        r->retry_hint = TG_RETRY_HINT_NEVER; /* the same deadline again would end the same */
+        tg_answer_error(r, 504, "deadline_exceeded",
+                        "no upstream answered before the request deadline");
+        finish(r, TG_TERM_DEADLINE);
+        return true;
+    }
+    return false;
+}
+
+/* ---- state handlers ---- */
+
+/* ROUTE -> ATTEMPT | DEGRADE | DONE */
+static void st_route(struct tg_req *r)
+{
+    if (common_events(r))
+        return;
+    for (;;) {
+        size_t slot;
+        uint32_t probe;
+        if (pick(r, &slot, &probe)) {
+            if (start_attempt(r, slot, 1, false, probe)) {
+                req_set_state(r, TG_REQ_ATTEMPT);
+                return;
+            }
+            if (now_ms(r) >= r->deadline_ms) {
+                common_events(r);
+                return;
+            }
+            continue; /* that one could not serve it: pick again */
+        }
+        if (!next_route(r))
+            break;
+    }
+    req_set_state(r, TG_REQ_DEGRADE);
 }
 
 /* After the last running attempt failed: SPEC section 4's table. */
@@ -646,8 +711,6 @@ static void decide(struct tg_req *r, struct tg_attempt *a)
     case TG_DECIDE_MOVE_ON:
         r->tried |= (UINT64_C(1) << a->slot) | r->round_failed; /* every racer that failed */
         r->round_failed = 0;
-        if (a->cls == TG_CLASS_INVALID)
-            keep_answer(r, a); /* the last invalid answer may be all there is */
         req_set_state(r, TG_REQ_ROUTE);
         return;
     case TG_DECIDE_PASS_THROUGH:
@@ -737,6 +800,8 @@ static void st_attempt(struct tg_req *r)
             return;
         }
         r->round_failed |= UINT64_C(1) << a->slot;
+        if (a->cls == TG_CLASS_INVALID)
+            keep_answer(r, a); /* if every later path fails, this answer is sent */
         if (!tg_list_empty(&r->attempts) || !tg_list_empty(&r->finished))
             continue; /* a racer is still running: the race goes on */
         decide(r, a);
@@ -756,9 +821,8 @@ static void st_backoff(struct tg_req *r)
     if (!r->ev_step)
         return;
     r->ev_step = false;
-    struct tg_dep *dep = r->rt->deps[r->route->deployments[r->cur_slot]->index];
     uint32_t probe;
-    if (!tg_breaker_admit(&dep->breaker, &r->rt->cfg->breaker, now_ms(r), &probe)) {
+    if (!admit(r, r->cur_slot, &probe)) {
         r->tried |= UINT64_C(1) << r->cur_slot; /* it opened meanwhile */
         req_set_state(r, TG_REQ_ROUTE);
         return;
@@ -772,12 +836,17 @@ static void st_backoff(struct tg_req *r)
 static const char broken_stream_error[] =
     "{\"message\":\"the upstream stream failed after it had started\",\"type\":\"server_error\","
     "\"code\":\"upstream_stream_broken\"}";
+static const char idle_stream_error[] =
+    "{\"message\":\"the upstream stream went silent for longer than stream_idle_ms\","
+    "\"type\":\"server_error\",\"code\":\"upstream_stream_idle\"}";
 
 /* STREAM -> DONE */
 static void st_stream(struct tg_req *r)
 {
     struct tg_attempt *w = r->winner;
     if (r->ev_client_gone) {
+        tg_log_info("stream_cut", "request_id=%s deployment=%s reason=\"the client went away\"",
+                    r->id, w->dcfg->name);
         cancel_attempts(r, NULL);
         finish(r, TG_TERM_CLIENT_GONE);
         return;
@@ -804,7 +873,8 @@ static void st_stream(struct tg_req *r)
             finish(r, TG_TERM_ANSWERED);
         } else {
             tg_answer_stream_error(r, w->stream_error_json ? w->stream_error_json
-                                                           : broken_stream_error);
+                                      : w->idle_timed_out ? idle_stream_error
+                                                          : broken_stream_error);
             finish(r, TG_TERM_STREAM_BROKE);
         }
         return;
@@ -820,6 +890,7 @@ static void st_degrade(struct tg_req *r)
         return;
     if (answer_from_cache(r, true))
         return;
+    set_retry_hint(r);
     const struct tg_degraded_cfg *d = &r->rt->cfg->degraded;
     if (d->enabled) {
         tg_answer_degraded(r);
@@ -1012,6 +1083,7 @@ void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api
     struct tg_req *r = tg_xcalloc(1, sizeof(*r));
     const struct tg_http_request *hr = tg_http_request(x);
     r->gw = gw;
+    r->serial = ++gw->req_serial;
     r->rt = gw->rt;
     tg_runtime_ref(r->rt);
     r->x = x;

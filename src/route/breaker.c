@@ -119,21 +119,56 @@ void tg_breaker_release_probe(struct tg_breaker *b, uint32_t probe)
         b->probes--;
 }
 
-void tg_breaker_record(struct tg_breaker *b, const struct tg_breaker_cfg *cfg, uint64_t now_ms,
-                       bool failure, uint32_t probe)
+/* A suspect answer of this request already in the window? */
+static bool suspect_seen(const struct tg_breaker *b, const struct tg_breaker_cfg *cfg,
+                         uint64_t now_ms, uint64_t request)
 {
+    for (int i = 0; i < TG_BREAKER_SUSPECTS; i++)
+        if (b->suspects[i].request == request &&
+            b->suspects[i].at_ms + (uint64_t)cfg->window_ms > now_ms)
+            return true;
+    return false;
+}
+
+/* Different requests with a suspect answer in the window (the ring holds
+ * each request once). */
+static uint32_t suspect_sources(const struct tg_breaker *b, const struct tg_breaker_cfg *cfg,
+                                uint64_t now_ms)
+{
+    uint32_t n = 0;
+    for (int i = 0; i < TG_BREAKER_SUSPECTS; i++)
+        if (b->suspects[i].request != 0 &&
+            b->suspects[i].at_ms + (uint64_t)cfg->window_ms > now_ms)
+            n++;
+    return n;
+}
+
+void tg_breaker_record(struct tg_breaker *b, const struct tg_breaker_cfg *cfg, uint64_t now_ms,
+                       enum tg_breaker_verdict verdict, bool may_open, uint64_t request,
+                       uint32_t probe)
+{
+    if (verdict == TG_BREAKER_SUSPECT) {
+        if (suspect_seen(b, cfg, now_ms, request)) {
+            tg_breaker_release_probe(b, probe); /* no new evidence */
+            return;
+        }
+        b->suspects[b->suspect_next].request = request;
+        b->suspects[b->suspect_next].at_ms = now_ms;
+        b->suspect_next = (b->suspect_next + 1) % TG_BREAKER_SUSPECTS;
+    }
+    bool failure = verdict != TG_BREAKER_SUCCESS;
     count(b, cfg, now_ms, failure);
     if (current_probe(b, probe)) {
         if (b->probes > 0)
             b->probes--;
-        if (failure) {
+        if (verdict == TG_BREAKER_FAILURE && may_open) {
             uint64_t next = b->cooldown_ms * 2;
             if (next > (uint64_t)cfg->max_cooldown_ms)
                 next = (uint64_t)cfg->max_cooldown_ms;
             b->cooldown_ms = next;
             open_for(b, now_ms, next);
         } else {
-            close_breaker(b, cfg);
+            close_breaker(b, cfg); /* it answered: slow or invalid is not down */
         }
         return;
     }
@@ -143,12 +178,19 @@ void tg_breaker_record(struct tg_breaker *b, const struct tg_breaker_cfg *cfg, u
         b->consecutive = 0;
         return;
     }
-    b->consecutive++;
+    if (verdict == TG_BREAKER_FAILURE)
+        b->consecutive++;
+    if (!may_open)
+        return;
     uint64_t total, failed;
     tg_breaker_window(b, cfg, now_ms, &total, &failed);
     bool by_rate = total >= (uint64_t)cfg->min_requests &&
-                   (double)failed >= cfg->error_rate * (double)total;
-    if (b->consecutive >= (uint64_t)cfg->failure_threshold || by_rate)
+                   (double)failed >= cfg->error_rate * (double)total &&
+                   (verdict != TG_BREAKER_SUSPECT ||
+                    suspect_sources(b, cfg, now_ms) >= TG_BREAKER_SUSPECT_SOURCES);
+    bool by_count = verdict == TG_BREAKER_FAILURE &&
+                    b->consecutive >= (uint64_t)cfg->failure_threshold;
+    if (by_count || by_rate)
         open_for(b, now_ms, b->cooldown_ms);
 }
 

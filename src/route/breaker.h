@@ -3,9 +3,22 @@
  *   CLOSED    --failure_threshold consecutive failures, or error_rate over
  *               window_ms once it holds min_requests attempts-->  OPEN
  *   OPEN      --cooldown elapsed, on the next admission question--> HALF_OPEN
- *   HALF_OPEN --a probe succeeds--> CLOSED (cooldown back to cooldown_ms)
+ *   HALF_OPEN --a probe answers (even slow or invalid)--> CLOSED (cooldown back
+ *               to cooldown_ms)
  *             --a probe fails-->   OPEN with the cooldown doubled (<= max_cooldown_ms)
  *   any       --quota or auth failure--> OPEN for quota_cooldown_ms (no doubling)
+ *
+ * Verdicts (SPEC section 4): a FAILURE (down, broken, slow) counts toward
+ * both rules. A SUSPECT answer (one that failed validation) says as much
+ * about the client's prompt as about the deployment: it counts toward
+ * error_rate only, never toward the consecutive count, and once per request
+ * (a request whose prompt gets prose three times is one piece of evidence,
+ * not three). The error_rate rule opens on a SUSPECT verdict only when the
+ * window's suspect answers come from TG_BREAKER_SUSPECT_SOURCES different
+ * requests, so no single client can take a deployment down with its own
+ * prompts. A verdict recorded with may_open false (the deployment is the
+ * last one that can serve the request: a slow or invalid answer beats a 503)
+ * is counted but never opens the breaker, nor re-opens it from half-open.
  *
  * Half-open admits at most half_open_probes concurrent probe attempts. Each
  * half-open period has its own ticket: a probe from an earlier period that
@@ -22,6 +35,16 @@
 enum tg_breaker_state { TG_BREAKER_CLOSED = 0, TG_BREAKER_HALF_OPEN, TG_BREAKER_OPEN };
 
 #define TG_BREAKER_BUCKETS 20 /* the window, in slices of window_ms / 20 */
+/* Suspect answers remembered by request, for the once-per-request count
+ * and the distinct-requests rule. */
+#define TG_BREAKER_SUSPECTS 8
+#define TG_BREAKER_SUSPECT_SOURCES 3
+
+enum tg_breaker_verdict {
+    TG_BREAKER_SUCCESS = 0,
+    TG_BREAKER_FAILURE, /* transport, timeout, 429, 5xx, slow */
+    TG_BREAKER_SUSPECT, /* invalid answer: error_rate only, once per request */
+};
 
 struct tg_breaker {
     enum tg_breaker_state state;
@@ -34,6 +57,11 @@ struct tg_breaker {
     uint64_t bucket_start[TG_BREAKER_BUCKETS];
     uint32_t bucket_total[TG_BREAKER_BUCKETS];
     uint32_t bucket_failed[TG_BREAKER_BUCKETS];
+    struct {
+        uint64_t request; /* the caller's request key; 0: free */
+        uint64_t at_ms;
+    } suspects[TG_BREAKER_SUSPECTS]; /* the most recent, a ring */
+    uint32_t suspect_next;
 };
 
 void tg_breaker_init(struct tg_breaker *b, const struct tg_breaker_cfg *cfg);
@@ -46,9 +74,11 @@ bool tg_breaker_admit(struct tg_breaker *b, const struct tg_breaker_cfg *cfg, ui
 /* Like admit, without changing anything. */
 bool tg_breaker_would_admit(const struct tg_breaker *b, const struct tg_breaker_cfg *cfg,
                             uint64_t now_ms);
-/* The verdict on a finished attempt. */
+/* The verdict on a finished attempt of request `request` (a key unique
+ * among the caller's requests, never 0). */
 void tg_breaker_record(struct tg_breaker *b, const struct tg_breaker_cfg *cfg, uint64_t now_ms,
-                       bool failure, uint32_t probe);
+                       enum tg_breaker_verdict verdict, bool may_open, uint64_t request,
+                       uint32_t probe);
 /* A probe ended without a verdict (cancelled): frees its slot. */
 void tg_breaker_release_probe(struct tg_breaker *b, uint32_t probe);
 /* Quota or auth: out of rotation for quota_cooldown_ms. */

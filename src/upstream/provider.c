@@ -32,6 +32,46 @@ static void body_with_model(const char *body, size_t len, const char *model, str
     tg_buf_append(out, body, len); /* the handler made sure "model" is there */
 }
 
+/* SPEC section 3: usage is counted for every stream. A chat stream that did
+ * not ask for it asks upstream: include_usage is set in its stream_options
+ * (kept as they are otherwise), or a stream_options member is added. False
+ * when the client asked already, or the body cannot be edited safely. */
+static bool ask_for_usage(struct tg_buf *body, const cJSON *json)
+{
+    const cJSON *so = cJSON_GetObjectItemCaseSensitive(json, "stream_options");
+    if (so && !cJSON_IsObject(so) && !cJSON_IsNull(so))
+        return false; /* the provider will say what it thinks of it */
+    if (tg_json_get_bool(so, "include_usage", false))
+        return false;
+    struct tg_buf out = TG_BUF_INIT;
+    size_t start, end;
+    if (so && tg_json_find_member(body->data, body->len, "stream_options", &start, &end)) {
+        cJSON *copy = cJSON_IsObject(so) ? cJSON_Duplicate(so, true) : cJSON_CreateObject();
+        if (!copy)
+            return false;
+        cJSON_DeleteItemFromObjectCaseSensitive(copy, "include_usage");
+        cJSON_AddBoolToObject(copy, "include_usage", true);
+        tg_buf_append(&out, body->data, start);
+        tg_buf_json_item(&out, copy);
+        tg_buf_append(&out, body->data + end, body->len - end);
+        cJSON_Delete(copy);
+    } else {
+        const char *open = memchr(body->data, '{', body->len);
+        if (!open)
+            return false;
+        size_t at = (size_t)(open - body->data) + 1;
+        size_t next = at + strspn(body->data + at, " \t\r\n");
+        bool empty = next < body->len && body->data[next] == '}';
+        tg_buf_append(&out, body->data, at);
+        tg_buf_puts(&out, empty ? "\"stream_options\":{\"include_usage\":true}"
+                                : "\"stream_options\":{\"include_usage\":true},");
+        tg_buf_append(&out, body->data + at, body->len - at);
+    }
+    tg_buf_free(body);
+    *body = out;
+    return true;
+}
+
 /* Appends "Name: value" (line is scratch space, reused across headers). */
 static void add_header(struct tg_upstream_req *r, struct tg_buf *line, const char *name,
                        const char *prefix, const char *value)
@@ -71,6 +111,8 @@ int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api, cons
                         : api == TG_API_COMPLETIONS ? TG_MOCK_API_COMPLETIONS
                                                     : TG_MOCK_API_EMBEDDINGS;
         body_with_model(body, body_len, dep->model, &out->body);
+        if (api == TG_API_CHAT && stream)
+            out->usage_added = ask_for_usage(&out->body, json);
         return 0;
     case TG_PROVIDER_OPENAI: {
         struct tg_buf url = TG_BUF_INIT;
@@ -83,6 +125,8 @@ int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api, cons
         add_extra_headers(out, &line, p);
         tg_buf_free(&line);
         body_with_model(body, body_len, dep->model, &out->body);
+        if (api == TG_API_CHAT && stream)
+            out->usage_added = ask_for_usage(&out->body, json);
         return 0;
     }
     case TG_PROVIDER_ANTHROPIC: {
@@ -109,6 +153,13 @@ int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api, cons
         snprintf(why, why_len, "provider kind %s", tg_provider_kind_name(p->kind));
         return -1;
     }
+}
+
+void tg_upstream_req_add_header(struct tg_upstream_req *r, const char *name, const char *value)
+{
+    struct tg_buf line = TG_BUF_INIT;
+    add_header(r, &line, name, "", value);
+    tg_buf_free(&line);
 }
 
 void tg_upstream_req_free(struct tg_upstream_req *r)

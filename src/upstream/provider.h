@@ -23,6 +23,10 @@ struct tg_upstream_req {
     struct curl_slist *headers; /* "Name: value", as curl takes them */
     struct tg_buf body;
     int mock_api; /* enum tg_mock_api, for kind mock */
+    /* A chat stream whose client did not ask for usage: it was asked for
+     * upstream (stream_options.include_usage), and the usage-only chunk is
+     * counted, then dropped before the client sees it (SPEC section 3). */
+    bool usage_added;
 };
 
 /* Builds the request; returns 0, or -1 with a reason when this provider
@@ -30,6 +34,8 @@ struct tg_upstream_req {
 int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api, const char *body,
                       size_t body_len, const cJSON *json, bool stream,
                       struct tg_upstream_req *out, char *why, size_t why_len);
+/* One more header for this attempt (x-request-id), after the provider's. */
+void tg_upstream_req_add_header(struct tg_upstream_req *r, const char *name, const char *value);
 void tg_upstream_req_free(struct tg_upstream_req *r);
 
 #endif

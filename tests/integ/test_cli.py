@@ -125,7 +125,8 @@ class CliTest(harness.TestCase):
             self.assertEqual(field(r, "context_window_fallbacks"), "(none)")
             self.assertEqual(field(r, "content_policy_fallbacks"), "(none)")
         self.assertIn("request 8000ms", field("smart", "policy"))
-        self.assertIn("request 30000ms", field("fast", "policy"))
+        self.assertIn("request 600000ms", field("fast", "policy"))
+        self.assertEqual(field("fast", "streams"), "first content 60000ms, idle 60000ms")
         self.assertEqual(field("smart", "overrides"), "timeouts.request_ms=8000")
 
     def test_check_config_flag_forms(self):

@@ -3,6 +3,9 @@
  *
  * Events: ADMIT asks for a new attempt and stores whether it is a probe in a
  * handle (h); OK / FAIL record the verdict of the attempt in handle h;
+ * SUSPECT records an invalid answer of request `req` (each repetition a new
+ * request when req is 0); the _LAST variants record on the last deployment
+ * that can serve the request (may_open false);
  * RELEASE cancels it without a verdict; FORCE is a quota/auth failure; STATE
  * only looks. After every row the state tg_breaker_state() reports at `now`
  * is checked; ADMIT rows also check the answer, that it is a probe, and that
@@ -20,7 +23,7 @@
 
 #include "route/breaker.h"
 
-enum ev { ADMIT, OK, FAIL, RELEASE, FORCE, STATE };
+enum ev { ADMIT, OK, FAIL, RELEASE, FORCE, STATE, SUSPECT, SUSPECT_LAST, FAIL_LAST };
 
 #define C TG_BREAKER_CLOSED
 #define H TG_BREAKER_HALF_OPEN
@@ -38,9 +41,11 @@ struct row {
     enum tg_breaker_state want;
     int admit; /* ADMIT: YES / NO */
     int probe; /* ADMIT: YES / NO / NA */
+    uint64_t req; /* SUSPECT: the request's key; 0: a new request each time */
 };
 
-static const char *const ev_names[] = {"ADMIT", "OK", "FAIL", "RELEASE", "FORCE", "STATE"};
+static const char *const ev_names[] = {"ADMIT", "OK",      "FAIL",         "RELEASE",  "FORCE",
+                                       "STATE", "SUSPECT", "SUSPECT_LAST", "FAIL_LAST"};
 
 static struct tg_breaker_cfg default_cfg(void)
 {
@@ -62,6 +67,7 @@ static void run_rows(struct tg_breaker *b, const struct tg_breaker_cfg *cfg, con
                      size_t n)
 {
     uint32_t handles[16] = {0}; /* probe tickets; 0: not a probe */
+    uint64_t next_req = 1000000; /* keys of requests no row names */
     for (size_t i = 0; i < n; i++) {
         const struct row *r = &rows[i];
         int reps = r->rep ? r->rep : 1;
@@ -86,7 +92,18 @@ static void run_rows(struct tg_breaker *b, const struct tg_breaker_cfg *cfg, con
                 break;
             }
             case OK:
-            case FAIL: tg_breaker_record(b, cfg, r->now, r->ev == FAIL, probe); break;
+                tg_breaker_record(b, cfg, r->now, TG_BREAKER_SUCCESS, true, next_req++, probe);
+                break;
+            case FAIL:
+            case FAIL_LAST:
+                tg_breaker_record(b, cfg, r->now, TG_BREAKER_FAILURE, r->ev == FAIL, next_req++,
+                                  probe);
+                break;
+            case SUSPECT:
+            case SUSPECT_LAST:
+                tg_breaker_record(b, cfg, r->now, TG_BREAKER_SUSPECT, r->ev == SUSPECT,
+                                  r->req ? r->req : next_req++, probe);
+                break;
             case RELEASE: tg_breaker_release_probe(b, probe); break;
             case FORCE: tg_breaker_force_open(b, cfg, r->now); break;
             case STATE: break;
@@ -111,26 +128,26 @@ static void test_consecutive_failures(void **state)
     struct tg_breaker b;
     tg_breaker_init(&b, &cfg);
     static const struct row rows[] = {
-        {0, STATE, NP, 0, C, NA, NA},
-        {0, ADMIT, 0, 0, C, YES, NO},
-        {100, FAIL, NP, 4, C, NA, NA},
-        {200, OK, NP, 0, C, NA, NA}, /* resets the count */
-        {300, FAIL, NP, 4, C, NA, NA},
-        {400, ADMIT, 0, 0, C, YES, NO},
-        {1000, FAIL, NP, 0, O, NA, NA}, /* 5th in a row */
-        {1000, ADMIT, 0, 0, O, NO, NA},
-        {30999, ADMIT, 0, 0, O, NO, NA}, /* cooldown 30 s */
-        {30999, STATE, NP, 0, O, NA, NA},
-        {31000, STATE, NP, 0, H, NA, NA}, /* what /status shows once it is over */
-        {31000, ADMIT, 1, 0, H, YES, YES},
-        {31000, ADMIT, 2, 0, H, NO, NA}, /* one probe at a time */
-        {35000, ADMIT, 2, 0, H, NO, NA},
-        {36000, OK, 1, 0, C, NA, NA}, /* the probe succeeded */
-        {36000, ADMIT, 3, 0, C, YES, NO},
-        {36001, FAIL, NP, 4, C, NA, NA}, /* a fresh count */
-        {36002, FAIL, NP, 0, O, NA, NA},
-        {66001, ADMIT, 0, 0, O, NO, NA}, /* the cooldown is back to 30 s */
-        {66002, ADMIT, 0, 0, H, YES, YES},
+        {0, STATE, NP, 0, C, NA, NA, 0},
+        {0, ADMIT, 0, 0, C, YES, NO, 0},
+        {100, FAIL, NP, 4, C, NA, NA, 0},
+        {200, OK, NP, 0, C, NA, NA, 0}, /* resets the count */
+        {300, FAIL, NP, 4, C, NA, NA, 0},
+        {400, ADMIT, 0, 0, C, YES, NO, 0},
+        {1000, FAIL, NP, 0, O, NA, NA, 0}, /* 5th in a row */
+        {1000, ADMIT, 0, 0, O, NO, NA, 0},
+        {30999, ADMIT, 0, 0, O, NO, NA, 0}, /* cooldown 30 s */
+        {30999, STATE, NP, 0, O, NA, NA, 0},
+        {31000, STATE, NP, 0, H, NA, NA, 0}, /* what /status shows once it is over */
+        {31000, ADMIT, 1, 0, H, YES, YES, 0},
+        {31000, ADMIT, 2, 0, H, NO, NA, 0}, /* one probe at a time */
+        {35000, ADMIT, 2, 0, H, NO, NA, 0},
+        {36000, OK, 1, 0, C, NA, NA, 0}, /* the probe succeeded */
+        {36000, ADMIT, 3, 0, C, YES, NO, 0},
+        {36001, FAIL, NP, 4, C, NA, NA, 0}, /* a fresh count */
+        {36002, FAIL, NP, 0, O, NA, NA, 0},
+        {66001, ADMIT, 0, 0, O, NO, NA, 0}, /* the cooldown is back to 30 s */
+        {66002, ADMIT, 0, 0, H, YES, YES, 0},
     };
     RUN(&b, &cfg, rows);
     assert_int_equal(b.opens_total, 2);
@@ -147,21 +164,21 @@ static void test_probe_failure_doubles_cooldown(void **state)
     struct tg_breaker b;
     tg_breaker_init(&b, &cfg);
     static const struct row rows[] = {
-        {0, FAIL, NP, 0, O, NA, NA}, /* open for 30 s */
-        {29999, ADMIT, 0, 0, O, NO, NA},     {30000, ADMIT, 0, 0, H, YES, YES},
-        {30500, FAIL, 0, 0, O, NA, NA}, /* 60 s, from the probe's failure */
-        {90499, ADMIT, 0, 0, O, NO, NA},     {90500, ADMIT, 0, 0, H, YES, YES},
-        {91000, FAIL, 0, 0, O, NA, NA}, /* 120 s */
-        {210999, ADMIT, 0, 0, O, NO, NA},    {211000, ADMIT, 0, 0, H, YES, YES},
-        {211000, FAIL, 0, 0, O, NA, NA}, /* 240 s */
-        {450999, ADMIT, 0, 0, O, NO, NA},    {451000, ADMIT, 0, 0, H, YES, YES},
-        {451000, FAIL, 0, 0, O, NA, NA}, /* 480 s: capped at 300 s */
-        {750999, ADMIT, 0, 0, O, NO, NA},    {751000, ADMIT, 0, 0, H, YES, YES},
-        {751000, FAIL, 0, 0, O, NA, NA}, /* still 300 s */
-        {1050999, ADMIT, 0, 0, O, NO, NA},   {1051000, ADMIT, 0, 0, H, YES, YES},
-        {1051100, OK, 0, 0, C, NA, NA}, /* closed: cooldown back to 30 s */
-        {1051200, FAIL, NP, 0, O, NA, NA},   {1081199, ADMIT, 0, 0, O, NO, NA},
-        {1081200, ADMIT, 0, 0, H, YES, YES},
+        {0, FAIL, NP, 0, O, NA, NA, 0}, /* open for 30 s */
+        {29999, ADMIT, 0, 0, O, NO, NA, 0},     {30000, ADMIT, 0, 0, H, YES, YES, 0},
+        {30500, FAIL, 0, 0, O, NA, NA, 0}, /* 60 s, from the probe's failure */
+        {90499, ADMIT, 0, 0, O, NO, NA, 0},     {90500, ADMIT, 0, 0, H, YES, YES, 0},
+        {91000, FAIL, 0, 0, O, NA, NA, 0}, /* 120 s */
+        {210999, ADMIT, 0, 0, O, NO, NA, 0},    {211000, ADMIT, 0, 0, H, YES, YES, 0},
+        {211000, FAIL, 0, 0, O, NA, NA, 0}, /* 240 s */
+        {450999, ADMIT, 0, 0, O, NO, NA, 0},    {451000, ADMIT, 0, 0, H, YES, YES, 0},
+        {451000, FAIL, 0, 0, O, NA, NA, 0}, /* 480 s: capped at 300 s */
+        {750999, ADMIT, 0, 0, O, NO, NA, 0},    {751000, ADMIT, 0, 0, H, YES, YES, 0},
+        {751000, FAIL, 0, 0, O, NA, NA, 0}, /* still 300 s */
+        {1050999, ADMIT, 0, 0, O, NO, NA, 0},   {1051000, ADMIT, 0, 0, H, YES, YES, 0},
+        {1051100, OK, 0, 0, C, NA, NA, 0}, /* closed: cooldown back to 30 s */
+        {1051200, FAIL, NP, 0, O, NA, NA, 0},   {1081199, ADMIT, 0, 0, O, NO, NA, 0},
+        {1081200, ADMIT, 0, 0, H, YES, YES, 0},
     };
     RUN(&b, &cfg, rows);
     assert_int_equal(b.cooldown_ms, 30000);
@@ -179,37 +196,37 @@ static void test_error_rate(void **state)
      * min_requests); the 20th is a success; the 21st, a failure, makes
      * 11/21 >= 0.5. */
     static const struct row rows[] = {
-        {1000, FAIL, NP, 0, C, NA, NA}, {1001, OK, NP, 0, C, NA, NA},
-        {1002, FAIL, NP, 0, C, NA, NA}, {1003, OK, NP, 0, C, NA, NA},
-        {1004, FAIL, NP, 0, C, NA, NA}, {1005, OK, NP, 0, C, NA, NA},
-        {1006, FAIL, NP, 0, C, NA, NA}, {1007, OK, NP, 0, C, NA, NA},
-        {1008, FAIL, NP, 0, C, NA, NA}, {1009, OK, NP, 0, C, NA, NA},
-        {1010, FAIL, NP, 0, C, NA, NA}, {1011, OK, NP, 0, C, NA, NA},
-        {1012, FAIL, NP, 0, C, NA, NA}, {1013, OK, NP, 0, C, NA, NA},
-        {1014, FAIL, NP, 0, C, NA, NA}, {1015, OK, NP, 0, C, NA, NA},
-        {1016, FAIL, NP, 0, C, NA, NA}, {1017, OK, NP, 0, C, NA, NA},
-        {1018, FAIL, NP, 0, C, NA, NA}, /* 10 of 19 */
-        {1019, OK, NP, 0, C, NA, NA},   /* 10 of 20: a success never opens */
-        {1020, FAIL, NP, 0, O, NA, NA}, /* 11 of 21 */
+        {1000, FAIL, NP, 0, C, NA, NA, 0}, {1001, OK, NP, 0, C, NA, NA, 0},
+        {1002, FAIL, NP, 0, C, NA, NA, 0}, {1003, OK, NP, 0, C, NA, NA, 0},
+        {1004, FAIL, NP, 0, C, NA, NA, 0}, {1005, OK, NP, 0, C, NA, NA, 0},
+        {1006, FAIL, NP, 0, C, NA, NA, 0}, {1007, OK, NP, 0, C, NA, NA, 0},
+        {1008, FAIL, NP, 0, C, NA, NA, 0}, {1009, OK, NP, 0, C, NA, NA, 0},
+        {1010, FAIL, NP, 0, C, NA, NA, 0}, {1011, OK, NP, 0, C, NA, NA, 0},
+        {1012, FAIL, NP, 0, C, NA, NA, 0}, {1013, OK, NP, 0, C, NA, NA, 0},
+        {1014, FAIL, NP, 0, C, NA, NA, 0}, {1015, OK, NP, 0, C, NA, NA, 0},
+        {1016, FAIL, NP, 0, C, NA, NA, 0}, {1017, OK, NP, 0, C, NA, NA, 0},
+        {1018, FAIL, NP, 0, C, NA, NA, 0}, /* 10 of 19 */
+        {1019, OK, NP, 0, C, NA, NA, 0},   /* 10 of 20: a success never opens */
+        {1020, FAIL, NP, 0, O, NA, NA, 0}, /* 11 of 21 */
     };
     RUN(&b, &cfg, rows);
 
     /* Under the rate: 9 failures of 20, then 10 of 21 (< 0.5) stay closed. */
     tg_breaker_init(&b, &cfg);
     static const struct row rows2[] = {
-        {0, OK, NP, 11, C, NA, NA},
-        {10, FAIL, NP, 9, C, NA, NA},
-        {20, FAIL, NP, 0, C, NA, NA}, /* 10 of 21 */
-        {30, FAIL, NP, 0, O, NA, NA}, /* 11 of 22 = 0.5: open */
+        {0, OK, NP, 11, C, NA, NA, 0},
+        {10, FAIL, NP, 9, C, NA, NA, 0},
+        {20, FAIL, NP, 0, C, NA, NA, 0}, /* 10 of 21 */
+        {30, FAIL, NP, 0, O, NA, NA, 0}, /* 11 of 22 = 0.5: open */
     };
     RUN(&b, &cfg, rows2);
 
     /* Exactly min_requests, exactly the rate. */
     tg_breaker_init(&b, &cfg);
     static const struct row rows3[] = {
-        {0, OK, NP, 10, C, NA, NA},
-        {10, FAIL, NP, 9, C, NA, NA}, /* 9 of 19 */
-        {20, FAIL, NP, 0, O, NA, NA}, /* 10 of 20 */
+        {0, OK, NP, 10, C, NA, NA, 0},
+        {10, FAIL, NP, 9, C, NA, NA, 0}, /* 9 of 19 */
+        {20, FAIL, NP, 0, O, NA, NA, 0}, /* 10 of 20 */
     };
     RUN(&b, &cfg, rows3);
 }
@@ -231,8 +248,8 @@ static void test_window_expiry(void **state)
         uint64_t t0 = starts[s];
         tg_breaker_init(&b, &cfg);
         for (int k = 0; k < 15; k++)
-            tg_breaker_record(&b, &cfg, t0, true, false);
-        tg_breaker_record(&b, &cfg, t0, false, false);
+            tg_breaker_record(&b, &cfg, t0, TG_BREAKER_FAILURE, true, 1, 0);
+        tg_breaker_record(&b, &cfg, t0, TG_BREAKER_SUCCESS, true, 1, 0);
         tg_breaker_window(&b, &cfg, t0 + (uint64_t)cfg.window_ms - 1, &total, &failed);
         assert_int_equal(total, 16);
         assert_int_equal(failed, 15);
@@ -244,23 +261,23 @@ static void test_window_expiry(void **state)
         /* 15 old failures forgotten: 5 new ones of 5 are under min_requests. */
         uint64_t t1 = t0 + (uint64_t)cfg.window_ms + slice;
         for (int k = 0; k < 5; k++)
-            tg_breaker_record(&b, &cfg, t1, true, false);
+            tg_breaker_record(&b, &cfg, t1, TG_BREAKER_FAILURE, true, 1, 0);
         assert_int_equal(tg_breaker_state(&b, t1), TG_BREAKER_CLOSED);
         /* ... had they not been, 20 of 21 would have opened it: */
         tg_breaker_init(&b, &cfg);
         for (int k = 0; k < 15; k++)
-            tg_breaker_record(&b, &cfg, t0, true, false);
-        tg_breaker_record(&b, &cfg, t0, false, false);
+            tg_breaker_record(&b, &cfg, t0, TG_BREAKER_FAILURE, true, 1, 0);
+        tg_breaker_record(&b, &cfg, t0, TG_BREAKER_SUCCESS, true, 1, 0);
         uint64_t t2 = t0 + (uint64_t)cfg.window_ms - slice;
         for (int k = 0; k < 5; k++)
-            tg_breaker_record(&b, &cfg, t2, true, false);
+            tg_breaker_record(&b, &cfg, t2, TG_BREAKER_FAILURE, true, 1, 0);
         assert_int_equal(tg_breaker_state(&b, t2), TG_BREAKER_OPEN);
     }
 
     /* Spread over time: counts of the last window only. */
     tg_breaker_init(&b, &cfg);
     for (uint64_t t = 0; t < 600000; t += 1000)
-        tg_breaker_record(&b, &cfg, t, false, false); /* one a second for 10 minutes */
+        tg_breaker_record(&b, &cfg, t, TG_BREAKER_SUCCESS, true, 1, 0); /* one a second for 10 minutes */
     tg_breaker_window(&b, &cfg, 599000, &total, &failed);
     assert_in_range(total, 60, 60 + slice / 1000);
 }
@@ -275,12 +292,12 @@ static void test_close_clears_window(void **state)
     struct tg_breaker b;
     tg_breaker_init(&b, &cfg);
     static const struct row rows[] = {
-        {0, FAIL, NP, 20, O, NA, NA},
-        {30000, ADMIT, 0, 0, H, YES, YES},
-        {30100, OK, 0, 0, C, NA, NA},
-        {30200, FAIL, NP, 0, C, NA, NA}, /* 1 of 1: under min_requests */
-        {30300, FAIL, NP, 18, C, NA, NA},
-        {30400, FAIL, NP, 0, O, NA, NA}, /* 20 of 20 */
+        {0, FAIL, NP, 20, O, NA, NA, 0},
+        {30000, ADMIT, 0, 0, H, YES, YES, 0},
+        {30100, OK, 0, 0, C, NA, NA, 0},
+        {30200, FAIL, NP, 0, C, NA, NA, 0}, /* 1 of 1: under min_requests */
+        {30300, FAIL, NP, 18, C, NA, NA, 0},
+        {30400, FAIL, NP, 0, O, NA, NA, 0}, /* 20 of 20 */
     };
     RUN(&b, &cfg, rows);
 }
@@ -296,24 +313,24 @@ static void test_half_open_probes(void **state)
     struct tg_breaker b;
     tg_breaker_init(&b, &cfg);
     static const struct row rows[] = {
-        {0, FAIL, NP, 0, O, NA, NA},
-        {30000, ADMIT, 0, 0, H, YES, YES},
-        {30000, ADMIT, 1, 0, H, YES, YES},
-        {30001, ADMIT, 2, 0, H, YES, YES},
-        {30002, ADMIT, 3, 0, H, NO, NA},
-        {30003, RELEASE, 1, 0, H, NA, NA},
-        {30004, ADMIT, 4, 0, H, YES, YES}, /* the released slot */
-        {30005, ADMIT, 5, 0, H, NO, NA},
-        {30006, RELEASE, 5, 0, H, NA, NA}, /* releasing a refused one frees nothing */
-        {30007, ADMIT, 5, 0, H, NO, NA},
-        {30008, RELEASE, 0, 0, H, NA, NA},
-        {30009, RELEASE, 2, 0, H, NA, NA},
-        {30010, RELEASE, 4, 0, H, NA, NA}, /* all released: still half-open */
-        {30011, ADMIT, 0, 0, H, YES, YES},
-        {30011, ADMIT, 1, 0, H, YES, YES},
-        {30012, OK, 0, 0, C, NA, NA}, /* one success closes */
-        {30013, ADMIT, 2, 0, C, YES, NO},
-        {30014, FAIL, 1, 0, O, NA, NA}, /* the other probe finishes later: a failure
+        {0, FAIL, NP, 0, O, NA, NA, 0},
+        {30000, ADMIT, 0, 0, H, YES, YES, 0},
+        {30000, ADMIT, 1, 0, H, YES, YES, 0},
+        {30001, ADMIT, 2, 0, H, YES, YES, 0},
+        {30002, ADMIT, 3, 0, H, NO, NA, 0},
+        {30003, RELEASE, 1, 0, H, NA, NA, 0},
+        {30004, ADMIT, 4, 0, H, YES, YES, 0}, /* the released slot */
+        {30005, ADMIT, 5, 0, H, NO, NA, 0},
+        {30006, RELEASE, 5, 0, H, NA, NA, 0}, /* releasing a refused one frees nothing */
+        {30007, ADMIT, 5, 0, H, NO, NA, 0},
+        {30008, RELEASE, 0, 0, H, NA, NA, 0},
+        {30009, RELEASE, 2, 0, H, NA, NA, 0},
+        {30010, RELEASE, 4, 0, H, NA, NA, 0}, /* all released: still half-open */
+        {30011, ADMIT, 0, 0, H, YES, YES, 0},
+        {30011, ADMIT, 1, 0, H, YES, YES, 0},
+        {30012, OK, 0, 0, C, NA, NA, 0}, /* one success closes */
+        {30013, ADMIT, 2, 0, C, YES, NO, 0},
+        {30014, FAIL, 1, 0, O, NA, NA, 0}, /* the other probe finishes later: a failure
                                            like any other (threshold 1) */
     };
     RUN(&b, &cfg, rows);
@@ -322,11 +339,11 @@ static void test_half_open_probes(void **state)
     cfg.half_open_probes = 1;
     tg_breaker_init(&b, &cfg);
     static const struct row rows2[] = {
-        {0, FAIL, NP, 0, O, NA, NA},       {30000, ADMIT, 0, 0, H, YES, YES},
-        {30001, ADMIT, 1, 0, H, NO, NA},   {30002, RELEASE, 0, 0, H, NA, NA},
-        {30003, ADMIT, 1, 0, H, YES, YES}, {30004, ADMIT, 2, 0, H, NO, NA},
-        {30005, FAIL, 1, 0, O, NA, NA},    {90004, ADMIT, 2, 0, O, NO, NA},
-        {90005, ADMIT, 2, 0, H, YES, YES},
+        {0, FAIL, NP, 0, O, NA, NA, 0},       {30000, ADMIT, 0, 0, H, YES, YES, 0},
+        {30001, ADMIT, 1, 0, H, NO, NA, 0},   {30002, RELEASE, 0, 0, H, NA, NA, 0},
+        {30003, ADMIT, 1, 0, H, YES, YES, 0}, {30004, ADMIT, 2, 0, H, NO, NA, 0},
+        {30005, FAIL, 1, 0, O, NA, NA, 0},    {90004, ADMIT, 2, 0, O, NO, NA, 0},
+        {90005, ADMIT, 2, 0, H, YES, YES, 0},
     };
     RUN(&b, &cfg, rows2);
 }
@@ -341,21 +358,21 @@ static void test_force_open(void **state)
     struct tg_breaker b;
     tg_breaker_init(&b, &cfg);
     static const struct row rows[] = {
-        {1000, ADMIT, 0, 0, C, YES, NO},
-        {1000, FORCE, NP, 0, O, NA, NA}, /* until 601000 */
-        {1000, ADMIT, 1, 0, O, NO, NA},
-        {31000, ADMIT, 1, 0, O, NO, NA},   /* not the 30 s cooldown */
-        {300000, FORCE, NP, 0, O, NA, NA}, /* again: until 900000, not doubled */
-        {899999, ADMIT, 1, 0, O, NO, NA},
-        {900000, ADMIT, 1, 0, H, YES, YES},
-        {900100, FAIL, 1, 0, O, NA, NA}, /* a probe failure doubles cooldown_ms: 60 s */
-        {960099, ADMIT, 1, 0, O, NO, NA},
-        {960100, ADMIT, 1, 0, H, YES, YES},
-        {960200, FORCE, NP, 0, O, NA, NA}, /* while half-open: the probe is void */
-        {960300, OK, 1, 0, O, NA, NA},
-        {1560199, ADMIT, 2, 0, O, NO, NA},
-        {1560200, ADMIT, 2, 0, H, YES, YES},
-        {1560300, OK, 2, 0, C, NA, NA},
+        {1000, ADMIT, 0, 0, C, YES, NO, 0},
+        {1000, FORCE, NP, 0, O, NA, NA, 0}, /* until 601000 */
+        {1000, ADMIT, 1, 0, O, NO, NA, 0},
+        {31000, ADMIT, 1, 0, O, NO, NA, 0},   /* not the 30 s cooldown */
+        {300000, FORCE, NP, 0, O, NA, NA, 0}, /* again: until 900000, not doubled */
+        {899999, ADMIT, 1, 0, O, NO, NA, 0},
+        {900000, ADMIT, 1, 0, H, YES, YES, 0},
+        {900100, FAIL, 1, 0, O, NA, NA, 0}, /* a probe failure doubles cooldown_ms: 60 s */
+        {960099, ADMIT, 1, 0, O, NO, NA, 0},
+        {960100, ADMIT, 1, 0, H, YES, YES, 0},
+        {960200, FORCE, NP, 0, O, NA, NA, 0}, /* while half-open: the probe is void */
+        {960300, OK, 1, 0, O, NA, NA, 0},
+        {1560199, ADMIT, 2, 0, O, NO, NA, 0},
+        {1560200, ADMIT, 2, 0, H, YES, YES, 0},
+        {1560300, OK, 2, 0, C, NA, NA, 0},
     };
     RUN(&b, &cfg, rows);
     assert_int_equal(b.opens_total, 4);
@@ -366,10 +383,10 @@ static void test_force_open(void **state)
     cfg.cooldown_ms = 300000;
     tg_breaker_init(&b, &cfg);
     static const struct row rows2[] = {
-        {0, FAIL, NP, 0, O, NA, NA},     /* until 300000 */
-        {1000, FORCE, NP, 0, O, NA, NA}, /* 101000 < 300000: kept */
-        {299999, ADMIT, 0, 0, O, NO, NA},
-        {300000, ADMIT, 0, 0, H, YES, YES},
+        {0, FAIL, NP, 0, O, NA, NA, 0},     /* until 300000 */
+        {1000, FORCE, NP, 0, O, NA, NA, 0}, /* 101000 < 300000: kept */
+        {299999, ADMIT, 0, 0, O, NO, NA, 0},
+        {300000, ADMIT, 0, 0, H, YES, YES, 0},
     };
     RUN(&b, &cfg, rows2);
 
@@ -378,10 +395,10 @@ static void test_force_open(void **state)
     cfg.failure_threshold = 1;
     tg_breaker_init(&b, &cfg);
     static const struct row rows3[] = {
-        {0, FAIL, NP, 0, O, NA, NA},     /* until 30000 */
-        {1000, FORCE, NP, 0, O, NA, NA}, /* until 601000 */
-        {600999, ADMIT, 0, 0, O, NO, NA},
-        {601000, ADMIT, 0, 0, H, YES, YES},
+        {0, FAIL, NP, 0, O, NA, NA, 0},     /* until 30000 */
+        {1000, FORCE, NP, 0, O, NA, NA, 0}, /* until 601000 */
+        {600999, ADMIT, 0, 0, O, NO, NA, 0},
+        {601000, ADMIT, 0, 0, H, YES, YES, 0},
     };
     RUN(&b, &cfg, rows3);
 }
@@ -396,19 +413,19 @@ static void test_late_verdicts_while_open(void **state)
     struct tg_breaker b;
     tg_breaker_init(&b, &cfg);
     static const struct row rows[] = {
-        {0, ADMIT, 0, 0, C, YES, NO},
-        {0, ADMIT, 1, 0, C, YES, NO},
-        {0, ADMIT, 2, 0, C, YES, NO},
-        {0, ADMIT, 3, 0, C, YES, NO},
-        {100, FAIL, NP, 5, O, NA, NA}, /* open until 30100 */
-        {200, OK, 0, 0, O, NA, NA},    /* a late success does not close it */
-        {300, FAIL, 1, 0, O, NA, NA},  /* a late failure does not extend it */
-        {30099, ADMIT, 4, 0, O, NO, NA},
-        {30100, ADMIT, 4, 0, H, YES, YES},
-        {30200, OK, 2, 0, H, NA, NA}, /* not a probe: no verdict on the half-open state */
-        {30300, FAIL, 3, 0, H, NA, NA},
-        {30300, ADMIT, 5, 0, H, NO, NA}, /* the probe's slot is still taken */
-        {30400, OK, 4, 0, C, NA, NA},
+        {0, ADMIT, 0, 0, C, YES, NO, 0},
+        {0, ADMIT, 1, 0, C, YES, NO, 0},
+        {0, ADMIT, 2, 0, C, YES, NO, 0},
+        {0, ADMIT, 3, 0, C, YES, NO, 0},
+        {100, FAIL, NP, 5, O, NA, NA, 0}, /* open until 30100 */
+        {200, OK, 0, 0, O, NA, NA, 0},    /* a late success does not close it */
+        {300, FAIL, 1, 0, O, NA, NA, 0},  /* a late failure does not extend it */
+        {30099, ADMIT, 4, 0, O, NO, NA, 0},
+        {30100, ADMIT, 4, 0, H, YES, YES, 0},
+        {30200, OK, 2, 0, H, NA, NA, 0}, /* not a probe: no verdict on the half-open state */
+        {30300, FAIL, 3, 0, H, NA, NA, 0},
+        {30300, ADMIT, 5, 0, H, NO, NA, 0}, /* the probe's slot is still taken */
+        {30400, OK, 4, 0, C, NA, NA, 0},
     };
     RUN(&b, &cfg, rows);
     assert_int_equal(b.opens_total, 1);
@@ -429,13 +446,13 @@ static void test_stale_probe_verdict(void **state)
     struct tg_breaker b;
     tg_breaker_init(&b, &cfg);
     static const struct row rows[] = {
-        {0, FAIL, NP, 0, O, NA, NA},      /* until 1000 */
-        {1000, ADMIT, 0, 0, H, YES, YES}, /* A */
-        {1000, ADMIT, 1, 0, H, YES, YES}, /* B */
-        {1100, FAIL, 0, 0, O, NA, NA},    /* A fails: open 2 s, until 3100 */
-        {3100, ADMIT, 2, 0, H, YES, YES}, /* C, a probe of the new half-open period */
-        {3200, OK, 1, 0, H, NA, NA},      /* B, from before the re-open, succeeds: stale */
-        {3300, FAIL, 2, 0, O, NA, NA},    /* C fails: re-opens (4 s) */
+        {0, FAIL, NP, 0, O, NA, NA, 0},      /* until 1000 */
+        {1000, ADMIT, 0, 0, H, YES, YES, 0}, /* A */
+        {1000, ADMIT, 1, 0, H, YES, YES, 0}, /* B */
+        {1100, FAIL, 0, 0, O, NA, NA, 0},    /* A fails: open 2 s, until 3100 */
+        {3100, ADMIT, 2, 0, H, YES, YES, 0}, /* C, a probe of the new half-open period */
+        {3200, OK, 1, 0, H, NA, NA, 0},      /* B, from before the re-open, succeeds: stale */
+        {3300, FAIL, 2, 0, O, NA, NA, 0},    /* C fails: re-opens (4 s) */
     };
     RUN(&b, &cfg, rows);
 }
@@ -450,15 +467,111 @@ static void test_stale_probe_release(void **state)
     struct tg_breaker b;
     tg_breaker_init(&b, &cfg);
     static const struct row rows2[] = {
-        {0, FAIL, NP, 0, O, NA, NA},      {1000, ADMIT, 0, 0, H, YES, YES}, /* A */
-        {1000, ADMIT, 1, 0, H, YES, YES},                                   /* B */
-        {1100, FAIL, 0, 0, O, NA, NA},                                      /* open until 3100 */
-        {3100, ADMIT, 2, 0, H, YES, YES},                                   /* C */
-        {3100, ADMIT, 3, 0, H, YES, YES}, /* D: two probes in flight */
-        {3200, RELEASE, 1, 0, H, NA, NA}, /* B (stale) cancelled */
-        {3300, ADMIT, 4, 0, H, NO, NA},   /* still two in flight: no third */
+        {0, FAIL, NP, 0, O, NA, NA, 0},      {1000, ADMIT, 0, 0, H, YES, YES, 0}, /* A */
+        {1000, ADMIT, 1, 0, H, YES, YES, 0},                                   /* B */
+        {1100, FAIL, 0, 0, O, NA, NA, 0},                                      /* open until 3100 */
+        {3100, ADMIT, 2, 0, H, YES, YES, 0},                                   /* C */
+        {3100, ADMIT, 3, 0, H, YES, YES, 0}, /* D: two probes in flight */
+        {3200, RELEASE, 1, 0, H, NA, NA, 0}, /* B (stale) cancelled */
+        {3300, ADMIT, 4, 0, H, NO, NA, 0},   /* still two in flight: no third */
     };
     RUN(&b, &cfg, rows2);
+}
+
+/* Invalid answers (SPEC section 4) count toward error_rate, never toward
+ * failure_threshold consecutive failures: ten of them, then four failures,
+ * then one more invalid leave it closed (counted as failures they would
+ * have opened it at the fifth); the window's rate opens it once it holds
+ * min_requests attempts. */
+static void test_suspect_counts_toward_rate_only(void **state)
+{
+    (void)state;
+    struct tg_breaker_cfg cfg = default_cfg();
+    struct tg_breaker b;
+    tg_breaker_init(&b, &cfg);
+    static const struct row rows[] = {
+        {100, SUSPECT, NP, 10, C, NA, NA, 0},
+        {200, FAIL, NP, 4, C, NA, NA, 0},
+        {300, SUSPECT, NP, 0, C, NA, NA, 0}, /* not the 5th consecutive failure */
+        {400, OK, NP, 4, C, NA, NA, 0},      /* 19 attempts, 15 failed */
+        {500, SUSPECT, NP, 0, O, NA, NA, 0}, /* 20 attempts, 16 failed: over 50% */
+    };
+    RUN(&b, &cfg, rows);
+    assert_int_equal(b.opens_total, 1);
+}
+
+/* A request's invalid answers count once (its retries say nothing new), and
+ * the rate opens on invalid answers only when they come from
+ * TG_BREAKER_SUSPECT_SOURCES different requests. */
+static void test_suspect_needs_several_requests(void **state)
+{
+    (void)state;
+    struct tg_breaker_cfg cfg = default_cfg();
+    cfg.min_requests = 2;
+    struct tg_breaker b;
+    tg_breaker_init(&b, &cfg);
+    static const struct row rows[] = {
+        {100, SUSPECT, NP, 0, C, NA, NA, 1},
+        {100, SUSPECT, NP, 0, C, NA, NA, 2}, /* 2 of 2 failed, but from 2 requests */
+        {150, SUSPECT, NP, 5, C, NA, NA, 2}, /* request 2 again: no new evidence */
+        {150, SUSPECT, NP, 3, C, NA, NA, 1},
+        {200, SUSPECT, NP, 0, O, NA, NA, 3}, /* a third request */
+    };
+    RUN(&b, &cfg, rows);
+    uint64_t total, failed;
+    tg_breaker_window(&b, &cfg, 200, &total, &failed);
+    assert_int_equal(total, 3);
+    assert_int_equal(failed, 3);
+
+    /* Once the window has moved on, the same request is evidence again. */
+    tg_breaker_init(&b, &cfg);
+    static const struct row later[] = {
+        {0, SUSPECT, NP, 0, C, NA, NA, 7},
+        {59999, SUSPECT, NP, 0, C, NA, NA, 7},
+        {63000, SUSPECT, NP, 0, C, NA, NA, 7},
+    };
+    RUN(&b, &cfg, later);
+    tg_breaker_window(&b, &cfg, 63000, &total, &failed);
+    assert_int_equal(total, 1); /* the first has left the window, the second was a repeat */
+    assert_int_equal(failed, 1);
+
+    /* A hard failure's rate needs no distinct requests. */
+    tg_breaker_init(&b, &cfg);
+    static const struct row hard[] = {
+        {0, FAIL, NP, 0, C, NA, NA, 0},
+        {0, FAIL, NP, 0, O, NA, NA, 0},
+    };
+    RUN(&b, &cfg, hard);
+}
+
+/* On the last deployment that can serve the request, neither an invalid nor
+ * a slow answer opens it, however many (SPEC: a held answer beats a 503); a
+ * hard failure still does. A half-open probe that answers slow or invalid
+ * closes it (the deployment answered); one that fails re-opens it. */
+static void test_last_resort_never_opens(void **state)
+{
+    (void)state;
+    struct tg_breaker_cfg cfg = default_cfg();
+    struct tg_breaker b;
+    tg_breaker_init(&b, &cfg);
+    static const struct row rows[] = {
+        {0, SUSPECT_LAST, NP, 40, C, NA, NA, 0},
+        {10, FAIL_LAST, NP, 10, C, NA, NA, 0}, /* slow answers, nothing else left */
+        {20, FAIL, NP, 0, O, NA, NA, 0},       /* a hard failure with an alternative */
+        {30020, ADMIT, 1, 0, H, YES, YES, 0},
+        {30100, SUSPECT_LAST, 1, 0, C, NA, NA, 0},
+        {30200, FAIL, NP, 5, O, NA, NA, 0},
+        {60200, ADMIT, 1, 0, H, YES, YES, 0},
+        {60300, FAIL_LAST, 1, 0, C, NA, NA, 0},
+        {60400, FAIL, NP, 5, O, NA, NA, 0},
+        {90400, ADMIT, 1, 0, H, YES, YES, 0},
+        {90500, SUSPECT, 1, 0, C, NA, NA, 0}, /* an invalid probe answer, alternatives or not */
+        {90600, FAIL, NP, 5, O, NA, NA, 0},
+        {120600, ADMIT, 1, 0, H, YES, YES, 0},
+        {120700, FAIL, 1, 0, O, NA, NA, 0},
+        {180699, ADMIT, 1, 0, O, NO, NA, 0}, /* doubled: 60 s */
+    };
+    RUN(&b, &cfg, rows);
 }
 
 static void test_names(void **state)
@@ -482,6 +595,9 @@ int main(void)
         cmocka_unit_test(test_late_verdicts_while_open),
         cmocka_unit_test(test_stale_probe_verdict),
         cmocka_unit_test(test_stale_probe_release),
+        cmocka_unit_test(test_suspect_counts_toward_rate_only),
+        cmocka_unit_test(test_suspect_needs_several_requests),
+        cmocka_unit_test(test_last_resort_never_opens),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -221,10 +221,11 @@ static char *read_example(size_t *len)
 
 static void assert_default_policy(const struct tg_policy *p)
 {
-    assert_int_equal(p->timeouts.request_ms, 30000);
-    assert_int_equal(p->timeouts.attempt_ms, 20000);
+    assert_int_equal(p->timeouts.request_ms, 600000);
+    assert_int_equal(p->timeouts.attempt_ms, 300000);
     assert_int_equal(p->timeouts.connect_ms, 3000);
-    assert_int_equal(p->timeouts.first_byte_ms, 10000);
+    assert_int_equal(p->timeouts.first_byte_ms, 60000);
+    assert_int_equal(p->timeouts.stream_idle_ms, 60000);
 
     assert_int_equal(p->retry.max_attempts, 3);
     assert_int_equal(p->retry.backoff_base_ms, 250);
@@ -664,6 +665,37 @@ static void test_provider_kind_defaults(void **state)
     assert_true(key_o && key_a && unused);
     tg_config_free(cfg);
 
+    /* The well-known variables only for the providers' own hosts: any other
+     * base_url (a local model server, a proxy) gets no key unless it names one. */
+    setenv("OPENAI_API_KEY", "sk-openai", 1);
+    setenv("ANTHROPIC_API_KEY", "sk-anthropic", 1);
+    cfg = load_ok("[[providers]]\nname = \"own\"\nkind = \"openai\"\n"
+                  "base_url = \"https://API.OpenAI.com:443/v1\"\n"
+                  "[[providers]]\nname = \"local\"\nkind = \"openai\"\n"
+                  "base_url = \"http://127.0.0.1:11434/v1\"\n"
+                  "[[providers]]\nname = \"lookalike\"\nkind = \"openai\"\n"
+                  "base_url = \"https://api.openai.com.evil.example/v1\"\n"
+                  "[[providers]]\nname = \"userinfo\"\nkind = \"openai\"\n"
+                  "base_url = \"https://api.openai.com@proxy.example/v1\"\n"
+                  "[[providers]]\nname = \"a\"\nkind = \"anthropic\"\n"
+                  "base_url = \"https://api.anthropic.com/v1\"\n"
+                  "[[providers]]\nname = \"a2\"\nkind = \"anthropic\"\n"
+                  "base_url = \"http://localhost:8000/v1\"\n"
+                  "[[providers]]\nname = \"named\"\nkind = \"openai\"\n"
+                  "base_url = \"http://127.0.0.1:11434/v1\"\napi_key_env = \"OPENAI_API_KEY\"\n"
+                  "[[deployments]]\nname = \"d\"\nprovider = \"own\"\nmodel = \"x\"\n" ROUTE);
+    assert_string_equal(provider(cfg, "own")->api_key, "sk-openai");
+    assert_null(provider(cfg, "local")->api_key);
+    assert_string_equal(provider(cfg, "local")->api_key_env, "");
+    assert_null(provider(cfg, "lookalike")->api_key);
+    assert_null(provider(cfg, "userinfo")->api_key);
+    assert_string_equal(provider(cfg, "a")->api_key, "sk-anthropic");
+    assert_null(provider(cfg, "a2")->api_key);
+    assert_string_equal(provider(cfg, "named")->api_key, "sk-openai");
+    tg_config_free(cfg);
+    unsetenv("OPENAI_API_KEY");
+    unsetenv("ANTHROPIC_API_KEY");
+
     /* an empty variable counts as unset */
     setenv("TG_TEST_EMPTY_KEY", "", 1);
     cfg = load_ok("[[providers]]\nname = \"o\"\nkind = \"openai\"\nbase_url = \"http://h/v1\"\n"
@@ -740,18 +772,21 @@ static void test_route_override_inline(void **state)
 {
     (void)state;
     struct tg_config *cfg =
-        load_ok("[timeouts]\nattempt_ms = 4000\n" MINIMAL "timeouts = { request_ms = 8000 }\n"
+        load_ok("[timeouts]\nattempt_ms = 4000\n" MINIMAL
+                "timeouts = { request_ms = 8000, stream_idle_ms = 1500 }\n"
                 "[[routes]]\nmodel = \"other\"\ndeployments = [\"d\"]\n");
     const struct tg_route_cfg *r = route(cfg, "r");
     const struct tg_route_cfg *o = route(cfg, "other");
     assert_int_equal(r->policy.timeouts.request_ms, 8000);
     assert_int_equal(r->policy.timeouts.attempt_ms, 4000); /* global, not overridden */
     assert_int_equal(r->policy.timeouts.connect_ms, 3000);
-    assert_string_equal(r->overrides, "timeouts.request_ms=8000");
-    assert_int_equal(o->policy.timeouts.request_ms, 30000);
+    assert_int_equal(r->policy.timeouts.stream_idle_ms, 1500);
+    assert_string_equal(r->overrides, "timeouts.request_ms=8000 timeouts.stream_idle_ms=1500");
+    assert_int_equal(o->policy.timeouts.request_ms, 600000);
+    assert_int_equal(o->policy.timeouts.stream_idle_ms, 60000);
     assert_int_equal(o->policy.timeouts.attempt_ms, 4000);
     assert_string_equal(o->overrides, "");
-    assert_int_equal(cfg->policy.timeouts.request_ms, 30000);
+    assert_int_equal(cfg->policy.timeouts.request_ms, 600000);
     tg_config_free(cfg);
 }
 
@@ -1437,7 +1472,7 @@ static void test_example_loads(void **state)
     assert_ptr_equal(smart->fallbacks[0], backup);
     assert_int_equal(smart->policy.timeouts.request_ms, 8000);
     assert_string_equal(smart->overrides, "timeouts.request_ms=8000");
-    assert_int_equal(fast->policy.timeouts.request_ms, 30000);
+    assert_int_equal(fast->policy.timeouts.request_ms, 600000);
     assert_double(smart->deployments[0]->provider->mock.error_rate, 0.2);
     assert_int_equal(cfg->n_warnings, 0);
     /* it documents the defaults: its global values are SPEC's */

@@ -2194,6 +2194,31 @@ static void test_script_retry_after_headers(void **state)
     mock_del(m);
 }
 
+/* hang_after_chunks: a stream that stalls after its commit point, with so
+ * many content chunks sent (the opening role chunk comes before them). */
+static void test_script_hang_after_chunks(void **state)
+{
+    (void)state;
+    struct tg_mock_options o;
+    opts_with(&o);
+    o.output_tokens = 5;
+    struct tg_mock *m = mock_new(&o);
+    struct tg_mock_plan p;
+    script_ok(m, "[{\"hang_after_chunks\":2},{\"hang_after_chunks\":0}]", 2);
+    plan(m, TG_MOCK_API_CHAT, CHAT_STREAM, &p);
+    assert_true(p.stream);
+    assert_true(p.hang);
+    assert_int_equal(p.hang_after, 3);
+    assert_true(p.hang_after < p.n_pieces);
+    tg_mock_plan_free(&p);
+    plan(m, TG_MOCK_API_CHAT, CHAT_STREAM, &p);
+    assert_true(p.hang);
+    assert_int_equal(p.hang_after, 1); /* before any content */
+    tg_mock_plan_free(&p);
+    script_bad(m, "[{\"hang_after_chunks\":-1}]", "hang_after_chunks");
+    mock_del(m);
+}
+
 static void test_script_timing_faults(void **state)
 {
     (void)state;
@@ -2927,6 +2952,7 @@ int main(void)
         cmocka_unit_test(test_script_status_error_shapes),
         cmocka_unit_test(test_script_retry_after_headers),
         cmocka_unit_test(test_script_timing_faults),
+        cmocka_unit_test(test_script_hang_after_chunks),
         cmocka_unit_test(test_script_content),
         cmocka_unit_test(test_script_empty_content),
         cmocka_unit_test(test_zero_output_tokens),
