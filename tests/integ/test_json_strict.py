@@ -197,8 +197,9 @@ class JsonStrictTest(harness.TestCase):
             (b'{"model":"fast",' + msg + b',"metadata":{"a":1,"a":2}}', "duplicate key"),
         ]
         for body, what in cases:
-            text = self.refused_400(body, repr(body))
-            self.assertIn(what, text)
+            with self.subTest(body=body):
+                text = self.refused_400(body, repr(body))
+                self.assertIn(what, text)
 
     def test_nul_between_members_says_where(self):
         text = self.refused_400(b'{"model":"fast",\x00"messages":[]}', "nul")
@@ -253,18 +254,22 @@ class JsonStrictTest(harness.TestCase):
             CHUNK % (b"\xc0\xaf", b""),
         ]
         for ev in bad:
-            # The first event broken: nothing was committed, so no 200.
-            self.assert_not_served(sse(ev), repr(ev), "text/event-stream", stream=True)
-            # After a good event the stream is committed; the broken one is
-            # never relayed.
-            self.up.answer = (200, "text/event-stream", sse(CHUNK % (b"ok", b""), ev))
-            status, data = post(self.gw, b'{"model":"fast","stream":true,"messages":[{"role":"user","content":"hi"}]}')
-            self.assertNotIn(ev, data, repr(ev))
+            with self.subTest(event=ev):
+                self.broken_event(ev)
         # The same stream with good events is served.
         self.up.answer = (200, "text/event-stream", sse(CHUNK % (b"ok", b""), CHUNK % (b"fine", b"")))
         status, data = post(self.gw, b'{"model":"fast","stream":true,"messages":[{"role":"user","content":"hi"}]}')
         self.assertEqual(status, 200)
         self.assertIn(b'"fine"', data)
+
+    def broken_event(self, ev):
+        # The first event broken: nothing was committed, so no 200.
+        self.assert_not_served(sse(ev), repr(ev), "text/event-stream", stream=True)
+        # After a good event the stream is committed; the broken one is
+        # never relayed.
+        self.up.answer = (200, "text/event-stream", sse(CHUNK % (b"ok", b""), ev))
+        status, data = post(self.gw, b'{"model":"fast","stream":true,"messages":[{"role":"user","content":"hi"}]}')
+        self.assertNotIn(ev, data, repr(ev))
 
 
 if __name__ == "__main__":
