@@ -54,8 +54,10 @@ static bool is_ws(unsigned char b)
 
 static void skip_ws(struct checker *c)
 {
-    while (c->q < c->end && is_ws(*c->q))
-        c->q++;
+    const unsigned char *q = c->q;
+    while (q < c->end && is_ws(*q))
+        q++;
+    c->q = q;
 }
 
 /* A refusal at the cursor: control bytes and the end get their own words,
@@ -185,8 +187,12 @@ static bool string(struct checker *c)
 {
     const unsigned char *start = c->q++;
     for (;;) {
-        while (c->q < c->end && *c->q >= 0x20 && *c->q < 0x80 && *c->q != '"' && *c->q != '\\')
-            c->q++;
+        /* The plain ASCII run, in a local: *q may alias c->q as far as the
+         * compiler knows, which would reload it at every byte. */
+        const unsigned char *q = c->q, *end = c->end;
+        while (q < end && *q >= 0x20 && *q < 0x80 && *q != '"' && *q != '\\')
+            q++;
+        c->q = q;
         if (c->q >= c->end)
             return fail(c, start, "unterminated string");
         unsigned char b = *c->q;
