@@ -16,10 +16,11 @@
 
 enum { KEYS_INLINE = 64, SLOTS_INLINE = 128 };
 
+/* 16 bytes a key: a body of short keys costs about 3 times its size here. */
 struct key {
-    size_t start, end; /* the key token, quotes included */
-    uint64_t hash;     /* of the unescaped bytes */
-    uint32_t obj;      /* serial of the object it belongs to */
+    uint32_t start, end; /* the key token, quotes included */
+    uint32_t hash;       /* of the unescaped bytes */
+    uint32_t obj;        /* serial of the object it belongs to */
 };
 
 struct checker {
@@ -354,17 +355,17 @@ bool tg_json_member_key_is(const char *text, const struct tg_json_member *m, con
 
 /* ---- duplicate keys ---- */
 
-static uint64_t key_hash(const char *text, size_t start, size_t end)
+static uint32_t key_hash(const char *text, size_t start, size_t end)
 {
     struct unesc u;
     unesc_init(&u, text, start, end);
     uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
     for (int b; (b = unesc_next(&u)) >= 0;)
         h = (h ^ (uint64_t)b) * 0x100000001b3u;
-    return h;
+    return (uint32_t)(h ^ (h >> 32));
 }
 
-static void slot_put(uint32_t *slots, size_t cap, uint64_t hash, uint32_t v)
+static void slot_put(uint32_t *slots, size_t cap, uint32_t hash, uint32_t v)
 {
     size_t i = (size_t)hash & (cap - 1);
     while (slots[i])
@@ -376,7 +377,7 @@ static void slot_put(uint32_t *slots, size_t cap, uint64_t hash, uint32_t v)
 static void slots_rebuild(struct checker *c)
 {
     size_t cap = SLOTS_INLINE;
-    while (cap < 4 * (c->nkeys + 1))
+    while (cap < 2 * (c->nkeys + 1))
         cap *= 2;
     if (cap != c->slots_cap) {
         if (c->slots != c->slots_inline)
@@ -395,7 +396,8 @@ static void slots_rebuild(struct checker *c)
 static bool key_add(struct checker *c, size_t start, size_t end)
 {
     const char *text = (const char *)c->text;
-    struct key k = {start, end, key_hash(text, start, end), c->obj_of[c->depth - 1]};
+    struct key k = {(uint32_t)start, (uint32_t)end, key_hash(text, start, end),
+                    c->obj_of[c->depth - 1]};
     size_t base = c->keys_base[c->depth - 1];
     for (size_t i = (size_t)k.hash & (c->slots_cap - 1); c->slots[i];
          i = (i + 1) & (c->slots_cap - 1)) {
@@ -415,9 +417,9 @@ static bool key_add(struct checker *c, size_t start, size_t end)
         c->keys_cap = cap;
     }
     c->keys[c->nkeys++] = k;
-    if (4 * (c->slots_used + 1) > 3 * c->slots_cap)
+    if (4 * (c->slots_used + 1) > 3 * c->slots_cap) {
         slots_rebuild(c); /* puts every live key, the new one included */
-    else {
+    } else {
         slot_put(c->slots, c->slots_cap, k.hash, (uint32_t)c->nkeys);
         c->slots_used++;
     }
@@ -581,7 +583,8 @@ bool tg_json_check(const char *p, size_t len, const struct tg_json_check_opts *o
     c->slots_used = 0;
     if (c->flags & TG_JSON_NO_DUP_KEYS)
         memset(c->slots_inline, 0, sizeof(c->slots_inline));
-    bool ok = document(c, opts);
+    /* Key offsets are 32-bit; no body or answer comes near 4 GiB. */
+    bool ok = len <= UINT32_MAX ? document(c, opts) : fail(c, c->text, "a text over 4 GiB");
     if (c->keys != c->keys_inline)
         free(c->keys);
     if (c->slots != c->slots_inline)
