@@ -228,9 +228,13 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
                    "Allow: POST\r\n");
         return;
     }
-    cJSON *json = tg_json_parse(req->body, req->body_len);
+    struct tg_json_error jerr;
+    cJSON *json = tg_json_parse_err(req->body, req->body_len, &jerr);
     if (!json) {
-        door_error(gw, x, id, 400, "invalid_request", "the request body is not valid JSON", NULL);
+        char msg[200];
+        snprintf(msg, sizeof(msg), "the request body is not valid JSON (RFC 8259): %s at byte %zu",
+                 jerr.what, jerr.offset);
+        door_error(gw, x, id, 400, "invalid_request", msg, NULL);
         return;
     }
     const char *problem = body_problem((enum tg_api)api, json);
