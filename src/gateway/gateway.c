@@ -89,7 +89,7 @@ static void on_client_empty(struct tg_http_server *s)
 static void on_drain_timeout(struct tg_timer *t)
 {
     struct tg_gateway *gw = tg_container_of(t, struct tg_gateway, drain_timer);
-    tg_log_warn("drain_timeout", "inflight=%llu connections=%zu: ending them",
+    tg_log_warn("drain_timeout", "inflight=%llu connections=%zu action=end_them",
                 (unsigned long long)gw->inflight, gw->client.n_conns);
     while (!tg_list_empty(&gw->requests)) {
         struct tg_req *r = tg_container_of(tg_list_first(&gw->requests), struct tg_req, link);
@@ -140,7 +140,7 @@ static void reload_failed(struct tg_gateway *gw, const char *why)
 {
     const char *l[] = {"error"};
     tg_metric_add(gw->fam.reloads, l, 1);
-    tg_log_error("reload_failed", "config=%s error=\"%s\" keeping=generation_%llu",
+    tg_log_error("reload_failed", "config=%s error=%s keeping=generation_%llu",
                  gw->config_path, why, (unsigned long long)gw->rt->generation);
 }
 
@@ -153,7 +153,7 @@ static void apply_config(struct tg_gateway *gw, struct tg_config *cfg)
         cfg->server.workers != old_cfg->server.workers ||
         strcmp(cfg->server.tls_cert, old_cfg->server.tls_cert) != 0 ||
         strcmp(cfg->server.tls_key, old_cfg->server.tls_key) != 0)
-        tg_log_warn("reload_restart_needed",
+        tg_log_warn("reload_restart_needed", "message=%s",
                     "server.listen, admin_listen, workers and TLS files apply on restart only");
     struct tg_access_log *alog = gw->alog;
     if (strcmp(cfg->server.access_log, tg_access_log_target(gw->alog)) != 0) {
@@ -185,7 +185,7 @@ static void apply_config(struct tg_gateway *gw, struct tg_config *cfg)
     tg_runtime_unref(old); /* requests still on it keep it alive */
     tg_dep_registry_prune(&gw->deps);
     for (size_t i = 0; i < cfg->n_warnings; i++)
-        tg_log_warn("config_warning", "message=\"%s\"", cfg->warnings[i]);
+        tg_log_warn("config_warning", "message=%s", cfg->warnings[i]);
     const char *l[] = {"ok"};
     tg_metric_add(gw->fam.reloads, l, 1);
     tg_log_info("reloaded", "config=%s generation=%llu routes=%zu deployments=%zu",
@@ -268,19 +268,19 @@ static int run_worker(const char *path, struct tg_config *cfg, int worker_index,
     gw->alog = tg_access_log_open(&gw->loop, cfg->server.access_log, err, sizeof(err),
                                   &alog_disabled);
     if (!gw->alog && !alog_disabled) {
-        tg_log_error("startup_failed", "error=\"%s\"", err);
+        tg_log_error("startup_failed", "error=%s", err);
         tg_config_free(cfg);
         goto fail_runtime;
     }
     gw->rt = tg_runtime_new(gw, cfg, NULL, err, sizeof(err));
     if (!gw->rt) {
-        tg_log_error("startup_failed", "error=\"%s\"", err);
+        tg_log_error("startup_failed", "error=%s", err);
         goto fail_runtime;
     }
     if (cfg->server.tls_cert[0]) {
         gw->tls = tg_tls_ctx_new(cfg->server.tls_cert, cfg->server.tls_key, err, sizeof(err));
         if (!gw->tls) {
-            tg_log_error("startup_failed", "error=\"%s\"", err);
+            tg_log_error("startup_failed", "error=%s", err);
             goto fail_listen;
         }
     }
@@ -288,7 +288,7 @@ static int run_worker(const char *path, struct tg_config *cfg, int worker_index,
     limits_of(cfg, &limits);
     if (tg_http_server_listen(&gw->client, &gw->loop, cfg->server.listen, reuseport, &limits,
                               &tg_client_handler, gw, err, sizeof(err)) < 0) {
-        tg_log_error("startup_failed", "error=\"%s\"", err);
+        tg_log_error("startup_failed", "error=%s", err);
         goto fail_listen;
     }
     tg_http_server_set_tls(&gw->client, gw->tls);
@@ -297,7 +297,7 @@ static int run_worker(const char *path, struct tg_config *cfg, int worker_index,
         struct tg_http_limits admin_limits = {1024, 16384, 100, 65536, 10000, 60000};
         if (tg_http_server_listen(&gw->admin, &gw->loop, cfg->server.admin_listen, reuseport,
                                   &admin_limits, &tg_admin_handler, gw, err, sizeof(err)) < 0) {
-            tg_log_error("startup_failed", "error=\"%s\"", err);
+            tg_log_error("startup_failed", "error=%s", err);
             tg_http_server_close(&gw->client);
             goto fail_listen;
         }
@@ -311,7 +311,7 @@ static int run_worker(const char *path, struct tg_config *cfg, int worker_index,
     uv_signal_start(&gw->sigint, on_signal, SIGINT);
     uv_signal_start(&gw->sighup, on_signal, SIGHUP);
     for (size_t i = 0; i < cfg->n_warnings; i++)
-        tg_log_warn("config_warning", "message=\"%s\"", cfg->warnings[i]);
+        tg_log_warn("config_warning", "message=%s", cfg->warnings[i]);
     tg_log_info("listening", "worker=%d listen=%s tls=%s port=%d admin=%s routes=%zu deployments=%zu",
                 worker_index, cfg->server.listen, gw->tls ? "on" : "off",
                 tg_http_server_port(&gw->client),
@@ -402,7 +402,7 @@ static int supervise(const char *path, int workers)
                 continue;
             bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
             if (!stopping && !clean) {
-                tg_log_error("worker_died", "worker=%d pid=%d status=%d: restarting", i, (int)pid,
+                tg_log_error("worker_died", "worker=%d pid=%d status=%d action=restart", i, (int)pid,
                              status);
                 sleep(1); /* the supervisor has no loop to block; a crash loop stays slow */
                 pids[i] = spawn_worker(path, i);
@@ -434,8 +434,8 @@ static void raise_fd_limit(const struct tg_config *cfg)
     for (size_t i = 0; i < cfg->n_providers; i++)
         want += (uint64_t)cfg->providers[i].max_connections;
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
-        tg_log_warn("fd_limit_low", "nofile=%llu wanted=%llu: raise the limit (ulimit -n) or "
-                                    "lower server.max_connections",
+        tg_log_warn("fd_limit_low", "nofile=%llu wanted=%llu hint=\"raise the limit (ulimit -n) or "
+                                    "lower server.max_connections\"",
                     (unsigned long long)rl.rlim_cur, (unsigned long long)want);
 }
 

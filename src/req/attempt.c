@@ -486,7 +486,7 @@ static void finish(struct tg_attempt *a)
     tg_req_log_attempt(a->req, a);
     if (a->cls != TG_CLASS_OK && a->cls != TG_CLASS_CLIENT_ERROR &&
         a->cls != TG_CLASS_CONTEXT_OVERFLOW && a->cls != TG_CLASS_CONTENT_POLICY)
-        tg_log_info("attempt_failed", "request_id=%s deployment=%s outcome=%s status=%d error=\"%s\"",
+        tg_log_info("attempt_failed", "request_id=%s deployment=%s outcome=%s status=%d error=%s",
                     a->req->id, a->dcfg->name, tg_class_name(a->cls), a->xfer.status,
                     a->timed_out ? "timed out" : a->xfer.error);
     tg_list_remove(&a->link);
@@ -535,7 +535,7 @@ struct tg_attempt *tg_attempt_start(struct tg_req *r, size_t slot, int try_no, b
     tg_deferred_init(&a->out_flush, on_out_flush);
     if (tg_provider_build(d, r->api, r->body, r->body_len, r->json, r->stream, &a->up, why,
                           why_len) < 0) {
-        tg_log_debug("deployment_ineligible", "request_id=%s deployment=%s reason=\"%s\"", r->id,
+        tg_log_debug("deployment_ineligible", "request_id=%s deployment=%s reason=%s", r->id,
                      d->name, why);
         tg_upstream_req_free(&a->up);
         free(a);

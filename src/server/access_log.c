@@ -47,7 +47,7 @@ static void on_written(uv_fs_t *req)
     uv_fs_req_cleanup(req);
     log->busy = false;
     if (result < 0) {
-        tg_log_error("access_log_write_failed", "target=%s error=\"%s\"", log->target,
+        tg_log_error("access_log_write_failed", "target=%s error=%s", log->target,
                      uv_strerror((int)result));
     } else if ((size_t)result < log->writing.len) {
         /* A short write: the rest goes first next time. */

@@ -704,7 +704,7 @@ static void tls_failed(void *conn, const char *why)
 {
     struct tg_conn *c = conn;
     char peer[INET6_ADDRSTRLEN + 8];
-    tg_log_debug("tls_failed", "peer=%s reason=\"%s\"", conn_peer(c, peer, sizeof(peer)), why);
+    tg_log_debug("tls_failed", "peer=%s reason=%s", conn_peer(c, peer, sizeof(peer)), why);
     conn_io_error(c); /* only this connection, on the next pass */
 }
 
