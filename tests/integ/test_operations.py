@@ -2,9 +2,12 @@
 the values hold; the access log is reopened on SIGUSR1 and SIGHUP so
 logrotate can move it; `help` and `COMMAND --help` describe the CLI."""
 
+import json
 import os
 import re
 import signal
+import tempfile
+import threading
 import time
 
 from harness import TestCase, main, simple_gateway
@@ -88,6 +91,129 @@ class Logfmt(TestCase):
         for line in g.stderr().splitlines():  # every line the gateway wrote
             if line.startswith("ts="):
                 parse_logfmt(line)
+
+
+def read_lines(path):
+    try:
+        with open(path) as f:
+            return [json.loads(l) for l in f.read().splitlines()]
+    except FileNotFoundError:
+        return []
+
+
+def wait_for(pred, timeout=5.0):
+    deadline = time.time() + timeout
+    while not pred() and time.time() < deadline:
+        time.sleep(0.02)
+    return pred()
+
+
+class AccessLogReopen(TestCase):
+    """SPEC section 6: the access log file is reopened on SIGUSR1 and on SIGHUP."""
+
+    def gateway_with_file(self, workers=1):
+        d = tempfile.mkdtemp(prefix="tg-alog-")
+        path = os.path.join(d, "access.log")
+        g = simple_gateway(self, self.mock(), server={"access_log": path, "workers": workers})
+        return g, path
+
+    def rotate_with(self, sig):
+        g, path = self.gateway_with_file()
+        for i in range(3):
+            self.assertEqual(g.chat(headers={"x-request-id": "before-%d" % i})[0], 200)
+        self.assertTrue(wait_for(lambda: len(read_lines(path)) == 3))
+        os.rename(path, path + ".1")  # what logrotate does first
+        g.signal(sig)
+        self.assertTrue(wait_for(lambda: "event=access_log_reopened" in g.stderr()), g.stderr())
+        self.assertTrue(os.path.exists(path))
+        self.assertEqual(g.chat(headers={"x-request-id": "after"})[0], 200)
+        self.assertTrue(wait_for(lambda: len(read_lines(path)) == 1))
+        self.assertEqual([l["request_id"] for l in read_lines(path)], ["after"])
+        self.assertEqual([l["request_id"] for l in read_lines(path + ".1")],
+                         ["before-0", "before-1", "before-2"])
+        self.assertIsNone(g.proc.poll())
+        return g, path
+
+    def test_sigusr1_reopens(self):
+        g, _ = self.rotate_with(signal.SIGUSR1)
+        self.assertNotIn("event=reload_start", g.stderr())  # USR1 only reopens
+
+    def test_sighup_reopens_and_reloads(self):
+        g, _ = self.rotate_with(signal.SIGHUP)
+        self.assertTrue(wait_for(lambda: "event=reloaded" in g.stderr()))
+
+    def test_lines_under_load_are_not_lost_or_split(self):
+        """Requests keep coming while the file is moved and reopened: each
+        line lands whole in one of the two files, none twice, none lost."""
+        g, path = self.gateway_with_file()
+        sent, stop = [], threading.Event()
+
+        def client(k):
+            i = 0
+            while not stop.is_set():
+                rid = "c%d-%d" % (k, i)
+                if g.chat(headers={"x-request-id": rid})[0] == 200:
+                    sent.append(rid)
+                i += 1
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            for n in range(1, 4):
+                time.sleep(0.2)
+                os.rename(path, "%s.%d" % (path, n))
+                g.signal(signal.SIGUSR1)
+            time.sleep(0.2)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(10)
+        files = [path] + ["%s.%d" % (path, n) for n in range(1, 4)]
+        self.assertTrue(wait_for(lambda: sum(len(read_lines(f)) for f in files) == len(sent)))
+        got = [l["request_id"] for f in files for l in read_lines(f)]
+        self.assertEqual(sorted(got), sorted(sent))
+        self.assertGreater(len(sent), 20)
+        for f in files:
+            self.assertGreater(len(read_lines(f)), 0, f)
+
+    def test_workers_reopen_too(self):
+        g, path = self.gateway_with_file(workers=2)
+        self.assertEqual(g.chat()[0], 200)
+        self.assertTrue(wait_for(lambda: len(read_lines(path)) == 1))
+        os.rename(path, path + ".1")
+        g.signal(signal.SIGUSR1)
+        self.assertTrue(wait_for(lambda: g.stderr().count("event=access_log_reopened") == 2),
+                        g.stderr())
+        for _ in range(4):
+            self.assertEqual(g.chat()[0], 200)
+        self.assertTrue(wait_for(lambda: len(read_lines(path)) == 4))
+        self.assertEqual(len(read_lines(path + ".1")), 1)
+
+    def test_sigusr1_without_access_log_file(self):
+        for target in ("", "-"):
+            g = simple_gateway(self, self.mock(), server={"access_log": target})
+            g.signal(signal.SIGUSR1)
+            g.signal(signal.SIGUSR1)
+            time.sleep(0.2)
+            self.assertEqual(g.chat()[0], 200)
+            self.assertIsNone(g.proc.poll())
+            g.stop()
+
+    def test_reopen_failure_keeps_the_old_file(self):
+        g, path = self.gateway_with_file()
+        os.rename(path, path + ".1")
+        os.mkdir(path)  # the new file cannot be opened (not even by root)
+        g.signal(signal.SIGUSR1)
+        self.assertTrue(wait_for(lambda: "event=access_log_reopen_failed" in g.stderr()))
+        failed = log_events(g.stderr(), "access_log_reopen_failed")
+        self.assertEqual(failed[0]["target"], path)
+        self.assertEqual(g.chat()[0], 200)  # still logged, to the file it has
+        self.assertTrue(wait_for(lambda: len(read_lines(path + ".1")) == 1))
+        os.rmdir(path)
+        g.signal(signal.SIGUSR1)  # the next try works
+        self.assertTrue(wait_for(lambda: "event=access_log_reopened" in g.stderr()))
+        self.assertEqual(g.chat()[0], 200)
+        self.assertTrue(wait_for(lambda: len(read_lines(path)) == 1))
 
 
 if __name__ == "__main__":
