@@ -279,7 +279,63 @@ model = "m2"
     def test_help(self):
         code, out, err = run("help")
         self.assertEqual(code, 0, err)
+        self.assertEqual(err, "")
         self.assertIn("usage", out)
+        # every command, every option of each (SPEC section 9)
+        for cmd in ("serve", "check", "mock", "version", "help"):
+            self.assertIn("---- tailgate " + cmd, out)
+        for opt in ("--config FILE", "--log-level LEVEL", "SIGHUP", "SIGUSR1", "SIGTERM",
+                    "--listen HOST:PORT", "--latency-ms N", "--error-rate N", "--tls-cert FILE"):
+            self.assertIn(opt, out)
+        self.assertEqual(run("--help")[1], out)
+        self.assertEqual(run("-h")[1], out)
+
+    def test_command_help(self):
+        for cmd in ("serve", "check", "mock", "version", "help"):
+            for how in ([cmd, "--help"], [cmd, "-h"], ["help", cmd]):
+                with self.subTest(args=how):
+                    code, out, err = run(*how)
+                    self.assertEqual(code, 0, err)
+                    self.assertEqual(err, "")
+                    self.assertTrue(out.startswith("usage: tailgate " + cmd), out)
+        out = run("serve", "--help")[1]
+        for opt in ("-c, --config FILE", "--log-level LEVEL", "debug, info, warn or error",
+                    "SIGHUP", "SIGUSR1", "SIGTERM, SIGINT", "server.drain_ms"):
+            self.assertIn(opt, out)
+
+    def test_usage_errors_are_short(self):
+        for args in (["serve", "--bogus"], ["serve", "-c", "x", "extra"],
+                     ["serve", "--log-level", "loud"], ["serve", "--log-level"],
+                     ["check", "--bogus"], ["version", "extra"], ["help", "nope"],
+                     ["mock", "--bogus", "1"]):
+            with self.subTest(args=args):
+                code, out, err = run(*args)
+                self.assertEqual(code, 2, err)
+                self.assertEqual(out, "")
+                self.assertIn("usage: tailgate " + args[0], err)
+                self.assertIn(args[-1] if args[-1] != "1" else args[-2], err)
+                self.assertLess(len(err.splitlines()), 25, err)
+
+    def test_serve_log_level(self):
+        port = harness.free_port()
+        path = self.write("c.toml", '[server]\nlisten = "127.0.0.1:%d"\naccess_log = ""\n'
+                          % port + MINIMAL)
+        for level, seen, unseen in (("debug", "event=req_state", None),
+                                    ("--log-level=info", "event=listening", "event=req_state"),
+                                    ("error", None, "event=listening")):
+            with self.subTest(level=level):
+                args = ["serve", "-c", path] + ([level] if level.startswith("--")
+                                                else ["--log-level", level])
+                gw = self.start(harness.Process(args, "gateway"))
+                harness.wait_port(port, proc=gw.proc)
+                body = json.dumps({"model": "r", "messages": [{"role": "user", "content": "x"}]})
+                self.assertEqual(harness.request(port, "POST", "/v1/chat/completions",
+                                                 body)[0], 200)
+                self.assertEqual(gw.stop(), 0)
+                if seen:
+                    self.assertIn(seen, gw.stderr())
+                if unseen:
+                    self.assertNotIn(unseen, gw.stderr())
 
     # ---- serve --------------------------------------------------------------
 
