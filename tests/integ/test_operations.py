@@ -158,12 +158,17 @@ class AccessLogReopen(TestCase):
         threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
         for t in threads:
             t.start()
+        def more_requests():
+            n = len(sent)
+            self.assertTrue(wait_for(lambda: len(sent) >= n + 5, timeout=20))
         try:
             for n in range(1, 4):
-                time.sleep(0.2)
+                more_requests()
                 os.rename(path, "%s.%d" % (path, n))
                 g.signal(signal.SIGUSR1)
-            time.sleep(0.2)
+            self.assertTrue(wait_for(
+                lambda: g.stderr().count("event=access_log_reopened") == 3, timeout=10))
+            more_requests()
         finally:
             stop.set()
             for t in threads:
