@@ -20,7 +20,8 @@ void tg_buf_append(struct tg_buf *b, const void *p, size_t n);
 void tg_buf_puts(struct tg_buf *b, const char *s);
 void tg_buf_putc(struct tg_buf *b, char c);
 void tg_buf_printf(struct tg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void tg_buf_vprintf(struct tg_buf *b, const char *fmt, va_list ap);
+void tg_buf_vprintf(struct tg_buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* Appends s as the inside of a JSON string (quotes not included). */
 void tg_buf_json_escape(struct tg_buf *b, const char *s, size_t n);
 /* Removes the first n bytes. */

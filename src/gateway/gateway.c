@@ -3,7 +3,8 @@
  * Life of the process: load the config, build the first runtime, listen,
  * run the loop. SIGHUP reloads the config on libuv's thread pool (file I/O
  * and parsing stay off the loop) and swaps runtimes on the loop; a bad file
- * is logged and the old config kept. SIGTERM/SIGINT drain: stop accepting,
+ * is logged and the old config kept. SIGHUP and SIGUSR1 reopen the access
+ * log file (server/access_log.c), for logrotate. SIGTERM/SIGINT drain: stop accepting,
  * let requests in flight finish for up to drain_ms, then end what is left,
  * free everything and exit 0. With server.workers > 1 a supervisor forks
  * that many workers sharing the listener through SO_REUSEPORT. */
@@ -68,6 +69,11 @@ static void on_stop(struct tg_deferred *d)
     uv_close((uv_handle_t *)&gw->sigterm, NULL);
     uv_close((uv_handle_t *)&gw->sigint, NULL);
     uv_close((uv_handle_t *)&gw->sighup, NULL);
+    uv_close((uv_handle_t *)&gw->sigusr1, NULL);
+    /* Closing the handles gave the signals back their default (exit); a late
+     * reopen or reload is moot now, and must not turn a clean stop into a kill. */
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN);
     tg_runtime_unref(gw->rt);
     gw->rt = NULL;
     tg_access_log_close(gw->alog);
@@ -89,7 +95,7 @@ static void on_client_empty(struct tg_http_server *s)
 static void on_drain_timeout(struct tg_timer *t)
 {
     struct tg_gateway *gw = tg_container_of(t, struct tg_gateway, drain_timer);
-    tg_log_warn("drain_timeout", "inflight=%llu connections=%zu: ending them",
+    tg_log_warn("drain_timeout", "inflight=%llu connections=%zu action=end_them",
                 (unsigned long long)gw->inflight, gw->client.n_conns);
     while (!tg_list_empty(&gw->requests)) {
         struct tg_req *r = tg_container_of(tg_list_first(&gw->requests), struct tg_req, link);
@@ -124,8 +130,13 @@ struct reload_job {
     uv_work_t work;
     struct tg_gateway *gw;
     char *path;
+    char *alog_target; /* the access log's target when the reload began */
     struct tg_config *cfg;
     struct tg_config_error err;
+    /* A new access_log target is opened here too, off the loop. */
+    bool alog_changed;
+    struct tg_access_log *alog; /* NULL when the new target is "" or failed (alog_err) */
+    char alog_err[512];
 };
 
 static void start_reload(struct tg_gateway *gw);
@@ -134,18 +145,27 @@ static void reload_work(uv_work_t *w)
 {
     struct reload_job *job = tg_container_of(w, struct reload_job, work);
     job->cfg = tg_config_load(job->path, &job->err);
+    if (!job->cfg || strcmp(job->cfg->server.access_log, job->alog_target) == 0)
+        return;
+    job->alog_changed = true;
+    bool disabled;
+    job->alog = tg_access_log_open(&job->gw->loop, job->cfg->server.access_log, job->alog_err,
+                                   sizeof(job->alog_err), &disabled);
+    if (disabled)
+        job->alog_err[0] = '\0';
 }
 
 static void reload_failed(struct tg_gateway *gw, const char *why)
 {
     const char *l[] = {"error"};
     tg_metric_add(gw->fam.reloads, l, 1);
-    tg_log_error("reload_failed", "config=%s error=\"%s\" keeping=generation_%llu",
+    tg_log_error("reload_failed", "config=%s error=%s keeping=generation_%llu",
                  gw->config_path, why, (unsigned long long)gw->rt->generation);
 }
 
-static void apply_config(struct tg_gateway *gw, struct tg_config *cfg)
+static void apply_config(struct tg_gateway *gw, struct reload_job *job)
 {
+    struct tg_config *cfg = job->cfg;
     char err[512] = "";
     struct tg_config *old_cfg = gw->rt->cfg;
     if (strcmp(cfg->server.listen, old_cfg->server.listen) != 0 ||
@@ -153,14 +173,14 @@ static void apply_config(struct tg_gateway *gw, struct tg_config *cfg)
         cfg->server.workers != old_cfg->server.workers ||
         strcmp(cfg->server.tls_cert, old_cfg->server.tls_cert) != 0 ||
         strcmp(cfg->server.tls_key, old_cfg->server.tls_key) != 0)
-        tg_log_warn("reload_restart_needed",
+        tg_log_warn("reload_restart_needed", "message=%s",
                     "server.listen, admin_listen, workers and TLS files apply on restart only");
     struct tg_access_log *alog = gw->alog;
-    if (strcmp(cfg->server.access_log, tg_access_log_target(gw->alog)) != 0) {
-        bool disabled;
-        alog = tg_access_log_open(&gw->loop, cfg->server.access_log, err, sizeof(err), &disabled);
-        if (!alog && !disabled) {
-            reload_failed(gw, err);
+    if (job->alog_changed) {
+        alog = job->alog;
+        job->alog = NULL;
+        if (job->alog_err[0]) {
+            reload_failed(gw, job->alog_err);
             tg_config_free(cfg);
             return;
         }
@@ -185,7 +205,7 @@ static void apply_config(struct tg_gateway *gw, struct tg_config *cfg)
     tg_runtime_unref(old); /* requests still on it keep it alive */
     tg_dep_registry_prune(&gw->deps);
     for (size_t i = 0; i < cfg->n_warnings; i++)
-        tg_log_warn("config_warning", "message=\"%s\"", cfg->warnings[i]);
+        tg_log_warn("config_warning", "message=%s", cfg->warnings[i]);
     const char *l[] = {"ok"};
     tg_metric_add(gw->fam.reloads, l, 1);
     tg_log_info("reloaded", "config=%s generation=%llu routes=%zu deployments=%zu",
@@ -203,8 +223,10 @@ static void reload_done(uv_work_t *w, int status)
     } else if (!job->cfg) {
         reload_failed(gw, job->err.message);
     } else {
-        apply_config(gw, job->cfg);
+        apply_config(gw, job);
     }
+    tg_access_log_close(job->alog); /* opened for a config that was not applied */
+    free(job->alog_target);
     free(job->path);
     free(job);
     if (gw->reload_again && gw->state == TG_GW_RUNNING) {
@@ -222,7 +244,9 @@ static void start_reload(struct tg_gateway *gw)
     struct reload_job *job = tg_xcalloc(1, sizeof(*job));
     job->gw = gw;
     job->path = tg_xstrdup(gw->config_path);
+    job->alog_target = tg_xstrdup(tg_access_log_target(gw->alog));
     if (uv_queue_work(gw->loop.uv, &job->work, reload_work, reload_done) < 0) {
+        free(job->alog_target);
         free(job->path);
         free(job);
         reload_failed(gw, "cannot queue the reload");
@@ -232,15 +256,23 @@ static void start_reload(struct tg_gateway *gw)
     tg_log_info("reload_start", "config=%s", gw->config_path);
 }
 
+/* SIGHUP: reopen the access log (logrotate may send either) and reload;
+ * SIGUSR1: reopen only; SIGTERM/SIGINT: drain. */
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct tg_gateway *gw = h->data;
-    if (signum == SIGHUP) {
+    switch (signum) {
+    case SIGHUP:
+        tg_access_log_reopen(gw->alog);
         if (gw->state == TG_GW_RUNNING)
             start_reload(gw);
-        return;
+        break;
+    case SIGUSR1:
+        tg_access_log_reopen(gw->alog);
+        break;
+    default:
+        begin_drain(gw, signum);
     }
-    begin_drain(gw, signum);
 }
 
 /* ---- running ---- */
@@ -268,19 +300,19 @@ static int run_worker(const char *path, struct tg_config *cfg, int worker_index,
     gw->alog = tg_access_log_open(&gw->loop, cfg->server.access_log, err, sizeof(err),
                                   &alog_disabled);
     if (!gw->alog && !alog_disabled) {
-        tg_log_error("startup_failed", "error=\"%s\"", err);
+        tg_log_error("startup_failed", "error=%s", err);
         tg_config_free(cfg);
         goto fail_runtime;
     }
     gw->rt = tg_runtime_new(gw, cfg, NULL, err, sizeof(err));
     if (!gw->rt) {
-        tg_log_error("startup_failed", "error=\"%s\"", err);
+        tg_log_error("startup_failed", "error=%s", err);
         goto fail_runtime;
     }
     if (cfg->server.tls_cert[0]) {
         gw->tls = tg_tls_ctx_new(cfg->server.tls_cert, cfg->server.tls_key, err, sizeof(err));
         if (!gw->tls) {
-            tg_log_error("startup_failed", "error=\"%s\"", err);
+            tg_log_error("startup_failed", "error=%s", err);
             goto fail_listen;
         }
     }
@@ -288,7 +320,7 @@ static int run_worker(const char *path, struct tg_config *cfg, int worker_index,
     limits_of(cfg, &limits);
     if (tg_http_server_listen(&gw->client, &gw->loop, cfg->server.listen, reuseport, &limits,
                               &tg_client_handler, gw, err, sizeof(err)) < 0) {
-        tg_log_error("startup_failed", "error=\"%s\"", err);
+        tg_log_error("startup_failed", "error=%s", err);
         goto fail_listen;
     }
     tg_http_server_set_tls(&gw->client, gw->tls);
@@ -297,7 +329,7 @@ static int run_worker(const char *path, struct tg_config *cfg, int worker_index,
         struct tg_http_limits admin_limits = {1024, 16384, 100, 65536, 10000, 60000};
         if (tg_http_server_listen(&gw->admin, &gw->loop, cfg->server.admin_listen, reuseport,
                                   &admin_limits, &tg_admin_handler, gw, err, sizeof(err)) < 0) {
-            tg_log_error("startup_failed", "error=\"%s\"", err);
+            tg_log_error("startup_failed", "error=%s", err);
             tg_http_server_close(&gw->client);
             goto fail_listen;
         }
@@ -306,12 +338,14 @@ static int run_worker(const char *path, struct tg_config *cfg, int worker_index,
     uv_signal_init(uv, &gw->sigterm);
     uv_signal_init(uv, &gw->sigint);
     uv_signal_init(uv, &gw->sighup);
-    gw->sigterm.data = gw->sigint.data = gw->sighup.data = gw;
+    uv_signal_init(uv, &gw->sigusr1);
+    gw->sigterm.data = gw->sigint.data = gw->sighup.data = gw->sigusr1.data = gw;
     uv_signal_start(&gw->sigterm, on_signal, SIGTERM);
     uv_signal_start(&gw->sigint, on_signal, SIGINT);
     uv_signal_start(&gw->sighup, on_signal, SIGHUP);
+    uv_signal_start(&gw->sigusr1, on_signal, SIGUSR1);
     for (size_t i = 0; i < cfg->n_warnings; i++)
-        tg_log_warn("config_warning", "message=\"%s\"", cfg->warnings[i]);
+        tg_log_warn("config_warning", "message=%s", cfg->warnings[i]);
     tg_log_info("listening", "worker=%d listen=%s tls=%s port=%d admin=%s routes=%zu deployments=%zu",
                 worker_index, cfg->server.listen, gw->tls ? "on" : "off",
                 tg_http_server_port(&gw->client),
@@ -355,7 +389,9 @@ static pid_t spawn_worker(const char *path, int index)
         return pid;
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
-    signal(SIGHUP, SIG_DFL);
+    /* Until the worker's loop takes them: a reload or reopen before it runs is moot. */
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN);
     struct tg_config_error err;
     struct tg_config *cfg = tg_config_load(path, &err);
     if (!cfg) {
@@ -378,6 +414,7 @@ static int supervise(const char *path, int workers)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
     for (int i = 0; i < workers; i++)
         pids[i] = spawn_worker(path, i);
     bool stopping = false;
@@ -402,7 +439,7 @@ static int supervise(const char *path, int workers)
                 continue;
             bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
             if (!stopping && !clean) {
-                tg_log_error("worker_died", "worker=%d pid=%d status=%d: restarting", i, (int)pid,
+                tg_log_error("worker_died", "worker=%d pid=%d status=%d action=restart", i, (int)pid,
                              status);
                 sleep(1); /* the supervisor has no loop to block; a crash loop stays slow */
                 pids[i] = spawn_worker(path, i);
@@ -434,14 +471,17 @@ static void raise_fd_limit(const struct tg_config *cfg)
     for (size_t i = 0; i < cfg->n_providers; i++)
         want += (uint64_t)cfg->providers[i].max_connections;
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
-        tg_log_warn("fd_limit_low", "nofile=%llu wanted=%llu: raise the limit (ulimit -n) or "
-                                    "lower server.max_connections",
+        tg_log_warn("fd_limit_low", "nofile=%llu wanted=%llu hint=\"raise the limit (ulimit -n) or "
+                                    "lower server.max_connections\"",
                     (unsigned long long)rl.rlim_cur, (unsigned long long)want);
 }
 
 int tg_gateway_main(const char *config_path)
 {
     signal(SIGPIPE, SIG_IGN);
+    /* Until the loop takes them (SIGUSR1 would otherwise end the process). */
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN);
     struct tg_config_error err;
     struct tg_config *cfg = tg_config_load(config_path, &err);
     if (!cfg) {

@@ -1,6 +1,6 @@
 /* The gateway process (`tailgate serve`): its loop, listeners, current
  * runtime, metrics, access log, response cache and live requests; signals
- * (SIGTERM/SIGINT drain, SIGHUP reload). */
+ * (SIGTERM/SIGINT drain, SIGHUP reload and access log reopen, SIGUSR1 reopen). */
 #ifndef TG_GATEWAY_GATEWAY_H
 #define TG_GATEWAY_GATEWAY_H
 
@@ -41,7 +41,7 @@ struct tg_gateway {
     char id_prefix[16];
     struct tg_timer drain_timer;
     struct tg_deferred stopper; /* the last request or connection is gone: stop */
-    uv_signal_t sigterm, sigint, sighup;
+    uv_signal_t sigterm, sigint, sighup, sigusr1;
     bool reloading;
     bool reload_again;
     int worker_index;

@@ -574,7 +574,7 @@ static void finish(struct tg_attempt *a)
         char why[320];
         describe_failure(a, why, sizeof(why));
         tg_log_info("attempt_failed",
-                    "request_id=%s deployment=%s outcome=%s status=%d committed=%d error=\"%s\"",
+                    "request_id=%s deployment=%s outcome=%s status=%d committed=%d error=%s",
                     a->req->id, a->dcfg->name, tg_class_name(a->cls), a->xfer.status,
                     a->committed, why);
     }
@@ -634,7 +634,7 @@ struct tg_attempt *tg_attempt_start(struct tg_req *r, size_t slot, int try_no, b
     tg_deferred_init(&a->out_flush, on_out_flush);
     if (tg_provider_build(d, r->api, r->body, r->body_len, r->json, r->stream, &a->up, why,
                           why_len) < 0) {
-        tg_log_debug("deployment_ineligible", "request_id=%s deployment=%s reason=\"%s\"", r->id,
+        tg_log_debug("deployment_ineligible", "request_id=%s deployment=%s reason=%s", r->id,
                      d->name, why);
         tg_upstream_req_free(&a->up);
         free(a);

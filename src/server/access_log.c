@@ -14,6 +14,11 @@
 #include "util/json.h"
 
 #define MAX_PENDING (8u * 1024 * 1024)
+#define OPEN_FLAGS (O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC)
+
+/* Reopening: the new file is being opened, then (READY) waits for the write
+ * in flight to the old one to end. */
+enum reopen_state { REOPEN_NONE = 0, REOPEN_OPENING, REOPEN_READY };
 
 struct tg_access_log {
     struct tg_loop *loop;
@@ -26,17 +31,35 @@ struct tg_access_log {
     bool busy;
     bool closing;
     uint64_t dropped;
+    enum reopen_state reopen;
+    bool reopen_again;  /* asked again while reopening: the file may have moved again */
+    size_t old_bytes;   /* while reopening: the head of pending that belongs to the old file */
+    uv_file next_fd;    /* REOPEN_READY: the new file */
+    uv_fs_t open_req;
 };
 
-static void start_write(struct tg_access_log *log);
+static void settle(struct tg_access_log *log);
+
+static void on_fd_closed(uv_fs_t *req)
+{
+    uv_fs_req_cleanup(req);
+    free(req);
+}
+
+/* close(2) can wait on a slow disk too: on the thread pool. */
+static void close_fd(struct tg_access_log *log, uv_file fd)
+{
+    uv_fs_t *req = tg_xmalloc(sizeof(*req));
+    if (uv_fs_close(log->loop->uv, req, fd, on_fd_closed) < 0) {
+        free(req);
+        close(fd);
+    }
+}
 
 static void finish_close(struct tg_access_log *log)
 {
-    if (log->own_fd) {
-        uv_fs_t req;
-        uv_fs_close(NULL, &req, log->fd, NULL); /* synchronous: at shutdown or reload only */
-        uv_fs_req_cleanup(&req);
-    }
+    if (log->own_fd)
+        close_fd(log, log->fd);
     tg_buf_free(&log->pending);
     tg_buf_free(&log->writing);
     free(log->target);
@@ -49,33 +72,19 @@ static void on_written(uv_fs_t *req)
     ssize_t result = req->result;
     uv_fs_req_cleanup(req);
     log->busy = false;
-    if (result < 0) {
-        tg_log_error("access_log_write_failed", "target=%s error=\"%s\"", log->target,
-                     uv_strerror((int)result));
-    } else if ((size_t)result < log->writing.len) {
-        /* A short write: the rest goes first next time. */
+    if (result <= 0) {
+        tg_log_error("access_log_write_failed", "target=%s error=%s", log->target,
+                     result < 0 ? uv_strerror((int)result) : "nothing written");
+        tg_buf_reset(&log->writing);
+    } else {
+        /* A short write: the rest goes to the same file, before anything else. */
         tg_buf_consume(&log->writing, (size_t)result);
-        struct tg_buf rest = log->writing;
-        tg_buf_append(&rest, log->pending.data, log->pending.len);
-        log->writing = (struct tg_buf)TG_BUF_INIT;
-        tg_buf_free(&log->pending);
-        log->pending = rest;
     }
-    tg_buf_reset(&log->writing);
-    if (log->pending.len > 0) {
-        start_write(log);
-        return;
-    }
-    if (log->closing)
-        finish_close(log);
+    settle(log);
 }
 
-static void start_write(struct tg_access_log *log)
+static void write_out(struct tg_access_log *log)
 {
-    struct tg_buf t = log->writing;
-    log->writing = log->pending;
-    log->pending = t;
-    tg_buf_reset(&log->pending);
     uv_buf_t b = uv_buf_init(log->writing.data, (unsigned)log->writing.len);
     log->req.data = log;
     if (uv_fs_write(log->loop->uv, &log->req, log->fd, &b, 1, -1, on_written) < 0) {
@@ -83,6 +92,87 @@ static void start_write(struct tg_access_log *log)
         return;
     }
     log->busy = true;
+}
+
+/* Moves what may go to the current file from pending to writing. */
+static void take_pending(struct tg_access_log *log)
+{
+    size_t n = log->reopen == REOPEN_NONE ? log->pending.len : log->old_bytes;
+    if (n == 0)
+        return;
+    if (n == log->pending.len && log->writing.len == 0) {
+        struct tg_buf t = log->writing;
+        log->writing = log->pending;
+        log->pending = t;
+    } else {
+        tg_buf_append(&log->writing, log->pending.data, n);
+        tg_buf_consume(&log->pending, n);
+    }
+    log->old_bytes = 0;
+}
+
+static void on_reopened(uv_fs_t *req)
+{
+    struct tg_access_log *log = req->data;
+    ssize_t result = req->result;
+    uv_fs_req_cleanup(req);
+    if (result < 0) {
+        tg_log_error("access_log_reopen_failed", "target=%s error=%s action=keep_old_file",
+                     log->target, uv_strerror((int)result));
+        log->reopen = REOPEN_NONE;
+    } else {
+        log->next_fd = (uv_file)result;
+        log->reopen = REOPEN_READY;
+    }
+    settle(log);
+}
+
+static void start_reopen(struct tg_access_log *log)
+{
+    log->open_req.data = log;
+    if (uv_fs_open(log->loop->uv, &log->open_req, log->target, OPEN_FLAGS, 0644,
+                   on_reopened) < 0)
+        return;
+    log->reopen = REOPEN_OPENING;
+    log->old_bytes = log->pending.len;
+}
+
+/* After every event (a line, a write done, an open done, close): switch to a
+ * reopened file between writes, start the next write, or finish closing. */
+static void settle(struct tg_access_log *log)
+{
+    if (log->busy)
+        return;
+    if (log->writing.len > 0) {
+        write_out(log);
+        if (log->busy)
+            return;
+    }
+    take_pending(log); /* the old file's last lines, before it is let go */
+    if (log->writing.len > 0) {
+        write_out(log);
+        if (log->busy)
+            return;
+    }
+    if (log->reopen == REOPEN_READY) {
+        close_fd(log, log->fd);
+        log->fd = log->next_fd;
+        log->next_fd = -1;
+        log->reopen = REOPEN_NONE;
+        tg_log_info("access_log_reopened", "target=%s", log->target);
+    }
+    if (log->reopen == REOPEN_NONE && log->reopen_again && !log->closing) {
+        log->reopen_again = false;
+        start_reopen(log);
+    }
+    take_pending(log);
+    if (log->writing.len > 0) {
+        write_out(log);
+        if (log->busy)
+            return;
+    }
+    if (log->closing && log->reopen == REOPEN_NONE)
+        finish_close(log);
 }
 
 struct tg_access_log *tg_access_log_open(struct tg_loop *loop, const char *target, char *err,
@@ -94,10 +184,11 @@ struct tg_access_log *tg_access_log_open(struct tg_loop *loop, const char *targe
     struct tg_access_log *log = tg_xcalloc(1, sizeof(*log));
     log->loop = loop;
     log->target = tg_xstrdup(target);
+    log->next_fd = -1;
     if (strcmp(target, "-") == 0) {
         log->fd = STDOUT_FILENO;
     } else {
-        int fd = open(target, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        int fd = open(target, OPEN_FLAGS, 0644);
         if (fd < 0) {
             snprintf(err, errlen, "cannot open access log %s: %m", target);
             free(log->target);
@@ -110,6 +201,17 @@ struct tg_access_log *tg_access_log_open(struct tg_loop *loop, const char *targe
     return log;
 }
 
+void tg_access_log_reopen(struct tg_access_log *log)
+{
+    if (!log || !log->own_fd || log->closing)
+        return;
+    if (log->reopen != REOPEN_NONE) {
+        log->reopen_again = true;
+        return;
+    }
+    start_reopen(log);
+}
+
 void tg_access_log_write(struct tg_access_log *log, const char *line, size_t len)
 {
     if (!log || log->closing)
@@ -120,8 +222,7 @@ void tg_access_log_write(struct tg_access_log *log, const char *line, size_t len
     }
     tg_buf_append(&log->pending, line, len);
     tg_buf_putc(&log->pending, '\n');
-    if (!log->busy)
-        start_write(log);
+    settle(log);
 }
 
 static void json_str_or_null(struct tg_buf *b, const char *s, size_t n)
@@ -182,10 +283,7 @@ void tg_access_log_close(struct tg_access_log *log)
     if (!log)
         return;
     log->closing = true;
-    if (!log->busy && log->pending.len > 0)
-        start_write(log);
-    if (!log->busy)
-        finish_close(log);
+    settle(log);
 }
 
 const char *tg_access_log_target(const struct tg_access_log *log)

@@ -1101,7 +1101,7 @@ static void tls_failed(void *conn, const char *why)
 {
     struct tg_conn *c = conn;
     char peer[INET6_ADDRSTRLEN + 8];
-    tg_log_debug("tls_failed", "peer=%s reason=\"%s\"", conn_peer(c, peer, sizeof(peer)), why);
+    tg_log_debug("tls_failed", "peer=%s reason=%s", conn_peer(c, peer, sizeof(peer)), why);
     conn_io_error(c); /* only this connection, on the next pass */
 }
 
@@ -1376,7 +1376,7 @@ static void conn_fail_request(struct tg_conn *c, int status, const char *code, c
     if (c->state == CONN_CLOSED || c->state == CONN_LINGER)
         return;
     char peer[INET6_ADDRSTRLEN + 8];
-    tg_log_info("http_refused", "peer=%s status=%d code=%s reason=\"%s\"",
+    tg_log_info("http_refused", "peer=%s status=%d code=%s reason=%s",
                 conn_peer(c, peer, sizeof(peer)), status, code, msg);
     c->req.http_minor = c->parser.http_major == 1 ? c->parser.http_minor : 1;
     c->req.received_ns = uv_hrtime();

@@ -377,7 +377,7 @@ int tg_pool_add(struct tg_pool *p, struct tg_pool_transfer *t)
     curl_easy_setopt(t->easy, CURLOPT_PRIVATE, (char *)t);
     CURLMcode rc = curl_multi_add_handle(p->multi, t->easy);
     if (rc != CURLM_OK) {
-        tg_log_error("upstream_add_failed", "provider=%s error=\"%s\"", p->name,
+        tg_log_error("upstream_add_failed", "provider=%s error=%s", p->name,
                      curl_multi_strerror(rc));
         return -1;
     }

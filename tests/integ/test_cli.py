@@ -241,6 +241,58 @@ model = "m2"
         self.assertTrue(err.startswith(path + ":1:1: "), err)
         self.assertIn("No such file", err)
 
+    def test_example_counts_what_it_has(self):
+        """The example's own header and the README say how many routes and mock
+        providers it has; they must match the file."""
+        words = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+        with open(EXAMPLE) as f:
+            text = f.read()
+        header = " ".join(l.lstrip("# ") for l in text.splitlines()[:4])
+        live = [l for l in text.splitlines() if not l.startswith("#")]
+        routes = sum(1 for l in live if l.strip() == "[[routes]]")
+        mocks = sum(1 for l in live if l.split("#")[0].strip() == 'kind = "mock"')
+        self.assertEqual(words[re.search(r"the (\w+) routes", header).group(1)], routes)
+        self.assertEqual(words[re.search(r"by (\w+) built-in mock", header).group(1)], mocks)
+        with open(os.path.join(harness.SRC, "README.md")) as f:
+            readme = f.read()
+        self.assertEqual(words[re.search(r"\((\w+) routes served by built-in mock",
+                                         readme).group(1)], routes)
+        code, out, _ = run("check", "-c", EXAMPLE)
+        self.assertIn("%d routes, " % routes, out)
+
+    def test_dev_run_stdout_is_only_the_access_log(self):
+        """`./dev run`'s stdout is the gateway's access log: install and build
+        output must not land in it. Run on a copy of `dev` with deps/install.sh,
+        cmake and the binary replaced by stand-ins that talk on stdout."""
+        root = os.path.join(self.tmp, "repo")
+        os.makedirs(os.path.join(root, "deps"))
+        shutil.copy(os.path.join(harness.SRC, "dev"), root)
+        bindir = os.path.join(self.tmp, "bin")
+        os.makedirs(bindir)
+        stubs = {
+            os.path.join(root, "deps", "install.sh"): "echo installing libuv1-dev\n",
+            os.path.join(bindir, "tailgate"): 'echo "{\\"args\\": \\"$*\\"}"\n',
+            # configure: -S . -B DIR ...; build: --build DIR ...
+            os.path.join(bindir, "cmake"): ('echo "-- Configuring done"\n'
+                                            'if [ "$1" = --build ]; then\n'
+                                            '  echo "[100%] Built target tailgate"\n'
+                                            '  cp "$(dirname "$0")/tailgate" "$2/tailgate"\n'
+                                            'else mkdir -p "$4"; fi\n'),
+        }
+        for path, body in stubs.items():
+            with open(path, "w") as f:
+                f.write("#!/bin/sh\n" + body)
+            os.chmod(path, 0o755)
+        env = dict(os.environ, PATH=bindir + os.pathsep + os.environ["PATH"])
+        p = subprocess.run(["sh", os.path.join(root, "dev"), "run"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=env, timeout=20)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout.decode(), '{"args": "serve -c config.toml.example"}\n')
+        self.assertIn("Built target", p.stderr.decode())
+        self.assertTrue(os.path.exists(os.path.join(root, "build", "release", "tailgate")))
+        with open(os.path.join(harness.SRC, "README.md")) as f:
+            self.assertIn("build/release/tailgate", f.read())
+
     def test_check_usage(self):
         for args in ([], ["-c"], ["extra"], ["-x", "file"]):
             with self.subTest(args=args):
@@ -280,7 +332,63 @@ model = "m2"
     def test_help(self):
         code, out, err = run("help")
         self.assertEqual(code, 0, err)
+        self.assertEqual(err, "")
         self.assertIn("usage", out)
+        # every command, every option of each (SPEC section 9)
+        for cmd in ("serve", "check", "mock", "version", "help"):
+            self.assertIn("---- tailgate " + cmd, out)
+        for opt in ("--config FILE", "--log-level LEVEL", "SIGHUP", "SIGUSR1", "SIGTERM",
+                    "--listen HOST:PORT", "--latency-ms N", "--error-rate N", "--tls-cert FILE"):
+            self.assertIn(opt, out)
+        self.assertEqual(run("--help")[1], out)
+        self.assertEqual(run("-h")[1], out)
+
+    def test_command_help(self):
+        for cmd in ("serve", "check", "mock", "version", "help"):
+            for how in ([cmd, "--help"], [cmd, "-h"], ["help", cmd]):
+                with self.subTest(args=how):
+                    code, out, err = run(*how)
+                    self.assertEqual(code, 0, err)
+                    self.assertEqual(err, "")
+                    self.assertTrue(out.startswith("usage: tailgate " + cmd), out)
+        out = run("serve", "--help")[1]
+        for opt in ("-c, --config FILE", "--log-level LEVEL", "debug, info, warn or error",
+                    "SIGHUP", "SIGUSR1", "SIGTERM, SIGINT", "server.drain_ms"):
+            self.assertIn(opt, out)
+
+    def test_usage_errors_are_short(self):
+        for args in (["serve", "--bogus"], ["serve", "-c", "x", "extra"],
+                     ["serve", "--log-level", "loud"], ["serve", "--log-level"],
+                     ["check", "--bogus"], ["version", "extra"], ["help", "nope"],
+                     ["mock", "--bogus", "1"]):
+            with self.subTest(args=args):
+                code, out, err = run(*args)
+                self.assertEqual(code, 2, err)
+                self.assertEqual(out, "")
+                self.assertIn("usage: tailgate " + args[0], err)
+                self.assertIn(args[-1] if args[-1] != "1" else args[-2], err)
+                self.assertLess(len(err.splitlines()), 25, err)
+
+    def test_serve_log_level(self):
+        port = harness.free_port()
+        path = self.write("c.toml", '[server]\nlisten = "127.0.0.1:%d"\naccess_log = ""\n'
+                          % port + MINIMAL)
+        for level, seen, unseen in (("debug", "event=req_state", None),
+                                    ("--log-level=info", "event=listening", "event=req_state"),
+                                    ("error", None, "event=listening")):
+            with self.subTest(level=level):
+                args = ["serve", "-c", path] + ([level] if level.startswith("--")
+                                                else ["--log-level", level])
+                gw = self.start(harness.Process(args, "gateway"))
+                harness.wait_port(port, proc=gw.proc)
+                body = json.dumps({"model": "r", "messages": [{"role": "user", "content": "x"}]})
+                self.assertEqual(harness.request(port, "POST", "/v1/chat/completions",
+                                                 body)[0], 200)
+                self.assertEqual(gw.stop(), 0)
+                if seen:
+                    self.assertIn(seen, gw.stderr())
+                if unseen:
+                    self.assertNotIn(unseen, gw.stderr())
 
     # ---- serve --------------------------------------------------------------
 
