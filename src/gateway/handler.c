@@ -26,8 +26,7 @@ static void list_models(struct tg_gateway *gw, struct tg_http_exchange *x)
     tg_buf_free(&b);
 }
 
-/* The body problem, if any, for an API (SPEC: 400 invalid_request). */
-static const char *body_problem(enum tg_api api, const cJSON *json)
+const char *tg_client_body_problem(enum tg_api api, const cJSON *json)
 {
     if (!cJSON_IsObject(json))
         return "the request body must be a JSON object";
@@ -103,7 +102,7 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
                               NULL);
         return;
     }
-    const char *problem = body_problem((enum tg_api)api, json);
+    const char *problem = tg_client_body_problem((enum tg_api)api, json);
     if (problem) {
         cJSON_Delete(json);
         tg_http_respond_error(x, 400, "invalid_request", problem, NULL);
