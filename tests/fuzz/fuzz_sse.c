@@ -1,7 +1,9 @@
 /* SSE parser (util/sse.c), differentially: the same bytes fed whole, one
  * byte at a time, and in pieces of sizes the input picks must give the same
- * events (name, data, has_data), the same outcome of the size limit, and raw
- * bytes that add up to the input. Input: one byte picking the event size
+ * events (name, data, has_data), the same outcome of the size limit; and
+ * the events' raw bytes and what is held are the input's bytes in order,
+ * less only line endings between events (a blank line with no event before
+ * it dispatches nothing and is not forwarded). Input: one byte picking the event size
  * limit, one picking the piece sizes, then the stream. */
 #include <stdbool.h>
 #include <string.h>
@@ -12,12 +14,33 @@
 
 struct run {
     struct tg_buf events; /* every event, serialised */
-    struct tg_buf raw;    /* every event's raw bytes */
     size_t n;
     bool overflow;
     bool pending;
-    size_t pending_bytes;
+    struct tg_buf held; /* raw bytes held at the end */
+    const char *text;   /* the input, when raw bytes are checked against it */
+    size_t len, pos;    /* ... and how far the events have covered it */
 };
+
+static bool is_eol(char c)
+{
+    return c == '\r' || c == '\n';
+}
+
+/* The next raw bytes (less leading line endings) are the input's at pos
+ * (less line endings there). */
+static void match_input(struct run *r, const char *raw, size_t n, const char *what)
+{
+    while (n > 0 && is_eol(*raw)) {
+        raw++;
+        n--;
+    }
+    while (r->pos < r->len && is_eol(r->text[r->pos]))
+        r->pos++;
+    FUZZ_CHECK(n <= r->len - r->pos && (n == 0 || memcmp(raw, r->text + r->pos, n) == 0),
+               "%s: raw bytes are not the input's at %zu", what, r->pos);
+    r->pos += n;
+}
 
 static bool on_event(void *ctx, const struct tg_sse_event *ev)
 {
@@ -27,7 +50,8 @@ static bool on_event(void *ctx, const struct tg_sse_event *ev)
     tg_buf_printf(&r->events, "%zu|%d|%s|", r->n, ev->has_data, ev->event);
     tg_buf_append(&r->events, ev->data, ev->data_len);
     tg_buf_putc(&r->events, '\n');
-    tg_buf_append(&r->raw, ev->raw, ev->raw_len);
+    if (r->text)
+        match_input(r, ev->raw, ev->raw_len, "event");
     r->n++;
     return true;
 }
@@ -56,7 +80,7 @@ static void feed(struct run *r, size_t max, const char *text, size_t len, const 
         off += n;
     }
     r->pending = tg_sse_pending(&p);
-    r->pending_bytes = p.raw.len;
+    tg_buf_append(&r->held, p.raw.data, p.raw.len);
     tg_sse_free(&p);
 }
 
@@ -82,15 +106,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *text = (const char *)data + 2;
     size_t len = size - 2;
 
-    struct run whole = {TG_BUF_INIT, TG_BUF_INIT, 0, false, false, 0};
+    struct run whole = {TG_BUF_INIT, 0, false, false, TG_BUF_INIT, text, len, 0};
     const size_t all[] = {len ? len : 1};
     feed(&whole, max, text, len, all, 1);
     if (!whole.overflow) {
-        /* What the events cover plus what is held is the input. */
-        FUZZ_CHECK(whole.raw.len + whole.pending_bytes == len, "raw %zu + held %zu != %zu",
-                   whole.raw.len, whole.pending_bytes, len);
-        FUZZ_CHECK(whole.raw.len == 0 || memcmp(whole.raw.data, text, whole.raw.len) == 0,
-                   "raw bytes differ from the input");
+        /* What the events cover plus what is held is the whole input. */
+        match_input(&whole, whole.held.data, whole.held.len, "held");
+        FUZZ_CHECK(whole.pos == whole.len, "%zu bytes neither in an event nor held",
+                   whole.len - whole.pos);
     }
 
     const size_t one[] = {1};
@@ -99,13 +122,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const size_t n_splits[] = {1, 2};
     const char *how[] = {"byte by byte", "picked pieces"};
     for (size_t s = 0; s < 2; s++) {
-        struct run r = {TG_BUF_INIT, TG_BUF_INIT, 0, false, false, 0};
+        struct run r = {TG_BUF_INIT, 0, false, false, TG_BUF_INIT, NULL, 0, 0};
         feed(&r, max, text, len, splits[s], n_splits[s]);
         compare(&whole, &r, how[s]);
         tg_buf_free(&r.events);
-        tg_buf_free(&r.raw);
+        tg_buf_free(&r.held);
     }
     tg_buf_free(&whole.events);
-    tg_buf_free(&whole.raw);
+    tg_buf_free(&whole.held);
     return 0;
 }
