@@ -2,6 +2,8 @@
 # Installs the Debian packages tailgate needs when they are missing.
 #   deps/install.sh          build + tests
 #   deps/install.sh --bench  also what bench/ uses (wrk, nginx)
+#   deps/install.sh --fuzz   also clang and libFuzzer (./dev fuzz; the test
+#                            command replays the fuzz corpora without them)
 # Runs as root on a fresh Debian 12 machine; does nothing when all is present.
 set -eu
 
@@ -10,9 +12,10 @@ set -eu
 # procps (pgrep, used by the harness).
 pkgs="build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libssl-dev
 libcjson-dev node-llhttp libcmocka-dev python3 openssl curl procps nginx-light"
-if [ "${1:-}" = "--bench" ]; then
-    pkgs="$pkgs wrk"
-fi
+case "${1:-}" in
+--bench) pkgs="$pkgs wrk" ;;
+--fuzz) pkgs="$pkgs clang-14 libfuzzer-14-dev" ;;
+esac
 
 missing=""
 for p in $pkgs; do

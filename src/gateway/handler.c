@@ -149,8 +149,7 @@ static void get_model(struct tg_gateway *gw, struct tg_http_exchange *x, const c
     tg_buf_free(&name);
 }
 
-/* The body problem, if any, for an API (SPEC: 400 invalid_request). */
-static const char *body_problem(enum tg_api api, const cJSON *json)
+const char *tg_client_body_problem(enum tg_api api, const cJSON *json)
 {
     if (!cJSON_IsObject(json))
         return "the request body must be a JSON object";
@@ -237,7 +236,7 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
         door_error(gw, x, id, 400, "invalid_request", msg, NULL);
         return;
     }
-    const char *problem = body_problem((enum tg_api)api, json);
+    const char *problem = tg_client_body_problem((enum tg_api)api, json);
     if (problem) {
         cJSON_Delete(json);
         door_error(gw, x, id, 400, "invalid_request", problem, NULL);

@@ -2,10 +2,18 @@
 #ifndef TG_GATEWAY_HANDLER_H
 #define TG_GATEWAY_HANDLER_H
 
+#include <cjson/cJSON.h>
+
 #include "gateway/gateway.h"
 #include "server/http.h"
+#include "upstream/provider.h"
 
 /* ctx: struct tg_gateway. */
 extern const struct tg_http_handler tg_client_handler;
+
+/* What is wrong with a parsed request body for `api` (SPEC section 3: 400
+ * invalid_request), or NULL when it can be routed. Public for the fuzz
+ * harnesses, which check what the door lets through. */
+const char *tg_client_body_problem(enum tg_api api, const cJSON *json);
 
 #endif

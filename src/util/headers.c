@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,41 +78,84 @@ int64_t tg_retry_after_ms(const char *value, size_t len, int64_t now_unix_ms)
     return -1;
 }
 
-/* An RFC 3339 time ("2026-11-22T10:00:30Z", fractions and offsets too), in
- * unix ms; -1 when it is not one. */
+/* n decimal digits at p as a number; -1 unless all n are digits. */
+static int digits(const char *p, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)p[i]))
+            return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    return v;
+}
+
+static int days_in_month(int year, int month)
+{
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    return month == 2 && leap ? 29 : days[month - 1];
+}
+
+/* An RFC 3339 date-time (section 5.6: "2026-11-22T10:00:30Z", with an
+ * optional fraction and a numeric offset), in unix ms; -1 when v[0..len) is
+ * not exactly one. Reads v in place and only within len (the value comes from
+ * a provider: no copy that a long value could overrun); the fraction may be
+ * any length, only its first three digits count. A time before 1970 is 0. */
 static int64_t rfc3339_ms(const char *v, size_t len)
 {
-    char buf[64];
-    if (len == 0 || len >= sizeof(buf))
+    /* full-date "T" partial-time: "YYYY-MM-DDTHH:MM:SS" is 19 bytes. */
+    if (len < 20 || v[4] != '-' || v[7] != '-' || (v[10] != 'T' && v[10] != 't') ||
+        v[13] != ':' || v[16] != ':')
         return -1;
-    memcpy(buf, v, len);
-    buf[len] = '\0';
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    const char *rest = strptime(buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!rest)
+    int year = digits(v, 4), month = digits(v + 5, 2), day = digits(v + 8, 2);
+    int hour = digits(v + 11, 2), minute = digits(v + 14, 2), second = digits(v + 17, 2);
+    if (year < 0 || month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) ||
+        hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60)
         return -1;
-    double frac = 0;
-    if (*rest == '.') {
-        char *end;
-        frac = strtod(rest, &end);
-        rest = end;
-    }
-    int64_t offset_s = 0;
-    if (*rest == 'Z' || *rest == 'z') {
-        rest++;
-    } else if (*rest == '+' || *rest == '-') {
-        int hh, mm;
-        if (sscanf(rest + 1, "%2d:%2d", &hh, &mm) != 2)
+    size_t i = 19;
+    int64_t frac_ms = 0;
+    if (v[i] == '.') {
+        size_t first = ++i;
+        while (i < len && isdigit((unsigned char)v[i])) {
+            if (i - first < 3)
+                frac_ms = frac_ms * 10 + (v[i] - '0');
+            i++;
+        }
+        if (i == first)
             return -1;
-        offset_s = (*rest == '+' ? 1 : -1) * (hh * 3600 + mm * 60);
-        rest += 6;
+        for (size_t n = i - first; n < 3; n++)
+            frac_ms *= 10;
+    }
+    if (i >= len)
+        return -1;
+    int64_t offset_s = 0;
+    if (v[i] == 'Z' || v[i] == 'z') {
+        i++;
+    } else if (v[i] == '+' || v[i] == '-') {
+        /* time-numoffset: exactly "+HH:MM". */
+        if (len - i != 6 || v[i + 3] != ':')
+            return -1;
+        int oh = digits(v + i + 1, 2), om = digits(v + i + 4, 2);
+        if (oh < 0 || oh > 23 || om < 0 || om > 59)
+            return -1;
+        offset_s = (v[i] == '+' ? 1 : -1) * (int64_t)(oh * 3600 + om * 60);
+        i += 6;
     } else {
         return -1;
     }
-    if (*rest)
+    if (i != len)
         return -1;
-    return ((int64_t)timegm(&tm) - offset_s) * 1000 + (int64_t)llround(frac * 1000);
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = year - 1900;
+    tm.tm_mon = month - 1;
+    tm.tm_mday = day;
+    tm.tm_hour = hour;
+    tm.tm_min = minute;
+    tm.tm_sec = second; /* a leap second (60) is the next minute's first */
+    int64_t ms = ((int64_t)timegm(&tm) - offset_s) * 1000 + frac_ms;
+    return ms < 0 ? 0 : ms;
 }
 
 /* Anthropic's anthropic-ratelimit-<limit>-remaining / -reset pairs: the wait

@@ -18,9 +18,17 @@ void tg_sse_free(struct tg_sse_parser *p)
     tg_buf_free(&p->event);
 }
 
+/* The bytes of the event being read: raw, less an LF that ended the event
+ * before (its CR ended a read), so that neither "pending" nor the size limit
+ * depends on where the reads split the stream. */
+static size_t event_bytes(const struct tg_sse_parser *p)
+{
+    return p->raw.len - (p->lead_lf ? 1u : 0u);
+}
+
 bool tg_sse_pending(const struct tg_sse_parser *p)
 {
-    return p->raw.len > (p->lead_lf ? 1u : 0u);
+    return event_bytes(p) > 0;
 }
 
 static void field(struct tg_sse_parser *p, const char *l, size_t n)
@@ -102,7 +110,7 @@ size_t tg_sse_feed(struct tg_sse_parser *p, const char *data, size_t len, tg_sse
             j++;
         if (j > i) {
             tg_buf_append(&p->raw, data + i, j - i);
-            if (p->raw.len > p->max_event_bytes) {
+            if (event_bytes(p) > p->max_event_bytes) {
                 p->overflow = true;
                 return (size_t)-1;
             }

@@ -403,6 +403,53 @@ static void test_oversize(void **state)
     parser_del(p);
 }
 
+/* The size limit does not depend on the reads: an event of exactly
+ * max_event_bytes after one that ends in CRLF passes at every split of the
+ * stream into two reads (a read ending on the CR of the CRLF held its LF
+ * over into the next event, which then overflowed a byte early), and one
+ * byte more overflows at every split, after the same first event. */
+static void test_limit_every_split(void **state)
+{
+    (void)state;
+    static const char first[] = "data: a\r\n\r\n";
+    char text[128];
+    size_t second = strlen("data: ") + 40;
+    snprintf(text, sizeof(text), "%sdata: %040d\r\n\r\n", first, 0);
+    size_t len = strlen(text);
+    for (size_t over = 0; over <= 1; over++) {
+        for (size_t cut = 0; cut <= len; cut++) {
+            struct tg_sse_parser *p;
+            struct collector c;
+            memset(&c, 0, sizeof(c));
+            c.lenient = true;
+            p = parser_new(second - over);
+            char *a = malloc(cut ? cut : 1), *b = malloc(len - cut ? len - cut : 1);
+            memcpy(a, text, cut);
+            memcpy(b, text + cut, len - cut);
+            size_t ra = tg_sse_feed(p, a, cut, on_event, &c);
+            size_t rb = ra == (size_t)-1 ? ra : tg_sse_feed(p, b, len - cut, on_event, &c);
+            free(a);
+            free(b);
+            if (over) {
+                if (rb != (size_t)-1 || c.n != 1)
+                    fail_msg("limit %zu, cut at %zu: %zu events, no overflow", second - over, cut,
+                             c.n);
+                assert_string_equal(c.ev[0].data, "a");
+            } else {
+                if (ra == (size_t)-1 || rb == (size_t)-1)
+                    fail_msg("limit %zu, cut at %zu: an event of exactly the limit overflowed",
+                             second, cut);
+                assert_int_equal(c.n, 2);
+                assert_string_equal(c.ev[0].data, "a");
+                assert_int_equal(c.ev[1].data_len, 40);
+                assert_int_equal(c.raw_len + p->raw.len, len);
+                assert_false(tg_sse_pending(p));
+            }
+            parser_del(p);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -413,6 +460,7 @@ int main(void)
         cmocka_unit_test_teardown(test_comment_only_block, free_parsers),
         cmocka_unit_test_teardown(test_callback_stops, free_parsers),
         cmocka_unit_test_teardown(test_oversize, free_parsers),
+        cmocka_unit_test_teardown(test_limit_every_split, free_parsers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
