@@ -68,7 +68,24 @@ static void on_writable(struct tg_http_exchange *x, void *ctx)
     (void)ctx;
 }
 
-static const struct tg_http_handler handler = {on_request, on_abort, on_writable};
+/* What the gateway's door does with a refusal: look at what was read (the
+ * view must be consistent however early the refusal came), then answer. */
+static void on_refused(struct tg_http_exchange *x, void *ctx, int status, const char *code,
+                       const char *message)
+{
+    (void)ctx;
+    const struct tg_http_request *req = tg_http_request(x);
+    FUZZ_CHECK(status >= 400 && status < 600, "refused with status %d", status);
+    FUZZ_CHECK((req->method_name == NULL) == (req->url == NULL), "half a request line");
+    for (size_t i = 0; i < req->n_headers; i++)
+        FUZZ_CHECK(tg_http_header_find(req, req->headers[i].name) != NULL, "header lookup");
+    tg_http_respond_error(x, status, code, message, "x-should-retry: false\r\n");
+}
+
+static const struct tg_http_handler handler = {.on_request = on_request,
+                                               .on_abort = on_abort,
+                                               .on_writable = on_writable,
+                                               .on_refused = on_refused};
 
 static struct {
     uv_loop_t uv;
