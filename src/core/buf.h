@@ -24,6 +24,9 @@ void tg_buf_vprintf(struct tg_buf *b, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 /* Appends s as the inside of a JSON string (quotes not included). */
 void tg_buf_json_escape(struct tg_buf *b, const char *s, size_t n);
+/* Appends the wall clock now as RFC 3339 UTC with milliseconds
+ * ("2026-12-06T04:56:55.123Z"): the logs' timestamps. */
+void tg_buf_utc_now(struct tg_buf *b);
 /* Removes the first n bytes. */
 void tg_buf_consume(struct tg_buf *b, size_t n);
 void tg_buf_reset(struct tg_buf *b); /* len = 0, keeps memory */

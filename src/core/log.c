@@ -8,9 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
 #include <sys/types.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -188,15 +186,11 @@ void tg_log(enum tg_log_level level, const char *event, const char *fmt, ...)
 {
     if (level < min_level)
         return;
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    struct tm tm;
-    gmtime_r(&tv.tv_sec, &tm);
     struct tg_buf line = TG_BUF_INIT;
     tg_buf_reserve(&line, 256);
-    tg_buf_printf(&line, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03dZ level=%s pid=%d event=%s ",
-                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                  tm.tm_sec, (int)(tv.tv_usec / 1000), level_names[level], (int)getpid(), event);
+    tg_buf_puts(&line, "ts=");
+    tg_buf_utc_now(&line);
+    tg_buf_printf(&line, " level=%s pid=%d event=%s ", level_names[level], (int)getpid(), event);
     va_list ap;
     va_start(ap, fmt);
     format_fields(&line, fmt, &ap);

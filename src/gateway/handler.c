@@ -8,6 +8,7 @@
 
 #include "core/buf.h"
 #include "req/req.h"
+#include "util/hex.h"
 #include "util/json.h"
 
 /* The request id (SPEC section 3), decided once at the door for every
@@ -97,17 +98,6 @@ static void list_models(struct tg_gateway *gw, struct tg_http_exchange *x, const
     tg_buf_free(&b);
 }
 
-static int hex_digit(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes a path segment; false when an escape is malformed. */
 static bool percent_decode(const char *s, size_t n, struct tg_buf *out)
 {
@@ -116,7 +106,7 @@ static bool percent_decode(const char *s, size_t n, struct tg_buf *out)
             tg_buf_putc(out, s[i]);
             continue;
         }
-        int hi = i + 2 < n ? hex_digit(s[i + 1]) : -1, lo = hi >= 0 ? hex_digit(s[i + 2]) : -1;
+        int hi = i + 2 < n ? tg_hex_value(s[i + 1]) : -1, lo = hi >= 0 ? tg_hex_value(s[i + 2]) : -1;
         if (lo < 0)
             return false;
         tg_buf_putc(out, (char)(hi * 16 + lo));

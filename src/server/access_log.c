@@ -5,8 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
@@ -242,14 +240,10 @@ void tg_access_log_entry(struct tg_access_log *log, const struct tg_access_entry
 {
     if (!log)
         return;
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    struct tm tm;
-    gmtime_r(&tv.tv_sec, &tm);
     struct tg_buf b = TG_BUF_INIT;
-    tg_buf_printf(&b, "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\",\"request_id\":",
-                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                  (int)(tv.tv_usec / 1000));
+    tg_buf_puts(&b, "{\"ts\":\"");
+    tg_buf_utc_now(&b);
+    tg_buf_puts(&b, "\",\"request_id\":");
     json_cstr_or_null(&b, e->request_id);
     tg_buf_puts(&b, ",\"method\":");
     json_cstr_or_null(&b, e->method);

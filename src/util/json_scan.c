@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "util/hex.h"
 
 enum { KEYS_INLINE = 64, SLOTS_INLINE = 128 };
 
@@ -75,23 +76,12 @@ static bool unexpected(struct checker *c, const char *what)
     return fail(c, c->q, what);
 }
 
-static int hex_val(unsigned char b)
-{
-    if (b >= '0' && b <= '9')
-        return b - '0';
-    if (b >= 'a' && b <= 'f')
-        return b - 'a' + 10;
-    if (b >= 'A' && b <= 'F')
-        return b - 'A' + 10;
-    return -1;
-}
-
 /* Four hex digits at p (p + 4 <= end checked by the caller), or -1. */
 static long hex4(const unsigned char *p)
 {
     long v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hex_val(p[i]);
+        int h = tg_hex_value(p[i]);
         if (h < 0)
             return -1;
         v = v * 16 + h;

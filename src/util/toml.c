@@ -19,6 +19,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "util/hex.h"
 
 /* Arrays and inline tables recurse in the parser, and consumers walk the tree
  * recursively too, so the depth of the tree is bounded for both. */
@@ -516,17 +517,6 @@ static bool end_of_line(struct parser *p, const char *after)
 /* Strings                                                                   */
 /* ------------------------------------------------------------------------ */
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static void put_utf8(struct parser *p, unsigned long cp)
 {
     char u[4];
@@ -574,7 +564,7 @@ static bool parse_escape(struct parser *p)
         int digits = e == 'u' ? 4 : 8;
         unsigned long cp = 0;
         for (int k = 0; k < digits; k++) {
-            int h = hexval(peek(p, 2 + (size_t)k));
+            int h = tg_hex_value(peek(p, 2 + (size_t)k));
             if (h < 0)
                 return fail(p, at, "\\%c escape needs exactly %d hex digits", e, digits);
             cp = cp * 16 + (unsigned long)h;
@@ -816,7 +806,7 @@ static struct tnode *descend_header(struct parser *p, struct tnode *t, const str
 
 static int digit_value(int c, int radix)
 {
-    int d = hexval(c);
+    int d = tg_hex_value(c);
     return d >= 0 && d < radix ? d : -1;
 }
 

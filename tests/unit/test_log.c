@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "util/hex.h"
 
 #define MAX_PAIRS 16
 
@@ -45,17 +46,6 @@ static char *capture(void (*fn)(void))
     assert_int_equal(fread(out, 1, (size_t)n, tmp), (size_t)n);
     fclose(tmp);
     return out;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* Parses one logfmt line (as go-logfmt reads it: bare values end at a space
@@ -110,7 +100,7 @@ static int logfmt_parse(const char *line, struct pair *pairs, int max)
                 case 'u': {
                     int c = 0;
                     for (int i = 0; i < 4; i++) {
-                        int h = hexval(*p++);
+                        int h = tg_hex_value(*p++);
                         if (h < 0)
                             return -1;
                         c = c * 16 + h;
