@@ -73,7 +73,9 @@ static void put_value(struct tg_buf *b, const char *s, size_t n, bool in_quotes)
  * conversion spec is cut from it and formatted alone with its argument. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-static void put_conversion(struct tg_buf *b, const char *spec, char conv, const char *len,
+/* False for a conversion it does not know (%n, %m, %ls, ...): nothing was
+ * consumed, and nothing after it can be, or the arguments would misalign. */
+static bool put_conversion(struct tg_buf *b, const char *spec, char conv, const char *len,
                            va_list *ap)
 {
     bool is_signed = conv == 'd' || conv == 'i';
@@ -113,7 +115,10 @@ static void put_conversion(struct tg_buf *b, const char *spec, char conv, const 
             tg_buf_printf(b, spec, va_arg(*ap, double));
     } else if (conv == 'p') {
         tg_buf_printf(b, spec, va_arg(*ap, void *));
+    } else {
+        return false;
     }
+    return true;
 }
 #pragma GCC diagnostic pop
 
@@ -165,7 +170,7 @@ static void format_fields(struct tg_buf *b, const char *fmt, va_list *ap)
         if (conv == '\0')
             return;
         p++;
-        if (conv == 's') {
+        if (conv == 's' && ll == 0) {
             const char *s = va_arg(*ap, const char *);
             if (!s)
                 s = "(null)";
@@ -178,7 +183,10 @@ static void format_fields(struct tg_buf *b, const char *fmt, va_list *ap)
         sl += ll;
         spec[sl++] = conv;
         spec[sl] = '\0';
-        put_conversion(b, spec, conv, len, ap);
+        if (!put_conversion(b, spec, conv, len, ap)) {
+            tg_buf_puts(b, pct); /* the rest as written: an error a reader sees */
+            return;
+        }
     }
 }
 

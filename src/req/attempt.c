@@ -701,8 +701,13 @@ void tg_attempt_cancel(struct tg_attempt *a)
 
 void tg_attempt_resume(struct tg_attempt *a)
 {
-    if (a->state == TG_ATTEMPT_RUNNING)
-        tg_transfer_resume(&a->xfer);
+    if (a->state != TG_ATTEMPT_RUNNING)
+        return;
+    /* Silence is counted from here: while paused for the client, upstream
+     * could not send, so the byte before the pause says nothing of it. */
+    if (a->xfer.paused)
+        a->last_byte_ms = tg_now(&a->req->gw->loop);
+    tg_transfer_resume(&a->xfer);
 }
 
 void tg_attempt_flush_held(struct tg_attempt *a)

@@ -157,7 +157,11 @@ void tg_breaker_record(struct tg_breaker *b, const struct tg_breaker_cfg *cfg, u
         b->suspect_next = (b->suspect_next + 1) % TG_BREAKER_SUSPECTS;
     }
     bool failure = verdict != TG_BREAKER_SUCCESS;
-    count(b, cfg, now_ms, failure);
+    /* An answer on the last deployment that can serve the request (slow or
+     * invalid) is counted, but never as evidence toward opening it: not now,
+     * and not later, when one hard failure would find it in the window or
+     * in the consecutive count (a held answer beats a 503). */
+    count(b, cfg, now_ms, failure && may_open);
     if (current_probe(b, probe)) {
         if (b->probes > 0)
             b->probes--;
@@ -178,10 +182,10 @@ void tg_breaker_record(struct tg_breaker *b, const struct tg_breaker_cfg *cfg, u
         b->consecutive = 0;
         return;
     }
-    if (verdict == TG_BREAKER_FAILURE)
-        b->consecutive++;
     if (!may_open)
         return;
+    if (verdict == TG_BREAKER_FAILURE)
+        b->consecutive++;
     uint64_t total, failed;
     tg_breaker_window(b, cfg, now_ms, &total, &failed);
     bool by_rate = total >= (uint64_t)cfg->min_requests &&

@@ -545,8 +545,8 @@ static void test_suspect_needs_several_requests(void **state)
 }
 
 /* On the last deployment that can serve the request, neither an invalid nor
- * a slow answer opens it, however many (SPEC: a held answer beats a 503); a
- * hard failure still does. A half-open probe that answers slow or invalid
+ * a slow answer opens it, however many, nor counts toward a later opening
+ * (SPEC: a held answer beats a 503); hard failures still do. A half-open probe that answers slow or invalid
  * closes it (the deployment answered); one that fails re-opens it. */
 static void test_last_resort_never_opens(void **state)
 {
@@ -557,7 +557,10 @@ static void test_last_resort_never_opens(void **state)
     static const struct row rows[] = {
         {0, SUSPECT_LAST, NP, 40, C, NA, NA, 0},
         {10, FAIL_LAST, NP, 10, C, NA, NA, 0}, /* slow answers, nothing else left */
-        {20, FAIL, NP, 0, O, NA, NA, 0},       /* a hard failure with an alternative */
+        /* ... are no evidence later either: a hard failure finds neither them
+         * in the window nor a consecutive count of 11 (it did before) */
+        {20, FAIL, NP, 4, C, NA, NA, 0},
+        {20, FAIL, NP, 0, O, NA, NA, 0}, /* the 5th hard failure in a row */
         {30020, ADMIT, 1, 0, H, YES, YES, 0},
         {30100, SUSPECT_LAST, 1, 0, C, NA, NA, 0},
         {30200, FAIL, NP, 5, O, NA, NA, 0},

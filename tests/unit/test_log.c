@@ -204,6 +204,23 @@ static void log_debug_line(void)
     tg_log_info("shown", "x=%s", "y");
 }
 
+/* A conversion tg_log does not know (a wide string) stops the formatting
+ * there, printed as written: reading it as a byte string, or going on with
+ * the arguments after it misaligned, would be undefined behaviour. */
+static void log_unknown_conversion(void)
+{
+    tg_log_error("odd", "a=%d w=%ls b=%s", 5, L"wide", "never read");
+}
+
+static void test_unknown_conversion_stops(void **state)
+{
+    (void)state;
+    char *out = capture(log_unknown_conversion);
+    assert_non_null(strstr(out, " a=5 w=%ls b=%s\n"));
+    assert_null(strstr(out, "never read"));
+    free(out);
+}
+
 static void test_level_filters(void **state)
 {
     (void)state;
@@ -219,6 +236,7 @@ int main(void)
         cmocka_unit_test(test_values_read_back),
         cmocka_unit_test(test_prequoted_and_other_conversions),
         cmocka_unit_test(test_long_value_is_cut_and_stays_valid),
+        cmocka_unit_test(test_unknown_conversion_stops),
         cmocka_unit_test(test_level_filters),
     };
     return cmocka_run_group_tests_name("log", tests, NULL, NULL);
