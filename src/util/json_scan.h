@@ -17,8 +17,10 @@
  *   reads no more), nesting at most TG_JSON_MAX_DEPTH containers;
  * - with TG_JSON_NO_DUP_KEYS, an object must not name a member twice, keys
  *   compared after unescaping ("a" and "\u0061" are the same key).
- * The common case allocates nothing; only documents with more than 64
- * object keys open at once (in objects not yet closed) grow a heap table. */
+ * The common case allocates nothing; objects with more than 64 keys open at
+ * once, or more than 256 bytes of escaped keys, grow heap stacks, linear in
+ * the text. Duplicates cost O(n log n) in the keys of an object whatever the
+ * keys are (they are sorted when the object closes; no hash to collide). */
 #ifndef TG_UTIL_JSON_SCAN_H
 #define TG_UTIL_JSON_SCAN_H
 

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/buf.h"
 #include "util/headers.h"
@@ -252,6 +253,63 @@ static void test_find_member_empty_value(void **state)
 }
 
 /* Strings and items written as JSON read back as what was written. */
+/* ---- duplicate keys among many ---- */
+
+/* {"<prefix><i>":0,...} with n keys of the same length; when dup_at is not
+ * negative, the last key repeats key dup_at. */
+static char *many_keys(size_t n, const char *prefix, long dup_at, size_t *len, size_t *dup_off)
+{
+    size_t plen = strlen(prefix), cap = 16 + (n + 1) * (plen + 16);
+    char *p = malloc(cap);
+    assert_non_null(p);
+    size_t o = 0;
+    p[o++] = '{';
+    for (size_t i = 0; i < n; i++) {
+        size_t k = dup_at >= 0 && i == n - 1 ? (size_t)dup_at : i;
+        if (i == n - 1)
+            *dup_off = o + (i ? 1 : 0);
+        o += (size_t)snprintf(p + o, cap - o, "%s\"%s%07zu\":0", i ? "," : "", prefix, k);
+    }
+    p[o++] = '}';
+    *len = o;
+    return p;
+}
+
+static double seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* 200k keys in one object: found distinct, or the one duplicate found where
+ * it is, in O(n log n) (the time is printed; the bound is what a 4 MiB body
+ * costs on the event loop). */
+static void test_many_keys(void **state)
+{
+    (void)state;
+    static const char *prefixes[] = {"k", "a-prefix-every-key-shares-to-make-sorting-work-"};
+    struct tg_json_check_opts o = {TG_JSON_NO_DUP_KEYS, NULL, NULL};
+    for (size_t i = 0; i < 2; i++) {
+        size_t len, dup_off;
+        char *p = many_keys(200000, prefixes[i], -1, &len, &dup_off);
+        double t0 = seconds();
+        assert_true(tg_json_check(p, len, &o, NULL));
+        double t1 = seconds();
+        free(p);
+        p = many_keys(200000, prefixes[i], 123456, &len, &dup_off);
+        struct tg_json_error err = {0, NULL};
+        double t2 = seconds();
+        assert_false(tg_json_check(p, len, &o, &err));
+        double t3 = seconds();
+        assert_non_null(strstr(err.what, "duplicate key"));
+        assert_int_equal(err.offset, dup_off);
+        free(p);
+        print_message("200000 keys, prefix \"%s\": %.3f s distinct, %.3f s with a duplicate\n",
+                      prefixes[i], t1 - t0, t3 - t2);
+    }
+}
+
 static void test_buf_json(void **state)
 {
     (void)state;
@@ -463,6 +521,7 @@ int main(void)
         cmocka_unit_test(test_getters),
         cmocka_unit_test(test_find_member),
         cmocka_unit_test(test_find_member_empty_value),
+        cmocka_unit_test(test_many_keys),
         cmocka_unit_test(test_buf_json),
         cmocka_unit_test(test_headers_find),
         cmocka_unit_test(test_retry_after_values),
