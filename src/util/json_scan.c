@@ -157,16 +157,19 @@ static bool string_escape(struct checker *c)
     long u = c->end - s >= 6 ? hex4(s + 2) : -1;
     if (u < 0)
         return fail(c, s, "\\u without four hex digits");
-    if (u == 0)
+    bool odd_refused = c->flags & TG_JSON_NO_ODD_ESCAPES;
+    if (u == 0 && odd_refused)
         return fail(c, s, "\\u0000 (NUL) in a string is not accepted");
-    if (u >= 0xdc00 && u <= 0xdfff)
+    if (u >= 0xdc00 && u <= 0xdfff && odd_refused)
         return fail(c, s, "a lone low surrogate escape (\\uDC00-\\uDFFF without a high one)");
     if (u >= 0xd800 && u <= 0xdbff) {
         long lo = c->end - s >= 12 && s[6] == '\\' && s[7] == 'u' ? hex4(s + 8) : -1;
-        if (lo < 0xdc00 || lo > 0xdfff)
+        if (lo >= 0xdc00 && lo <= 0xdfff) {
+            c->q = s + 12;
+            return true;
+        }
+        if (odd_refused)
             return fail(c, s, "a lone high surrogate escape (\\uD800-\\uDBFF without a low one)");
-        c->q = s + 12;
-        return true;
     }
     c->q = s + 6;
     return true;
@@ -291,9 +294,19 @@ static int unesc_next(struct unesc *u)
     }
     unsigned long cp = (unsigned long)hex4(u->p);
     u->p += 4;
-    if (cp >= 0xd800 && cp <= 0xdbff) { /* validated: a low half follows */
-        cp = 0x10000 + ((cp - 0xd800) << 10) + ((unsigned long)hex4(u->p + 2) - 0xdc00);
+    if (cp == 0) { /* cJSON's string ends there */
+        u->p = u->end;
+        return -1;
+    }
+    long lo =
+        cp >= 0xd800 && cp <= 0xdbff && u->end - u->p >= 6 && u->p[0] == '\\' && u->p[1] == 'u'
+            ? hex4(u->p + 2)
+            : -1;
+    if (lo >= 0xdc00 && lo <= 0xdfff) {
+        cp = 0x10000 + ((cp - 0xd800) << 10) + ((unsigned long)lo - 0xdc00);
         u->p += 6;
+    } else if (cp >= 0xd800 && cp <= 0xdfff) {
+        cp = 0xfffd; /* a lone surrogate, as tg_json_mend_surrogates makes it */
     }
     u->i = 1; /* buf[0] is returned now */
     if (cp < 0x80) {
@@ -444,8 +457,8 @@ static void key_add(struct checker *c, size_t start, size_t end, bool escaped)
         c->nnames += n;
     }
     if (c->nkeys == c->keys_cap)
-        c->keys = grow(c->keys, c->keys_inline, &c->keys_cap, c->nkeys, c->nkeys + 1,
-                       sizeof(*c->keys));
+        c->keys =
+            grow(c->keys, c->keys_inline, &c->keys_cap, c->nkeys, c->nkeys + 1, sizeof(*c->keys));
     c->keys[c->nkeys++] = k;
 }
 
@@ -653,7 +666,8 @@ static void on_find_member(void *ctx, const char *text, const struct tg_json_mem
 bool tg_json_find_member(const char *p, size_t len, const char *key, size_t *start, size_t *end)
 {
     struct find f = {key, strlen(key), false, 0, 0};
-    struct tg_json_check_opts o = {TG_JSON_NO_DUP_KEYS, on_find_member, &f};
+    struct tg_json_check_opts o = {TG_JSON_NO_DUP_KEYS | TG_JSON_NO_ODD_ESCAPES, on_find_member,
+                                   &f};
     if (!tg_json_check(p, len, &o, NULL) || !f.found)
         return false;
     *start = f.start;
@@ -661,3 +675,36 @@ bool tg_json_find_member(const char *p, size_t len, const char *key, size_t *sta
     return true;
 }
 
+/* ---- lone surrogates, for cJSON ---- */
+
+size_t tg_json_mend_surrogates(char *p, size_t len)
+{
+    unsigned char *s = (unsigned char *)p, *end = s + len;
+    size_t mended = 0;
+    bool in_string = false;
+    while (s < end) {
+        if (*s == '"') {
+            in_string = !in_string;
+            s++;
+        } else if (!in_string || *s != '\\') {
+            s++;
+        } else if (s[1] != 'u') {
+            s += 2; /* validated: the escape is complete */
+        } else {
+            long u = hex4(s + 2);
+            long lo = u >= 0xd800 && u <= 0xdbff && end - s >= 12 && s[6] == '\\' && s[7] == 'u'
+                          ? hex4(s + 8)
+                          : -1;
+            if (lo >= 0xdc00 && lo <= 0xdfff) {
+                s += 12;
+                continue;
+            }
+            if (u >= 0xd800 && u <= 0xdfff) {
+                memcpy(s + 2, "FFFD", 4);
+                mended++;
+            }
+            s += 6;
+        }
+    }
+    return mended;
+}
