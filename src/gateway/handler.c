@@ -218,7 +218,7 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
         return;
     }
     struct tg_json_error jerr;
-    cJSON *json = tg_json_parse_err(req->body, req->body_len, &jerr);
+    cJSON *json = tg_json_parse_client(req->body, req->body_len, &jerr);
     if (!json) {
         char msg[200];
         snprintf(msg, sizeof(msg), "the request body is not valid JSON (RFC 8259): %s at byte %zu",

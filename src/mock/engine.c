@@ -557,7 +557,9 @@ void tg_mock_plan(struct tg_mock *m, enum tg_mock_api api, const char *body, siz
     struct tg_mock_step step;
     bool have_step = tg_mock_script_next(m, &step);
     p->scripted = have_step;
-    cJSON *req = tg_json_parse(body, len);
+    /* Read as a provider reads a request: it carries JSON models wrote (tool
+     * inputs), which may name a key twice. */
+    cJSON *req = tg_json_parse_generated(body, len);
 
     if (have_step && step.body) {
         /* A raw body: sent as is, whatever the request was. */

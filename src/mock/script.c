@@ -172,7 +172,7 @@ static int parse_step(const cJSON *o, struct tg_mock_step *s, char *err, size_t 
 
 int tg_mock_script_set(struct tg_mock *m, const char *json, size_t len, char *err, size_t errlen)
 {
-    cJSON *root = tg_json_parse(json, len);
+    cJSON *root = tg_json_parse_provider(json, len);
     if (!root) {
         snprintf(err, errlen, "the script must be a JSON array of steps (body is not JSON)");
         return -1;

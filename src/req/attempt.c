@@ -176,7 +176,7 @@ static bool openai_event(struct tg_attempt *a, bool has_data, const char *data, 
     if (data_len == 6 && memcmp(data, "[DONE]", 6) == 0) {
         a->saw_done = true;
     } else {
-        cJSON *chunk = tg_json_parse(data, data_len);
+        cJSON *chunk = tg_json_parse_provider(data, data_len);
         if (!chunk) {
             a->stream_error = true; /* a broken chunk: nothing after it can be trusted */
             return false;
@@ -274,7 +274,7 @@ static bool on_event(void *ctx, const struct tg_sse_event *ev)
     if (ev->event[0] && strcmp(ev->event, "error") == 0) {
         /* An error event inside a 200 stream. */
         a->stream_error = true;
-        cJSON *doc = tg_json_parse(ev->data, ev->data_len);
+        cJSON *doc = tg_json_parse_provider(ev->data, ev->data_len);
         const cJSON *err = cJSON_GetObjectItemCaseSensitive(doc, "error");
         a->stream_error_json = cJSON_PrintUnformatted(err ? err : doc);
         cJSON_Delete(doc);
@@ -342,7 +342,7 @@ static enum tg_class classify_answer(struct tg_attempt *a)
         if (c != TG_CLASS_OK)
             return c;
         /* A 2xx body must be the JSON answer it claims to be. */
-        cJSON *root = tg_json_parse(a->body.data, a->body.len);
+        cJSON *root = tg_json_parse_provider(a->body.data, a->body.len);
         if (!root)
             return TG_CLASS_TRANSPORT;
         const cJSON *err = cJSON_GetObjectItemCaseSensitive(root, "error");
@@ -500,7 +500,7 @@ static void book(struct tg_attempt *a)
 static void error_summary(const char *json, size_t len, char *out, size_t n)
 {
     out[0] = '\0';
-    cJSON *doc = json ? tg_json_parse(json, len) : NULL;
+    cJSON *doc = json ? tg_json_parse_provider(json, len) : NULL;
     const cJSON *err = cJSON_GetObjectItemCaseSensitive(doc, "error");
     if (!cJSON_IsObject(err))
         err = doc;

@@ -112,7 +112,7 @@ enum tg_class tg_classify_http(int status, const char *body, size_t body_len,
     if (status == 409)
         return TG_CLASS_SERVER; /* OpenAI's transient conflict: retried by its own SDKs */
 
-    cJSON *root = body_len ? tg_json_parse(body, body_len) : NULL;
+    cJSON *root = body_len ? tg_json_parse_provider(body, body_len) : NULL;
     struct error_fields e;
     read_error(root, &e);
     enum tg_class c;

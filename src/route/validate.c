@@ -105,7 +105,7 @@ enum tg_invalid tg_validate_json_content(const struct tg_expect *expect, const c
 {
     if (!expect->json)
         return TG_VALID;
-    cJSON *doc = tg_json_parse(content, len);
+    cJSON *doc = tg_json_parse_generated(content, len);
     if (!doc)
         return TG_INVALID_JSON;
     enum tg_invalid r = TG_VALID;

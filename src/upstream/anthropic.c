@@ -231,7 +231,7 @@ static cJSON *tool_input(const cJSON *args)
     if (cJSON_IsObject(args))
         return cJSON_Duplicate(args, true); /* lenient clients send the object */
     if (cJSON_IsString(args)) {
-        cJSON *parsed = tg_json_parse(args->valuestring, strlen(args->valuestring));
+        cJSON *parsed = tg_json_parse_generated(args->valuestring, strlen(args->valuestring));
         if (cJSON_IsObject(parsed))
             return parsed;
         cJSON_Delete(parsed);
@@ -681,7 +681,7 @@ static void error_object(const cJSON *root, int status, struct tg_buf *b)
 
 void tg_anthropic_error(const char *body, size_t len, int status, struct tg_buf *out)
 {
-    cJSON *root = body && len ? tg_json_parse(body, len) : NULL;
+    cJSON *root = body && len ? tg_json_parse_provider(body, len) : NULL;
     tg_buf_puts(out, "{\"error\":");
     error_object(root, status, out);
     tg_buf_putc(out, '}');
@@ -737,7 +737,7 @@ static void put_tool_call(struct tg_buf *b, const cJSON *block)
 
 int tg_anthropic_response(const char *body, size_t len, struct tg_buf *out)
 {
-    cJSON *root = body && len ? tg_json_parse(body, len) : NULL;
+    cJSON *root = body && len ? tg_json_parse_provider(body, len) : NULL;
     if (!str_eq(tg_json_get_str(root, "type"), "message")) {
         cJSON_Delete(root);
         return -1;
@@ -993,7 +993,7 @@ enum tg_anthropic_event_result tg_anthropic_stream_event(struct tg_anthropic_str
                                                          size_t len, struct tg_buf *out,
                                                          char **error_json)
 {
-    cJSON *root = data && len ? tg_json_parse(data, len) : NULL;
+    cJSON *root = data && len ? tg_json_parse_provider(data, len) : NULL;
     /* The data's own "type" names the event when no event: line did. */
     const char *name = event && *event ? event : tg_json_get_str(root, "type");
     enum tg_anthropic_event_result r = TG_ANTHROPIC_CONTINUE;

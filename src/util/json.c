@@ -4,14 +4,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-cJSON *tg_json_parse_err(const char *p, size_t len, struct tg_json_error *err)
+#include "core/alloc.h"
+
+static cJSON *parse(const char *p, size_t len, unsigned flags, struct tg_json_error *err)
 {
-    struct tg_json_check_opts strict = {TG_JSON_NO_DUP_KEYS, NULL, NULL};
-    if (!tg_json_check(p, len, &strict, err))
+    struct tg_json_check_opts rules = {flags, NULL, NULL};
+    if (!tg_json_check(p, len, &rules, err))
         return NULL;
     /* cJSON only ever sees strict JSON, which it reads whole: the check
      * above already refused what would follow the value. */
     cJSON *root = cJSON_ParseWithLength(p, len);
+    if (!root && !(flags & TG_JSON_NO_ODD_ESCAPES) && len) {
+        /* cJSON refuses lone surrogates the check let through: it reads a
+         * copy where they are U+FFFD (rare, so only after it failed). */
+        char *copy = tg_xmalloc(len);
+        memcpy(copy, p, len);
+        if (tg_json_mend_surrogates(copy, len))
+            root = cJSON_ParseWithLength(copy, len);
+        free(copy);
+    }
     if (!root && err) {
         err->offset = 0;
         err->what = "out of memory while parsing";
@@ -19,9 +30,19 @@ cJSON *tg_json_parse_err(const char *p, size_t len, struct tg_json_error *err)
     return root;
 }
 
-cJSON *tg_json_parse(const char *p, size_t len)
+cJSON *tg_json_parse_client(const char *p, size_t len, struct tg_json_error *err)
 {
-    return tg_json_parse_err(p, len, NULL);
+    return parse(p, len, TG_JSON_NO_DUP_KEYS | TG_JSON_NO_ODD_ESCAPES, err);
+}
+
+cJSON *tg_json_parse_provider(const char *p, size_t len)
+{
+    return parse(p, len, TG_JSON_NO_DUP_KEYS, NULL);
+}
+
+cJSON *tg_json_parse_generated(const char *p, size_t len)
+{
+    return parse(p, len, 0, NULL);
 }
 
 const char *tg_json_get_str(const cJSON *obj, const char *key)

@@ -12,11 +12,24 @@
 #include "core/buf.h"
 #include "util/json_scan.h"
 
-/* NULL unless p[0..len) is strict JSON (json_scan.h) without duplicate keys;
- * then *err (when not NULL) says what is wrong and at which byte. Every JSON
- * the gateway reads, from clients and from providers, goes through here. */
-cJSON *tg_json_parse_err(const char *p, size_t len, struct tg_json_error *err);
-cJSON *tg_json_parse(const char *p, size_t len);
+/* Strict JSON (json_scan.h) parsed by cJSON, with rules that depend on whose
+ * text it is. Each returns NULL unless p[0..len) follows them.
+ *
+ * A client's request body: no duplicate keys and no odd escapes (\u0000, a
+ * lone surrogate), because the gateway routes on what it reads and the
+ * provider must read the same request. *err (when not NULL) says what is
+ * wrong and at which byte. */
+cJSON *tg_json_parse_client(const char *p, size_t len, struct tg_json_error *err);
+/* A provider's envelope (an answer, a stream event, an error body; the
+ * mock's requests and scripts): its serializer makes the keys, so none is
+ * named twice; odd escapes are a model's content and are accepted. In the
+ * tree a lone surrogate reads as U+FFFD and a string ends at \u0000
+ * (cJSON's C strings); relayed bytes are the provider's, untouched. */
+cJSON *tg_json_parse_provider(const char *p, size_t len);
+/* JSON a model wrote (content checked against response_format, tool-call
+ * arguments): a model may name a key twice; cJSON keeps both and its
+ * lookups find the first. Odd escapes as for a provider. */
+cJSON *tg_json_parse_generated(const char *p, size_t len);
 
 /* Member `key` of an object when it has the wanted type; NULL otherwise. */
 const char *tg_json_get_str(const cJSON *obj, const char *key);

@@ -1,11 +1,8 @@
 /* The strict JSON validator and the member scanner (see json_scan.h).
  *
  * One loop over the bytes with an explicit stack of open containers, so deep
- * nesting costs no C stack. Duplicate keys are found with a hash table of
- * the keys of the objects still open: entries are indexes into a stack of
- * keys that shrinks when an object closes; stale table entries are skipped
- * (their index is past the top, or the key there belongs to another object)
- * and dropped when the table is rebuilt. */
+ * nesting costs no C stack. Duplicate keys are looked for when an object
+ * closes (see "duplicate keys" below). */
 #include "util/json_scan.h"
 
 #include <stdint.h>
@@ -15,13 +12,14 @@
 #include "core/alloc.h"
 #include "util/hex.h"
 
-enum { KEYS_INLINE = 64, SLOTS_INLINE = 128 };
+enum { KEYS_INLINE = 64, NAMES_INLINE = 256 };
 
-/* 16 bytes a key: a body of short keys costs about 3 times its size here. */
+/* 16 bytes a key: a body of short keys ("a":0, 6 bytes) costs about 3 times
+ * its size here, and only while their object is open. */
 struct key {
-    uint32_t start, end; /* the key token, quotes included */
-    uint32_t hash;       /* of the unescaped bytes */
-    uint32_t obj;        /* serial of the object it belongs to */
+    uint32_t off, len; /* the bytes cJSON reads for it, in text or names */
+    uint32_t tok;      /* where its token starts, for the error */
+    bool unescaped;    /* off is in names, not in text */
 };
 
 struct checker {
@@ -30,16 +28,17 @@ struct checker {
     struct tg_json_error err;
     int depth;
     unsigned char kind[TG_JSON_MAX_DEPTH]; /* '{' or '[' per open container */
-    /* Duplicate keys (TG_JSON_NO_DUP_KEYS only). */
-    uint32_t obj_of[TG_JSON_MAX_DEPTH];  /* serial of each open object */
-    size_t keys_base[TG_JSON_MAX_DEPTH]; /* its first key in keys[] */
-    uint32_t next_obj;
+    bool escaped;                          /* the last string had a backslash */
+    /* Duplicate keys (TG_JSON_NO_DUP_KEYS only): the keys of the open
+     * objects, and the unescaped bytes of those that had escapes. */
+    size_t keys_base[TG_JSON_MAX_DEPTH];  /* each open object's first key */
+    size_t names_base[TG_JSON_MAX_DEPTH]; /* and its first byte in names */
     struct key *keys;
     size_t nkeys, keys_cap;
-    uint32_t *slots; /* key index + 1; 0 = empty */
-    size_t slots_cap, slots_used;
+    unsigned char *names;
+    size_t nnames, names_cap;
     struct key keys_inline[KEYS_INLINE];
-    uint32_t slots_inline[SLOTS_INLINE];
+    unsigned char names_inline[NAMES_INLINE];
 };
 
 static bool fail(struct checker *c, const unsigned char *at, const char *what)
@@ -158,16 +157,19 @@ static bool string_escape(struct checker *c)
     long u = c->end - s >= 6 ? hex4(s + 2) : -1;
     if (u < 0)
         return fail(c, s, "\\u without four hex digits");
-    if (u == 0)
+    bool odd_refused = c->flags & TG_JSON_NO_ODD_ESCAPES;
+    if (u == 0 && odd_refused)
         return fail(c, s, "\\u0000 (NUL) in a string is not accepted");
-    if (u >= 0xdc00 && u <= 0xdfff)
+    if (u >= 0xdc00 && u <= 0xdfff && odd_refused)
         return fail(c, s, "a lone low surrogate escape (\\uDC00-\\uDFFF without a high one)");
     if (u >= 0xd800 && u <= 0xdbff) {
         long lo = c->end - s >= 12 && s[6] == '\\' && s[7] == 'u' ? hex4(s + 8) : -1;
-        if (lo < 0xdc00 || lo > 0xdfff)
+        if (lo >= 0xdc00 && lo <= 0xdfff) {
+            c->q = s + 12;
+            return true;
+        }
+        if (odd_refused)
             return fail(c, s, "a lone high surrogate escape (\\uD800-\\uDBFF without a low one)");
-        c->q = s + 12;
-        return true;
     }
     c->q = s + 6;
     return true;
@@ -177,6 +179,7 @@ static bool string_escape(struct checker *c)
 static bool string(struct checker *c)
 {
     const unsigned char *start = c->q++;
+    c->escaped = false;
     for (;;) {
         /* The plain ASCII run, in a local: *q may alias c->q as far as the
          * compiler knows, which would reload it at every byte. */
@@ -192,6 +195,7 @@ static bool string(struct checker *c)
             return true;
         }
         if (b == '\\') {
+            c->escaped = true;
             if (!string_escape(c))
                 return false;
         } else if (b < 0x20) {
@@ -290,9 +294,19 @@ static int unesc_next(struct unesc *u)
     }
     unsigned long cp = (unsigned long)hex4(u->p);
     u->p += 4;
-    if (cp >= 0xd800 && cp <= 0xdbff) { /* validated: a low half follows */
-        cp = 0x10000 + ((cp - 0xd800) << 10) + ((unsigned long)hex4(u->p + 2) - 0xdc00);
+    if (cp == 0) { /* cJSON's string ends there */
+        u->p = u->end;
+        return -1;
+    }
+    long lo =
+        cp >= 0xd800 && cp <= 0xdbff && u->end - u->p >= 6 && u->p[0] == '\\' && u->p[1] == 'u'
+            ? hex4(u->p + 2)
+            : -1;
+    if (lo >= 0xdc00 && lo <= 0xdfff) {
+        cp = 0x10000 + ((cp - 0xd800) << 10) + ((unsigned long)lo - 0xdc00);
         u->p += 6;
+    } else if (cp >= 0xd800 && cp <= 0xdfff) {
+        cp = 0xfffd; /* a lone surrogate, as tg_json_mend_surrogates makes it */
     }
     u->i = 1; /* buf[0] is returned now */
     if (cp < 0x80) {
@@ -318,20 +332,6 @@ static int unesc_next(struct unesc *u)
     return u->buf[0];
 }
 
-static bool keys_equal(const char *text, const struct key *a, const struct key *b)
-{
-    struct unesc ua, ub;
-    unesc_init(&ua, text, a->start, a->end);
-    unesc_init(&ub, text, b->start, b->end);
-    for (;;) {
-        int x = unesc_next(&ua), y = unesc_next(&ub);
-        if (x != y)
-            return false;
-        if (x < 0)
-            return true;
-    }
-}
-
 bool tg_json_member_key_is(const char *text, const struct tg_json_member *m, const char *key,
                            size_t klen)
 {
@@ -345,74 +345,132 @@ bool tg_json_member_key_is(const char *text, const struct tg_json_member *m, con
 
 /* ---- duplicate keys ---- */
 
-static uint32_t key_hash(const char *text, size_t start, size_t end)
+/* The keys of every open object sit on one stack; when an object closes its
+ * keys are checked against each other and popped. A key is compared as the
+ * bytes cJSON reads for it: escaped keys are unescaped once into `names`
+ * (also a stack), so every comparison is a memcmp. Sorting (merge sort:
+ * O(n log n) whatever the keys) replaces the unseeded hash table whose
+ * collisions a client could precompute. */
+static const unsigned char *key_bytes(const struct checker *c, const struct key *k)
 {
-    struct unesc u;
-    unesc_init(&u, text, start, end);
-    uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
-    for (int b; (b = unesc_next(&u)) >= 0;)
-        h = (h ^ (uint64_t)b) * 0x100000001b3u;
-    return (uint32_t)(h ^ (h >> 32));
+    return (k->unescaped ? c->names : c->text) + k->off;
 }
 
-static void slot_put(uint32_t *slots, size_t cap, uint32_t hash, uint32_t v)
+/* By bytes, then by position: equal keys end up adjacent, in document order. */
+static int key_cmp(const struct checker *c, const struct key *a, const struct key *b)
 {
-    size_t i = (size_t)hash & (cap - 1);
-    while (slots[i])
-        i = (i + 1) & (cap - 1);
-    slots[i] = v;
+    size_t n = a->len < b->len ? a->len : b->len;
+    int r = memcmp(key_bytes(c, a), key_bytes(c, b), n);
+    if (r)
+        return r;
+    if (a->len != b->len)
+        return a->len < b->len ? -1 : 1;
+    return a->tok < b->tok ? -1 : a->tok > b->tok;
 }
 
-/* Drops stale entries, growing the table when the live keys need it. */
-static void slots_rebuild(struct checker *c)
+static bool key_same(const struct checker *c, const struct key *a, const struct key *b)
 {
-    size_t cap = SLOTS_INLINE;
-    while (cap < 2 * (c->nkeys + 1))
-        cap *= 2;
-    if (cap != c->slots_cap) {
-        if (c->slots != c->slots_inline)
-            free(c->slots);
-        c->slots = cap == SLOTS_INLINE ? c->slots_inline : tg_xmalloc(cap * sizeof(*c->slots));
-        c->slots_cap = cap;
-    }
-    memset(c->slots, 0, cap * sizeof(*c->slots));
-    for (size_t i = 0; i < c->nkeys; i++)
-        slot_put(c->slots, cap, c->keys[i].hash, (uint32_t)i + 1);
-    c->slots_used = c->nkeys;
+    return a->len == b->len && memcmp(key_bytes(c, a), key_bytes(c, b), a->len) == 0;
 }
 
-/* Records the key token [start, end) of the innermost object; false if the
- * object already has it. */
-static bool key_add(struct checker *c, size_t start, size_t end)
+/* Bottom-up merge sort of k[0..n) through tmp[0..n): O(n log n) whatever
+ * the keys, and each pass reads memory in order. */
+static void keys_sort(const struct checker *c, struct key *k, struct key *tmp, size_t n)
 {
-    const char *text = (const char *)c->text;
-    struct key k = {(uint32_t)start, (uint32_t)end, key_hash(text, start, end),
-                    c->obj_of[c->depth - 1]};
-    size_t base = c->keys_base[c->depth - 1];
-    for (size_t i = (size_t)k.hash & (c->slots_cap - 1); c->slots[i];
-         i = (i + 1) & (c->slots_cap - 1)) {
-        size_t j = c->slots[i] - 1;
-        if (j >= base && j < c->nkeys && c->keys[j].obj == k.obj && c->keys[j].hash == k.hash &&
-            keys_equal(text, &c->keys[j], &k))
-            return fail(c, c->text + start, "a duplicate key in an object");
-    }
-    if (c->nkeys == c->keys_cap) {
-        size_t cap = c->keys_cap * 2;
-        if (c->keys == c->keys_inline) {
-            c->keys = tg_xmalloc(cap * sizeof(*c->keys));
-            memcpy(c->keys, c->keys_inline, sizeof(c->keys_inline));
-        } else {
-            c->keys = tg_xrealloc(c->keys, cap * sizeof(*c->keys));
+    struct key *from = k, *to = tmp;
+    for (size_t w = 1; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            size_t a = lo, b = mid, o = lo;
+            while (a < mid && b < hi)
+                to[o++] = key_cmp(c, &from[b], &from[a]) < 0 ? from[b++] : from[a++];
+            while (a < mid)
+                to[o++] = from[a++];
+            while (b < hi)
+                to[o++] = from[b++];
         }
-        c->keys_cap = cap;
+        struct key *t = from;
+        from = to;
+        to = t;
     }
-    c->keys[c->nkeys++] = k;
-    if (4 * (c->slots_used + 1) > 3 * c->slots_cap) {
-        slots_rebuild(c); /* puts every live key, the new one included */
+    if (from != k)
+        memcpy(k, from, n * sizeof(*k));
+}
+
+/* The token of the first key (in document order) that repeats an earlier
+ * one of k[0..n), or -1. Reorders k. */
+static long first_duplicate(const struct checker *c, struct key *k, size_t n)
+{
+    long first = -1;
+    if (n <= 8) { /* a handful: compared directly, as most objects are */
+        for (size_t i = 1; i < n && first < 0; i++)
+            for (size_t j = 0; j < i; j++)
+                if (key_same(c, &k[i], &k[j])) {
+                    first = k[i].tok;
+                    break;
+                }
+        return first;
+    }
+    struct key tmp_inline[KEYS_INLINE];
+    struct key *tmp = n <= KEYS_INLINE ? tmp_inline : tg_xmalloc(n * sizeof(*tmp));
+    keys_sort(c, k, tmp, n);
+    if (tmp != tmp_inline)
+        free(tmp);
+    for (size_t i = 1; i < n; i++)
+        if (key_same(c, &k[i - 1], &k[i]) && (first < 0 || k[i].tok < (uint32_t)first))
+            first = k[i].tok;
+    return first;
+}
+
+static void *grow(void *p, void *inline_p, size_t *cap, size_t used, size_t need, size_t size)
+{
+    size_t n = *cap;
+    while (n < need)
+        n *= 2;
+    if (p == inline_p) {
+        p = tg_xmalloc(n * size);
+        memcpy(p, inline_p, used * size);
     } else {
-        slot_put(c->slots, c->slots_cap, k.hash, (uint32_t)c->nkeys);
-        c->slots_used++;
+        p = tg_xrealloc(p, n * size);
     }
+    *cap = n;
+    return p;
+}
+
+/* Records the key token [start, end) of the innermost object. */
+static void key_add(struct checker *c, size_t start, size_t end, bool escaped)
+{
+    struct key k = {(uint32_t)start + 1, (uint32_t)(end - start - 2), (uint32_t)start, false};
+    if (escaped) {
+        /* Unescaped is never longer than the token. */
+        if (c->nnames + (end - start) > c->names_cap)
+            c->names = grow(c->names, c->names_inline, &c->names_cap, c->nnames,
+                            c->nnames + (end - start), 1);
+        struct unesc u;
+        unesc_init(&u, (const char *)c->text, start, end);
+        size_t n = 0;
+        for (int b; (b = unesc_next(&u)) >= 0;)
+            c->names[c->nnames + n++] = (unsigned char)b;
+        k.off = (uint32_t)c->nnames;
+        k.len = (uint32_t)n;
+        k.unescaped = true;
+        c->nnames += n;
+    }
+    if (c->nkeys == c->keys_cap)
+        c->keys =
+            grow(c->keys, c->keys_inline, &c->keys_cap, c->nkeys, c->nkeys + 1, sizeof(*c->keys));
+    c->keys[c->nkeys++] = k;
+}
+
+/* The innermost object closes: false if it named a member twice. */
+static bool keys_close(struct checker *c)
+{
+    size_t base = c->keys_base[c->depth];
+    long dup = first_duplicate(c, c->keys + base, c->nkeys - base);
+    if (dup >= 0)
+        return fail(c, c->text + dup, "a duplicate key in an object");
+    c->nkeys = base;
+    c->nnames = c->names_base[c->depth];
     return true;
 }
 
@@ -424,20 +482,21 @@ static bool push(struct checker *c, unsigned char kind)
         return fail(c, c->q, "nesting deeper than 256 arrays and objects");
     c->kind[c->depth] = kind;
     if (kind == '{' && (c->flags & TG_JSON_NO_DUP_KEYS)) {
-        c->obj_of[c->depth] = c->next_obj++;
         c->keys_base[c->depth] = c->nkeys;
+        c->names_base[c->depth] = c->nnames;
     }
     c->depth++;
     c->q++;
     return true;
 }
 
-static void pop(struct checker *c)
+static bool pop(struct checker *c)
 {
     c->depth--;
-    if (c->kind[c->depth] == '{' && (c->flags & TG_JSON_NO_DUP_KEYS))
-        c->nkeys = c->keys_base[c->depth];
+    if (c->kind[c->depth] == '{' && (c->flags & TG_JSON_NO_DUP_KEYS) && !keys_close(c))
+        return false;
     c->q++;
+    return true;
 }
 
 static bool document(struct checker *c, const struct tg_json_check_opts *o)
@@ -458,7 +517,8 @@ value:
             return false;
         skip_ws(c);
         if (c->q < c->end && *c->q == '}') {
-            pop(c);
+            if (!pop(c))
+                return false;
             goto after_value;
         }
         goto member;
@@ -467,7 +527,8 @@ value:
             return false;
         skip_ws(c);
         if (c->q < c->end && *c->q == ']') {
-            pop(c);
+            if (!pop(c))
+                return false;
             goto after_value;
         }
         goto value;
@@ -506,8 +567,8 @@ member:
         if (!string(c))
             return false;
         size_t key_end = (size_t)(c->q - c->text);
-        if ((c->flags & TG_JSON_NO_DUP_KEYS) && !key_add(c, key_start, key_end))
-            return false;
+        if (c->flags & TG_JSON_NO_DUP_KEYS)
+            key_add(c, key_start, key_end, c->escaped);
         skip_ws(c);
         if (c->q >= c->end || *c->q != ':')
             return unexpected(c, "expected ':' after a member name");
@@ -540,7 +601,8 @@ after_value:
         goto value;
     }
     if (c->q < c->end && *c->q == (c->kind[c->depth - 1] == '{' ? '}' : ']')) {
-        pop(c);
+        if (!pop(c))
+            return false;
         goto after_value;
     }
     if (c->q >= c->end)
@@ -564,21 +626,19 @@ bool tg_json_check(const char *p, size_t len, const struct tg_json_check_opts *o
     c->err.offset = 0;
     c->err.what = NULL;
     c->depth = 0;
-    c->next_obj = 0;
+    c->escaped = false;
     c->keys = c->keys_inline;
     c->nkeys = 0;
     c->keys_cap = KEYS_INLINE;
-    c->slots = c->slots_inline;
-    c->slots_cap = SLOTS_INLINE;
-    c->slots_used = 0;
-    if (c->flags & TG_JSON_NO_DUP_KEYS)
-        memset(c->slots_inline, 0, sizeof(c->slots_inline));
+    c->names = c->names_inline;
+    c->nnames = 0;
+    c->names_cap = NAMES_INLINE;
     /* Key offsets are 32-bit; no body or answer comes near 4 GiB. */
     bool ok = len <= UINT32_MAX ? document(c, opts) : fail(c, c->text, "a text over 4 GiB");
     if (c->keys != c->keys_inline)
         free(c->keys);
-    if (c->slots != c->slots_inline)
-        free(c->slots);
+    if (c->names != c->names_inline)
+        free(c->names);
     if (!ok && err)
         *err = c->err;
     return ok;
@@ -606,10 +666,45 @@ static void on_find_member(void *ctx, const char *text, const struct tg_json_mem
 bool tg_json_find_member(const char *p, size_t len, const char *key, size_t *start, size_t *end)
 {
     struct find f = {key, strlen(key), false, 0, 0};
-    struct tg_json_check_opts o = {TG_JSON_NO_DUP_KEYS, on_find_member, &f};
+    struct tg_json_check_opts o = {TG_JSON_NO_DUP_KEYS | TG_JSON_NO_ODD_ESCAPES, on_find_member,
+                                   &f};
     if (!tg_json_check(p, len, &o, NULL) || !f.found)
         return false;
     *start = f.start;
     *end = f.end;
     return true;
+}
+
+/* ---- lone surrogates, for cJSON ---- */
+
+size_t tg_json_mend_surrogates(char *p, size_t len)
+{
+    unsigned char *s = (unsigned char *)p, *end = s + len;
+    size_t mended = 0;
+    bool in_string = false;
+    while (s < end) {
+        if (*s == '"') {
+            in_string = !in_string;
+            s++;
+        } else if (!in_string || *s != '\\') {
+            s++;
+        } else if (s[1] != 'u') {
+            s += 2; /* validated: the escape is complete */
+        } else {
+            long u = hex4(s + 2);
+            long lo = u >= 0xd800 && u <= 0xdbff && end - s >= 12 && s[6] == '\\' && s[7] == 'u'
+                          ? hex4(s + 8)
+                          : -1;
+            if (lo >= 0xdc00 && lo <= 0xdfff) {
+                s += 12;
+                continue;
+            }
+            if (u >= 0xd800 && u <= 0xdfff) {
+                memcpy(s + 2, "FFFD", 4);
+                mended++;
+            }
+            s += 6;
+        }
+    }
+    return mended;
 }

@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     struct tg_buf out = TG_BUF_INIT;
     if (tg_anthropic_response(body, len, &out) == 0) {
-        cJSON *answer = tg_json_parse(out.data, out.len);
+        cJSON *answer = tg_json_parse_provider(out.data, out.len);
         FUZZ_CHECK(answer != NULL, "answer not JSON: %.*s", (int)out.len, out.data);
         FUZZ_CHECK(cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(answer, "choices")),
                    "no choices: %.*s", (int)out.len, out.data);
@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tg_buf_free(&out);
 
     tg_anthropic_error(body, len, status, &out);
-    cJSON *err = tg_json_parse(out.data, out.len);
+    cJSON *err = tg_json_parse_provider(out.data, out.len);
     FUZZ_CHECK(err != NULL, "error not JSON: %.*s", (int)out.len, out.data);
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(err, "error");
     FUZZ_CHECK(tg_json_get_str(e, "message") != NULL, "no error.message: %.*s", (int)out.len,

@@ -29,7 +29,7 @@ static void check_chunks(const struct tg_buf *out)
         FUZZ_CHECK(end != NULL, "an unterminated chunk: %.*s", (int)out->len, out->data);
         size_t n = (size_t)(end - start);
         if (!(n == 6 && memcmp(start, "[DONE]", 6) == 0)) {
-            cJSON *chunk = tg_json_parse(start, n);
+            cJSON *chunk = tg_json_parse_provider(start, n);
             FUZZ_CHECK(chunk != NULL, "chunk not JSON: %.*s", (int)n, start);
             cJSON_Delete(chunk);
         }
@@ -49,7 +49,7 @@ static bool on_event(void *ctx, const struct tg_sse_event *ev)
     check_chunks(&st->out);
     if (r == TG_ANTHROPIC_ERROR) {
         FUZZ_CHECK(error_json != NULL, "an error without an error object");
-        cJSON *e = tg_json_parse(error_json, strlen(error_json));
+        cJSON *e = tg_json_parse_provider(error_json, strlen(error_json));
         FUZZ_CHECK(e != NULL, "error not JSON: %s", error_json);
         cJSON_Delete(e);
         free(error_json);

@@ -36,7 +36,7 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
         tg_http_respond_error(x, 404, "not_found", "no endpoint", NULL);
         return;
     }
-    cJSON *json = tg_json_parse(req->body, req->body_len);
+    cJSON *json = tg_json_parse_client(req->body, req->body_len, NULL);
     const char *problem = json ? tg_client_body_problem((enum tg_api)api, json) : "not JSON";
     if (problem) {
         cJSON_Delete(json);

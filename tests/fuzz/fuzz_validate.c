@@ -29,8 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *ans = nul ? nul + 1 : p + len;
     size_t ans_len = len - req_len - (nul ? 1 : 0);
 
-    cJSON *request = tg_json_parse(p, req_len);
-    cJSON *answer = tg_json_parse(ans, ans_len);
+    cJSON *request = tg_json_parse_client(p, req_len, NULL);
+    cJSON *answer = tg_json_parse_provider(ans, ans_len);
     struct tg_expect expect = {false, NULL};
     if (request)
         tg_expect_from_request(request, &expect);

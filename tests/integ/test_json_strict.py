@@ -11,6 +11,10 @@ answers no real provider would send can be sent.
 - Upstream answers: every file as a whole answer and inside a chat completion,
   and broken stream events: the client never gets a broken body as a 200.
 - The cases issue 11 names, one by one.
+- Whose text it is (util/json.h): what a client may not send (\u0000, a lone
+  surrogate, a duplicate key) a provider's answer or a model's JSON may
+  carry; such an answer is served as sent and never counts against the
+  deployment's breaker.
 """
 
 import http.server
@@ -23,14 +27,16 @@ import harness
 CORPUS = os.path.join(harness.SRC, "tests", "data", "json")
 
 
-def corpus():
-    """(name, bytes, accepted) for every y_/n_/i_ file, i_ as decisions.txt says."""
+def corpus(source="client"):
+    """(name, bytes, accepted) for every y_/n_/i_ file, i_ as decisions.txt
+    says for that source: "client" (a request body) or "provider" (an answer)."""
+    column = {"client": 1, "provider": 2}[source]
     decisions = {}
     with open(os.path.join(CORPUS, "decisions.txt")) as f:
         for line in f:
             if line.startswith("i_"):
-                name, verdict = line.split()[:2]
-                decisions[name] = verdict == "accept"
+                words = line.split()
+                decisions[words[0]] = words[column] == "accept"
     out = []
     for name in sorted(os.listdir(CORPUS)):
         if not name.endswith(".json") or name[1:2] != "_":
@@ -130,6 +136,23 @@ class JsonStrictTest(harness.TestCase):
                       "cache": {"mode": "off"},
                       "degraded": {"enabled": False},
                       "breaker": {"failure_threshold": 1000000, "min_requests": 1000000}})
+
+    def test_duplicate_keys_in_a_json_object_answer_are_valid(self):
+        # The model wrote the key twice: its JSON, strict grammar, first wins.
+        content = json.dumps('{"a":1,"a":2}').encode()
+        answer = ANSWER_HEAD.replace(b'"hello there"', content) + b"null}"
+        self.up.answer = (200, "application/json", answer)
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", self.gw.port, timeout=30)
+        conn.request("POST", "/v1/chat/completions",
+                     body=CHAT_HEAD + b'null,"response_format":{"type":"json_object"}}',
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        data = resp.read()
+        conn.close()
+        self.assertEqual(resp.status, 200, data)
+        self.assertIsNone(resp.getheader("x-tailgate-validation"), data)
+        self.assertEqual(data, answer)
 
     def refused_400(self, body, why):
         before = self.up.count()
@@ -232,7 +255,7 @@ class JsonStrictTest(harness.TestCase):
         return status, data
 
     def test_corpus_as_upstream_answer(self):
-        for name, doc, accepted in corpus():
+        for name, doc, accepted in corpus("provider"):
             if not accepted:
                 self.assert_not_served(doc, name)
                 self.assert_not_served(ANSWER_HEAD + doc + b"}", name + " inside an answer")
@@ -270,6 +293,83 @@ class JsonStrictTest(harness.TestCase):
         self.up.answer = (200, "text/event-stream", sse(CHUNK % (b"ok", b""), ev))
         status, data = post(self.gw, b'{"model":"fast","stream":true,"messages":[{"role":"user","content":"hi"}]}')
         self.assertNotIn(ev, data, repr(ev))
+
+
+class OddEscapesInAnswers(harness.TestCase):
+    """\u0000 and lone surrogates a provider sends (a model asked to print
+    U+0000, a serializer that split a pair) are content: served byte for byte,
+    and never a failure of the deployment, however often a client asks."""
+
+    THRESHOLD = 2
+
+    def setUp(self):
+        super().setUp()
+        self.up = Upstream()
+        self.addCleanup(self.up.stop)
+        self.gw = harness.simple_gateway(
+            self, self.up, model="fast",
+            sections={"retry": {"max_attempts": 1},
+                      "hedge": {"enabled": False},
+                      "cache": {"mode": "off"},
+                      "degraded": {"enabled": False},
+                      "breaker": {"failure_threshold": self.THRESHOLD, "min_requests": 1000,
+                                  "cooldown_ms": 60000}})
+
+    def served(self, answer, ctype="application/json", stream=False):
+        self.up.answer = (200, ctype, answer)
+        body = CHAT_HEAD + (b'null,"stream":true}' if stream else b"null}")
+        for i in range(3 * self.THRESHOLD):
+            status, data = post(self.gw, body)
+            self.assertEqual(status, 200, "%r, request %d: %r" % (answer, i + 1, data[:300]))
+            if stream:
+                self.assertIn(answer[:-len(b"data: [DONE]\n\n")], data)
+            else:
+                self.assertEqual(data, answer)
+        d = self.gw.status()["deployments"]["d1"]
+        self.assertEqual(d["state"], "closed", d)
+        self.assertEqual(d["opens_total"], 0, d)
+        self.assertEqual(self.gw.metric("tailgate_breaker_opens_total"), 0)
+
+    def test_nul_in_content(self):
+        self.served(ANSWER_HEAD.replace(b'"hello there"', b'"A\\u0000B"') + b"null}")
+
+    def test_lone_high_surrogate_in_content(self):
+        self.served(ANSWER_HEAD.replace(b'"hello there"', b'"x\\ud800y"') + b"null}")
+
+    def test_lone_low_surrogate_in_content(self):
+        self.served(ANSWER_HEAD.replace(b'"hello there"', b'"\\udc00"') + b'{"k":"\\ud800"}}')
+
+    def test_odd_escapes_in_stream_events(self):
+        self.served(sse(CHUNK % (b"A\\u0000B", b""), CHUNK % (b"\\ud800", b"")),
+                    "text/event-stream", stream=True)
+
+
+class DuplicateKeysInToolArguments(harness.TestCase):
+    """Tool-call arguments are a model's JSON: a key named twice reaches an
+    Anthropic-kind deployment as the model wrote it, not as {}."""
+
+    def test_reaches_anthropic_intact(self):
+        os.environ["TG_TEST_ANTHROPIC_KEY"] = "sk-ant-test"
+        ant = self.mock()
+        g = self.gateway(
+            providers=[{"name": "anthropic", "kind": "anthropic", "base_url": ant.url,
+                        "api_key_env": "TG_TEST_ANTHROPIC_KEY"}],
+            deployments=[{"name": "claude@anthropic", "provider": "anthropic",
+                          "model": "claude-sonnet-4"}],
+            routes=[{"model": "claude", "deployments": ["claude@anthropic"]}],
+            sections={"hedge": {"enabled": False}, "cache": {"mode": "off"},
+                      "degraded": {"enabled": False}, "retry": {"max_attempts": 1}})
+        args = '{"city":"Paris","city":"Rome","days":2}'
+        body = {"model": "claude", "messages": [
+            {"role": "user", "content": "Weather?"},
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "call_1", "type": "function",
+                 "function": {"name": "get_weather", "arguments": args}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "Sunny"}]}
+        s, h, b = g.call("POST", "/v1/chat/completions", json.dumps(body))
+        self.assertEqual(s, 200, b)
+        sent = ant.stats()["recent"][-1]["body"]
+        self.assertIn('"input":' + args, sent)
 
 
 if __name__ == "__main__":

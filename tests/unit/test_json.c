@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/buf.h"
 #include "util/headers.h"
@@ -28,12 +29,12 @@ static char *exact(const char *text, size_t len)
     return p;
 }
 
-/* ---- tg_json_parse ---- */
+/* ---- tg_json_parse_client, _provider, _generated ---- */
 
 static bool parses(const char *text, size_t len)
 {
     char *p = exact(text, len);
-    cJSON *j = tg_json_parse(p, len);
+    cJSON *j = tg_json_parse_client(p, len, NULL);
     free(p);
     cJSON_Delete(j);
     return j != NULL;
@@ -87,11 +88,121 @@ static void test_parse_strict(void **state)
     free(deep);
 }
 
+/* Whose text it is decides the rules: a client's body refuses duplicate
+ * keys and odd escapes, a provider's envelope only duplicates, a model's
+ * JSON neither; the grammar is the same strict one for all three. */
+enum source { CLIENT, PROVIDER, GENERATED };
+
+static cJSON *parse_as(enum source src, const char *text, size_t len)
+{
+    char *p = exact(text, len);
+    cJSON *j = src == CLIENT     ? tg_json_parse_client(p, len, NULL)
+               : src == PROVIDER ? tg_json_parse_provider(p, len)
+                                 : tg_json_parse_generated(p, len);
+    /* The text is read, never mended in place: relayed bytes stay as sent. */
+    assert_memory_equal(p, text, len);
+    free(p);
+    return j;
+}
+
+static void test_parse_per_source(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        bool client, provider, generated;
+    } rows[] = {
+        {"{\"content\":\"A\\u0000B\"}", false, true, true},
+        {"{\"content\":\"\\ud800\"}", false, true, true},
+        {"{\"content\":\"\\uDC00 first\"}", false, true, true},
+        {"{\"content\":\"\\ud800\\u0041\"}", false, true, true},
+        {"{\"a\":1,\"a\":2}", false, false, true},
+        {"{\"a\":1,\"\\u0061\":2}", false, false, true},
+        {"{\"x\":[{\"a\":1,\"a\":2}]}", false, false, true},
+        /* As cJSON reads keys: both are U+FFFD, both are "a". */
+        {"{\"\\ud800\":1,\"\\udbff\":2}", false, false, true},
+        {"{\"a\\u0000b\":1,\"a\\u0000c\":2}", false, false, true},
+        {"{\"a\":1,\"b\":2}", true, true, true},
+        /* The grammar is strict for everyone. */
+        {"{\"a\":01}", false, false, false},
+        {"{\"a\":\"x\ty\"}", false, false, false},
+        {"{\"a\":1,}", false, false, false},
+        {"[\"\xed\xa0\x80\"]", false, false, false}, /* a surrogate in UTF-8 stays refused */
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        const bool want[3] = {rows[i].client, rows[i].provider, rows[i].generated};
+        for (int src = CLIENT; src <= GENERATED; src++) {
+            cJSON *j = parse_as((enum source)src, rows[i].text, strlen(rows[i].text));
+            if ((j != NULL) != want[src])
+                fail_msg("row %zu (%s) as %s: %s", i, rows[i].text,
+                         src == CLIENT     ? "client"
+                         : src == PROVIDER ? "provider"
+                                           : "generated",
+                         j ? "accepted" : "refused");
+            cJSON_Delete(j);
+        }
+    }
+
+    /* What the tree holds: a string ends at \u0000 (cJSON's C strings)... */
+    const char *nul = "{\"content\":\"A\\u0000B\",\"n\":1}";
+    cJSON *j = parse_as(PROVIDER, nul, strlen(nul));
+    assert_string_equal(tg_json_get_str(j, "content"), "A");
+    cJSON_Delete(j);
+    /* ...a lone surrogate is U+FFFD, pairs are untouched... */
+    const char *lone = "{\"c\":\"x\\udc00y\\ud800\\ud800\\udc00z\\ud83d\"}";
+    j = parse_as(PROVIDER, lone, strlen(lone));
+    assert_string_equal(tg_json_get_str(j, "c"),
+                        "x\xef\xbf\xbdy\xef\xbf\xbd\xf0\x90\x80\x80z\xef\xbf\xbd");
+    cJSON_Delete(j);
+    j = parse_as(GENERATED, lone, strlen(lone));
+    assert_non_null(j);
+    cJSON_Delete(j);
+    /* ...and of a key a model named twice, lookups find the first. */
+    const char *dup = "{\"a\":1,\"a\":2}";
+    j = parse_as(GENERATED, dup, strlen(dup));
+    double v = 0;
+    assert_true(tg_json_get_num(j, "a", &v));
+    assert_true(v == 1);
+    assert_int_equal(cJSON_GetArraySize(j), 2);
+    cJSON_Delete(j);
+
+    /* A client is told why. */
+    struct tg_json_error err = {0, NULL};
+    assert_null(tg_json_parse_client("[\"\\u0000\"]", 10, &err));
+    assert_non_null(strstr(err.what, "\\u0000"));
+    assert_int_equal(err.offset, 2);
+}
+
+/* Lone surrogate escapes become \uFFFD in place; nothing else moves. */
+static void test_mend_surrogates(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+        size_t n;
+    } rows[] = {
+        {"[\"\\ud800\"]", "[\"\\uFFFD\"]", 1},
+        {"[\"\\uDFFF\\ud800\\udc00\\\\ud800\"]", "[\"\\uFFFD\\ud800\\udc00\\\\ud800\"]", 1},
+        {"{\"\\udbff\":\"\\ud800\\ud800\\udc00\"}", "{\"\\uFFFD\":\"\\uFFFD\\ud800\\udc00\"}", 2},
+        {"[\"ud800\",\"\\\"\\ud800\"]", "[\"ud800\",\"\\\"\\uFFFD\"]", 1},
+        {"{\"a\":\"\\u0000\"}", "{\"a\":\"\\u0000\"}", 0},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        size_t len = strlen(rows[i].in);
+        assert_true(tg_json_check(rows[i].in, len, NULL, NULL));
+        char *p = exact(rows[i].in, len);
+        assert_int_equal(tg_json_mend_surrogates(p, len), rows[i].n);
+        assert_int_equal(strlen(rows[i].out), len);
+        assert_memory_equal(p, rows[i].out, len);
+        free(p);
+    }
+}
+
 static void test_getters(void **state)
 {
     (void)state;
     const char *text = "{\"s\":\"str\",\"n\":2.5,\"t\":true,\"f\":false,\"z\":null,\"o\":{}}";
-    cJSON *j = tg_json_parse(text, strlen(text));
+    cJSON *j = tg_json_parse_client(text, strlen(text), NULL);
     assert_non_null(j);
     assert_string_equal(tg_json_get_str(j, "s"), "str");
     assert_null(tg_json_get_str(j, "n"));
@@ -161,7 +272,7 @@ static void test_find_member(void **state)
         {"{\"model\":\"say \\\"hi\\\" {ok}\"}", "model", "\"say \\\"hi\\\" {ok}\""},
         {"{\"model\":\"\\u00e9\\n\"}", "model", "\"\\u00e9\\n\""},
         {"{\"model\":\"caf\xc3\xa9\"}", "model", "\"caf\xc3\xa9\""},
-        /* Duplicate keys: not JSON as tg_json_parse takes it, so no member. */
+        /* Duplicate keys: not a client body, so no member. */
         {"{\"model\":\"a\",\"model\":\"b\"}", "model", NULL},
         {"{\"model\":\"a\",\"x\":{\"model\":\"c\"},\"model\":[3]}", "model", NULL},
         {"{\"model\":\"a\",\"mo\\u0064el\":\"b\"}", "model", NULL},
@@ -170,7 +281,7 @@ static void test_find_member(void **state)
         /* Keys are compared unescaped, as cJSON reads them. */
         {"{\"mo\\u0064el\":1}", "model", "1"},
         {"{\"\\u006d\\u006f\\u0064\\u0065\\u006c\":\"m\"}", "model", "\"m\""},
-        /* Only SP, HT, LF and CR are whitespace, as in tg_json_parse. */
+        /* Only SP, HT, LF and CR are whitespace, as in tg_json_check. */
         {"{\"x\":1,\v\"model\":2}", "model", NULL},
         {"{\"x\":1,\f\"model\":2}", "model", NULL},
         {"{\"model\":01}", "model", NULL},
@@ -252,17 +363,74 @@ static void test_find_member_empty_value(void **state)
 }
 
 /* Strings and items written as JSON read back as what was written. */
+/* ---- duplicate keys among many ---- */
+
+/* {"<prefix><i>":0,...} with n keys of the same length; when dup_at is not
+ * negative, the last key repeats key dup_at. */
+static char *many_keys(size_t n, const char *prefix, long dup_at, size_t *len, size_t *dup_off)
+{
+    size_t plen = strlen(prefix), cap = 16 + (n + 1) * (plen + 16);
+    char *p = malloc(cap);
+    assert_non_null(p);
+    size_t o = 0;
+    p[o++] = '{';
+    for (size_t i = 0; i < n; i++) {
+        size_t k = dup_at >= 0 && i == n - 1 ? (size_t)dup_at : i;
+        if (i == n - 1)
+            *dup_off = o + (i ? 1 : 0);
+        o += (size_t)snprintf(p + o, cap - o, "%s\"%s%07zu\":0", i ? "," : "", prefix, k);
+    }
+    p[o++] = '}';
+    *len = o;
+    return p;
+}
+
+static double seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* 200k keys in one object: found distinct, or the one duplicate found where
+ * it is, in O(n log n) (the time is printed; the bound is what a 4 MiB body
+ * costs on the event loop). */
+static void test_many_keys(void **state)
+{
+    (void)state;
+    static const char *prefixes[] = {"k", "a-prefix-every-key-shares-to-make-sorting-work-"};
+    struct tg_json_check_opts o = {TG_JSON_NO_DUP_KEYS, NULL, NULL};
+    for (size_t i = 0; i < 2; i++) {
+        size_t len, dup_off;
+        char *p = many_keys(200000, prefixes[i], -1, &len, &dup_off);
+        double t0 = seconds();
+        assert_true(tg_json_check(p, len, &o, NULL));
+        double t1 = seconds();
+        free(p);
+        p = many_keys(200000, prefixes[i], 123456, &len, &dup_off);
+        struct tg_json_error err = {0, NULL};
+        double t2 = seconds();
+        assert_false(tg_json_check(p, len, &o, &err));
+        double t3 = seconds();
+        assert_non_null(strstr(err.what, "duplicate key"));
+        assert_int_equal(err.offset, dup_off);
+        free(p);
+        print_message("200000 keys, prefix \"%s\": %.3f s distinct, %.3f s with a duplicate\n",
+                      prefixes[i], t1 - t0, t3 - t2);
+    }
+}
+
 static void test_buf_json(void **state)
 {
     (void)state;
-    /* No NUL: \u0000 is refused by tg_json_parse (json_scan.h says why). */
+    /* No NUL: \u0000 is refused in a client body (json_scan.h says why). */
     static const char raw[] = "quote \" backslash \\ nl \n cr \r tab \t bell \a del \x7f end";
     struct tg_buf b = TG_BUF_INIT;
     tg_buf_json_str(&b, raw, sizeof(raw) - 1);
     assert_int_equal(b.data[0], '"');
     for (size_t i = 1; i + 1 < b.len; i++)
         assert_true((unsigned char)b.data[i] >= 0x20); /* every control character escaped */
-    cJSON *j = tg_json_parse(b.data, b.len);
+    cJSON *j = tg_json_parse_client(b.data, b.len, NULL);
     assert_non_null(j);
     assert_true(cJSON_IsString(j));
     assert_string_equal(j->valuestring, raw);
@@ -270,7 +438,7 @@ static void test_buf_json(void **state)
 
     tg_buf_reset(&b);
     const char *text = "{\"a\":[1,\"x\",{\"b\":null}],\"c\":true}";
-    j = tg_json_parse(text, strlen(text));
+    j = tg_json_parse_client(text, strlen(text), NULL);
     assert_non_null(j);
     tg_buf_json_item(&b, j);
     assert_string_equal(b.data, text);
@@ -460,9 +628,12 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_strict),
+        cmocka_unit_test(test_parse_per_source),
+        cmocka_unit_test(test_mend_surrogates),
         cmocka_unit_test(test_getters),
         cmocka_unit_test(test_find_member),
         cmocka_unit_test(test_find_member_empty_value),
+        cmocka_unit_test(test_many_keys),
         cmocka_unit_test(test_buf_json),
         cmocka_unit_test(test_headers_find),
         cmocka_unit_test(test_retry_after_values),

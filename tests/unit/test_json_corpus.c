@@ -1,7 +1,9 @@
 /* The JSON conformance corpus (tests/data/json) through the strict validator
- * (util/json_scan.c) and tg_json_parse: y_ accepted, n_ refused, i_ as
- * decisions.txt says; for every accepted document, cJSON and the member
- * scanner see the same top-level members with the same values. Each file is
+ * (util/json_scan.c) and the three parsers of util/json.h, one per source
+ * (client body, provider envelope, model-written JSON): y_ accepted, n_
+ * refused (n_dup_ accepted from a model), i_ as decisions.txt says per
+ * source; for every accepted client body, cJSON and the member scanner see
+ * the same top-level members with the same values. Each file is
  * read into an exact-size block, so a read past its end is caught. Also: the
  * refusals say what is wrong and at which byte. */
 /* cmocka.h needs these first, in this order. */
@@ -41,8 +43,23 @@ static char *read_file(const char *name, size_t *len)
     return p;
 }
 
-/* decisions.txt: "name accept|reject why". -1 when the file is not listed. */
-static int decision(const char *name)
+enum source { CLIENT, PROVIDER, MODEL, SOURCES };
+static const char *const source_name[SOURCES] = {"client", "provider", "model"};
+static const unsigned source_flags[SOURCES] = {TG_JSON_NO_DUP_KEYS | TG_JSON_NO_ODD_ESCAPES,
+                                               TG_JSON_NO_DUP_KEYS, 0};
+
+static cJSON *parse_as(enum source src, const char *p, size_t len, struct tg_json_error *err)
+{
+    switch (src) {
+    case CLIENT: return tg_json_parse_client(p, len, err);
+    case PROVIDER: return tg_json_parse_provider(p, len);
+    default: return tg_json_parse_generated(p, len);
+    }
+}
+
+/* decisions.txt: "name client provider model why", each accept|reject.
+ * -1 when the file is not listed or the column is not one of the two. */
+static int decision(const char *name, enum source src)
 {
     size_t len;
     char *text = read_file("decisions.txt", &len);
@@ -56,9 +73,14 @@ static int decision(const char *name)
         size_t l = e - i;
         if (l > nlen && memcmp(line, name, nlen) == 0 && line[nlen] == ' ') {
             const char *v = line + nlen;
-            while (*v == ' ')
-                v++;
-            r = strncmp(v, "accept", 6) == 0 ? 1 : strncmp(v, "reject", 6) == 0 ? 0 : -1;
+            for (int col = 0; col <= (int)src; col++) {
+                while (v < line + l && *v == ' ')
+                    v++;
+                r = line + l - v >= 6 && strncmp(v, "accept", 6) == 0   ? 1
+                    : line + l - v >= 6 && strncmp(v, "reject", 6) == 0 ? 0
+                                                                        : -1;
+                v += 6;
+            }
         }
         i = e + 1;
     }
@@ -119,7 +141,7 @@ static int agree(const char *name, const char *p, size_t len, const cJSON *root)
             continue;
         }
         /* The spliceable bytes are exactly the value cJSON holds. */
-        cJSON *v = tg_json_parse(p + start, end - start);
+        cJSON *v = tg_json_parse_client(p + start, end - start, NULL);
         /* Compared as printed: cJSON_Compare is exponential in the depth. */
         char *a = v ? cJSON_PrintUnformatted(v) : NULL, *b = cJSON_PrintUnformatted(child);
         bool same = a && b && strcmp(a, b) == 0;
@@ -146,54 +168,52 @@ static void test_corpus(void **state)
         size_t nl = strlen(name);
         if (nl < 7 || strcmp(name + nl - 5, ".json") != 0 || name[1] != '_')
             continue;
-        int expect;
-        if (name[0] == 'y') {
-            expect = 1;
-            kinds[0]++;
-        } else if (name[0] == 'n') {
-            expect = 0;
-            kinds[1]++;
-        } else if (name[0] == 'i') {
-            expect = decision(name);
-            kinds[2]++;
-            if (expect < 0) {
-                print_error("%s: no decision in decisions.txt\n", name);
-                bad++;
-                continue;
-            }
-        } else {
+        int expect[SOURCES];
+        for (int src = 0; src < SOURCES; src++) {
+            if (name[0] == 'y')
+                expect[src] = 1;
+            else if (name[0] == 'n')
+                expect[src] = src == MODEL && strncmp(name, "n_dup_", 6) == 0;
+            else if (name[0] == 'i')
+                expect[src] = decision(name, (enum source)src);
+            else
+                expect[src] = -2;
+        }
+        if (expect[0] == -2)
+            continue;
+        kinds[name[0] == 'y' ? 0 : name[0] == 'n' ? 1 : 2]++;
+        if (expect[0] < 0 || expect[1] < 0 || expect[2] < 0) {
+            print_error("%s: no decision for each source in decisions.txt\n", name);
+            bad++;
             continue;
         }
         files++;
         size_t len;
         char *p = read_file(name, &len);
-        struct tg_json_error err = {12345, NULL};
-        struct tg_json_check_opts strict = {TG_JSON_NO_DUP_KEYS, NULL, NULL};
-        bool valid = tg_json_check(p, len, &strict, &err);
-        struct tg_json_error perr = {12345, NULL};
-        cJSON *root = tg_json_parse_err(p, len, &perr);
-        if (valid != (expect == 1) || (root != NULL) != (expect == 1)) {
-            print_error("%s: validator %s, tg_json_parse %s, expected %s%s%s\n", name,
-                        valid ? "accepts" : "refuses", root ? "accepts" : "refuses",
-                        expect ? "accept" : "reject", valid ? "" : ": ", valid ? "" : err.what);
-            bad++;
-        } else if (!valid) {
-            /* A refusal says what and where, the same through both entry points. */
-            if (!err.what || err.offset > len || perr.what != err.what ||
-                perr.offset != err.offset) {
-                print_error("%s: refused without a reason or a place\n", name);
+        for (int src = 0; src < SOURCES; src++) {
+            struct tg_json_error err = {12345, NULL};
+            struct tg_json_check_opts rules = {source_flags[src], NULL, NULL};
+            bool valid = tg_json_check(p, len, &rules, &err);
+            struct tg_json_error perr = {12345, NULL};
+            cJSON *root = parse_as((enum source)src, p, len, &perr);
+            if (valid != (expect[src] == 1) || (root != NULL) != (expect[src] == 1)) {
+                print_error("%s as %s: validator %s, parser %s, expected %s%s%s\n", name,
+                            source_name[src], valid ? "accepts" : "refuses",
+                            root ? "accepts" : "refuses", expect[src] ? "accept" : "reject",
+                            valid ? "" : ": ", valid ? "" : err.what);
                 bad++;
+            } else if (!valid && src == CLIENT) {
+                /* A refusal says what and where, the same through both entry points. */
+                if (!err.what || err.offset > len || perr.what != err.what ||
+                    perr.offset != err.offset) {
+                    print_error("%s: refused without a reason or a place\n", name);
+                    bad++;
+                }
+            } else if (valid && src == CLIENT) {
+                bad += agree(name, p, len, root);
             }
-            /* Duplicates are refused only because of the option. */
-            bool dup = strncmp(name, "n_dup_", 6) == 0;
-            if (dup != tg_json_check(p, len, NULL, NULL)) {
-                print_error("%s: the verdict without TG_JSON_NO_DUP_KEYS is wrong\n", name);
-                bad++;
-            }
-        } else {
-            bad += agree(name, p, len, root);
+            cJSON_Delete(root);
         }
-        cJSON_Delete(root);
         free(p);
     }
     closedir(d);
@@ -235,7 +255,9 @@ static void test_decisions_name_files(void **state)
     assert_int_equal(bad, 0);
 }
 
-/* What a client reads in its 400: the reason and the byte. */
+/* What a client reads in its 400: the reason and the byte. (Duplicates are
+ * reported at the first key, in document order, that repeats an earlier one
+ * of the first object to close.) */
 static void test_errors_say_what_and_where(void **state)
 {
     (void)state;
@@ -286,7 +308,7 @@ static void test_errors_say_what_and_where(void **state)
         char *p = malloc(len ? len : 1);
         memcpy(p, rows[i].text, len);
         struct tg_json_error err = {0, NULL};
-        struct tg_json_check_opts strict = {TG_JSON_NO_DUP_KEYS, NULL, NULL};
+        struct tg_json_check_opts strict = {source_flags[CLIENT], NULL, NULL};
         bool ok = tg_json_check(p, len, &strict, &err);
         free(p);
         if (ok || !err.what || !strstr(err.what, rows[i].what) || err.offset != rows[i].offset) {
