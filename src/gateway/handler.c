@@ -139,6 +139,14 @@ static void get_model(struct tg_gateway *gw, struct tg_http_exchange *x, const c
     tg_buf_free(&name);
 }
 
+int tg_client_api(const struct tg_http_request *req)
+{
+    for (int i = 0; i < TG_API__COUNT; i++)
+        if (tg_http_path_is(req, tg_api_path((enum tg_api)i)))
+            return i;
+    return -1;
+}
+
 const char *tg_client_body_problem(enum tg_api api, const cJSON *json)
 {
     if (!cJSON_IsObject(json))
@@ -201,10 +209,7 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
             get_model(gw, x, id, req->url + models_len + 1, req->path_len - models_len - 1);
         return;
     }
-    int api = -1;
-    for (int i = 0; i < TG_API__COUNT; i++)
-        if (tg_http_path_is(req, tg_api_path((enum tg_api)i)))
-            api = i;
+    int api = tg_client_api(req);
     if (api < 0) {
         char msg[160];
         snprintf(msg, sizeof(msg), "no endpoint %.*s", (int)(req->path_len > 100 ? 100 : req->path_len),

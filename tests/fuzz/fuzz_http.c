@@ -28,10 +28,7 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
         tg_http_respond(x, 200, NULL, 0, "{}", 2);
         return;
     }
-    int api = -1;
-    for (int i = 0; i < TG_API__COUNT; i++)
-        if (tg_http_path_is(req, tg_api_path((enum tg_api)i)))
-            api = i;
+    int api = tg_client_api(req);
     if (api < 0) {
         tg_http_respond_error(x, 404, "not_found", "no endpoint", NULL);
         return;
