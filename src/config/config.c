@@ -10,6 +10,7 @@
 #include "config/config.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,8 +20,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "util/hex.h"
 #include "util/toml.h"
 
 enum field_type { F_INT, F_FLOAT, F_BOOL, F_STRING, F_ENUM, F_STRLIST };
@@ -178,8 +182,8 @@ static const struct policy_section policy_sections[] = {
 
 /* SPEC section 8 tables: named in the contract, refused by name rather than
  * with a bare "unknown key", so an operator knows what is missing. */
-static const char *const unsupported_sections[] = {"auth", "budget", "idempotency", "background",
-                                                   "shared", NULL};
+static const char *const unsupported_sections[] = {"budget", "idempotency", "background", "shared",
+                                                   NULL};
 
 struct loader {
     const char *path;
@@ -455,7 +459,8 @@ static int apply_fields(struct loader *L, const char *where, const struct tg_tom
         for (int e = 0; extra && extra[e] && n < 64; e++)
             known[n++] = extra[e];
         char label[256];
-        bool entries = strcmp(where, "providers") == 0 || strcmp(where, "deployments") == 0;
+        bool entries = strcmp(where, "providers") == 0 || strcmp(where, "deployments") == 0 ||
+                       strcmp(where, "auth.keys") == 0;
         snprintf(label, sizeof(label), entries ? "[[%s]]" : "[%s]", where);
         return unknown_key(L, kv, label, known, n);
     }
@@ -1069,6 +1074,132 @@ static int check_cycles(struct loader *L, const struct tg_toml_array *routes_tom
     return rc;
 }
 
+/* ---- [[auth.keys]] ------------------------------------------------------ */
+
+static const struct field key_fields[] = {
+    STRING_FIELD(struct tg_key_cfg, name),
+    STRING_FIELD(struct tg_key_cfg, key_env),
+    STRLIST_FIELD(struct tg_key_cfg, models),
+    INT_FIELD(struct tg_key_cfg, rpm, 0, 1e12),
+    INT_FIELD(struct tg_key_cfg, tpm, 0, 1e15),
+    FIELDS_END,
+};
+
+/* key_sha256 is read apart (hex into bytes); the spend keys are SPEC
+ * section 8's part this version does not have yet. */
+static const char *const key_extra[] = {"key_sha256", "usd_per_hour", "max_request_usd", NULL};
+
+static const char *key_name(const struct tg_config *cfg, size_t i)
+{
+    return cfg->keys[i].name;
+}
+
+static void sha256(const void *data, size_t len, unsigned char out[32])
+{
+    unsigned int n = 32;
+    EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
+}
+
+bool tg_key_allows(const struct tg_key_cfg *k, const char *model)
+{
+    for (size_t i = 0; i < k->models.len; i++)
+        if (fnmatch(k->models.items[i], model, 0) == 0)
+            return true;
+    return false;
+}
+
+static int load_key(struct loader *L, const struct tg_toml_value *elem, size_t index)
+{
+    struct tg_config *cfg = L->cfg;
+    struct tg_key_cfg *k = &cfg->keys[index];
+    k->index = index;
+    if (elem->type != TG_TOML_TABLE)
+        return fail(L, elem->pos, "each [[auth.keys]] entry must be a table");
+    const struct tg_toml_table *t = elem->u.tab;
+    if (apply_fields(L, "auth.keys", t, key_fields, k, key_extra, NULL) < 0)
+        return -1;
+    if (check_entry_name(L, elem, "auth.keys", "key", k->name, index, key_name) < 0)
+        return -1;
+    for (int e = 1; key_extra[e]; e++) {
+        const struct tg_toml_kv *kv = tg_toml_get(t, key_extra[e]);
+        if (kv)
+            return fail(L, kv->key_pos, "key \"%s\": %s (SPEC section 8 spend caps) is not "
+                                        "supported by this version of tailgate",
+                        k->name, key_extra[e]);
+    }
+    const struct tg_toml_kv *hex = tg_toml_get(t, "key_sha256");
+    const struct tg_toml_kv *env = tg_toml_get(t, "key_env");
+    if (!hex == !env)
+        return fail(L, hex ? hex->key_pos : elem->pos,
+                    "key \"%s\" needs exactly one of key_sha256 and key_env", k->name);
+    if (hex) {
+        if (expect_type(L, "auth.keys", hex, TG_TOML_STRING, "a string") < 0)
+            return -1;
+        const char *h = hex->value.u.str.ptr;
+        bool ok = hex->value.u.str.len == 64;
+        for (size_t i = 0; ok && i < 32; i++) {
+            int hi = tg_hex_value(h[2 * i]), lo = tg_hex_value(h[2 * i + 1]);
+            ok = hi >= 0 && lo >= 0;
+            k->sha256[i] = (unsigned char)(hi * 16 + lo);
+        }
+        if (!ok)
+            return fail(L, hex->value.pos, "key \"%s\": key_sha256 must be 64 hex digits (the "
+                                           "SHA-256 of the key, e.g. from `printf %%s KEY | "
+                                           "sha256sum`)",
+                        k->name);
+        k->key_env = tg_xstrdup("");
+    } else {
+        const char *v = k->key_env[0] ? getenv(k->key_env) : NULL;
+        if (!v || !v[0])
+            return fail(L, env->value.pos, "key \"%s\": the environment variable \"%s\" (key_env) "
+                                           "is %s",
+                        k->name, k->key_env, k->key_env[0] ? "unset or empty" : "not named");
+        sha256(v, strlen(v), k->sha256);
+    }
+    if (!tg_toml_get(t, "models")) {
+        k->models.items = tg_xcalloc(1, sizeof(char *));
+        k->models.items[0] = tg_xstrdup("*");
+        k->models.len = 1;
+    }
+    for (size_t i = 0; i < index; i++)
+        if (memcmp(cfg->keys[i].sha256, k->sha256, 32) == 0)
+            return fail(L, (hex ? hex : env)->value.pos,
+                        "keys \"%s\" and \"%s\" are the same key: a request could not say "
+                        "which it is",
+                        cfg->keys[i].name, k->name);
+    size_t allowed = 0;
+    for (size_t r = 0; r < cfg->n_routes; r++)
+        allowed += tg_key_allows(k, cfg->routes[r].model);
+    if (allowed == 0)
+        add_warning(cfg, "key \"%s\" may call no route: its models match none", k->name);
+    return 0;
+}
+
+static int load_auth(struct loader *L, const struct tg_toml_kv *auth)
+{
+    const struct tg_toml_table *t = as_table(L, "[auth]", auth);
+    if (!t)
+        return -1;
+    static const char *const auth_keys[] = {"keys"};
+    for (size_t i = 0; i < t->len; i++)
+        if (strcmp(t->items[i].key, "keys") != 0)
+            return unknown_key(L, &t->items[i], "[auth]", auth_keys, 1);
+    const struct tg_toml_kv *kv = tg_toml_get(t, "keys");
+    if (!kv)
+        return 0;
+    if (kv->value.type != TG_TOML_ARRAY)
+        return fail(L, kv->value.pos, "auth.keys must be an array of tables: write [[auth.keys]] "
+                                      "entries");
+    const struct tg_toml_array *a = kv->value.u.arr;
+    L->cfg->keys = a->len ? tg_xcalloc(a->len, sizeof(*L->cfg->keys)) : NULL;
+    for (size_t i = 0; i < a->len; i++) {
+        L->cfg->n_keys = i + 1;
+        if (load_key(L, &a->items[i], i) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* ---- the document ------------------------------------------------------- */
 
 static const struct tg_toml_array *as_entries(struct loader *L, const struct tg_toml_kv *kv)
@@ -1086,7 +1217,7 @@ static int load_root(struct loader *L, const struct tg_toml_table *root)
     struct tg_config *cfg = L->cfg;
     static const char *const top_keys[] = {"server",  "timeouts", "retry",     "hedge",
                                            "breaker", "validate", "cache",     "degraded",
-                                           "providers", "deployments", "routes"};
+                                           "providers", "deployments", "routes", "auth"};
     const size_t n_top = sizeof(top_keys) / sizeof(top_keys[0]);
     for (size_t i = 0; i < root->len; i++) {
         const struct tg_toml_kv *kv = &root->items[i];
@@ -1165,6 +1296,8 @@ static int load_root(struct loader *L, const struct tg_toml_table *root)
         if (resolve_fallbacks(L, &routes->items[i], i) < 0)
             return -1;
     if (check_cycles(L, routes) < 0)
+        return -1;
+    if ((kv = tg_toml_get(root, "auth")) && load_auth(L, kv) < 0)
         return -1;
 
     for (size_t i = 0; i < cfg->n_deployments; i++) {
@@ -1283,6 +1416,12 @@ void tg_config_free(struct tg_config *cfg)
         policy_free(&r->policy);
     }
     free(cfg->routes);
+    for (size_t i = 0; i < cfg->n_keys; i++) {
+        free(cfg->keys[i].name);
+        free(cfg->keys[i].key_env);
+        strlist_free(&cfg->keys[i].models);
+    }
+    free(cfg->keys);
     for (size_t i = 0; i < cfg->n_warnings; i++)
         free(cfg->warnings[i]);
     free(cfg->warnings);

@@ -161,6 +161,18 @@ struct tg_route_cfg {
     char *overrides; /* "timeouts.request_ms=8000 ..." for `tailgate check`, or "" */
 };
 
+/* SPEC section 8 [[auth.keys]]. The key itself is never kept: only its
+ * SHA-256, given as key_sha256 or taken from $key_env when loading. */
+struct tg_key_cfg {
+    size_t index;
+    char *name;
+    unsigned char sha256[32];
+    char *key_env;            /* "" when key_sha256 was given */
+    struct tg_strlist models; /* globs over route models; default ["*"] */
+    int64_t rpm;              /* 0: no limit */
+    int64_t tpm;              /* 0: no limit */
+};
+
 struct tg_config {
     char *path;
     struct tg_server_cfg server;
@@ -173,6 +185,8 @@ struct tg_config {
     size_t n_deployments;
     struct tg_route_cfg *routes;
     size_t n_routes;
+    struct tg_key_cfg *keys; /* none: the gateway is open, as before keys existed */
+    size_t n_keys;
     char **warnings; /* things worth telling an operator, e.g. an unset API key env */
     size_t n_warnings;
 };
@@ -193,6 +207,11 @@ const struct tg_route_cfg *tg_config_route(const struct tg_config *cfg, const ch
                                            size_t model_len);
 const struct tg_deployment_cfg *tg_config_deployment(const struct tg_config *cfg,
                                                      const char *name);
+
+/* Whether key k may call the route whose model is `model`: one of its globs
+ * matches it (fnmatch(3) without flags: '*' and '?' match '/' and a leading
+ * '.' too, "[...]" are classes, '\\' escapes). */
+bool tg_key_allows(const struct tg_key_cfg *k, const char *model);
 
 const char *tg_provider_kind_name(enum tg_provider_kind kind);
 const char *tg_jitter_name(enum tg_jitter j);

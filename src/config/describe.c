@@ -76,6 +76,27 @@ void tg_config_describe(const struct tg_config *cfg, FILE *out)
         if (r->overrides[0])
             fprintf(out, "    %-26s%s\n", "overrides", r->overrides);
     }
+    if (cfg->n_keys == 0)
+        fputs("\nno [[auth.keys]]: any client that reaches the listener may call every route\n",
+              out);
+    for (size_t i = 0; i < cfg->n_keys; i++) {
+        const struct tg_key_cfg *k = &cfg->keys[i];
+        /* The key's name, never the key or its hash. */
+        fprintf(out, "\nkey \"%s\"%s%s%s\n", k->name, k->key_env[0] ? " (from $" : "",
+                k->key_env, k->key_env[0] ? ")" : "");
+        fprintf(out, "    %-26s", "limits");
+        if (k->rpm)
+            fprintf(out, "%lld requests/min", (long long)k->rpm);
+        if (k->tpm)
+            fprintf(out, "%s%lld tokens/min", k->rpm ? ", " : "", (long long)k->tpm);
+        fputs(k->rpm || k->tpm ? "\n" : "none\n", out);
+        fprintf(out, "    %-26s", "routes");
+        size_t shown = 0;
+        for (size_t r = 0; r < cfg->n_routes; r++)
+            if (tg_key_allows(k, cfg->routes[r].model))
+                fprintf(out, "%s%s", shown++ ? ", " : "", cfg->routes[r].model);
+        fputs(shown ? "\n" : "(none)\n", out);
+    }
     for (size_t i = 0; i < cfg->n_warnings; i++)
         fprintf(out, "%swarning: %s\n", i ? "" : "\n", cfg->warnings[i]);
 }

@@ -1,0 +1,90 @@
+/* Where the gateway's counters live: windows of counters keyed by name
+ * ("rpm:team-a", "tpm:team-a"; part B adds spend). One small interface, so
+ * the local store of today and a shared (Redis) store later are
+ * interchangeable and no caller knows which it talks to.
+ *
+ * admit() may complete later (a shared store after one round trip), so it
+ * answers through a callback, exactly once, and always: a store that cannot
+ * reach its backend decides locally rather than leave a request waiting.
+ * The local store calls back before admit() returns. settle() and peek()
+ * never wait: settlement is fire-and-forget, peek reads what the store knows
+ * now (for /status). Counter names and the admission's checks are copied;
+ * the caller's memory is not kept. */
+#ifndef TG_LIMITS_STORE_H
+#define TG_LIMITS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "route/ratelimit.h"
+
+#define TG_LIMIT_MAX_CHECKS 4
+
+/* One counter to check and charge: `cost` against `limit` (> 0) over the
+ * sliding one-minute window of counter `name`. */
+struct tg_limit_want {
+    const char *name;
+    int64_t limit;
+    int64_t cost;
+};
+
+struct tg_admission {
+    bool admitted;             /* every counter charged; else none was */
+    uint64_t retry_after_ms;   /* refused: when it would fit */
+    uint64_t at_ms;            /* the clock the decision was made at (for settle) */
+    size_t n;
+    struct tg_limit_state state[TG_LIMIT_MAX_CHECKS]; /* in the order of the wants */
+};
+
+typedef void (*tg_admit_cb)(void *ctx, const struct tg_admission *result);
+
+struct tg_limit_store;
+
+struct tg_limit_store_ops {
+    /* Checks every want (n <= TG_LIMIT_MAX_CHECKS) and charges all or none;
+     * the result comes through cb(ctx, ...), exactly once. */
+    void (*admit)(struct tg_limit_store *s, const struct tg_limit_want *wants, size_t n,
+                  uint64_t now_ms, tg_admit_cb cb, void *ctx);
+    /* Adds delta (negative: returns) to counter `name` for an admission made
+     * at at_ms (struct tg_admission.at_ms). */
+    void (*settle)(struct tg_limit_store *s, const char *name, uint64_t at_ms, uint64_t now_ms,
+                   int64_t delta);
+    /* What counter `name` holds in its window now (0 when unknown). */
+    int64_t (*peek)(struct tg_limit_store *s, const char *name, uint64_t now_ms);
+    void (*free)(struct tg_limit_store *s);
+};
+
+struct tg_limit_store {
+    const struct tg_limit_store_ops *ops;
+};
+
+static inline void tg_limit_admit(struct tg_limit_store *s, const struct tg_limit_want *wants,
+                                  size_t n, uint64_t now_ms, tg_admit_cb cb, void *ctx)
+{
+    s->ops->admit(s, wants, n, now_ms, cb, ctx);
+}
+
+static inline void tg_limit_settle(struct tg_limit_store *s, const char *name, uint64_t at_ms,
+                                   uint64_t now_ms, int64_t delta)
+{
+    s->ops->settle(s, name, at_ms, now_ms, delta);
+}
+
+static inline int64_t tg_limit_peek(struct tg_limit_store *s, const char *name, uint64_t now_ms)
+{
+    return s->ops->peek(s, name, now_ms);
+}
+
+static inline void tg_limit_store_free(struct tg_limit_store *s)
+{
+    if (s)
+        s->ops->free(s);
+}
+
+/* The in-process store: counters in a hash table by name, created on first
+ * use; a counter whose window has been empty for a full window is dropped
+ * when the table would grow, so names no longer configured do not pile up. */
+struct tg_limit_store *tg_limit_store_local_new(void);
+
+#endif
