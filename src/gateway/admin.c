@@ -123,6 +123,24 @@ static void render_status(struct tg_gateway *gw, struct tg_buf *b)
                                                ? dep->rate_limited_until_ms - now
                                                : 0));
     }
+    /* Each key's limits and what its windows hold now (counted only for the
+     * limits that are set). */
+    tg_buf_puts(b, "},\"keys\":{");
+    struct tg_buf counter = TG_BUF_INIT;
+    for (size_t i = 0; i < cfg->n_keys; i++) {
+        const struct tg_key_cfg *k = &cfg->keys[i];
+        if (i)
+            tg_buf_putc(b, ',');
+        tg_buf_json_str(b, k->name, strlen(k->name));
+        tg_limit_counter_name(&counter, "rpm", k->name);
+        long long requests = (long long)tg_limit_peek(gw->limits, counter.data, now);
+        tg_limit_counter_name(&counter, "tpm", k->name);
+        long long tokens = (long long)tg_limit_peek(gw->limits, counter.data, now);
+        tg_buf_printf(b, ":{\"rpm\":%lld,\"tpm\":%lld,\"requests_in_window\":%lld,"
+                         "\"tokens_in_window\":%lld}",
+                      (long long)k->rpm, (long long)k->tpm, requests, tokens);
+    }
+    tg_buf_free(&counter);
     tg_buf_puts(b, "},\"routes\":{");
     for (size_t i = 0; i < cfg->n_routes; i++) {
         const struct tg_route_cfg *r = &cfg->routes[i];

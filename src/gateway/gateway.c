@@ -292,6 +292,7 @@ static int run_worker(const char *path, struct tg_config *cfg, int worker_index,
     gw->metrics = tg_metrics_new();
     tg_families_init(&gw->fam, gw->metrics);
     tg_cache_init(&gw->cache, (size_t)cfg->policy.cache.max_bytes);
+    gw->limits = tg_limit_store_local_new();
     tg_timer_init(&gw->drain_timer, on_drain_timeout);
     int rc = 1;
     char err[512] = "";
@@ -365,6 +366,7 @@ fail_runtime:
 done:
     tg_tls_ctx_free(gw->tls);
     tg_cache_free(&gw->cache);
+    tg_limit_store_free(gw->limits);
     tg_metrics_free(gw->metrics);
     tg_dep_registry_free(&gw->deps);
     free(gw->config_path);

@@ -10,6 +10,7 @@
 
 #include "core/loop.h"
 #include "gateway/runtime.h"
+#include "limits/store.h"
 #include "metrics/families.h"
 #include "route/cache.h"
 #include "route/dep.h"
@@ -33,6 +34,7 @@ struct tg_gateway {
     struct tg_families fam;
     struct tg_access_log *alog;
     struct tg_cache cache;
+    struct tg_limit_store *limits; /* the keys' rpm/tpm windows, by name: they outlive reloads */
     struct tg_dep_registry deps;
     struct tg_list requests; /* struct tg_req.link */
     uint64_t inflight;

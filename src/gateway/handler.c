@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "gateway/auth.h"
 #include "req/req.h"
 #include "util/hex.h"
 #include "util/json.h"
@@ -28,10 +29,17 @@ static void door_id(struct tg_gateway *gw, const struct tg_http_request *req,
                  (unsigned long long)++gw->request_seq);
 }
 
-/* The access log line of an answer made before routing (SPEC section 6). */
+/* The access log line (SPEC section 6) and the key's count of an answer
+ * made before routing; `key` is NULL before (or without) authentication. */
 static void door_log(struct tg_gateway *gw, struct tg_http_exchange *x, const char *id,
-                     int status)
+                     const struct tg_key_cfg *key, int status)
 {
+    if (key) {
+        char code[8];
+        snprintf(code, sizeof(code), "%d", status);
+        const char *l[] = {key->name, code};
+        tg_metric_add(gw->fam.key_requests, l, 1);
+    }
     if (!gw->alog)
         return;
     const struct tg_http_request *req = tg_http_request(x);
@@ -42,6 +50,7 @@ static void door_log(struct tg_gateway *gw, struct tg_http_exchange *x, const ch
         .path = req->url,
         .path_len = req->path_len,
         .client = tg_http_peer(x, client, sizeof(client)),
+        .key = key ? key->name : NULL,
         .status = status,
         .ms = req->received_ns ? (double)(uv_hrtime() - req->received_ns) / 1e6 : 0,
         .term = status < 400 ? "answered" : "refused",
@@ -52,7 +61,8 @@ static void door_log(struct tg_gateway *gw, struct tg_http_exchange *x, const ch
 /* An error made at the door. Only a timeout can go better on a retry;
  * everything else here is the request's own fault (SPEC section 3). */
 static void door_error(struct tg_gateway *gw, struct tg_http_exchange *x, const char *id,
-                       int status, const char *code, const char *message, const char *extra)
+                       const struct tg_key_cfg *key, int status, const char *code,
+                       const char *message, const char *extra)
 {
     struct tg_buf h = TG_BUF_INIT;
     tg_buf_printf(&h, "x-request-id: %s\r\n", id);
@@ -60,17 +70,17 @@ static void door_error(struct tg_gateway *gw, struct tg_http_exchange *x, const 
         tg_buf_puts(&h, "x-should-retry: false\r\n");
     if (extra)
         tg_buf_puts(&h, extra);
-    door_log(gw, x, id, status); /* the answer ends the request view */
+    door_log(gw, x, id, key, status); /* the answer ends the request view */
     tg_http_respond_error(x, status, code, message, h.data);
     tg_buf_free(&h);
 }
 
 static void door_json(struct tg_gateway *gw, struct tg_http_exchange *x, const char *id,
-                      const struct tg_buf *body)
+                      const struct tg_key_cfg *key, const struct tg_buf *body)
 {
     struct tg_buf h = TG_BUF_INIT;
     tg_buf_printf(&h, "Content-Type: application/json\r\nx-request-id: %s\r\n", id);
-    door_log(gw, x, id, 200);
+    door_log(gw, x, id, key, 200);
     tg_http_respond(x, 200, h.data, h.len, body->data, body->len);
     tg_buf_free(&h);
 }
@@ -83,18 +93,30 @@ static void model_object(struct tg_buf *b, const struct tg_route_cfg *route)
     tg_buf_puts(b, ",\"object\":\"model\",\"created\":0,\"owned_by\":\"tailgate\"}");
 }
 
-static void list_models(struct tg_gateway *gw, struct tg_http_exchange *x, const char *id)
+/* A route the request may call: every route without keys, else those its
+ * key's globs allow. */
+static bool may_call(const struct tg_key_cfg *key, const struct tg_route_cfg *route)
+{
+    return !key || tg_key_allows(key, route->model);
+}
+
+static void list_models(struct tg_gateway *gw, struct tg_http_exchange *x, const char *id,
+                        const struct tg_key_cfg *key)
 {
     const struct tg_config *cfg = gw->rt->cfg;
     struct tg_buf b = TG_BUF_INIT;
     tg_buf_puts(&b, "{\"object\":\"list\",\"data\":[");
+    bool first = true;
     for (size_t i = 0; i < cfg->n_routes; i++) {
-        if (i)
+        if (!may_call(key, &cfg->routes[i]))
+            continue;
+        if (!first)
             tg_buf_putc(&b, ',');
+        first = false;
         model_object(&b, &cfg->routes[i]);
     }
     tg_buf_puts(&b, "]}");
-    door_json(gw, x, id, &b);
+    door_json(gw, x, id, key, &b);
     tg_buf_free(&b);
 }
 
@@ -118,22 +140,24 @@ static bool percent_decode(const char *s, size_t n, struct tg_buf *out)
 /* GET /v1/models/{id}: ids may hold '/' ("openai/gpt-4o"), sent as is or
  * percent-encoded. */
 static void get_model(struct tg_gateway *gw, struct tg_http_exchange *x, const char *id,
-                      const char *model, size_t model_len)
+                      const struct tg_key_cfg *key, const char *model, size_t model_len)
 {
     struct tg_buf name = TG_BUF_INIT;
     const struct tg_route_cfg *route = NULL;
     if (percent_decode(model, model_len, &name))
         route = tg_config_route(gw->rt->cfg, name.data ? name.data : "", name.len);
+    if (route && !may_call(key, route))
+        route = NULL; /* not in this key's list, so not served to it */
     if (route) {
         struct tg_buf b = TG_BUF_INIT;
         model_object(&b, route);
-        door_json(gw, x, id, &b);
+        door_json(gw, x, id, key, &b);
         tg_buf_free(&b);
     } else {
         struct tg_buf msg = TG_BUF_INIT;
         tg_buf_printf(&msg, "the model \"%.200s\" is not served here (see GET /v1/models)",
                       name.data ? name.data : "");
-        door_error(gw, x, id, 404, "model_not_found", msg.data, NULL);
+        door_error(gw, x, id, key, 404, "model_not_found", msg.data, NULL);
         tg_buf_free(&msg);
     }
     tg_buf_free(&name);
@@ -194,6 +218,15 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
     const struct tg_http_request *req = tg_http_request(x);
     char id[TG_REQ_ID_CAP];
     door_id(gw, req, id);
+    /* SPEC section 8: with keys configured, nothing is answered without one. */
+    const struct tg_key_cfg *key = NULL;
+    if (gw->rt->cfg->n_keys > 0 && !(key = tg_auth_key(gw->rt->cfg, req))) {
+        door_error(gw, x, id, NULL, 401, "invalid_api_key",
+                   "a valid API key is required: send it as \"Authorization: Bearer KEY\" or "
+                   "\"x-api-key: KEY\"",
+                   NULL);
+        return;
+    }
     bool get = strcmp(req->method_name, "GET") == 0;
     static const char models[] = "/v1/models";
     size_t models_len = sizeof(models) - 1;
@@ -201,12 +234,12 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
         (req->path_len == models_len ||
          (req->url[models_len] == '/' && req->path_len > models_len + 1))) {
         if (!get)
-            door_error(gw, x, id, 405, "method_not_allowed", "use GET for /v1/models",
+            door_error(gw, x, id, key, 405, "method_not_allowed", "use GET for /v1/models",
                        "Allow: GET\r\n");
         else if (req->path_len == models_len)
-            list_models(gw, x, id);
+            list_models(gw, x, id, key);
         else
-            get_model(gw, x, id, req->url + models_len + 1, req->path_len - models_len - 1);
+            get_model(gw, x, id, key, req->url + models_len + 1, req->path_len - models_len - 1);
         return;
     }
     int api = tg_client_api(req);
@@ -214,11 +247,11 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
         char msg[160];
         snprintf(msg, sizeof(msg), "no endpoint %.*s", (int)(req->path_len > 100 ? 100 : req->path_len),
                  req->url);
-        door_error(gw, x, id, 404, "not_found", msg, NULL);
+        door_error(gw, x, id, key, 404, "not_found", msg, NULL);
         return;
     }
     if (strcmp(req->method_name, "POST") != 0) {
-        door_error(gw, x, id, 405, "method_not_allowed", "use POST for this endpoint",
+        door_error(gw, x, id, key, 405, "method_not_allowed", "use POST for this endpoint",
                    "Allow: POST\r\n");
         return;
     }
@@ -228,13 +261,13 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
         char msg[200];
         snprintf(msg, sizeof(msg), "the request body is not valid JSON (RFC 8259): %s at byte %zu",
                  jerr.what, jerr.offset);
-        door_error(gw, x, id, 400, "invalid_request", msg, NULL);
+        door_error(gw, x, id, key, 400, "invalid_request", msg, NULL);
         return;
     }
     const char *problem = tg_client_body_problem((enum tg_api)api, json);
     if (problem) {
         cJSON_Delete(json);
-        door_error(gw, x, id, 400, "invalid_request", problem, NULL);
+        door_error(gw, x, id, key, 400, "invalid_request", problem, NULL);
         return;
     }
     const char *model = tg_json_get_str(json, "model");
@@ -243,11 +276,19 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
         struct tg_buf msg = TG_BUF_INIT;
         tg_buf_printf(&msg, "the model \"%.200s\" is not served here (see GET /v1/models)", model);
         cJSON_Delete(json);
-        door_error(gw, x, id, 404, "model_not_found", msg.data, NULL);
+        door_error(gw, x, id, key, 404, "model_not_found", msg.data, NULL);
         tg_buf_free(&msg);
         return;
     }
-    tg_req_start(gw, x, (enum tg_api)api, route, json, id);
+    if (!may_call(key, route)) {
+        struct tg_buf msg = TG_BUF_INIT;
+        tg_buf_printf(&msg, "the key \"%s\" may not call the model \"%.200s\"", key->name, model);
+        cJSON_Delete(json);
+        door_error(gw, x, id, key, 403, "model_not_allowed", msg.data, NULL);
+        tg_buf_free(&msg);
+        return;
+    }
+    tg_req_start(gw, x, (enum tg_api)api, route, key, json, id);
 }
 
 /* The connection refused the request itself (malformed, over a limit). */
@@ -257,7 +298,7 @@ static void on_refused(struct tg_http_exchange *x, void *ctx, int status, const 
     struct tg_gateway *gw = ctx;
     char id[TG_REQ_ID_CAP];
     door_id(gw, tg_http_request(x), id);
-    door_error(gw, x, id, status, code, message, NULL);
+    door_error(gw, x, id, NULL, status, code, message, NULL);
 }
 
 static void on_abort(struct tg_http_exchange *x, void *ctx)

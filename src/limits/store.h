@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "route/ratelimit.h"
 
 #define TG_LIMIT_MAX_CHECKS 4
@@ -80,6 +81,14 @@ static inline void tg_limit_store_free(struct tg_limit_store *s)
 {
     if (s)
         s->ops->free(s);
+}
+
+/* The name of `owner`'s counter of `kind` ("rpm:team-a"): one spelling
+ * for everyone who charges, settles or reads it. */
+static inline void tg_limit_counter_name(struct tg_buf *b, const char *kind, const char *owner)
+{
+    tg_buf_reset(b);
+    tg_buf_printf(b, "%s:%s", kind, owner);
 }
 
 /* The in-process store: counters in a hash table by name, created on first

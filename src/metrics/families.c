@@ -52,4 +52,7 @@ void tg_families_init(struct tg_families *f, struct tg_metrics *m)
     f->reloads = tg_metrics_family(m, "tailgate_config_reloads_total",
                                    "Configuration reloads (SIGHUP), by result.", TG_METRIC_COUNTER,
                                    L("result"));
+    f->key_requests = tg_metrics_family(m, "tailgate_key_requests_total",
+                                        "Client requests answered, by auth key name and HTTP status.",
+                                        TG_METRIC_COUNTER, L("key", "code"));
 }

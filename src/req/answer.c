@@ -42,6 +42,42 @@ static void header_int(struct tg_buf *h, const char *name, long long v)
     header(h, name, num);
 }
 
+/* OpenAI's reset durations: "250ms", "12s", "1m0s". */
+static void header_duration(struct tg_buf *h, const char *name, uint64_t ms)
+{
+    char v[32];
+    uint64_t s = (ms + 999) / 1000;
+    if (ms < 1000)
+        snprintf(v, sizeof(v), "%llums", (unsigned long long)ms);
+    else if (s < 60)
+        snprintf(v, sizeof(v), "%llus", (unsigned long long)s);
+    else
+        snprintf(v, sizeof(v), "%llum%llus", (unsigned long long)(s / 60),
+                 (unsigned long long)(s % 60));
+    header(h, name, v);
+}
+
+static void limit_headers(struct tg_buf *h, const struct tg_limit_state *st, const char *what)
+{
+    char name[48];
+    snprintf(name, sizeof(name), "x-ratelimit-limit-%s: ", what);
+    header_int(h, name, (long long)st->limit);
+    snprintf(name, sizeof(name), "x-ratelimit-remaining-%s: ", what);
+    header_int(h, name, (long long)st->remaining);
+    snprintf(name, sizeof(name), "x-ratelimit-reset-%s: ", what);
+    header_duration(h, name, st->reset_ms);
+}
+
+void tg_answer_limit_headers(const struct tg_req *r, struct tg_buf *h)
+{
+    if (!r->admit_done)
+        return;
+    if (r->lim_rpm >= 0)
+        limit_headers(h, &r->admission.state[r->lim_rpm], "requests");
+    if (r->lim_tpm >= 0)
+        limit_headers(h, &r->admission.state[r->lim_tpm], "tokens");
+}
+
 /* On every answer: plain appends, not printf (this runs once per request). */
 void tg_answer_headers(struct tg_req *r, struct tg_buf *h, const char *content_type)
 {
@@ -64,6 +100,7 @@ void tg_answer_headers(struct tg_req *r, struct tg_buf *h, const char *content_t
         tg_buf_puts(h, "x-tailgate-truncated: 1\r\n");
     if (r->sent_invalid)
         header(h, "x-tailgate-validation: ", tg_invalid_name(r->sent_invalid));
+    tg_answer_limit_headers(r, h);
     if (r->debug) {
         /* A stream's headers go at its commit point: its winner is still going. */
         tg_buf_puts(h, "x-tailgate-trace: ");
@@ -194,7 +231,7 @@ static const char *term_name(enum tg_req_term t)
 {
     static const char *const names[] = {"none",   "answered",    "passed_through",
                                         "degraded", "failed",    "deadline",
-                                        "client_gone", "stream_broken"};
+                                        "client_gone", "stream_broken", "rate_limited"};
     return (unsigned)t < sizeof(names) / sizeof(names[0]) ? names[t] : "?";
 }
 
@@ -210,6 +247,7 @@ void tg_answer_access_log(struct tg_req *r)
         .path = r->path,
         .path_len = strlen(r->path),
         .client = r->client,
+        .key = r->key ? r->key->name : NULL,
         .route = r->served_route ? r->served_route : r->first_route->model,
         .status = r->status,
         .ms = (double)(uv_hrtime() - r->start_ns) / 1e6,

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "gateway/gateway.h"
+#include "limits/store.h"
 #include "req/req.h"
 #include "route/classify.h"
 #include "route/validate.h"
@@ -19,7 +20,8 @@
 #include "util/sse.h"
 
 enum tg_req_state {
-    TG_REQ_ROUTE = 0, /* choose the next deployment, or run out of them */
+    TG_REQ_ADMIT = 0, /* waiting for the key's rate limits to admit or refuse it */
+    TG_REQ_ROUTE,     /* choose the next deployment, or run out of them */
     TG_REQ_ATTEMPT,   /* attempts in flight: wait for an outcome */
     TG_REQ_BACKOFF,   /* before a retry on the same deployment */
     TG_REQ_STREAM,    /* committed to one streaming attempt, relaying it */
@@ -40,6 +42,7 @@ enum tg_req_term {
     TG_TERM_DEADLINE,     /* 504 */
     TG_TERM_CLIENT_GONE,  /* the client disconnected */
     TG_TERM_STREAM_BROKE, /* a committed stream failed midway */
+    TG_TERM_RATE_LIMITED, /* refused by its key's rpm/tpm: no upstream call */
 };
 
 /* One line of the attempts list (errors, x-tailgate-trace, access log). */
@@ -118,6 +121,14 @@ struct tg_req {
     const char *method;  /* static (llhttp's name) */
     char *path;          /* owned; for the access log */
     char client[64];     /* peer "IP:PORT" */
+    /* The auth key (in rt's config, which the request holds), or NULL. */
+    const struct tg_key_cfg *key;
+    /* Its rate limits (TG_REQ_ADMIT): which of admission.state is which
+     * (-1: that limit is not set), the estimate charged to tpm. */
+    int lim_rpm, lim_tpm;
+    int64_t est_tokens;
+    bool admit_done;             /* the store has answered */
+    struct tg_admission admission;
     const struct tg_route_cfg *first_route;
     const struct tg_route_cfg *route;
     const struct tg_policy *policy;
@@ -228,6 +239,9 @@ void tg_answer_error(struct tg_req *r, int status, const char *code, const char 
  * exchange is done with. */
 void tg_answer_whole(struct tg_req *r, int status, bool stream, const char *body, size_t len);
 void tg_answer_access_log(struct tg_req *r);
+/* The key's x-ratelimit-* headers (OpenAI's names), once it was admitted or
+ * refused. */
+void tg_answer_limit_headers(const struct tg_req *r, struct tg_buf *h);
 void tg_answer_degraded(struct tg_req *r);
 void tg_answer_stream_error(struct tg_req *r, const char *error_json);
 

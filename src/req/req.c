@@ -1,5 +1,8 @@
 /* The request state machine.
  *
+ *   ADMIT    --the key's limits admit it--> ROUTE (or DONE on a fresh cache hit)
+ *            --refused--> DONE (429, no upstream call)
+ *            --client gone: waits for the store's answer, returns the charge--> DONE
  *   ROUTE    --deployment picked, attempt started--> ATTEMPT
  *            --group exhausted--> next fallback route (stays in ROUTE)
  *            --nothing left--> DEGRADE;  --client gone or deadline--> DONE
@@ -37,6 +40,7 @@
 #define HEDGE_FLOOR_PER_S 0.1
 
 static const unsigned allowed_moves[TG_REQ__COUNT] = {
+    [TG_REQ_ADMIT] = BIT(TG_REQ_ROUTE) | BIT(TG_REQ_DONE),
     [TG_REQ_ROUTE] = BIT(TG_REQ_ATTEMPT) | BIT(TG_REQ_DEGRADE) | BIT(TG_REQ_DONE),
     [TG_REQ_ATTEMPT] = BIT(TG_REQ_ROUTE) | BIT(TG_REQ_BACKOFF) | BIT(TG_REQ_STREAM) |
                        BIT(TG_REQ_DEGRADE) | BIT(TG_REQ_DONE),
@@ -46,7 +50,7 @@ static const unsigned allowed_moves[TG_REQ__COUNT] = {
     [TG_REQ_DONE] = 0,
 };
 
-static const char *const state_names[TG_REQ__COUNT] = {"ROUTE",  "ATTEMPT", "BACKOFF",
+static const char *const state_names[TG_REQ__COUNT] = {"ADMIT",  "ROUTE",   "ATTEMPT", "BACKOFF",
                                                        "STREAM", "DEGRADE", "DONE"};
 
 static void req_step(struct tg_req *r);
@@ -640,6 +644,135 @@ static bool common_events(struct tg_req *r)
 
 /* ---- state handlers ---- */
 
+/* The key's counters, by the name the limit store knows them by. */
+static void counter_name(struct tg_buf *b, const char *what, const struct tg_key_cfg *key)
+{
+    tg_limit_counter_name(b, what, key->name);
+}
+
+/* Gives back what an admission charged when the request never reached a
+ * provider (the client left while it was being admitted). */
+static void return_charges(struct tg_req *r)
+{
+    struct tg_buf name = TG_BUF_INIT;
+    uint64_t now = now_ms(r);
+    if (r->lim_rpm >= 0) {
+        counter_name(&name, "rpm", r->key);
+        tg_limit_settle(r->gw->limits, name.data, r->admission.at_ms, now, -1);
+    }
+    if (r->lim_tpm >= 0) {
+        counter_name(&name, "tpm", r->key);
+        tg_limit_settle(r->gw->limits, name.data, r->admission.at_ms, now, -r->est_tokens);
+    }
+    tg_buf_free(&name);
+}
+
+/* tpm: the estimate charged at admission becomes the usage the provider
+ * reported. A request with no usage keeps its estimate when it was answered
+ * (the tokens were spent, just not reported) and returns it when it failed. */
+static void settle_tokens(struct tg_req *r)
+{
+    if (!r->admit_done || !r->admission.admitted || r->lim_tpm < 0)
+        return;
+    int64_t used = r->input_tokens + r->output_tokens;
+    if (used <= 0)
+        used = r->status >= 200 && r->status < 300 ? r->est_tokens : 0;
+    if (used == r->est_tokens)
+        return;
+    struct tg_buf name = TG_BUF_INIT;
+    counter_name(&name, "tpm", r->key);
+    tg_limit_settle(r->gw->limits, name.data, r->admission.at_ms, now_ms(r),
+                    used - r->est_tokens);
+    tg_buf_free(&name);
+}
+
+static bool answer_from_cache(struct tg_req *r, bool stale);
+
+/* ADMIT -> ROUTE | DONE. Nothing happens until the store has answered (it
+ * always does), so the request outlives its callback. */
+static void st_admit(struct tg_req *r)
+{
+    if (!r->admit_done)
+        return;
+    if (r->ev_client_gone) {
+        if (r->admission.admitted)
+            return_charges(r);
+        if (r->status == 0)
+            r->status = 499;
+        finish(r, TG_TERM_CLIENT_GONE);
+        return;
+    }
+    if (!r->admission.admitted) {
+        const struct tg_key_cfg *k = r->key;
+        bool by_rpm = r->lim_rpm >= 0 && r->admission.state[r->lim_rpm].remaining < 1;
+        char msg[512];
+        if (by_rpm)
+            snprintf(msg, sizeof(msg), "the key \"%.200s\" is over its rpm of %lld requests per "
+                                       "minute",
+                     k->name, (long long)k->rpm);
+        else
+            snprintf(msg, sizeof(msg), "the key \"%.200s\" is over its tpm of %lld tokens per "
+                                       "minute (this request is estimated at %lld)",
+                     k->name, (long long)k->tpm, (long long)r->est_tokens);
+        r->retry_hint = TG_RETRY_HINT_AFTER;
+        r->retry_after_s = (int64_t)((r->admission.retry_after_ms + 999) / 1000);
+        if (r->retry_after_s < 1)
+            r->retry_after_s = 1;
+        tg_answer_error(r, 429, "rate_limited", msg);
+        finish(r, TG_TERM_RATE_LIMITED);
+        return;
+    }
+    req_set_state(r, TG_REQ_ROUTE);
+    answer_from_cache(r, false);
+}
+
+static void on_admitted(void *ctx, const struct tg_admission *result)
+{
+    struct tg_req *r = ctx;
+    r->admission = *result;
+    r->admit_done = true;
+    req_step(r);
+}
+
+/* SPEC section 8: prompt bytes / 4 plus max_tokens, or 1024 when the
+ * request sets none (embeddings have no output). */
+static int64_t estimate_tokens(const struct tg_req *r)
+{
+    static const char *const names[] = {"max_tokens", "max_completion_tokens",
+                                        "max_output_tokens"};
+    double v;
+    int64_t max_tokens = -1;
+    for (size_t i = 0; i < 3 && max_tokens < 0; i++)
+        if (tg_json_get_num(r->json, names[i], &v) && v >= 0 && v < 1e12)
+            max_tokens = (int64_t)v;
+    return tg_limits_estimate_tokens(r->body_len, max_tokens,
+                                     r->api == TG_API_EMBEDDINGS ? 0 : 1024);
+}
+
+/* Asks the store to admit the request against its key's rpm and tpm. */
+static void start_admission(struct tg_req *r)
+{
+    const struct tg_key_cfg *k = r->key;
+    struct tg_limit_want wants[2];
+    struct tg_buf rpm = TG_BUF_INIT, tpm = TG_BUF_INIT;
+    size_t n = 0;
+    r->est_tokens = estimate_tokens(r);
+    r->lim_rpm = r->lim_tpm = -1;
+    if (k->rpm > 0) {
+        counter_name(&rpm, "rpm", k);
+        r->lim_rpm = (int)n;
+        wants[n++] = (struct tg_limit_want){rpm.data, k->rpm, 1};
+    }
+    if (k->tpm > 0) {
+        counter_name(&tpm, "tpm", k);
+        r->lim_tpm = (int)n;
+        wants[n++] = (struct tg_limit_want){tpm.data, k->tpm, r->est_tokens};
+    }
+    tg_limit_admit(r->gw->limits, wants, n, now_ms(r), on_admitted, r);
+    tg_buf_free(&rpm);
+    tg_buf_free(&tpm);
+}
+
 /* ROUTE -> ATTEMPT | DEGRADE | DONE */
 static void st_route(struct tg_req *r)
 {
@@ -910,6 +1043,7 @@ static void req_step(struct tg_req *r)
     do {
         before = r->state;
         switch (r->state) {
+        case TG_REQ_ADMIT: st_admit(r); break;
         case TG_REQ_ROUTE: st_route(r); break;
         case TG_REQ_ATTEMPT: st_attempt(r); break;
         case TG_REQ_BACKOFF: st_backoff(r); break;
@@ -997,6 +1131,14 @@ void tg_req_abandon(struct tg_req *r)
 {
     if (r->state == TG_REQ_DONE)
         return;
+    if (r->state == TG_REQ_ADMIT && !r->admit_done) {
+        /* The store still holds this request as its callback's context: it
+         * ends when the answer comes, as if its client had left. */
+        if (r->x)
+            tg_answer_error(r, 503, "shutting_down", "the gateway is shutting down");
+        r->ev_client_gone = true;
+        return;
+    }
     if (r->x) {
         if (r->state == TG_REQ_STREAM) {
             tg_attempt_send_out(r->winner);
@@ -1066,6 +1208,11 @@ static void req_on_done(struct tg_req *r)
     tg_metric_add(gw->fam.requests_total, l, 1);
     double secs = (double)(uv_hrtime() - r->start_ns) / 1e9;
     tg_metric_observe(gw->fam.request_duration, l, secs);
+    if (r->key) {
+        const char *kl[] = {r->key->name, code};
+        tg_metric_add(gw->fam.key_requests, kl, 1);
+        settle_tokens(r);
+    }
     tg_answer_access_log(r);
     tg_list_remove(&r->link);
     tg_defer(&gw->loop, &r->kick);
@@ -1078,7 +1225,8 @@ static const struct tg_http_header *find_header(struct tg_http_exchange *x, cons
 }
 
 void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api api,
-                  const struct tg_route_cfg *route, cJSON *json, const char *id)
+                  const struct tg_route_cfg *route, const struct tg_key_cfg *key, cJSON *json,
+                  const char *id)
 {
     struct tg_req *r = tg_xcalloc(1, sizeof(*r));
     const struct tg_http_request *hr = tg_http_request(x);
@@ -1111,6 +1259,7 @@ void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api
     r->method = hr->method_name;
     r->path = tg_xmemdup0(hr->url, hr->path_len);
     tg_http_peer(x, r->client, sizeof(r->client));
+    r->key = key;
     const struct tg_http_header *h = find_header(x, "x-tailgate-debug");
     r->debug = h && h->value_len == 1 && h->value[0] == '1';
     h = find_header(x, "x-tailgate-cache");
@@ -1133,6 +1282,11 @@ void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api
     tg_list_push_back(&gw->requests, &r->link);
     gw->inflight++;
     tg_http_set_user(x, r);
+    if (key && (key->rpm > 0 || key->tpm > 0)) {
+        r->state = TG_REQ_ADMIT;
+        start_admission(r); /* the store answers through on_admitted, now or later */
+        return;
+    }
     r->state = TG_REQ_ROUTE;
     if (answer_from_cache(r, false))
         return;

@@ -251,7 +251,9 @@ void tg_access_log_entry(struct tg_access_log *log, const struct tg_access_entry
     json_str_or_null(&b, e->path, e->path_len);
     tg_buf_puts(&b, ",\"client\":");
     json_cstr_or_null(&b, e->client);
-    tg_buf_puts(&b, ",\"key\":null,\"route\":");
+    tg_buf_puts(&b, ",\"key\":");
+    json_cstr_or_null(&b, e->key);
+    tg_buf_puts(&b, ",\"route\":");
     json_cstr_or_null(&b, e->route);
     tg_buf_printf(&b, ",\"status\":%d,\"ms\":%.3f,\"deployment\":", e->status, e->ms);
     json_cstr_or_null(&b, e->deployment);

@@ -33,6 +33,7 @@ struct tg_access_entry {
     const char *path;          /* the URL before any '?' */
     size_t path_len;
     const char *client;        /* peer "IP:PORT" */
+    const char *key;           /* the auth key's name; NULL: none */
     const char *route;         /* NULL: answered before routing */
     int status;
     double ms;
