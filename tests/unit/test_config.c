@@ -1105,8 +1105,6 @@ static void test_unknown_top_level(void **state)
 static void test_section8_tables(void **state)
 {
     (void)state;
-    expect_error(MINIMAL "[[@@auth.keys]]\nname = \"team-a\"\nkey_env = \"K\"\n", "[auth]",
-                 "section 8", "not supported", NULL);
     expect_error("[@@budget]\nusd_per_hour = 1.0\n" MINIMAL, "[budget]", "not supported", NULL);
     expect_error("[@@idempotency]\nttl_s = 600\n" MINIMAL, "[idempotency]", "not supported", NULL);
     expect_error("[@@background]\nmax_attempts = 6\n" MINIMAL, "[background]", "not supported",
@@ -1114,7 +1112,80 @@ static void test_section8_tables(void **state)
     expect_error("[@@shared]\nredis_url = \"\"\n" MINIMAL, "[shared]", "not supported", NULL);
     /* also when empty, and as a dotted key */
     expect_error("[@@budget]\n" MINIMAL, "[budget]", NULL);
-    expect_error("@@auth.keys = []\n" MINIMAL, "[auth]", NULL);
+}
+
+#define KEY_A "[[auth.keys]]\nname = \"team-a\"\nkey_sha256 = \"" SHA_EMPTY "\"\n"
+/* SHA-256 of "" and of "abc" (FIPS 180-2's example; $TG_TEST_KEY_B). */
+#define SHA_EMPTY "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define SHA_ABC "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+static void test_keys(void **state)
+{
+    (void)state;
+    struct tg_config *cfg = load_ok(MINIMAL KEY_A "models = [\"m*\", \"x/[ab]\"]\nrpm = 3\n"
+                                            "tpm = 1000\n"
+                                            "[[auth.keys]]\nname = \"team-b\"\nkey_env = "
+                                            "\"TG_TEST_KEY_B\"\n");
+    assert_int_equal(cfg->n_keys, 2);
+    const struct tg_key_cfg *a = &cfg->keys[0], *b = &cfg->keys[1];
+    assert_string_equal(a->name, "team-a");
+    assert_int_equal(a->sha256[0], 0xe3);
+    assert_int_equal(a->sha256[31], 0x55);
+    assert_int_equal(a->rpm, 3);
+    assert_int_equal(a->tpm, 1000);
+    assert_true(tg_key_allows(a, "m"));
+    assert_true(tg_key_allows(a, "m-large/v2")); /* '*' crosses '/' */
+    assert_true(tg_key_allows(a, "x/b"));
+    assert_false(tg_key_allows(a, "x/c"));
+    assert_false(tg_key_allows(a, "gpt"));
+    /* key_env: the hash of the variable's value; models default to every route */
+    assert_string_equal(b->key_env, "TG_TEST_KEY_B");
+    assert_int_equal(b->sha256[0], 0xba);
+    assert_int_equal(b->sha256[31], 0xad);
+    assert_int_equal(b->models.len, 1);
+    assert_true(tg_key_allows(b, "anything/at-all"));
+    assert_int_equal(b->rpm, 0);
+    tg_config_free(cfg);
+
+    cfg = load_ok(MINIMAL KEY_A "models = [\"nothing-*\"]\n");
+    assert_int_equal(cfg->n_warnings, 1);
+    assert_non_null(strstr(cfg->warnings[0], "may call no route"));
+    tg_config_free(cfg);
+}
+
+static void test_key_errors(void **state)
+{
+    (void)state;
+    expect_error(MINIMAL "@@[[auth.keys]]\nkey_sha256 = \"" SHA_ABC "\"\n", "\"name\"", NULL);
+    expect_error(MINIMAL KEY_A "[[auth.keys]]\nname = @@\"team-a\"\nkey_env = \"X\"\n",
+                 "duplicate key name \"team-a\"", NULL);
+    expect_error(MINIMAL "@@[[auth.keys]]\nname = \"k\"\n", "exactly one of key_sha256 and key_env",
+                 NULL);
+    expect_error(MINIMAL "[[auth.keys]]\nname = \"k\"\n@@key_sha256 = \"" SHA_ABC "\"\n"
+                         "key_env = \"X\"\n",
+                 "exactly one", NULL);
+    expect_error(MINIMAL "[[auth.keys]]\nname = \"k\"\nkey_sha256 = @@\"abc\"\n", "64 hex", NULL);
+    expect_error(MINIMAL "[[auth.keys]]\nname = \"k\"\nkey_sha256 = "
+                         "@@\"zz7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"\n",
+                 "64 hex", NULL);
+    expect_error(MINIMAL "[[auth.keys]]\nname = \"k\"\nkey_env = @@\"TG_TEST_UNSET_VAR\"\n",
+                 "\"TG_TEST_UNSET_VAR\"", "unset or empty", NULL);
+    expect_error(MINIMAL "[[auth.keys]]\nname = \"k\"\nkey_env = @@\"TG_TEST_EMPTY_VAR\"\n",
+                 "\"TG_TEST_EMPTY_VAR\"", "unset or empty", NULL);
+    expect_error(MINIMAL KEY_A "[[auth.keys]]\nname = \"b\"\nkey_sha256 = @@\"" SHA_EMPTY "\"\n",
+                 "\"team-a\" and \"b\" are the same key", NULL);
+    expect_error(MINIMAL "[[auth.keys]]\nname = \"a\"\nkey_sha256 = \"" SHA_ABC "\"\n"
+                         "[[auth.keys]]\nname = \"b\"\nkey_env = @@\"TG_TEST_KEY_B\"\n",
+                 "same key", NULL);
+    expect_error(MINIMAL KEY_A "rpm = @@-1\n", "rpm", "between", NULL);
+    expect_error(MINIMAL KEY_A "tpm = @@\"1000\"\n", "tpm", "integer", NULL);
+    expect_error(MINIMAL KEY_A "models = @@\"m\"\n", "models", "array", NULL);
+    expect_error(MINIMAL KEY_A "@@rmp = 1\n", "unknown key \"rmp\"", "[[auth.keys]]",
+                 "did you mean \"rpm\"", NULL);
+    expect_error(MINIMAL KEY_A "@@usd_per_hour = 1.0\n", "usd_per_hour", "not supported", NULL);
+    expect_error(MINIMAL "[auth]\n@@key = 1\n", "unknown key \"key\"", "[auth]", NULL);
+    expect_error("auth = @@1\n" MINIMAL, "[auth]", "table", NULL);
+    expect_error("auth.keys = @@1\n" MINIMAL, "[[auth.keys]]", NULL);
 }
 
 static void test_missing_required(void **state)
@@ -1551,6 +1622,9 @@ static void test_example_each_line_removed(void **state)
 
 int main(void)
 {
+    setenv("TG_TEST_KEY_B", "abc", 1); /* test_keys: key_env = "TG_TEST_KEY_B" */
+    setenv("TG_TEST_EMPTY_VAR", "", 1);
+    unsetenv("TG_TEST_UNSET_VAR");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_empty_sections_keep_defaults),
@@ -1569,6 +1643,8 @@ int main(void)
         cmocka_unit_test(test_unknown_keys),
         cmocka_unit_test(test_unknown_top_level),
         cmocka_unit_test(test_section8_tables),
+        cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_key_errors),
         cmocka_unit_test(test_missing_required),
         cmocka_unit_test(test_deployment_model_not_empty),
         cmocka_unit_test(test_duplicates),
