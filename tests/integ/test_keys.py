@@ -6,10 +6,13 @@ never reaching the provider, tpm settled with the reported usage, a race
 for the last unit, and keys changed by SIGHUP mid-traffic."""
 
 import json
+import os
+import subprocess
+import tempfile
 import threading
 import time
 
-from harness import TestCase, main, make_config, openai_provider
+from harness import TestCase, main, make_config, openai_provider, tailgate_bin
 
 KEY_A = "sk-team-a-0123456789"
 KEY_B = "sk-team-b-9876543210"
@@ -233,6 +236,42 @@ class Reload(Keys):
         lines = g.wait_log(lambda l: l.get("key") == "team-a" and l.get("status") == 200)
         self.assertEqual(len(lines), 1)
         self.assertEqual(set(g.status()["keys"]), {"team-b"})
+
+
+class Check(TestCase):
+    def run_check(self, text, env):
+        fd, path = tempfile.mkstemp(suffix=".toml")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        try:
+            return subprocess.run([tailgate_bin(), "check", "-c", path], capture_output=True,
+                                  text=True, env=dict(os.environ, **env), timeout=30)
+        finally:
+            os.unlink(path)
+
+    def test_check_prints_names_limits_and_routes_never_the_key(self):
+        text = make_config(
+            providers=[{"name": "p", "kind": "mock"}],
+            deployments=[{"name": "d", "provider": "p", "model": "x"}],
+            routes=[{"model": "gpt-4o", "deployments": ["d"]},
+                    {"model": "claude", "deployments": ["d"]}],
+            sections={"auth": {"keys": [
+                {"name": "team-a", "key_env": "TG_CHECK_KEY", "models": ["gpt-*"], "rpm": 60,
+                 "tpm": 1000},
+                {"name": "team-b", "key_sha256": SHA_A}]}})
+        p = self.run_check(text, {"TG_CHECK_KEY": KEY_B})
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = p.stdout
+        self.assertRegex(out, r'key "team-a".*\n\s+limits\s+60 requests/min, 1000 tokens/min\n'
+                              r'\s+routes\s+gpt-4o\n')
+        self.assertRegex(out, r'key "team-b"\n\s+limits\s+none\n\s+routes\s+gpt-4o, claude\n')
+        for secret in (KEY_B, SHA_A):
+            self.assertNotIn(secret, out + p.stderr)
+        # key_env unset: an error naming the variable, at its FILE:LINE:COL
+        p = self.run_check(text, {"TG_CHECK_KEY": ""})
+        self.assertNotEqual(p.returncode, 0)
+        self.assertRegex(p.stderr, r':\d+:\d+: key "team-a": the environment variable '
+                                   r'"TG_CHECK_KEY" \(key_env\) is unset or empty')
 
 
 class NoKeys(TestCase):
