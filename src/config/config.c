@@ -161,6 +161,7 @@ static const struct field deployment_fields[] = {
     INT_FIELD(struct tg_deployment_cfg, context_tokens, 0, 1e12),
     FLOAT_FIELD(struct tg_deployment_cfg, input_usd_per_mtok, 0, 1e9),
     FLOAT_FIELD(struct tg_deployment_cfg, output_usd_per_mtok, 0, 1e9),
+    FLOAT_FIELD(struct tg_deployment_cfg, cached_input_usd_per_mtok, 0, 1e9),
     FIELDS_END,
 };
 
@@ -182,8 +183,15 @@ static const struct policy_section policy_sections[] = {
 
 /* SPEC section 8 tables: named in the contract, refused by name rather than
  * with a bare "unknown key", so an operator knows what is missing. */
-static const char *const unsupported_sections[] = {"budget", "idempotency", "background", "shared",
-                                                   NULL};
+static const char *const unsupported_sections[] = {"idempotency", "background", "shared", NULL};
+
+/* [budget]: the cost ceiling is here; the hourly cap (usd_per_hour) is the
+ * spend part this version does not have yet, refused by name. */
+static const struct field budget_fields[] = {
+    FLOAT_FIELD(struct tg_budget_cfg, max_request_usd, 0, 1e9),
+    FIELDS_END,
+};
+static const char *const budget_extra[] = {"usd_per_hour", NULL};
 
 struct loader {
     const char *path;
@@ -1082,12 +1090,13 @@ static const struct field key_fields[] = {
     STRLIST_FIELD(struct tg_key_cfg, models),
     INT_FIELD(struct tg_key_cfg, rpm, 0, 1e12),
     INT_FIELD(struct tg_key_cfg, tpm, 0, 1e15),
+    FLOAT_FIELD(struct tg_key_cfg, max_request_usd, 0, 1e9),
     FIELDS_END,
 };
 
-/* key_sha256 is read apart (hex into bytes); the spend keys are SPEC
+/* key_sha256 is read apart (hex into bytes); the spend cap is SPEC
  * section 8's part this version does not have yet. */
-static const char *const key_extra[] = {"key_sha256", "usd_per_hour", "max_request_usd", NULL};
+static const char *const key_extra[] = {"key_sha256", "usd_per_hour", NULL};
 
 static const char *key_name(const struct tg_config *cfg, size_t i)
 {
@@ -1217,7 +1226,8 @@ static int load_root(struct loader *L, const struct tg_toml_table *root)
     struct tg_config *cfg = L->cfg;
     static const char *const top_keys[] = {"server",  "timeouts", "retry",     "hedge",
                                            "breaker", "validate", "cache",     "degraded",
-                                           "providers", "deployments", "routes", "auth"};
+                                           "providers", "deployments", "routes", "auth",
+                                           "budget"};
     const size_t n_top = sizeof(top_keys) / sizeof(top_keys[0]);
     for (size_t i = 0; i < root->len; i++) {
         const struct tg_toml_kv *kv = &root->items[i];
@@ -1242,6 +1252,15 @@ static int load_root(struct loader *L, const struct tg_toml_table *root)
             load_policy_section(L, &policy_sections[s], policy_sections[s].name, kv,
                                 &cfg->policy, NULL) < 0)
             return -1;
+    if ((kv = tg_toml_get(root, "budget"))) {
+        const struct tg_toml_table *t = as_table(L, "[budget]", kv);
+        if (!t || apply_fields(L, "budget", t, budget_fields, &cfg->budget, budget_extra, NULL) < 0)
+            return -1;
+        const struct tg_toml_kv *cap = tg_toml_get(t, "usd_per_hour");
+        if (cap)
+            return fail(L, cap->key_pos, "budget.usd_per_hour (SPEC section 8 spend caps) is not "
+                                         "supported by this version of tailgate");
+    }
     if ((kv = tg_toml_get(root, "breaker"))) {
         const struct tg_toml_table *t = as_table(L, "[breaker]", kv);
         if (!t || apply_fields(L, "breaker", t, breaker_fields, &cfg->breaker, NULL, NULL) < 0)

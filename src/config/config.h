@@ -144,6 +144,7 @@ struct tg_deployment_cfg {
     int64_t context_tokens;
     double input_usd_per_mtok;
     double output_usd_per_mtok;
+    double cached_input_usd_per_mtok; /* prompt tokens the provider reports as cached */
 };
 
 struct tg_route_cfg {
@@ -171,6 +172,11 @@ struct tg_key_cfg {
     struct tg_strlist models; /* globs over route models; default ["*"] */
     int64_t rpm;              /* 0: no limit */
     int64_t tpm;              /* 0: no limit */
+    double max_request_usd;   /* this key's cost ceiling per request; 0: none */
+};
+
+struct tg_budget_cfg {
+    double max_request_usd; /* cost ceiling per request for everyone; 0: none */
 };
 
 struct tg_config {
@@ -178,6 +184,7 @@ struct tg_config {
     struct tg_server_cfg server;
     struct tg_breaker_cfg breaker;
     struct tg_degraded_cfg degraded;
+    struct tg_budget_cfg budget;
     struct tg_policy policy; /* global [timeouts] [retry] [hedge] [validate] [cache] */
     struct tg_provider_cfg *providers;
     size_t n_providers;

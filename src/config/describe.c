@@ -58,6 +58,10 @@ void tg_config_describe(const struct tg_config *cfg, FILE *out)
             fprintf(out, "%s  weight %g (%.0f%%)  model \"%s\" on ", d->name, d->weight, share,
                     d->model);
             print_provider(out, d->provider);
+            if (d->input_usd_per_mtok > 0 || d->cached_input_usd_per_mtok > 0 ||
+                d->output_usd_per_mtok > 0)
+                fprintf(out, "  $%g in / $%g cached / $%g out per Mtok", d->input_usd_per_mtok,
+                        d->cached_input_usd_per_mtok, d->output_usd_per_mtok);
             fputc('\n', out);
         }
         print_route_list(out, "fallbacks", r->fallbacks, r->n_fallbacks);
@@ -76,6 +80,9 @@ void tg_config_describe(const struct tg_config *cfg, FILE *out)
         if (r->overrides[0])
             fprintf(out, "    %-26s%s\n", "overrides", r->overrides);
     }
+    if (cfg->budget.max_request_usd > 0)
+        fprintf(out, "\ncost ceiling $%g per request for every client\n",
+                cfg->budget.max_request_usd);
     if (cfg->n_keys == 0)
         fputs("\nno [[auth.keys]]: any client that reaches the listener may call every route\n",
               out);
@@ -89,7 +96,10 @@ void tg_config_describe(const struct tg_config *cfg, FILE *out)
             fprintf(out, "%lld requests/min", (long long)k->rpm);
         if (k->tpm)
             fprintf(out, "%s%lld tokens/min", k->rpm ? ", " : "", (long long)k->tpm);
-        fputs(k->rpm || k->tpm ? "\n" : "none\n", out);
+        if (k->max_request_usd > 0)
+            fprintf(out, "%s$%g per request at most", k->rpm || k->tpm ? ", " : "",
+                    k->max_request_usd);
+        fputs(k->rpm || k->tpm || k->max_request_usd > 0 ? "\n" : "none\n", out);
         fprintf(out, "    %-26s", "routes");
         size_t shown = 0;
         for (size_t r = 0; r < cfg->n_routes; r++)

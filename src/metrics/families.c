@@ -45,6 +45,9 @@ void tg_families_init(struct tg_families *f, struct tg_metrics *m)
     f->tokens = tg_metrics_family(m, "tailgate_tokens_total",
                                   "Tokens reported by upstream usage, by deployment and kind.",
                                   TG_METRIC_COUNTER, L("deployment", "kind"));
+    f->spend = tg_metrics_family(m, "tailgate_spend_usd_total",
+                                 "Cost of upstream attempts from usage and prices, USD.",
+                                 TG_METRIC_COUNTER, L("deployment"));
     f->connections = tg_metrics_family(m, "tailgate_connections",
                                        "Open client connections.", TG_METRIC_GAUGE, NULL);
     f->inflight = tg_metrics_family(m, "tailgate_inflight_requests",

@@ -18,6 +18,7 @@ struct tg_families {
     struct tg_metric_family *cache;              /* {result} */
     struct tg_metric_family *degraded;           /* no labels */
     struct tg_metric_family *tokens;             /* {deployment,kind} */
+    struct tg_metric_family *spend;              /* {deployment}, USD */
     struct tg_metric_family *connections;        /* gauge */
     struct tg_metric_family *inflight;           /* gauge */
     struct tg_metric_family *reloads;            /* {result} */

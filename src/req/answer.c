@@ -101,6 +101,13 @@ void tg_answer_headers(struct tg_req *r, struct tg_buf *h, const char *content_t
     if (r->sent_invalid)
         header(h, "x-tailgate-validation: ", tg_invalid_name(r->sent_invalid));
     tg_answer_limit_headers(r, h);
+    if (r->cost_known && !r->stream) {
+        /* A stream's headers leave before its usage: its cost is in the
+         * access log and the spend metric only. */
+        char num[32];
+        snprintf(num, sizeof(num), "%.9f", r->cost_usd);
+        header(h, "x-tailgate-cost-usd: ", num);
+    }
     if (r->debug) {
         /* A stream's headers go at its commit point: its winner is still going. */
         tg_buf_puts(h, "x-tailgate-trace: ");
@@ -257,6 +264,8 @@ void tg_answer_access_log(struct tg_req *r)
         .degraded = r->degraded,
         .input_tokens = (long long)r->input_tokens,
         .output_tokens = (long long)r->output_tokens,
+        .cost_known = r->cost_known,
+        .cost_usd = r->cost_usd,
         .stream = r->stream,
         .fallback = r->route_no,
         .term = term_name(r->term),

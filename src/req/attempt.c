@@ -60,11 +60,29 @@ static void on_head(struct tg_transfer *t)
     }
 }
 
+/* Usage in the shapes providers report it (SPEC section 8 prices cached
+ * prompt tokens apart): OpenAI chat's prompt_tokens (cached_tokens in
+ * prompt_tokens_details), Responses' input_tokens (input_tokens_details),
+ * and Anthropic's input_tokens, which leaves out cache writes and reads. */
 static void read_usage(struct tg_attempt *a, const cJSON *usage)
 {
-    double v;
-    if (tg_json_get_num(usage, "prompt_tokens", &v) || tg_json_get_num(usage, "input_tokens", &v))
+    double v, c = 0, w = 0;
+    if (tg_json_get_num(usage, "prompt_tokens", &v)) {
         a->input_tokens = (int64_t)v;
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens_details");
+        if (tg_json_get_num(d, "cached_tokens", &c))
+            a->cached_tokens = (int64_t)c;
+    } else if (tg_json_get_num(usage, "input_tokens", &v)) {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(usage, "input_tokens_details");
+        bool read = tg_json_get_num(usage, "cache_read_input_tokens", &c);
+        bool wrote = tg_json_get_num(usage, "cache_creation_input_tokens", &w);
+        if (read || wrote)
+            v += c + w; /* Anthropic: cache writes are priced as input */
+        else
+            tg_json_get_num(d, "cached_tokens", &c);
+        a->input_tokens = (int64_t)v;
+        a->cached_tokens = (int64_t)c;
+    }
     if (tg_json_get_num(usage, "completion_tokens", &v) ||
         tg_json_get_num(usage, "output_tokens", &v))
         a->output_tokens = (int64_t)v;
@@ -431,6 +449,27 @@ static bool is_slow(struct tg_attempt *a, bool stream, uint64_t measured_us, uin
 }
 
 /* Books a finished or cancelled attempt: metrics, breaker, latency. */
+static struct tg_prices prices_of(const struct tg_deployment_cfg *d)
+{
+    return (struct tg_prices){d->input_usd_per_mtok, d->cached_input_usd_per_mtok,
+                              d->output_usd_per_mtok};
+}
+
+/* Every attempt that reported usage is paid for, whatever its outcome (an
+ * invalid answer retried elsewhere, a hedge that lost after answering). */
+static void book_cost(struct tg_attempt *a)
+{
+    struct tg_prices p = prices_of(a->dcfg);
+    if (!tg_prices_set(&p) || (a->input_tokens <= 0 && a->output_tokens <= 0))
+        return;
+    struct tg_usage u = {a->input_tokens, a->cached_tokens, a->output_tokens};
+    a->cost_usd = tg_cost_usd(&p, &u);
+    a->req->cost_usd += a->cost_usd;
+    a->req->cost_known = true;
+    const char *l[] = {a->dcfg->name};
+    tg_metric_add(a->req->gw->fam.spend, l, a->cost_usd);
+}
+
 static void book(struct tg_attempt *a)
 {
     struct tg_req *r = a->req;
@@ -442,6 +481,7 @@ static void book(struct tg_attempt *a)
     const char *labels[] = {dname, tg_class_name(a->cls)};
     tg_metric_add(gw->fam.upstream_attempts, labels, 1);
     a->dep->inflight--;
+    book_cost(a);
     if (a->cls == TG_CLASS_CANCELLED) {
         tg_breaker_release_probe(&a->dep->breaker, a->probe);
         return;
@@ -630,6 +670,16 @@ struct tg_attempt *tg_attempt_start(struct tg_req *r, size_t slot, int try_no, b
                                     size_t why_len)
 {
     const struct tg_deployment_cfg *d = r->route->deployments[slot];
+    if (r->cost_ceiling > 0) {
+        struct tg_prices p = prices_of(d);
+        if (tg_cost_worst_usd(&p, r->body_len, r->max_out_tokens) > r->cost_ceiling) {
+            snprintf(why, why_len, "cost_ceiling");
+            r->skipped_cost++;
+            tg_log_debug("deployment_ineligible", "request_id=%s deployment=%s reason=%s", r->id,
+                         d->name, why);
+            return NULL;
+        }
+    }
     struct tg_attempt *a = tg_xcalloc(1, sizeof(*a));
     tg_deferred_init(&a->out_flush, on_out_flush);
     if (tg_provider_build(d, r->api, r->body, r->body_len, r->json, r->stream, &a->up, why,

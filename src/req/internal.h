@@ -12,6 +12,7 @@
 #include "limits/store.h"
 #include "req/req.h"
 #include "route/classify.h"
+#include "route/cost.h"
 #include "route/validate.h"
 #include "server/http.h"
 #include "upstream/provider.h"
@@ -99,6 +100,8 @@ struct tg_attempt {
     char *stream_error_json; /* the upstream's error object, for the client */
     char finish_reason[32];
     int64_t input_tokens, output_tokens;
+    int64_t cached_tokens; /* the part of input_tokens read from the provider's cache */
+    double cost_usd;       /* usage times the deployment's prices, once finished */
     /* Kind anthropic: its answers are translated into OpenAI's shapes. */
     bool anthropic;
     struct tg_anthropic_stream astream;
@@ -203,6 +206,14 @@ struct tg_req {
     enum tg_invalid sent_invalid; /* x-tailgate-validation: the last answer, every path invalid */
     bool hedge_won;
     int64_t input_tokens, output_tokens;
+    /* Cost (SPEC section 8): of every finished attempt that reported usage
+     * on a priced deployment; cost_known once one did. */
+    double cost_usd;
+    bool cost_known;
+    /* The cost ceiling (0: none), and the request's worst-case shape. */
+    double cost_ceiling;
+    int64_t max_out_tokens; /* max_tokens, or the default the estimate uses */
+    int skipped_cost;       /* deployments ineligible for the cost ceiling */
 };
 
 /* req.c */

@@ -734,19 +734,24 @@ static void on_admitted(void *ctx, const struct tg_admission *result)
     req_step(r);
 }
 
-/* SPEC section 8: prompt bytes / 4 plus max_tokens, or 1024 when the
- * request sets none (embeddings have no output). */
-static int64_t estimate_tokens(const struct tg_req *r)
+/* The answer's most tokens: max_tokens (or its other names), or 1024 when
+ * the request sets none (embeddings have no output). SPEC section 8 uses it
+ * for both the tpm estimate and the worst-case cost. */
+static int64_t max_out_tokens(const struct tg_req *r)
 {
     static const char *const names[] = {"max_tokens", "max_completion_tokens",
                                         "max_output_tokens"};
     double v;
-    int64_t max_tokens = -1;
-    for (size_t i = 0; i < 3 && max_tokens < 0; i++)
+    for (size_t i = 0; i < 3; i++)
         if (tg_json_get_num(r->json, names[i], &v) && v >= 0 && v < 1e12)
-            max_tokens = (int64_t)v;
-    return tg_limits_estimate_tokens(r->body_len, max_tokens,
-                                     r->api == TG_API_EMBEDDINGS ? 0 : 1024);
+            return (int64_t)v;
+    return r->api == TG_API_EMBEDDINGS ? 0 : 1024;
+}
+
+/* SPEC section 8: prompt bytes / 4 plus the answer's most tokens. */
+static int64_t estimate_tokens(const struct tg_req *r)
+{
+    return tg_limits_estimate_tokens(r->body_len, r->max_out_tokens, 0);
 }
 
 /* Asks the store to admit the request against its key's rpm and tpm. */
@@ -1019,6 +1024,18 @@ static void st_degrade(struct tg_req *r)
 {
     if (common_events(r))
         return;
+    if (r->n_started == 0 && r->skipped_cost > 0 && r->skipped_open == 0) {
+        /* Nothing was tried and something was too dear: cheaper requests
+         * (a lower max_tokens, a higher ceiling) could be served. */
+        char msg[160];
+        snprintf(msg, sizeof(msg), "no deployment can serve this request within its cost "
+                                   "ceiling of %.6f USD",
+                 r->cost_ceiling);
+        r->retry_hint = TG_RETRY_HINT_NEVER;
+        tg_answer_error(r, 400, "cost_ceiling", msg);
+        finish(r, TG_TERM_FAILED);
+        return;
+    }
     if (answer_kept_invalid(r))
         return;
     if (answer_from_cache(r, true))
@@ -1219,6 +1236,30 @@ static void req_on_done(struct tg_req *r)
     tg_gateway_request_done(gw);
 }
 
+/* x-tailgate-max-cost-usd: a positive plain decimal ("0.05", "2"); no sign,
+ * exponent, hex, inf or nan. */
+static bool parse_usd(const char *s, size_t len, double *out)
+{
+    char num[32];
+    size_t digits = 0, dots = 0;
+    if (len == 0 || len >= sizeof(num))
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] >= '0' && s[i] <= '9')
+            digits++;
+        else if (s[i] == '.' && dots++ == 0)
+            continue;
+        else
+            return false;
+    }
+    if (digits == 0)
+        return false;
+    memcpy(num, s, len);
+    num[len] = '\0';
+    *out = strtod(num, NULL);
+    return *out > 0;
+}
+
 static const struct tg_http_header *find_header(struct tg_http_exchange *x, const char *name)
 {
     return tg_http_header_find(tg_http_request(x), name);
@@ -1264,6 +1305,12 @@ void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api
     r->debug = h && h->value_len == 1 && h->value[0] == '1';
     h = find_header(x, "x-tailgate-cache");
     r->cache_bypass = h && h->value_len == 2 && strncasecmp(h->value, "no", 2) == 0;
+    r->max_out_tokens = max_out_tokens(r);
+    double asked = 0;
+    h = find_header(x, "x-tailgate-max-cost-usd");
+    bool bad_ceiling = h && !parse_usd(h->value, h->value_len, &asked);
+    r->cost_ceiling = tg_cost_ceiling(r->rt->cfg->budget.max_request_usd,
+                                      key ? key->max_request_usd : 0, asked);
 
     enter_route(r, route);
     uint64_t budget = (uint64_t)route->policy.timeouts.request_ms;
@@ -1282,6 +1329,13 @@ void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api
     tg_list_push_back(&gw->requests, &r->link);
     gw->inflight++;
     tg_http_set_user(x, r);
+    if (bad_ceiling) {
+        r->retry_hint = TG_RETRY_HINT_NEVER;
+        tg_answer_error(r, 400, "invalid_request",
+                        "x-tailgate-max-cost-usd must be a positive decimal number of USD");
+        finish(r, TG_TERM_FAILED);
+        return;
+    }
     if (key && (key->rpm > 0 || key->tpm > 0)) {
         r->state = TG_REQ_ADMIT;
         start_admission(r); /* the store answers through on_admitted, now or later */

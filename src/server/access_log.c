@@ -263,9 +263,14 @@ void tg_access_log_entry(struct tg_access_log *log, const struct tg_access_entry
     json_cstr_or_null(&b, e->cache);
     tg_buf_printf(&b,
                   ",\"degraded\":%s,\"input_tokens\":%lld,\"output_tokens\":%lld,\"stream\":%s,"
-                  "\"fallback\":%d,\"term\":",
+                  "\"fallback\":%d,\"cost_usd\":",
                   e->degraded ? "true" : "false", e->input_tokens, e->output_tokens,
                   e->stream ? "true" : "false", e->fallback);
+    if (e->cost_known)
+        tg_buf_printf(&b, "%.9f", e->cost_usd);
+    else
+        tg_buf_puts(&b, "null");
+    tg_buf_puts(&b, ",\"term\":");
     json_cstr_or_null(&b, e->term);
     tg_buf_printf(&b, ",\"truncated\":%s,\"validation\":", e->truncated ? "true" : "false");
     json_cstr_or_null(&b, e->validation);

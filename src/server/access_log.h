@@ -43,6 +43,8 @@ struct tg_access_entry {
     bool degraded;
     long long input_tokens;
     long long output_tokens;
+    bool cost_known;  /* a price was set for a deployment that reported usage */
+    double cost_usd;  /* null in the log unless cost_known */
     bool stream;
     int fallback;
     const char *term;          /* how the request ended */

@@ -715,6 +715,16 @@ static void put_usage(struct tg_buf *b, const struct usage *u)
     tg_buf_putc(b, '}');
 }
 
+/* The cached part of a stream's prompt, as the whole answer's usage says it. */
+static void read_cached(struct tg_anthropic_stream *s, const cJSON *usage)
+{
+    const cJSON *cached = get(usage, "cache_read_input_tokens");
+    if (cJSON_IsNumber(cached)) {
+        s->cached_tokens = count_of(cached);
+        s->has_cached = true;
+    }
+}
+
 static void put_tool_call(struct tg_buf *b, const cJSON *block)
 {
     const char *id = tg_json_get_str(block, "id");
@@ -877,6 +887,7 @@ static enum tg_anthropic_event_result on_message_start(struct tg_anthropic_strea
     const cJSON *usage = get(msg, "usage");
     s->input_tokens = prompt_of(usage);
     s->output_tokens = count_of(get(usage, "output_tokens"));
+    read_cached(s, usage);
     chunk_open(s, out);
     tg_buf_puts(out, "{\"role\":\"assistant\",\"content\":\"\"}");
     chunk_close(out, NULL);
@@ -966,8 +977,10 @@ static enum tg_anthropic_event_result on_message_delta(struct tg_anthropic_strea
     if (cJSON_IsNumber(get(usage, "output_tokens")))
         s->output_tokens = count_of(get(usage, "output_tokens"));
     /* Newer API versions repeat the (final) input counts here. */
-    if (cJSON_IsNumber(get(usage, "input_tokens")))
+    if (cJSON_IsNumber(get(usage, "input_tokens"))) {
         s->input_tokens = prompt_of(usage);
+        read_cached(s, usage);
+    }
     return TG_ANTHROPIC_CONTINUE;
 }
 
@@ -980,7 +993,7 @@ static enum tg_anthropic_event_result on_message_stop(struct tg_anthropic_stream
     if (s->include_usage) {
         chunk_head(s, out);
         tg_buf_puts(out, ",\"choices\":[],\"usage\":");
-        struct usage u = {s->input_tokens, s->output_tokens, 0, false};
+        struct usage u = {s->input_tokens, s->output_tokens, s->cached_tokens, s->has_cached};
         put_usage(out, &u);
         tg_buf_puts(out, "}\n\n");
     }

@@ -38,6 +38,8 @@ struct tg_anthropic_stream {
     bool include_usage;      /* the client asked stream_options.include_usage */
     int64_t input_tokens;
     int64_t output_tokens;
+    int64_t cached_tokens;   /* cache_read_input_tokens, part of input_tokens */
+    bool has_cached;
     int block_tool[64];      /* content block index -> tool call index, or -1 */
     int n_tools;
     const char *finish_reason; /* a literal from tg_anthropic_finish_reason; NULL until set */
