@@ -1049,7 +1049,8 @@ static void test_stream_full(void **state)
                 assert_int_equal(i, n - 2);
                 assert_true(path_matches(c, "usage",
                                          "{'prompt_tokens':30,'completion_tokens':42,"
-                                         "'total_tokens':72}"));
+                                         "'total_tokens':72,"
+                                         "'prompt_tokens_details':{'cached_tokens':5}}"));
                 continue;
             }
             assert_true(path_matches(c, "choices.0.index", "0"));
