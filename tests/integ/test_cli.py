@@ -116,6 +116,8 @@ class CliTest(harness.TestCase):
         self.assertTrue(field("fast", "deployments").startswith("fast@mock"))
         self.assertIn('"mock-fast-1"', field("fast", "deployments"))
         self.assertIn('mock provider "fast-mock"', field("fast", "deployments"))
+        self.assertIn("$0.15 in / $0.075 cached / $0.6 out per Mtok", field("fast", "deployments"))
+        self.assertNotIn("per Mtok", field("smart", "deployments"))  # no prices, none shown
         self.assertTrue(field("smart", "deployments").startswith("flaky@mock"))
         self.assertTrue(field("backup", "deployments").startswith("backup@mock"))
         self.assertEqual(field("fast", "fallbacks"), "(none)")
@@ -187,7 +189,9 @@ model = "m2"
         ("unknown_key", "[retry]\n@@max_atempts = 2\n" + MINIMAL,
          ['unknown key "max_atempts"', 'did you mean "max_attempts"']),
         ("unknown_table", "[@@sever]\n" + MINIMAL, ['"sever"', 'did you mean "server"']),
-        ("section8", MINIMAL + "[@@budget]\nusd_per_hour = 1.0\n", ["[budget]"]),
+        ("section8", MINIMAL + "[@@idempotency]\nttl_s = 600\n", ["[idempotency]"]),
+        ("spend_cap", MINIMAL + "[budget]\n@@usd_per_hour = 1.0\n",
+         ["budget.usd_per_hour", "not supported"]),
         ("dangling_deployment",
          MINIMAL.replace('deployments = ["d"]', 'deployments = ["d", @@"x"]'),
          ['deployment "x"', "not defined"]),

@@ -8,8 +8,11 @@ ineligible, so a cheaper fallback serves, or answers 400 cost_ceiling."""
 
 import hashlib
 import json
+import os
+import subprocess
+import tempfile
 
-from harness import TestCase, main, openai_provider, sse_events
+from harness import TestCase, main, make_config, openai_provider, sse_events, tailgate_bin
 from test_json_strict import Upstream
 
 # USD per million tokens: (input, cached input, output)
@@ -173,6 +176,27 @@ class LowestCeilingWins(CostCase):
         self.assertEqual(self.served_by(KEY_A), "d-small")
         self.assertEqual(self.served_by(KEY_B), "d-big")
         self.assertEqual(self.served_by(KEY_B, {"x-tailgate-max-cost-usd": "0.001"}), "d-small")
+
+
+class Check(TestCase):
+    def test_check_shows_prices_and_ceilings(self):
+        text = make_config(
+            providers=[{"name": "p", "kind": "mock"}],
+            deployments=[deployment("d-big", "p", BIG), deployment("d-free", "p")],
+            routes=[{"model": "big", "deployments": ["d-big", "d-free"]}],
+            sections={"budget": {"max_request_usd": 0.25},
+                      "auth": {"keys": [key("team-a", KEY_A, rpm=5, max_request_usd=0.05)]}})
+        fd, path = tempfile.mkstemp(suffix=".toml")
+        self.addCleanup(os.unlink, path)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        p = subprocess.run([tailgate_bin(), "check", "-c", path], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stdout, r"d-big .*\$5 in / \$2.5 cached / \$15 out per Mtok\n")
+        self.assertRegex(p.stdout, r"d-free [^\n$]*\n")
+        self.assertIn("cost ceiling $0.25 per request for every client", p.stdout)
+        self.assertRegex(p.stdout, r"limits\s+5 requests/min, \$0.05 per request at most\n")
 
 
 class CachedTokens(TestCase):
