@@ -105,6 +105,15 @@ class Cost(CostCase):
         self.assert_usd(self.log_of(h["x-request-id"])["cost_usd"], want)
         self.assert_usd(self.g.metric("tailgate_spend_usd_total", deployment="d-small"), want)
 
+    def test_stream_without_include_usage_is_costed_too(self):
+        s, h, b = self.g.chat(model="small", stream=True)
+        self.assertEqual(s, 200, b)
+        self.assertNotIn('"usage"', b)  # asked upstream on the client's behalf, not relayed
+        line = self.log_of(h["x-request-id"])
+        self.assertGreater(line["output_tokens"], 0)
+        self.assert_usd(line["cost_usd"],
+                        cost(SMALL, line["input_tokens"], line["output_tokens"]))
+
     def test_ceiling_makes_the_dear_deployment_ineligible_and_a_fallback_serves(self):
         g = self.g
         hdr = {"x-tailgate-max-cost-usd": "0.001", "x-tailgate-debug": "1"}
