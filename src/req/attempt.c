@@ -455,6 +455,14 @@ static struct tg_prices prices_of(const struct tg_deployment_cfg *d)
                               d->output_usd_per_mtok};
 }
 
+bool tg_attempt_within_ceiling(const struct tg_req *r, const struct tg_deployment_cfg *d)
+{
+    if (r->cost_ceiling <= 0)
+        return true;
+    struct tg_prices p = prices_of(d);
+    return tg_cost_worst_usd(&p, r->body_len, r->max_out_tokens) <= r->cost_ceiling;
+}
+
 /* Every attempt that reported usage is paid for, whatever its outcome (an
  * invalid answer retried elsewhere, a hedge that lost after answering). */
 static void book_cost(struct tg_attempt *a)
@@ -670,15 +678,12 @@ struct tg_attempt *tg_attempt_start(struct tg_req *r, size_t slot, int try_no, b
                                     size_t why_len)
 {
     const struct tg_deployment_cfg *d = r->route->deployments[slot];
-    if (r->cost_ceiling > 0) {
-        struct tg_prices p = prices_of(d);
-        if (tg_cost_worst_usd(&p, r->body_len, r->max_out_tokens) > r->cost_ceiling) {
-            snprintf(why, why_len, "cost_ceiling");
-            r->skipped_cost++;
-            tg_log_debug("deployment_ineligible", "request_id=%s deployment=%s reason=%s", r->id,
-                         d->name, why);
-            return NULL;
-        }
+    if (!tg_attempt_within_ceiling(r, d)) {
+        snprintf(why, why_len, "cost_ceiling");
+        r->skipped_cost++;
+        tg_log_debug("deployment_ineligible", "request_id=%s deployment=%s reason=%s", r->id,
+                     d->name, why);
+        return NULL;
     }
     struct tg_attempt *a = tg_xcalloc(1, sizeof(*a));
     tg_deferred_init(&a->out_flush, on_out_flush);

@@ -231,6 +231,9 @@ bool tg_req_has_alternative(const struct tg_req *r, const struct tg_dep *except)
 struct tg_attempt *tg_attempt_start(struct tg_req *r, size_t slot, int try_no, bool hedge,
                                     uint32_t probe, uint64_t timeout_ms, char *why,
                                     size_t why_len);
+/* Whether the deployment's worst case for this request fits its cost
+ * ceiling (SPEC section 8); tg_attempt_start refuses it otherwise. */
+bool tg_attempt_within_ceiling(const struct tg_req *r, const struct tg_deployment_cfg *d);
 void tg_attempt_cancel(struct tg_attempt *a);
 void tg_attempt_resume(struct tg_attempt *a);
 void tg_attempt_free(struct tg_attempt *a);

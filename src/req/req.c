@@ -351,7 +351,8 @@ static bool group_has_other(const struct tg_req *r, const struct tg_route_cfg *r
     const struct tg_breaker_cfg *bcfg = &r->rt->cfg->breaker;
     for (size_t i = 0; i < route->n_deployments; i++) {
         const struct tg_dep *dep = r->rt->deps[route->deployments[i]->index];
-        if (dep != except && tg_breaker_would_admit(&dep->breaker, bcfg, now))
+        if (dep != except && tg_breaker_would_admit(&dep->breaker, bcfg, now) &&
+            tg_attempt_within_ceiling(r, route->deployments[i]))
             return true;
     }
     return false;

@@ -159,6 +159,34 @@ class Cost(CostCase):
             self.assertEqual(s, 200, (v, b))
 
 
+class IneligibleIsNoAlternative(TestCase):
+    def test_invalid_answers_from_the_only_affordable_deployment_keep_it_up(self):
+        """A deployment over the ceiling cannot serve the request, so it is no
+        alternative to the one that can: that one's invalid answers are no
+        evidence toward opening its breaker (issue 11's rule)."""
+        cheap, dear = self.mock(), self.mock()
+        cheap.script([{"content": "Sure! Here it is, in prose.", "repeat": 1000}])
+        self.g = self.gateway(
+            sections={"hedge": {"enabled": False}, "cache": {"mode": "off"},
+                      "breaker": {"failure_threshold": 2, "min_requests": 4, "error_rate": 0.5},
+                      "retry": {"max_attempts": 1, "backoff_base_ms": 1, "backoff_max_ms": 2,
+                                "budget_min_per_s": 100}},
+            providers=[openai_provider("pc", cheap), openai_provider("pd", dear)],
+            deployments=[dict(deployment("d-cheap", "pc", SMALL), weight=1.0),
+                         dict(deployment("d-dear", "pd", BIG), weight=0.0)],
+            routes=[{"model": "m", "deployments": ["d-cheap", "d-dear"]}])
+        for i in range(10):
+            s, h, b = self.g.chat(model="m", headers={"x-tailgate-max-cost-usd": "0.001"},
+                                  extra={"max_tokens": 100,
+                                         "response_format": {"type": "json_object"}})
+            self.assertEqual(s, 200, "request %d: %s" % (i + 1, b))
+            self.assertEqual(h["x-tailgate-deployment"], "d-cheap")
+            self.assertEqual(h.get("x-tailgate-validation"), "json")
+        self.assertEqual(self.g.metric("tailgate_breaker_opens_total", deployment="d-cheap"), 0)
+        self.assertEqual([r for r in dear.stats()["recent"]
+                          if r["path"] == "/v1/chat/completions"], [])
+
+
 def key(name, secret, **extra):
     k = {"name": name, "key_sha256": hashlib.sha256(secret.encode()).hexdigest()}
     k.update(extra)
