@@ -183,7 +183,13 @@ static const struct policy_section policy_sections[] = {
 
 /* SPEC section 8 tables: named in the contract, refused by name rather than
  * with a bare "unknown key", so an operator knows what is missing. */
-static const char *const unsupported_sections[] = {"idempotency", "background", "shared", NULL};
+static const char *const unsupported_sections[] = {"background", "shared", NULL};
+
+static const struct field idempotency_fields[] = {
+    INT_FIELD(struct tg_idempotency_cfg, ttl_s, 0, 31536000),
+    INT_FIELD(struct tg_idempotency_cfg, max_bytes, 0, INT64_C(1) << 40),
+    FIELDS_END,
+};
 
 /* [budget]: the cost ceiling is here; the hourly cap (usd_per_hour) is the
  * spend part this version does not have yet, refused by name. */
@@ -525,6 +531,7 @@ static void set_defaults(struct tg_config *cfg)
     p->cache = (struct tg_cache_cfg){TG_CACHE_FALLBACK, 300, 86400, 67108864};
 
     cfg->breaker = (struct tg_breaker_cfg){5, 0.5, 20, 60000, 30000, 300000, 1, 4.0, 600000};
+    cfg->idempotency = (struct tg_idempotency_cfg){600, 67108864};
     cfg->degraded.enabled = true;
     cfg->degraded.status = 503;
     cfg->degraded.message =
@@ -1227,7 +1234,7 @@ static int load_root(struct loader *L, const struct tg_toml_table *root)
     static const char *const top_keys[] = {"server",  "timeouts", "retry",     "hedge",
                                            "breaker", "validate", "cache",     "degraded",
                                            "providers", "deployments", "routes", "auth",
-                                           "budget"};
+                                           "budget", "idempotency"};
     const size_t n_top = sizeof(top_keys) / sizeof(top_keys[0]);
     for (size_t i = 0; i < root->len; i++) {
         const struct tg_toml_kv *kv = &root->items[i];
@@ -1267,6 +1274,12 @@ static int load_root(struct loader *L, const struct tg_toml_table *root)
             return -1;
         if (cfg->breaker.cooldown_ms > cfg->breaker.max_cooldown_ms)
             return fail(L, kv->value.pos, "breaker.cooldown_ms is above breaker.max_cooldown_ms");
+    }
+    if ((kv = tg_toml_get(root, "idempotency"))) {
+        const struct tg_toml_table *t = as_table(L, "[idempotency]", kv);
+        if (!t || apply_fields(L, "idempotency", t, idempotency_fields, &cfg->idempotency, NULL,
+                               NULL) < 0)
+            return -1;
     }
     if ((kv = tg_toml_get(root, "degraded"))) {
         const struct tg_toml_table *t = as_table(L, "[degraded]", kv);

@@ -179,12 +179,19 @@ struct tg_budget_cfg {
     double max_request_usd; /* cost ceiling per request for everyone; 0: none */
 };
 
+/* [idempotency] (SPEC section 8). */
+struct tg_idempotency_cfg {
+    int64_t ttl_s;     /* answers kept for replay this long */
+    int64_t max_bytes; /* memory for kept answers */
+};
+
 struct tg_config {
     char *path;
     struct tg_server_cfg server;
     struct tg_breaker_cfg breaker;
     struct tg_degraded_cfg degraded;
     struct tg_budget_cfg budget;
+    struct tg_idempotency_cfg idempotency;
     struct tg_policy policy; /* global [timeouts] [retry] [hedge] [validate] [cache] */
     struct tg_provider_cfg *providers;
     size_t n_providers;

@@ -200,6 +200,8 @@ static void apply_config(struct tg_gateway *gw, struct reload_job *job)
     limits_of(cfg, &limits);
     tg_http_server_set_limits(&gw->client, &limits);
     tg_cache_set_max_bytes(&gw->cache, (size_t)cfg->policy.cache.max_bytes);
+    tg_idem_set_limits(&gw->idem, (size_t)cfg->idempotency.max_bytes,
+                       (uint64_t)cfg->idempotency.ttl_s * 1000);
     struct tg_runtime *old = gw->rt;
     gw->rt = rt;
     tg_runtime_unref(old); /* requests still on it keep it alive */
@@ -293,6 +295,9 @@ static int run_worker(const char *path, struct tg_config *cfg, int worker_index,
     tg_families_init(&gw->fam, gw->metrics);
     tg_cache_init(&gw->cache, (size_t)cfg->policy.cache.max_bytes);
     gw->limits = tg_limit_store_local_new();
+    tg_idem_init(&gw->idem, (size_t)cfg->idempotency.max_bytes,
+                 (uint64_t)cfg->idempotency.ttl_s * 1000);
+    tg_keymap_init(&gw->coalescing);
     tg_timer_init(&gw->drain_timer, on_drain_timeout);
     int rc = 1;
     char err[512] = "";
@@ -366,6 +371,8 @@ fail_runtime:
 done:
     tg_tls_ctx_free(gw->tls);
     tg_cache_free(&gw->cache);
+    tg_idem_free(&gw->idem);
+    tg_keymap_free(&gw->coalescing);
     tg_limit_store_free(gw->limits);
     tg_metrics_free(gw->metrics);
     tg_dep_registry_free(&gw->deps);

@@ -12,10 +12,12 @@
 #include "gateway/runtime.h"
 #include "limits/store.h"
 #include "metrics/families.h"
+#include "req/idempotency.h"
 #include "route/cache.h"
 #include "route/dep.h"
 #include "server/access_log.h"
 #include "server/server.h"
+#include "util/keymap.h"
 #include "util/list.h"
 
 enum tg_gateway_state { TG_GW_RUNNING = 0, TG_GW_DRAINING, TG_GW_STOPPING };
@@ -35,6 +37,8 @@ struct tg_gateway {
     struct tg_access_log *alog;
     struct tg_cache cache;
     struct tg_limit_store *limits; /* the keys' rpm/tpm windows, by name: they outlive reloads */
+    struct tg_idem_table idem;     /* Idempotency-Key answers, in flight and kept */
+    struct tg_keymap coalescing;   /* cache key -> the in-flight request others may join */
     struct tg_dep_registry deps;
     struct tg_list requests; /* struct tg_req.link */
     uint64_t inflight;

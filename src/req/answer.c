@@ -78,13 +78,22 @@ void tg_answer_limit_headers(const struct tg_req *r, struct tg_buf *h)
         limit_headers(h, &r->admission.state[r->lim_tpm], "tokens");
 }
 
+void tg_answer_own_headers(const struct tg_req *r, struct tg_buf *h)
+{
+    header(h, "x-request-id: ", r->id);
+    tg_answer_limit_headers(r, h);
+    if (r->joined == TG_JOINED_IDEMPOTENT)
+        tg_buf_puts(h, "x-tailgate-idempotent-replay: 1\r\n");
+    else if (r->joined == TG_JOINED_COALESCED)
+        tg_buf_puts(h, "x-tailgate-cache: coalesced\r\n");
+}
+
 /* On every answer: plain appends, not printf (this runs once per request). */
 void tg_answer_headers(struct tg_req *r, struct tg_buf *h, const char *content_type)
 {
     const char *route = r->served_route ? r->served_route : r->route->model;
     tg_buf_reserve(h, 256);
     header(h, "Content-Type: ", content_type);
-    header(h, "x-request-id: ", r->id);
     header(h, "x-tailgate-route: ", route);
     if (r->served_by)
         header(h, "x-tailgate-deployment: ", r->served_by);
@@ -100,7 +109,6 @@ void tg_answer_headers(struct tg_req *r, struct tg_buf *h, const char *content_t
         tg_buf_puts(h, "x-tailgate-truncated: 1\r\n");
     if (r->sent_invalid)
         header(h, "x-tailgate-validation: ", tg_invalid_name(r->sent_invalid));
-    tg_answer_limit_headers(r, h);
     if (r->cost_known && !r->stream) {
         /* A stream's headers leave before its usage: its cost is in the
          * access log and the spend metric only. */
@@ -126,19 +134,18 @@ void tg_answer_headers(struct tg_req *r, struct tg_buf *h, const char *content_t
 
 void tg_answer_whole(struct tg_req *r, int status, bool stream, const char *body, size_t len)
 {
-    if (!r->x)
+    if (!tg_out_pending(r))
         return;
     struct tg_buf h = TG_BUF_INIT;
     tg_answer_headers(r, &h, stream ? "text/event-stream" : "application/json");
     if (stream) {
-        tg_http_stream_begin(r->x, status, h.data, h.len);
-        tg_http_stream_write(r->x, body, len);
-        tg_http_stream_end(r->x);
+        tg_out_stream_begin(r, status, &h);
+        tg_out_stream_write(r, body, len);
+        tg_out_stream_end(r);
     } else {
-        tg_http_respond(r->x, status, h.data, h.len, body, len);
+        tg_out_respond(r, status, &h, body, len);
     }
     tg_buf_free(&h);
-    r->x = NULL;
 }
 
 /* The SPEC's error shape, with the attempts made. */
@@ -151,16 +158,15 @@ static void error_answer(struct tg_req *r, int status, const char *type, const c
     tg_buf_printf(&body, ",\"type\":\"%s\",\"code\":\"%s\",\"attempts\":", type, code);
     attempts_json(r, &body);
     tg_buf_puts(&body, "}}");
-    if (r->x) {
+    if (tg_out_pending(r)) {
         struct tg_buf h = TG_BUF_INIT;
         tg_answer_headers(r, &h, "application/json");
         if (r->retry_hint == TG_RETRY_HINT_NEVER)
             tg_buf_puts(&h, "x-should-retry: false\r\n");
         else if (r->retry_hint == TG_RETRY_HINT_AFTER)
             header_int(&h, "Retry-After: ", (long long)r->retry_after_s);
-        tg_http_respond(r->x, status, h.data, h.len, body.data, body.len);
+        tg_out_respond(r, status, &h, body.data, body.len);
         tg_buf_free(&h);
-        r->x = NULL;
     }
     tg_buf_free(&body);
 }
@@ -168,7 +174,7 @@ static void error_answer(struct tg_req *r, int status, const char *type, const c
 void tg_answer_error(struct tg_req *r, int status, const char *code, const char *message)
 {
     r->status = status;
-    if (r->x)
+    if (tg_out_pending(r))
         error_answer(r, status, status >= 500 ? "server_error" : "invalid_request_error", code,
                      message);
 }
@@ -179,7 +185,7 @@ void tg_answer_degraded(struct tg_req *r)
     r->degraded = true;
     r->status = (int)d->status;
     tg_metric_add(r->gw->fam.degraded, NULL, 1);
-    if (!r->x)
+    if (!tg_out_pending(r))
         return;
     if (d->status != 200) {
         error_answer(r, (int)d->status, "server_error", "degraded", d->message);
@@ -222,13 +228,12 @@ void tg_answer_degraded(struct tg_req *r)
 
 void tg_answer_stream_error(struct tg_req *r, const char *error_json)
 {
-    if (!r->x)
+    if (!tg_out_pending(r))
         return;
     struct tg_buf b = TG_BUF_INIT;
     tg_buf_printf(&b, "data: {\"error\":%s}\n\ndata: [DONE]\n\n", error_json);
-    tg_http_stream_write(r->x, b.data, b.len);
-    tg_http_stream_end(r->x);
-    r->x = NULL;
+    tg_out_stream_write(r, b.data, b.len);
+    tg_out_stream_end(r);
     tg_buf_free(&b);
     tg_log_warn("stream_broken", "request_id=%s deployment=%s", r->id,
                 r->served_by ? r->served_by : "-");

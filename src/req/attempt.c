@@ -118,8 +118,7 @@ void tg_attempt_send_out(struct tg_attempt *a)
     tg_defer_cancel(&a->out_flush);
     if (a->out.len == 0)
         return;
-    if (a->req->x)
-        tg_http_stream_write(a->req->x, a->out.data, a->out.len);
+    tg_out_stream_write(a->req, a->out.data, a->out.len);
     if (a->out.cap > OUT_KEEP_BYTES)
         tg_buf_free(&a->out); /* a long read: do not keep its size per stream */
     else
@@ -139,7 +138,7 @@ static void on_out_flush(struct tg_deferred *d)
 static void relay(struct tg_attempt *a, const char *p, size_t n)
 {
     struct tg_req *r = a->req;
-    if (r->x && n > 0) {
+    if (tg_out_pending(r) && n > 0) {
         tg_buf_append(&a->out, p, n);
         if (a->out.len >= OUT_FLUSH_BYTES)
             tg_attempt_send_out(a);

@@ -10,7 +10,9 @@
 
 #include "gateway/gateway.h"
 #include "limits/store.h"
+#include "req/idempotency.h"
 #include "req/req.h"
+#include "req/tape.h"
 #include "route/classify.h"
 #include "route/cost.h"
 #include "route/validate.h"
@@ -27,6 +29,8 @@ enum tg_req_state {
     TG_REQ_BACKOFF,   /* before a retry on the same deployment */
     TG_REQ_STREAM,    /* committed to one streaming attempt, relaying it */
     TG_REQ_DEGRADE,   /* every path failed: kept answer, stale cache, degraded, error */
+    TG_REQ_FOLLOW,    /* reading another request's answer (share.c): no upstream call */
+    TG_REQ_DRAIN,     /* its answer is recorded; its client is still reading it */
     TG_REQ_DONE,      /* answered or abandoned; freed on a later loop pass */
     TG_REQ__COUNT
 };
@@ -214,6 +218,18 @@ struct tg_req {
     double cost_ceiling;
     int64_t max_out_tokens; /* max_tokens, or the default the estimate uses */
     int skipped_cost;       /* deployments ineligible for the cost ceiling */
+    /* Shared answers (share.c). A request whose answer others may read
+     * records it on `tape` and its own client reads it through `reader`
+     * (x is then NULL); a follower's reader reads another request's tape. */
+    struct tg_tape *tape;           /* written by this request, or NULL: answers go to x */
+    struct tg_tape_reader *reader;  /* the client reading a tape */
+    struct tg_idem_entry *idem;     /* the Idempotency-Key entry this request answers */
+    struct tg_keymap_node coalesce; /* in gw->coalescing while others may join */
+    bool coalescing;
+    enum { TG_JOINED_NONE = 0, TG_JOINED_IDEMPOTENT, TG_JOINED_COALESCED } joined;
+    bool ev_reader_done;            /* the client has the whole answer, or was cut off */
+    bool reader_cut;
+    int reader_status;              /* the status its client was sent (0: none) */
 };
 
 /* req.c */
@@ -246,8 +262,45 @@ void tg_req_bury(struct tg_req *r, struct tg_attempt *a);
  * client (the end of the stream, an error event). */
 void tg_attempt_send_out(struct tg_attempt *a);
 
+/* The client's reader ended (cut: it was too slow for a shared answer). */
+void tg_req_reader_ended(struct tg_req *r, bool cut);
+/* The last client reading the request's tape left. */
+void tg_req_unread(struct tg_req *r);
+
+/* out.c: where the answer goes (the client's exchange, or the request's tape). */
+bool tg_out_pending(const struct tg_req *r); /* not yet ended, and someone may read it */
+void tg_out_respond(struct tg_req *r, int status, const struct tg_buf *headers, const char *body,
+                    size_t len);
+void tg_out_stream_begin(struct tg_req *r, int status, const struct tg_buf *headers);
+void tg_out_stream_write(struct tg_req *r, const char *data, size_t len);
+void tg_out_stream_end(struct tg_req *r);
+bool tg_out_congested(const struct tg_req *r);
+
+/* share.c */
+enum tg_share_verdict {
+    TG_SHARE_ALONE = 0, /* the request makes its own upstream calls */
+    TG_SHARE_ANSWERED,  /* refused (bad or reused Idempotency-Key): answered */
+    TG_SHARE_FOLLOWS,   /* it reads another request's answer: TG_REQ_FOLLOW */
+};
+/* Idempotency-Key (h: the header, or NULL): a key seen before is followed
+ * (its answer replayed, or read live while in flight); a new one makes the
+ * request record its answer for the next ones with it. */
+enum tg_share_verdict tg_share_idempotency(struct tg_req *r, const struct tg_http_header *h);
+/* cache.mode "on": follow an identical request in flight, or become the one
+ * others may join. */
+enum tg_share_verdict tg_share_coalesce(struct tg_req *r, const uint8_t *cache_key);
+/* The request's tape ended (out.c). */
+void tg_share_answer_done(struct tg_req *r);
+/* On DONE: keep the answer for replay or not, stop taking followers. */
+void tg_share_request_done(struct tg_req *r);
+void tg_share_free(struct tg_req *r);
+
 /* answer.c */
+/* The answer's headers (what every reader of a shared answer gets). */
 void tg_answer_headers(struct tg_req *r, struct tg_buf *h, const char *content_type);
+/* The client's own headers: its x-request-id, its rate limits, and how a
+ * follower got its answer. */
+void tg_answer_own_headers(const struct tg_req *r, struct tg_buf *h);
 void tg_answer_error(struct tg_req *r, int status, const char *code, const char *message);
 /* A whole answer (JSON, or a stream's events all at once), then the
  * exchange is done with. */

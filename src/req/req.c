@@ -13,6 +13,12 @@
  *   BACKOFF  --wait over--> ATTEMPT (or ROUTE when the breaker opened meanwhile)
  *   STREAM   --stream ended, well or not--> DONE
  *   DEGRADE  --kept answer, stale cache, degraded message or error--> DONE
+ *   FOLLOW   (from ADMIT: an Idempotency-Key seen before; from ROUTE: an
+ *            identical request in flight, cache.mode "on") reads that
+ *            request's answer --the client has it, or left--> DONE
+ *   DRAIN    (from any state that answers, when the answer was recorded for
+ *            others too: share.c) --the client has read it, left, or the
+ *            deadline passed--> DONE
  *   DONE     terminal: freed on a later loop pass
  *
  * Callbacks (attempt results, timers, the client) record an event in the
@@ -39,22 +45,27 @@
  * still hedge its slow tail. */
 #define HEDGE_FLOOR_PER_S 0.1
 
+#define ENDS (BIT(TG_REQ_DRAIN) | BIT(TG_REQ_DONE))
 static const unsigned allowed_moves[TG_REQ__COUNT] = {
-    [TG_REQ_ADMIT] = BIT(TG_REQ_ROUTE) | BIT(TG_REQ_DONE),
-    [TG_REQ_ROUTE] = BIT(TG_REQ_ATTEMPT) | BIT(TG_REQ_DEGRADE) | BIT(TG_REQ_DONE),
+    [TG_REQ_ADMIT] = BIT(TG_REQ_ROUTE) | BIT(TG_REQ_FOLLOW) | ENDS,
+    [TG_REQ_ROUTE] = BIT(TG_REQ_ATTEMPT) | BIT(TG_REQ_DEGRADE) | BIT(TG_REQ_FOLLOW) | ENDS,
     [TG_REQ_ATTEMPT] = BIT(TG_REQ_ROUTE) | BIT(TG_REQ_BACKOFF) | BIT(TG_REQ_STREAM) |
-                       BIT(TG_REQ_DEGRADE) | BIT(TG_REQ_DONE),
-    [TG_REQ_BACKOFF] = BIT(TG_REQ_ATTEMPT) | BIT(TG_REQ_ROUTE) | BIT(TG_REQ_DONE),
-    [TG_REQ_STREAM] = BIT(TG_REQ_DONE),
-    [TG_REQ_DEGRADE] = BIT(TG_REQ_DONE),
+                       BIT(TG_REQ_DEGRADE) | ENDS,
+    [TG_REQ_BACKOFF] = BIT(TG_REQ_ATTEMPT) | BIT(TG_REQ_ROUTE) | ENDS,
+    [TG_REQ_STREAM] = ENDS,
+    [TG_REQ_DEGRADE] = ENDS,
+    [TG_REQ_FOLLOW] = BIT(TG_REQ_DONE),
+    [TG_REQ_DRAIN] = BIT(TG_REQ_DONE),
     [TG_REQ_DONE] = 0,
 };
 
-static const char *const state_names[TG_REQ__COUNT] = {"ADMIT",  "ROUTE",   "ATTEMPT", "BACKOFF",
-                                                       "STREAM", "DEGRADE", "DONE"};
+static const char *const state_names[TG_REQ__COUNT] = {
+    "ADMIT", "ROUTE", "ATTEMPT", "BACKOFF", "STREAM", "DEGRADE", "FOLLOW", "DRAIN", "DONE"};
 
 static void req_step(struct tg_req *r);
 static void req_on_done(struct tg_req *r);
+static void st_follow(struct tg_req *r);
+static void st_drain(struct tg_req *r);
 
 static void req_set_state(struct tg_req *r, enum tg_req_state to)
 {
@@ -428,11 +439,13 @@ static bool next_route(struct tg_req *r)
 
 /* ---- answers ---- */
 
+/* The one exit. A request whose client still reads its recorded answer
+ * waits for it in DRAIN. */
 static void finish(struct tg_req *r, enum tg_req_term term)
 {
     if (r->term == TG_TERM_NONE)
         r->term = term;
-    req_set_state(r, TG_REQ_DONE);
+    req_set_state(r, r->reader && r->state != TG_REQ_FOLLOW ? TG_REQ_DRAIN : TG_REQ_DONE);
 }
 
 static void answer_from_attempt(struct tg_req *r, struct tg_attempt *a, enum tg_req_term term)
@@ -444,7 +457,7 @@ static void answer_from_attempt(struct tg_req *r, struct tg_attempt *a, enum tg_
     r->hedge_won = a->hedge && a->cls == TG_CLASS_OK;
     r->input_tokens = a->input_tokens;
     r->output_tokens = a->output_tokens;
-    if (!r->x)
+    if (!tg_out_pending(r))
         return;
     size_t ct_len = 0;
     const char *ct = tg_transfer_header(&a->xfer, "content-type", &ct_len);
@@ -462,13 +475,12 @@ static void answer_from_attempt(struct tg_req *r, struct tg_attempt *a, enum tg_
     if (a->sse) {
         /* A stream that finished before its commit point (no content, and
          * empty answers allowed): it goes out whole now. */
-        tg_http_stream_begin(r->x, r->status, h.data, h.len);
+        tg_out_stream_begin(r, r->status, &h);
         tg_attempt_flush_held(a);
-        tg_http_stream_end(r->x);
+        tg_out_stream_end(r);
     } else {
-        tg_http_respond(r->x, r->status, h.data, h.len, a->body.data, a->body.len);
+        tg_out_respond(r, r->status, &h, a->body.data, a->body.len);
     }
-    r->x = NULL;
     tg_buf_free(&h);
 }
 
@@ -533,6 +545,28 @@ static bool answer_from_cache(struct tg_req *r, bool stale)
         tg_metric_add(r->gw->fam.degraded, NULL, 1);
     tg_answer_whole(r, e->status, e->stream, e->body, e->body_len);
     finish(r, stale ? TG_TERM_DEGRADED : TG_TERM_ANSWERED);
+    return true;
+}
+
+/* The request reads another's answer; the deadline is that request's. */
+static void follow(struct tg_req *r)
+{
+    tg_timer_stop(&r->gw->loop, &r->deadline_timer);
+    req_set_state(r, TG_REQ_FOLLOW);
+}
+
+/* Entering ROUTE with cache.mode "on": a fresh cache hit, or an identical
+ * request in flight to follow (else this one may be followed). True when
+ * the request needs no upstream call of its own. */
+static bool answer_fresh(struct tg_req *r)
+{
+    if (answer_from_cache(r, false))
+        return true;
+    if (r->policy->cache.mode != TG_CACHE_ON || r->cache_bypass)
+        return false;
+    if (tg_share_coalesce(r, cache_key(r)) != TG_SHARE_FOLLOWS)
+        return false;
+    follow(r);
     return true;
 }
 
@@ -724,7 +758,7 @@ static void st_admit(struct tg_req *r)
         return;
     }
     req_set_state(r, TG_REQ_ROUTE);
-    answer_from_cache(r, false);
+    answer_fresh(r);
 }
 
 static void on_admitted(void *ctx, const struct tg_admission *result)
@@ -1005,9 +1039,7 @@ static void st_stream(struct tg_req *r)
         r->input_tokens = w->input_tokens;
         r->output_tokens = w->output_tokens;
         if (w->cls == TG_CLASS_OK) {
-            if (r->x)
-                tg_http_stream_end(r->x);
-            r->x = NULL;
+            tg_out_stream_end(r);
             cache_store(r, w);
             finish(r, TG_TERM_ANSWERED);
         } else {
@@ -1067,6 +1099,8 @@ static void req_step(struct tg_req *r)
         case TG_REQ_BACKOFF: st_backoff(r); break;
         case TG_REQ_STREAM: st_stream(r); break;
         case TG_REQ_DEGRADE: st_degrade(r); break;
+        case TG_REQ_FOLLOW: st_follow(r); break;
+        case TG_REQ_DRAIN: st_drain(r); break;
         case TG_REQ_DONE: return;
         case TG_REQ__COUNT: return;
         }
@@ -1095,11 +1129,11 @@ void tg_req_attempt_commit(struct tg_attempt *a)
     r->served_route = r->route->model;
     r->hedge_won = a->hedge;
     r->status = 200;
-    if (r->x) {
+    if (tg_out_pending(r)) {
         struct tg_buf h = TG_BUF_INIT;
         tg_answer_headers(r, &h, "text/event-stream");
         tg_buf_puts(&h, "Cache-Control: no-cache\r\n");
-        tg_http_stream_begin(r->x, 200, h.data, h.len);
+        tg_out_stream_begin(r, 200, &h);
         tg_buf_free(&h);
     }
     tg_attempt_flush_held(a);
@@ -1108,7 +1142,7 @@ void tg_req_attempt_commit(struct tg_attempt *a)
 
 bool tg_req_client_congested(const struct tg_req *r)
 {
-    return r->x && tg_http_congested(r->x);
+    return tg_out_congested(r);
 }
 
 static void on_deadline(struct tg_timer *t)
@@ -1134,30 +1168,115 @@ static void on_step_timer(struct tg_timer *t)
 
 void tg_req_client_gone(struct tg_req *r)
 {
+    if (r->reader) {
+        /* A request whose answer is recorded goes on while others read it
+         * or its Idempotency-Key keeps it for the client's retry: the tape
+         * says when its last reader left (tg_req_unread). */
+        tg_tape_reader_free(r->reader);
+        r->reader = NULL;
+        if (r->state != TG_REQ_FOLLOW && r->state != TG_REQ_DRAIN)
+            return;
+    }
     r->x = NULL;
     r->ev_client_gone = true;
     req_step(r);
 }
 
+void tg_req_unread(struct tg_req *r)
+{
+    if (r->idem)
+        return; /* answered all the same, for the retry that will come */
+    r->ev_client_gone = true;
+    req_step(r);
+}
+
+void tg_req_reader_ended(struct tg_req *r, bool cut)
+{
+    r->reader_status = tg_tape_reader_status(r->reader);
+    tg_tape_reader_free(r->reader);
+    r->reader = NULL;
+    r->ev_reader_done = true;
+    r->reader_cut = cut;
+    if (cut && r->tape && tg_out_pending(r) && !tg_tape_has_readers(r->tape) && !r->idem)
+        r->ev_client_gone = true; /* the writer's own client was the last one reading */
+    req_step(r);
+}
+
 void tg_req_client_writable(struct tg_req *r)
 {
-    if (r->state == TG_REQ_STREAM && r->winner)
+    if (r->reader)
+        tg_tape_reader_writable(r->reader); /* and tells the tape's writer */
+    else if (r->state == TG_REQ_STREAM && r->winner)
         tg_attempt_resume(r->winner);
+}
+
+/* Shutdown, or the deadline while the client reads a recorded answer: a
+ * client that has not seen its answer begin gets `status`; one in the middle
+ * of a stream is reset (its stream cannot be ended cleanly from here). */
+static void drop_reader(struct tg_req *r, int status, const char *code, const char *message)
+{
+    if (!r->reader)
+        return;
+    struct tg_http_exchange *x = tg_tape_reader_exchange(r->reader);
+    bool begun = tg_tape_reader_begun(r->reader);
+    if (r->tape)
+        tg_tape_drop_writer(r->tape); /* ending anyway: no word back from the tape */
+    tg_tape_reader_free(r->reader);
+    r->reader = NULL;
+    if (!x)
+        return;
+    if (begun) {
+        tg_http_reset(x);
+    } else {
+        struct tg_buf h = TG_BUF_INIT;
+        tg_answer_own_headers(r, &h);
+        tg_http_respond_error(x, status, code, message, h.data);
+        tg_buf_free(&h);
+        r->status = status;
+    }
+}
+
+/* FOLLOW -> DONE: the client reads another request's answer. */
+static void st_follow(struct tg_req *r)
+{
+    if (r->ev_reader_done) {
+        r->status = r->reader_status;
+        finish(r, r->reader_cut ? TG_TERM_STREAM_BROKE : TG_TERM_ANSWERED);
+    } else if (r->ev_client_gone) {
+        if (r->status == 0)
+            r->status = 499;
+        finish(r, TG_TERM_CLIENT_GONE);
+    }
+}
+
+/* DRAIN -> DONE: the answer is recorded; its client is still reading it. */
+static void st_drain(struct tg_req *r)
+{
+    if (r->ev_deadline || now_ms(r) >= r->deadline_ms)
+        drop_reader(r, 504, "deadline_exceeded",
+                    "the answer could not be sent before the request deadline");
+    if (r->ev_reader_done || r->ev_client_gone || !r->reader)
+        req_set_state(r, TG_REQ_DONE);
 }
 
 void tg_req_abandon(struct tg_req *r)
 {
     if (r->state == TG_REQ_DONE)
         return;
+    if (r->state == TG_REQ_FOLLOW || r->state == TG_REQ_DRAIN) {
+        drop_reader(r, 503, "shutting_down", "the gateway is shutting down");
+        finish(r, TG_TERM_FAILED);
+        return;
+    }
     if (r->state == TG_REQ_ADMIT && !r->admit_done) {
         /* The store still holds this request as its callback's context: it
          * ends when the answer comes, as if its client had left. */
-        if (r->x)
+        if (tg_out_pending(r))
             tg_answer_error(r, 503, "shutting_down", "the gateway is shutting down");
         r->ev_client_gone = true;
         return;
     }
-    if (r->x) {
+    if (tg_out_pending(r)) {
         if (r->state == TG_REQ_STREAM) {
             tg_attempt_send_out(r->winner);
             tg_answer_stream_error(r, "{\"message\":\"the gateway is shutting down\","
@@ -1167,6 +1286,7 @@ void tg_req_abandon(struct tg_req *r)
         }
     }
     cancel_attempts(r, NULL);
+    drop_reader(r, 503, "shutting_down", "the gateway is shutting down");
     finish(r, TG_TERM_FAILED);
 }
 
@@ -1184,6 +1304,7 @@ static void req_free(struct tg_req *r)
     free(r->queue);
     free(r->visited);
     free(r->log);
+    tg_share_free(r);
     tg_runtime_unref(r->rt);
     free(r);
 }
@@ -1213,10 +1334,11 @@ static void req_on_done(struct tg_req *r)
         const char *l[] = {r->log[i].deployment, i + 1 == r->winner_log ? "won" : "lost"};
         tg_metric_add(gw->fam.hedges, l, 1);
     }
-    if (r->x) {
+    if (tg_out_pending(r)) {
         /* Every path to DONE answers first; this is a safety net. */
         tg_answer_error(r, 500, "internal_error", "the request ended without an answer");
     }
+    tg_share_request_done(r);
     if (r->status == 0)
         r->status = 500;
     const char *route = r->served_route ? r->served_route : r->first_route->model;
@@ -1337,13 +1459,19 @@ void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api
         finish(r, TG_TERM_FAILED);
         return;
     }
+    /* Before the limits: a replay or a waiter makes no upstream call. */
+    switch (tg_share_idempotency(r, find_header(x, "idempotency-key"))) {
+    case TG_SHARE_ANSWERED: finish(r, TG_TERM_FAILED); return;
+    case TG_SHARE_FOLLOWS: follow(r); return;
+    case TG_SHARE_ALONE: break;
+    }
     if (key && (key->rpm > 0 || key->tpm > 0)) {
         r->state = TG_REQ_ADMIT;
         start_admission(r); /* the store answers through on_admitted, now or later */
         return;
     }
     r->state = TG_REQ_ROUTE;
-    if (answer_from_cache(r, false))
+    if (answer_fresh(r))
         return;
     req_step(r);
 }

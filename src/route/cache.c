@@ -1,11 +1,11 @@
 /* Response cache (see cache.h). */
 #include "route/cache.h"
 
-#include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
+#include "util/sha256.h"
 
 #define ENTRY_OVERHEAD 128 /* struct, strings' headers: counted against max_bytes */
 
@@ -62,17 +62,9 @@ void tg_cache_set_max_bytes(struct tg_cache *c, size_t max_bytes)
 
 void tg_cache_key(const char *route, const char *body, size_t len, uint8_t out[TG_CACHE_KEY_LEN])
 {
-    /* The low-level SHA-256 calls, deprecated in OpenSSL 3 in favour of EVP:
-     * EVP_DigestInit_ex fetches the implementation from the provider store on
-     * every call, which costs more than hashing a typical request body. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-    SHA256_CTX ctx;
-    SHA256_Init(&ctx);
-    SHA256_Update(&ctx, route, strlen(route) + 1); /* the NUL separates route and body */
-    SHA256_Update(&ctx, body, len);
-    SHA256_Final(out, &ctx);
-#pragma GCC diagnostic pop
+    /* The NUL separates route and body. */
+    const struct tg_bytes parts[] = {{route, strlen(route) + 1}, {body, len}};
+    tg_sha256(parts, 2, out);
 }
 
 static struct tg_cache_entry *find(struct tg_cache *c, const uint8_t *key)

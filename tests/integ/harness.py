@@ -279,6 +279,32 @@ def request(port, method, path, body=None, headers=None, timeout=30):
     return resp.status, h, data
 
 
+def chat_body(content="hello", stream=False, model="m", **extra):
+    """A chat completions request body (JSON text)."""
+    b = {"model": model, "messages": [{"role": "user", "content": content}]}
+    if stream:
+        b["stream"] = True
+    b.update(extra)
+    return json.dumps(b)
+
+
+def open_post(port, body, path="/v1/chat/completions", headers=None, rcvbuf=None):
+    """A client socket that has sent one POST (Connection: close); the caller
+    reads it, or closes it to leave early. rcvbuf: a small receive buffer
+    makes a slow reader."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.connect(("127.0.0.1", port))
+    data = body.encode()
+    head = "POST %s HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n" % path
+    head += "Content-Type: application/json\r\nContent-Length: %d\r\n" % len(data)
+    for k, v in (headers or {}).items():
+        head += "%s: %s\r\n" % (k, v)
+    s.sendall(head.encode() + b"\r\n" + data)
+    return s
+
+
 def sse_events(body):
     """The data fields of an SSE body, in order."""
     out = []

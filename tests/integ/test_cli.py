@@ -189,7 +189,7 @@ model = "m2"
         ("unknown_key", "[retry]\n@@max_atempts = 2\n" + MINIMAL,
          ['unknown key "max_atempts"', 'did you mean "max_attempts"']),
         ("unknown_table", "[@@sever]\n" + MINIMAL, ['"sever"', 'did you mean "server"']),
-        ("section8", MINIMAL + "[@@idempotency]\nttl_s = 600\n", ["[idempotency]"]),
+        ("section8", MINIMAL + "[@@shared]\nredis_url = \"\"\n", ["[shared]", "not supported"]),
         ("spend_cap", MINIMAL + "[budget]\n@@usd_per_hour = 1.0\n",
          ["budget.usd_per_hour", "not supported"]),
         ("dangling_deployment",

@@ -1113,7 +1113,8 @@ static void test_section8_tables(void **state)
     expect_error("[budget]\nmax_request_usd = @@-1\n" MINIMAL, "max_request_usd", "between",
                  NULL);
     expect_error("[budget]\n@@max_request = 1\n" MINIMAL, "unknown key \"max_request\"", NULL);
-    expect_error("[@@idempotency]\nttl_s = 600\n" MINIMAL, "[idempotency]", "not supported", NULL);
+    expect_error("[idempotency]\nttl_s = @@-1\n" MINIMAL, "ttl_s", "between", NULL);
+    expect_error("[idempotency]\n@@ttl = 1\n" MINIMAL, "unknown key \"ttl\"", NULL);
     expect_error("[@@background]\nmax_attempts = 6\n" MINIMAL, "[background]", "not supported",
                  NULL);
     expect_error("[@@shared]\nredis_url = \"\"\n" MINIMAL, "[shared]", "not supported", NULL);

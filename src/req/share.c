@@ -1,0 +1,181 @@
+/* Answers shared between requests (SPEC section 8): the Idempotency-Key
+ * (waiters read the first request's answer live, later requests get it
+ * replayed) and coalescing (with cache.mode "on", identical requests in
+ * flight at the same time share one upstream call). Either way one request,
+ * the writer, records its answer on a tape (req/tape.h) and every client
+ * concerned, its own included, reads the tape at its own pace; the others
+ * follow (TG_REQ_FOLLOW) without an upstream call of their own. */
+#include <string.h>
+
+#include "core/log.h"
+#include "req/internal.h"
+
+#define IDEMPOTENCY_KEY_MAX 255
+
+static void on_tape_writable(void *ctx)
+{
+    tg_req_client_writable(ctx);
+}
+
+static void on_tape_unread(void *ctx)
+{
+    tg_req_unread(ctx);
+}
+
+static const struct tg_tape_writer_ops writer_ops = {on_tape_writable, on_tape_unread};
+
+static void own_headers(void *ctx, struct tg_buf *h)
+{
+    tg_answer_own_headers(ctx, h);
+}
+
+static void on_reader_end(void *ctx, enum tg_tape_end how)
+{
+    tg_req_reader_ended(ctx, how == TG_TAPE_END_CUT);
+}
+
+/* The request's client reads `tape` from now on. */
+static void read_tape(struct tg_req *r, struct tg_tape *tape)
+{
+    struct tg_http_exchange *x = r->x;
+    r->x = NULL;
+    r->reader = tg_tape_reader_new(tape, x, own_headers, on_reader_end, r);
+}
+
+/* From now on the request's answer is recorded for others as well. */
+static void record(struct tg_req *r)
+{
+    if (r->tape)
+        return;
+    r->tape = tg_tape_new(&r->gw->loop, &writer_ops, r);
+    if (r->x)
+        read_tape(r, r->tape);
+}
+
+static bool valid_key(const char *v, size_t len)
+{
+    if (len == 0 || len > IDEMPOTENCY_KEY_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)v[i] < 0x21 || (unsigned char)v[i] > 0x7e)
+            return false;
+    return true;
+}
+
+enum tg_share_verdict tg_share_idempotency(struct tg_req *r, const struct tg_http_header *h)
+{
+    if (!h)
+        return TG_SHARE_ALONE;
+    if (!valid_key(h->value, h->value_len)) {
+        r->retry_hint = TG_RETRY_HINT_NEVER;
+        tg_answer_error(r, 400, "invalid_request",
+                        "Idempotency-Key must be 1 to 255 visible ASCII characters");
+        return TG_SHARE_ANSWERED;
+    }
+    struct tg_gateway *gw = r->gw;
+    uint8_t key[TG_KEYMAP_KEY_LEN], fp[TG_KEYMAP_KEY_LEN];
+    tg_idem_key(r->key ? r->key->name : "", h->value, h->value_len, key);
+    tg_idem_fingerprint(r->method, r->path, r->body, r->body_len, fp);
+    struct tg_idem_entry *e = tg_idem_find(&gw->idem, key, tg_now(&gw->loop));
+    if (!e) {
+        record(r);
+        r->idem = tg_idem_start(&gw->idem, key, fp, r->tape);
+        return TG_SHARE_ALONE;
+    }
+    if (memcmp(e->fingerprint, fp, sizeof(fp)) != 0) {
+        r->retry_hint = TG_RETRY_HINT_NEVER;
+        tg_answer_error(r, 422, "idempotency_key_reused",
+                        "this Idempotency-Key was used with a different request; use a new key "
+                        "for a new request");
+        return TG_SHARE_ANSWERED;
+    }
+    if (!e->tape->joinable) {
+        /* In flight and past what a tape keeps for late readers. */
+        r->retry_hint = TG_RETRY_HINT_AFTER;
+        r->retry_after_s = 1;
+        tg_answer_error(r, 409, "idempotency_key_in_use",
+                        "a request with this Idempotency-Key is still in flight and its answer is "
+                        "too large to share; retry when it is done");
+        return TG_SHARE_ANSWERED;
+    }
+    r->joined = TG_JOINED_IDEMPOTENT;
+    read_tape(r, e->tape);
+    return TG_SHARE_FOLLOWS;
+}
+
+enum tg_share_verdict tg_share_coalesce(struct tg_req *r, const uint8_t *cache_key)
+{
+    struct tg_gateway *gw = r->gw;
+    struct tg_keymap_node *n = tg_keymap_get(&gw->coalescing, cache_key);
+    if (n) {
+        struct tg_req *lead = tg_container_of(n, struct tg_req, coalesce);
+        if (!lead->tape->joinable)
+            return TG_SHARE_ALONE;
+        r->joined = TG_JOINED_COALESCED;
+        r->cache_result = "coalesced";
+        read_tape(r, lead->tape);
+        const char *l[] = {"coalesced"};
+        tg_metric_add(gw->fam.cache, l, 1);
+        return TG_SHARE_FOLLOWS;
+    }
+    record(r);
+    memcpy(r->coalesce.key, cache_key, TG_KEYMAP_KEY_LEN);
+    tg_keymap_put(&gw->coalescing, &r->coalesce);
+    r->coalescing = true;
+    return TG_SHARE_ALONE;
+}
+
+/* No one new joins a finished answer: identical requests from now on are
+ * the cache's. */
+static void stop_coalescing(struct tg_req *r)
+{
+    if (!r->coalescing)
+        return;
+    tg_keymap_remove(&r->gw->coalescing, &r->coalesce);
+    r->coalescing = false;
+}
+
+void tg_share_answer_done(struct tg_req *r)
+{
+    stop_coalescing(r);
+}
+
+/* SPEC section 8 keeps every answer below 500; a 429 (the key's rate limit
+ * or spend cap, or a provider's) and a 408 are not kept either: like a 5xx
+ * they say "not now", and a retry with the same key must be able to
+ * succeed. */
+static bool keep_for_replay(const struct tg_req *r)
+{
+    if (r->term != TG_TERM_ANSWERED && r->term != TG_TERM_PASSED)
+        return false;
+    return r->status < 500 && r->status != 429 && r->status != 408 &&
+           r->tape->state == TG_TAPE_DONE;
+}
+
+void tg_share_request_done(struct tg_req *r)
+{
+    stop_coalescing(r);
+    if (r->tape && r->tape->state != TG_TAPE_DONE && tg_tape_has_readers(r->tape)) {
+        /* Every path to DONE ends the answer first; followers must never be
+         * left waiting if one does not. */
+        tg_log_error("tape_unfinished", "request_id=%s", r->id);
+        if (r->tape->state == TG_TAPE_WAITING)
+            tg_tape_begin(r->tape, 500, false, "Content-Type: application/json\r\n", 33);
+        tg_tape_end(r->tape);
+    }
+    if (r->idem) {
+        tg_idem_finish(&r->gw->idem, r->idem, keep_for_replay(r), tg_now(&r->gw->loop));
+        r->idem = NULL;
+    }
+    if (r->tape)
+        tg_tape_drop_writer(r->tape);
+}
+
+void tg_share_free(struct tg_req *r)
+{
+    tg_tape_reader_free(r->reader);
+    r->reader = NULL;
+    if (r->tape)
+        tg_tape_unref(r->tape);
+    r->tape = NULL;
+}
