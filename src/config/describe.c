@@ -80,6 +80,8 @@ void tg_config_describe(const struct tg_config *cfg, FILE *out)
         if (r->overrides[0])
             fprintf(out, "    %-26s%s\n", "overrides", r->overrides);
     }
+    fprintf(out, "\nIdempotency-Key answers kept %llds, in at most %lld bytes\n",
+            (long long)cfg->idempotency.ttl_s, (long long)cfg->idempotency.max_bytes);
     if (cfg->budget.max_request_usd > 0)
         fprintf(out, "\ncost ceiling $%g per request for every client\n",
                 cfg->budget.max_request_usd);

@@ -130,6 +130,7 @@ class CliTest(harness.TestCase):
         self.assertIn("request 600000ms", field("fast", "policy"))
         self.assertEqual(field("fast", "streams"), "first content 60000ms, idle 60000ms")
         self.assertEqual(field("smart", "overrides"), "timeouts.request_ms=8000")
+        self.assertIn("\nIdempotency-Key answers kept 600s, in at most 67108864 bytes\n", out)
 
     def test_check_config_flag_forms(self):
         path = self.write("ok.toml", MINIMAL)
