@@ -9,6 +9,7 @@ fixed rate, open loop), and prints Markdown tables for bench/README.md.
     bench/bench.py hedge      # heavy-tailed upstreams, hedging off vs on
     bench/bench.py validate   # validation on vs off; stream commit point
     bench/bench.py tls        # TLS inbound vs plain; handshakes per second
+    bench/bench.py shared     # Idempotency-Key replays, coalescing, cache hits vs upstream
 
 Two cores: the process under test is pinned to core 1, load generators and
 upstreams to core 0. Every comparison is run in interleaved rounds and the
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -691,6 +693,116 @@ def suite_validate():
     return {"throughput": thr, "ttfb": ttfb}
 
 
+# --------------------------------------------------------------- shared ---
+
+def cpu_us_per_request(r):
+    """Gateway CPU per request: r["cpu"] is % of one core over a wrk run."""
+    return r["cpu"] * 1e4 / r["rps"]
+
+
+def metric_total(admin_port, name, **labels):
+    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % admin_port).read().decode()
+    total = 0.0
+    for line in body.splitlines():
+        m = re.match(r"^([a-zA-Z_:]+)(?:\{([^}]*)\})? (\S+)$", line)
+        if m and m.group(1) == name:
+            got = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+            if all(got.get(k) == v for k, v in labels.items()):
+                total += float(m.group(3))
+    return total
+
+
+def suite_shared():
+    """Answers served without an upstream call (issue 12): an Idempotency-Key
+    replay, a coalesced follower, a cache hit, against the upstream round
+    trip they save."""
+    raise_nofile()
+    up_port, slow_port = free_port(), free_port()
+    up = mock(up_port, latency_ms=0)
+    slow = mock(slow_port, latency_ms=20)
+    ports = {k: free_port() for k in ("plain", "cache", "coalesce")}
+    admin = free_port()
+    off = {"hedge": {"enabled": False}, "cache": {"mode": "off"}}
+    gws = {
+        "plain": tailgate(ports["plain"], tailgate_config(
+            ports["plain"], {"up": "http://127.0.0.1:%d/v1" % up_port}, sections=off)),
+        "cache": tailgate(ports["cache"], tailgate_config(
+            ports["cache"], {"up": "http://127.0.0.1:%d/v1" % up_port},
+            sections={"hedge": {"enabled": False}, "cache": {"mode": "on"}})),
+        # ttl_s = 0: no fresh hits, so identical requests can only coalesce.
+        "coalesce": tailgate(ports["coalesce"], tailgate_config(
+            ports["coalesce"], {"up": "http://127.0.0.1:%d/v1" % slow_port},
+            sections={"hedge": {"enabled": False}, "cache": {"mode": "on", "ttl_s": 0}},
+            server={"admin_listen": "127.0.0.1:%d" % admin})),
+    }
+    path = "/v1/chat/completions"
+    url = {k: "http://127.0.0.1:%d%s" % (p, path) for k, p in ports.items()}
+    url["direct"] = "http://127.0.0.1:%d%s" % (up_port, path)
+    replay_key = {"Idempotency-Key": "bench-replay"}
+    subprocess.run(["curl", "-s", "-o", "/dev/null", "-H", "Content-Type: application/json",
+                    "-H", "Idempotency-Key: bench-replay", "-d", CHAT, url["plain"]], check=True)
+    kinds = ("direct", "upstream", "replay", "hit", "coalesced")
+    rows = {k: [] for k in kinds}
+    coalesced_share = []
+    for rnd in range(ROUNDS):
+        for kind in kinds:
+            log("shared answers: %s round %d" % (kind, rnd + 1))
+            if kind == "direct":
+                r, cpu = wrk(url["direct"], CHAT), 0.0
+            elif kind == "upstream":
+                r, cpu = measured(gws["plain"], lambda: wrk(url["plain"], CHAT))
+            elif kind == "replay":
+                r, cpu = measured(gws["plain"], lambda: wrk(url["plain"], CHAT,
+                                                            headers=replay_key))
+            elif kind == "hit":
+                r, cpu = measured(gws["cache"], lambda: wrk(url["cache"], CHAT))
+            else:
+                before = metric_total(admin, "tailgate_cache_total", result="coalesced")
+                r, cpu = measured(gws["coalesce"], lambda: wrk(url["coalesce"], CHAT))
+                n = metric_total(admin, "tailgate_cache_total", result="coalesced") - before
+                coalesced_share.append(n / (r["rps"] * 10))
+            r["cpu"] = cpu
+            rows[kind].append(r)
+    for p in list(gws.values()) + [up, slow]:
+        p.stop()
+    res = {k: {f: med([r[f] for r in v]) for f in v[0]} for k, v in rows.items()}
+    share = med(coalesced_share)
+    # A coalesced follower's own cost: the run's CPU less what its leaders
+    # (one upstream call each) cost, over the followers.
+    co = res["coalesced"]
+    per_req = cpu_us_per_request(co)
+    up_cost = cpu_us_per_request(res["upstream"])
+    follower = (per_req - (1 - share) * up_cost) / share if share > 0 else float("nan")
+    print("### Answers without an upstream call (wrk -t1 -c64 -d10s, median of %d rounds)\n"
+          % ROUNDS)
+    print("Upstream: `tailgate mock --latency-ms 0` (the coalescing run: `--latency-ms 20`, "
+          "so that identical requests overlap; `cache.ttl_s = 0`, so none is a cache hit).\n")
+    print("| answer | requests/s | p50 | p99 | gateway CPU | CPU per request |")
+    print("|---|---|---|---|---|---|")
+    label = {"direct": "direct to the mock (no gateway)",
+             "upstream": "through tailgate, upstream round trip",
+             "replay": "Idempotency-Key replay", "hit": "cache hit (mode on)",
+             "coalesced": "identical requests, coalesced (%.1f%% followers)" % (100 * share)}
+    for kind in kinds:
+        r = res[kind]
+        if r["non2xx"]:
+            print("**%s: %d answers were not 2xx: the figures below are not valid**\n"
+                  % (kind, r["non2xx"]))
+        cpu = "%.0f%%" % r["cpu"] if kind != "direct" else "—"
+        per = "%.1f µs" % cpu_us_per_request(r) if kind != "direct" else "—"
+        print("| %s | %.0f | %s | %s | %s | %s |" % (label[kind], r["rps"], fmt_us(r["p50"]),
+                                                    fmt_us(r["p99"]), cpu, per))
+    print("\nGateway CPU per answer, against one upstream round trip through tailgate "
+          "(%.1f µs):\n" % up_cost)
+    print("| answer | CPU per answer | share of an upstream round trip |")
+    print("|---|---|---|")
+    for kind, v in (("Idempotency-Key replay", cpu_us_per_request(res["replay"])),
+                    ("cache hit", cpu_us_per_request(res["hit"])),
+                    ("coalesced follower (run CPU less its leaders' upstream calls)", follower)):
+        print("| %s | %.1f µs | %.1f%% |" % (kind, v, 100 * v / up_cost))
+    return res
+
+
 # ------------------------------------------------------------------ tls ---
 
 def make_cert(directory, key_type):
@@ -842,7 +954,7 @@ def print_tls(keep, hs):
 
 
 SUITES = {"proxy": suite_proxy, "failover": suite_failover, "hedge": suite_hedge,
-          "validate": suite_validate, "tls": suite_tls}
+          "validate": suite_validate, "tls": suite_tls, "shared": suite_shared}
 
 
 def main():
