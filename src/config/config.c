@@ -191,13 +191,12 @@ static const struct field idempotency_fields[] = {
     FIELDS_END,
 };
 
-/* [budget]: the cost ceiling is here; the hourly cap (usd_per_hour) is the
- * spend part this version does not have yet, refused by name. */
+/* [budget]: the cost ceiling and the whole gateway's hourly spend cap. */
 static const struct field budget_fields[] = {
     FLOAT_FIELD(struct tg_budget_cfg, max_request_usd, 0, 1e9),
+    FLOAT_FIELD(struct tg_budget_cfg, usd_per_hour, 0, 1e9),
     FIELDS_END,
 };
-static const char *const budget_extra[] = {"usd_per_hour", NULL};
 
 struct loader {
     const char *path;
@@ -1098,12 +1097,12 @@ static const struct field key_fields[] = {
     INT_FIELD(struct tg_key_cfg, rpm, 0, 1e12),
     INT_FIELD(struct tg_key_cfg, tpm, 0, 1e15),
     FLOAT_FIELD(struct tg_key_cfg, max_request_usd, 0, 1e9),
+    FLOAT_FIELD(struct tg_key_cfg, usd_per_hour, 0, 1e9),
     FIELDS_END,
 };
 
-/* key_sha256 is read apart (hex into bytes); the spend cap is SPEC
- * section 8's part this version does not have yet. */
-static const char *const key_extra[] = {"key_sha256", "usd_per_hour", NULL};
+/* key_sha256 is read apart (hex into bytes). */
+static const char *const key_extra[] = {"key_sha256", NULL};
 
 static const char *key_name(const struct tg_config *cfg, size_t i)
 {
@@ -1136,13 +1135,6 @@ static int load_key(struct loader *L, const struct tg_toml_value *elem, size_t i
         return -1;
     if (check_entry_name(L, elem, "auth.keys", "key", k->name, index, key_name) < 0)
         return -1;
-    for (int e = 1; key_extra[e]; e++) {
-        const struct tg_toml_kv *kv = tg_toml_get(t, key_extra[e]);
-        if (kv)
-            return fail(L, kv->key_pos, "key \"%s\": %s (SPEC section 8 spend caps) is not "
-                                        "supported by this version of tailgate",
-                        k->name, key_extra[e]);
-    }
     const struct tg_toml_kv *hex = tg_toml_get(t, "key_sha256");
     const struct tg_toml_kv *env = tg_toml_get(t, "key_env");
     if (!hex == !env)
@@ -1261,12 +1253,8 @@ static int load_root(struct loader *L, const struct tg_toml_table *root)
             return -1;
     if ((kv = tg_toml_get(root, "budget"))) {
         const struct tg_toml_table *t = as_table(L, "[budget]", kv);
-        if (!t || apply_fields(L, "budget", t, budget_fields, &cfg->budget, budget_extra, NULL) < 0)
+        if (!t || apply_fields(L, "budget", t, budget_fields, &cfg->budget, NULL, NULL) < 0)
             return -1;
-        const struct tg_toml_kv *cap = tg_toml_get(t, "usd_per_hour");
-        if (cap)
-            return fail(L, cap->key_pos, "budget.usd_per_hour (SPEC section 8 spend caps) is not "
-                                         "supported by this version of tailgate");
     }
     if ((kv = tg_toml_get(root, "breaker"))) {
         const struct tg_toml_table *t = as_table(L, "[breaker]", kv);

@@ -173,10 +173,12 @@ struct tg_key_cfg {
     int64_t rpm;              /* 0: no limit */
     int64_t tpm;              /* 0: no limit */
     double max_request_usd;   /* this key's cost ceiling per request; 0: none */
+    double usd_per_hour;      /* this key's spend cap per clock hour (UTC); 0: none */
 };
 
 struct tg_budget_cfg {
     double max_request_usd; /* cost ceiling per request for everyone; 0: none */
+    double usd_per_hour;    /* the whole gateway's spend cap per clock hour (UTC); 0: none */
 };
 
 /* [idempotency] (SPEC section 8). */

@@ -85,6 +85,9 @@ void tg_config_describe(const struct tg_config *cfg, FILE *out)
     if (cfg->budget.max_request_usd > 0)
         fprintf(out, "\ncost ceiling $%g per request for every client\n",
                 cfg->budget.max_request_usd);
+    if (cfg->budget.usd_per_hour > 0)
+        fprintf(out, "%sspend cap $%g per hour (UTC) for the whole gateway\n",
+                cfg->budget.max_request_usd > 0 ? "" : "\n", cfg->budget.usd_per_hour);
     if (cfg->n_keys == 0)
         fputs("\nno [[auth.keys]]: any client that reaches the listener may call every route\n",
               out);
@@ -101,7 +104,12 @@ void tg_config_describe(const struct tg_config *cfg, FILE *out)
         if (k->max_request_usd > 0)
             fprintf(out, "%s$%g per request at most", k->rpm || k->tpm ? ", " : "",
                     k->max_request_usd);
-        fputs(k->rpm || k->tpm || k->max_request_usd > 0 ? "\n" : "none\n", out);
+        if (k->usd_per_hour > 0)
+            fprintf(out, "%s$%g per hour", k->rpm || k->tpm || k->max_request_usd > 0 ? ", " : "",
+                    k->usd_per_hour);
+        fputs(k->rpm || k->tpm || k->max_request_usd > 0 || k->usd_per_hour > 0 ? "\n"
+                                                                                 : "none\n",
+              out);
         fprintf(out, "    %-26s", "routes");
         size_t shown = 0;
         for (size_t r = 0; r < cfg->n_routes; r++)

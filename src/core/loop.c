@@ -2,6 +2,14 @@
 #include "core/loop.h"
 
 #include <string.h>
+#include <time.h>
+
+uint64_t tg_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 static void on_wheel_timer(uv_timer_t *h);
 

@@ -41,6 +41,12 @@ static inline uint64_t tg_now(const struct tg_loop *loop)
     return uv_now(loop->uv);
 }
 
+/* Wall-clock ms since the Unix epoch (CLOCK_REALTIME). The limit store's
+ * clock: spend caps count clock hours (UTC), and every admission and
+ * settlement reads this one so all counters share it. Not monotonic: timers
+ * and durations use tg_now(). */
+uint64_t tg_wall_ms(void);
+
 void tg_timer_start(struct tg_loop *loop, struct tg_timer *t, uint64_t delay_ms);
 void tg_timer_start_at(struct tg_loop *loop, struct tg_timer *t, uint64_t at_ms);
 void tg_timer_stop(struct tg_loop *loop, struct tg_timer *t);

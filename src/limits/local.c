@@ -1,5 +1,5 @@
-/* The in-process limit store (see store.h): one sliding window per counter
- * name, in an open-addressing hash table. Decides at once. */
+/* The in-process limit store (see store.h): one window per counter name and
+ * period, in an open-addressing hash table. Decides at once. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,7 +9,7 @@
 struct counter {
     char *name; /* NULL: empty slot */
     uint64_t hash;
-    struct tg_window window;
+    struct tg_counter c; /* its period is part of its identity */
 };
 
 struct local_store {
@@ -19,18 +19,20 @@ struct local_store {
     size_t len;
 };
 
-static uint64_t fnv1a(const char *s)
+static uint64_t fnv1a(const char *s, enum tg_limit_period period)
 {
     uint64_t h = 1469598103934665603ull;
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
+    return (h ^ (uint64_t)period) * 1099511628211ull;
 }
 
-static struct counter *find_slot(struct counter *slots, size_t cap, const char *name, uint64_t h)
+static struct counter *find_slot(struct counter *slots, size_t cap, const char *name,
+                                 enum tg_limit_period period, uint64_t h)
 {
     for (size_t i = h & (cap - 1);; i = (i + 1) & (cap - 1))
-        if (!slots[i].name || (slots[i].hash == h && strcmp(slots[i].name, name) == 0))
+        if (!slots[i].name || (slots[i].hash == h && slots[i].c.period == period &&
+                               strcmp(slots[i].name, name) == 0))
             return &slots[i];
 }
 
@@ -46,32 +48,33 @@ static void rebuild(struct local_store *s, size_t new_cap, uint64_t now_ms)
     for (size_t i = 0; i < old_cap; i++) {
         if (!old[i].name)
             continue;
-        if (tg_window_used(&old[i].window, now_ms) == 0) {
+        if (tg_counter_used(&old[i].c, now_ms) == 0) {
             free(old[i].name);
             continue;
         }
-        *find_slot(s->slots, s->cap, old[i].name, old[i].hash) = old[i];
+        *find_slot(s->slots, s->cap, old[i].name, old[i].c.period, old[i].hash) = old[i];
         s->len++;
     }
     free(old);
 }
 
-static struct counter *lookup(struct local_store *s, const char *name, uint64_t now_ms,
-                              bool create)
+static struct counter *lookup(struct local_store *s, const char *name,
+                              enum tg_limit_period period, uint64_t now_ms, bool create)
 {
-    uint64_t h = fnv1a(name);
-    struct counter *c = find_slot(s->slots, s->cap, name, h);
+    uint64_t h = fnv1a(name, period);
+    struct counter *c = find_slot(s->slots, s->cap, name, period, h);
     if (c->name || !create)
         return c->name ? c : NULL;
     if ((s->len + 1) * 4 > s->cap * 3) {
         rebuild(s, s->cap, now_ms); /* first drop the idle ones */
         if ((s->len + 1) * 2 > s->cap) /* still over half full: grow, so sweeps stay rare */
             rebuild(s, s->cap * 2, now_ms);
-        c = find_slot(s->slots, s->cap, name, h);
+        c = find_slot(s->slots, s->cap, name, period, h);
     }
     c->name = tg_xstrdup(name);
     c->hash = h;
-    memset(&c->window, 0, sizeof(c->window));
+    memset(&c->c, 0, sizeof(c->c));
+    c->c.period = period;
     s->len++;
     return c;
 }
@@ -85,26 +88,29 @@ static void local_admit(struct tg_limit_store *base, const struct tg_limit_want 
     if (n > TG_LIMIT_MAX_CHECKS)
         n = TG_LIMIT_MAX_CHECKS;
     for (size_t i = 0; i < n; i++)
-        checks[i] = (struct tg_limit_check){&lookup(s, wants[i].name, now_ms, true)->window,
-                                            wants[i].limit, wants[i].cost};
+        checks[i] = (struct tg_limit_check){
+            &lookup(s, wants[i].name, wants[i].period, now_ms, true)->c, wants[i].limit,
+            wants[i].cost};
     res.n = n;
     res.admitted = tg_limits_admit(checks, n, now_ms, &res.retry_after_ms, res.state);
     cb(ctx, &res);
 }
 
-static void local_settle(struct tg_limit_store *base, const char *name, uint64_t at_ms,
-                         uint64_t now_ms, int64_t delta)
+static void local_settle(struct tg_limit_store *base, const char *name,
+                         enum tg_limit_period period, uint64_t at_ms, uint64_t now_ms,
+                         int64_t delta)
 {
     struct local_store *s = (struct local_store *)base;
-    struct counter *c = lookup(s, name, now_ms, delta > 0);
+    struct counter *c = lookup(s, name, period, now_ms, delta > 0);
     if (c)
-        tg_window_add(&c->window, at_ms, now_ms, delta);
+        tg_counter_add(&c->c, at_ms, now_ms, delta);
 }
 
-static int64_t local_peek(struct tg_limit_store *base, const char *name, uint64_t now_ms)
+static int64_t local_peek(struct tg_limit_store *base, const char *name,
+                          enum tg_limit_period period, uint64_t now_ms)
 {
-    struct counter *c = lookup((struct local_store *)base, name, now_ms, false);
-    return c ? tg_window_used(&c->window, now_ms) : 0;
+    struct counter *c = lookup((struct local_store *)base, name, period, now_ms, false);
+    return c ? tg_counter_used(&c->c, now_ms) : 0;
 }
 
 static void local_free(struct tg_limit_store *base)

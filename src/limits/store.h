@@ -1,7 +1,16 @@
-/* Where the gateway's counters live: windows of counters keyed by name
- * ("rpm:team-a", "tpm:team-a"; part B adds spend). One small interface, so
- * the local store of today and a shared (Redis) store later are
- * interchangeable and no caller knows which it talks to.
+/* Where the gateway's counters live: counters keyed by name and period
+ * ("rpm:team-a" and "tpm:team-a" over a sliding minute, "spend:team-a" and
+ * the gateway's "spend" over the clock hour). One small interface, so the
+ * local store of today and a shared (Redis) store later are interchangeable
+ * and no caller knows which it talks to. Every operation maps onto a shared
+ * store's counters: an hour counter is one integer per (name, UTC hour)
+ * (INCRBY on "name:HOUR", expiring after the hour), a minute counter one per
+ * (name, second).
+ *
+ * Units are the caller's and integers: requests, tokens, and for spend
+ * nano-USD (1e-9 USD), so sums are exact and a shared store's INCRBY works.
+ * Clocks are wall-clock ms since the Unix epoch (tg_wall_ms()): clock hours
+ * are UTC hours, and every admission and settlement uses the same clock.
  *
  * admit() may complete later (a shared store after one round trip), so it
  * answers through a callback, exactly once, and always: a store that cannot
@@ -23,9 +32,10 @@
 #define TG_LIMIT_MAX_CHECKS 4
 
 /* One counter to check and charge: `cost` against `limit` (> 0) over the
- * sliding one-minute window of counter `name`. */
+ * window of counter (`name`, `period`). */
 struct tg_limit_want {
     const char *name;
+    enum tg_limit_period period;
     int64_t limit;
     int64_t cost;
 };
@@ -47,12 +57,15 @@ struct tg_limit_store_ops {
      * the result comes through cb(ctx, ...), exactly once. */
     void (*admit)(struct tg_limit_store *s, const struct tg_limit_want *wants, size_t n,
                   uint64_t now_ms, tg_admit_cb cb, void *ctx);
-    /* Adds delta (negative: returns) to counter `name` for an admission made
-     * at at_ms (struct tg_admission.at_ms). */
-    void (*settle)(struct tg_limit_store *s, const char *name, uint64_t at_ms, uint64_t now_ms,
-                   int64_t delta);
-    /* What counter `name` holds in its window now (0 when unknown). */
-    int64_t (*peek)(struct tg_limit_store *s, const char *name, uint64_t now_ms);
+    /* Adds delta (negative: returns) to counter (`name`, `period`) for an
+     * admission made at at_ms (struct tg_admission.at_ms; now_ms for what
+     * was never admitted), by tg_counter_add()'s rules: what was charged to a
+     * window that is over is not returned, more than was charged counts now. */
+    void (*settle)(struct tg_limit_store *s, const char *name, enum tg_limit_period period,
+                   uint64_t at_ms, uint64_t now_ms, int64_t delta);
+    /* What counter (`name`, `period`) holds in its window now (0 when unknown). */
+    int64_t (*peek)(struct tg_limit_store *s, const char *name, enum tg_limit_period period,
+                    uint64_t now_ms);
     void (*free)(struct tg_limit_store *s);
 };
 
@@ -66,15 +79,17 @@ static inline void tg_limit_admit(struct tg_limit_store *s, const struct tg_limi
     s->ops->admit(s, wants, n, now_ms, cb, ctx);
 }
 
-static inline void tg_limit_settle(struct tg_limit_store *s, const char *name, uint64_t at_ms,
-                                   uint64_t now_ms, int64_t delta)
+static inline void tg_limit_settle(struct tg_limit_store *s, const char *name,
+                                   enum tg_limit_period period, uint64_t at_ms, uint64_t now_ms,
+                                   int64_t delta)
 {
-    s->ops->settle(s, name, at_ms, now_ms, delta);
+    s->ops->settle(s, name, period, at_ms, now_ms, delta);
 }
 
-static inline int64_t tg_limit_peek(struct tg_limit_store *s, const char *name, uint64_t now_ms)
+static inline int64_t tg_limit_peek(struct tg_limit_store *s, const char *name,
+                                    enum tg_limit_period period, uint64_t now_ms)
 {
-    return s->ops->peek(s, name, now_ms);
+    return s->ops->peek(s, name, period, now_ms);
 }
 
 static inline void tg_limit_store_free(struct tg_limit_store *s)
@@ -91,9 +106,13 @@ static inline void tg_limit_counter_name(struct tg_buf *b, const char *kind, con
     tg_buf_printf(b, "%s:%s", kind, owner);
 }
 
-/* The in-process store: counters in a hash table by name, created on first
- * use; a counter whose window has been empty for a full window is dropped
- * when the table would grow, so names no longer configured do not pile up. */
+/* The gateway's own spend counter (SPEC section 8 `[budget] usd_per_hour`):
+ * no key's counter ("spend:NAME") can be spelled this way. */
+#define TG_LIMIT_GATEWAY_SPEND "spend"
+
+/* The in-process store: counters in a hash table by name and period, created
+ * on first use; a counter whose window is empty is dropped when the table
+ * would grow, so names no longer configured do not pile up. */
 struct tg_limit_store *tg_limit_store_local_new(void);
 
 #endif

@@ -70,12 +70,13 @@ static void limit_headers(struct tg_buf *h, const struct tg_limit_state *st, con
 
 void tg_answer_limit_headers(const struct tg_req *r, struct tg_buf *h)
 {
-    if (!r->admit_done)
+    const struct tg_req_admission *ad = &r->adm;
+    if (!ad->done)
         return;
-    if (r->lim_rpm >= 0)
-        limit_headers(h, &r->admission.state[r->lim_rpm], "requests");
-    if (r->lim_tpm >= 0)
-        limit_headers(h, &r->admission.state[r->lim_tpm], "tokens");
+    if (ad->rpm >= 0)
+        limit_headers(h, &ad->result.state[ad->rpm], "requests");
+    if (ad->tpm >= 0)
+        limit_headers(h, &ad->result.state[ad->tpm], "tokens");
 }
 
 void tg_answer_own_headers(const struct tg_req *r, struct tg_buf *h)
@@ -161,9 +162,9 @@ static void error_answer(struct tg_req *r, int status, const char *type, const c
     if (tg_out_pending(r)) {
         struct tg_buf h = TG_BUF_INIT;
         tg_answer_headers(r, &h, "application/json");
-        if (r->retry_hint == TG_RETRY_HINT_NEVER)
+        if (r->retry_never)
             tg_buf_puts(&h, "x-should-retry: false\r\n");
-        else if (r->retry_hint == TG_RETRY_HINT_AFTER)
+        if (r->retry_after_s > 0)
             header_int(&h, "Retry-After: ", (long long)r->retry_after_s);
         tg_out_respond(r, status, &h, body.data, body.len);
         tg_buf_free(&h);
@@ -243,7 +244,8 @@ static const char *term_name(enum tg_req_term t)
 {
     static const char *const names[] = {"none",   "answered",    "passed_through",
                                         "degraded", "failed",    "deadline",
-                                        "client_gone", "stream_broken", "rate_limited"};
+                                        "client_gone", "stream_broken", "rate_limited",
+                                        "budget_exceeded"};
     return (unsigned)t < sizeof(names) / sizeof(names[0]) ? names[t] : "?";
 }
 

@@ -448,7 +448,7 @@ static bool is_slow(struct tg_attempt *a, bool stream, uint64_t measured_us, uin
 }
 
 /* Books a finished or cancelled attempt: metrics, breaker, latency. */
-static struct tg_prices prices_of(const struct tg_deployment_cfg *d)
+struct tg_prices tg_deployment_prices(const struct tg_deployment_cfg *d)
 {
     return (struct tg_prices){d->input_usd_per_mtok, d->cached_input_usd_per_mtok,
                               d->output_usd_per_mtok};
@@ -458,7 +458,7 @@ bool tg_attempt_within_ceiling(const struct tg_req *r, const struct tg_deploymen
 {
     if (r->cost_ceiling <= 0)
         return true;
-    struct tg_prices p = prices_of(d);
+    struct tg_prices p = tg_deployment_prices(d);
     return tg_cost_worst_usd(&p, r->body_len, r->max_out_tokens) <= r->cost_ceiling;
 }
 
@@ -466,7 +466,7 @@ bool tg_attempt_within_ceiling(const struct tg_req *r, const struct tg_deploymen
  * invalid answer retried elsewhere, a hedge that lost after answering). */
 static void book_cost(struct tg_attempt *a)
 {
-    struct tg_prices p = prices_of(a->dcfg);
+    struct tg_prices p = tg_deployment_prices(a->dcfg);
     if (!tg_prices_set(&p) || (a->input_tokens <= 0 && a->output_tokens <= 0))
         return;
     struct tg_usage u = {a->input_tokens, a->cached_tokens, a->output_tokens};

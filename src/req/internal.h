@@ -23,7 +23,7 @@
 #include "util/sse.h"
 
 enum tg_req_state {
-    TG_REQ_ADMIT = 0, /* waiting for the key's rate limits to admit or refuse it */
+    TG_REQ_ADMIT = 0, /* waiting for its rate limits and spend caps to admit or refuse it */
     TG_REQ_ROUTE,     /* choose the next deployment, or run out of them */
     TG_REQ_ATTEMPT,   /* attempts in flight: wait for an outcome */
     TG_REQ_BACKOFF,   /* before a retry on the same deployment */
@@ -48,6 +48,19 @@ enum tg_req_term {
     TG_TERM_CLIENT_GONE,  /* the client disconnected */
     TG_TERM_STREAM_BROKE, /* a committed stream failed midway */
     TG_TERM_RATE_LIMITED, /* refused by its key's rpm/tpm: no upstream call */
+    TG_TERM_BUDGET_EXCEEDED, /* refused by a spend cap: no upstream call */
+};
+
+/* A request's admission (admission.c, SPEC section 8): the counters it was
+ * checked against, what it charged them, and the store's answer. */
+struct tg_req_admission {
+    bool done;    /* the store has answered */
+    bool settled; /* charges returned or settled (once, whatever the path) */
+    /* Which of result.state is which counter (-1: not checked). */
+    int rpm, tpm, spend_key, spend_gw;
+    int64_t est_tokens; /* charged to tpm */
+    int64_t reserved;   /* nano-USD, the worst case, charged to each spend cap */
+    struct tg_admission result;
 };
 
 /* One line of the attempts list (errors, x-tailgate-trace, access log). */
@@ -130,12 +143,7 @@ struct tg_req {
     char client[64];     /* peer "IP:PORT" */
     /* The auth key (in rt's config, which the request holds), or NULL. */
     const struct tg_key_cfg *key;
-    /* Its rate limits (TG_REQ_ADMIT): which of admission.state is which
-     * (-1: that limit is not set), the estimate charged to tpm. */
-    int lim_rpm, lim_tpm;
-    int64_t est_tokens;
-    bool admit_done;             /* the store has answered */
-    struct tg_admission admission;
+    struct tg_req_admission adm; /* its limits and spend caps (TG_REQ_ADMIT) */
     const struct tg_route_cfg *first_route;
     const struct tg_route_cfg *route;
     const struct tg_policy *policy;
@@ -194,13 +202,11 @@ struct tg_req {
     /* Outcome. */
     enum tg_req_term term;
     /* On the gateway's own final errors (SPEC section 3): the official SDKs
-     * read these, so their retries do not multiply the gateway's. */
-    enum {
-        TG_RETRY_HINT_NONE = 0,  /* say nothing */
-        TG_RETRY_HINT_NEVER,     /* x-should-retry: false */
-        TG_RETRY_HINT_AFTER,     /* Retry-After: retry_after_s */
-    } retry_hint;
-    int64_t retry_after_s;
+     * read these, so their retries do not multiply the gateway's. Neither,
+     * either, or both (a spend cap: not before the hour ends, and not by an
+     * SDK's own retries meanwhile). */
+    bool retry_never;      /* x-should-retry: false */
+    int64_t retry_after_s; /* > 0: Retry-After */
     int status;
     const char *served_by;
     const char *served_route;
@@ -233,6 +239,7 @@ struct tg_req {
 };
 
 /* req.c */
+void tg_req_admitted(struct tg_req *r);             /* the store has answered */
 void tg_req_attempt_finished(struct tg_attempt *a); /* a result is ready */
 void tg_req_attempt_commit(struct tg_attempt *a);    /* a stream reached its commit point */
 bool tg_req_client_congested(const struct tg_req *r);
@@ -250,6 +257,7 @@ struct tg_attempt *tg_attempt_start(struct tg_req *r, size_t slot, int try_no, b
 /* Whether the deployment's worst case for this request fits its cost
  * ceiling (SPEC section 8); tg_attempt_start refuses it otherwise. */
 bool tg_attempt_within_ceiling(const struct tg_req *r, const struct tg_deployment_cfg *d);
+struct tg_prices tg_deployment_prices(const struct tg_deployment_cfg *d);
 void tg_attempt_cancel(struct tg_attempt *a);
 void tg_attempt_resume(struct tg_attempt *a);
 void tg_attempt_free(struct tg_attempt *a);
@@ -294,6 +302,20 @@ void tg_share_answer_done(struct tg_req *r);
 /* On DONE: keep the answer for replay or not, stop taking followers. */
 void tg_share_request_done(struct tg_req *r);
 void tg_share_free(struct tg_req *r);
+
+/* admission.c: the key's rate limits and the spend caps (SPEC section 8) */
+/* Whether the request falls under any limit or cap, so it waits in ADMIT. */
+bool tg_admission_needed(const struct tg_req *r);
+/* Asks the store to admit it; the answer reaches tg_req_admitted(), now or
+ * later. */
+void tg_admission_start(struct tg_req *r);
+/* Answers a refused request (429) and says why it ended. */
+enum tg_req_term tg_admission_refuse(struct tg_req *r);
+/* The client left before the request was routed: every charge goes back. */
+void tg_admission_return(struct tg_req *r);
+/* Once the request is done: tpm to the usage reported, the spend counters to
+ * what it cost. Nothing is settled twice (returned charges included). */
+void tg_admission_settle(struct tg_req *r);
 
 /* answer.c */
 /* The answer's headers (what every reader of a shared answer gets). */

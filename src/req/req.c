@@ -1,6 +1,7 @@
 /* The request state machine.
  *
- *   ADMIT    --the key's limits admit it--> ROUTE (or DONE on a fresh cache hit)
+ *   ADMIT    --its limits and spend caps admit it (admission.c)--> ROUTE
+ *            (or DONE on a fresh cache hit)
  *            --refused--> DONE (429, no upstream call)
  *            --client gone: waits for the store's answer, returns the charge--> DONE
  *   ROUTE    --deployment picked, attempt started--> ATTEMPT
@@ -638,7 +639,7 @@ static void set_retry_hint(struct tg_req *r)
             else if (!tg_breaker_would_admit(&dep->breaker, bcfg, now) || rate_limited)
                 at = now; /* half-open with its probes out, or its wait is over */
             else {
-                r->retry_hint = TG_RETRY_HINT_NEVER; /* it failed for no known time */
+                r->retry_never = true; /* it failed for no known time */
                 return;
             }
             if (at < soonest)
@@ -646,10 +647,9 @@ static void set_retry_hint(struct tg_req *r)
         }
     }
     if (soonest == UINT64_MAX) {
-        r->retry_hint = TG_RETRY_HINT_NEVER;
+        r->retry_never = true;
         return;
     }
-    r->retry_hint = TG_RETRY_HINT_AFTER;
     r->retry_after_s = soonest > now ? (int64_t)((soonest - now + 999) / 1000) : 1;
 }
 
@@ -668,7 +668,7 @@ static bool common_events(struct tg_req *r)
         cancel_attempts(r, NULL);
         if (answer_kept_invalid(r))
             return true; /* a held answer beats an error */
-        r->retry_hint = TG_RETRY_HINT_NEVER; /* the same deadline again would end the same */
+        r->retry_never = true; /* the same deadline again would end the same */
         tg_answer_error(r, 504, "deadline_exceeded",
                         "no upstream answered before the request deadline");
         finish(r, TG_TERM_DEADLINE);
@@ -679,93 +679,31 @@ static bool common_events(struct tg_req *r)
 
 /* ---- state handlers ---- */
 
-/* The key's counters, by the name the limit store knows them by. */
-static void counter_name(struct tg_buf *b, const char *what, const struct tg_key_cfg *key)
-{
-    tg_limit_counter_name(b, what, key->name);
-}
-
-/* Gives back what an admission charged when the request never reached a
- * provider (the client left while it was being admitted). */
-static void return_charges(struct tg_req *r)
-{
-    struct tg_buf name = TG_BUF_INIT;
-    uint64_t now = now_ms(r);
-    if (r->lim_rpm >= 0) {
-        counter_name(&name, "rpm", r->key);
-        tg_limit_settle(r->gw->limits, name.data, r->admission.at_ms, now, -1);
-    }
-    if (r->lim_tpm >= 0) {
-        counter_name(&name, "tpm", r->key);
-        tg_limit_settle(r->gw->limits, name.data, r->admission.at_ms, now, -r->est_tokens);
-    }
-    tg_buf_free(&name);
-}
-
-/* tpm: the estimate charged at admission becomes the usage the provider
- * reported. A request with no usage keeps its estimate when it was answered
- * (the tokens were spent, just not reported) and returns it when it failed. */
-static void settle_tokens(struct tg_req *r)
-{
-    if (!r->admit_done || !r->admission.admitted || r->lim_tpm < 0)
-        return;
-    int64_t used = r->input_tokens + r->output_tokens;
-    if (used <= 0)
-        used = r->status >= 200 && r->status < 300 ? r->est_tokens : 0;
-    if (used == r->est_tokens)
-        return;
-    struct tg_buf name = TG_BUF_INIT;
-    counter_name(&name, "tpm", r->key);
-    tg_limit_settle(r->gw->limits, name.data, r->admission.at_ms, now_ms(r),
-                    used - r->est_tokens);
-    tg_buf_free(&name);
-}
-
 static bool answer_from_cache(struct tg_req *r, bool stale);
 
 /* ADMIT -> ROUTE | DONE. Nothing happens until the store has answered (it
  * always does), so the request outlives its callback. */
 static void st_admit(struct tg_req *r)
 {
-    if (!r->admit_done)
+    if (!r->adm.done)
         return;
     if (r->ev_client_gone) {
-        if (r->admission.admitted)
-            return_charges(r);
+        tg_admission_return(r); /* it never reached a provider */
         if (r->status == 0)
             r->status = 499;
         finish(r, TG_TERM_CLIENT_GONE);
         return;
     }
-    if (!r->admission.admitted) {
-        const struct tg_key_cfg *k = r->key;
-        bool by_rpm = r->lim_rpm >= 0 && r->admission.state[r->lim_rpm].remaining < 1;
-        char msg[512];
-        if (by_rpm)
-            snprintf(msg, sizeof(msg), "the key \"%.200s\" is over its rpm of %lld requests per "
-                                       "minute",
-                     k->name, (long long)k->rpm);
-        else
-            snprintf(msg, sizeof(msg), "the key \"%.200s\" is over its tpm of %lld tokens per "
-                                       "minute (this request is estimated at %lld)",
-                     k->name, (long long)k->tpm, (long long)r->est_tokens);
-        r->retry_hint = TG_RETRY_HINT_AFTER;
-        r->retry_after_s = (int64_t)((r->admission.retry_after_ms + 999) / 1000);
-        if (r->retry_after_s < 1)
-            r->retry_after_s = 1;
-        tg_answer_error(r, 429, "rate_limited", msg);
-        finish(r, TG_TERM_RATE_LIMITED);
+    if (!r->adm.result.admitted) {
+        finish(r, tg_admission_refuse(r));
         return;
     }
     req_set_state(r, TG_REQ_ROUTE);
     answer_fresh(r);
 }
 
-static void on_admitted(void *ctx, const struct tg_admission *result)
+void tg_req_admitted(struct tg_req *r)
 {
-    struct tg_req *r = ctx;
-    r->admission = *result;
-    r->admit_done = true;
     req_step(r);
 }
 
@@ -781,36 +719,6 @@ static int64_t max_out_tokens(const struct tg_req *r)
         if (tg_json_get_num(r->json, names[i], &v) && v >= 0 && v < 1e12)
             return (int64_t)v;
     return r->api == TG_API_EMBEDDINGS ? 0 : 1024;
-}
-
-/* SPEC section 8: prompt bytes / 4 plus the answer's most tokens. */
-static int64_t estimate_tokens(const struct tg_req *r)
-{
-    return tg_limits_estimate_tokens(r->body_len, r->max_out_tokens, 0);
-}
-
-/* Asks the store to admit the request against its key's rpm and tpm. */
-static void start_admission(struct tg_req *r)
-{
-    const struct tg_key_cfg *k = r->key;
-    struct tg_limit_want wants[2];
-    struct tg_buf rpm = TG_BUF_INIT, tpm = TG_BUF_INIT;
-    size_t n = 0;
-    r->est_tokens = estimate_tokens(r);
-    r->lim_rpm = r->lim_tpm = -1;
-    if (k->rpm > 0) {
-        counter_name(&rpm, "rpm", k);
-        r->lim_rpm = (int)n;
-        wants[n++] = (struct tg_limit_want){rpm.data, k->rpm, 1};
-    }
-    if (k->tpm > 0) {
-        counter_name(&tpm, "tpm", k);
-        r->lim_tpm = (int)n;
-        wants[n++] = (struct tg_limit_want){tpm.data, k->tpm, r->est_tokens};
-    }
-    tg_limit_admit(r->gw->limits, wants, n, now_ms(r), on_admitted, r);
-    tg_buf_free(&rpm);
-    tg_buf_free(&tpm);
 }
 
 /* ROUTE -> ATTEMPT | DEGRADE | DONE */
@@ -1064,7 +972,7 @@ static void st_degrade(struct tg_req *r)
         snprintf(msg, sizeof(msg), "no deployment can serve this request within its cost "
                                    "ceiling of %.6f USD",
                  r->cost_ceiling);
-        r->retry_hint = TG_RETRY_HINT_NEVER;
+        r->retry_never = true;
         tg_answer_error(r, 400, "cost_ceiling", msg);
         finish(r, TG_TERM_FAILED);
         return;
@@ -1268,7 +1176,7 @@ void tg_req_abandon(struct tg_req *r)
         finish(r, TG_TERM_FAILED);
         return;
     }
-    if (r->state == TG_REQ_ADMIT && !r->admit_done) {
+    if (r->state == TG_REQ_ADMIT && !r->adm.done) {
         /* The store still holds this request as its callback's context: it
          * ends when the answer comes, as if its client had left. */
         if (tg_out_pending(r))
@@ -1351,8 +1259,8 @@ static void req_on_done(struct tg_req *r)
     if (r->key) {
         const char *kl[] = {r->key->name, code};
         tg_metric_add(gw->fam.key_requests, kl, 1);
-        settle_tokens(r);
     }
+    tg_admission_settle(r);
     tg_answer_access_log(r);
     tg_list_remove(&r->link);
     tg_defer(&gw->loop, &r->kick);
@@ -1453,7 +1361,7 @@ void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api
     gw->inflight++;
     tg_http_set_user(x, r);
     if (bad_ceiling) {
-        r->retry_hint = TG_RETRY_HINT_NEVER;
+        r->retry_never = true;
         tg_answer_error(r, 400, "invalid_request",
                         "x-tailgate-max-cost-usd must be a positive decimal number of USD");
         finish(r, TG_TERM_FAILED);
@@ -1465,9 +1373,9 @@ void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api
     case TG_SHARE_FOLLOWS: follow(r); return;
     case TG_SHARE_ALONE: break;
     }
-    if (key && (key->rpm > 0 || key->tpm > 0)) {
+    if (tg_admission_needed(r)) {
         r->state = TG_REQ_ADMIT;
-        start_admission(r); /* the store answers through on_admitted, now or later */
+        tg_admission_start(r); /* the store answers through tg_req_admitted, now or later */
         return;
     }
     r->state = TG_REQ_ROUTE;

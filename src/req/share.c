@@ -67,7 +67,7 @@ enum tg_share_verdict tg_share_idempotency(struct tg_req *r, const struct tg_htt
     if (!h)
         return TG_SHARE_ALONE;
     if (!valid_key(h->value, h->value_len)) {
-        r->retry_hint = TG_RETRY_HINT_NEVER;
+        r->retry_never = true;
         tg_answer_error(r, 400, "invalid_request",
                         "Idempotency-Key must be 1 to 255 visible ASCII characters");
         return TG_SHARE_ANSWERED;
@@ -83,7 +83,7 @@ enum tg_share_verdict tg_share_idempotency(struct tg_req *r, const struct tg_htt
         return TG_SHARE_ALONE;
     }
     if (memcmp(e->fingerprint, fp, sizeof(fp)) != 0) {
-        r->retry_hint = TG_RETRY_HINT_NEVER;
+        r->retry_never = true;
         tg_answer_error(r, 422, "idempotency_key_reused",
                         "this Idempotency-Key was used with a different request; use a new key "
                         "for a new request");
@@ -91,7 +91,6 @@ enum tg_share_verdict tg_share_idempotency(struct tg_req *r, const struct tg_htt
     }
     if (!e->tape->joinable) {
         /* In flight and past what a tape keeps for late readers. */
-        r->retry_hint = TG_RETRY_HINT_AFTER;
         r->retry_after_s = 1;
         tg_answer_error(r, 409, "idempotency_key_in_use",
                         "a request with this Idempotency-Key is still in flight and its answer is "

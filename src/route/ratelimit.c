@@ -1,4 +1,4 @@
-/* Sliding windows and admission (see ratelimit.h). */
+/* Minute and hour windows, and admission (see ratelimit.h). */
 #include "route/ratelimit.h"
 
 #define SECOND_MS 1000u
@@ -81,6 +81,68 @@ uint64_t tg_window_wait_ms(const struct tg_window *w, uint64_t now_ms, int64_t l
     return expiry_in(now_ms, TG_WINDOW_SECONDS - 1);
 }
 
+/* ---- clock hours ---- */
+
+/* The hour now_ms falls in, +1 (the window's spelling). */
+static uint64_t hour_of(uint64_t ms)
+{
+    return ms / TG_HOUR_MS + 1;
+}
+
+static uint64_t to_hour_end(uint64_t now_ms)
+{
+    return TG_HOUR_MS - now_ms % TG_HOUR_MS;
+}
+
+int64_t tg_hour_used(const struct tg_hour_window *w, uint64_t now_ms)
+{
+    return w->hour == hour_of(now_ms) && w->count > 0 ? w->count : 0;
+}
+
+void tg_hour_add(struct tg_hour_window *w, uint64_t at_ms, uint64_t now_ms, int64_t n)
+{
+    uint64_t now_h = hour_of(now_ms), at_h = hour_of(at_ms);
+    if (at_h != now_h) {
+        if (n <= 0)
+            return;
+        at_h = now_h;
+    }
+    if (w->hour != at_h) { /* the window held an hour that is over */
+        w->hour = at_h;
+        w->count = 0;
+    }
+    w->count += n;
+}
+
+uint64_t tg_hour_wait_ms(const struct tg_hour_window *w, uint64_t now_ms, int64_t limit,
+                         int64_t need)
+{
+    return tg_hour_used(w, now_ms) + need <= limit ? 0 : to_hour_end(now_ms);
+}
+
+/* ---- either period ---- */
+
+int64_t tg_counter_used(const struct tg_counter *c, uint64_t now_ms)
+{
+    return c->period == TG_PERIOD_HOUR ? tg_hour_used(&c->u.hour, now_ms)
+                                       : tg_window_used(&c->u.minute, now_ms);
+}
+
+void tg_counter_add(struct tg_counter *c, uint64_t at_ms, uint64_t now_ms, int64_t n)
+{
+    if (c->period == TG_PERIOD_HOUR)
+        tg_hour_add(&c->u.hour, at_ms, now_ms, n);
+    else
+        tg_window_add(&c->u.minute, at_ms, now_ms, n);
+}
+
+uint64_t tg_counter_wait_ms(const struct tg_counter *c, uint64_t now_ms, int64_t limit,
+                            int64_t need)
+{
+    return c->period == TG_PERIOD_HOUR ? tg_hour_wait_ms(&c->u.hour, now_ms, limit, need)
+                                       : tg_window_wait_ms(&c->u.minute, now_ms, limit, need);
+}
+
 /* Until the newest second with something in it leaves the window. */
 static uint64_t reset_ms(const struct tg_window *w, uint64_t now_ms)
 {
@@ -92,13 +154,22 @@ static uint64_t reset_ms(const struct tg_window *w, uint64_t now_ms)
     return 0;
 }
 
+/* Until the counter is empty again. */
+static uint64_t counter_reset_ms(const struct tg_counter *c, uint64_t now_ms)
+{
+    if (c->period == TG_PERIOD_MINUTE)
+        return reset_ms(&c->u.minute, now_ms);
+    return tg_hour_used(&c->u.hour, now_ms) > 0 ? to_hour_end(now_ms) : 0;
+}
+
 bool tg_limits_admit(struct tg_limit_check *checks, size_t n, uint64_t now_ms,
                      uint64_t *retry_ms, struct tg_limit_state *state)
 {
     bool fits = true;
     uint64_t wait = 0;
     for (size_t i = 0; i < n; i++) {
-        uint64_t w = tg_window_wait_ms(checks[i].window, now_ms, checks[i].limit, checks[i].cost);
+        uint64_t w = tg_counter_wait_ms(checks[i].counter, now_ms, checks[i].limit,
+                                        checks[i].cost);
         if (w > 0)
             fits = false;
         if (w > wait)
@@ -106,11 +177,11 @@ bool tg_limits_admit(struct tg_limit_check *checks, size_t n, uint64_t now_ms,
     }
     for (size_t i = 0; i < n; i++) {
         if (fits)
-            tg_window_add(checks[i].window, now_ms, now_ms, checks[i].cost);
+            tg_counter_add(checks[i].counter, now_ms, now_ms, checks[i].cost);
         if (state) {
-            int64_t left = checks[i].limit - tg_window_used(checks[i].window, now_ms);
+            int64_t left = checks[i].limit - tg_counter_used(checks[i].counter, now_ms);
             state[i] = (struct tg_limit_state){checks[i].limit, left > 0 ? left : 0,
-                                               reset_ms(checks[i].window, now_ms)};
+                                               counter_reset_ms(checks[i].counter, now_ms)};
         }
     }
     if (retry_ms)

@@ -1107,9 +1107,12 @@ static void test_unknown_top_level(void **state)
 static void test_section8_tables(void **state)
 {
     (void)state;
-    /* [budget] has its cost ceiling; the hourly cap is not here yet. */
-    expect_error("[budget]\n@@usd_per_hour = 1.0\n" MINIMAL, "budget.usd_per_hour",
-                 "not supported", NULL);
+    /* [budget]: the cost ceiling and the gateway's hourly spend cap. */
+    struct tg_config *cfg = load_ok("[budget]\nusd_per_hour = 2.5\n" MINIMAL);
+    assert_double(cfg->budget.usd_per_hour, 2.5);
+    tg_config_free(cfg);
+    expect_error("[budget]\nusd_per_hour = @@-0.5\n" MINIMAL, "usd_per_hour", "between", NULL);
+    expect_error("[budget]\nusd_per_hour = @@\"1\"\n" MINIMAL, "usd_per_hour", NULL);
     expect_error("[budget]\nmax_request_usd = @@-1\n" MINIMAL, "max_request_usd", "between",
                  NULL);
     expect_error("[budget]\n@@max_request = 1\n" MINIMAL, "unknown key \"max_request\"", NULL);
@@ -1130,7 +1133,7 @@ static void test_keys(void **state)
     (void)state;
     struct tg_config *cfg = load_ok(MINIMAL KEY_A "models = [\"m*\", \"x/[ab]\"]\nrpm = 3\n"
                                             "tpm = 1000\nmax_request_usd = 0.5\n"
-                                            "[[auth.keys]]\nname = \"team-b\"\nkey_env = "
+                                            "usd_per_hour = 12.5\n[[auth.keys]]\nname = \"team-b\"\nkey_env = "
                                             "\"TG_TEST_KEY_B\"\n"
                                             "[budget]\nmax_request_usd = 2\n");
     assert_int_equal(cfg->n_keys, 2);
@@ -1142,7 +1145,10 @@ static void test_keys(void **state)
     assert_int_equal(a->tpm, 1000);
     assert_double(a->max_request_usd, 0.5);
     assert_double(b->max_request_usd, 0);
+    assert_double(a->usd_per_hour, 12.5);
+    assert_double(b->usd_per_hour, 0); /* no cap */
     assert_double(cfg->budget.max_request_usd, 2);
+    assert_double(cfg->budget.usd_per_hour, 0);
     assert_true(tg_key_allows(a, "m"));
     assert_true(tg_key_allows(a, "m-large/v2")); /* '*' crosses '/' */
     assert_true(tg_key_allows(a, "x/b"));
@@ -1192,7 +1198,8 @@ static void test_key_errors(void **state)
     expect_error(MINIMAL KEY_A "models = @@\"m\"\n", "models", "array", NULL);
     expect_error(MINIMAL KEY_A "@@rmp = 1\n", "unknown key \"rmp\"", "[[auth.keys]]",
                  "did you mean \"rpm\"", NULL);
-    expect_error(MINIMAL KEY_A "@@usd_per_hour = 1.0\n", "usd_per_hour", "not supported", NULL);
+    expect_error(MINIMAL KEY_A "usd_per_hour = @@-1.0\n", "usd_per_hour", "between", NULL);
+    expect_error(MINIMAL KEY_A "usd_per_hour = @@true\n", "usd_per_hour", NULL);
     expect_error(MINIMAL "[auth]\n@@key = 1\n", "unknown key \"key\"", "[auth]", NULL);
     expect_error("auth = @@1\n" MINIMAL, "[auth]", "table", NULL);
     expect_error("auth.keys = @@1\n" MINIMAL, "[[auth.keys]]", NULL);
