@@ -10,6 +10,7 @@ fixed rate, open loop), and prints Markdown tables for bench/README.md.
     bench/bench.py validate   # validation on vs off; stream commit point
     bench/bench.py tls        # TLS inbound vs plain; handshakes per second
     bench/bench.py shared     # Idempotency-Key replays, coalescing, cache hits vs upstream
+    bench/bench.py keys       # 100 keys with limits and spend caps vs no keys
 
 Two cores: the process under test is pinned to core 1, load generators and
 upstreams to core 0. Every comparison is run in interleaved rounds and the
@@ -803,6 +804,77 @@ def suite_shared():
     return res
 
 
+# ----------------------------------------------------------------- keys ---
+
+def suite_keys():
+    """100 keys with rpm, tpm and spend caps on, against the same gateway with
+    no keys (issue 12): CPU per request at peak and p50 added at a fixed rate."""
+    raise_nofile()
+    import hashlib
+    up_port = free_port()
+    up = mock(up_port, latency_ms=0)
+    keys = ["sk-bench-%03d-%s" % (i, "k" * 24) for i in range(100)]
+    # Limits far above what the run sends, so every request is admitted and
+    # charged: the cost measured is the checking, not refusals.
+    entries = ["[[auth.keys]]\nname = \"team-%03d\"\nkey_sha256 = \"%s\"\nmodels = [\"m*\"]\n"
+               "rpm = 100000000\ntpm = 1000000000000\nusd_per_hour = 1000000.0\n"
+               % (i, hashlib.sha256(k.encode()).hexdigest()) for i, k in enumerate(keys)]
+    priced = [{"name": "d-up", "provider": "up", "model": "x", "input_usd_per_mtok": 2.5,
+               "output_usd_per_mtok": 10.0}]
+    ports = {"none": free_port(), "keys": free_port()}
+    gws = {}
+    for kind, port in ports.items():
+        text = tailgate_config(port, {"up": "http://127.0.0.1:%d/v1" % up_port},
+                               sections={"hedge": {"enabled": False}}, deployments=priced)
+        if kind == "keys":
+            text += "[budget]\nusd_per_hour = 100000000.0\n" + "".join(entries)
+        gws[kind] = tailgate(port, text)
+    hdr = {"none": {}, "keys": {"Authorization": "Bearer " + keys[-1]}}
+    url = {k: "http://127.0.0.1:%d/v1/chat/completions" % p for k, p in ports.items()}
+    url["direct"] = "http://127.0.0.1:%d/v1/chat/completions" % up_port
+    peak = {k: [] for k in ports}
+    for rnd in range(ROUNDS):
+        for kind in ports:
+            log("keys: peak %s round %d" % (kind, rnd + 1))
+            r, cpu = measured(gws[kind], lambda: wrk(url[kind], CHAT, headers=hdr[kind]))
+            r["cpu"] = cpu
+            peak[kind].append(r)
+    peak = {k: {f: med([r[f] for r in v]) for f in v[0]} for k, v in peak.items()}
+    rate = int(peak["none"]["rps"] / 4)
+    lat = {k: [] for k in ("direct", "none", "keys")}
+    for rnd in range(ROUNDS):
+        for kind in ("direct", "none", "keys"):
+            log("keys: %d/s via %s round %d" % (rate, kind, rnd + 1))
+            extra = []
+            for k, v in hdr.get(kind, {}).items():
+                extra += ["--header", "%s: %s" % (k, v)]
+            lat[kind].append(loadgen(url[kind], CHAT, rate, seconds=8, extra=extra)["latency_us"])
+    lat = {k: {q: med([r[q] for r in v]) for q in ("p50", "p99")} for k, v in lat.items()}
+    for p in list(gws.values()) + [up]:
+        p.stop()
+    print("### 100 keys with rpm, tpm and spend caps vs no keys (median of %d rounds)\n" % ROUNDS)
+    print("Every request carries the 100th key (the last one compared), is admitted against "
+          "its rpm, tpm and hourly spend and the gateway's spend cap, and is settled with its "
+          "cost; the deployment has prices.\n")
+    print("| gateway | requests/s (wrk -c64) | gateway CPU | CPU per request | p50 at %d/s | "
+          "p50 added over direct | p99 at %d/s |" % (rate, rate))
+    print("|---|---|---|---|---|---|---|")
+    for kind in ("none", "keys"):
+        r = peak[kind]
+        if r["non2xx"]:
+            print("**%s: %d answers were not 2xx: the figures below are not valid**\n"
+                  % (kind, r["non2xx"]))
+        print("| %s | %.0f | %.0f%% | %.1f µs | %s | %s | %s |" % (
+            "no keys" if kind == "none" else "100 keys, limits and caps", r["rps"], r["cpu"],
+            cpu_us_per_request(r), fmt_us(lat[kind]["p50"]),
+            fmt_us(lat[kind]["p50"] - lat["direct"]["p50"]), fmt_us(lat[kind]["p99"])))
+    cpu_ratio = cpu_us_per_request(peak["keys"]) / cpu_us_per_request(peak["none"])
+    added = {k: lat[k]["p50"] - lat["direct"]["p50"] for k in ("none", "keys")}
+    print("\nCPU per request, keys / no keys: **%.1f%%**; p50 added, keys / no keys: **%.1f%%** "
+          "(target: both within 5%%)\n" % (100 * cpu_ratio, 100 * added["keys"] / added["none"]))
+    return {"peak": peak, "latency": lat}
+
+
 # ------------------------------------------------------------------ tls ---
 
 def make_cert(directory, key_type):
@@ -954,7 +1026,8 @@ def print_tls(keep, hs):
 
 
 SUITES = {"proxy": suite_proxy, "failover": suite_failover, "hedge": suite_hedge,
-          "validate": suite_validate, "tls": suite_tls, "shared": suite_shared}
+          "validate": suite_validate, "tls": suite_tls, "shared": suite_shared,
+          "keys": suite_keys}
 
 
 def main():

@@ -8,6 +8,7 @@
  * then checked for cycles. Every error names FILE:LINE:COL of the key or value
  * at fault. */
 #include "config/config.h"
+#include "limits/store.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -1030,6 +1031,44 @@ static int resolve_fallbacks(struct loader *L, const struct tg_toml_value *elem,
     return 0;
 }
 
+/* route->reachable: a walk over every kind of fallback edge (the graph has
+ * no cycle by now, but routes are shared, so each is entered once). */
+static void find_reachable(struct tg_config *cfg, struct tg_route_cfg *route)
+{
+    bool *seen = tg_xcalloc(cfg->n_routes, sizeof(*seen));
+    bool *have = tg_xcalloc(cfg->n_deployments ? cfg->n_deployments : 1, sizeof(*have));
+    const struct tg_route_cfg **todo = tg_xcalloc(cfg->n_routes, sizeof(*todo));
+    size_t n = 0;
+    route->reachable = tg_xcalloc(cfg->n_deployments ? cfg->n_deployments : 1,
+                                  sizeof(*route->reachable));
+    route->n_reachable = 0;
+    todo[n++] = route;
+    seen[route->index] = true;
+    while (n > 0) {
+        const struct tg_route_cfg *r = todo[--n];
+        for (size_t i = 0; i < r->n_deployments; i++) {
+            size_t d = (size_t)(r->deployments[i] - cfg->deployments);
+            if (!have[d]) {
+                have[d] = true;
+                route->reachable[route->n_reachable++] = r->deployments[i];
+            }
+        }
+        struct tg_route_cfg *const *lists[] = {r->fallbacks, r->context_window_fallbacks,
+                                               r->content_policy_fallbacks};
+        size_t lens[] = {r->n_fallbacks, r->n_context_window_fallbacks,
+                         r->n_content_policy_fallbacks};
+        for (size_t l = 0; l < 3; l++)
+            for (size_t i = 0; i < lens[l]; i++)
+                if (!seen[lists[l][i]->index]) {
+                    seen[lists[l][i]->index] = true;
+                    todo[n++] = lists[l][i];
+                }
+    }
+    free(todo);
+    free(have);
+    free(seen);
+}
+
 /* Depth-first search over every fallback edge; a back edge is a cycle. */
 struct cycle_search {
     struct loader *L;
@@ -1317,8 +1356,16 @@ static int load_root(struct loader *L, const struct tg_toml_table *root)
             return -1;
     if (check_cycles(L, routes) < 0)
         return -1;
+    for (size_t i = 0; i < cfg->n_routes; i++)
+        find_reachable(cfg, &cfg->routes[i]);
     if ((kv = tg_toml_get(root, "auth")) && load_auth(L, kv) < 0)
         return -1;
+    for (size_t i = 0; i < cfg->n_keys; i++) {
+        struct tg_key_cfg *k = &cfg->keys[i];
+        k->counter_rpm = tg_limit_counter_dup("rpm", k->name);
+        k->counter_tpm = tg_limit_counter_dup("tpm", k->name);
+        k->counter_spend = tg_limit_counter_dup("spend", k->name);
+    }
 
     for (size_t i = 0; i < cfg->n_deployments; i++) {
         int used = 0;
@@ -1433,12 +1480,16 @@ void tg_config_free(struct tg_config *cfg)
         free(r->context_window_fallbacks);
         free(r->content_policy_fallbacks);
         free(r->overrides);
+        free(r->reachable);
         policy_free(&r->policy);
     }
     free(cfg->routes);
     for (size_t i = 0; i < cfg->n_keys; i++) {
         free(cfg->keys[i].name);
         free(cfg->keys[i].key_env);
+        free(cfg->keys[i].counter_rpm);
+        free(cfg->keys[i].counter_tpm);
+        free(cfg->keys[i].counter_spend);
         strlist_free(&cfg->keys[i].models);
     }
     free(cfg->keys);

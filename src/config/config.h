@@ -160,6 +160,10 @@ struct tg_route_cfg {
     size_t n_content_policy_fallbacks;
     struct tg_policy policy;
     char *overrides; /* "timeouts.request_ms=8000 ..." for `tailgate check`, or "" */
+    /* Every deployment a request to this route could reach: its own and
+     * those of the routes any of its fallbacks lead to (each once). */
+    struct tg_deployment_cfg **reachable;
+    size_t n_reachable;
 };
 
 /* SPEC section 8 [[auth.keys]]. The key itself is never kept: only its
@@ -174,6 +178,8 @@ struct tg_key_cfg {
     int64_t tpm;              /* 0: no limit */
     double max_request_usd;   /* this key's cost ceiling per request; 0: none */
     double usd_per_hour;      /* this key's spend cap per clock hour (UTC); 0: none */
+    /* Its counters' names in the limit store ("rpm:NAME", ...), spelled once. */
+    char *counter_rpm, *counter_tpm, *counter_spend;
 };
 
 struct tg_budget_cfg {

@@ -129,27 +129,22 @@ static void render_status(struct tg_gateway *gw, struct tg_buf *b)
      * the store, USD here). The limit store's clock is the wall clock. */
     uint64_t wall = tg_wall_ms();
     tg_buf_puts(b, "},\"keys\":{");
-    struct tg_buf counter = TG_BUF_INIT;
     for (size_t i = 0; i < cfg->n_keys; i++) {
         const struct tg_key_cfg *k = &cfg->keys[i];
         if (i)
             tg_buf_putc(b, ',');
         tg_buf_json_str(b, k->name, strlen(k->name));
-        tg_limit_counter_name(&counter, "rpm", k->name);
         long long requests =
-            (long long)tg_limit_peek(gw->limits, counter.data, TG_PERIOD_MINUTE, wall);
-        tg_limit_counter_name(&counter, "tpm", k->name);
+            (long long)tg_limit_peek(gw->limits, k->counter_rpm, TG_PERIOD_MINUTE, wall);
         long long tokens =
-            (long long)tg_limit_peek(gw->limits, counter.data, TG_PERIOD_MINUTE, wall);
-        tg_limit_counter_name(&counter, "spend", k->name);
-        int64_t spend = tg_limit_peek(gw->limits, counter.data, TG_PERIOD_HOUR, wall);
+            (long long)tg_limit_peek(gw->limits, k->counter_tpm, TG_PERIOD_MINUTE, wall);
+        int64_t spend = tg_limit_peek(gw->limits, k->counter_spend, TG_PERIOD_HOUR, wall);
         tg_buf_printf(b, ":{\"rpm\":%lld,\"tpm\":%lld,\"requests_in_window\":%lld,"
                          "\"tokens_in_window\":%lld,\"usd_per_hour\":%.9g,"
                          "\"spend_usd_this_hour\":%.9f}",
                       (long long)k->rpm, (long long)k->tpm, requests, tokens, k->usd_per_hour,
                       tg_spend_usd(spend));
     }
-    tg_buf_free(&counter);
     if (cfg->budget.usd_per_hour > 0) {
         int64_t spend = tg_limit_peek(gw->limits, TG_LIMIT_GATEWAY_SPEND, TG_PERIOD_HOUR, wall);
         tg_buf_printf(b, "},\"budget\":{\"usd_per_hour\":%.9g,\"spend_usd_this_hour\":%.9f",

@@ -110,6 +110,14 @@ static inline void tg_limit_counter_name(struct tg_buf *b, const char *kind, con
  * no key's counter ("spend:NAME") can be spelled this way. */
 #define TG_LIMIT_GATEWAY_SPEND "spend"
 
+/* The same, as a new string (owned by the caller): keys spell theirs once. */
+static inline char *tg_limit_counter_dup(const char *kind, const char *owner)
+{
+    struct tg_buf b = TG_BUF_INIT;
+    tg_limit_counter_name(&b, kind, owner);
+    return tg_buf_steal(&b, NULL);
+}
+
 /* The in-process store: counters in a hash table by name and period, created
  * on first use; a counter whose window is empty is dropped when the table
  * would grow, so names no longer configured do not pile up. */

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "core/alloc.h"
 #include "req/internal.h"
 #include "route/spend.h"
 
@@ -42,37 +41,17 @@ bool tg_admission_needed(const struct tg_req *r)
  * can never use. */
 static double worst_usd(const struct tg_req *r)
 {
-    const struct tg_config *cfg = r->rt->cfg;
-    bool *seen = tg_xcalloc(cfg->n_routes, sizeof(*seen));
-    const struct tg_route_cfg **todo = tg_xcalloc(cfg->n_routes, sizeof(*todo));
-    size_t n = 0;
+    const struct tg_route_cfg *route = r->first_route;
     double worst = 0;
-    todo[n++] = r->first_route;
-    seen[r->first_route->index] = true;
-    while (n > 0) {
-        const struct tg_route_cfg *route = todo[--n];
-        for (size_t i = 0; i < route->n_deployments; i++) {
-            const struct tg_deployment_cfg *d = route->deployments[i];
-            if (!tg_attempt_within_ceiling(r, d))
-                continue;
-            struct tg_prices p = tg_deployment_prices(d);
-            double w = tg_cost_worst_usd(&p, r->body_len, r->max_out_tokens);
-            if (w > worst)
-                worst = w;
-        }
-        struct tg_route_cfg *const *lists[] = {route->fallbacks, route->context_window_fallbacks,
-                                               route->content_policy_fallbacks};
-        size_t lens[] = {route->n_fallbacks, route->n_context_window_fallbacks,
-                         route->n_content_policy_fallbacks};
-        for (size_t l = 0; l < 3; l++)
-            for (size_t i = 0; i < lens[l]; i++)
-                if (!seen[lists[l][i]->index]) {
-                    seen[lists[l][i]->index] = true;
-                    todo[n++] = lists[l][i];
-                }
+    for (size_t i = 0; i < route->n_reachable; i++) {
+        const struct tg_deployment_cfg *d = route->reachable[i];
+        if (!tg_attempt_within_ceiling(r, d))
+            continue;
+        struct tg_prices p = tg_deployment_prices(d);
+        double w = tg_cost_worst_usd(&p, r->body_len, r->max_out_tokens);
+        if (w > worst)
+            worst = w;
     }
-    free(todo);
-    free(seen);
     return worst;
 }
 
@@ -84,17 +63,11 @@ static void on_admitted(void *ctx, const struct tg_admission *result)
     tg_req_admitted(r);
 }
 
-/* The next want of an admission, its counter named kind:owner (owner NULL:
- * the gateway's spend counter); returns its index. */
-static int want(struct tg_limit_want *wants, struct tg_buf *names, size_t *n, const char *kind,
-                const char *owner, enum tg_limit_period period, int64_t limit, int64_t cost)
+/* The next want of an admission; returns its index. */
+static int want(struct tg_limit_want *wants, size_t *n, const char *name,
+                enum tg_limit_period period, int64_t limit, int64_t cost)
 {
     size_t i = (*n)++;
-    const char *name = TG_LIMIT_GATEWAY_SPEND;
-    if (owner) {
-        tg_limit_counter_name(&names[i], kind, owner);
-        name = names[i].data;
-    }
     wants[i] = (struct tg_limit_want){name, period, limit, cost};
     return (int)i;
 }
@@ -104,27 +77,22 @@ void tg_admission_start(struct tg_req *r)
     struct tg_req_admission *ad = &r->adm;
     const struct tg_key_cfg *k = r->key;
     struct tg_limit_want wants[TG_LIMIT_MAX_CHECKS];
-    struct tg_buf names[TG_LIMIT_MAX_CHECKS] = {TG_BUF_INIT, TG_BUF_INIT, TG_BUF_INIT,
-                                                TG_BUF_INIT};
     size_t n = 0;
     ad->rpm = ad->tpm = ad->spend_key = ad->spend_gw = -1;
     ad->est_tokens = tg_limits_estimate_tokens(r->body_len, r->max_out_tokens, 0);
     if (k && k->rpm > 0)
-        ad->rpm = want(wants, names, &n, "rpm", k->name, TG_PERIOD_MINUTE, k->rpm, 1);
+        ad->rpm = want(wants, &n, k->counter_rpm, TG_PERIOD_MINUTE, k->rpm, 1);
     if (k && k->tpm > 0)
-        ad->tpm = want(wants, names, &n, "tpm", k->name, TG_PERIOD_MINUTE, k->tpm,
-                       ad->est_tokens);
+        ad->tpm = want(wants, &n, k->counter_tpm, TG_PERIOD_MINUTE, k->tpm, ad->est_tokens);
     int64_t kcap = key_cap(r), gcap = gateway_cap(r);
     if (kcap > 0 || gcap > 0)
         ad->reserved = tg_spend_reservation(worst_usd(r));
     if (kcap > 0)
-        ad->spend_key = want(wants, names, &n, "spend", k->name, TG_PERIOD_HOUR, kcap,
-                             ad->reserved);
+        ad->spend_key = want(wants, &n, k->counter_spend, TG_PERIOD_HOUR, kcap, ad->reserved);
     if (gcap > 0)
-        ad->spend_gw = want(wants, names, &n, NULL, NULL, TG_PERIOD_HOUR, gcap, ad->reserved);
+        ad->spend_gw = want(wants, &n, TG_LIMIT_GATEWAY_SPEND, TG_PERIOD_HOUR, gcap,
+                            ad->reserved);
     tg_limit_admit(store(r), wants, n, tg_wall_ms(), on_admitted, r);
-    for (size_t i = 0; i < TG_LIMIT_MAX_CHECKS; i++)
-        tg_buf_free(&names[i]);
 }
 
 /* Whether counter i of the admission refused it (it had less left than the
@@ -175,20 +143,14 @@ enum tg_req_term tg_admission_refuse(struct tg_req *r)
     return TG_TERM_RATE_LIMITED;
 }
 
-/* Adds delta to the request's counter `kind` ("rpm", "spend", ...): its
- * key's, or the gateway's spend counter when kind is NULL. */
-static void settle(struct tg_req *r, const char *kind, enum tg_limit_period period, bool charged,
+/* Adds delta to counter `name`. */
+static void settle(struct tg_req *r, const char *name, enum tg_limit_period period, bool charged,
                    int64_t delta, uint64_t now)
 {
     if (delta == 0)
         return;
-    struct tg_buf name = TG_BUF_INIT;
-    if (kind)
-        tg_limit_counter_name(&name, kind, r->key->name);
     /* What was not charged at admission is counted now. */
-    tg_limit_settle(store(r), kind ? name.data : TG_LIMIT_GATEWAY_SPEND, period,
-                    charged ? r->adm.result.at_ms : now, now, delta);
-    tg_buf_free(&name);
+    tg_limit_settle(store(r), name, period, charged ? r->adm.result.at_ms : now, now, delta);
 }
 
 void tg_admission_return(struct tg_req *r)
@@ -199,13 +161,13 @@ void tg_admission_return(struct tg_req *r)
     ad->settled = true;
     uint64_t now = tg_wall_ms();
     if (ad->rpm >= 0)
-        settle(r, "rpm", TG_PERIOD_MINUTE, true, -1, now);
+        settle(r, r->key->counter_rpm, TG_PERIOD_MINUTE, true, -1, now);
     if (ad->tpm >= 0)
-        settle(r, "tpm", TG_PERIOD_MINUTE, true, -ad->est_tokens, now);
+        settle(r, r->key->counter_tpm, TG_PERIOD_MINUTE, true, -ad->est_tokens, now);
     if (ad->spend_key >= 0)
-        settle(r, "spend", TG_PERIOD_HOUR, true, -ad->reserved, now);
+        settle(r, r->key->counter_spend, TG_PERIOD_HOUR, true, -ad->reserved, now);
     if (ad->spend_gw >= 0)
-        settle(r, NULL, TG_PERIOD_HOUR, true, -ad->reserved, now);
+        settle(r, TG_LIMIT_GATEWAY_SPEND, TG_PERIOD_HOUR, true, -ad->reserved, now);
 }
 
 /* Whether an upstream's answer reached the client (whole, or a stream at
@@ -239,7 +201,7 @@ void tg_admission_settle(struct tg_req *r)
         int64_t used = r->input_tokens + r->output_tokens;
         if (used <= 0)
             used = r->status >= 200 && r->status < 300 ? ad->est_tokens : 0;
-        settle(r, "tpm", TG_PERIOD_MINUTE, true, used - ad->est_tokens, now);
+        settle(r, r->key->counter_tpm, TG_PERIOD_MINUTE, true, used - ad->est_tokens, now);
     }
     /* Every request's cost goes to its key's and the gateway's hourly
      * spend, capped or not (for /status, and for a cap a reload adds). */
@@ -248,6 +210,8 @@ void tg_admission_settle(struct tg_req *r)
                                   paid(r));
     bool on_key = admitted && ad->spend_key >= 0, on_gw = admitted && ad->spend_gw >= 0;
     if (r->key)
-        settle(r, "spend", TG_PERIOD_HOUR, on_key, cost - (on_key ? ad->reserved : 0), now);
-    settle(r, NULL, TG_PERIOD_HOUR, on_gw, cost - (on_gw ? ad->reserved : 0), now);
+        settle(r, r->key->counter_spend, TG_PERIOD_HOUR, on_key,
+               cost - (on_key ? ad->reserved : 0), now);
+    settle(r, TG_LIMIT_GATEWAY_SPEND, TG_PERIOD_HOUR, on_gw, cost - (on_gw ? ad->reserved : 0),
+           now);
 }
