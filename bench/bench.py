@@ -721,7 +721,9 @@ def suite_shared():
     up_port, slow_port = free_port(), free_port()
     up = mock(up_port, latency_ms=0)
     slow = mock(slow_port, latency_ms=20)
-    ports = {k: free_port() for k in ("plain", "cache", "coalesce")}
+    default_port = free_port()
+    default_up = mock(default_port)  # the mock's own timing: 50 ms to an answer
+    ports = {k: free_port() for k in ("plain", "cache", "coalesce", "slow")}
     admin = free_port()
     off = {"hedge": {"enabled": False}, "cache": {"mode": "off"}}
     gws = {
@@ -735,6 +737,8 @@ def suite_shared():
             ports["coalesce"], {"up": "http://127.0.0.1:%d/v1" % slow_port},
             sections={"hedge": {"enabled": False}, "cache": {"mode": "on", "ttl_s": 0}},
             server={"admin_listen": "127.0.0.1:%d" % admin})),
+        "slow": tailgate(ports["slow"], tailgate_config(
+            ports["slow"], {"up": "http://127.0.0.1:%d/v1" % default_port}, sections=off)),
     }
     path = "/v1/chat/completions"
     url = {k: "http://127.0.0.1:%d%s" % (p, path) for k, p in ports.items()}
@@ -742,7 +746,8 @@ def suite_shared():
     replay_key = {"Idempotency-Key": "bench-replay"}
     subprocess.run(["curl", "-s", "-o", "/dev/null", "-H", "Content-Type: application/json",
                     "-H", "Idempotency-Key: bench-replay", "-d", CHAT, url["plain"]], check=True)
-    kinds = ("direct", "upstream", "replay", "hit", "coalesced")
+    kinds = ("direct", "floor", "upstream", "replay", "hit", "coalesced")
+    url["floor"] = "http://127.0.0.1:%d/v1/no-such-endpoint" % ports["plain"]
     rows = {k: [] for k in kinds}
     coalesced_share = []
     for rnd in range(ROUNDS):
@@ -750,6 +755,9 @@ def suite_shared():
             log("shared answers: %s round %d" % (kind, rnd + 1))
             if kind == "direct":
                 r, cpu = wrk(url["direct"], CHAT), 0.0
+            elif kind == "floor":
+                r, cpu = measured(gws["plain"], lambda: wrk(url["floor"], CHAT))
+                r["non2xx"] = 0  # every answer is the 404 this row measures
             elif kind == "upstream":
                 r, cpu = measured(gws["plain"], lambda: wrk(url["plain"], CHAT))
             elif kind == "replay":
@@ -764,7 +772,17 @@ def suite_shared():
                 coalesced_share.append(n / (r["rps"] * 10))
             r["cpu"] = cpu
             rows[kind].append(r)
-    for p in list(gws.values()) + [up, slow]:
+    # What a client waits, at a fixed rate: the upstream round trip to a
+    # mock with its default timing, against a replay and a coalesced answer.
+    wait = {k: [] for k in ("round trip", "replay")}
+    for rnd in range(ROUNDS):
+        log("shared answers: waits round %d" % (rnd + 1))
+        wait["round trip"].append(loadgen(url["slow"], CHAT, 500, seconds=8)["latency_us"])
+        wait["replay"].append(loadgen(url["plain"], CHAT, 500, seconds=8,
+                                      extra=["--header", "Idempotency-Key: bench-replay"])
+                              ["latency_us"])
+    wait = {k: {q: med([r[q] for r in v]) for q in ("p50", "p99")} for k, v in wait.items()}
+    for p in list(gws.values()) + [up, slow, default_up]:
         p.stop()
     res = {k: {f: med([r[f] for r in v]) for f in v[0]} for k, v in rows.items()}
     share = med(coalesced_share)
@@ -781,6 +799,7 @@ def suite_shared():
     print("| answer | requests/s | p50 | p99 | gateway CPU | CPU per request |")
     print("|---|---|---|---|---|---|")
     label = {"direct": "direct to the mock (no gateway)",
+             "floor": "any answer at all: the same POST to an unknown path (404)",
              "upstream": "through tailgate, upstream round trip",
              "replay": "Idempotency-Key replay", "hit": "cache hit (mode on)",
              "coalesced": "identical requests, coalesced (%.1f%% followers)" % (100 * share)}
@@ -797,10 +816,23 @@ def suite_shared():
           "(%.1f µs):\n" % up_cost)
     print("| answer | CPU per answer | share of an upstream round trip |")
     print("|---|---|---|")
-    for kind, v in (("Idempotency-Key replay", cpu_us_per_request(res["replay"])),
+    for kind, v in (("a 404 (the HTTP exchange alone)", cpu_us_per_request(res["floor"])),
+                    ("Idempotency-Key replay", cpu_us_per_request(res["replay"])),
                     ("cache hit", cpu_us_per_request(res["hit"])),
                     ("coalesced follower (run CPU less its leaders' upstream calls)", follower)):
         print("| %s | %.1f µs | %.1f%% |" % (kind, v, 100 * v / up_cost))
+    print("\nWhat a client waits at 500 requests/s (tailgate-loadgen, open loop, median of %d "
+          "rounds), against the upstream round trip it saves (the mock with its default "
+          "timing, 50 ms median):\n" % ROUNDS)
+    print("| answer | p50 | p99 | p50 / round trip p50 |")
+    print("|---|---|---|---|")
+    for kind in ("round trip", "replay"):
+        w = wait[kind]
+        print("| %s | %s | %s | %.2f%% |" % (
+            "upstream round trip through tailgate" if kind == "round trip"
+            else "Idempotency-Key replay", fmt_us(w["p50"]), fmt_us(w["p99"]),
+            100 * w["p50"] / wait["round trip"]["p50"]))
+    res["wait"] = wait
     return res
 
 

@@ -66,13 +66,14 @@ uint64_t tg_window_wait_ms(const struct tg_window *w, uint64_t now_ms, int64_t l
 {
     if (need > limit)
         need = limit;
+    /* One pass in the common case: it fits. */
+    if (tg_window_used(w, now_ms) + need <= limit)
+        return 0;
     int64_t counts[TG_WINDOW_SECONDS];
     live_counts(w, now_ms / SECOND_MS, counts);
     int64_t used = 0;
     for (size_t k = 0; k < TG_WINDOW_SECONDS; k++)
         used += counts[k];
-    if (used + need <= limit)
-        return 0;
     for (size_t k = 0; k < TG_WINDOW_SECONDS; k++) {
         used -= counts[k];
         if (used + need <= limit)
@@ -143,14 +144,17 @@ uint64_t tg_counter_wait_ms(const struct tg_counter *c, uint64_t now_ms, int64_t
                                        : tg_window_wait_ms(&c->u.minute, now_ms, limit, need);
 }
 
-/* Until the newest second with something in it leaves the window. */
+/* Until the newest second with something in it leaves the window: looked
+ * for from now backwards, so a busy window answers at its first bucket. */
 static uint64_t reset_ms(const struct tg_window *w, uint64_t now_ms)
 {
-    int64_t counts[TG_WINDOW_SECONDS];
-    live_counts(w, now_ms / SECOND_MS, counts);
-    for (size_t k = TG_WINDOW_SECONDS; k-- > 0;)
-        if (counts[k] > 0)
-            return expiry_in(now_ms, k);
+    uint64_t now_s = now_ms / SECOND_MS;
+    for (size_t back = 0; back < TG_WINDOW_SECONDS && back <= now_s; back++) {
+        uint64_t s = now_s - back;
+        size_t i = s % TG_WINDOW_SECONDS;
+        if (w->second[i] == s + 1 && w->count[i] > 0)
+            return expiry_in(now_ms, TG_WINDOW_SECONDS - 1 - back);
+    }
     return 0;
 }
 
