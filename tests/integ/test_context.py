@@ -235,6 +235,29 @@ class Learning(ContextCase):
         self.assertEqual((s, h["x-tailgate-deployment"]), (200, "a"), b)
         self.assertEqual(self.calls(self.ma), 2)
 
+    def test_anthropics_prompt_is_too_long_states_its_window(self):
+        """An anthropic-kind deployment: "prompt is too long: X tokens > N
+        maximum" (the mock's wording) teaches N, through the translation of
+        its error."""
+        mc = self.mock()
+        g = self.gateway(
+            sections={"hedge": {"enabled": False}, "cache": {"mode": "off"}},
+            providers=[{"name": "pc", "kind": "anthropic", "base_url": mc.url,
+                        "api_key_env": "TG_TEST_CONTEXT_KEY"},
+                       openai_provider("pb", self.mb)],
+            deployments=[{"name": "c", "provider": "pc", "model": "claude"},
+                         {"name": "b", "provider": "pb", "model": "up-b"}],
+            routes=[{"model": "small", "deployments": ["c"], "context_window_fallbacks": ["big"]},
+                    {"model": "big", "deployments": ["b"]}],
+            env={"TG_TEST_CONTEXT_KEY": "sk-ant-test"})
+        mc.script([{"status": 400, "error_code": "context_length_exceeded"}])
+        self.g = g
+        s, h, b, _ = self.send("hello")
+        self.assertEqual((s, h["x-tailgate-deployment"]), (200, "b"), b)
+        self.assertEqual(g.status()["deployments"]["c"]["context_tokens_learned"], 200000)
+        s, h, b, _ = self.send("hello")
+        self.assertEqual((s, h["x-tailgate-deployment"]), (200, "c"), b)
+
     def test_an_overflow_of_a_tiny_estimate_teaches_nothing(self):
         """bytes / 4 undercounts some prompts (CJK, images by URL): an
         overflow below TG_CONTEXT_LEARN_FLOOR says the estimate was wrong,
