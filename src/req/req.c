@@ -316,6 +316,23 @@ static bool admit(struct tg_req *r, size_t slot, uint32_t *probe)
     return ok;
 }
 
+static bool any_unvisited(const struct tg_req *r, struct tg_route_cfg *const *routes, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!r->visited[routes[i]->index])
+            return true;
+    return false;
+}
+
+/* Whether routes remain after this one's group: its fallbacks, and when
+ * the request is too long for part of the group, its context fallbacks. */
+static bool routes_left(const struct tg_req *r)
+{
+    return r->q_head < r->q_len ||
+           (r->too_long_here && any_unvisited(r, r->route->context_window_fallbacks,
+                                              r->route->n_context_window_fallbacks));
+}
+
 static bool pick(struct tg_req *r, size_t *slot_out, uint32_t *probe)
 {
     const struct tg_route_cfg *route = r->route;
@@ -351,7 +368,7 @@ static bool pick(struct tg_req *r, size_t *slot_out, uint32_t *probe)
         size_t chosen;
         if (n_eligible > 0) {
             chosen = weighted_draw(&r->gw->loop.rand, eligible, weights, n_eligible, total);
-        } else if (n_cooling > 0 && r->q_head >= r->q_len) {
+        } else if (n_cooling > 0 && !routes_left(r)) {
             /* Only deployments cooling off after a 429 remain: the soonest. */
             chosen = cooling[0];
             for (size_t k = 1; k < n_cooling; k++) {
@@ -435,14 +452,6 @@ static void queue_front(struct tg_req *r, struct tg_route_cfg *const *routes, si
     r->q_head = 0;
     r->q_len = k;
     r->q_cap = remaining + n + 1;
-}
-
-static bool any_unvisited(const struct tg_req *r, struct tg_route_cfg *const *routes, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!r->visited[routes[i]->index])
-            return true;
-    return false;
 }
 
 static bool next_route(struct tg_req *r)

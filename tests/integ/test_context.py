@@ -150,6 +150,31 @@ class Fallbacks(ContextCase):
                              (200, "b", "small"), b)
         self.assertEqual(self.calls(self.ma), 0)
 
+    def test_a_context_fallback_is_preferred_to_waiting_for_a_rate_limited_peer(self):
+        """A deployment cooling off after a 429 gets first attempts only when
+        nothing else is left; the context fallbacks of a route too small for
+        the request are something else."""
+        mc = self.mock()
+        self.start_gateway(a_window=SMALL_WINDOW, small_routes={
+            "context_window_fallbacks": ["big"]})
+        self.parts["providers"].append(openai_provider("pc", mc))
+        self.parts["deployments"].append({"name": "c", "provider": "pc", "model": "up-c"})
+        self.parts["routes"][0]["deployments"] = ["a", "c"]
+        g = self.g
+        g.rewrite(make_config(server={"listen": "127.0.0.1:%d" % g.port,
+                                      "admin_listen": "127.0.0.1:%d" % g.admin_port,
+                                      "access_log": "-"}, **self.parts))
+        g.reload()
+        deadline = time.time() + 5
+        while g.status()["generation"] < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        mc.script([{"status": 429, "error_code": "rate_limit_exceeded", "retry_after": 60}])
+        for _ in range(2):
+            s, h, b, _ = self.send("word " * 1000)
+            self.assertEqual((s, h["x-tailgate-deployment"]), (200, "b"), b)
+        self.assertEqual(self.calls(mc), 1)  # the 429; then it cools off
+        self.assertEqual(self.calls(self.ma), 0)
+
 
 class NothingHoldsIt(ContextCase):
     def assert_context_error(self, s, h, b, need):
