@@ -176,6 +176,33 @@ class Fallbacks(ContextCase):
         self.assertEqual(self.calls(self.ma), 0)
 
 
+class TooSmallIsNoAlternative(TestCase):
+    def test_invalid_answers_from_the_only_deployment_that_fits_keep_it_up(self):
+        """A deployment too small for the request cannot serve it, so it is
+        no alternative to the one that can: that one's invalid answers are
+        no evidence toward opening its breaker (issue 11's rule)."""
+        big, small = self.mock(), self.mock()
+        big.script([{"content": "Sure! Here it is, in prose.", "repeat": 1000}])
+        g = self.gateway(
+            sections={"hedge": {"enabled": False}, "cache": {"mode": "off"},
+                      "breaker": {"failure_threshold": 2, "min_requests": 4, "error_rate": 0.5},
+                      "retry": {"max_attempts": 1, "backoff_base_ms": 1, "backoff_max_ms": 2,
+                                "budget_min_per_s": 100}},
+            providers=[openai_provider("pbig", big), openai_provider("psmall", small)],
+            deployments=[{"name": "d-big", "provider": "pbig", "model": "up-big"},
+                         {"name": "d-small", "provider": "psmall", "model": "up-small",
+                          "context_tokens": SMALL_WINDOW}],
+            routes=[{"model": "m", "deployments": ["d-big", "d-small"]}])
+        for i in range(10):
+            s, h, b = g.chat(model="m", content="word " * 1000,
+                             extra={"response_format": {"type": "json_object"}})
+            self.assertEqual(s, 200, "request %d: %s" % (i + 1, b))
+            self.assertEqual(h["x-tailgate-deployment"], "d-big")
+            self.assertEqual(h.get("x-tailgate-validation"), "json")
+        self.assertEqual(g.metric("tailgate_breaker_opens_total", deployment="d-big"), 0)
+        self.assertEqual(small.stats()["by_path"]["/v1/chat/completions"], 0)
+
+
 class NothingHoldsIt(ContextCase):
     def assert_context_error(self, s, h, b, need):
         self.assertEqual(s, 400, b)
