@@ -67,5 +67,10 @@ int64_t tg_context_stated_limit(const char *message)
         /* "prompt is too long: 210000 tokens > 200000 maximum" */
         v = number_after(message, "tokens >");
     }
+    if (v == 0 && strcasestr(message, "exceed context limit")) {
+        /* "input length and `max_tokens` exceed context limit: 188240 + 21333 > 200000" */
+        const char *gt = strchr(strcasestr(message, "exceed context limit"), '>');
+        v = gt ? number_after(gt, ">") : 0;
+    }
     return v;
 }

@@ -43,8 +43,9 @@ bool tg_context_learn(struct tg_context_learned *l, int64_t configured, int64_t 
 
 /* The window a context-length error message states, in tokens, or 0:
  * OpenAI's (and vLLM's, Azure's) "maximum context length is N tokens",
- * Anthropic's "prompt is too long: X tokens > N maximum", Gemini's "the
- * maximum number of tokens allowed (N)". */
+ * Anthropic's "prompt is too long: X tokens > N maximum" and "input length
+ * and `max_tokens` exceed context limit: X + Y > N", Gemini's "the maximum
+ * number of tokens allowed (N)". */
 int64_t tg_context_stated_limit(const char *message);
 
 #endif

@@ -114,6 +114,9 @@ static void test_stated_limit_parsing(void **state)
          "(1000 in the messages, 4000 in the completion).",
          4096},
         {"prompt is too long: 210000 tokens > 200000 maximum", 200000},
+        {"input length and `max_tokens` exceed context limit: 188240 + 21333 > 200000, decrease "
+         "input length or `max_tokens` and try again",
+         200000},
         {"The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).",
          1048576},
         {"Please reduce the length of the messages.", 0},
