@@ -4,7 +4,8 @@
  *            --refused--> DONE (429, no upstream call)
  *            --client gone: waits for the store's answer, returns the charge--> DONE
  *   ROUTE    --deployment picked, attempt started--> ATTEMPT
- *            --group exhausted--> next fallback route (stays in ROUTE)
+ *            --group exhausted--> next fallback route (stays in ROUTE); the route's
+ *              context fallbacks first when one of its deployments was too small
  *            --nothing left--> DEGRADE;  --client gone or deadline--> DONE
  *   ATTEMPT  --ok answer--> DONE;  --stream reached its commit point--> STREAM
  *            --retryable failure, budget and deadline allow--> BACKOFF

@@ -31,7 +31,8 @@ def estimate(body):
 
 
 class ContextCase(TestCase):
-    def start_gateway(self, a_window=0, b_window=0, small_routes=None, extra_routes=()):
+    def start_gateway(self, a_window=0, b_window=0, small_routes=None, extra_routes=(),
+                      b_extra=None):
         self.ma, self.mb = self.mock(), self.mock()
         self.parts = dict(
             sections={"hedge": {"enabled": False}, "cache": {"mode": "off"},
@@ -39,8 +40,8 @@ class ContextCase(TestCase):
             providers=[openai_provider("pa", self.ma), openai_provider("pb", self.mb)],
             deployments=[{"name": "a", "provider": "pa", "model": "up-a",
                           "context_tokens": a_window},
-                         {"name": "b", "provider": "pb", "model": "up-b",
-                          "context_tokens": b_window}],
+                         dict({"name": "b", "provider": "pb", "model": "up-b",
+                               "context_tokens": b_window}, **(b_extra or {}))],
             routes=[dict({"model": "small", "deployments": ["a"]}, **(small_routes or {})),
                     {"model": "big", "deployments": ["b"]}] + list(extra_routes))
         self.g = self.gateway(**self.parts)
@@ -225,6 +226,21 @@ class NothingHoldsIt(ContextCase):
         self.assertEqual((self.calls(self.ma), self.calls(self.mb)), (0, 0))
         line = self.g.wait_log(lambda l: l["request_id"] == h["x-request-id"])[0]
         self.assertEqual(line["status"], 400)
+
+    def test_too_small_here_and_too_dear_there_is_a_cost_ceiling(self):
+        """A request shorter prompts or a higher ceiling could serve: SPEC's
+        cost_ceiling row, whose message names the windows too."""
+        self.start_gateway(a_window=SMALL_WINDOW, small_routes={
+            "context_window_fallbacks": ["big"]},
+            b_extra={"input_usd_per_mtok": 5.0, "output_usd_per_mtok": 15.0})
+        s, h, b = self.g.chat(model="small", content="word " * 1000,
+                              headers={"x-tailgate-max-cost-usd": "0.000001"})
+        self.assertEqual(s, 400, b)
+        err = json.loads(b)["error"]
+        self.assertEqual(err["code"], "cost_ceiling", b)
+        self.assertIn("context windows", err["message"])
+        self.assertEqual(h.get("x-should-retry"), "false")
+        self.assertEqual((self.calls(self.ma), self.calls(self.mb)), (0, 0))
 
     def test_a_learned_window_answers_like_the_providers_error_did(self):
         self.start_gateway()
