@@ -62,6 +62,8 @@ void tg_config_describe(const struct tg_config *cfg, FILE *out)
                 d->output_usd_per_mtok > 0)
                 fprintf(out, "  $%g in / $%g cached / $%g out per Mtok", d->input_usd_per_mtok,
                         d->cached_input_usd_per_mtok, d->output_usd_per_mtok);
+            if (d->context_tokens > 0)
+                fprintf(out, "  context %lld tokens", (long long)d->context_tokens);
             fputc('\n', out);
         }
         print_route_list(out, "fallbacks", r->fallbacks, r->n_fallbacks);

@@ -118,11 +118,17 @@ static void render_status(struct tg_gateway *gw, struct tg_buf *b)
                       h->has_latency[0] ? h->latency_us[0] / 1000.0 : 0.0,
                       h->has_latency[1] ? h->latency_us[1] / 1000.0 : 0.0);
         tg_buf_json_str(b, d->provider->name, strlen(d->provider->name));
-        tg_buf_printf(b, ",\"opens_total\":%llu,\"rate_limited_for_ms\":%llu}",
+        tg_buf_printf(b, ",\"opens_total\":%llu,\"rate_limited_for_ms\":%llu",
                       (unsigned long long)dep->breaker.opens_total,
                       (unsigned long long)(dep->rate_limited_until_ms > now
                                                ? dep->rate_limited_until_ms - now
                                                : 0));
+        if (d->context_tokens > 0)
+            tg_buf_printf(b, ",\"context_tokens\":%lld", (long long)d->context_tokens);
+        if (dep->context.tokens > 0) /* requests estimated this big or bigger are skipped */
+            tg_buf_printf(b, ",\"context_tokens_learned\":%lld",
+                          (long long)dep->context.tokens);
+        tg_buf_putc(b, '}');
     }
     /* Each key's limits and what its windows hold now (requests and tokens
      * counted only for the limits that are set; spend always: nano-USD in

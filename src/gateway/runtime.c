@@ -27,6 +27,21 @@ static void runtime_free(struct tg_runtime *rt)
     free(rt);
 }
 
+/* Whether the previous config had this deployment serving the same model
+ * with the same configured window: what its errors taught about its
+ * context window holds only as long as that is so. */
+static bool same_model(const struct tg_deployment_cfg *d, const struct tg_config *prev)
+{
+    for (size_t j = 0; j < prev->n_deployments; j++) {
+        const struct tg_deployment_cfg *o = &prev->deployments[j];
+        if (strcmp(o->name, d->name) == 0)
+            return strcmp(o->model, d->model) == 0 &&
+                   strcmp(o->provider->name, d->provider->name) == 0 &&
+                   o->context_tokens == d->context_tokens;
+    }
+    return false;
+}
+
 struct tg_runtime *tg_runtime_new(struct tg_gateway *gw, struct tg_config *cfg,
                                   const struct tg_runtime *prev, char *err, size_t errlen)
 {
@@ -65,8 +80,11 @@ struct tg_runtime *tg_runtime_new(struct tg_gateway *gw, struct tg_config *cfg,
         }
     }
     uint64_t now = tg_now(&gw->loop);
-    for (size_t i = 0; i < cfg->n_deployments; i++)
+    for (size_t i = 0; i < cfg->n_deployments; i++) {
         rt->deps[i] = tg_dep_registry_get(&gw->deps, cfg->deployments[i].name, &cfg->breaker, now);
+        if (prev && !same_model(&cfg->deployments[i], prev->cfg))
+            rt->deps[i]->context = (struct tg_context_learned){0};
+    }
     return rt;
 }
 

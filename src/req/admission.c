@@ -45,8 +45,8 @@ static double worst_usd(const struct tg_req *r)
     double worst = 0;
     for (size_t i = 0; i < route->n_reachable; i++) {
         const struct tg_deployment_cfg *d = route->reachable[i];
-        if (!tg_attempt_within_ceiling(r, d))
-            continue;
+        if (tg_attempt_eligibility(r, d) != TG_ELIGIBLE)
+            continue; /* never used for this request */
         struct tg_prices p = tg_deployment_prices(d);
         double w = tg_cost_worst_usd(&p, r->body_len, r->max_out_tokens);
         if (w > worst)

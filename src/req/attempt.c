@@ -17,6 +17,7 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "req/internal.h"
+#include "route/context.h"
 #include "util/headers.h"
 #include "util/json.h"
 
@@ -454,12 +455,41 @@ struct tg_prices tg_deployment_prices(const struct tg_deployment_cfg *d)
                               d->output_usd_per_mtok};
 }
 
-bool tg_attempt_within_ceiling(const struct tg_req *r, const struct tg_deployment_cfg *d)
+const char *tg_ineligible_name(enum tg_ineligible why)
 {
-    if (r->cost_ceiling <= 0)
-        return true;
-    struct tg_prices p = tg_deployment_prices(d);
-    return tg_cost_worst_usd(&p, r->body_len, r->max_out_tokens) <= r->cost_ceiling;
+    static const char *const names[TG_INELIGIBLE__COUNT] = {"eligible", "cost_ceiling",
+                                                            "context"};
+    return (unsigned)why < TG_INELIGIBLE__COUNT ? names[why] : "?";
+}
+
+enum tg_ineligible tg_attempt_eligibility(const struct tg_req *r,
+                                          const struct tg_deployment_cfg *d)
+{
+    if (r->cost_ceiling > 0) {
+        struct tg_prices p = tg_deployment_prices(d);
+        if (tg_cost_worst_usd(&p, r->body_len, r->max_out_tokens) > r->cost_ceiling)
+            return TG_INELIGIBLE_COST;
+    }
+    if (!tg_context_fits(d->context_tokens, &r->rt->deps[d->index]->context, r->context_need))
+        return TG_INELIGIBLE_CONTEXT;
+    return TG_ELIGIBLE;
+}
+
+/* A context-length error teaches the deployment that a request of this
+ * estimate does not fit (route/context.h bounds what one error can teach). */
+static void learn_context(struct tg_attempt *a)
+{
+    cJSON *doc = tg_json_parse_provider(a->body.data, a->body.len);
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(doc, "error");
+    const char *msg = cJSON_IsString(err) ? err->valuestring : tg_json_get_str(err, "message");
+    int64_t stated = tg_context_stated_limit(msg);
+    cJSON_Delete(doc);
+    struct tg_context_learned *l = &a->dep->context;
+    if (tg_context_learn(l, a->dcfg->context_tokens, a->req->context_need, stated))
+        tg_log_info("context_learned",
+                    "deployment=%s request_id=%s estimate=%lld stated=%lld learned=%lld",
+                    a->dcfg->name, a->req->id, (long long)a->req->context_need,
+                    (long long)stated, (long long)l->tokens);
 }
 
 /* Every attempt that reported usage is paid for, whatever its outcome (an
@@ -493,6 +523,8 @@ static void book(struct tg_attempt *a)
         tg_breaker_release_probe(&a->dep->breaker, a->probe);
         return;
     }
+    if (a->cls == TG_CLASS_CONTEXT_OVERFLOW)
+        learn_context(a);
     tg_metric_observe(gw->fam.upstream_duration, labels, secs);
     uint64_t us = (a->end_ns - a->start_ns) / 1000;
     bool failure = tg_class_is_failure(a->cls);
@@ -677,9 +709,9 @@ struct tg_attempt *tg_attempt_start(struct tg_req *r, size_t slot, int try_no, b
                                     size_t why_len)
 {
     const struct tg_deployment_cfg *d = r->route->deployments[slot];
-    if (!tg_attempt_within_ceiling(r, d)) {
-        snprintf(why, why_len, "cost_ceiling");
-        r->skipped_cost++;
+    enum tg_ineligible no = tg_attempt_eligibility(r, d);
+    if (no != TG_ELIGIBLE) {
+        snprintf(why, why_len, "%s", tg_ineligible_name(no));
         tg_log_debug("deployment_ineligible", "request_id=%s deployment=%s reason=%s", r->id,
                      d->name, why);
         return NULL;

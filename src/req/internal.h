@@ -223,7 +223,6 @@ struct tg_req {
     /* The cost ceiling (0: none), and the request's worst-case shape. */
     double cost_ceiling;
     int64_t max_out_tokens; /* max_tokens, or the default the estimate uses */
-    int skipped_cost;       /* deployments ineligible for the cost ceiling */
     /* Shared answers (share.c). A request whose answer others may read
      * records it on `tape` and its own client reads it through `reader`
      * (x is then NULL); a follower's reader reads another request's tape. */
@@ -236,6 +235,12 @@ struct tg_req {
     bool ev_reader_done;            /* the client has the whole answer, or was cut off */
     bool reader_cut;
     int reader_status;              /* the status its client was sent (0: none) */
+    /* The pre-call context check (SPEC section 4): the estimated prompt plus
+     * the request's own max_tokens (none when it sets none: a provider only
+     * refuses a prompt plus the maximum it was asked for), and whether a
+     * deployment of the current route was too small for it. */
+    int64_t context_need;
+    bool too_long_here;
 };
 
 /* req.c */
@@ -254,10 +259,20 @@ bool tg_req_has_alternative(const struct tg_req *r, const struct tg_dep *except)
 struct tg_attempt *tg_attempt_start(struct tg_req *r, size_t slot, int try_no, bool hedge,
                                     uint32_t probe, uint64_t timeout_ms, char *why,
                                     size_t why_len);
-/* Whether the deployment's worst case for this request fits its cost
- * ceiling (SPEC section 8); tg_attempt_start refuses it otherwise. */
-bool tg_attempt_within_ceiling(const struct tg_req *r, const struct tg_deployment_cfg *d);
 struct tg_prices tg_deployment_prices(const struct tg_deployment_cfg *d);
+/* Why a deployment cannot serve a request before anything is sent (SPEC
+ * section 4); the name is the trace's `ineligible(NAME)`. */
+enum tg_ineligible {
+    TG_ELIGIBLE = 0,
+    TG_INELIGIBLE_COST,    /* its worst case exceeds the cost ceiling (section 8) */
+    TG_INELIGIBLE_CONTEXT, /* its context window, configured or learned, is too small */
+    TG_INELIGIBLE__COUNT
+};
+const char *tg_ineligible_name(enum tg_ineligible why);
+/* The one eligibility test: picking, starting an attempt and
+ * tg_req_has_alternative all ask it. */
+enum tg_ineligible tg_attempt_eligibility(const struct tg_req *r,
+                                          const struct tg_deployment_cfg *d);
 void tg_attempt_cancel(struct tg_attempt *a);
 void tg_attempt_resume(struct tg_attempt *a);
 void tg_attempt_free(struct tg_attempt *a);

@@ -5,7 +5,8 @@
  *            --refused--> DONE (429, no upstream call)
  *            --client gone: waits for the store's answer, returns the charge--> DONE
  *   ROUTE    --deployment picked, attempt started--> ATTEMPT
- *            --group exhausted--> next fallback route (stays in ROUTE)
+ *            --group exhausted--> next fallback route (stays in ROUTE); the route's
+ *              context fallbacks first when one of its deployments was too small
  *            --nothing left--> DEGRADE;  --client gone or deadline--> DONE
  *   ATTEMPT  --ok answer--> DONE;  --stream reached its commit point--> STREAM
  *            --retryable failure, budget and deadline allow--> BACKOFF
@@ -38,6 +39,7 @@
 #include "req/internal.h"
 #include "route/backoff.h"
 #include "route/policy.h"
+#include "route/ratelimit.h"
 #include "util/json.h"
 
 #define BIT(s) (1u << (s))
@@ -162,6 +164,28 @@ static void log_skipped(struct tg_req *r, const char *deployment, const char *wh
     snprintf(l->note, sizeof(l->note), "%s", why);
 }
 
+/* A deployment of the current route that cannot serve this request: given
+ * up on for this route, and shown in the trace. One too small for the
+ * request's context makes the route's context_window_fallbacks next once
+ * its group runs out (as a context-length answer would have). */
+static void skip(struct tg_req *r, size_t slot, const char *why)
+{
+    r->tried |= UINT64_C(1) << slot;
+    log_skipped(r, r->route->deployments[slot]->name, why);
+    if (strcmp(why, tg_ineligible_name(TG_INELIGIBLE_CONTEXT)) == 0)
+        r->too_long_here = true;
+}
+
+/* Whether a deployment was skipped for this reason on any route. */
+static bool skipped_for(const struct tg_req *r, enum tg_ineligible why)
+{
+    const char *name = tg_ineligible_name(why);
+    for (size_t i = 0; i < r->n_log; i++)
+        if (r->log[i].skipped && strcmp(r->log[i].note, name) == 0)
+            return true;
+    return false;
+}
+
 static void cancel_attempts(struct tg_req *r, struct tg_attempt *except)
 {
     while (!tg_list_empty(&r->attempts)) {
@@ -233,8 +257,7 @@ static bool start_attempt(struct tg_req *r, size_t slot, int try_no, bool hedge,
                                             sizeof(why));
     if (!a) {
         tg_breaker_release_probe(&r->rt->deps[r->route->deployments[slot]->index]->breaker, probe);
-        r->tried |= UINT64_C(1) << slot; /* it cannot serve this request */
-        log_skipped(r, r->route->deployments[slot]->name, why);
+        skip(r, slot, why);
         return false;
     }
     tg_req_log_attempt(r, a);
@@ -306,6 +329,23 @@ static bool admit(struct tg_req *r, size_t slot, uint32_t *probe)
     return ok;
 }
 
+static bool any_unvisited(const struct tg_req *r, struct tg_route_cfg *const *routes, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!r->visited[routes[i]->index])
+            return true;
+    return false;
+}
+
+/* Whether routes remain after this one's group: its fallbacks, and when
+ * the request is too long for part of the group, its context fallbacks. */
+static bool routes_left(const struct tg_req *r)
+{
+    return r->q_head < r->q_len ||
+           (r->too_long_here && any_unvisited(r, r->route->context_window_fallbacks,
+                                              r->route->n_context_window_fallbacks));
+}
+
 static bool pick(struct tg_req *r, size_t *slot_out, uint32_t *probe)
 {
     const struct tg_route_cfg *route = r->route;
@@ -319,6 +359,11 @@ static bool pick(struct tg_req *r, size_t *slot_out, uint32_t *probe)
         for (size_t i = 0; i < route->n_deployments && i < 64; i++) {
             if (r->tried & (UINT64_C(1) << i))
                 continue;
+            enum tg_ineligible no = tg_attempt_eligibility(r, route->deployments[i]);
+            if (no != TG_ELIGIBLE) {
+                skip(r, i, tg_ineligible_name(no));
+                continue;
+            }
             struct tg_dep *dep = r->rt->deps[route->deployments[i]->index];
             if (!tg_breaker_would_admit(&dep->breaker, bcfg, now)) {
                 r->skipped_open++;
@@ -336,7 +381,7 @@ static bool pick(struct tg_req *r, size_t *slot_out, uint32_t *probe)
         size_t chosen;
         if (n_eligible > 0) {
             chosen = weighted_draw(&r->gw->loop.rand, eligible, weights, n_eligible, total);
-        } else if (n_cooling > 0 && r->q_head >= r->q_len) {
+        } else if (n_cooling > 0 && !routes_left(r)) {
             /* Only deployments cooling off after a 429 remain: the soonest. */
             chosen = cooling[0];
             for (size_t k = 1; k < n_cooling; k++) {
@@ -364,7 +409,7 @@ static bool group_has_other(const struct tg_req *r, const struct tg_route_cfg *r
     for (size_t i = 0; i < route->n_deployments; i++) {
         const struct tg_dep *dep = r->rt->deps[route->deployments[i]->index];
         if (dep != except && tg_breaker_would_admit(&dep->breaker, bcfg, now) &&
-            tg_attempt_within_ceiling(r, route->deployments[i]))
+            tg_attempt_eligibility(r, route->deployments[i]) == TG_ELIGIBLE)
             return true;
     }
     return false;
@@ -378,6 +423,12 @@ bool tg_req_has_alternative(const struct tg_req *r, const struct tg_dep *except)
     for (size_t i = r->q_head; i < r->q_len; i++)
         if (!r->visited[r->queue[i]->index] && group_has_other(r, r->queue[i], except, now))
             return true;
+    /* A route too small for the request goes on to its context fallbacks. */
+    for (size_t i = 0; r->too_long_here && i < r->route->n_context_window_fallbacks; i++) {
+        const struct tg_route_cfg *f = r->route->context_window_fallbacks[i];
+        if (!r->visited[f->index] && group_has_other(r, f, except, now))
+            return true;
+    }
     return false;
 }
 
@@ -388,6 +439,7 @@ static void enter_route(struct tg_req *r, const struct tg_route_cfg *route)
     r->visited[route->index] = true;
     r->tried = 0;
     r->tries_on_cur = 0;
+    r->too_long_here = false;
     for (size_t i = 0; i < route->n_fallbacks; i++) {
         if (r->q_len == r->q_cap) {
             r->q_cap = r->q_cap ? r->q_cap * 2 : 8;
@@ -413,14 +465,6 @@ static void queue_front(struct tg_req *r, struct tg_route_cfg *const *routes, si
     r->q_head = 0;
     r->q_len = k;
     r->q_cap = remaining + n + 1;
-}
-
-static bool any_unvisited(const struct tg_req *r, struct tg_route_cfg *const *routes, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!r->visited[routes[i]->index])
-            return true;
-    return false;
 }
 
 static bool next_route(struct tg_req *r)
@@ -707,10 +751,9 @@ void tg_req_admitted(struct tg_req *r)
     req_step(r);
 }
 
-/* The answer's most tokens: max_tokens (or its other names), or 1024 when
- * the request sets none (embeddings have no output). SPEC section 8 uses it
- * for both the tpm estimate and the worst-case cost. */
-static int64_t max_out_tokens(const struct tg_req *r)
+/* The answer's most tokens the request asks for: max_tokens (or its other
+ * names); -1 when it sets none. */
+static int64_t asked_out_tokens(const struct tg_req *r)
 {
     static const char *const names[] = {"max_tokens", "max_completion_tokens",
                                         "max_output_tokens"};
@@ -718,7 +761,16 @@ static int64_t max_out_tokens(const struct tg_req *r)
     for (size_t i = 0; i < 3; i++)
         if (tg_json_get_num(r->json, names[i], &v) && v >= 0 && v < 1e12)
             return (int64_t)v;
-    return r->api == TG_API_EMBEDDINGS ? 0 : 1024;
+    return -1;
+}
+
+/* The answer's most tokens, or 1024 when the request sets none (embeddings
+ * have no output). SPEC section 8 uses it for both the tpm estimate and the
+ * worst-case cost. */
+static int64_t max_out_tokens(const struct tg_req *r)
+{
+    int64_t asked = asked_out_tokens(r);
+    return asked >= 0 ? asked : r->api == TG_API_EMBEDDINGS ? 0 : 1024;
 }
 
 /* ROUTE -> ATTEMPT | DEGRADE | DONE */
@@ -740,6 +792,9 @@ static void st_route(struct tg_req *r)
             }
             continue; /* that one could not serve it: pick again */
         }
+        if (r->too_long_here) /* too long for part of this group: bigger windows next */
+            queue_front(r, r->route->context_window_fallbacks,
+                        r->route->n_context_window_fallbacks);
         if (!next_route(r))
             break;
     }
@@ -960,23 +1015,45 @@ static void st_stream(struct tg_req *r)
     }
 }
 
+/* Nothing was tried, and deployments were skipped as too dear or too small:
+ * the same request can never be served, a changed one could (a lower
+ * max_tokens or a higher ceiling; a shorter prompt). Too small everywhere is
+ * what a provider's context-length error says (OpenAI's shape, as SPEC
+ * section 3 has no row of its own for it); a mix of both is a cost ceiling
+ * whose message names the windows too. */
+static bool answer_ineligible(struct tg_req *r)
+{
+    bool dear = skipped_for(r, TG_INELIGIBLE_COST);
+    bool small = skipped_for(r, TG_INELIGIBLE_CONTEXT);
+    char msg[256];
+    if (!dear && !small)
+        return false;
+    r->retry_never = true;
+    if (dear) {
+        snprintf(msg, sizeof(msg), "no deployment can serve this request within its cost "
+                                   "ceiling of %.6f USD%s",
+                 r->cost_ceiling, small ? " (the others' context windows are too small for it)"
+                                        : "");
+        tg_answer_error(r, 400, "cost_ceiling", msg);
+    } else {
+        snprintf(msg, sizeof(msg), "this request (estimated at %lld tokens, its prompt plus "
+                                   "max_tokens) is longer than the context window of every "
+                                   "deployment that could serve it; shorten the messages or "
+                                   "lower max_tokens",
+                 (long long)r->context_need);
+        tg_answer_error(r, 400, "context_length_exceeded", msg);
+    }
+    finish(r, TG_TERM_FAILED);
+    return true;
+}
+
 /* DEGRADE -> DONE */
 static void st_degrade(struct tg_req *r)
 {
     if (common_events(r))
         return;
-    if (r->n_started == 0 && r->skipped_cost > 0 && r->skipped_open == 0) {
-        /* Nothing was tried and something was too dear: cheaper requests
-         * (a lower max_tokens, a higher ceiling) could be served. */
-        char msg[160];
-        snprintf(msg, sizeof(msg), "no deployment can serve this request within its cost "
-                                   "ceiling of %.6f USD",
-                 r->cost_ceiling);
-        r->retry_never = true;
-        tg_answer_error(r, 400, "cost_ceiling", msg);
-        finish(r, TG_TERM_FAILED);
+    if (r->n_started == 0 && r->skipped_open == 0 && answer_ineligible(r))
         return;
-    }
     if (answer_kept_invalid(r))
         return;
     if (answer_from_cache(r, true))
@@ -1337,6 +1414,7 @@ void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api
     h = find_header(x, "x-tailgate-cache");
     r->cache_bypass = h && h->value_len == 2 && strncasecmp(h->value, "no", 2) == 0;
     r->max_out_tokens = max_out_tokens(r);
+    r->context_need = tg_limits_estimate_tokens(r->body_len, asked_out_tokens(r), 0);
     double asked = 0;
     h = find_header(x, "x-tailgate-max-cost-usd");
     bool bad_ceiling = h && !parse_usd(h->value, h->value_len, &asked);

@@ -81,6 +81,7 @@ static bool is_context_overflow(const struct error_fields *e)
            contains(e->message, "maximum context length") ||
            contains(e->message, "prompt is too long") ||
            contains(e->message, "context window") ||
+           contains(e->message, "exceed context limit") || /* Anthropic: prompt + max_tokens */
            contains(e->message, "context_length_exceeded");
 }
 

@@ -1,5 +1,6 @@
 /* A deployment's runtime state: its breaker, retry budget, hedge ratio,
- * latency histograms, rate-limit cooldown and in-flight count. Keyed by
+ * latency histograms, rate-limit cooldown, learned context window and
+ * in-flight count. Keyed by
  * deployment name and shared by config generations, so a reload keeps what
  * tailgate has learned about each deployment. Pure (no I/O). */
 #ifndef TG_ROUTE_DEP_H
@@ -11,6 +12,7 @@
 #include "config/config.h"
 #include "route/breaker.h"
 #include "route/budget.h"
+#include "route/context.h"
 #include "route/health.h"
 #include "util/hist.h"
 
@@ -26,6 +28,7 @@ struct tg_dep {
     uint64_t inflight;
     uint64_t rate_limited_until_ms; /* no new first attempts before this, if others exist */
     struct tg_health health;        /* drives its share of the group (route/health.h) */
+    struct tg_context_learned context; /* from its context-length errors (route/context.h) */
     struct tg_dep_quantiles {
         double p50_us, p90_us, p99_us;
         double weight;   /* recent samples behind them */

@@ -1,10 +1,12 @@
-/* Classification of an upstream answer (route/classify.c) and the wait it
- * asks for (util/headers.c). Input: two bytes of status, one of dialect,
+/* Classification of an upstream answer (route/classify.c), the wait it
+ * asks for (util/headers.c) and the context window its message states
+ * (route/context.c). Input: two bytes of status, one of dialect,
  * then the header block, a blank line, and the body. */
 #include <string.h>
 
 #include "fuzz.h"
 #include "route/classify.h"
+#include "route/context.h"
 #include "util/headers.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -30,5 +32,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(c != TG_CLASS_OK || (status >= 200 && status < 300), "status %d is ok", status);
     int64_t wait = tg_headers_retry_after(p, head_len, INT64_C(1764990000000));
     FUZZ_CHECK(wait >= -1, "wait %lld", (long long)wait);
+    /* The body as an error message (a C string, as cJSON hands it over). */
+    char *msg = malloc(body_len + 1);
+    memcpy(msg, body, body_len);
+    msg[body_len] = '\0';
+    int64_t window = tg_context_stated_limit(msg);
+    free(msg);
+    FUZZ_CHECK(window >= 0 && window <= 1000000000, "window %lld", (long long)window);
     return 0;
 }

@@ -188,6 +188,11 @@ static void test_context_overflow(void **state)
          OAI, TG_CLASS_CONTEXT_OVERFLOW, "code only in the message"},
         {400, "{\"error\":{\"message\":\"x\",\"type\":\"context_length_exceeded\"}}", OAI,
          TG_CLASS_CONTEXT_OVERFLOW, "as the type"},
+        {400,
+         "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":"
+         "\"input length and `max_tokens` exceed context limit: 188240 + 21333 > 200000, "
+         "decrease input length or `max_tokens` and try again\"}}",
+         ANT, TG_CLASS_CONTEXT_OVERFLOW, "anthropic prompt plus max_tokens over the window"},
         {413, "", OAI, TG_CLASS_CONTEXT_OVERFLOW, "413 without a body"},
         {413, ANT_TOO_LARGE, ANT, TG_CLASS_CONTEXT_OVERFLOW, "anthropic request_too_large"},
         {413, "<html>413 Request Entity Too Large</html>", OAI, TG_CLASS_CONTEXT_OVERFLOW,
