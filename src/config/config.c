@@ -183,7 +183,14 @@ static const struct policy_section policy_sections[] = {
 
 /* SPEC section 8 tables: named in the contract, refused by name rather than
  * with a bare "unknown key", so an operator knows what is missing. */
-static const char *const unsupported_sections[] = {"idempotency", "background", "shared", NULL};
+static const char *const unsupported_sections[] = {"idempotency", "shared", NULL};
+
+static const struct field background_fields[] = {
+    INT_FIELD(struct tg_background_cfg, max_attempts, 1, 100),
+    INT_FIELD(struct tg_background_cfg, request_ms, 1, DAY_MS),
+    STRING_FIELD(struct tg_background_cfg, dlq_path),
+    FIELDS_END,
+};
 
 /* [budget]: the cost ceiling is here; the hourly cap (usd_per_hour) is the
  * spend part this version does not have yet, refused by name. */
@@ -527,6 +534,9 @@ static void set_defaults(struct tg_config *cfg)
     cfg->breaker = (struct tg_breaker_cfg){5, 0.5, 20, 60000, 30000, 300000, 1, 4.0, 600000};
     cfg->degraded.enabled = true;
     cfg->degraded.status = 503;
+    cfg->background.max_attempts = 6;
+    cfg->background.request_ms = 1800000;
+    cfg->background.dlq_path = tg_xstrdup("tailgate-dlq.jsonl");
     cfg->degraded.message =
         tg_xstrdup("The AI service is temporarily unavailable. Please try again shortly.");
 }
@@ -1227,7 +1237,7 @@ static int load_root(struct loader *L, const struct tg_toml_table *root)
     static const char *const top_keys[] = {"server",  "timeouts", "retry",     "hedge",
                                            "breaker", "validate", "cache",     "degraded",
                                            "providers", "deployments", "routes", "auth",
-                                           "budget"};
+                                           "budget", "background"};
     const size_t n_top = sizeof(top_keys) / sizeof(top_keys[0]);
     for (size_t i = 0; i < root->len; i++) {
         const struct tg_toml_kv *kv = &root->items[i];
@@ -1260,6 +1270,16 @@ static int load_root(struct loader *L, const struct tg_toml_table *root)
         if (cap)
             return fail(L, cap->key_pos, "budget.usd_per_hour (SPEC section 8 spend caps) is not "
                                          "supported by this version of tailgate");
+    }
+    if ((kv = tg_toml_get(root, "background"))) {
+        const struct tg_toml_table *t = as_table(L, "[background]", kv);
+        if (!t || apply_fields(L, "background", t, background_fields, &cfg->background, NULL,
+                               NULL) < 0)
+            return -1;
+        const struct tg_toml_kv *p = tg_toml_get(t, "dlq_path");
+        if (p && cfg->background.dlq_path[0] == '\0')
+            return fail(L, p->value.pos, "background.dlq_path may not be empty: failed background "
+                                         "requests must go somewhere");
     }
     if ((kv = tg_toml_get(root, "breaker"))) {
         const struct tg_toml_table *t = as_table(L, "[breaker]", kv);
@@ -1403,6 +1423,7 @@ void tg_config_free(struct tg_config *cfg)
     free(s->tls_cert);
     free(s->tls_key);
     free(cfg->degraded.message);
+    free(cfg->background.dlq_path);
     policy_free(&cfg->policy);
     for (size_t i = 0; i < cfg->n_providers; i++) {
         struct tg_provider_cfg *p = &cfg->providers[i];

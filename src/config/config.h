@@ -179,12 +179,20 @@ struct tg_budget_cfg {
     double max_request_usd; /* cost ceiling per request for everyone; 0: none */
 };
 
+/* SPEC section 8 [background]: what `x-tailgate-mode: background` gets. */
+struct tg_background_cfg {
+    int64_t max_attempts; /* attempts on one deployment, in place of the route's retry.max_attempts */
+    int64_t request_ms;   /* the request's deadline, in place of the route's timeouts.request_ms */
+    char *dlq_path;       /* relative: to the working directory of `tailgate serve` */
+};
+
 struct tg_config {
     char *path;
     struct tg_server_cfg server;
     struct tg_breaker_cfg breaker;
     struct tg_degraded_cfg degraded;
     struct tg_budget_cfg budget;
+    struct tg_background_cfg background;
     struct tg_policy policy; /* global [timeouts] [retry] [hedge] [validate] [cache] */
     struct tg_provider_cfg *providers;
     size_t n_providers;
