@@ -294,6 +294,7 @@ static int run_worker(const char *path, struct tg_config *cfg, int worker_index,
     tg_cache_init(&gw->cache, (size_t)cfg->policy.cache.max_bytes);
     gw->limits = tg_limit_store_local_new();
     tg_timer_init(&gw->drain_timer, on_drain_timeout);
+    tg_dlq_writer_init(&gw->dlq, uv);
     int rc = 1;
     char err[512] = "";
 

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "core/loop.h"
+#include "dlq/writer.h"
 #include "gateway/runtime.h"
 #include "limits/store.h"
 #include "metrics/families.h"
@@ -36,6 +37,7 @@ struct tg_gateway {
     struct tg_cache cache;
     struct tg_limit_store *limits; /* the keys' rpm/tpm windows, by name: they outlive reloads */
     struct tg_dep_registry deps;
+    struct tg_dlq_writer dlq; /* background requests that still failed (SPEC section 8) */
     struct tg_list requests; /* struct tg_req.link */
     uint64_t inflight;
     uint64_t request_seq;
