@@ -181,6 +181,7 @@ static bool send_entry(struct replay_ctx *c, const struct tg_dlq_record *rec, lo
     struct answer a = {false, false};
     tg_buf_printf(&url, "%s%s", c->base, rec->path);
     headers = curl_slist_append(headers, "Content-Type: application/json");
+    headers = curl_slist_append(headers, "Expect:"); /* no 100-continue wait on large bodies */
     if (rec->request_id[0]) {
         tg_buf_printf(&h, "x-request-id: %s", rec->request_id);
         headers = curl_slist_append(headers, h.data);

@@ -198,6 +198,33 @@ class Background(DlqCase):
         self.assertEqual(read_lines(self.dlq)[0]["body"]["stream"], True)
 
 
+class Concurrent(DlqCase):
+    def test_lines_never_interleave(self):
+        """Many failures at once, in two worker processes appending to one file:
+        every line whole, none lost."""
+        m = self.mock(error_rate=1, error_status=503)
+        g = self.start_gateway([m], server={"workers": 2})
+        n = 40
+        big = "x" * 20000  # lines longer than a pipe buffer: a torn write would show
+        results = [None] * n
+
+        def call(i):
+            results[i] = self.chat(g, content="%d %s" % (i, big),
+                                   headers=dict(BG, **{"x-request-id": "c-%d" % i}))
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        self.assertEqual({(s, h.get("x-tailgate-dlq")) for s, h, _ in results}, {(502, "1")})
+        lines = read_lines(self.dlq)
+        self.assertEqual(sorted(l["request_id"] for l in lines),
+                         sorted("c-%d" % i for i in range(n)))
+        for l in lines:
+            i = int(l["request_id"][2:])
+            self.assertEqual(l["body"]["messages"][0]["content"], "%d %s" % (i, big))
+
+
 class WriteFailure(DlqCase):
     def check_unsaved(self, path, reason):
         m = self.mock(error_rate=1, error_status=503)
