@@ -482,8 +482,8 @@ static void on_dlq_written(struct tg_dlq_job *job)
 }
 
 /* The gateway's own final error after trying upstreams. A background
- * request's waits in DLQ until the request is appended to dlq_path and
- * fsync'd (off the loop); any other is sent now. */
+ * request's error waits in DLQ until the request is appended to dlq_path
+ * and fsync'd (off the loop); any other is sent now. */
 static void fail_request(struct tg_req *r, int status, const char *code, const char *message,
                          enum tg_req_term term)
 {

@@ -190,6 +190,16 @@ class Background(DlqCase):
         self.assertEqual((s, h.get("x-tailgate-dlq")), (502, "1"), b)
         self.assertNotIn("x-tailgate-degraded", h)
 
+    def test_other_endpoints_keep_their_path(self):
+        m = self.mock(error_rate=1, error_status=503)
+        g = self.start_gateway([m])
+        for path, body in (("/v1/completions", {"model": "m", "prompt": "hi"}),
+                           ("/v1/embeddings", {"model": "m", "input": "hi"})):
+            s, h, b = g.call("POST", path, json.dumps(body), BG)
+            self.assertEqual((s, h.get("x-tailgate-dlq")), (502, "1"), b)
+            self.assertEqual(read_lines(self.dlq)[-1]["path"], path)
+            self.assertEqual(read_lines(self.dlq)[-1]["body"], body)
+
     def test_stream_failing_before_its_first_byte(self):
         m = self.mock(error_rate=1, error_status=503)
         g = self.start_gateway([m])
