@@ -45,6 +45,10 @@ struct tg_gateway {
     char id_prefix[16];
     struct tg_timer drain_timer;
     struct tg_deferred stopper; /* the last request or connection is gone: stop */
+    /* Past drain_ms, connections are closed once no dead-letter line is
+     * being written: a background client cut short hears where its work went. */
+    bool close_after_dlq;
+    struct tg_deferred closer;
     uv_signal_t sigterm, sigint, sighup, sigusr1;
     bool reloading;
     bool reload_again;
