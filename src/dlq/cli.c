@@ -5,7 +5,8 @@
  * be this very file; the replay keeps it here itself), to the entry's path,
  * with its request id, at most --rate requests per second. Then it rewrites
  * the file atomically, keeping the entries that still failed (a status
- * other than 2xx, a degraded static answer, or no answer at all) and lines
+ * other than 2xx, a degraded static answer, a stream that ended with its
+ * error event, or no answer at all) and lines
  * it could not read, plus every line a gateway appended during the replay. */
 #include "dlq/cli.h"
 
@@ -151,8 +152,11 @@ static void pace(struct replay_ctx *c)
 }
 
 struct answer {
-    bool degraded, from_cache;
+    bool degraded, from_cache, sse;
+    struct tg_buf events; /* a stream's body, to see how it ended */
 };
+
+#define MAX_STREAM_KEPT (64u << 20)
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
@@ -162,14 +166,26 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
         a->degraded = true;
     if (len >= 17 && strncasecmp(p, "x-tailgate-cache:", 17) == 0)
         a->from_cache = true;
+    if (len >= 31 && strncasecmp(p, "content-type: text/event-stream", 31) == 0)
+        a->sse = true;
     return len;
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
-    (void)p;
-    (void)ud;
-    return size * n; /* the answer goes to the client that asked, not here */
+    struct answer *a = ud;
+    if (a->sse && a->events.len + size * n <= MAX_STREAM_KEPT)
+        tg_buf_append(&a->events, p, size * n);
+    return size * n; /* the answer itself goes to the client that asked, not here */
+}
+
+/* A 200 stream can still have failed midway: it then ends with the
+ * format's error event (SPEC section 4). */
+static bool stream_broke(const struct tg_buf *events)
+{
+    return events->len > 0 && (strstr(events->data, "data: {\"error\"") ||
+                                strstr(events->data, "event: error") ||
+                                strstr(events->data, "event: response.failed"));
 }
 
 /* Sends one entry; true when it succeeded. */
@@ -178,7 +194,7 @@ static bool send_entry(struct replay_ctx *c, const struct tg_dlq_record *rec, lo
 {
     struct tg_buf url = TG_BUF_INIT, h = TG_BUF_INIT;
     struct curl_slist *headers = NULL;
-    struct answer a = {false, false};
+    struct answer a = {false, false, false, TG_BUF_INIT};
     tg_buf_printf(&url, "%s%s", c->base, rec->path);
     headers = curl_slist_append(headers, "Content-Type: application/json");
     headers = curl_slist_append(headers, "Expect:"); /* no 100-continue wait on large bodies */
@@ -202,6 +218,7 @@ static bool send_entry(struct replay_ctx *c, const struct tg_dlq_record *rec, lo
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, &a);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &a);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -214,10 +231,13 @@ static bool send_entry(struct replay_ctx *c, const struct tg_dlq_record *rec, lo
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, status);
         /* The static degraded message is no answer to the work; a stale
          * cached answer is (it answered this very request before). */
-        ok = *status >= 200 && *status < 300 && !(a.degraded && !a.from_cache);
-        snprintf(err, err_len, "%s", ok ? "" : a.degraded ? "degraded answer" : "");
+        bool broke = stream_broke(&a.events);
+        ok = *status >= 200 && *status < 300 && !(a.degraded && !a.from_cache) && !broke;
+        snprintf(err, err_len, "%s",
+                 ok ? "" : broke ? "the stream broke" : a.degraded ? "degraded answer" : "");
     }
     curl_slist_free_all(headers);
+    tg_buf_free(&a.events);
     tg_buf_free(&url);
     tg_buf_free(&h);
     return ok;

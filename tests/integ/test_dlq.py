@@ -326,7 +326,7 @@ class NotLost(DlqCase):
 
 
 class Cli(DlqCase):
-    def fill(self, n_good=2, n_bad=2):
+    def fill(self, n_good=2, n_bad=2, stream=False):
         """A DLQ file made by a gateway: entries on route "good" and "bad"."""
         dead = self.mock(error_rate=1, error_status=503)
         g = self.start_gateway([dead], routes=[{"model": "good", "deployments": ["d0"]},
@@ -335,7 +335,7 @@ class Cli(DlqCase):
         for i in range(n_good + n_bad):
             model = "good" if i < n_good else "bad"
             rid = "%s-%d" % (model, i)
-            s, h, _ = self.chat(g, model=model, content="job %d" % i,
+            s, h, _ = self.chat(g, model=model, content="job %d" % i, stream=stream,
                                 headers=dict(BG, **{"x-request-id": rid}))
             assert (s, h.get("x-tailgate-dlq")) == (502, "1")
             ids.append(rid)
@@ -448,6 +448,17 @@ class Cli(DlqCase):
         # And the gateway appends to the new file after the rename.
         s, h, _ = self.chat(src, model="bad", headers=dict(BG, **{"x-request-id": "later"}))
         self.assertEqual(read_lines(self.dlq)[-1]["request_id"], "later")
+
+    def test_a_stream_that_breaks_midway_still_failed(self):
+        self.fill(2, 0, stream=True)
+        g, ok = self.target()
+        ok.script([{"stream_error_after_chunks": 3}])
+        code, out, err = run("dlq", "replay", self.dlq, "--to", "http://127.0.0.1:%d" % g.port,
+                             "--rate", "0")
+        self.assertEqual(code, 0, err)
+        self.assertIn("good-0  /v1/chat/completions  200  kept: the stream broke", out)
+        self.assertIn("sent 2, succeeded 1, kept 1", out)
+        self.assertEqual([l["request_id"] for l in read_lines(self.dlq)], ["good-0"])
 
     def test_malformed_lines_survive_a_replay(self):
         self.fill(1, 0)
