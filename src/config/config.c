@@ -1231,6 +1231,22 @@ static const struct tg_toml_array *as_entries(struct loader *L, const struct tg_
     return kv->value.u.arr;
 }
 
+/* A dead-letter queue that cannot be written is found out at the first
+ * failure otherwise: say so at startup, reload and `check`. Only a warning:
+ * the directory may appear later, and every failed write is reported. */
+static void warn_dlq_dir(struct tg_config *cfg)
+{
+    const char *path = cfg->background.dlq_path;
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? tg_xstrndup(path, slash == path ? 1 : (size_t)(slash - path))
+                      : tg_xstrdup(".");
+    if (access(dir, W_OK | X_OK) != 0)
+        add_warning(cfg, "background.dlq_path \"%s\": its directory %s is not writable here "
+                         "(%s): failed background requests could not be saved",
+                    path, dir, strerror(errno));
+    free(dir);
+}
+
 static int load_root(struct loader *L, const struct tg_toml_table *root)
 {
     struct tg_config *cfg = L->cfg;
@@ -1281,6 +1297,7 @@ static int load_root(struct loader *L, const struct tg_toml_table *root)
             return fail(L, p->value.pos, "background.dlq_path may not be empty: failed background "
                                          "requests must go somewhere");
     }
+    warn_dlq_dir(cfg);
     if ((kv = tg_toml_get(root, "breaker"))) {
         const struct tg_toml_table *t = as_table(L, "[breaker]", kv);
         if (!t || apply_fields(L, "breaker", t, breaker_fields, &cfg->breaker, NULL, NULL) < 0)

@@ -482,6 +482,16 @@ class Cli(DlqCase):
                       "deployment, deadline 90000ms; what still fails goes to queue/dlq.jsonl "
                       "(relative to the directory tailgate serve runs in)", out)
 
+    def test_check_warns_of_an_unwritable_dlq_directory(self):
+        m = self.mock()
+        missing = os.path.join(self.tmp, "missing", "dlq.jsonl")
+        g = self.start_gateway([m], dlq_path=missing)
+        code, out, err = run("check", "-c", g.config_path)
+        self.assertEqual(code, 0, err)
+        self.assertIn('warning: background.dlq_path "%s": its directory %s is not writable '
+                      "here (No such file or directory)" % (missing, os.path.dirname(missing)), out)
+        self.assertIn("event=config_warning", g.stderr())
+
     def test_usage(self):
         for args in (["dlq"], ["dlq", "lists"], ["dlq", "replay"],
                      ["dlq", "replay", "f", "--rate", "x"], ["dlq", "replay", "f", "--to", "ftp://x"],
