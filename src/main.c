@@ -9,6 +9,7 @@
 #include "config/describe.h"
 #include "core/log.h"
 #include "core/version.h"
+#include "dlq/cli.h"
 #include "gateway/gateway.h"
 #include "mock/server.h"
 
@@ -23,6 +24,7 @@ static int cmd_serve(const struct command *cmd, int argc, char **argv);
 static int cmd_check(const struct command *cmd, int argc, char **argv);
 static int cmd_mock(const struct command *cmd, int argc, char **argv);
 static int cmd_version(const struct command *cmd, int argc, char **argv);
+static int cmd_dlq(const struct command *cmd, int argc, char **argv);
 static int cmd_help(const struct command *cmd, int argc, char **argv);
 
 static const struct command commands[] = {
@@ -62,6 +64,34 @@ static const struct command commands[] = {
      "Runs the mock LLM provider (OpenAI and Anthropic APIs, scriptable faults) as\n"
      "an HTTP server.\n\n",
      cmd_mock},
+    {"dlq", "dlq list FILE | dlq replay FILE [--to URL] [--rate N] [--key-env VAR] [-c FILE]",
+     "Reads and replays the dead-letter queue: the background requests\n"
+     "(x-tailgate-mode: background) that still failed, one JSON line each in\n"
+     "[background] dlq_path.\n"
+     "\n"
+     "  list FILE            one line per entry (time, request id, path, route, key,\n"
+     "                       final status and code, attempts) and the total;\n"
+     "                       malformed lines are reported by line number\n"
+     "  replay FILE          sends each entry's body again to its path, with its\n"
+     "                       x-request-id, as an ordinary request (not background:\n"
+     "                       a failure is not appended to a gateway's queue again);\n"
+     "                       then rewrites FILE atomically (FILE.tmp, fsync, rename)\n"
+     "                       keeping the entries that still failed (not 2xx, a\n"
+     "                       degraded static answer, a stream that ended with its\n"
+     "                       error event, or no answer) and lines it could not\n"
+     "                       read; lines a gateway appends meanwhile stay\n"
+     "    --to URL           where to send them (default: the config's\n"
+     "                       server.listen, http:// or https:// with TLS)\n"
+     "    -c, --config FILE  the config to read the listener from (default:\n"
+     "                       config.toml)\n"
+     "    --rate N           at most N requests per second (default 1; fractions\n"
+     "                       allowed; 0: no limit)\n"
+     "    --key-env VAR      send Authorization: Bearer $VAR (with [[auth.keys]])\n"
+     "  -h, --help           this text\n"
+     "\n"
+     "Exit status: 0 when FILE was read (and, after a replay with successes,\n"
+     "rewritten); 1 when it could not be; 2 for a usage error.\n",
+     cmd_dlq},
     {"version", "version",
      "Prints the version of tailgate and of libuv, llhttp, libcurl and OpenSSL.\n", cmd_version},
     {"help", "help [COMMAND]",
@@ -205,6 +235,20 @@ static int cmd_version(const struct command *cmd, int argc, char **argv)
     }
     tg_version_print(stdout);
     return 0;
+}
+
+static int cmd_dlq(const struct command *cmd, int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++) {
+        if (is_help(argv[i])) {
+            command_help(cmd, stdout);
+            return 0;
+        }
+    }
+    char usage[256];
+    snprintf(usage, sizeof(usage), "tailgate %s\nRun 'tailgate dlq --help' for more.\n",
+             cmd->synopsis);
+    return tg_dlq_main(argc, argv, usage);
 }
 
 static const struct command *find_command(const char *name)

@@ -184,7 +184,14 @@ static const struct policy_section policy_sections[] = {
 
 /* SPEC section 8 tables: named in the contract, refused by name rather than
  * with a bare "unknown key", so an operator knows what is missing. */
-static const char *const unsupported_sections[] = {"background", "shared", NULL};
+static const char *const unsupported_sections[] = {"shared", NULL};
+
+static const struct field background_fields[] = {
+    INT_FIELD(struct tg_background_cfg, max_attempts, 1, 100),
+    INT_FIELD(struct tg_background_cfg, request_ms, 1, DAY_MS),
+    STRING_FIELD(struct tg_background_cfg, dlq_path),
+    FIELDS_END,
+};
 
 static const struct field idempotency_fields[] = {
     INT_FIELD(struct tg_idempotency_cfg, ttl_s, 0, 31536000),
@@ -534,6 +541,9 @@ static void set_defaults(struct tg_config *cfg)
     cfg->idempotency = (struct tg_idempotency_cfg){600, 67108864};
     cfg->degraded.enabled = true;
     cfg->degraded.status = 503;
+    cfg->background.max_attempts = 6;
+    cfg->background.request_ms = 1800000;
+    cfg->background.dlq_path = tg_xstrdup("tailgate-dlq.jsonl");
     cfg->degraded.message =
         tg_xstrdup("The AI service is temporarily unavailable. Please try again shortly.");
 }
@@ -1259,13 +1269,29 @@ static const struct tg_toml_array *as_entries(struct loader *L, const struct tg_
     return kv->value.u.arr;
 }
 
+/* A dead-letter queue that cannot be written is found out at the first
+ * failure otherwise: say so at startup, reload and `check`. Only a warning:
+ * the directory may appear later, and every failed write is reported. */
+static void warn_dlq_dir(struct tg_config *cfg)
+{
+    const char *path = cfg->background.dlq_path;
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? tg_xstrndup(path, slash == path ? 1 : (size_t)(slash - path))
+                      : tg_xstrdup(".");
+    if (access(dir, W_OK | X_OK) != 0)
+        add_warning(cfg, "background.dlq_path \"%s\": its directory %s is not writable here "
+                         "(%s): failed background requests could not be saved",
+                    path, dir, strerror(errno));
+    free(dir);
+}
+
 static int load_root(struct loader *L, const struct tg_toml_table *root)
 {
     struct tg_config *cfg = L->cfg;
     static const char *const top_keys[] = {"server",  "timeouts", "retry",     "hedge",
                                            "breaker", "validate", "cache",     "degraded",
                                            "providers", "deployments", "routes", "auth",
-                                           "budget", "idempotency"};
+                                           "budget", "idempotency", "background"};
     const size_t n_top = sizeof(top_keys) / sizeof(top_keys[0]);
     for (size_t i = 0; i < root->len; i++) {
         const struct tg_toml_kv *kv = &root->items[i];
@@ -1295,6 +1321,17 @@ static int load_root(struct loader *L, const struct tg_toml_table *root)
         if (!t || apply_fields(L, "budget", t, budget_fields, &cfg->budget, NULL, NULL) < 0)
             return -1;
     }
+    if ((kv = tg_toml_get(root, "background"))) {
+        const struct tg_toml_table *t = as_table(L, "[background]", kv);
+        if (!t || apply_fields(L, "background", t, background_fields, &cfg->background, NULL,
+                               NULL) < 0)
+            return -1;
+        const struct tg_toml_kv *p = tg_toml_get(t, "dlq_path");
+        if (p && cfg->background.dlq_path[0] == '\0')
+            return fail(L, p->value.pos, "background.dlq_path may not be empty: failed background "
+                                         "requests must go somewhere");
+    }
+    warn_dlq_dir(cfg);
     if ((kv = tg_toml_get(root, "breaker"))) {
         const struct tg_toml_table *t = as_table(L, "[breaker]", kv);
         if (!t || apply_fields(L, "breaker", t, breaker_fields, &cfg->breaker, NULL, NULL) < 0)
@@ -1451,6 +1488,7 @@ void tg_config_free(struct tg_config *cfg)
     free(s->tls_cert);
     free(s->tls_key);
     free(cfg->degraded.message);
+    free(cfg->background.dlq_path);
     policy_free(&cfg->policy);
     for (size_t i = 0; i < cfg->n_providers; i++) {
         struct tg_provider_cfg *p = &cfg->providers[i];

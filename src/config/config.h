@@ -193,6 +193,13 @@ struct tg_idempotency_cfg {
     int64_t max_bytes; /* memory for kept answers */
 };
 
+/* SPEC section 8 [background]: what `x-tailgate-mode: background` gets. */
+struct tg_background_cfg {
+    int64_t max_attempts; /* attempts on one deployment, in place of the route's retry.max_attempts */
+    int64_t request_ms;   /* the request's deadline, in place of the route's timeouts.request_ms */
+    char *dlq_path;       /* relative: to the working directory of `tailgate serve` */
+};
+
 struct tg_config {
     char *path;
     struct tg_server_cfg server;
@@ -200,6 +207,7 @@ struct tg_config {
     struct tg_degraded_cfg degraded;
     struct tg_budget_cfg budget;
     struct tg_idempotency_cfg idempotency;
+    struct tg_background_cfg background;
     struct tg_policy policy; /* global [timeouts] [retry] [hedge] [validate] [cache] */
     struct tg_provider_cfg *providers;
     size_t n_providers;

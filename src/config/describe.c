@@ -84,6 +84,11 @@ void tg_config_describe(const struct tg_config *cfg, FILE *out)
     }
     fprintf(out, "\nIdempotency-Key answers kept %llds, in at most %lld bytes\n",
             (long long)cfg->idempotency.ttl_s, (long long)cfg->idempotency.max_bytes);
+    const struct tg_background_cfg *bg = &cfg->background;
+    fprintf(out, "\nbackground requests (x-tailgate-mode: background): %lld attempts per "
+                 "deployment, deadline %lldms; what still fails goes to %s%s\n",
+            (long long)bg->max_attempts, (long long)bg->request_ms, bg->dlq_path,
+            bg->dlq_path[0] == '/' ? "" : " (relative to the directory tailgate serve runs in)");
     if (cfg->budget.max_request_usd > 0)
         fprintf(out, "\ncost ceiling $%g per request for every client\n",
                 cfg->budget.max_request_usd);

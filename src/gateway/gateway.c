@@ -81,9 +81,26 @@ static void on_stop(struct tg_deferred *d)
     tg_loop_close(&gw->loop);
 }
 
+/* Past drain_ms: every connection left is closed, answered or not. */
+static void close_clients(struct tg_gateway *gw)
+{
+    tg_http_server_close(&gw->client);
+    maybe_stop(gw);
+}
+
+static void on_closer(struct tg_deferred *d)
+{
+    close_clients(tg_container_of(d, struct tg_gateway, closer));
+}
+
 void tg_gateway_request_done(struct tg_gateway *gw)
 {
     gw->inflight--;
+    if (gw->close_after_dlq && !tg_dlq_writer_busy(&gw->dlq)) {
+        /* On a later pass: the answer just sent is on its way first. */
+        gw->close_after_dlq = false;
+        tg_defer(&gw->loop, &gw->closer);
+    }
     maybe_stop(gw);
 }
 
@@ -101,8 +118,14 @@ static void on_drain_timeout(struct tg_timer *t)
         struct tg_req *r = tg_container_of(tg_list_first(&gw->requests), struct tg_req, link);
         tg_req_abandon(r); /* leaves gw->requests */
     }
-    tg_http_server_close(&gw->client);
-    maybe_stop(gw);
+    /* Background requests cut short are being written to the DLQ: their
+     * clients get their answer first (the drain made every connection close
+     * after its answer), the rest are closed when the writes are done. */
+    if (tg_dlq_writer_busy(&gw->dlq)) {
+        gw->close_after_dlq = true;
+        return;
+    }
+    close_clients(gw);
 }
 
 static void begin_drain(struct tg_gateway *gw, int signum)
@@ -283,6 +306,7 @@ static int run_worker(const char *path, struct tg_config *cfg, int worker_index,
 {
     struct tg_gateway *gw = tg_xcalloc(1, sizeof(*gw));
     tg_deferred_init(&gw->stopper, on_stop);
+    tg_deferred_init(&gw->closer, on_closer);
     uv_loop_t *uv = uv_default_loop();
     uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16) ^ uv_hrtime();
     tg_loop_init(&gw->loop, uv, seed);
@@ -299,6 +323,7 @@ static int run_worker(const char *path, struct tg_config *cfg, int worker_index,
                  (uint64_t)cfg->idempotency.ttl_s * 1000);
     tg_keymap_init(&gw->coalescing);
     tg_timer_init(&gw->drain_timer, on_drain_timeout);
+    tg_dlq_writer_init(&gw->dlq, uv);
     int rc = 1;
     char err[512] = "";
 

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "core/loop.h"
+#include "dlq/writer.h"
 #include "gateway/runtime.h"
 #include "limits/store.h"
 #include "metrics/families.h"
@@ -40,6 +41,7 @@ struct tg_gateway {
     struct tg_idem_table idem;     /* Idempotency-Key answers, in flight and kept */
     struct tg_keymap coalescing;   /* cache key -> the in-flight request others may join */
     struct tg_dep_registry deps;
+    struct tg_dlq_writer dlq; /* background requests that still failed (SPEC section 8) */
     struct tg_list requests; /* struct tg_req.link */
     uint64_t inflight;
     uint64_t request_seq;
@@ -47,6 +49,10 @@ struct tg_gateway {
     char id_prefix[16];
     struct tg_timer drain_timer;
     struct tg_deferred stopper; /* the last request or connection is gone: stop */
+    /* Past drain_ms, connections are closed once no dead-letter line is
+     * being written: a background client cut short hears where its work went. */
+    bool close_after_dlq;
+    struct tg_deferred closer;
     uv_signal_t sigterm, sigint, sighup, sigusr1;
     bool reloading;
     bool reload_again;

@@ -58,4 +58,8 @@ void tg_families_init(struct tg_families *f, struct tg_metrics *m)
     f->key_requests = tg_metrics_family(m, "tailgate_key_requests_total",
                                         "Client requests answered, by auth key name and HTTP status.",
                                         TG_METRIC_COUNTER, L("key", "code"));
+    f->dlq_writes = tg_metrics_family(
+        m, "tailgate_dlq_writes_total",
+        "Failed background requests appended to the dead-letter queue, by result (ok, error).",
+        TG_METRIC_COUNTER, L("result"));
 }

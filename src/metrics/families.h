@@ -23,6 +23,7 @@ struct tg_families {
     struct tg_metric_family *inflight;           /* gauge */
     struct tg_metric_family *reloads;            /* {result} */
     struct tg_metric_family *key_requests;       /* {key,code} */
+    struct tg_metric_family *dlq_writes;         /* {result}: ok, error */
 };
 
 void tg_families_init(struct tg_families *f, struct tg_metrics *m);

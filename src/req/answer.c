@@ -10,7 +10,7 @@
 #include "req/internal.h"
 #include "util/json.h"
 
-static void attempts_json(const struct tg_req *r, struct tg_buf *b)
+void tg_answer_attempts_json(const struct tg_req *r, struct tg_buf *b)
 {
     tg_buf_putc(b, '[');
     bool first = true;
@@ -106,6 +106,8 @@ void tg_answer_headers(struct tg_req *r, struct tg_buf *h, const char *content_t
         header(h, "x-tailgate-cache: ", r->cache_result);
     if (r->degraded)
         tg_buf_puts(h, "x-tailgate-degraded: 1\r\n");
+    if (r->dlq.saved)
+        tg_buf_puts(h, "x-tailgate-dlq: 1\r\n");
     if (r->truncated)
         tg_buf_puts(h, "x-tailgate-truncated: 1\r\n");
     if (r->sent_invalid)
@@ -157,7 +159,7 @@ static void error_answer(struct tg_req *r, int status, const char *type, const c
     tg_buf_puts(&body, "{\"error\":{\"message\":");
     tg_buf_json_str(&body, message, strlen(message));
     tg_buf_printf(&body, ",\"type\":\"%s\",\"code\":\"%s\",\"attempts\":", type, code);
-    attempts_json(r, &body);
+    tg_answer_attempts_json(r, &body);
     tg_buf_puts(&body, "}}");
     if (tg_out_pending(r)) {
         struct tg_buf h = TG_BUF_INIT;
@@ -254,7 +256,7 @@ void tg_answer_access_log(struct tg_req *r)
     if (!r->gw->alog)
         return;
     struct tg_buf attempts = TG_BUF_INIT;
-    attempts_json(r, &attempts);
+    tg_answer_attempts_json(r, &attempts);
     struct tg_access_entry e = {
         .request_id = r->id,
         .method = r->method,

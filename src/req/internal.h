@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dlq/writer.h"
 #include "gateway/gateway.h"
 #include "limits/store.h"
 #include "req/idempotency.h"
@@ -31,6 +32,7 @@ enum tg_req_state {
     TG_REQ_DEGRADE,   /* every path failed: kept answer, stale cache, degraded, error */
     TG_REQ_FOLLOW,    /* reading another request's answer (share.c): no upstream call */
     TG_REQ_DRAIN,     /* its answer is recorded; its client is still reading it */
+    TG_REQ_DLQ,       /* background: its final error waits for the dead-letter line's fsync */
     TG_REQ_DONE,      /* answered or abandoned; freed on a later loop pass */
     TG_REQ__COUNT
 };
@@ -165,6 +167,19 @@ struct tg_req {
     struct tg_expect expect; /* what the request asked of the answer */
     bool debug;
     bool cache_bypass;
+    /* x-tailgate-mode: background (in rt's config), or NULL. */
+    const struct tg_background_cfg *background;
+    /* TG_REQ_DLQ: the final error, held until its dead-letter line is on
+     * disk (or could not be written); then sent, x-tailgate-dlq: 1 if saved. */
+    struct {
+        struct tg_dlq_job job;
+        bool done;              /* the writer called back */
+        bool saved;             /* x-tailgate-dlq: 1 */
+        int status;
+        const char *code;       /* static */
+        char *message;          /* owned */
+        enum tg_req_term term;
+    } dlq;
     uint8_t cache_key[TG_CACHE_KEY_LEN]; /* of cache_key_route and the body */
     const struct tg_route_cfg *cache_key_route; /* NULL until computed */
     uint64_t start_ms;
@@ -338,6 +353,8 @@ void tg_answer_headers(struct tg_req *r, struct tg_buf *h, const char *content_t
 /* The client's own headers: its x-request-id, its rate limits, and how a
  * follower got its answer. */
 void tg_answer_own_headers(const struct tg_req *r, struct tg_buf *h);
+/* The attempts list of the error body (and the dead-letter line), a JSON array. */
+void tg_answer_attempts_json(const struct tg_req *r, struct tg_buf *b);
 void tg_answer_error(struct tg_req *r, int status, const char *code, const char *message);
 /* A whole answer (JSON, or a stream's events all at once), then the
  * exchange is done with. */

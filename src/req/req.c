@@ -15,6 +15,10 @@
  *   BACKOFF  --wait over--> ATTEMPT (or ROUTE when the breaker opened meanwhile)
  *   STREAM   --stream ended, well or not--> DONE
  *   DEGRADE  --kept answer, stale cache, degraded message or error--> DONE
+ *            --background request, error--> DLQ
+ *   ROUTE, ATTEMPT, BACKOFF --background request, deadline--> DLQ
+ *   DLQ      --its dead-letter line written (or not), error sent--> DONE
+ *            (the client leaving does not end the wait; shutdown waits too)
  *   FOLLOW   (from ADMIT: an Idempotency-Key seen before; from ROUTE: an
  *            identical request in flight, cache.mode "on") reads that
  *            request's answer --the client has it, or left--> DONE
@@ -36,6 +40,7 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "dlq/entry.h"
 #include "req/internal.h"
 #include "route/backoff.h"
 #include "route/policy.h"
@@ -51,19 +56,21 @@
 #define ENDS (BIT(TG_REQ_DRAIN) | BIT(TG_REQ_DONE))
 static const unsigned allowed_moves[TG_REQ__COUNT] = {
     [TG_REQ_ADMIT] = BIT(TG_REQ_ROUTE) | BIT(TG_REQ_FOLLOW) | ENDS,
-    [TG_REQ_ROUTE] = BIT(TG_REQ_ATTEMPT) | BIT(TG_REQ_DEGRADE) | BIT(TG_REQ_FOLLOW) | ENDS,
+    [TG_REQ_ROUTE] = BIT(TG_REQ_ATTEMPT) | BIT(TG_REQ_DEGRADE) | BIT(TG_REQ_FOLLOW) |
+                     BIT(TG_REQ_DLQ) | ENDS,
     [TG_REQ_ATTEMPT] = BIT(TG_REQ_ROUTE) | BIT(TG_REQ_BACKOFF) | BIT(TG_REQ_STREAM) |
-                       BIT(TG_REQ_DEGRADE) | ENDS,
-    [TG_REQ_BACKOFF] = BIT(TG_REQ_ATTEMPT) | BIT(TG_REQ_ROUTE) | ENDS,
+                       BIT(TG_REQ_DEGRADE) | BIT(TG_REQ_DLQ) | ENDS,
+    [TG_REQ_BACKOFF] = BIT(TG_REQ_ATTEMPT) | BIT(TG_REQ_ROUTE) | BIT(TG_REQ_DLQ) | ENDS,
     [TG_REQ_STREAM] = ENDS,
-    [TG_REQ_DEGRADE] = ENDS,
+    [TG_REQ_DEGRADE] = BIT(TG_REQ_DLQ) | ENDS,
     [TG_REQ_FOLLOW] = BIT(TG_REQ_DONE),
+    [TG_REQ_DLQ] = ENDS,
     [TG_REQ_DRAIN] = BIT(TG_REQ_DONE),
     [TG_REQ_DONE] = 0,
 };
 
 static const char *const state_names[TG_REQ__COUNT] = {
-    "ADMIT", "ROUTE", "ATTEMPT", "BACKOFF", "STREAM", "DEGRADE", "FOLLOW", "DRAIN", "DONE"};
+    "ADMIT", "ROUTE", "ATTEMPT", "BACKOFF", "STREAM", "DEGRADE", "FOLLOW", "DRAIN", "DLQ", "DONE"};
 
 static void req_step(struct tg_req *r);
 static void req_on_done(struct tg_req *r);
@@ -93,6 +100,37 @@ static void req_set_state(struct tg_req *r, enum tg_req_state to)
 static uint64_t now_ms(const struct tg_req *r)
 {
     return tg_now(&r->gw->loop);
+}
+
+/* ---- what the request's mode gives it ---- */
+
+/* The request's deadline, from its start (SPEC sections 3 and 8): the
+ * route's timeouts.request_ms, or [background]'s request_ms; a valid
+ * x-tailgate-timeout-ms lowers it, never raises it. */
+static uint64_t deadline_budget_ms(const struct tg_req *r, const struct tg_route_cfg *route,
+                                   const struct tg_http_header *lower)
+{
+    uint64_t budget = (uint64_t)(r->background ? r->background->request_ms
+                                               : route->policy.timeouts.request_ms);
+    if (lower && lower->value_len > 0 && lower->value_len < 16) {
+        char num[16];
+        snprintf(num, sizeof(num), "%.*s", (int)lower->value_len, lower->value);
+        char *end;
+        unsigned long long v = strtoull(num, &end, 10);
+        if (*end == '\0' && v > 0 && v < budget)
+            budget = v;
+    }
+    return budget;
+}
+
+/* The retry rules after a failed attempt: the route's [retry], with
+ * [background]'s max_attempts on one deployment for a background request. */
+static struct tg_retry_cfg retry_rules(const struct tg_req *r)
+{
+    struct tg_retry_cfg rc = r->policy->retry;
+    if (r->background)
+        rc.max_attempts = r->background->max_attempts;
+    return rc;
 }
 
 /* ---- attempts bookkeeping ---- */
@@ -493,6 +531,90 @@ static void finish(struct tg_req *r, enum tg_req_term term)
     req_set_state(r, r->reader && r->state != TG_REQ_FOLLOW ? TG_REQ_DRAIN : TG_REQ_DONE);
 }
 
+/* ---- the dead-letter queue (SPEC section 8) ---- */
+
+static void on_dlq_written(struct tg_dlq_job *job)
+{
+    struct tg_req *r = tg_container_of(job, struct tg_req, dlq.job);
+    r->dlq.done = true;
+    req_step(r);
+}
+
+/* The gateway's own final error after trying upstreams. A background
+ * request's error waits in DLQ until the request is appended to dlq_path
+ * and fsync'd (off the loop); any other is sent now. */
+static void fail_request(struct tg_req *r, int status, const char *code, const char *message,
+                         enum tg_req_term term)
+{
+    if (!r->background) {
+        tg_answer_error(r, status, code, message);
+        finish(r, term);
+        return;
+    }
+    cancel_attempts(r, NULL);
+    tg_timer_stop(&r->gw->loop, &r->deadline_timer);
+    tg_timer_stop(&r->gw->loop, &r->step_timer);
+    r->status = status;
+    r->dlq.status = status;
+    r->dlq.code = code;
+    r->dlq.message = tg_xstrdup(message);
+    r->dlq.term = term;
+    struct tg_buf now = TG_BUF_INIT, attempts = TG_BUF_INIT;
+    tg_buf_utc_now(&now);
+    tg_answer_attempts_json(r, &attempts);
+    struct tg_dlq_entry e = {
+        .time = now.data,
+        .request_id = r->id,
+        .method = r->method,
+        .path = r->path,
+        .route = r->first_route->model,
+        .key = r->key ? r->key->name : NULL, /* its name: the key itself is never kept */
+        .body = r->body,
+        .body_len = r->body_len,
+        .attempts_json = attempts.data,
+        .status = status,
+        .code = code,
+        .message = message,
+    };
+    tg_dlq_entry_encode(&e, &r->dlq.job.line);
+    tg_buf_free(&now);
+    tg_buf_free(&attempts);
+    r->dlq.job.path = r->background->dlq_path; /* in rt's config, which r holds */
+    r->dlq.job.done = on_dlq_written;
+    req_set_state(r, TG_REQ_DLQ);
+    tg_dlq_submit(&r->gw->dlq, &r->dlq.job);
+}
+
+/* DLQ -> DONE, once the line is written or could not be. The client may
+ * have gone meanwhile: the line is written all the same. */
+static void st_dlq(struct tg_req *r)
+{
+    if (!r->dlq.done)
+        return;
+    const struct tg_dlq_job *j = &r->dlq.job;
+    const char *l[] = {j->rc == 0 ? "ok" : "error"};
+    tg_metric_add(r->gw->fam.dlq_writes, l, 1);
+    if (j->rc == 0) {
+        r->dlq.saved = true;
+        tg_log_info("dlq_saved", "request_id=%s path=\"%s\" status=%d", r->id, j->path,
+                    r->dlq.status);
+        tg_answer_error(r, r->dlq.status, r->dlq.code, r->dlq.message);
+    } else {
+        /* Never a silent loss: the client and the log both hear of it. */
+        const char *why = strerror(j->err.err);
+        tg_log_error("dlq_write_failed",
+                     "request_id=%s path=\"%s\" op=%s error=\"%s\" status=%d", r->id, j->path,
+                     j->err.op, why, r->dlq.status);
+        struct tg_buf msg = TG_BUF_INIT;
+        tg_buf_printf(&msg, "%s; the request could NOT be saved to the dead-letter queue (%s: %s: "
+                            "%s)",
+                      r->dlq.message, j->path, j->err.op, why);
+        tg_answer_error(r, r->dlq.status, r->dlq.code, msg.data);
+        tg_buf_free(&msg);
+    }
+    finish(r, r->dlq.term);
+}
+
 static void answer_from_attempt(struct tg_req *r, struct tg_attempt *a, enum tg_req_term term)
 {
     r->truncated = a->truncated;
@@ -713,9 +835,8 @@ static bool common_events(struct tg_req *r)
         if (answer_kept_invalid(r))
             return true; /* a held answer beats an error */
         r->retry_never = true; /* the same deadline again would end the same */
-        tg_answer_error(r, 504, "deadline_exceeded",
-                        "no upstream answered before the request deadline");
-        finish(r, TG_TERM_DEADLINE);
+        fail_request(r, 504, "deadline_exceeded",
+                     "no upstream answered before the request deadline", TG_TERM_DEADLINE);
         return true;
     }
     return false;
@@ -806,7 +927,8 @@ static void decide(struct tg_req *r, struct tg_attempt *a)
 {
     const struct tg_route_cfg *route = r->route;
     uint64_t now = now_ms(r);
-    const struct tg_retry_cfg *rc = &r->policy->retry;
+    const struct tg_retry_cfg rules = retry_rules(r);
+    const struct tg_retry_cfg *rc = &rules;
     struct tg_decision_in in = {
         .cls = a->cls,
         .tries_on_dep = a->hedge ? a->try_no : r->tries_on_cur,
@@ -1060,16 +1182,18 @@ static void st_degrade(struct tg_req *r)
         return;
     set_retry_hint(r);
     const struct tg_degraded_cfg *d = &r->rt->cfg->degraded;
-    if (d->enabled) {
+    if (d->enabled && !r->background) {
+        /* Not for background work: a program would take the static message
+         * for the job's result; it gets the error and the DLQ instead. */
         tg_answer_degraded(r);
         finish(r, TG_TERM_DEGRADED);
         return;
     }
     bool all_open = r->n_started == 0 && r->skipped_open > 0;
-    tg_answer_error(r, all_open ? 503 : 502, "upstream_unavailable",
-                    all_open ? "every deployment's circuit breaker is open"
-                             : "every upstream path failed");
-    finish(r, TG_TERM_FAILED);
+    fail_request(r, all_open ? 503 : 502, "upstream_unavailable",
+                 all_open ? "every deployment's circuit breaker is open"
+                          : "every upstream path failed",
+                 TG_TERM_FAILED);
 }
 
 static void req_step(struct tg_req *r)
@@ -1086,6 +1210,7 @@ static void req_step(struct tg_req *r)
         case TG_REQ_DEGRADE: st_degrade(r); break;
         case TG_REQ_FOLLOW: st_follow(r); break;
         case TG_REQ_DRAIN: st_drain(r); break;
+        case TG_REQ_DLQ: st_dlq(r); break;
         case TG_REQ_DONE: return;
         case TG_REQ__COUNT: return;
         }
@@ -1253,6 +1378,17 @@ void tg_req_abandon(struct tg_req *r)
         finish(r, TG_TERM_FAILED);
         return;
     }
+    if (r->state == TG_REQ_DLQ || (r->background && r->state != TG_REQ_ADMIT &&
+                                   r->state != TG_REQ_STREAM)) {
+        /* Background work cut short is not lost: it goes to the DLQ like any
+         * other failure, and the process waits for the line (inflight stays
+         * counted until DONE); it leaves the list the drain walks. */
+        if (r->state != TG_REQ_DLQ)
+            fail_request(r, 503, "shutting_down", "the gateway is shutting down",
+                         TG_TERM_FAILED);
+        tg_list_remove(&r->link);
+        return;
+    }
     if (r->state == TG_REQ_ADMIT && !r->adm.done) {
         /* The store still holds this request as its callback's context: it
          * ends when the answer comes, as if its client had left. */
@@ -1283,6 +1419,8 @@ static void req_free(struct tg_req *r)
     free_attempts(&r->finished);
     free_attempts(&r->graveyard);
     tg_buf_free(&r->kept.body);
+    tg_buf_free(&r->dlq.job.line);
+    free(r->dlq.message);
     cJSON_Delete(r->json);
     free(r->body);
     free(r->path);
@@ -1421,23 +1559,25 @@ void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api
     r->cost_ceiling = tg_cost_ceiling(r->rt->cfg->budget.max_request_usd,
                                       key ? key->max_request_usd : 0, asked);
 
+    h = find_header(x, "x-tailgate-mode");
+    bool bad_mode = h && !(h->value_len == 10 && strncasecmp(h->value, "background", 10) == 0);
+    if (h && !bad_mode)
+        r->background = &r->rt->cfg->background;
     enter_route(r, route);
-    uint64_t budget = (uint64_t)route->policy.timeouts.request_ms;
-    h = find_header(x, "x-tailgate-timeout-ms");
-    if (h && h->value_len > 0 && h->value_len < 16) {
-        char num[16];
-        snprintf(num, sizeof(num), "%.*s", (int)h->value_len, h->value);
-        char *end;
-        unsigned long long v = strtoull(num, &end, 10);
-        if (*end == '\0' && v > 0 && v < budget)
-            budget = v; /* lowers the deadline, never raises it */
-    }
-    r->deadline_ms = r->start_ms + budget;
+    r->deadline_ms =
+        r->start_ms + deadline_budget_ms(r, route, find_header(x, "x-tailgate-timeout-ms"));
     tg_timer_start_at(&gw->loop, &r->deadline_timer, r->deadline_ms);
 
     tg_list_push_back(&gw->requests, &r->link);
     gw->inflight++;
     tg_http_set_user(x, r);
+    if (bad_mode) {
+        r->retry_never = true;
+        tg_answer_error(r, 400, "invalid_request",
+                        "x-tailgate-mode must be \"background\", the only mode there is");
+        finish(r, TG_TERM_FAILED);
+        return;
+    }
     if (bad_ceiling) {
         r->retry_never = true;
         tg_answer_error(r, 400, "invalid_request",

@@ -1118,9 +1118,34 @@ static void test_section8_tables(void **state)
     expect_error("[budget]\n@@max_request = 1\n" MINIMAL, "unknown key \"max_request\"", NULL);
     expect_error("[idempotency]\nttl_s = @@-1\n" MINIMAL, "ttl_s", "between", NULL);
     expect_error("[idempotency]\n@@ttl = 1\n" MINIMAL, "unknown key \"ttl\"", NULL);
-    expect_error("[@@background]\nmax_attempts = 6\n" MINIMAL, "[background]", "not supported",
-                 NULL);
     expect_error("[@@shared]\nredis_url = \"\"\n" MINIMAL, "[shared]", "not supported", NULL);
+}
+
+/* [background]: defaults, values, and what is refused. */
+static void test_background(void **state)
+{
+    (void)state;
+    struct tg_config *cfg = load_ok(MINIMAL);
+    assert_int_equal(cfg->background.max_attempts, 6);
+    assert_int_equal(cfg->background.request_ms, 1800000);
+    assert_string_equal(cfg->background.dlq_path, "tailgate-dlq.jsonl");
+    tg_config_free(cfg);
+    cfg = load_ok("[background]\nmax_attempts = 9\nrequest_ms = 5000\n"
+                  "dlq_path = \"/var/lib/tailgate/dlq.jsonl\"\n" MINIMAL);
+    assert_int_equal(cfg->background.max_attempts, 9);
+    assert_int_equal(cfg->background.request_ms, 5000);
+    assert_string_equal(cfg->background.dlq_path, "/var/lib/tailgate/dlq.jsonl");
+    tg_config_free(cfg);
+    expect_error("[background]\nmax_attempts = @@0\n" MINIMAL, "background.max_attempts",
+                 "between", NULL);
+    expect_error("[background]\nrequest_ms = @@-1\n" MINIMAL, "background.request_ms", "between",
+                 NULL);
+    expect_error("[background]\ndlq_path = @@\"\"\n" MINIMAL, "background.dlq_path",
+                 "may not be empty", NULL);
+    expect_error("[background]\ndlq_path = @@3\n" MINIMAL, "background.dlq_path", "string",
+                 NULL);
+    expect_error("[background]\n@@max_attempt = 2\n" MINIMAL, "unknown key \"max_attempt\"",
+                 "did you mean \"max_attempts\"", NULL);
 }
 
 #define KEY_A "[[auth.keys]]\nname = \"team-a\"\nkey_sha256 = \"" SHA_EMPTY "\"\n"
@@ -1660,6 +1685,7 @@ int main(void)
         cmocka_unit_test(test_unknown_keys),
         cmocka_unit_test(test_unknown_top_level),
         cmocka_unit_test(test_section8_tables),
+        cmocka_unit_test(test_background),
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_key_errors),
         cmocka_unit_test(test_missing_required),
