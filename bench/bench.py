@@ -713,6 +713,41 @@ def metric_total(admin_port, name, **labels):
     return total
 
 
+def coalesced_lag(port, followers, what):
+    """Sends one request, then `followers` identical ones 5 ms later, each on
+    its own connection; returns, for each follower, µs between the leader's
+    answer ending and the follower's."""
+    import selectors
+    body = ('{"model":"m","messages":[{"role":"user","content":"coalesce %s %f"}]}'
+            % (what, time.time())).encode()
+    req = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: b\r\nConnection: close\r\n"
+           b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    sel = selectors.DefaultSelector()
+    socks = []
+    for i in range(1 + followers):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.setblocking(False)
+        socks.append(s)
+    socks[0].sendall(req)
+    time.sleep(0.005)
+    for s in socks[1:]:
+        s.sendall(req)
+    for i, s in enumerate(socks):
+        sel.register(s, selectors.EVENT_READ, i)
+    ended = {}
+    while len(ended) < len(socks):
+        for key, _ in sel.select(5):
+            try:
+                data = key.fileobj.recv(65536)
+            except BlockingIOError:
+                continue
+            if not data:
+                ended[key.data] = time.perf_counter()
+                sel.unregister(key.fileobj)
+                key.fileobj.close()
+    return [(ended[i] - ended[0]) * 1e6 for i in range(1, len(socks))]
+
+
 def suite_shared():
     """Answers served without an upstream call (issue 12): an Idempotency-Key
     replay, a coalesced follower, a cache hit, against the upstream round
@@ -723,7 +758,7 @@ def suite_shared():
     slow = mock(slow_port, latency_ms=20)
     default_port = free_port()
     default_up = mock(default_port)  # the mock's own timing: 50 ms to an answer
-    ports = {k: free_port() for k in ("plain", "cache", "coalesce", "slow")}
+    ports = {k: free_port() for k in ("plain", "cache", "coalesce", "slow", "coalesce-default")}
     admin = free_port()
     off = {"hedge": {"enabled": False}, "cache": {"mode": "off"}}
     gws = {
@@ -739,6 +774,9 @@ def suite_shared():
             server={"admin_listen": "127.0.0.1:%d" % admin})),
         "slow": tailgate(ports["slow"], tailgate_config(
             ports["slow"], {"up": "http://127.0.0.1:%d/v1" % default_port}, sections=off)),
+        "coalesce-default": tailgate(ports["coalesce-default"], tailgate_config(
+            ports["coalesce-default"], {"up": "http://127.0.0.1:%d/v1" % default_port},
+            sections={"hedge": {"enabled": False}, "cache": {"mode": "on", "ttl_s": 0}})),
     }
     path = "/v1/chat/completions"
     url = {k: "http://127.0.0.1:%d%s" % (p, path) for k, p in ports.items()}
@@ -782,6 +820,13 @@ def suite_shared():
                                       extra=["--header", "Idempotency-Key: bench-replay"])
                               ["latency_us"])
     wait = {k: {q: med([r[q] for r in v]) for q in ("p50", "p99")} for k, v in wait.items()}
+    # A coalesced follower against the request it joined: both end when the
+    # one upstream answer (the mock's 50 ms) comes; what being a follower
+    # costs is how long after the leader it gets that answer.
+    fan = []
+    for rnd in range(ROUNDS * 10):
+        fan += coalesced_lag(ports["coalesce-default"], 20, "round %d" % rnd)
+    fan.sort()
     for p in list(gws.values()) + [up, slow, default_up]:
         p.stop()
     res = {k: {f: med([r[f] for r in v]) for f in v[0]} for k, v in rows.items()}
@@ -832,7 +877,12 @@ def suite_shared():
             "upstream round trip through tailgate" if kind == "round trip"
             else "Idempotency-Key replay", fmt_us(w["p50"]), fmt_us(w["p99"]),
             100 * w["p50"] / wait["round trip"]["p50"]))
+    lag = {"p50": fan[len(fan) // 2], "p99": fan[int(len(fan) * 0.99)], "n": len(fan)}
+    print("| coalesced follower: after its leader got the shared answer (%d followers) | %s | %s "
+          "| %.2f%% |" % (lag["n"], fmt_us(lag["p50"]), fmt_us(lag["p99"]),
+                          100 * lag["p50"] / wait["round trip"]["p50"]))
     res["wait"] = wait
+    res["lag"] = lag
     return res
 
 
