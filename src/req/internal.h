@@ -304,6 +304,9 @@ void tg_attempt_send_out(struct tg_attempt *a);
 void tg_req_reader_ended(struct tg_req *r, bool cut);
 /* The last client reading the request's tape left. */
 void tg_req_unread(struct tg_req *r);
+/* A client reading the request's tape can take more: a stream paused for
+ * its readers may go on. */
+void tg_req_upstream_may_resume(struct tg_req *r);
 
 /* out.c: where the answer goes (the client's exchange, or the request's tape). */
 bool tg_out_pending(const struct tg_req *r); /* not yet ended, and someone may read it */

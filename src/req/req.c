@@ -1307,6 +1307,8 @@ void tg_req_reader_ended(struct tg_req *r, bool cut)
     r->reader = NULL;
     r->ev_reader_done = true;
     r->reader_cut = cut;
+    if (cut && r->term == TG_TERM_NONE)
+        r->term = TG_TERM_STREAM_BROKE; /* its client has only part of the answer */
     if (cut && r->tape && tg_out_pending(r) && !tg_tape_has_readers(r->tape) && !r->idem)
         r->ev_client_gone = true; /* the writer's own client was the last one reading */
     req_step(r);
@@ -1315,8 +1317,14 @@ void tg_req_reader_ended(struct tg_req *r, bool cut)
 void tg_req_client_writable(struct tg_req *r)
 {
     if (r->reader)
-        tg_tape_reader_writable(r->reader); /* and tells the tape's writer */
-    else if (r->state == TG_REQ_STREAM && r->winner)
+        tg_tape_reader_writable(r->reader); /* which tells the tape's writer */
+    else
+        tg_req_upstream_may_resume(r);
+}
+
+void tg_req_upstream_may_resume(struct tg_req *r)
+{
+    if (r->state == TG_REQ_STREAM && r->winner)
         tg_attempt_resume(r->winner);
 }
 

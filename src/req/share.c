@@ -14,7 +14,7 @@
 
 static void on_tape_writable(void *ctx)
 {
-    tg_req_client_writable(ctx);
+    tg_req_upstream_may_resume(ctx);
 }
 
 static void on_tape_unread(void *ctx)

@@ -27,7 +27,7 @@
 #include "server/http.h"
 #include "util/list.h"
 
-#define TG_TAPE_JOIN_BYTES (8u * 1024 * 1024)
+#define TG_TAPE_JOIN_BYTES (1024u * 1024)
 
 enum tg_tape_state {
     TG_TAPE_WAITING = 0, /* nothing recorded yet */

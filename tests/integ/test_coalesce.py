@@ -171,6 +171,31 @@ class Streams(CoalesceCase):
         self.assertEqual(self.m.stats()["requests"], 1)
         self.assertLess(fast_s, 20)
 
+    def test_a_reader_too_far_behind_is_cut_off_not_buffered_for(self):
+        # About 10 MB of events over 4 s: past what the kernel buffers for a
+        # client that reads nothing (a few MB on loopback), then past what a
+        # shared answer keeps (1 MiB) behind its fastest reader.
+        self.start_gateway(mock={"output_tokens": 40000, "tokens_per_s": 10000})
+        body = chat_body("longer than the tape", stream=True)
+        stalled = open_post(self.g.port, body, rcvbuf=4096)
+        self.m.wait_stats(lambda s: s["requests"] >= 1)
+        fast = open_post(self.g.port, body)
+        _, fast_body = dechunk(read_all(fast))
+        self.assertGreater(len(fast_body), 8 * 1024 * 1024)
+        self.assertEqual(sse_events(fast_body.decode())[-1], "[DONE]")
+        # The stalled client was reset once it fell that far behind: what it
+        # can still read ends without the stream's last chunk.
+        got = b""
+        try:
+            got = read_all(stalled)
+        except ConnectionResetError:
+            pass
+        self.assertFalse(b"data: [DONE]" in got, "the stalled client got the whole stream")
+        self.assertFalse(got.endswith(b"0\r\n\r\n"))
+        self.assertEqual(self.m.stats()["requests"], 1)
+        lines = self.g.wait_log(lambda l: l.get("term") == "stream_broken", timeout=3)
+        self.assertTrue(lines, [(l["request_id"], l["term"]) for l in self.g.access_log()])
+
 
 if __name__ == "__main__":
     main()
