@@ -156,6 +156,14 @@ static void render_status(struct tg_gateway *gw, struct tg_buf *b)
         tg_buf_printf(b, "},\"budget\":{\"usd_per_hour\":%.9g,\"spend_usd_this_hour\":%.9f",
                       cfg->budget.usd_per_hour, tg_spend_usd(spend));
     }
+    /* Answers kept for replay, and those in flight that others may join. */
+    size_t kept = 0;
+    struct tg_list *n;
+    tg_list_foreach(n, &gw->idem.lru) kept++;
+    tg_buf_printf(b, "},\"idempotency\":{\"kept\":%zu,\"in_flight\":%zu,\"bytes\":%zu,"
+                     "\"max_bytes\":%zu},\"coalescing\":{\"in_flight\":%zu",
+                  kept, gw->idem.map.len - kept, gw->idem.bytes, gw->idem.max_bytes,
+                  gw->coalescing.len);
     tg_buf_puts(b, "},\"routes\":{");
     for (size_t i = 0; i < cfg->n_routes; i++) {
         const struct tg_route_cfg *r = &cfg->routes[i];

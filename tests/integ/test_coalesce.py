@@ -71,6 +71,7 @@ class Coalesce(CoalesceCase):
                          ["", "coalesced", "coalesced", "coalesced", "coalesced"])
         self.assertEqual(self.m.stats()["requests"], 1)
         self.assertEqual(self.g.metric("tailgate_cache_total", result="coalesced"), 4)
+        self.assertEqual(self.g.status()["coalescing"]["in_flight"], 0)
         # Once answered, the next identical request is a cache hit.
         s, h, _ = self.g.call("POST", "/v1/chat/completions", body)
         self.assertEqual((s, h.get("x-tailgate-cache")), (200, "hit"))

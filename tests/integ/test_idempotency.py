@@ -55,6 +55,9 @@ class Replay(IdemCase):
         self.assertNotEqual(h2["x-request-id"], h1["x-request-id"])
         self.assertEqual(h2["x-tailgate-deployment"], h1["x-tailgate-deployment"])
         self.assertEqual(self.upstream(), 1)
+        idem = self.g.status()["idempotency"]
+        self.assertEqual((idem["kept"], idem["in_flight"]), (1, 0))
+        self.assertGreater(idem["bytes"], len(b1))
         # Without a key, or with another one, the request goes upstream.
         self.assertEqual(self.post(chat_body("first"))[0], 200)
         self.assertEqual(self.post(chat_body("first"), key="order-2")[0], 200)
