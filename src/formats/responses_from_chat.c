@@ -172,6 +172,22 @@ static int index_of(const struct tg_responses_stream *s, const struct tg_respons
     return (int)(it - s->items);
 }
 
+/* A call's id and name; a call without an id gets one, since a client
+ * needs it to send the call's output back (and the SDKs refuse an empty
+ * one). */
+static void set_call(const struct tg_responses_stream *s, struct tg_responses_item *it,
+                     const char *call_id, const char *name)
+{
+    if (call_id && *call_id) {
+        it->call_id = tg_xstrdup(call_id);
+    } else {
+        char gen[64];
+        snprintf(gen, sizeof(gen), "call_%.40s_%d", id_suffix(s), index_of(s, it));
+        it->call_id = tg_xstrdup(gen);
+    }
+    it->name = tg_xstrdup(name ? name : "");
+}
+
 static void put_text_part(struct tg_buf *b, const struct tg_buf *text)
 {
     tg_buf_puts(b, "{\"type\":\"output_text\",\"text\":");
@@ -355,11 +371,6 @@ static void free_items(struct tg_responses_stream *s)
     s->n_items = 0;
 }
 
-static char *dup_or_empty(const char *s)
-{
-    return tg_xstrdup(s ? s : "");
-}
-
 int tg_responses_from_chat_answer(const char *body, size_t len, const cJSON *request,
                                   struct tg_buf *out)
 {
@@ -409,8 +420,7 @@ int tg_responses_from_chat_answer(const char *body, size_t len, const cJSON *req
         struct tg_responses_item *it = new_item(&s, TG_RITEM_CALL, k++);
         if (!it)
             break;
-        it->call_id = dup_or_empty(tg_json_get_str(call, "id"));
-        it->name = dup_or_empty(tg_json_get_str(fn, "name"));
+        set_call(&s, it, tg_json_get_str(call, "id"), tg_json_get_str(fn, "name"));
         const char *args = tg_json_get_str(fn, "arguments");
         tg_buf_puts(&it->text, args ? args : "");
     }
@@ -601,10 +611,8 @@ static struct tg_responses_item *start_item(struct tg_responses_stream *s, struc
         return NULL;
     close_item(s, out);
     struct tg_responses_item *it = new_item(s, kind, chat_index);
-    if (kind == TG_RITEM_CALL) {
-        it->call_id = dup_or_empty(call_id);
-        it->name = dup_or_empty(name);
-    }
+    if (kind == TG_RITEM_CALL)
+        set_call(s, it, call_id, name);
     s->open = index_of(s, it);
     ev(s, out, "response.output_item.added");
     tg_buf_printf(out, ",\"output_index\":%d,\"item\":", s->open);

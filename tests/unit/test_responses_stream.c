@@ -113,6 +113,11 @@ static void test_answer_rows(void **state)
          "{'id':'rs_abc','type':'reasoning','summary':[{'type':'summary_text','text':'think'}]}"},
         {CHAT("{'role':'assistant','content':'42','reasoning':'think'}", "stop", ""),
          "output.1.id", "'msg_abc_1'"},
+        /* a call without an id gets one (clients send it back with the output) */
+        {CHAT("{'role':'assistant','tool_calls':[{'type':'function','function':{'name':'f',"
+              "'arguments':'{}'}}]}",
+              "tool_calls", ""),
+         "output.0.call_id", "'call_abc_0'"},
         /* the id of another provider kept, prefixed */
         {"{'id':'x-1','choices':[{'message':{'content':'a'},'finish_reason':'stop'}]}", "id",
          "'resp_x-1'"},
@@ -479,6 +484,13 @@ static const struct stream_case cases[] = {
      {{0, "response.id", "'resp_tailgate'"},
       {0, "response.created_at", "1234"},
       {2, "item.id", "'msg_tailgate'"}}},
+    {"a call without an id",
+     {CHUNK("{'tool_calls':[{'index':0,'function':{'name':'f','arguments':'{}'}}]}", "null"),
+      END("tool_calls"), "[DONE]"},
+     "created in_progress output_item.added function_call_arguments.delta "
+     "function_call_arguments.done output_item.done completed",
+     TG_RESPONSES_DONE,
+     {{2, "item.call_id", "'call_abc_0'"}, {-1, "response.output.0.call_id", "'call_abc_0'"}}},
 };
 
 /* Runs one case's chunks through a fresh stream; returns the last result. */
