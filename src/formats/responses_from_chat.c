@@ -336,21 +336,25 @@ static const char *reasoning_of(const cJSON *msg)
     return r ? r : tg_json_get_str(msg, "reasoning");
 }
 
-/* A chat content (a string, or text parts) appended to b. */
-static bool gather_text(const cJSON *content, struct tg_buf *b)
+/* A chat content (a string, or parts) appended to text; refusal parts to
+ * refusal. True when it held text. */
+static bool gather_text(const cJSON *content, struct tg_buf *text, struct tg_buf *refusal)
 {
     if (cJSON_IsString(content)) {
-        tg_buf_puts(b, content->valuestring);
+        tg_buf_puts(text, content->valuestring);
         return true;
     }
     bool any = false;
     const cJSON *part;
     cJSON_ArrayForEach(part, array_or_null(content))
     {
-        const char *text = tg_json_get_str(part, "text");
-        if (text) {
-            tg_buf_puts(b, text);
+        const char *t = tg_json_get_str(part, "text");
+        const char *r = tg_json_get_str(part, "refusal");
+        if (t) {
+            tg_buf_puts(text, t);
             any = true;
+        } else if (r) {
+            tg_buf_puts(refusal, r);
         }
     }
     return any;
@@ -394,9 +398,11 @@ int tg_responses_from_chat_answer(const char *body, size_t len, const cJSON *req
         struct tg_responses_item *it = new_item(&s, TG_RITEM_REASONING, -1);
         tg_buf_puts(&it->text, reasoning);
     }
-    struct tg_buf text = TG_BUF_INIT;
-    bool has_text = gather_text(get(msg, "content"), &text);
+    struct tg_buf text = TG_BUF_INIT, refusals = TG_BUF_INIT;
+    bool has_text = gather_text(get(msg, "content"), &text, &refusals);
     const char *refusal = tg_json_get_str(msg, "refusal");
+    if (!refusal && refusals.len)
+        refusal = refusals.data;
     const cJSON *calls = get(msg, "tool_calls");
     bool has_calls = cJSON_IsArray(calls) && calls->child;
     /* An empty answer is still a message, so that it stays visible. */
@@ -412,6 +418,7 @@ int tg_responses_from_chat_answer(const char *body, size_t len, const cJSON *req
         }
     }
     tg_buf_free(&text);
+    tg_buf_free(&refusals);
     const cJSON *call;
     int k = 0;
     cJSON_ArrayForEach(call, array_or_null(calls))

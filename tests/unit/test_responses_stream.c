@@ -86,6 +86,9 @@ static void test_answer_rows(void **state)
          "output.0.content", "[{'type':'refusal','refusal':'I cannot'}]"},
         {CHAT("{'role':'assistant','content':'well','refusal':'no'}", "stop", ""),
          "output.0.content.1", "{'type':'refusal','refusal':'no'}"},
+        {CHAT("{'role':'assistant','content':[{'type':'refusal','refusal':'nope'}]}", "stop",
+              ""),
+         "output.0.content", "[{'type':'refusal','refusal':'nope'}]"},
         /* tool calls, call ids preserved */
         {CHAT(CALLS_MSG, "tool_calls", ""), "output",
          "[{'id':'fc_abc','type':'function_call','call_id':'call_1','name':'get','arguments':"
@@ -797,6 +800,145 @@ static void test_wire_every_cut(void **state)
     tg_buf_free(&bytes);
 }
 
+/* ---- robustness: every member replaced by every wrong type ---- */
+
+/* clang-format off */
+static const char *const wrong_values[] = {
+    "null", "true", "false", "0", "-1", "3", "1e300", "-1e300", "0.5", "\"\"", "\"x\"",
+    "[]", "{}", "[null]", "[1,\"a\",{},[]]", "{\"a\":1}", "{\"type\":\"text\"}",
+    "[{\"type\":\"refusal\",\"refusal\":\"r\"}]", "{\"index\":1e9,\"id\":\"\"}",
+};
+/* clang-format on */
+
+/* The k-th node (pre-order, root excluded) under root, and its parent. */
+static cJSON *nth_node(cJSON *node, int *k, cJSON **parent)
+{
+    for (cJSON *c = node->child; c; c = c->next) {
+        if ((*k)-- == 0) {
+            *parent = node;
+            return c;
+        }
+        cJSON *f = nth_node(c, k, parent);
+        if (f)
+            return f;
+    }
+    return NULL;
+}
+
+static int count_nodes(const cJSON *node)
+{
+    int n = 0;
+    for (const cJSON *c = node->child; c; c = c->next)
+        n += 1 + count_nodes(c);
+    return n;
+}
+
+/* Calls cb with the text of valid with every node replaced by each wrong
+ * value, and removed. */
+static void mutate_all(const char *valid_q, void (*cb)(const char *text, void *ctx), void *ctx)
+{
+    cJSON *base = parse_q(valid_q);
+    assert_non_null(base);
+    int n = count_nodes(base);
+    for (int k = 0; k < n; k++) {
+        for (size_t v = 0; v <= N_OF(wrong_values); v++) {
+            cJSON *copy = cJSON_Duplicate(base, true);
+            int left = k;
+            cJSON *parent = NULL;
+            cJSON *node = nth_node(copy, &left, &parent);
+            assert_non_null(node);
+            if (v == N_OF(wrong_values)) {
+                cJSON_Delete(cJSON_DetachItemViaPointer(parent, node));
+            } else {
+                cJSON *repl = cJSON_Parse(wrong_values[v]);
+                assert_non_null(repl);
+                assert_true(cJSON_ReplaceItemViaPointer(parent, node, repl));
+            }
+            char *text = cJSON_PrintUnformatted(copy);
+            cb(text, ctx);
+            free(text);
+            cJSON_Delete(copy);
+        }
+    }
+    cJSON_Delete(base);
+}
+
+/* A mutated answer: declined with nothing written, or a response object. */
+static void check_answer_mutant(const char *text, void *ctx)
+{
+    (void)ctx;
+    struct tg_buf out = TG_BUF_INIT;
+    if (tg_responses_from_chat_answer(text, strlen(text), NULL, &out) != 0) {
+        assert_int_equal(out.len, 0);
+    } else {
+        cJSON *got = cJSON_Parse(out.data);
+        if (!got || !path_matches(got, "object", "'response'"))
+            fail_msg("from %s: %s", text, out.data);
+        cJSON_Delete(got);
+    }
+    tg_buf_free(&out);
+}
+
+static void test_answer_mutants(void **state)
+{
+    (void)state;
+    mutate_all(CHAT(CALLS_MSG, "tool_calls", USAGE), check_answer_mutant, NULL);
+    mutate_all(CHAT("{'role':'assistant','content':'a','refusal':'r','reasoning_content':'t'}",
+                    "length", USAGE),
+               check_answer_mutant, NULL);
+}
+
+/* A stream whose k-th chunk is mutated: every event well framed, and after
+ * [DONE] the last one a finished response. */
+struct stream_mutant {
+    const char *const *chunks;
+    size_t n, k;
+};
+
+static void check_stream_mutant(const char *text, void *ctx)
+{
+    const struct stream_mutant *m = ctx;
+    struct tg_responses_stream s;
+    struct tg_buf out = TG_BUF_INIT;
+    tg_responses_stream_init(&s, NULL, 1);
+    for (size_t i = 0; i < m->n; i++) {
+        char *data = i == m->k ? NULL : q(m->chunks[i]);
+        const char *d = data ? data : text;
+        tg_responses_stream_event(&s, d, strlen(d), &out);
+        free(data);
+    }
+    tg_responses_stream_event(&s, "[DONE]", 6, &out);
+    tg_responses_stream_free(&s);
+    struct events e;
+    parse_events(&out, &e);
+    check_framing(&e);
+    assert_true(e.n >= 3);
+    const char *last = e.name[e.n - 1];
+    if (strcmp(last, "response.completed") != 0 && strcmp(last, "response.incomplete") != 0 &&
+        strcmp(last, "response.failed") != 0)
+        fail_msg("chunk %zu as %s ends with %s", m->k, text, last);
+    free_events(&e);
+    tg_buf_free(&out);
+}
+
+static void test_stream_mutants(void **state)
+{
+    (void)state;
+    static const char *const chunks[] = {
+        ROLE,
+        CHUNK("{'reasoning_content':'t','refusal':'r'}", "null"),
+        SAY("a"),
+        TOOL(0, "call_1", "get", "{"),
+        ARGS(0, "}"),
+        END("length"),
+        USAGE_CHUNK,
+    };
+    for (size_t k = 0; k < N_OF(chunks); k++) {
+        struct stream_mutant m = {chunks, N_OF(chunks), k};
+        mutate_all(chunks[k], check_stream_mutant, &m);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -811,6 +953,8 @@ int main(void)
         cmocka_unit_test(test_stream_bad),
         cmocka_unit_test(test_stream_item_cap),
         cmocka_unit_test(test_wire_every_cut),
+        cmocka_unit_test(test_answer_mutants),
+        cmocka_unit_test(test_stream_mutants),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
