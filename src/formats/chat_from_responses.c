@@ -193,8 +193,8 @@ static cJSON *assistant_message(const cJSON *content)
         const char *type = tg_json_get_str(part, "type");
         const char *t = tg_json_get_str(part, "text");
         const char *r = tg_json_get_str(part, "refusal");
-        if (t && (str_eq(type, "output_text") || str_eq(type, "input_text") ||
-                  str_eq(type, "text"))) {
+        if (t &&
+            (str_eq(type, "output_text") || str_eq(type, "input_text") || str_eq(type, "text"))) {
             tg_buf_puts(&text, t);
             has_text = true;
         } else if (r && str_eq(type, "refusal")) {
@@ -484,9 +484,14 @@ int tg_chat_from_responses_request(const cJSON *req, const char *model, struct t
     const cJSON *max = get(req, "max_output_tokens");
     if (cJSON_IsNumber(max))
         cJSON_AddNumberToObject(root, "max_completion_tokens", max->valuedouble);
-    static const char *const same[] = {"temperature",    "top_p",           "metadata",
-                                       "user",           "safety_identifier", "prompt_cache_key",
-                                       "prompt_cache_retention", "service_tier"};
+    static const char *const same[] = {"temperature",
+                                       "top_p",
+                                       "metadata",
+                                       "user",
+                                       "safety_identifier",
+                                       "prompt_cache_key",
+                                       "prompt_cache_retention",
+                                       "service_tier"};
     for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++)
         copy_member(root, same[i], req, same[i]);
     const cJSON *stream = get(req, "stream");
@@ -599,8 +604,9 @@ static void put_usage(struct tg_buf *out, const cJSON *usage)
 {
     int64_t in = count_of(get(usage, "input_tokens"));
     int64_t outn = count_of(get(usage, "output_tokens"));
-    tg_buf_printf(out, ",\"usage\":{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
-                       "\"total_tokens\":%lld",
+    tg_buf_printf(out,
+                  ",\"usage\":{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
+                  "\"total_tokens\":%lld",
                   (long long)in, (long long)outn, (long long)(in + outn));
     const cJSON *cached = get(get(usage, "input_tokens_details"), "cached_tokens");
     if (cJSON_IsNumber(cached))

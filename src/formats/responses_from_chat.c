@@ -77,7 +77,6 @@ static void echo_member(struct tg_buf *b, const char *key, const cJSON *v, int t
         tg_buf_puts(b, dflt);
 }
 
-
 /* The members of the request a Responses answer repeats, with the API's
  * defaults where the request has none. */
 static void put_echo(struct tg_buf *b, const cJSON *req)
@@ -85,8 +84,8 @@ static void put_echo(struct tg_buf *b, const cJSON *req)
     echo_member(b, "instructions", get(req, "instructions"), cJSON_String, "null");
     echo_member(b, "max_output_tokens", get(req, "max_output_tokens"), cJSON_Number, "null");
     echo_member(b, "metadata", get(req, "metadata"), cJSON_Object, "{}");
-    echo_member(b, "parallel_tool_calls", get(req, "parallel_tool_calls"),
-                cJSON_True | cJSON_False, "true");
+    echo_member(b, "parallel_tool_calls", get(req, "parallel_tool_calls"), cJSON_True | cJSON_False,
+                "true");
     tg_buf_puts(b, ",\"previous_response_id\":null,\"reasoning\":{\"effort\":");
     const cJSON *reasoning = get(req, "reasoning");
     const char *effort = tg_json_get_str(reasoning, "effort");
@@ -111,8 +110,7 @@ static void put_echo(struct tg_buf *b, const cJSON *req)
         put_str(b, verbosity);
     }
     tg_buf_putc(b, '}');
-    echo_member(b, "tool_choice", get(req, "tool_choice"), cJSON_String | cJSON_Object,
-                "\"auto\"");
+    echo_member(b, "tool_choice", get(req, "tool_choice"), cJSON_String | cJSON_Object, "\"auto\"");
     echo_member(b, "tools", get(req, "tools"), cJSON_Array, "[]");
     echo_member(b, "top_p", get(req, "top_p"), cJSON_Number, "1");
     tg_buf_puts(b, ",\"truncation\":\"disabled\"");
@@ -228,8 +226,9 @@ static void put_item(struct tg_buf *b, const struct tg_responses_item *it)
         tg_buf_putc(b, ']');
         break;
     case TG_RITEM_MESSAGE:
-        tg_buf_printf(b, ",\"type\":\"message\",\"status\":\"%s\",\"role\":\"assistant\","
-                         "\"content\":[",
+        tg_buf_printf(b,
+                      ",\"type\":\"message\",\"status\":\"%s\",\"role\":\"assistant\","
+                      "\"content\":[",
                       item_status(it));
         for (int part = 0; it->done && part < 2; part++) {
             if (part && it->text_part >= 0 && it->refusal_part >= 0)
@@ -291,8 +290,9 @@ static void put_response(struct tg_buf *b, const struct tg_responses_stream *s, 
     bool ended = !str_eq(e.status, "in_progress");
     tg_buf_puts(b, "{\"id\":");
     put_str(b, s->id[0] ? s->id : "resp_tailgate");
-    tg_buf_printf(b, ",\"object\":\"response\",\"created_at\":%lld,\"status\":\"%s\","
-                     "\"background\":false,\"error\":%s,\"incomplete_details\":",
+    tg_buf_printf(b,
+                  ",\"object\":\"response\",\"created_at\":%lld,\"status\":\"%s\","
+                  "\"background\":false,\"error\":%s,\"incomplete_details\":",
                   (long long)s->created, e.status, error_object ? error_object : "null");
     if (e.incomplete)
         tg_buf_printf(b, "{\"reason\":\"%s\"}", e.incomplete);
@@ -380,8 +380,7 @@ int tg_responses_from_chat_answer(const char *body, size_t len, const cJSON *req
 {
     cJSON *root = body && len ? tg_json_parse_provider(body, len) : NULL;
     const cJSON *choices = get(root, "choices");
-    if (!str_eq(tg_json_get_str(root, "object"), "chat.completion") &&
-        !cJSON_IsArray(choices)) {
+    if (!str_eq(tg_json_get_str(root, "object"), "chat.completion") && !cJSON_IsArray(choices)) {
         cJSON_Delete(root);
         return -1;
     }
@@ -491,8 +490,7 @@ void tg_responses_from_chat_error(const char *body, size_t len, int status, stru
 
 /* ==== streams ==== */
 
-void tg_responses_stream_init(struct tg_responses_stream *s, const cJSON *request,
-                              int64_t created)
+void tg_responses_stream_init(struct tg_responses_stream *s, const cJSON *request, int64_t created)
 {
     memset(s, 0, sizeof(*s));
     s->created = created;
@@ -812,8 +810,7 @@ static void on_choice(struct tg_responses_stream *s, struct tg_buf *out, const c
         on_message_delta(s, out, refusal, true);
     const cJSON *call;
     const cJSON *calls = get(delta, "tool_calls");
-    cJSON_ArrayForEach(call, array_or_null(calls))
-        on_tool_call(s, out, call);
+    cJSON_ArrayForEach(call, array_or_null(calls)) on_tool_call(s, out, call);
     const char *finish_reason = tg_json_get_str(choice, "finish_reason");
     if (finish_reason) {
         static const char *const known[] = {"stop", "length", "tool_calls", "content_filter",

@@ -57,19 +57,19 @@ enum tg_responses_phase {
 
 struct tg_responses_stream {
     enum tg_responses_phase phase;
-    char id[80];    /* "resp_..." */
+    char id[80]; /* "resp_..." */
     char model[128];
     int64_t created;
-    int seq;                 /* the next sequence_number */
-    struct tg_buf echo;      /* the request's members a response repeats, ",..." */
+    int seq;            /* the next sequence_number */
+    struct tg_buf echo; /* the request's members a response repeats, ",..." */
     struct tg_responses_item *items;
     int n_items;
-    int open;                /* the item taking deltas, or -1 */
+    int open;                  /* the item taking deltas, or -1 */
     const char *finish_reason; /* a literal; NULL until a choice says */
     bool has_usage;
     int64_t input_tokens, output_tokens, cached_tokens, reasoning_tokens;
     bool has_cached, has_reasoning;
-    bool content_started;    /* an output_text, refusal or arguments delta was sent */
+    bool content_started; /* an output_text, refusal or arguments delta was sent */
 };
 
 enum tg_responses_event_result {
@@ -80,8 +80,7 @@ enum tg_responses_event_result {
 };
 
 /* `request` as for tg_responses_from_chat_answer (read here only). */
-void tg_responses_stream_init(struct tg_responses_stream *s, const cJSON *request,
-                              int64_t created);
+void tg_responses_stream_init(struct tg_responses_stream *s, const cJSON *request, int64_t created);
 void tg_responses_stream_free(struct tg_responses_stream *s);
 /* Translates one chat SSE event's data ("{...}" or "[DONE]") into Responses
  * events ("event: NAME\ndata: {...}\n\n"), appended to out. An upstream

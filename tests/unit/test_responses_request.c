@@ -187,8 +187,7 @@ static void test_request_input_items(void **state)
          "y.png','detail':'low'}}]"},
         {ITEMS("{'role':'user','content':[{'type':'input_image','image_url':'data:image/png;"
                "base64,AAAA','detail':'original'}]}"),
-         "messages.0.content.0.image_url",
-         "{'url':'data:image/png;base64,AAAA','detail':'high'}"},
+         "messages.0.content.0.image_url", "{'url':'data:image/png;base64,AAAA','detail':'high'}"},
         {ITEMS("{'role':'user','content':[{'type':'input_file','file_data':'data:application/"
                "pdf;base64,AA','filename':'a.pdf'}]}"),
          "messages.0.content.0",
@@ -203,8 +202,8 @@ static void test_request_input_items(void **state)
                "'content':[{'type':'output_text','text':'a','annotations':[]},"
                "{'type':'output_text','text':'b','annotations':[]}]}"),
          "messages.0", "{'role':'assistant','content':'ab'}"},
-        {ITEMS("{'role':'assistant','content':[{'type':'refusal','refusal':'no'}]}"),
-         "messages.0", "{'role':'assistant','content':null,'refusal':'no'}"},
+        {ITEMS("{'role':'assistant','content':[{'type':'refusal','refusal':'no'}]}"), "messages.0",
+         "{'role':'assistant','content':null,'refusal':'no'}"},
         {ITEMS("{'role':'assistant','content':'plain'}"), "messages.0",
          "{'role':'assistant','content':'plain'}"},
         /* function calls and outputs, ids preserved */
@@ -238,8 +237,8 @@ static void test_request_input_items(void **state)
         {ITEMS("{'type':'function_call_output','call_id':'c1','output':[{'type':'input_text',"
                "'text':'x'},{'type':'input_text','text':'y'}]}"),
          "messages.0.content", "[{'type':'text','text':'x'},{'type':'text','text':'y'}]"},
-        {ITEMS("{'type':'function_call_output','call_id':'c1','output':[]}"),
-         "messages.0.content", "''"},
+        {ITEMS("{'type':'function_call_output','call_id':'c1','output':[]}"), "messages.0.content",
+         "''"},
         /* an earlier reasoning item is the provider's own state: not sent */
         {ITEMS("{'type':'reasoning','id':'rs_1','summary':[],'encrypted_content':'xx'},"
                "{'role':'user','content':'go'}"),
@@ -365,17 +364,18 @@ static void test_request_not_object(void **state)
 
 /* ---- answers ---- */
 
-#define RESP(status, extra, output)                                                               \
-    "{'id':'resp_1','object':'response','created_at':1700000000,'status':'" status "',"          \
-    "'model':'gpt-4o'" extra ",'output':[" output "],'usage':{'input_tokens':10,"               \
-    "'input_tokens_details':{'cached_tokens':4},'output_tokens':5,"                              \
+#define RESP(status, extra, output)                                                                \
+    "{'id':'resp_1','object':'response','created_at':1700000000,'status':'" status "',"            \
+    "'model':'gpt-4o'" extra ",'output':[" output "],'usage':{'input_tokens':10,"                  \
+    "'input_tokens_details':{'cached_tokens':4},'output_tokens':5,"                                \
     "'output_tokens_details':{'reasoning_tokens':2},'total_tokens':15}}"
-#define MSG(parts) "{'type':'message','id':'msg_1','status':'completed','role':'assistant',"  \
-                   "'content':[" parts "]}"
+#define MSG(parts)                                                                                 \
+    "{'type':'message','id':'msg_1','status':'completed','role':'assistant',"                      \
+    "'content':[" parts "]}"
 #define TEXT(t) "{'type':'output_text','text':'" t "','annotations':[]}"
-#define CALL(id, name, args)                                                                      \
-    "{'type':'function_call','id':'fc_1','call_id':'" id "','name':'" name "','arguments':'"   \
-    args "','status':'completed'}"
+#define CALL(id, name, args)                                                                       \
+    "{'type':'function_call','id':'fc_1','call_id':'" id "','name':'" name "','arguments':'" args  \
+    "','status':'completed'}"
 
 static void test_answer_rows(void **state)
 {
@@ -388,8 +388,7 @@ static void test_answer_rows(void **state)
         {RESP("completed", "", MSG(TEXT("hi"))), "choices.0.message",
          "{'role':'assistant','content':'hi','refusal':null}"},
         {RESP("completed", "", MSG(TEXT("hi"))), "choices.0.finish_reason", "'stop'"},
-        {RESP("completed", "", MSG(TEXT("a") "," TEXT("b"))), "choices.0.message.content",
-         "'ab'"},
+        {RESP("completed", "", MSG(TEXT("a") "," TEXT("b"))), "choices.0.message.content", "'ab'"},
         {RESP("completed", "", MSG("{'type':'refusal','refusal':'no'}")), "choices.0.message",
          "{'role':'assistant','content':null,'refusal':'no'}"},
         {RESP("completed", "", ""), "choices.0.message.content", "''"},
@@ -411,8 +410,8 @@ static void test_answer_rows(void **state)
               "{'type':'reasoning','id':'rs_1','summary':[{'type':'summary_text','text':'t1'},"
               "{'type':'summary_text','text':'t2'}]}," MSG(TEXT("ok"))),
          "choices.0.message.reasoning_content", "'t1\\n\\nt2'"},
-        {RESP("completed", "", "{'type':'web_search_call','id':'ws','status':'completed'},"
-                               MSG(TEXT("ok"))),
+        {RESP("completed", "",
+              "{'type':'web_search_call','id':'ws','status':'completed'}," MSG(TEXT("ok"))),
          "choices.0.message.content", "'ok'"},
         {RESP("completed", "", MSG(TEXT("hi"))), "usage",
          "{'prompt_tokens':10,'completion_tokens':5,'total_tokens':15,"

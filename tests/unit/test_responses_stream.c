@@ -26,17 +26,17 @@ struct row {
 
 /* ---- whole answers ---- */
 
-#define CHAT(msg, finish, usage)                                                                  \
-    "{'id':'chatcmpl-abc','object':'chat.completion','created':1700000000,'model':'gpt-4o',"    \
+#define CHAT(msg, finish, usage)                                                                   \
+    "{'id':'chatcmpl-abc','object':'chat.completion','created':1700000000,'model':'gpt-4o',"       \
     "'choices':[{'index':0,'message':" msg ",'finish_reason':'" finish "'}]" usage "}"
-#define USAGE                                                                                     \
-    ",'usage':{'prompt_tokens':10,'completion_tokens':5,'total_tokens':15,"                      \
-    "'prompt_tokens_details':{'cached_tokens':3},'completion_tokens_details':"                  \
+#define USAGE                                                                                      \
+    ",'usage':{'prompt_tokens':10,'completion_tokens':5,'total_tokens':15,"                        \
+    "'prompt_tokens_details':{'cached_tokens':3},'completion_tokens_details':"                     \
     "{'reasoning_tokens':1}}"
 #define TEXT_MSG(t) "{'role':'assistant','content':'" t "'}"
-#define CALLS_MSG                                                                                 \
-    "{'role':'assistant','content':null,'tool_calls':[{'id':'call_1','type':'function',"        \
-    "'function':{'name':'get','arguments':'{\\'a\\':1}'}},{'id':'call_2','type':'function',"     \
+#define CALLS_MSG                                                                                  \
+    "{'role':'assistant','content':null,'tool_calls':[{'id':'call_1','type':'function',"           \
+    "'function':{'name':'get','arguments':'{\\'a\\':1}'}},{'id':'call_2','type':'function',"       \
     "'function':{'name':'put','arguments':'{}'}}]}"
 
 static cJSON *answer_of(const char *chat_q, const char *request_q)
@@ -86,8 +86,7 @@ static void test_answer_rows(void **state)
          "output.0.content", "[{'type':'refusal','refusal':'I cannot'}]"},
         {CHAT("{'role':'assistant','content':'well','refusal':'no'}", "stop", ""),
          "output.0.content.1", "{'type':'refusal','refusal':'no'}"},
-        {CHAT("{'role':'assistant','content':[{'type':'refusal','refusal':'nope'}]}", "stop",
-              ""),
+        {CHAT("{'role':'assistant','content':[{'type':'refusal','refusal':'nope'}]}", "stop", ""),
          "output.0.content", "[{'type':'refusal','refusal':'nope'}]"},
         /* tool calls, call ids preserved */
         {CHAT(CALLS_MSG, "tool_calls", ""), "output",
@@ -114,8 +113,8 @@ static void test_answer_rows(void **state)
         {CHAT("{'role':'assistant','content':'42','reasoning_content':'think'}", "stop", ""),
          "output.0",
          "{'id':'rs_abc','type':'reasoning','summary':[{'type':'summary_text','text':'think'}]}"},
-        {CHAT("{'role':'assistant','content':'42','reasoning':'think'}", "stop", ""),
-         "output.1.id", "'msg_abc_1'"},
+        {CHAT("{'role':'assistant','content':'42','reasoning':'think'}", "stop", ""), "output.1.id",
+         "'msg_abc_1'"},
         /* a call without an id gets one (clients send it back with the output) */
         {CHAT("{'role':'assistant','tool_calls':[{'type':'function','function':{'name':'f',"
               "'arguments':'{}'}}]}",
@@ -143,11 +142,11 @@ static void test_answer_rows(void **state)
         fail_msg("%d row(s) wrong", bad);
 }
 
-#define ECHO_REQ                                                                                  \
-    "{'model':'gpt-4o','input':'hi','instructions':'be brief','max_output_tokens':99,"          \
-    "'metadata':{'k':'v'},'parallel_tool_calls':false,'reasoning':{'effort':'low'},"           \
-    "'temperature':0.2,'top_p':0.5,'text':{'format':{'type':'json_object'},"                    \
-    "'verbosity':'low'},'tool_choice':'required','tools':[{'type':'function','name':'f',"       \
+#define ECHO_REQ                                                                                   \
+    "{'model':'gpt-4o','input':'hi','instructions':'be brief','max_output_tokens':99,"             \
+    "'metadata':{'k':'v'},'parallel_tool_calls':false,'reasoning':{'effort':'low'},"               \
+    "'temperature':0.2,'top_p':0.5,'text':{'format':{'type':'json_object'},"                       \
+    "'verbosity':'low'},'tool_choice':'required','tools':[{'type':'function','name':'f',"          \
     "'parameters':{},'strict':true}],'user':'u'}"
 
 /* A response repeats the request's settings, or the API's defaults. */
@@ -331,23 +330,23 @@ struct stream_case {
     struct event_row rows[12];
 };
 
-#define CHUNK(delta, finish)                                                                      \
-    "{'id':'chatcmpl-abc','object':'chat.completion.chunk','created':1700000000,'model':"      \
+#define CHUNK(delta, finish)                                                                       \
+    "{'id':'chatcmpl-abc','object':'chat.completion.chunk','created':1700000000,'model':"          \
     "'gpt-4o','choices':[{'index':0,'delta':" delta ",'finish_reason':" finish "}]}"
 #define ROLE CHUNK("{'role':'assistant','content':''}", "null")
 #define SAY(t) CHUNK("{'content':'" t "'}", "null")
 #define END(f) CHUNK("{}", "'" f "'")
-#define USAGE_CHUNK                                                                               \
-    "{'id':'chatcmpl-abc','object':'chat.completion.chunk','created':1700000000,'model':"      \
-    "'gpt-4o','choices':[],'usage':{'prompt_tokens':10,'completion_tokens':5,"                  \
-    "'total_tokens':15,'prompt_tokens_details':{'cached_tokens':3},"                            \
+#define USAGE_CHUNK                                                                                \
+    "{'id':'chatcmpl-abc','object':'chat.completion.chunk','created':1700000000,'model':"          \
+    "'gpt-4o','choices':[],'usage':{'prompt_tokens':10,'completion_tokens':5,"                     \
+    "'total_tokens':15,'prompt_tokens_details':{'cached_tokens':3},"                               \
     "'completion_tokens_details':{'reasoning_tokens':1}}}"
-#define TOOL(i, id, name, args)                                                                   \
-    CHUNK("{'tool_calls':[{'index':" #i ",'id':'" id "','type':'function','function':{'name':'" \
-          name "','arguments':'" args "'}}]}",                                                   \
+#define TOOL(i, id, name, args)                                                                    \
+    CHUNK("{'tool_calls':[{'index':" #i ",'id':'" id                                               \
+          "','type':'function','function':{'name':'" name "','arguments':'" args "'}}]}",          \
           "null")
-#define ARGS(i, args) CHUNK("{'tool_calls':[{'index':" #i ",'function':{'arguments':'" args "'}}]}", \
-                            "null")
+#define ARGS(i, args)                                                                              \
+    CHUNK("{'tool_calls':[{'index':" #i ",'function':{'arguments':'" args "'}}]}", "null")
 
 static const struct stream_case cases[] = {
     {"text",
@@ -363,16 +362,20 @@ static const struct stream_case cases[] = {
        "'temperature':1,'text':{'format':{'type':'text'}},'tool_choice':'auto','tools':[],"
        "'top_p':1,'truncation':'disabled','model':'gpt-4o','output':[],'usage':null}"},
       {1, "response.status", "'in_progress'"},
-      {2, "", "{'type':'response.output_item.added','sequence_number':2,'output_index':0,"
-              "'item':{'id':'msg_abc','type':'message','status':'in_progress','role':"
-              "'assistant','content':[]}}"},
-      {3, "", "{'type':'response.content_part.added','sequence_number':3,'item_id':'msg_abc',"
-              "'output_index':0,'content_index':0,'part':{'type':'output_text','text':'',"
-              "'annotations':[],'logprobs':[]}}"},
-      {4, "", "{'type':'response.output_text.delta','sequence_number':4,'item_id':'msg_abc',"
-              "'output_index':0,'content_index':0,'delta':'Hel','logprobs':[]}"},
-      {6, "", "{'type':'response.output_text.done','sequence_number':6,'item_id':'msg_abc',"
-              "'output_index':0,'content_index':0,'text':'Hello','logprobs':[]}"},
+      {2, "",
+       "{'type':'response.output_item.added','sequence_number':2,'output_index':0,"
+       "'item':{'id':'msg_abc','type':'message','status':'in_progress','role':"
+       "'assistant','content':[]}}"},
+      {3, "",
+       "{'type':'response.content_part.added','sequence_number':3,'item_id':'msg_abc',"
+       "'output_index':0,'content_index':0,'part':{'type':'output_text','text':'',"
+       "'annotations':[],'logprobs':[]}}"},
+      {4, "",
+       "{'type':'response.output_text.delta','sequence_number':4,'item_id':'msg_abc',"
+       "'output_index':0,'content_index':0,'delta':'Hel','logprobs':[]}"},
+      {6, "",
+       "{'type':'response.output_text.done','sequence_number':6,'item_id':'msg_abc',"
+       "'output_index':0,'content_index':0,'text':'Hello','logprobs':[]}"},
       {7, "part", "{'type':'output_text','text':'Hello','annotations':[],'logprobs':[]}"},
       {8, "item.status", "'completed'"},
       {8, "item.content.0.text", "'Hello'"},
@@ -390,13 +393,16 @@ static const struct stream_case cases[] = {
      "output_item.done output_item.added function_call_arguments.delta "
      "function_call_arguments.done output_item.done completed",
      TG_RESPONSES_DONE,
-     {{8, "", "{'type':'response.output_item.added','sequence_number':8,'output_index':1,"
-              "'item':{'id':'fc_abc_1','type':'function_call','call_id':'call_1','name':'get',"
-              "'arguments':'','status':'in_progress'}}"},
-      {9, "", "{'type':'response.function_call_arguments.delta','sequence_number':9,"
-              "'item_id':'fc_abc_1','output_index':1,'delta':'{\\'a\\''}"},
-      {11, "", "{'type':'response.function_call_arguments.done','sequence_number':11,"
-               "'item_id':'fc_abc_1','output_index':1,'name':'get','arguments':'{\\'a\\':1}'}"},
+     {{8, "",
+       "{'type':'response.output_item.added','sequence_number':8,'output_index':1,"
+       "'item':{'id':'fc_abc_1','type':'function_call','call_id':'call_1','name':'get',"
+       "'arguments':'','status':'in_progress'}}"},
+      {9, "",
+       "{'type':'response.function_call_arguments.delta','sequence_number':9,"
+       "'item_id':'fc_abc_1','output_index':1,'delta':'{\\'a\\''}"},
+      {11, "",
+       "{'type':'response.function_call_arguments.done','sequence_number':11,"
+       "'item_id':'fc_abc_1','output_index':1,'name':'get','arguments':'{\\'a\\':1}'}"},
       {12, "item.arguments", "'{\\'a\\':1}'"},
       {12, "item.status", "'completed'"},
       {13, "item.call_id", "'call_2'"},
@@ -422,14 +428,15 @@ static const struct stream_case cases[] = {
      TG_RESPONSES_DONE,
      {{-1, "response.incomplete_details", "{'reason':'content_filter'}"}}},
     {"refusal",
-     {ROLE, CHUNK("{'refusal':'I can'}", "null"), CHUNK("{'refusal':'not'}", "null"),
-      END("stop"), "[DONE]"},
+     {ROLE, CHUNK("{'refusal':'I can'}", "null"), CHUNK("{'refusal':'not'}", "null"), END("stop"),
+      "[DONE]"},
      "created in_progress output_item.added content_part.added refusal.delta refusal.delta "
      "refusal.done content_part.done output_item.done completed",
      TG_RESPONSES_DONE,
      {{3, "part", "{'type':'refusal','refusal':''}"},
-      {4, "", "{'type':'response.refusal.delta','sequence_number':4,'item_id':'msg_abc',"
-              "'output_index':0,'content_index':0,'delta':'I can'}"},
+      {4, "",
+       "{'type':'response.refusal.delta','sequence_number':4,'item_id':'msg_abc',"
+       "'output_index':0,'content_index':0,'delta':'I can'}"},
       {6, "refusal", "'I cannot'"},
       {7, "part", "{'type':'refusal','refusal':'I cannot'}"},
       {-1, "response.output.0.content", "[{'type':'refusal','refusal':'I cannot'}]"}}},
@@ -442,15 +449,18 @@ static const struct stream_case cases[] = {
      "output_text.delta output_text.done content_part.done output_item.done completed",
      TG_RESPONSES_DONE,
      {{2, "item", "{'id':'rs_abc','type':'reasoning','summary':[]}"},
-      {3, "", "{'type':'response.reasoning_summary_part.added','sequence_number':3,"
-              "'item_id':'rs_abc','output_index':0,'summary_index':0,'part':{'type':"
-              "'summary_text','text':''}}"},
-      {4, "", "{'type':'response.reasoning_summary_text.delta','sequence_number':4,"
-              "'item_id':'rs_abc','output_index':0,'summary_index':0,'delta':'hm'}"},
+      {3, "",
+       "{'type':'response.reasoning_summary_part.added','sequence_number':3,"
+       "'item_id':'rs_abc','output_index':0,'summary_index':0,'part':{'type':"
+       "'summary_text','text':''}}"},
+      {4, "",
+       "{'type':'response.reasoning_summary_text.delta','sequence_number':4,"
+       "'item_id':'rs_abc','output_index':0,'summary_index':0,'delta':'hm'}"},
       {6, "text", "'hmm'"},
       {7, "part", "{'type':'summary_text','text':'hmm'}"},
-      {8, "item", "{'id':'rs_abc','type':'reasoning','summary':[{'type':'summary_text',"
-                  "'text':'hmm'}]}"},
+      {8, "item",
+       "{'id':'rs_abc','type':'reasoning','summary':[{'type':'summary_text',"
+       "'text':'hmm'}]}"},
       {9, "item.id", "'msg_abc_1'"},
       {11, "output_index", "1"},
       {-1, "response.output.0.summary.0.text", "'hmm'"},
@@ -466,8 +476,9 @@ static const struct stream_case cases[] = {
       "{'error':{'message':'boom','type':'server_error','param':null,'code':null}}"},
      "created in_progress output_item.added content_part.added output_text.delta error failed",
      TG_RESPONSES_ERROR,
-     {{5, "", "{'type':'error','sequence_number':5,'code':'server_error','message':'boom',"
-              "'param':null}"},
+     {{5, "",
+       "{'type':'error','sequence_number':5,'code':'server_error','message':'boom',"
+       "'param':null}"},
       {6, "response.status", "'failed'"},
       {6, "response.error", "{'code':'server_error','message':'boom'}"},
       {6, "response.output.0.status", "'incomplete'"},
@@ -593,7 +604,10 @@ static void test_stream_content_started(void **state)
     static const struct {
         const struct stream_case *c;
         bool started;
-    } rows[] = {{&only_role, false}, {&reasoning, false}, {&text, true}, {&call, true},
+    } rows[] = {{&only_role, false},
+                {&reasoning, false},
+                {&text, true},
+                {&call, true},
                 {&call_no_args, false}};
     for (size_t i = 0; i < N_OF(rows); i++) {
         struct tg_buf out = TG_BUF_INIT;
@@ -613,8 +627,9 @@ static void test_stream_fail(void **state)
     struct tg_responses_stream s;
     struct tg_buf out = TG_BUF_INIT;
     tg_responses_stream_init(&s, NULL, 1234);
-    tg_responses_stream_fail(&s, "{\"message\":\"deadline\",\"type\":\"timeout\",\"code\":"
-                                 "\"deadline_exceeded\"}",
+    tg_responses_stream_fail(&s,
+                             "{\"message\":\"deadline\",\"type\":\"timeout\",\"code\":"
+                             "\"deadline_exceeded\"}",
                              &out);
     struct events e;
     parse_events(&out, &e);
@@ -625,8 +640,8 @@ static void test_stream_fail(void **state)
     assert_true(path_matches(e.data[2], "code", "'deadline_exceeded'"));
     assert_true(path_matches(e.data[2], "message", "'deadline'"));
     assert_string_equal(e.name[3], "response.failed");
-    assert_true(path_matches(e.data[3], "response.error",
-                             "{'code':'server_error','message':'deadline'}"));
+    assert_true(
+        path_matches(e.data[3], "response.error", "{'code':'server_error','message':'deadline'}"));
     free_events(&e);
     tg_buf_reset(&out);
     /* ended: another failure or chunk writes nothing */
@@ -779,10 +794,9 @@ static void test_wire_every_cut(void **state)
     parse_events(&whole.out, &e);
     check_framing(&e);
     /* reasoning, message, two calls; the final response has them all */
-    assert_true(path_matches(e.data[e.n - 1], "response.output.0.summary.0.text",
-                             "'th\xc3\xa9'"));
-    assert_true(path_matches(e.data[e.n - 1], "response.output.1.content.0.text",
-                             "'H\xc3\xa9llo'"));
+    assert_true(path_matches(e.data[e.n - 1], "response.output.0.summary.0.text", "'th\xc3\xa9'"));
+    assert_true(
+        path_matches(e.data[e.n - 1], "response.output.1.content.0.text", "'H\xc3\xa9llo'"));
     assert_true(path_matches(e.data[e.n - 1], "response.output.2.arguments", "'{\\'a\\':1}'"));
     assert_true(path_matches(e.data[e.n - 1], "response.output.3.call_id", "'call_2'"));
     assert_true(path_matches(e.data[e.n - 1], "response.usage.total_tokens", "15"));
@@ -925,12 +939,9 @@ static void test_stream_mutants(void **state)
 {
     (void)state;
     static const char *const chunks[] = {
-        ROLE,
-        CHUNK("{'reasoning_content':'t','refusal':'r'}", "null"),
-        SAY("a"),
-        TOOL(0, "call_1", "get", "{"),
-        ARGS(0, "}"),
-        END("length"),
+        ROLE,         CHUNK("{'reasoning_content':'t','refusal':'r'}", "null"),
+        SAY("a"),     TOOL(0, "call_1", "get", "{"),
+        ARGS(0, "}"), END("length"),
         USAGE_CHUNK,
     };
     for (size_t k = 0; k < N_OF(chunks); k++) {
