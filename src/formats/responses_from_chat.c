@@ -726,8 +726,12 @@ static void on_tool_call(struct tg_responses_stream *s, struct tg_buf *out, cons
 static void finish(struct tg_responses_stream *s, struct tg_buf *out)
 {
     start_response(s, out);
-    /* An empty answer is still a message, as in a whole answer. */
-    if (s->n_items == 0)
+    /* An answer without text or calls is still a message, as in a whole
+     * answer. */
+    bool said = false;
+    for (int i = 0; i < s->n_items; i++)
+        said = said || s->items[i].kind != TG_RITEM_REASONING;
+    if (!said)
         on_message_delta(s, out, "", false);
     close_item(s, out);
     struct ending e = ending_of(s->finish_reason);

@@ -471,6 +471,14 @@ static const struct stream_case cases[] = {
      "content_part.done output_item.done completed",
      TG_RESPONSES_DONE,
      {{4, "text", "''"}, {-1, "response.output.0.content.0.text", "''"}}},
+    {"reasoning only",
+     {ROLE, CHUNK("{'reasoning_content':'hm'}", "null"), END("stop"), "[DONE]"},
+     "created in_progress output_item.added reasoning_summary_part.added "
+     "reasoning_summary_text.delta reasoning_summary_text.done reasoning_summary_part.done "
+     "output_item.done output_item.added content_part.added output_text.done "
+     "content_part.done output_item.done completed",
+     TG_RESPONSES_DONE,
+     {{-1, "response.output.1.content.0.text", "''"}}},
     {"in-band error after text",
      {ROLE, SAY("part"),
       "{'error':{'message':'boom','type':'server_error','param':null,'code':null}}"},
