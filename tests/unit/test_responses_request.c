@@ -15,6 +15,7 @@
 
 #include "core/buf.h"
 #include "formats/chat_from_responses.h"
+#include "formats/responses_from_chat.h"
 
 /* ---- requests ---- */
 
@@ -348,6 +349,62 @@ static void test_request_round_trip(void **state)
     tg_buf_free(&out);
 }
 
+/* The whole loop an agent makes: a chat answer with tool calls becomes a
+ * Responses answer; the client sends its output items back with the tools'
+ * outputs (as the SDKs do: `input: [...prev.output, ...outputs]`); that
+ * request becomes a chat request whose assistant turn has the provider's own
+ * call ids, which its tool messages answer. */
+static void test_round_trip_through_answer(void **state)
+{
+    (void)state;
+    char *chat = q("{'id':'chatcmpl-7','object':'chat.completion','created':1,'model':'m',"
+                   "'choices':[{'index':0,'message':{'role':'assistant','content':'checking',"
+                   "'tool_calls':[{'id':'call_P1','type':'function','function':{'name':'a',"
+                   "'arguments':'{}'}},{'id':'call_P2','type':'function','function':{'name':"
+                   "'b','arguments':'{\\'x\\':2}'}}]},'finish_reason':'tool_calls'}]}");
+    struct tg_buf resp = TG_BUF_INIT;
+    assert_int_equal(tg_responses_from_chat_answer(chat, strlen(chat), NULL, &resp), 0);
+    free(chat);
+    cJSON *answer = cJSON_Parse(resp.data);
+    assert_non_null(answer);
+    cJSON *req = parse_q("{'model':'gpt-4o','instructions':'Be terse.','input':[{'role':'user',"
+                         "'content':'go'}]}");
+    cJSON *input = cJSON_GetObjectItemCaseSensitive(req, "input");
+    cJSON *item;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(answer, "output"))
+        cJSON_AddItemToArray(input, cJSON_Duplicate(item, true));
+    cJSON_AddItemToArray(input, parse_q("{'type':'function_call_output','call_id':'call_P1',"
+                                        "'output':'one'}"));
+    cJSON_AddItemToArray(input, parse_q("{'type':'function_call_output','call_id':'call_P2',"
+                                        "'output':'two'}"));
+    struct tg_buf out = TG_BUF_INIT;
+    char why[64] = "";
+    assert_int_equal(tg_chat_from_responses_request(req, "m", &out, why, sizeof(why)), 0);
+    cJSON *got = cJSON_Parse(out.data);
+    static const struct {
+        const char *path, *want;
+    } rows[] = {
+        {"messages.0", "{'role':'system','content':'Be terse.'}"},
+        {"messages.1", "{'role':'user','content':'go'}"},
+        {"messages.2",
+         "{'role':'assistant','content':'checking','tool_calls':[{'id':'call_P1','type':"
+         "'function','function':{'name':'a','arguments':'{}'}},{'id':'call_P2','type':"
+         "'function','function':{'name':'b','arguments':'{\\'x\\':2}'}}]}"},
+        {"messages.3", "{'role':'tool','tool_call_id':'call_P1','content':'one'}"},
+        {"messages.4", "{'role':'tool','tool_call_id':'call_P2','content':'two'}"},
+        {"messages.5", "!"},
+    };
+    for (size_t i = 0; i < N_OF(rows); i++) {
+        if (!path_matches(got, rows[i].path, rows[i].want))
+            fail_msg("%s should be %s in %s", rows[i].path, rows[i].want, out.data);
+    }
+    cJSON_Delete(got);
+    cJSON_Delete(req);
+    cJSON_Delete(answer);
+    tg_buf_free(&out);
+    tg_buf_free(&resp);
+}
+
 /* A request that is not an object, or null: declined with a reason. */
 static void test_request_not_object(void **state)
 {
@@ -467,11 +524,17 @@ static void test_answer_declined(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_request_fields),      cmocka_unit_test(test_request_model_kept),
-        cmocka_unit_test(test_request_text_format), cmocka_unit_test(test_request_tools),
-        cmocka_unit_test(test_request_input_items), cmocka_unit_test(test_request_ineligible),
-        cmocka_unit_test(test_request_round_trip),  cmocka_unit_test(test_request_not_object),
-        cmocka_unit_test(test_answer_rows),         cmocka_unit_test(test_answer_declined),
+        cmocka_unit_test(test_request_fields),
+        cmocka_unit_test(test_request_model_kept),
+        cmocka_unit_test(test_request_text_format),
+        cmocka_unit_test(test_request_tools),
+        cmocka_unit_test(test_request_input_items),
+        cmocka_unit_test(test_request_ineligible),
+        cmocka_unit_test(test_request_round_trip),
+        cmocka_unit_test(test_round_trip_through_answer),
+        cmocka_unit_test(test_request_not_object),
+        cmocka_unit_test(test_answer_rows),
+        cmocka_unit_test(test_answer_declined),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
