@@ -822,6 +822,48 @@ static void test_wire_every_cut(void **state)
     tg_buf_free(&bytes);
 }
 
+/* A stream's response.completed and the same answer whole are one
+ * response: the same output items, ids, statuses and usage. */
+static void test_stream_equals_whole(void **state)
+{
+    (void)state;
+    static const struct {
+        size_t stream_case;
+        const char *whole;
+    } rows[] = {
+        {0, CHAT(TEXT_MSG("Hello"), "stop", USAGE)},
+        {1, CHAT("{'role':'assistant','content':'ok','tool_calls':[{'id':'call_1','type':"
+                 "'function','function':{'name':'get','arguments':'{\\'a\\':1}'}},{'id':"
+                 "'call_2','type':'function','function':{'name':'put','arguments':'{}'}}]}",
+                 "tool_calls", "")},
+        {2, CHAT(TEXT_MSG("cut"), "length", "")},
+        {4, CHAT("{'role':'assistant','content':null,'refusal':'I cannot'}", "stop", "")},
+        {5, CHAT("{'role':'assistant','content':'42','reasoning_content':'hmm'}", "stop", "")},
+        {6, CHAT(TEXT_MSG(""), "stop", "")},
+    };
+    for (size_t i = 0; i < N_OF(rows); i++) {
+        struct tg_buf out = TG_BUF_INIT;
+        run_chunks(&cases[rows[i].stream_case], &out, NULL, NULL);
+        struct events e;
+        parse_events(&out, &e);
+        cJSON *whole = answer_of(rows[i].whole, NULL);
+        assert_non_null(whole);
+        const cJSON *streamed = at(e.data[e.n - 1], "response");
+        static const char *const members[] = {"id",    "status", "incomplete_details", "output",
+                                              "usage", "model",  "created_at"};
+        for (size_t m = 0; m < N_OF(members); m++) {
+            if (!cJSON_Compare(at(streamed, members[m]), at(whole, members[m]), true)) {
+                char *a = cJSON_PrintUnformatted(streamed), *b = cJSON_PrintUnformatted(whole);
+                fail_msg("case %s: %s differs:\n stream %s\n whole  %s",
+                         cases[rows[i].stream_case].label, members[m], a, b);
+            }
+        }
+        cJSON_Delete(whole);
+        free_events(&e);
+        tg_buf_free(&out);
+    }
+}
+
 /* ---- robustness: every member replaced by every wrong type ---- */
 
 /* clang-format off */
@@ -972,6 +1014,7 @@ int main(void)
         cmocka_unit_test(test_stream_bad),
         cmocka_unit_test(test_stream_item_cap),
         cmocka_unit_test(test_wire_every_cut),
+        cmocka_unit_test(test_stream_equals_whole),
         cmocka_unit_test(test_answer_mutants),
         cmocka_unit_test(test_stream_mutants),
     };
