@@ -1,7 +1,8 @@
 /* `tailgate mock`: the mock provider as an HTTP server (SPEC section 7).
  *
- * Serves the four APIs through the shared engine and player, plus the test
- * endpoints: POST /_mock/script, GET /_mock/stats, POST /_mock/reset. Runs
+ * Serves the five APIs through the shared engine and player (chat,
+ * completions and embeddings also at Azure OpenAI's deployment paths), plus
+ * the test endpoints: POST /_mock/script, GET /_mock/stats, POST /_mock/reset. Runs
  * its own loop until SIGTERM or SIGINT. */
 #include "mock/server.h"
 
@@ -120,6 +121,37 @@ static void headers_json(const struct tg_http_request *req, struct tg_buf *out)
     tg_buf_putc(out, '}');
 }
 
+/* Azure OpenAI's paths: /openai/deployments/NAME/ then chat/completions,
+ * completions or embeddings, served as the OpenAI APIs they are. */
+static int azure_api_of_path(const char *path, size_t len)
+{
+    static const char prefix[] = "/openai/deployments/";
+    size_t n = sizeof(prefix) - 1;
+    if (len <= n || memcmp(path, prefix, n) != 0)
+        return -1;
+    const char *name = path + n;
+    const char *slash = memchr(name, '/', len - n);
+    if (!slash || slash == name)
+        return -1;
+    /* the rest, "/chat/completions", is the OpenAI path without "/v1" */
+    size_t rest = len - (size_t)(slash - path);
+    for (int api = TG_MOCK_API_CHAT; api <= TG_MOCK_API_EMBEDDINGS; api++) {
+        const char *oa = tg_mock_api_path((enum tg_mock_api)api) + 3;
+        if (strlen(oa) == rest && memcmp(oa, slash, rest) == 0)
+            return api;
+    }
+    return -1;
+}
+
+/* Whether the query string has a non-empty api-version. */
+static bool has_api_version(const char *query)
+{
+    for (const char *q = query; q && *q; q = strchr(q, '&'), q = q ? q + 1 : NULL)
+        if (strncmp(q, "api-version=", 12) == 0 && q[12] && q[12] != '&')
+            return true;
+    return false;
+}
+
 static void on_request(struct tg_http_exchange *x, void *ctx)
 {
     struct mock_server *srv = ctx;
@@ -127,8 +159,17 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
     bool post = strcmp(req->method_name, "POST") == 0;
     bool get = strcmp(req->method_name, "GET") == 0;
     struct tg_buf out = TG_BUF_INIT;
+    const char *query = req->path_len < req->url_len ? req->url + req->path_len + 1 : "";
 
     int api = tg_mock_api_of_path(req->url, req->path_len);
+    if (api < 0 && (api = azure_api_of_path(req->url, req->path_len)) >= 0 &&
+        !has_api_version(query)) {
+        /* What Azure answers a request without its api-version. */
+        tg_buf_puts(&out, "{\"error\":{\"code\":\"404\",\"message\":\"Resource not found\"}}");
+        respond_json(x, 404, &out);
+        tg_buf_free(&out);
+        return;
+    }
     if (api >= 0) {
         if (!post) {
             tg_http_respond_error(x, 405, "method_not_allowed", "use POST", "Allow: POST\r\n");
@@ -136,9 +177,8 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
         }
         struct tg_buf hj = TG_BUF_INIT;
         headers_json(req, &hj);
-        char path[64];
-        snprintf(path, sizeof(path), "%.*s", (int)req->path_len, req->url);
-        tg_mock_remember(&srv->mock, req->method_name, path, hj.data, req->body, req->body_len);
+        tg_mock_remember(&srv->mock, req->method_name, req->url, hj.data, req->body,
+                         req->body_len);
         tg_buf_free(&hj);
         struct mock_exchange *me = tg_xcalloc(1, sizeof(*me));
         me->x = x;
@@ -235,6 +275,10 @@ static void usage(FILE *out)
                  "  --log-level LEVEL    debug, info, warn or error (default info)\n\n"
                  "Endpoints: POST /v1/chat/completions /v1/completions /v1/embeddings "
                  "/v1/responses /v1/messages;\n"
+                 "Azure OpenAI's paths POST /openai/deployments/NAME/chat/completions "
+                 "(/completions, /embeddings)\n"
+                 "?api-version=V, answered as the OpenAI APIs (any NAME; without api-version: "
+                 "404 as Azure);\n"
                  "POST /_mock/script (JSON array of steps), GET /_mock/stats, POST "
                  "/_mock/reset.\n");
 }
