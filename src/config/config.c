@@ -810,14 +810,15 @@ static bool has_header(const struct tg_provider_cfg *p, const char *name)
 }
 
 /* SPEC [[providers]] api_version: required by kind "azure" (Azure answers
- * 404 without it), meaningless elsewhere. It goes into the query string as
- * it is, so it is held to the characters Azure's versions use. */
+ * 404 without it); elsewhere only its default "" (a version there would be
+ * silently unused). It goes into the query string as it is, so it is held
+ * to the characters Azure's versions use. */
 static int check_api_version(struct loader *L, const struct tg_toml_value *elem, const char *where,
                              const struct tg_provider_cfg *p)
 {
     const struct tg_toml_kv *kv = tg_toml_get(elem->u.tab, "api_version");
     if (p->kind != TG_PROVIDER_AZURE) {
-        if (kv)
+        if (kv && p->api_version[0])
             return fail(L, kv->key_pos, "%s: \"api_version\" applies only to kind = \"azure\"",
                         where);
         return 0;

@@ -1513,8 +1513,11 @@ static void test_azure(void **state)
     tg_config_free(cfg);
     unsetenv("TG_TEST_AZ_KEY");
 
-    /* other kinds have no api_version */
+    /* other kinds have no api_version, and may spell out its default */
     cfg = load_ok(MINIMAL);
+    assert_string_equal(cfg->providers[0].api_version, "");
+    tg_config_free(cfg);
+    cfg = load_ok(PROVIDER "api_version = \"\"\n" DEPLOYMENT ROUTE);
     assert_string_equal(cfg->providers[0].api_version, "");
     tg_config_free(cfg);
 
