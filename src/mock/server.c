@@ -33,6 +33,7 @@ struct mock_exchange {
     int status;
     size_t body_len; /* not streamed: the announced length */
     bool stream;
+    bool azure; /* asked at an Azure OpenAI path */
     struct tg_buf headers;
     struct tg_buf body;
 };
@@ -51,10 +52,22 @@ static void sink_head(void *ctx, int status, const char *headers, size_t headers
     me->status = status;
     me->stream = stream;
     me->body_len = body_len;
-    if (stream)
+    if (stream) {
         tg_http_stream_begin(me->x, status, headers, headers_len);
-    else
+        if (me->azure && status == 200) {
+            /* Azure opens every stream with its prompt's filter verdicts:
+             * a chunk without choices, before any content. */
+            static const char ev[] =
+                "data: {\"choices\":[],\"created\":0,\"id\":\"\",\"model\":\"\",\"object\":\"\","
+                "\"prompt_filter_results\":[{\"prompt_index\":0,\"content_filter_results\":{"
+                "\"hate\":{\"filtered\":false,\"severity\":\"safe\"},\"self_harm\":{\"filtered\":"
+                "false,\"severity\":\"safe\"},\"sexual\":{\"filtered\":false,\"severity\":\"safe\"},"
+                "\"violence\":{\"filtered\":false,\"severity\":\"safe\"}}}]}\n\n";
+            tg_http_stream_write(me->x, ev, sizeof(ev) - 1);
+        }
+    } else {
         tg_buf_append(&me->headers, headers, headers_len); /* sent with the whole body */
+    }
 }
 
 static void sink_data(void *ctx, const char *p, size_t n)
@@ -162,8 +175,9 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
     const char *query = req->path_len < req->url_len ? req->url + req->path_len + 1 : "";
 
     int api = tg_mock_api_of_path(req->url, req->path_len);
+    bool azure = false;
     if (api < 0 && (api = azure_api_of_path(req->url, req->path_len)) >= 0 &&
-        !has_api_version(query)) {
+        !(azure = has_api_version(query))) {
         /* What Azure answers a request without its api-version. */
         tg_buf_puts(&out, "{\"error\":{\"code\":\"404\",\"message\":\"Resource not found\"}}");
         respond_json(x, 404, &out);
@@ -182,6 +196,7 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
         tg_buf_free(&hj);
         struct mock_exchange *me = tg_xcalloc(1, sizeof(*me));
         me->x = x;
+        me->azure = azure;
         tg_http_set_user(x, me);
         tg_mock_play_start(&me->play, &srv->loop, &srv->mock, (enum tg_mock_api)api, req->body,
                            req->body_len, &http_sink, me);
@@ -277,8 +292,8 @@ static void usage(FILE *out)
                  "/v1/responses /v1/messages;\n"
                  "Azure OpenAI's paths POST /openai/deployments/NAME/chat/completions "
                  "(/completions, /embeddings)\n"
-                 "?api-version=V, answered as the OpenAI APIs (any NAME; without api-version: "
-                 "404 as Azure);\n"
+                 "?api-version=V, answered as the OpenAI APIs (any NAME; streams open with "
+                 "Azure's\nprompt_filter_results chunk; without api-version: 404 as Azure);\n"
                  "POST /_mock/script (JSON array of steps), GET /_mock/stats, POST "
                  "/_mock/reset.\n");
 }

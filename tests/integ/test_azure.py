@@ -163,6 +163,10 @@ class Streaming(Base):
         events = self.events(b)
         self.assertEqual(events[-1], "[DONE]")
         chunks = [json.loads(e) for e in events[:-1]]
+        # Azure's opening chunk (its prompt's filter verdicts, no choices) is
+        # not content and not usage: it is held, then relayed as it came
+        self.assertEqual(chunks[0]["choices"], [])
+        self.assertIn("prompt_filter_results", chunks[0])
         text = "".join(c["choices"][0]["delta"].get("content") or ""
                        for c in chunks if c["choices"])
         self.assertTrue(text)
@@ -184,6 +188,19 @@ class Streaming(Base):
         req, = recent(self.az)
         self.assertEqual(req["query"], "api-version=2024-06-01")
         self.assertNotIn("stream_options", json.loads(req["body"]))
+
+    def test_stream_content_filter_goes_to_content_policy_fallbacks(self):
+        self.setup(routes=[{"model": "m", "deployments": ["az"],
+                            "content_policy_fallbacks": ["safe"]},
+                           {"model": "safe", "deployments": ["oa"]}])
+        self.az.script([{"content": "", "finish_reason": "content_filter"}])
+        s, h, b = self.chat(stream=True)
+        self.assertEqual(s, 200, b)
+        self.assertEqual(h["x-tailgate-route"], "safe")
+        self.assertEqual(self.trace(h), [("az", "content_policy"), ("oa", "streaming")])
+        events = self.events(b)
+        self.assertEqual(events[-1], "[DONE]")
+        self.assertNotIn("prompt_filter_results", b)  # nothing of Azure's stream got out
 
     def test_stream_fails_over_to_openai_before_first_content(self):
         self.setup(routes=[{"model": "m", "deployments": ["az", "oa"]}],
