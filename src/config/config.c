@@ -776,6 +776,14 @@ static bool url_host_is(const char *url, const char *host)
     return h && n > 0 && n == strlen(host) && strncasecmp(h, host, n) == 0;
 }
 
+/* Whether two URLs name the same host (case-insensitive). */
+static bool same_host(const char *a, const char *b)
+{
+    size_t na, nb;
+    const char *ha = url_host(a, &na), *hb = url_host(b, &nb);
+    return ha && hb && na > 0 && na == nb && strncasecmp(ha, hb, na) == 0;
+}
+
 /* SPEC [[providers]] api_key_env: the well-known variable only for the
  * provider's own host. A key for api.openai.com must never reach a local
  * model server or a proxy someone else runs because its API looks alike. */
@@ -789,14 +797,8 @@ static const char *default_key_env(const struct tg_provider_cfg *p)
         /* An Azure key belongs to one resource: the one the SDKs' companion
          * variable $AZURE_OPENAI_ENDPOINT names. */
         const char *endpoint = getenv("AZURE_OPENAI_ENDPOINT");
-        size_t n;
-        const char *host = endpoint ? url_host(endpoint, &n) : NULL;
-        if (host && n > 0) {
-            char own[256];
-            snprintf(own, sizeof(own), "%.*s", (int)n, host);
-            if (n < sizeof(own) && url_host_is(p->base_url, own))
-                return "AZURE_OPENAI_API_KEY";
-        }
+        if (endpoint && same_host(p->base_url, endpoint))
+            return "AZURE_OPENAI_API_KEY";
     }
     return "";
 }
