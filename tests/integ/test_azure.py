@@ -106,6 +106,20 @@ class Requests(Base):
             self.assertEqual(header(r, "api-key"), KEY)
             self.assertIsNone(header(r, "authorization"))
 
+    def test_reload_changes_the_api_version(self):
+        self.setup()
+        with open(self.g.config_path) as f:
+            text = f.read()
+        self.g.rewrite(text.replace('"2024-10-21"', '"2025-04-01-preview"'))
+        self.g.reload()
+        deadline = time.time() + 5
+        while (self.g.metric("tailgate_config_reloads_total", result="ok") < 1
+               and time.time() < deadline):
+            time.sleep(0.02)
+        s, _, b = self.chat()
+        self.assertEqual(s, 200, b)
+        self.assertEqual(recent(self.az)[-1]["query"], "api-version=2025-04-01-preview")
+
     def test_the_mock_answers_like_azure_without_api_version(self):
         """What the tests above rely on: the mock serves Azure's paths only
         with an api-version, as Azure does (404 Resource not found)."""
