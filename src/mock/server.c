@@ -191,8 +191,7 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
         }
         struct tg_buf hj = TG_BUF_INIT;
         headers_json(req, &hj);
-        tg_mock_remember(&srv->mock, req->method_name, req->url, hj.data, req->body,
-                         req->body_len);
+        tg_mock_remember(&srv->mock, req->method_name, req->url, hj.data, req->body, req->body_len);
         tg_buf_free(&hj);
         struct mock_exchange *me = tg_xcalloc(1, sizeof(*me));
         me->x = x;

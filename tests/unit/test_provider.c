@@ -56,7 +56,7 @@ struct build_case {
     enum tg_provider_kind kind;
     const char *base_url;
     const char *api_version;
-    const char *api_key; /* NULL: none configured */
+    const char *api_key;        /* NULL: none configured */
     struct tg_header_cfg extra; /* {NULL, NULL}: none */
     enum tg_api api;
     const char *body;
