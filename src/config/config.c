@@ -52,7 +52,8 @@ struct field {
 static const char *const jitter_values[] = {"full", "equal", "none", NULL};
 static const char *const truncation_values[] = {"flag", "fail", "off", NULL};
 static const char *const cache_mode_values[] = {"off", "fallback", "on", NULL};
-static const char *const provider_kind_values[] = {"openai", "anthropic", "mock", NULL};
+/* In the order of enum tg_provider_kind. */
+static const char *const provider_kind_values[] = {"openai", "anthropic", "azure", "mock", NULL};
 
 static const struct field server_fields[] = {
     STRING_FIELD(struct tg_server_cfg, listen),
@@ -152,6 +153,7 @@ static const struct field provider_fields[] = {
     STRING_FIELD(struct tg_provider_cfg, ca_file),
     INT_FIELD(struct tg_provider_cfg, default_max_tokens, 1, 10000000),
     STRING_FIELD(struct tg_provider_cfg, anthropic_version),
+    STRING_FIELD(struct tg_provider_cfg, api_version),
     FIELDS_END,
 };
 
@@ -747,13 +749,13 @@ static int check_entry_name(struct loader *L, const struct tg_toml_value *elem,
     return 0;
 }
 
-/* Whether the URL's host is `host` (case-insensitive; userinfo and port
- * aside). */
-static bool url_host_is(const char *url, const char *host)
+/* The host of a URL (userinfo and port aside), or NULL when it has no
+ * scheme. *len gets its length. */
+static const char *url_host(const char *url, size_t *len)
 {
     const char *p = strstr(url, "://");
     if (!p)
-        return false;
+        return NULL;
     p += 3;
     size_t n = strcspn(p, "/?#");
     const char *at = memchr(p, '@', n);
@@ -762,9 +764,24 @@ static bool url_host_is(const char *url, const char *host)
         p = at + 1;
     }
     size_t host_len = strcspn(p, ":/?#");
-    if (host_len > n)
-        host_len = n;
-    return host_len == strlen(host) && strncasecmp(p, host, host_len) == 0;
+    *len = host_len > n ? n : host_len;
+    return p;
+}
+
+/* Whether the URL's host is `host` (case-insensitive). */
+static bool url_host_is(const char *url, const char *host)
+{
+    size_t n;
+    const char *h = url_host(url, &n);
+    return h && n > 0 && n == strlen(host) && strncasecmp(h, host, n) == 0;
+}
+
+/* Whether two URLs name the same host (case-insensitive). */
+static bool same_host(const char *a, const char *b)
+{
+    size_t na, nb;
+    const char *ha = url_host(a, &na), *hb = url_host(b, &nb);
+    return ha && hb && na > 0 && na == nb && strncasecmp(ha, hb, na) == 0;
 }
 
 /* SPEC [[providers]] api_key_env: the well-known variable only for the
@@ -776,7 +793,47 @@ static const char *default_key_env(const struct tg_provider_cfg *p)
         return "OPENAI_API_KEY";
     if (p->kind == TG_PROVIDER_ANTHROPIC && url_host_is(p->base_url, "api.anthropic.com"))
         return "ANTHROPIC_API_KEY";
+    if (p->kind == TG_PROVIDER_AZURE) {
+        /* An Azure key belongs to one resource: the one the SDKs' companion
+         * variable $AZURE_OPENAI_ENDPOINT names. */
+        const char *endpoint = getenv("AZURE_OPENAI_ENDPOINT");
+        if (endpoint && same_host(p->base_url, endpoint))
+            return "AZURE_OPENAI_API_KEY";
+    }
     return "";
+}
+
+static bool has_header(const struct tg_provider_cfg *p, const char *name)
+{
+    for (size_t i = 0; i < p->n_headers; i++)
+        if (strcasecmp(p->headers[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* SPEC [[providers]] api_version: required by kind "azure" (Azure answers
+ * 404 without it); elsewhere only its default "" (a version there would be
+ * silently unused). It goes into the query string as it is, so it is held
+ * to the characters Azure's versions use. */
+static int check_api_version(struct loader *L, const struct tg_toml_value *elem, const char *where,
+                             const struct tg_provider_cfg *p)
+{
+    const struct tg_toml_kv *kv = tg_toml_get(elem->u.tab, "api_version");
+    if (p->kind != TG_PROVIDER_AZURE) {
+        if (kv && p->api_version[0])
+            return fail(L, kv->key_pos, "%s: \"api_version\" applies only to kind = \"azure\"",
+                        where);
+        return 0;
+    }
+    if (!kv)
+        return fail(L, elem->pos, "%s (kind \"azure\") needs \"api_version\", e.g. "
+                    "api_version = \"2024-10-21\"", where);
+    const char *v = p->api_version;
+    if (!v[0] || strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") !=
+                     strlen(v))
+        return fail(L, kv->value.pos, "%s: api_version \"%s\" is not an API version such as "
+                    "\"2024-10-21\" or \"2025-04-01-preview\"", where, v);
+    return 0;
 }
 
 static int load_provider(struct loader *L, const struct tg_toml_value *elem, size_t index)
@@ -789,6 +846,7 @@ static int load_provider(struct loader *L, const struct tg_toml_value *elem, siz
     p->ca_file = tg_xstrdup("");
     p->default_max_tokens = 4096;
     p->anthropic_version = tg_xstrdup("2023-06-01");
+    p->api_version = tg_xstrdup("");
     tg_mock_options_default(&p->mock);
     p->kind = (enum tg_provider_kind)-1;
 
@@ -816,6 +874,8 @@ static int load_provider(struct loader *L, const struct tg_toml_value *elem, siz
     }
     if ((kv = tg_toml_get(t, "ca_file")) && check_readable(L, "providers.ca_file", &kv->value) < 0)
         return -1;
+    if (check_api_version(L, elem, where, p) < 0)
+        return -1;
 
     if (p->kind == TG_PROVIDER_MOCK) {
         if (!p->base_url)
@@ -830,9 +890,16 @@ static int load_provider(struct loader *L, const struct tg_toml_value *elem, siz
         if (strncmp(p->base_url, "http://", 7) != 0 && strncmp(p->base_url, "https://", 8) != 0)
             return fail(L, kv->value.pos, "%s: base_url must start with http:// or https://",
                         where);
+        if (p->kind == TG_PROVIDER_AZURE && strpbrk(p->base_url, "?#"))
+            return fail(L, kv->value.pos, "%s: an azure base_url is the deployment's URL without "
+                        "a query (the api-version goes in \"api_version\")", where);
         size_t n = strlen(p->base_url);
         while (n > 0 && p->base_url[n - 1] == '/')
             p->base_url[--n] = '\0';
+        if (p->kind == TG_PROVIDER_AZURE && !strstr(p->base_url, "/deployments/"))
+            add_warning(cfg, "%s: base_url %s names no deployment; Azure OpenAI's are "
+                        "https://RESOURCE.openai.azure.com/openai/deployments/NAME (its /openai/v1 "
+                        "endpoint is kind \"openai\")", where, p->base_url);
         if (!p->api_key_env)
             p->api_key_env = tg_xstrdup(default_key_env(p));
     }
@@ -843,6 +910,11 @@ static int load_provider(struct loader *L, const struct tg_toml_value *elem, siz
         else if (p->kind != TG_PROVIDER_MOCK)
             add_warning(cfg, "%s: environment variable %s is not set; requests go without a key",
                         where, p->api_key_env);
+    } else if (p->kind == TG_PROVIDER_AZURE && !has_header(p, "api-key") &&
+               !has_header(p, "Authorization")) {
+        /* Azure has no well-known key variable of its own host to fall back on. */
+        add_warning(cfg, "%s: no api_key_env; requests go without an api-key (set api_key_env, "
+                    "or an Authorization header in headers for Entra ID)", where);
     }
     return 0;
 }
@@ -1498,6 +1570,7 @@ void tg_config_free(struct tg_config *cfg)
         free(p->api_key);
         free(p->ca_file);
         free(p->anthropic_version);
+        free(p->api_version);
         for (size_t h = 0; h < p->n_headers; h++) {
             free(p->headers[h].name);
             free(p->headers[h].value);
@@ -1558,7 +1631,7 @@ const struct tg_deployment_cfg *tg_config_deployment(const struct tg_config *cfg
 
 const char *tg_provider_kind_name(enum tg_provider_kind kind)
 {
-    return (unsigned)kind < 3 ? provider_kind_values[kind] : "?";
+    return (unsigned)kind < TG_PROVIDER__COUNT ? provider_kind_values[kind] : "?";
 }
 
 const char *tg_jitter_name(enum tg_jitter j)

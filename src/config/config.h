@@ -17,7 +17,13 @@
 enum tg_jitter { TG_JITTER_FULL = 0, TG_JITTER_EQUAL, TG_JITTER_NONE };
 enum tg_truncation { TG_TRUNCATION_FLAG = 0, TG_TRUNCATION_FAIL, TG_TRUNCATION_OFF };
 enum tg_cache_mode { TG_CACHE_OFF = 0, TG_CACHE_FALLBACK, TG_CACHE_ON };
-enum tg_provider_kind { TG_PROVIDER_OPENAI = 0, TG_PROVIDER_ANTHROPIC, TG_PROVIDER_MOCK };
+enum tg_provider_kind {
+    TG_PROVIDER_OPENAI = 0,
+    TG_PROVIDER_ANTHROPIC,
+    TG_PROVIDER_AZURE, /* Azure OpenAI: OpenAI's bodies, a deployment URL, api-version, api-key */
+    TG_PROVIDER_MOCK,
+    TG_PROVIDER__COUNT
+};
 
 struct tg_server_cfg {
     char *listen;
@@ -132,6 +138,7 @@ struct tg_provider_cfg {
     char *ca_file;
     int64_t default_max_tokens; /* anthropic: max_tokens when the request has none */
     char *anthropic_version;    /* anthropic: the anthropic-version header */
+    char *api_version;          /* azure: the api-version query parameter; "" for other kinds */
     struct tg_mock_options mock;
 };
 

@@ -28,6 +28,8 @@ static void print_provider(FILE *out, const struct tg_provider_cfg *p)
         return;
     }
     fprintf(out, "%s provider \"%s\" %s", tg_provider_kind_name(p->kind), p->name, p->base_url);
+    if (p->kind == TG_PROVIDER_AZURE)
+        fprintf(out, " api-version %s", p->api_version);
     if (p->api_key_env[0])
         fprintf(out, " (key from $%s%s)", p->api_key_env, p->api_key ? "" : ", unset");
 }

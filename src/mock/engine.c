@@ -51,6 +51,7 @@ static void recent_free(struct tg_mock_recent *r)
 {
     free(r->method);
     free(r->path);
+    free(r->query);
     free(r->headers_json);
     free(r->body);
     memset(r, 0, sizeof(*r));
@@ -741,14 +742,16 @@ void tg_mock_plan_free(struct tg_mock_plan *p)
 
 /* ---- stats ---- */
 
-void tg_mock_remember(struct tg_mock *m, const char *method, const char *path,
+void tg_mock_remember(struct tg_mock *m, const char *method, const char *target,
                       const char *headers_json, const char *body, size_t body_len)
 {
     struct tg_mock_recent *r = &m->recent[m->recent_next];
     m->recent_next = (m->recent_next + 1) % TG_MOCK_RECENT;
     recent_free(r);
     r->method = tg_xstrdup(method);
-    r->path = tg_xstrdup(path);
+    size_t path_len = strcspn(target, "?");
+    r->path = tg_xmemdup0(target, path_len);
+    r->query = tg_xstrdup(target[path_len] ? target + path_len + 1 : "");
     r->headers_json = tg_xstrdup(headers_json);
     r->body = tg_xmemdup0(body, body_len > 65536 ? 65536 : body_len);
 }
@@ -783,6 +786,8 @@ void tg_mock_stats_json(const struct tg_mock *m, struct tg_buf *out)
         tg_buf_json_str(out, r->method, strlen(r->method));
         tg_buf_puts(out, ",\"path\":");
         tg_buf_json_str(out, r->path, strlen(r->path));
+        tg_buf_puts(out, ",\"query\":");
+        tg_buf_json_str(out, r->query, strlen(r->query));
         tg_buf_printf(out, ",\"headers\":%s,\"body\":", r->headers_json);
         tg_buf_json_str(out, r->body, strlen(r->body));
         tg_buf_putc(out, '}');

@@ -75,6 +75,7 @@ struct tg_mock_plan {
 struct tg_mock_recent {
     char *method;
     char *path;
+    char *query;        /* after '?', "" when none */
     char *headers_json; /* {"name": "value", ...} */
     char *body;         /* truncated to 64 KiB */
 };
@@ -122,8 +123,9 @@ void tg_mock_plan(struct tg_mock *m, enum tg_mock_api api, const char *body, siz
                   struct tg_mock_plan *out);
 void tg_mock_plan_free(struct tg_mock_plan *p);
 
-/* Remembers a request for GET /_mock/stats ("recent"). */
-void tg_mock_remember(struct tg_mock *m, const char *method, const char *path,
+/* Remembers a request for GET /_mock/stats ("recent"): its target is kept
+ * as "path" and, after a '?', "query". */
+void tg_mock_remember(struct tg_mock *m, const char *method, const char *target,
                       const char *headers_json, const char *body, size_t body_len);
 void tg_mock_stats_json(const struct tg_mock *m, struct tg_buf *out);
 void tg_mock_count_status(struct tg_mock *m, int status);

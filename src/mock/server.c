@@ -1,7 +1,8 @@
 /* `tailgate mock`: the mock provider as an HTTP server (SPEC section 7).
  *
- * Serves the four APIs through the shared engine and player, plus the test
- * endpoints: POST /_mock/script, GET /_mock/stats, POST /_mock/reset. Runs
+ * Serves the five APIs through the shared engine and player (chat,
+ * completions and embeddings also at Azure OpenAI's deployment paths), plus
+ * the test endpoints: POST /_mock/script, GET /_mock/stats, POST /_mock/reset. Runs
  * its own loop until SIGTERM or SIGINT. */
 #include "mock/server.h"
 
@@ -32,6 +33,7 @@ struct mock_exchange {
     int status;
     size_t body_len; /* not streamed: the announced length */
     bool stream;
+    bool azure; /* asked at an Azure OpenAI path */
     struct tg_buf headers;
     struct tg_buf body;
 };
@@ -50,10 +52,22 @@ static void sink_head(void *ctx, int status, const char *headers, size_t headers
     me->status = status;
     me->stream = stream;
     me->body_len = body_len;
-    if (stream)
+    if (stream) {
         tg_http_stream_begin(me->x, status, headers, headers_len);
-    else
+        if (me->azure && status == 200) {
+            /* Azure opens every stream with its prompt's filter verdicts:
+             * a chunk without choices, before any content. */
+            static const char ev[] =
+                "data: {\"choices\":[],\"created\":0,\"id\":\"\",\"model\":\"\",\"object\":\"\","
+                "\"prompt_filter_results\":[{\"prompt_index\":0,\"content_filter_results\":{"
+                "\"hate\":{\"filtered\":false,\"severity\":\"safe\"},\"self_harm\":{\"filtered\":"
+                "false,\"severity\":\"safe\"},\"sexual\":{\"filtered\":false,\"severity\":\"safe\"},"
+                "\"violence\":{\"filtered\":false,\"severity\":\"safe\"}}}]}\n\n";
+            tg_http_stream_write(me->x, ev, sizeof(ev) - 1);
+        }
+    } else {
         tg_buf_append(&me->headers, headers, headers_len); /* sent with the whole body */
+    }
 }
 
 static void sink_data(void *ctx, const char *p, size_t n)
@@ -120,6 +134,37 @@ static void headers_json(const struct tg_http_request *req, struct tg_buf *out)
     tg_buf_putc(out, '}');
 }
 
+/* Azure OpenAI's paths: /openai/deployments/NAME/ then chat/completions,
+ * completions or embeddings, served as the OpenAI APIs they are. */
+static int azure_api_of_path(const char *path, size_t len)
+{
+    static const char prefix[] = "/openai/deployments/";
+    size_t n = sizeof(prefix) - 1;
+    if (len <= n || memcmp(path, prefix, n) != 0)
+        return -1;
+    const char *name = path + n;
+    const char *slash = memchr(name, '/', len - n);
+    if (!slash || slash == name)
+        return -1;
+    /* the rest, "/chat/completions", is the OpenAI path without "/v1" */
+    size_t rest = len - (size_t)(slash - path);
+    for (int api = TG_MOCK_API_CHAT; api <= TG_MOCK_API_EMBEDDINGS; api++) {
+        const char *oa = tg_mock_api_path((enum tg_mock_api)api) + 3;
+        if (strlen(oa) == rest && memcmp(oa, slash, rest) == 0)
+            return api;
+    }
+    return -1;
+}
+
+/* Whether the query string has a non-empty api-version. */
+static bool has_api_version(const char *query)
+{
+    for (const char *q = query; q && *q; q = strchr(q, '&'), q = q ? q + 1 : NULL)
+        if (strncmp(q, "api-version=", 12) == 0 && q[12] && q[12] != '&')
+            return true;
+    return false;
+}
+
 static void on_request(struct tg_http_exchange *x, void *ctx)
 {
     struct mock_server *srv = ctx;
@@ -127,8 +172,18 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
     bool post = strcmp(req->method_name, "POST") == 0;
     bool get = strcmp(req->method_name, "GET") == 0;
     struct tg_buf out = TG_BUF_INIT;
+    const char *query = req->path_len < req->url_len ? req->url + req->path_len + 1 : "";
 
     int api = tg_mock_api_of_path(req->url, req->path_len);
+    bool azure = false;
+    if (api < 0 && (api = azure_api_of_path(req->url, req->path_len)) >= 0 &&
+        !(azure = has_api_version(query))) {
+        /* What Azure answers a request without its api-version. */
+        tg_buf_puts(&out, "{\"error\":{\"code\":\"404\",\"message\":\"Resource not found\"}}");
+        respond_json(x, 404, &out);
+        tg_buf_free(&out);
+        return;
+    }
     if (api >= 0) {
         if (!post) {
             tg_http_respond_error(x, 405, "method_not_allowed", "use POST", "Allow: POST\r\n");
@@ -136,12 +191,11 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
         }
         struct tg_buf hj = TG_BUF_INIT;
         headers_json(req, &hj);
-        char path[64];
-        snprintf(path, sizeof(path), "%.*s", (int)req->path_len, req->url);
-        tg_mock_remember(&srv->mock, req->method_name, path, hj.data, req->body, req->body_len);
+        tg_mock_remember(&srv->mock, req->method_name, req->url, hj.data, req->body, req->body_len);
         tg_buf_free(&hj);
         struct mock_exchange *me = tg_xcalloc(1, sizeof(*me));
         me->x = x;
+        me->azure = azure;
         tg_http_set_user(x, me);
         tg_mock_play_start(&me->play, &srv->loop, &srv->mock, (enum tg_mock_api)api, req->body,
                            req->body_len, &http_sink, me);
@@ -235,6 +289,10 @@ static void usage(FILE *out)
                  "  --log-level LEVEL    debug, info, warn or error (default info)\n\n"
                  "Endpoints: POST /v1/chat/completions /v1/completions /v1/embeddings "
                  "/v1/responses /v1/messages;\n"
+                 "Azure OpenAI's paths POST /openai/deployments/NAME/chat/completions "
+                 "(/completions, /embeddings)\n"
+                 "?api-version=V, answered as the OpenAI APIs (any NAME; streams open with "
+                 "Azure's\nprompt_filter_results chunk; without api-version: 404 as Azure);\n"
                  "POST /_mock/script (JSON array of steps), GET /_mock/stats, POST "
                  "/_mock/reset.\n");
 }

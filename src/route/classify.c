@@ -1,6 +1,6 @@
 /* Upstream outcome classes (see classify.h). OpenAI errors carry
- * error.code / error.type; Anthropic ones error.type and, for spend limits,
- * error.details.error_code. Messages are consulted only where providers
+ * error.code / error.type (Azure's also error.innererror.code); Anthropic
+ * ones error.type and, for spend limits, error.details.error_code. Messages are consulted only where providers
  * give nothing better ("prompt is too long"). */
 #include "route/classify.h"
 
@@ -43,6 +43,7 @@ struct error_fields {
     const char *type;
     const char *message;
     const char *detail_code;
+    const char *inner_code; /* Azure: error.innererror.code */
 };
 
 static void read_error(const cJSON *root, struct error_fields *e)
@@ -57,6 +58,7 @@ static void read_error(const cJSON *root, struct error_fields *e)
     e->type = tg_json_get_str(err, "type");
     e->message = tg_json_get_str(err, "message");
     e->detail_code = tg_json_get_str(cJSON_GetObjectItemCaseSensitive(err, "details"), "error_code");
+    e->inner_code = tg_json_get_str(cJSON_GetObjectItemCaseSensitive(err, "innererror"), "code");
 }
 
 /* Quota, from the error's code/type when it has one (they are precise);
@@ -85,11 +87,15 @@ static bool is_context_overflow(const struct error_fields *e)
            contains(e->message, "context_length_exceeded");
 }
 
+/* Azure: code "content_filter" (prompts), "contentFilter" (images), or a
+ * generic code with innererror.code "ResponsibleAIPolicyViolation". */
 static bool is_content_policy(const struct error_fields *e)
 {
     return contains(e->code, "content_filter") || contains(e->code, "content_policy") ||
            contains(e->type, "content_filter") || contains(e->type, "content_policy") ||
+           contains(e->code, "contentFilter") ||
            contains(e->code, "ResponsibleAIPolicyViolation") ||
+           contains(e->inner_code, "ResponsibleAIPolicyViolation") ||
            contains(e->message, "content management policy") ||
            contains(e->message, "content policy") || contains(e->message, "safety system");
 }

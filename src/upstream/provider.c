@@ -72,6 +72,16 @@ static bool ask_for_usage(struct tg_buf *body, const cJSON *json)
     return true;
 }
 
+/* Azure refuses stream_options (400, "Unrecognized request argument") before
+ * api-version 2024-09-01-preview, so older versions are not asked for a
+ * stream's usage: the answer would be an error. Versions are dates, which
+ * compare as strings; one that is not a date is taken as newer. */
+static bool azure_takes_stream_options(const char *version)
+{
+    bool date = strlen(version) >= 10 && strspn(version, "0123456789-") >= 10;
+    return !date || strncmp(version, "2024-09-01", 10) >= 0;
+}
+
 /* Appends "Name: value" (line is scratch space, reused across headers). */
 static void add_header(struct tg_upstream_req *r, struct tg_buf *line, const char *name,
                        const char *prefix, const char *value)
@@ -114,18 +124,26 @@ int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api, cons
         if (api == TG_API_CHAT && stream)
             out->usage_added = ask_for_usage(&out->body, json);
         return 0;
-    case TG_PROVIDER_OPENAI: {
+    case TG_PROVIDER_OPENAI:
+    case TG_PROVIDER_AZURE: {
+        /* Azure speaks OpenAI's bodies at the deployment's URL; the version
+         * is a query parameter and the key goes in its own header. */
+        bool azure = p->kind == TG_PROVIDER_AZURE;
         struct tg_buf url = TG_BUF_INIT;
         tg_buf_printf(&url, "%s%s", p->base_url, api_paths[api] + 3); /* past "/v1" */
+        if (azure)
+            tg_buf_printf(&url, "?api-version=%s", p->api_version);
         out->url = tg_buf_steal(&url, NULL);
         struct tg_buf line = TG_BUF_INIT;
         add_body_headers(out, stream);
-        if (p->api_key)
+        if (p->api_key && azure)
+            add_header(out, &line, "api-key", "", p->api_key);
+        else if (p->api_key)
             add_header(out, &line, "Authorization", "Bearer ", p->api_key);
         add_extra_headers(out, &line, p);
         tg_buf_free(&line);
         body_with_model(body, body_len, dep->model, &out->body);
-        if (api == TG_API_CHAT && stream)
+        if (api == TG_API_CHAT && stream && (!azure || azure_takes_stream_options(p->api_version)))
             out->usage_added = ask_for_usage(&out->body, json);
         return 0;
     }

@@ -1,8 +1,13 @@
 /* What to send a provider for one attempt: URL, headers and body, by
  * provider kind (SPEC section 5). `openai` and `mock` get the client's body
  * with "model" replaced by the deployment's model; the key goes in
- * Authorization: Bearer. Kind `anthropic` gets the request translated
- * (upstream/anthropic.c), the key in x-api-key, and anthropic-version. */
+ * Authorization: Bearer. `azure` gets the same body (Azure routes by the
+ * deployment in base_url and ignores "model") at
+ * {base_url}/chat/completions?api-version=V (and /completions, /embeddings),
+ * the key in api-key; it serves no Responses API here, so Responses
+ * requests reach it as chat. Kind `anthropic` gets the request translated
+ * (upstream/anthropic.c), the key in x-api-key, and anthropic-version.
+ * Pure apart from building the curl header list: no loop, no transfer. */
 #ifndef TG_UPSTREAM_PROVIDER_H
 #define TG_UPSTREAM_PROVIDER_H
 

@@ -36,8 +36,8 @@ deployments = ["d"]
 """
 
 
-def run(*args, timeout=20):
-    env = dict(os.environ)
+def run(*args, timeout=20, env=None):
+    env = dict(os.environ if env is None else env)
     env.setdefault("ASAN_OPTIONS", "abort_on_error=1:detect_leaks=1:halt_on_error=1")
     env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
     p = subprocess.run([harness.tailgate_bin()] + list(args), stdout=subprocess.PIPE,
@@ -179,6 +179,21 @@ model = "m2"
         self.assertEqual(code, 0, err)
         self.assertIn('warning: deployment "unused" is not in any route', out)
 
+    def test_check_azure_provider(self):
+        """An azure provider shows its deployment URL and api-version; its key
+        by the variable's name only."""
+        path = self.write("azure.toml", MINIMAL.replace(
+            'kind = "mock"\n', 'kind = "azure"\n'
+            'base_url = "https://res.openai.azure.com/openai/deployments/gpt4o/"\n'
+            'api_version = "2024-10-21"\napi_key_env = "TG_TEST_AZURE_KEY"\n'))
+        env = dict(os.environ, TG_TEST_AZURE_KEY="az-secret-key")
+        code, out, err = run("check", "-c", path, env=env)
+        self.assertEqual(code, 0, err)
+        self.assertIn('azure provider "p" https://res.openai.azure.com/openai/deployments/gpt4o '
+                      'api-version 2024-10-21 (key from $TG_TEST_AZURE_KEY)', out)
+        self.assertNotIn("az-secret-key", out + err)
+        self.assertNotIn("warning", out)
+
     # Each broken config: (name, text with "@@" where the error must point, words
     # the message must hold).
     BROKEN = [
@@ -208,6 +223,26 @@ model = "m2"
          'deployments = ["d"]\ncontext_window_fallbacks = ["t"]\n\n[[routes]]\nmodel = "t"\n'
          'deployments = ["d"]\nfallbacks = [@@"r"]\n',
          ["fallback cycle", '"r" -> "s" -> "t" -> "r"']),
+        ("azure_no_api_version",
+         MINIMAL.replace('[[providers]]\nname = "p"\nkind = "mock"\n',
+                         '@@[[providers]]\nname = "p"\nkind = "azure"\n'
+                         'base_url = "https://r.openai.azure.com/openai/deployments/d"\n'
+                         'api_key_env = "AZ_KEY"\n'),
+         ['provider "p"', '"azure"', '"api_version"']),
+        ("api_version_not_azure",
+         MINIMAL.replace('kind = "mock"\n', 'kind = "openai"\nbase_url = "http://127.0.0.1:1/v1"\n'
+                         '@@api_version = "2024-10-21"\n'),
+         ['provider "p"', '"api_version"', 'only to kind = "azure"']),
+        ("azure_bad_api_version",
+         MINIMAL.replace('kind = "mock"\n', 'kind = "azure"\n'
+                         'base_url = "https://r.openai.azure.com/openai/deployments/d"\n'
+                         'api_version = @@"2024-10-21&x=1"\n'),
+         ['provider "p"', "api_version", "2024-10-21&x=1"]),
+        ("azure_query_in_base_url",
+         MINIMAL.replace('kind = "mock"\n', 'kind = "azure"\nbase_url = '
+                         '@@"https://r.openai.azure.com/openai/deployments/d?api-version=1"\n'
+                         'api_version = "2024-10-21"\n'),
+         ['provider "p"', "query", '"api_version"']),
     ]
 
     @staticmethod

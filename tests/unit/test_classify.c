@@ -193,6 +193,12 @@ static void test_context_overflow(void **state)
          "\"input length and `max_tokens` exceed context limit: 188240 + 21333 > 200000, "
          "decrease input length or `max_tokens` and try again\"}}",
          ANT, TG_CLASS_CONTEXT_OVERFLOW, "anthropic prompt plus max_tokens over the window"},
+        {400,
+         "{\"error\":{\"message\":\"This model's maximum context length is 8192 tokens. "
+         "However, your messages resulted in 9001 tokens. Please reduce the length of the "
+         "messages.\",\"type\":\"invalid_request_error\",\"param\":\"messages\",\"code\":"
+         "\"context_length_exceeded\",\"status\":400}}",
+         OAI, TG_CLASS_CONTEXT_OVERFLOW, "azure context_length_exceeded"},
         {413, "", OAI, TG_CLASS_CONTEXT_OVERFLOW, "413 without a body"},
         {413, ANT_TOO_LARGE, ANT, TG_CLASS_CONTEXT_OVERFLOW, "anthropic request_too_large"},
         {413, "<html>413 Request Entity Too Large</html>", OAI, TG_CLASS_CONTEXT_OVERFLOW,
@@ -213,6 +219,18 @@ static void test_content_policy(void **state)
          "{\"error\":{\"message\":\"This request violates our content policy.\",\"type\":"
          "\"invalid_request_error\"}}",
          OAI, TG_CLASS_CONTENT_POLICY, "content policy in the message"},
+        /* Azure says why in innererror.code when the code is generic */
+        {400,
+         "{\"error\":{\"message\":\"The request was blocked.\",\"code\":\"BadRequest\","
+         "\"innererror\":{\"code\":\"ResponsibleAIPolicyViolation\"}}}",
+         OAI, TG_CLASS_CONTENT_POLICY, "azure innererror ResponsibleAIPolicyViolation"},
+        /* Azure's image and jailbreak filters spell it in camel case */
+        {400, "{\"error\":{\"code\":\"contentFilter\",\"message\":\"Blocked.\"}}", OAI,
+         TG_CLASS_CONTENT_POLICY, "azure contentFilter"},
+        {400,
+         "{\"error\":{\"message\":\"x\",\"code\":\"BadRequest\",\"innererror\":{\"code\":"
+         "\"InvalidPayload\"}}}",
+         OAI, TG_CLASS_CLIENT_ERROR, "azure innererror that is not a policy"},
     };
     RUN(rows);
 }

@@ -939,8 +939,8 @@ static void test_wrong_types(void **state)
     expect_error(
         "[[providers]]\nname = \"p\"\nkind = \"mock\"\nhttp2 = @@\"yes\"\n" DEPLOYMENT ROUTE,
         "providers.http2", "true or false", NULL);
-    expect_error("[[providers]]\nname = \"p\"\nkind = @@\"azure\"\n" DEPLOYMENT ROUTE,
-                 "providers.kind", "\"openai\"", "\"anthropic\"", "\"mock\"", NULL);
+    expect_error("[[providers]]\nname = \"p\"\nkind = @@\"bedrock\"\n" DEPLOYMENT ROUTE,
+                 "providers.kind", "\"openai\"", "\"anthropic\"", "\"azure\"", "\"mock\"", NULL);
     expect_error(PROVIDER
                  "[[deployments]]\nname = \"d\"\nprovider = @@[\"p\"]\nmodel = \"m\"\n" ROUTE,
                  "provider", "string", NULL);
@@ -1488,6 +1488,110 @@ static void test_base_url(void **state)
                  "base_url", NULL);
 }
 
+#define AZ_URL "https://res.openai.azure.com/openai/deployments/gpt4o"
+#define AZ_DEPLOYMENT "[[deployments]]\nname = \"d\"\nprovider = \"az\"\nmodel = \"gpt-4o\"\n"
+
+/* SPEC section 5 `azure`: the deployment's URL, api_version required (Azure
+ * answers 404 without one) and only there, the key in a named variable, or
+ * $AZURE_OPENAI_API_KEY only for the resource $AZURE_OPENAI_ENDPOINT names. */
+static void test_azure(void **state)
+{
+    (void)state;
+    unsetenv("AZURE_OPENAI_ENDPOINT");
+    unsetenv("AZURE_OPENAI_API_KEY");
+    setenv("TG_TEST_AZ_KEY", "az-key-1", 1);
+    struct tg_config *cfg = load_ok("[[providers]]\nname = \"az\"\nkind = \"azure\"\n"
+                                    "base_url = \"" AZ_URL "//\"\napi_version = \"2024-10-21\"\n"
+                                    "api_key_env = \"TG_TEST_AZ_KEY\"\n" AZ_DEPLOYMENT ROUTE);
+    const struct tg_provider_cfg *p = provider(cfg, "az");
+    assert_int_equal(p->kind, TG_PROVIDER_AZURE);
+    assert_string_equal(tg_provider_kind_name(p->kind), "azure");
+    assert_string_equal(p->base_url, AZ_URL);
+    assert_string_equal(p->api_version, "2024-10-21");
+    assert_string_equal(p->api_key, "az-key-1");
+    assert_int_equal(cfg->n_warnings, 0);
+    tg_config_free(cfg);
+    unsetenv("TG_TEST_AZ_KEY");
+
+    /* other kinds have no api_version, and may spell out its default */
+    cfg = load_ok(MINIMAL);
+    assert_string_equal(cfg->providers[0].api_version, "");
+    tg_config_free(cfg);
+    cfg = load_ok(PROVIDER "api_version = \"\"\n" DEPLOYMENT ROUTE);
+    assert_string_equal(cfg->providers[0].api_version, "");
+    tg_config_free(cfg);
+
+    /* The SDKs' $AZURE_OPENAI_API_KEY belongs to $AZURE_OPENAI_ENDPOINT's
+     * resource: no other host gets it by default. */
+    setenv("AZURE_OPENAI_API_KEY", "az-env-key", 1);
+    const char *three = "[[providers]]\nname = \"az\"\nkind = \"azure\"\n"
+                        "base_url = \"" AZ_URL "\"\napi_version = \"2024-10-21\"\n"
+                        "[[providers]]\nname = \"other\"\nkind = \"azure\"\n"
+                        "base_url = \"https://else.openai.azure.com/openai/deployments/x\"\n"
+                        "api_version = \"2024-10-21\"\n"
+                        "[[providers]]\nname = \"oa\"\nkind = \"openai\"\n"
+                        "base_url = \"https://res.openai.azure.com/openai/v1\"\n" AZ_DEPLOYMENT ROUTE;
+    cfg = load_ok(three); /* no endpoint: nobody gets it */
+    assert_null(provider(cfg, "az")->api_key);
+    assert_null(provider(cfg, "other")->api_key);
+    /* a keyless azure provider is worth a warning (one per azure provider) */
+    size_t no_key = 0;
+    for (size_t i = 0; i < cfg->n_warnings; i++)
+        no_key += strstr(cfg->warnings[i], "without an api-key") != NULL;
+    assert_int_equal(no_key, 2);
+    tg_config_free(cfg);
+    setenv("AZURE_OPENAI_ENDPOINT", "https://RES.openai.azure.com/", 1);
+    cfg = load_ok(three);
+    assert_string_equal(provider(cfg, "az")->api_key_env, "AZURE_OPENAI_API_KEY");
+    assert_string_equal(provider(cfg, "az")->api_key, "az-env-key");
+    assert_null(provider(cfg, "other")->api_key);
+    assert_null(provider(cfg, "oa")->api_key); /* kind openai: never Azure's variable */
+    tg_config_free(cfg);
+    unsetenv("AZURE_OPENAI_ENDPOINT");
+    unsetenv("AZURE_OPENAI_API_KEY");
+
+    /* Entra ID: a bearer token in headers is a key; no warning */
+    cfg = load_ok("[[providers]]\nname = \"az\"\nkind = \"azure\"\nbase_url = \"" AZ_URL "\"\n"
+                  "api_version = \"2024-10-21\"\nheaders = { Authorization = \"Bearer t\" }\n"
+                  AZ_DEPLOYMENT ROUTE);
+    assert_int_equal(cfg->n_warnings, 0);
+    tg_config_free(cfg);
+
+    /* a base_url that names no deployment loads, with a warning */
+    cfg = load_ok("[[providers]]\nname = \"az\"\nkind = \"azure\"\napi_key_env = \"HOME\"\n"
+                  "base_url = \"https://res.openai.azure.com\"\napi_version = \"2024-10-21\"\n"
+                  AZ_DEPLOYMENT ROUTE);
+    assert_int_equal(cfg->n_warnings, 1);
+    assert_non_null(strstr(cfg->warnings[0], "names no deployment"));
+    tg_config_free(cfg);
+
+    /* errors, at the key or the entry */
+    expect_error("@@[[providers]]\nname = \"az\"\nkind = \"azure\"\nbase_url = \"" AZ_URL "\"\n"
+                 AZ_DEPLOYMENT ROUTE,
+                 "provider \"az\"", "\"azure\"", "\"api_version\"", NULL);
+    expect_error("@@[[providers]]\nname = \"az\"\nkind = \"azure\"\napi_version = \"2024-10-21\"\n"
+                 AZ_DEPLOYMENT ROUTE,
+                 "provider \"az\"", "base_url", NULL);
+    expect_error("[[providers]]\nname = \"az\"\nkind = \"azure\"\nbase_url = \"" AZ_URL "\"\n"
+                 "api_version = @@\"\"\n" AZ_DEPLOYMENT ROUTE,
+                 "provider \"az\"", "api_version", NULL);
+    expect_error("[[providers]]\nname = \"az\"\nkind = \"azure\"\nbase_url = \"" AZ_URL "\"\n"
+                 "api_version = @@\"2024-10-21&x=y\"\n" AZ_DEPLOYMENT ROUTE,
+                 "provider \"az\"", "api_version", "2024-10-21&x=y", NULL);
+    expect_error("[[providers]]\nname = \"az\"\nkind = \"azure\"\nbase_url = \"" AZ_URL "\"\n"
+                 "api_version = @@2024\n" AZ_DEPLOYMENT ROUTE,
+                 "providers.api_version", "string", NULL);
+    expect_error("[[providers]]\nname = \"az\"\nkind = \"azure\"\n"
+                 "base_url = @@\"" AZ_URL "?api-version=2024-10-21\"\napi_version = \"2024-10-21\"\n"
+                 AZ_DEPLOYMENT ROUTE,
+                 "provider \"az\"", "query", "api_version", NULL);
+    expect_error("[[providers]]\nname = \"az\"\nkind = \"openai\"\nbase_url = \"https://h/v1\"\n"
+                 "@@api_version = \"2024-10-21\"\n" AZ_DEPLOYMENT ROUTE,
+                 "provider \"az\"", "\"api_version\"", "only to kind = \"azure\"", NULL);
+    expect_error(PROVIDER "@@api_version = \"2024-10-21\"\n" DEPLOYMENT ROUTE, "provider \"p\"",
+                 "\"api_version\"", NULL);
+}
+
 static void test_tls_and_files(void **state)
 {
     (void)state;
@@ -1700,6 +1804,7 @@ int main(void)
         cmocka_unit_test(test_provider_subtable_types),
         cmocka_unit_test(test_headers),
         cmocka_unit_test(test_base_url),
+        cmocka_unit_test(test_azure),
         cmocka_unit_test(test_tls_and_files),
         cmocka_unit_test(test_files_not_directories),
         cmocka_unit_test(test_load_file),

@@ -1,0 +1,179 @@
+/* Unit tests of what an attempt sends each HTTP provider kind
+ * (upstream/provider.c, SPEC section 5): the URL, the key's header and the
+ * body, as a table of cases; for `azure`, the deployment URL with its
+ * api-version query and the key in api-key, never in Authorization. */
+/* cmocka.h needs these first, in this order. */
+/* clang-format off */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+/* clang-format on */
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config/config.h"
+#include "upstream/provider.h"
+#include "util/json.h"
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+#define AZ_URL "https://res.openai.azure.com/openai/deployments/gpt4o"
+#define CHAT "{\"model\":\"client-name\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"
+#define CHAT_STREAM                                                                                \
+    "{\"model\":\"client-name\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":"     \
+    "\"hi\"}]}"
+#define EMBED "{\"model\":\"client-name\",\"input\":\"hi\"}"
+
+/* The value of header `name` in the list (case-insensitive name), or NULL;
+ * *count gets how many times it appears. */
+static const char *find_header(const struct curl_slist *h, const char *name, int *count)
+{
+    const char *found = NULL;
+    size_t n = strlen(name);
+    *count = 0;
+    for (; h; h = h->next) {
+        if (strncasecmp(h->data, name, n) == 0 && h->data[n] == ':') {
+            (*count)++;
+            found = h->data + n + 1 + (h->data[n + 1] == ' ');
+        }
+    }
+    return found;
+}
+
+struct header_case {
+    const char *name;
+    const char *value; /* NULL: must be absent */
+};
+
+struct build_case {
+    const char *what;
+    enum tg_provider_kind kind;
+    const char *base_url;
+    const char *api_version;
+    const char *api_key;        /* NULL: none configured */
+    struct tg_header_cfg extra; /* {NULL, NULL}: none */
+    enum tg_api api;
+    const char *body;
+    bool stream;
+    const char *url;
+    struct header_case headers[4];
+    bool usage_added;
+};
+
+static const struct build_case cases[] = {
+    {"azure chat", TG_PROVIDER_AZURE, AZ_URL, "2024-10-21", "az-key", {NULL, NULL}, TG_API_CHAT,
+     CHAT, false, AZ_URL "/chat/completions?api-version=2024-10-21",
+     {{"api-key", "az-key"}, {"Authorization", NULL}, {"Content-Type", "application/json"}},
+     false},
+    {"azure completions", TG_PROVIDER_AZURE, AZ_URL, "2024-10-21", "az-key", {NULL, NULL},
+     TG_API_COMPLETIONS, "{\"model\":\"m\",\"prompt\":\"p\"}", false,
+     AZ_URL "/completions?api-version=2024-10-21",
+     {{"api-key", "az-key"}, {"Authorization", NULL}},
+     false},
+    {"azure embeddings", TG_PROVIDER_AZURE, AZ_URL, "2025-04-01-preview", "az-key", {NULL, NULL},
+     TG_API_EMBEDDINGS, EMBED, false, AZ_URL "/embeddings?api-version=2025-04-01-preview",
+     {{"api-key", "az-key"}, {"Authorization", NULL}},
+     false},
+    {"azure without a key sends none", TG_PROVIDER_AZURE, AZ_URL, "2024-10-21", NULL,
+     {NULL, NULL}, TG_API_CHAT, CHAT, false, AZ_URL "/chat/completions?api-version=2024-10-21",
+     {{"api-key", NULL}, {"Authorization", NULL}},
+     false},
+    {"azure with Entra ID's bearer token in headers", TG_PROVIDER_AZURE, AZ_URL, "2024-10-21",
+     NULL, {"Authorization", "Bearer entra-token"}, TG_API_CHAT, CHAT, false,
+     AZ_URL "/chat/completions?api-version=2024-10-21",
+     {{"api-key", NULL}, {"Authorization", "Bearer entra-token"}},
+     false},
+    {"azure stream on a version with stream_options asks for usage", TG_PROVIDER_AZURE, AZ_URL,
+     "2024-10-21", "k", {NULL, NULL}, TG_API_CHAT, CHAT_STREAM, true,
+     AZ_URL "/chat/completions?api-version=2024-10-21",
+     {{"api-key", "k"}, {"Accept", "text/event-stream"}},
+     true},
+    {"azure stream on an older version does not (it would answer 400)", TG_PROVIDER_AZURE,
+     AZ_URL, "2024-06-01", "k", {NULL, NULL}, TG_API_CHAT, CHAT_STREAM, true,
+     AZ_URL "/chat/completions?api-version=2024-06-01",
+     {{"api-key", "k"}, {"Accept", "text/event-stream"}},
+     false},
+    {"azure stream on a preview after 2024-09-01", TG_PROVIDER_AZURE, AZ_URL,
+     "2025-01-01-preview", "k", {NULL, NULL}, TG_API_CHAT, CHAT_STREAM, true,
+     AZ_URL "/chat/completions?api-version=2025-01-01-preview",
+     {{"api-key", "k"}},
+     true},
+    {"openai: Bearer, no api-key, no query", TG_PROVIDER_OPENAI, "https://api.openai.com/v1", "",
+     "sk-1", {NULL, NULL}, TG_API_CHAT, CHAT, false, "https://api.openai.com/v1/chat/completions",
+     {{"Authorization", "Bearer sk-1"}, {"api-key", NULL}},
+     false},
+    {"openai stream asks for usage", TG_PROVIDER_OPENAI, "http://127.0.0.1:9/v1", "", NULL,
+     {NULL, NULL}, TG_API_CHAT, CHAT_STREAM, true, "http://127.0.0.1:9/v1/chat/completions",
+     {{"Authorization", NULL}, {"api-key", NULL}},
+     true},
+};
+
+static void test_build(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < N_OF(cases); i++) {
+        const struct build_case *c = &cases[i];
+        struct tg_provider_cfg p = {0};
+        p.name = "p";
+        p.kind = c->kind;
+        p.base_url = (char *)c->base_url;
+        p.api_version = (char *)c->api_version;
+        p.api_key = (char *)c->api_key;
+        p.anthropic_version = "2023-06-01";
+        struct tg_header_cfg extra = c->extra;
+        if (extra.name) {
+            p.headers = &extra;
+            p.n_headers = 1;
+        }
+        struct tg_deployment_cfg d = {0};
+        d.name = "d";
+        d.provider = &p;
+        d.model = "gpt-4o";
+        cJSON *json = cJSON_Parse(c->body);
+        assert_non_null(json);
+        struct tg_upstream_req r;
+        char why[128] = "";
+        int rc = tg_provider_build(&d, c->api, c->body, strlen(c->body), json, c->stream, &r, why,
+                                   sizeof(why));
+        if (rc != 0)
+            fail_msg("%s: not built (%s)", c->what, why);
+        if (strcmp(r.url, c->url) != 0)
+            fail_msg("%s: url %s, expected %s", c->what, r.url, c->url);
+        for (size_t h = 0; h < N_OF(c->headers) && c->headers[h].name; h++) {
+            int count;
+            const char *v = find_header(r.headers, c->headers[h].name, &count);
+            if (!c->headers[h].value && v)
+                fail_msg("%s: %s: %s sent, expected none", c->what, c->headers[h].name, v);
+            if (c->headers[h].value && (!v || strcmp(v, c->headers[h].value) != 0 || count != 1))
+                fail_msg("%s: %s is %s (%d times), expected %s once", c->what,
+                         c->headers[h].name, v ? v : "absent", count, c->headers[h].value);
+        }
+        /* The body is OpenAI's with the deployment's model (Azure ignores it). */
+        cJSON *sent = tg_json_parse_provider(r.body.data, r.body.len);
+        assert_non_null(sent);
+        assert_string_equal(tg_json_get_str(sent, "model"), "gpt-4o");
+        const cJSON *so = cJSON_GetObjectItemCaseSensitive(sent, "stream_options");
+        if (r.usage_added != c->usage_added || (so != NULL) != c->usage_added)
+            fail_msg("%s: usage asked %d (stream_options %s), expected %d", c->what,
+                     r.usage_added, so ? "present" : "absent", c->usage_added);
+        if (c->usage_added)
+            assert_true(tg_json_get_bool(so, "include_usage", false));
+        cJSON_Delete(sent);
+        cJSON_Delete(json);
+        tg_upstream_req_free(&r);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_build),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
