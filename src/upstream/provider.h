@@ -2,7 +2,7 @@
  * provider kind (SPEC section 5). `openai` and `mock` get the client's body
  * with "model" replaced by the deployment's model; the key goes in
  * Authorization: Bearer. Kind `anthropic` gets the request translated
- * (upstream/anthropic.c), the key in x-api-key, and anthropic-version. */
+ * (formats/messages_from_chat.c), the key in x-api-key, and anthropic-version. */
 #ifndef TG_UPSTREAM_PROVIDER_H
 #define TG_UPSTREAM_PROVIDER_H
 

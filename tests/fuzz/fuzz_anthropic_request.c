@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "upstream/anthropic.h"
+#include "formats/messages_from_chat.h"
 #include "util/json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     struct tg_buf out = TG_BUF_INIT;
     char why[64] = "";
-    if (tg_anthropic_request(json, "claude-x", 1024, &out, why, sizeof(why)) == 0) {
+    if (tg_fmt_messages_from_chat_request(json, "claude-x", 1024, &out, why, sizeof(why)) == 0) {
         /* Tool inputs keep the keys a model named twice. */
         cJSON *sent = tg_json_parse_generated(out.data, out.len);
         FUZZ_CHECK(sent != NULL, "not JSON: %.*s", (int)out.len, out.data);

@@ -1,4 +1,4 @@
-/* Unit tests of the Anthropic Messages adapter (upstream/anthropic.c): OpenAI
+/* Unit tests of the Anthropic Messages adapter (formats/ (messages_from_chat.c, chat_from_messages.c)): OpenAI
  * requests to Messages bodies, Messages answers and errors back, stream
  * events to chat.completion.chunk, as tables of (input, JSON path, expected
  * JSON); and robustness loops that replace or remove every member of valid
@@ -21,7 +21,8 @@
 #include <time.h>
 
 #include "core/buf.h"
-#include "upstream/anthropic.h"
+#include "formats/chat_from_messages.h"
+#include "formats/messages_from_chat.h"
 #include "util/sse.h"
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
@@ -109,7 +110,7 @@ static int translate(const char *in_q, struct tg_buf *out, char *why, size_t why
 {
     cJSON *j = parse_q(in_q);
     assert_non_null(j);
-    int rc = tg_anthropic_request(j, "claude-x", 1024, out, why, why_len);
+    int rc = tg_fmt_messages_from_chat_request(j, "claude-x", 1024, out, why, why_len);
     cJSON_Delete(j);
     return rc;
 }
@@ -523,14 +524,14 @@ static void test_request_ineligible(void **state)
     cJSON *j = parse_q(REQ(",'n':3"));
     struct tg_buf out = TG_BUF_INIT;
     char tiny[2] = "x";
-    assert_int_equal(tg_anthropic_request(j, "m", 10, &out, NULL, 0), -1);
-    assert_int_equal(tg_anthropic_request(j, "m", 10, &out, tiny, sizeof(tiny)), -1);
+    assert_int_equal(tg_fmt_messages_from_chat_request(j, "m", 10, &out, NULL, 0), -1);
+    assert_int_equal(tg_fmt_messages_from_chat_request(j, "m", 10, &out, tiny, sizeof(tiny)), -1);
     assert_string_equal(tiny, "n");
-    assert_int_equal(tg_anthropic_request(NULL, "m", 10, &out, tiny, sizeof(tiny)), -1);
+    assert_int_equal(tg_fmt_messages_from_chat_request(NULL, "m", 10, &out, tiny, sizeof(tiny)), -1);
     cJSON_Delete(j);
     /* no model given: the request's own; no sane default: a fallback */
     j = parse_q(REQ(""));
-    assert_int_equal(tg_anthropic_request(j, NULL, 0, &out, NULL, 0), 0);
+    assert_int_equal(tg_fmt_messages_from_chat_request(j, NULL, 0, &out, NULL, 0), 0);
     cJSON *got = cJSON_Parse(out.data);
     assert_true(path_matches(got, "model", "'gpt-4o'"));
     assert_true(path_matches(got, "max_tokens", "4096"));
@@ -622,7 +623,7 @@ static void test_response_rows(void **state)
         size_t len = strlen(body);
         char *copy = exact(body, len);
         struct tg_buf out = TG_BUF_INIT;
-        int rc = tg_anthropic_response(copy, len, &out);
+        int rc = tg_fmt_chat_from_messages_answer(copy, len, &out);
         free(copy);
         free(body);
         if (rc != 0) {
@@ -649,7 +650,7 @@ static void test_response_created_and_rejects(void **state)
     char *body = q(MSG_BODY(TEXT("x"), "'end_turn'", USAGE));
     struct tg_buf out = TG_BUF_INIT;
     time_t before = time(NULL);
-    assert_int_equal(tg_anthropic_response(body, strlen(body), &out), 0);
+    assert_int_equal(tg_fmt_chat_from_messages_answer(body, strlen(body), &out), 0);
     free(body);
     cJSON *got = cJSON_Parse(out.data);
     const cJSON *created = at(got, "created");
@@ -670,11 +671,11 @@ static void test_response_created_and_rejects(void **state)
     };
     for (size_t i = 0; i < N_OF(not_messages); i++) {
         char *b = q(not_messages[i]);
-        assert_int_equal(tg_anthropic_response(b, strlen(b), &out), -1);
+        assert_int_equal(tg_fmt_chat_from_messages_answer(b, strlen(b), &out), -1);
         assert_int_equal(out.len, 0);
         free(b);
     }
-    assert_int_equal(tg_anthropic_response(NULL, 0, &out), -1);
+    assert_int_equal(tg_fmt_chat_from_messages_answer(NULL, 0, &out), -1);
     tg_buf_free(&out);
 }
 
@@ -738,7 +739,7 @@ static void test_errors(void **state)
         size_t len = strlen(body);
         char *copy = exact(body, len);
         struct tg_buf out = TG_BUF_INIT;
-        tg_anthropic_error(copy, len, rows[i].status, &out);
+        tg_fmt_chat_from_messages_error(copy, len, rows[i].status, &out);
         cJSON *got = cJSON_Parse(out.data);
         cJSON *want = parse_q(rows[i].want);
         assert_non_null(want);
@@ -816,21 +817,21 @@ static const struct ev full_stream[] = {
 
 /* Feeds events (data copied to exact-size blocks); returns the last result
  * and the index of the event that gave it in *stopped_at. */
-static enum tg_anthropic_event_result feed(struct tg_anthropic_stream *s, const struct ev *evs,
+static enum tg_fmt_result feed(struct tg_fmt_chat_from_messages_stream *s, const struct ev *evs,
                                            size_t n, struct tg_buf *out, char **error_json,
                                            size_t *stopped_at)
 {
-    enum tg_anthropic_event_result r = TG_ANTHROPIC_CONTINUE;
+    enum tg_fmt_result r = TG_FMT_CONTINUE;
     for (size_t i = 0; i < n; i++) {
         char *d = q(evs[i].data);
         size_t len = strlen(d);
         char *copy = exact(d, len);
-        r = tg_anthropic_stream_event(s, evs[i].event, copy, len, out, error_json);
+        r = tg_fmt_chat_from_messages_stream_event(s, evs[i].event, copy, len, out, error_json);
         free(copy);
         free(d);
         if (stopped_at)
             *stopped_at = i;
-        if (r != TG_ANTHROPIC_CONTINUE)
+        if (r != TG_FMT_CONTINUE)
             break;
     }
     return r;
@@ -873,10 +874,10 @@ static void check_chunk_shape(const cJSON *c)
 /* ---- the wire: the same stream cut at every byte ---- */
 
 struct wire_ctx {
-    struct tg_anthropic_stream s;
+    struct tg_fmt_chat_from_messages_stream s;
     struct tg_buf out;
     char *err;
-    enum tg_anthropic_event_result last;
+    enum tg_fmt_result last;
     int events;
 };
 
@@ -886,9 +887,9 @@ static bool wire_event(void *ctx, const struct tg_sse_event *ev)
     if (!ev->has_data)
         return true;
     w->events++;
-    w->last = tg_anthropic_stream_event(&w->s, ev->event, ev->data, ev->data_len, &w->out,
+    w->last = tg_fmt_chat_from_messages_stream_event(&w->s, ev->event, ev->data, ev->data_len, &w->out,
                                         &w->err);
-    return w->last == TG_ANTHROPIC_CONTINUE;
+    return w->last == TG_FMT_CONTINUE;
 }
 
 /* Runs the raw SSE bytes through the SSE parser in pieces cut at the given
@@ -896,10 +897,10 @@ static bool wire_event(void *ctx, const struct tg_sse_event *ev)
 static void run_wire(const char *bytes, size_t len, const size_t *cuts, size_t n_cuts,
                      struct wire_ctx *w)
 {
-    tg_anthropic_stream_init(&w->s, true, CREATED);
+    tg_fmt_chat_from_messages_stream_init(&w->s, true, CREATED);
     w->out = (struct tg_buf)TG_BUF_INIT;
     w->err = NULL;
-    w->last = TG_ANTHROPIC_CONTINUE;
+    w->last = TG_FMT_CONTINUE;
     w->events = 0;
     struct tg_sse_parser p;
     tg_sse_init(&p, 1 << 16);
@@ -907,7 +908,7 @@ static void run_wire(const char *bytes, size_t len, const size_t *cuts, size_t n
     for (size_t i = 0; i <= n_cuts; i++) {
         size_t to = i < n_cuts ? cuts[i] : len;
         char *piece = exact(bytes + from, to - from);
-        if (w->last == TG_ANTHROPIC_CONTINUE)
+        if (w->last == TG_FMT_CONTINUE)
             tg_sse_feed(&p, piece, to - from, wire_event, w);
         free(piece);
         from = to;
@@ -956,7 +957,7 @@ static void test_stream_split_on_the_wire(void **state)
     size_t len = strlen(bytes);
     struct wire_ctx whole;
     run_wire(bytes, len, NULL, 0, &whole);
-    assert_int_equal(whole.last, TG_ANTHROPIC_DONE);
+    assert_int_equal(whole.last, TG_FMT_DONE);
     assert_int_equal(whole.events, (int)N_OF(full_stream));
     assert_non_null(strstr(whole.out.data, "get_weather"));
     /* every single cut, then every pair of cuts 7 bytes apart, then bytewise */
@@ -964,7 +965,7 @@ static void test_stream_split_on_the_wire(void **state)
         struct wire_ctx w;
         size_t cuts[2] = {cut, cut + 7};
         run_wire(bytes, len, cuts, cut + 7 < len ? 2 : 1, &w);
-        assert_int_equal(w.last, TG_ANTHROPIC_DONE);
+        assert_int_equal(w.last, TG_FMT_DONE);
         assert_int_equal(w.out.len, whole.out.len);
         assert_memory_equal(w.out.data, whole.out.data, whole.out.len);
         tg_buf_free(&w.out);
@@ -996,7 +997,7 @@ static void test_stream_error_split_on_the_wire(void **state)
         struct wire_ctx w;
         size_t cuts[1] = {cut};
         run_wire(bytes, len, cuts, cut ? 1 : 0, &w);
-        assert_int_equal(w.last, TG_ANTHROPIC_ERROR);
+        assert_int_equal(w.last, TG_FMT_ERROR);
         assert_non_null(w.err);
         assert_non_null(strstr(w.err, "overloaded_error"));
         free(w.err);
@@ -1008,13 +1009,13 @@ static void test_stream_full(void **state)
 {
     (void)state;
     for (int with_usage = 0; with_usage < 2; with_usage++) {
-        struct tg_anthropic_stream s;
-        tg_anthropic_stream_init(&s, with_usage, CREATED);
+        struct tg_fmt_chat_from_messages_stream s;
+        tg_fmt_chat_from_messages_stream_init(&s, with_usage, CREATED);
         struct tg_buf out = TG_BUF_INIT;
         char *err = NULL;
         size_t at_i = 0;
         assert_int_equal(feed(&s, full_stream, N_OF(full_stream), &out, &err, &at_i),
-                         TG_ANTHROPIC_DONE);
+                         TG_FMT_DONE);
         assert_int_equal(at_i, N_OF(full_stream) - 1);
         assert_null(err);
 
@@ -1112,10 +1113,10 @@ static void test_stream_tool_indexes(void **state)
          "{'type':'content_block_delta','delta':{'type':'input_json_delta','partial_json':'C2'}}"},
         EV_MSG_STOP,
     };
-    struct tg_anthropic_stream s;
-    tg_anthropic_stream_init(&s, false, CREATED);
+    struct tg_fmt_chat_from_messages_stream s;
+    tg_fmt_chat_from_messages_stream_init(&s, false, CREATED);
     struct tg_buf out = TG_BUF_INIT;
-    assert_int_equal(feed(&s, evs, N_OF(evs), &out, NULL, NULL), TG_ANTHROPIC_DONE);
+    assert_int_equal(feed(&s, evs, N_OF(evs), &out, NULL, NULL), TG_FMT_DONE);
     cJSON *chunks = chunks_of(out.data);
     static const struct {
         int chunk;
@@ -1162,10 +1163,10 @@ static void test_stream_finish_reasons(void **state)
                  "{'output_tokens':3}}",
                  rows[i].stop);
         const struct ev evs[] = {EV_START, {"message_delta", data}, EV_MSG_STOP};
-        struct tg_anthropic_stream s;
-        tg_anthropic_stream_init(&s, true, CREATED);
+        struct tg_fmt_chat_from_messages_stream s;
+        tg_fmt_chat_from_messages_stream_init(&s, true, CREATED);
         struct tg_buf out = TG_BUF_INIT;
-        assert_int_equal(feed(&s, evs, N_OF(evs), &out, NULL, NULL), TG_ANTHROPIC_DONE);
+        assert_int_equal(feed(&s, evs, N_OF(evs), &out, NULL, NULL), TG_FMT_DONE);
         cJSON *chunks = chunks_of(out.data);
         char want[64];
         snprintf(want, sizeof(want), "'%s'", rows[i].want);
@@ -1173,9 +1174,9 @@ static void test_stream_finish_reasons(void **state)
         assert_true(path_matches(chunks, "2.usage.completion_tokens", "3"));
         cJSON_Delete(chunks);
         tg_buf_free(&out);
-        assert_string_equal(tg_anthropic_finish_reason(rows[i].stop), rows[i].want);
+        assert_string_equal(tg_fmt_chat_finish_reason(rows[i].stop), rows[i].want);
     }
-    assert_string_equal(tg_anthropic_finish_reason(NULL), "stop");
+    assert_string_equal(tg_fmt_chat_finish_reason(NULL), "stop");
 }
 
 static void test_stream_error_event(void **state)
@@ -1200,12 +1201,12 @@ static void test_stream_error_event(void **state)
     for (size_t i = 0; i < N_OF(rows); i++) {
         const struct ev evs[] = {
             EV_START, EV_TEXT_START, EV_TEXT(0, "par"), {"error", rows[i].data}};
-        struct tg_anthropic_stream s;
-        tg_anthropic_stream_init(&s, false, CREATED);
+        struct tg_fmt_chat_from_messages_stream s;
+        tg_fmt_chat_from_messages_stream_init(&s, false, CREATED);
         struct tg_buf out = TG_BUF_INIT;
         char *err = NULL;
         size_t at_i = 0;
-        assert_int_equal(feed(&s, evs, N_OF(evs), &out, &err, &at_i), TG_ANTHROPIC_ERROR);
+        assert_int_equal(feed(&s, evs, N_OF(evs), &out, &err, &at_i), TG_FMT_ERROR);
         assert_int_equal(at_i, 3);
         assert_non_null(err);
         cJSON *got = cJSON_Parse(err);
@@ -1219,11 +1220,11 @@ static void test_stream_error_event(void **state)
         tg_buf_free(&out);
     }
     /* a caller that does not want the object */
-    struct tg_anthropic_stream s;
-    tg_anthropic_stream_init(&s, false, CREATED);
+    struct tg_fmt_chat_from_messages_stream s;
+    tg_fmt_chat_from_messages_stream_init(&s, false, CREATED);
     struct tg_buf out = TG_BUF_INIT;
-    assert_int_equal(tg_anthropic_stream_event(&s, "error", "{}", 2, &out, NULL),
-                     TG_ANTHROPIC_ERROR);
+    assert_int_equal(tg_fmt_chat_from_messages_stream_event(&s, "error", "{}", 2, &out, NULL),
+                     TG_FMT_ERROR);
     tg_buf_free(&out);
 }
 
@@ -1233,62 +1234,62 @@ static void test_stream_bad_data(void **state)
     static const struct {
         const char *event;
         const char *data;
-        enum tg_anthropic_event_result want;
+        enum tg_fmt_result want;
     } rows[] = {
-        {"message_start", "not json", TG_ANTHROPIC_BAD},
-        {"message_start", "", TG_ANTHROPIC_BAD},
-        {"message_start", "{'type':'message_start'}", TG_ANTHROPIC_BAD},
-        {"message_start", "{'type':'message_start','message':'m'}", TG_ANTHROPIC_BAD},
-        {"message_start", "{'type':'message_start','message':{}} x", TG_ANTHROPIC_BAD},
-        {"content_block_start", "{'index':0}", TG_ANTHROPIC_BAD},
-        {"content_block_start", "[1]", TG_ANTHROPIC_BAD},
-        {"content_block_delta", "{'index':0}", TG_ANTHROPIC_BAD},
-        {"content_block_delta", "{'index':0,'delta':{'type':'text_delta'}}", TG_ANTHROPIC_BAD},
+        {"message_start", "not json", TG_FMT_BAD},
+        {"message_start", "", TG_FMT_BAD},
+        {"message_start", "{'type':'message_start'}", TG_FMT_BAD},
+        {"message_start", "{'type':'message_start','message':'m'}", TG_FMT_BAD},
+        {"message_start", "{'type':'message_start','message':{}} x", TG_FMT_BAD},
+        {"content_block_start", "{'index':0}", TG_FMT_BAD},
+        {"content_block_start", "[1]", TG_FMT_BAD},
+        {"content_block_delta", "{'index':0}", TG_FMT_BAD},
+        {"content_block_delta", "{'index':0,'delta':{'type':'text_delta'}}", TG_FMT_BAD},
         {"content_block_delta", "{'index':0,'delta':{'type':'text_delta','text':5}}",
-         TG_ANTHROPIC_BAD},
+         TG_FMT_BAD},
         {"content_block_delta", "{'index':0,'delta':{'type':'input_json_delta'}}",
-         TG_ANTHROPIC_BAD},
+         TG_FMT_BAD},
         {"content_block_delta",
          "{'index':0,'delta':{'type':'input_json_delta',"
          "'partial_json':'{}'}}",
-         TG_ANTHROPIC_CONTINUE}, /* no tool block started: nothing to say */
-        {"message_delta", "{{", TG_ANTHROPIC_BAD},
-        {"message_delta", "{'usage':{'output_tokens':'many'}}", TG_ANTHROPIC_CONTINUE},
+         TG_FMT_CONTINUE}, /* no tool block started: nothing to say */
+        {"message_delta", "{{", TG_FMT_BAD},
+        {"message_delta", "{'usage':{'output_tokens':'many'}}", TG_FMT_CONTINUE},
         /* events that need nothing from their data */
-        {"ping", "garbage", TG_ANTHROPIC_CONTINUE},
-        {"content_block_stop", "", TG_ANTHROPIC_CONTINUE},
-        {"brand_new_event", "<<<", TG_ANTHROPIC_CONTINUE},
+        {"ping", "garbage", TG_FMT_CONTINUE},
+        {"content_block_stop", "", TG_FMT_CONTINUE},
+        {"brand_new_event", "<<<", TG_FMT_CONTINUE},
         /* no event name: the data's type names it, or nothing does */
-        {"", "{'type':'ping'}", TG_ANTHROPIC_CONTINUE},
-        {"", "{'x':1}", TG_ANTHROPIC_CONTINUE},
-        {"", "junk", TG_ANTHROPIC_BAD},
-        {NULL, "", TG_ANTHROPIC_BAD},
+        {"", "{'type':'ping'}", TG_FMT_CONTINUE},
+        {"", "{'x':1}", TG_FMT_CONTINUE},
+        {"", "junk", TG_FMT_BAD},
+        {NULL, "", TG_FMT_BAD},
     };
     for (size_t i = 0; i < N_OF(rows); i++) {
-        struct tg_anthropic_stream s;
-        tg_anthropic_stream_init(&s, true, CREATED);
+        struct tg_fmt_chat_from_messages_stream s;
+        tg_fmt_chat_from_messages_stream_init(&s, true, CREATED);
         struct tg_buf out = TG_BUF_INIT;
         char *d = q(rows[i].data);
         size_t len = strlen(d);
         char *copy = exact(d, len);
         char *err = NULL;
-        enum tg_anthropic_event_result r =
-            tg_anthropic_stream_event(&s, rows[i].event, copy, len, &out, &err);
+        enum tg_fmt_result r =
+            tg_fmt_chat_from_messages_stream_event(&s, rows[i].event, copy, len, &out, &err);
         if (r != rows[i].want)
             fail_msg("row %zu: %d, expected %d", i, (int)r, (int)rows[i].want);
         assert_null(err);
-        if (r == TG_ANTHROPIC_BAD)
+        if (r == TG_FMT_BAD)
             assert_int_equal(out.len, 0);
         tg_buf_free(&out);
         free(copy);
         free(d);
     }
     /* no event: line, the data's type says message_start */
-    struct tg_anthropic_stream s;
-    tg_anthropic_stream_init(&s, false, CREATED);
+    struct tg_fmt_chat_from_messages_stream s;
+    tg_fmt_chat_from_messages_stream_init(&s, false, CREATED);
     struct tg_buf out = TG_BUF_INIT;
     const struct ev evs[] = {{"", full_stream[0].data}};
-    assert_int_equal(feed(&s, evs, 1, &out, NULL, NULL), TG_ANTHROPIC_CONTINUE);
+    assert_int_equal(feed(&s, evs, 1, &out, NULL, NULL), TG_FMT_CONTINUE);
     assert_non_null(strstr(out.data, "\"role\":\"assistant\""));
     assert_string_equal(s.id, "msg_s1");
     tg_buf_free(&out);
@@ -1303,12 +1304,12 @@ static void test_stream_long_id(void **state)
     for (int i = 0; i < 126; i++)
         tg_buf_putc(&data, 'x');
     tg_buf_puts(&data, "\xc3\xa9\xc3\xa9\",\"model\":\"m\"}}"); /* two e-acute astride 127 */
-    struct tg_anthropic_stream s;
-    tg_anthropic_stream_init(&s, false, CREATED);
+    struct tg_fmt_chat_from_messages_stream s;
+    tg_fmt_chat_from_messages_stream_init(&s, false, CREATED);
     struct tg_buf out = TG_BUF_INIT;
     assert_int_equal(
-        tg_anthropic_stream_event(&s, "message_start", data.data, data.len, &out, NULL),
-        TG_ANTHROPIC_CONTINUE);
+        tg_fmt_chat_from_messages_stream_event(&s, "message_start", data.data, data.len, &out, NULL),
+        TG_FMT_CONTINUE);
     assert_int_equal(strlen(s.id), 126);
     tg_buf_free(&out);
     tg_buf_free(&data);
@@ -1394,7 +1395,7 @@ static void check_request_mutant(const cJSON *mutant, void *ctx)
     int *accepted = ctx;
     struct tg_buf out = TG_BUF_INIT;
     char why[64] = "";
-    int rc = tg_anthropic_request(mutant, "claude-x", 512, &out, why, sizeof(why));
+    int rc = tg_fmt_messages_from_chat_request(mutant, "claude-x", 512, &out, why, sizeof(why));
     if (rc != 0) {
         assert_int_equal(rc, -1);
         assert_true(why[0] != '\0');
@@ -1466,7 +1467,7 @@ static void check_response_mutant(const cJSON *mutant, void *ctx)
     size_t len = strlen(text);
     char *copy = exact(text, len);
     struct tg_buf out = TG_BUF_INIT;
-    if (tg_anthropic_response(copy, len, &out) == 0) {
+    if (tg_fmt_chat_from_messages_answer(copy, len, &out) == 0) {
         (*accepted)++;
         cJSON *got = cJSON_Parse(out.data);
         assert_non_null(got);
@@ -1485,11 +1486,11 @@ static void check_response_mutant(const cJSON *mutant, void *ctx)
     /* and every prefix of it too */
     for (size_t n = 0; n < len; n += 7) {
         struct tg_buf o2 = TG_BUF_INIT;
-        assert_int_equal(tg_anthropic_response(copy, n, &o2), -1);
+        assert_int_equal(tg_fmt_chat_from_messages_answer(copy, n, &o2), -1);
         tg_buf_free(&o2);
     }
     struct tg_buf err = TG_BUF_INIT;
-    tg_anthropic_error(copy, len, 500, &err);
+    tg_fmt_chat_from_messages_error(copy, len, 500, &err);
     cJSON *e = cJSON_Parse(err.data);
     assert_non_null(e);
     assert_true(cJSON_IsString(at(e, "error.message")));
@@ -1528,8 +1529,8 @@ struct stream_mutation {
 static void check_stream_mutant(const cJSON *mutant, void *ctx)
 {
     struct stream_mutation *m = ctx;
-    struct tg_anthropic_stream s;
-    tg_anthropic_stream_init(&s, true, CREATED);
+    struct tg_fmt_chat_from_messages_stream s;
+    tg_fmt_chat_from_messages_stream_init(&s, true, CREATED);
     struct tg_buf out = TG_BUF_INIT;
     char *text = cJSON_PrintUnformatted(mutant);
     for (size_t i = 0; i < N_OF(full_stream); i++) {
@@ -1537,16 +1538,16 @@ static void check_stream_mutant(const cJSON *mutant, void *ctx)
         size_t len = strlen(d);
         char *copy = exact(d, len);
         char *err = NULL;
-        enum tg_anthropic_event_result r =
-            tg_anthropic_stream_event(&s, full_stream[i].event, copy, len, &out, &err);
+        enum tg_fmt_result r =
+            tg_fmt_chat_from_messages_stream_event(&s, full_stream[i].event, copy, len, &out, &err);
         free(copy);
         free(d);
-        assert_true(r >= TG_ANTHROPIC_CONTINUE && r <= TG_ANTHROPIC_BAD);
-        assert_true((err != NULL) == (r == TG_ANTHROPIC_ERROR));
+        assert_true(r >= TG_FMT_CONTINUE && r <= TG_FMT_BAD);
+        assert_true((err != NULL) == (r == TG_FMT_ERROR));
         free(err);
-        if (r == TG_ANTHROPIC_DONE)
+        if (r == TG_FMT_DONE)
             m->done++;
-        if (r != TG_ANTHROPIC_CONTINUE)
+        if (r != TG_FMT_CONTINUE)
             break;
     }
     cJSON *chunks = chunks_of(out.data ? out.data : "");
@@ -1578,15 +1579,15 @@ static void test_stream_robust(void **state)
     /* events out of order, each dropped in turn, and every event name with
      * every event's data */
     for (size_t skip = 0; skip <= N_OF(full_stream); skip++) {
-        struct tg_anthropic_stream s;
-        tg_anthropic_stream_init(&s, true, CREATED);
+        struct tg_fmt_chat_from_messages_stream s;
+        tg_fmt_chat_from_messages_stream_init(&s, true, CREATED);
         struct tg_buf out = TG_BUF_INIT;
         for (size_t i = N_OF(full_stream); i-- > 0;) {
             if (i == skip)
                 continue;
             char *d = q(full_stream[i].data);
             char *err = NULL;
-            tg_anthropic_stream_event(&s, full_stream[i].event, d, strlen(d), &out, &err);
+            tg_fmt_chat_from_messages_stream_event(&s, full_stream[i].event, d, strlen(d), &out, &err);
             free(err);
             free(d);
         }
@@ -1595,15 +1596,15 @@ static void test_stream_robust(void **state)
     }
     for (size_t a = 0; a < N_OF(full_stream); a++) {
         for (size_t b = 0; b < N_OF(full_stream); b++) {
-            struct tg_anthropic_stream s;
-            tg_anthropic_stream_init(&s, true, CREATED);
+            struct tg_fmt_chat_from_messages_stream s;
+            tg_fmt_chat_from_messages_stream_init(&s, true, CREATED);
             struct tg_buf out = TG_BUF_INIT;
             char *d = q(full_stream[b].data);
             size_t len = strlen(d);
             for (size_t n = 0; n <= len; n++) {
                 char *copy = exact(d, n);
                 char *err = NULL;
-                tg_anthropic_stream_event(&s, full_stream[a].event, copy, n, &out, &err);
+                tg_fmt_chat_from_messages_stream_event(&s, full_stream[a].event, copy, n, &out, &err);
                 free(err);
                 free(copy);
             }
