@@ -453,3 +453,436 @@ tg_fmt_chat_from_messages_stream_event(struct tg_fmt_chat_from_messages_stream *
     cJSON_Delete(root);
     return r;
 }
+
+/* ==== requests: Messages -> chat ==== */
+
+/* Anthropic's thinking budget as OpenAI's reasoning_effort. Anthropic's docs
+ * start budgets at 1024 and call 16k+ large; messages_from_chat.c maps the
+ * efforts back to 2048 / 8192 / 24576, each inside its own band here, so a
+ * round trip keeps the effort:
+ *   budget < 4096 -> "low", < 16384 -> "medium", else "high". */
+static const char *effort_for_budget(int64_t budget)
+{
+    if (budget < 4096)
+        return "low";
+    if (budget < 16384)
+        return "medium";
+    return "high";
+}
+
+/* A chat content part for a text block, cache_control kept on the part. */
+static cJSON *text_part(const cJSON *block, const char *text)
+{
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "type", "text");
+    cJSON_AddStringToObject(p, "text", text);
+    const cJSON *cc = tg_fmt_get(block, "cache_control");
+    if (cJSON_IsObject(cc))
+        cJSON_AddItemToObject(p, "cache_control", cJSON_Duplicate(cc, true));
+    return p;
+}
+
+/* An image block as an image_url part: a base64 source as a data: URL. */
+static int image_part(const cJSON *block, cJSON **part, char *why, size_t why_len)
+{
+    const cJSON *src = tg_fmt_get(block, "source");
+    const char *type = tg_json_get_str(src, "type");
+    struct tg_buf url = TG_BUF_INIT;
+    if (tg_fmt_str_eq(type, "base64")) {
+        const char *media = tg_json_get_str(src, "media_type");
+        const char *data = tg_json_get_str(src, "data");
+        if (!media || !data) {
+            tg_fmt_set_why(why, why_len, "image", NULL);
+            return -1;
+        }
+        tg_buf_printf(&url, "data:%s;base64,%s", media, data);
+    } else if (tg_fmt_str_eq(type, "url") && tg_json_get_str(src, "url")) {
+        tg_buf_puts(&url, tg_json_get_str(src, "url"));
+    } else {
+        /* file ids live in Anthropic's Files API: no chat provider has them */
+        tg_fmt_set_why(why, why_len, "image", type ? type : "(no source)");
+        return -1;
+    }
+    *part = cJSON_CreateObject();
+    cJSON_AddStringToObject(*part, "type", "image_url");
+    cJSON *iu = cJSON_AddObjectToObject(*part, "image_url");
+    cJSON_AddStringToObject(iu, "url", url.data);
+    tg_buf_free(&url);
+    return 0;
+}
+
+/* A chat message's content from parts: a lone plain text part as a string
+ * (what every chat provider reads), else the array. Takes parts. */
+static void set_content(cJSON *msg, cJSON *parts)
+{
+    cJSON *only = parts->child;
+    if (only && !only->next && tg_fmt_is_type(only, "text") &&
+        !cJSON_HasObjectItem(only, "cache_control")) {
+        cJSON_AddStringToObject(msg, "content", tg_json_get_str(only, "text"));
+        cJSON_Delete(parts);
+    } else {
+        cJSON_AddItemToObject(msg, "content", parts);
+    }
+}
+
+static cJSON *new_message(cJSON *msgs, const char *role)
+{
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "role", role);
+    cJSON_AddItemToArray(msgs, m);
+    return m;
+}
+
+/* A tool_result's content (a string, or text blocks) as a tool message's. */
+static int tool_message(cJSON *msgs, const cJSON *block, char *why, size_t why_len)
+{
+    const char *id = tg_json_get_str(block, "tool_use_id");
+    if (!id) {
+        tg_fmt_set_why(why, why_len, "tool_result", "(no tool_use_id)");
+        return -1;
+    }
+    const cJSON *content = tg_fmt_get(block, "content");
+    cJSON *parts = cJSON_CreateArray();
+    if (cJSON_IsString(content) && *content->valuestring) {
+        cJSON_AddItemToArray(parts, text_part(NULL, content->valuestring));
+    } else {
+        const cJSON *b;
+        cJSON_ArrayForEach(b, tg_fmt_array(content))
+        {
+            const char *text = tg_json_get_str(b, "text");
+            if (!tg_fmt_is_type(b, "text") || !text) {
+                /* chat tool messages carry text only */
+                tg_fmt_set_why(why, why_len, "tool_result",
+                               tg_json_get_str(b, "type") ? tg_json_get_str(b, "type") : "?");
+                cJSON_Delete(parts);
+                return -1;
+            }
+            if (*text)
+                cJSON_AddItemToArray(parts, text_part(b, text));
+        }
+    }
+    /* is_error has no chat field; the result's text is what says what went
+     * wrong, and it is kept. */
+    cJSON *m = new_message(msgs, "tool");
+    cJSON_AddStringToObject(m, "tool_call_id", id);
+    if (!parts->child) {
+        cJSON_Delete(parts);
+        cJSON_AddStringToObject(m, "content", "");
+    } else {
+        set_content(m, parts);
+    }
+    return 0;
+}
+
+/* A user turn: its tool results first, as tool messages (they answer the
+ * assistant turn before), then the rest as one user message. */
+static int user_turn(cJSON *msgs, const cJSON *content, char *why, size_t why_len)
+{
+    cJSON *parts = cJSON_CreateArray();
+    const cJSON *b;
+    cJSON_ArrayForEach(b, content)
+    {
+        const char *type = tg_json_get_str(b, "type");
+        if (tg_fmt_str_eq(type, "text")) {
+            const char *text = tg_json_get_str(b, "text");
+            if (text)
+                cJSON_AddItemToArray(parts, text_part(b, text));
+        } else if (tg_fmt_str_eq(type, "image")) {
+            cJSON *part;
+            if (image_part(b, &part, why, why_len) < 0)
+                goto fail;
+            cJSON_AddItemToArray(parts, part);
+        } else if (tg_fmt_str_eq(type, "tool_result")) {
+            if (tool_message(msgs, b, why, why_len) < 0)
+                goto fail;
+        } else {
+            /* documents, search results, server tool blocks: nothing in chat */
+            tg_fmt_set_why(why, why_len, "block", type ? type : "?");
+            goto fail;
+        }
+    }
+    if (parts->child)
+        set_content(new_message(msgs, "user"), parts);
+    else
+        cJSON_Delete(parts);
+    return 0;
+fail:
+    cJSON_Delete(parts);
+    return -1;
+}
+
+/* An assistant turn: text as content, tool_use blocks as tool_calls with
+ * their ids. Earlier thinking blocks are dropped: they matter only to the
+ * model that wrote them (Anthropic checks their signatures), and no chat
+ * provider takes them back. */
+static int assistant_turn(cJSON *msgs, const cJSON *content, char *why, size_t why_len)
+{
+    cJSON *parts = cJSON_CreateArray();
+    cJSON *calls = cJSON_CreateArray();
+    const cJSON *b;
+    cJSON_ArrayForEach(b, content)
+    {
+        const char *type = tg_json_get_str(b, "type");
+        if (tg_fmt_str_eq(type, "text")) {
+            const char *text = tg_json_get_str(b, "text");
+            if (text)
+                cJSON_AddItemToArray(parts, text_part(b, text));
+        } else if (tg_fmt_str_eq(type, "tool_use")) {
+            const char *id = tg_json_get_str(b, "id");
+            const char *name = tg_json_get_str(b, "name");
+            if (!id || !name) {
+                tg_fmt_set_why(why, why_len, "tool_use", "(no id or name)");
+                goto fail;
+            }
+            cJSON *call = cJSON_CreateObject();
+            cJSON_AddStringToObject(call, "id", id);
+            cJSON_AddStringToObject(call, "type", "function");
+            cJSON *fn = cJSON_AddObjectToObject(call, "function");
+            cJSON_AddStringToObject(fn, "name", name);
+            struct tg_buf args = TG_BUF_INIT;
+            const cJSON *input = tg_fmt_get(b, "input");
+            if (input)
+                tg_buf_json_item(&args, input);
+            else
+                tg_buf_puts(&args, "{}");
+            cJSON_AddStringToObject(fn, "arguments", args.data);
+            tg_buf_free(&args);
+            cJSON_AddItemToArray(calls, call);
+        } else if (tg_fmt_str_eq(type, "thinking") || tg_fmt_str_eq(type, "redacted_thinking")) {
+            continue;
+        } else {
+            tg_fmt_set_why(why, why_len, "block", type ? type : "?");
+            goto fail;
+        }
+    }
+    cJSON *m = new_message(msgs, "assistant");
+    if (parts->child)
+        set_content(m, parts);
+    else
+        cJSON_Delete(parts);
+    if (calls->child) {
+        if (!cJSON_HasObjectItem(m, "content"))
+            cJSON_AddNullToObject(m, "content");
+        cJSON_AddItemToObject(m, "tool_calls", calls);
+    } else {
+        cJSON_Delete(calls);
+        if (!cJSON_HasObjectItem(m, "content"))
+            cJSON_AddStringToObject(m, "content", "");
+    }
+    return 0;
+fail:
+    cJSON_Delete(parts);
+    cJSON_Delete(calls);
+    return -1;
+}
+
+static int add_system(cJSON *msgs, const cJSON *system, char *why, size_t why_len)
+{
+    if (!system || cJSON_IsNull(system))
+        return 0;
+    if (cJSON_IsString(system)) {
+        if (*system->valuestring)
+            cJSON_AddStringToObject(new_message(msgs, "system"), "content", system->valuestring);
+        return 0;
+    }
+    if (!cJSON_IsArray(system)) {
+        tg_fmt_set_why(why, why_len, "system", NULL);
+        return -1;
+    }
+    cJSON *parts = cJSON_CreateArray();
+    const cJSON *b;
+    cJSON_ArrayForEach(b, system)
+    {
+        const char *text = tg_json_get_str(b, "text");
+        if (!tg_fmt_is_type(b, "text") || !text) {
+            tg_fmt_set_why(why, why_len, "system", tg_json_get_str(b, "type"));
+            cJSON_Delete(parts);
+            return -1;
+        }
+        cJSON_AddItemToArray(parts, text_part(b, text));
+    }
+    if (parts->child)
+        set_content(new_message(msgs, "system"), parts);
+    else
+        cJSON_Delete(parts);
+    return 0;
+}
+
+static int convert_turns(cJSON *msgs, const cJSON *turns, char *why, size_t why_len)
+{
+    const cJSON *t;
+    cJSON_ArrayForEach(t, turns)
+    {
+        const char *role = tg_json_get_str(t, "role");
+        const cJSON *content = tg_fmt_get(t, "content");
+        bool user = tg_fmt_str_eq(role, "user");
+        if (!user && !tg_fmt_str_eq(role, "assistant")) {
+            tg_fmt_set_why(why, why_len, "role", role ? role : "(none)");
+            return -1;
+        }
+        if (cJSON_IsString(content)) {
+            cJSON_AddStringToObject(new_message(msgs, role), "content", content->valuestring);
+            continue;
+        }
+        if (!cJSON_IsArray(content)) {
+            tg_fmt_set_why(why, why_len, "content", NULL);
+            return -1;
+        }
+        if ((user ? user_turn : assistant_turn)(msgs, content, why, why_len) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int add_tools_chat(cJSON *root, const cJSON *req, char *why, size_t why_len)
+{
+    const cJSON *list = tg_fmt_get(req, "tools");
+    if (!cJSON_IsArray(list) || !list->child)
+        return 0;
+    cJSON *tools = cJSON_AddArrayToObject(root, "tools");
+    const cJSON *t;
+    cJSON_ArrayForEach(t, list)
+    {
+        const char *type = tg_json_get_str(t, "type");
+        const char *name = tg_json_get_str(t, "name");
+        /* Server tools (web_search_..., bash_..., ...) run at Anthropic. */
+        if ((type && strcmp(type, "custom") != 0) || !name) {
+            tg_fmt_set_why(why, why_len, "tool", type ? type : "(no name)");
+            return -1;
+        }
+        cJSON *tool = cJSON_CreateObject();
+        cJSON_AddStringToObject(tool, "type", "function");
+        cJSON *fn = cJSON_AddObjectToObject(tool, "function");
+        cJSON_AddStringToObject(fn, "name", name);
+        const char *desc = tg_json_get_str(t, "description");
+        if (desc)
+            cJSON_AddStringToObject(fn, "description", desc);
+        const cJSON *schema = tg_fmt_get(t, "input_schema");
+        if (cJSON_IsObject(schema))
+            cJSON_AddItemToObject(fn, "parameters", cJSON_Duplicate(schema, true));
+        /* cache_control on a tool is a caching hint: chat providers cache
+         * prefixes on their own, and nothing the answer depends on is lost. */
+        cJSON_AddItemToArray(tools, tool);
+    }
+    const cJSON *tc = tg_fmt_get(req, "tool_choice");
+    const char *tc_type = tg_json_get_str(tc, "type");
+    if (tg_fmt_str_eq(tc_type, "auto") || tg_fmt_str_eq(tc_type, "none")) {
+        cJSON_AddStringToObject(root, "tool_choice", tc_type);
+    } else if (tg_fmt_str_eq(tc_type, "any")) {
+        cJSON_AddStringToObject(root, "tool_choice", "required");
+    } else if (tg_fmt_str_eq(tc_type, "tool") && tg_json_get_str(tc, "name")) {
+        cJSON *choice = cJSON_AddObjectToObject(root, "tool_choice");
+        cJSON_AddStringToObject(choice, "type", "function");
+        cJSON *fn = cJSON_AddObjectToObject(choice, "function");
+        cJSON_AddStringToObject(fn, "name", tg_json_get_str(tc, "name"));
+    } else if (tc && !cJSON_IsNull(tc)) {
+        tg_fmt_set_why(why, why_len, "tool_choice", tc_type);
+        return -1;
+    }
+    if (tg_json_get_bool(tc, "disable_parallel_tool_use", false))
+        cJSON_AddFalseToObject(root, "parallel_tool_calls");
+    return 0;
+}
+
+/* stop_sequences as stop: OpenAI takes at most 4. */
+static int add_stop_chat(cJSON *root, const cJSON *seqs, char *why, size_t why_len)
+{
+    if (!cJSON_IsArray(seqs) || !seqs->child)
+        return 0;
+    if (cJSON_GetArraySize(seqs) > 4) {
+        tg_fmt_set_why(why, why_len, "stop_sequences>4", NULL);
+        return -1;
+    }
+    cJSON *stop = cJSON_AddArrayToObject(root, "stop");
+    const cJSON *s;
+    cJSON_ArrayForEach(s, seqs)
+    {
+        if (cJSON_IsString(s))
+            cJSON_AddItemToArray(stop, cJSON_CreateString(s->valuestring));
+    }
+    return 0;
+}
+
+static int add_thinking(cJSON *root, const cJSON *thinking, char *why, size_t why_len)
+{
+    const char *type = tg_json_get_str(thinking, "type");
+    if (!thinking || cJSON_IsNull(thinking) || tg_fmt_str_eq(type, "disabled"))
+        return 0;
+    if (!tg_fmt_str_eq(type, "enabled")) {
+        tg_fmt_set_why(why, why_len, "thinking", type);
+        return -1;
+    }
+    const cJSON *budget = tg_fmt_get(thinking, "budget_tokens");
+    cJSON_AddStringToObject(root, "reasoning_effort", effort_for_budget(tg_fmt_count(budget)));
+    return 0;
+}
+
+/* Top-level members chat has no way to say, and that change the answer. */
+static const char *ineligible_messages(const cJSON *req)
+{
+    static const char *const unsupported[] = {"top_k", "mcp_servers", "container"};
+    for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++) {
+        const cJSON *v = tg_fmt_get(req, unsupported[i]);
+        if (v && !cJSON_IsNull(v))
+            return unsupported[i];
+    }
+    return NULL;
+}
+
+static void copy_number(cJSON *root, const char *key, const cJSON *v)
+{
+    if (cJSON_IsNumber(v))
+        cJSON_AddNumberToObject(root, key, v->valuedouble);
+}
+
+int tg_fmt_chat_from_messages_request(const cJSON *req, const char *model, struct tg_buf *out,
+                                      char *why, size_t why_len)
+{
+    if (why && why_len)
+        why[0] = '\0';
+    const cJSON *turns = tg_fmt_get(req, "messages");
+    if (!cJSON_IsArray(turns) || !turns->child) {
+        tg_fmt_set_why(why, why_len, "no messages", NULL);
+        return -1;
+    }
+    const char *no = ineligible_messages(req);
+    if (no) {
+        tg_fmt_set_why(why, why_len, no, NULL);
+        return -1;
+    }
+    cJSON *root = cJSON_CreateObject();
+    if (!model)
+        model = tg_json_get_str(req, "model");
+    cJSON_AddStringToObject(root, "model", model ? model : "");
+    cJSON *msgs = cJSON_AddArrayToObject(root, "messages");
+    if (add_system(msgs, tg_fmt_get(req, "system"), why, why_len) < 0 ||
+        convert_turns(msgs, turns, why, why_len) < 0 ||
+        add_tools_chat(root, req, why, why_len) < 0 ||
+        add_stop_chat(root, tg_fmt_get(req, "stop_sequences"), why, why_len) < 0 ||
+        add_thinking(root, tg_fmt_get(req, "thinking"), why, why_len) < 0) {
+        cJSON_Delete(root);
+        return -1;
+    }
+    const cJSON *max = tg_fmt_get(req, "max_tokens");
+    /* Reasoning models take only max_completion_tokens; the others, and
+     * most OpenAI-compatible servers, read max_tokens. */
+    if (cJSON_IsNumber(max) && max->valuedouble >= 1)
+        cJSON_AddNumberToObject(
+            root,
+            cJSON_HasObjectItem(root, "reasoning_effort") ? "max_completion_tokens" : "max_tokens",
+            (double)tg_fmt_count(max));
+    copy_number(root, "temperature", tg_fmt_get(req, "temperature"));
+    copy_number(root, "top_p", tg_fmt_get(req, "top_p"));
+    const char *user = tg_json_get_str(tg_fmt_get(req, "metadata"), "user_id");
+    if (user)
+        cJSON_AddStringToObject(root, "user", user);
+    if (cJSON_IsTrue(tg_fmt_get(req, "stream"))) {
+        cJSON_AddTrueToObject(root, "stream");
+        /* A Messages stream reports usage in message_delta: ask for it. */
+        cJSON *so = cJSON_AddObjectToObject(root, "stream_options");
+        cJSON_AddTrueToObject(so, "include_usage");
+    }
+    tg_buf_json_item(out, root);
+    cJSON_Delete(root);
+    return 0;
+}

@@ -1,4 +1,4 @@
-/* The Anthropic answer and error translators (upstream/anthropic.c): any
+/* The Anthropic answer and error translators (formats/chat_from_messages.c): any
  * body a provider sends becomes a chat.completion (valid JSON with
  * choices) or is refused; any error body becomes OpenAI's error shape.
  * Input: one byte picking the status, then the body. */

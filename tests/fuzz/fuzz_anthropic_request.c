@@ -1,4 +1,4 @@
-/* The Anthropic request translator (upstream/anthropic.c): any JSON a
+/* The Anthropic request translator (formats/messages_from_chat.c): any JSON a
  * client sends becomes a Messages request that is valid JSON for the
  * deployment's model with a positive max_tokens, or a refusal with a reason. */
 #include <string.h>

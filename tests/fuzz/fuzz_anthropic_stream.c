@@ -1,4 +1,4 @@
-/* The Anthropic stream translator (upstream/anthropic.c) behind the SSE
+/* The Anthropic stream translator (formats/chat_from_messages.c) behind the SSE
  * parser, as a streaming attempt runs them: any Messages event stream
  * becomes chat.completion.chunk events, each "data: " + JSON (or [DONE]) +
  * a blank line; an error event gives an OpenAI error object. Input: one
