@@ -536,3 +536,428 @@ int tg_fmt_messages_from_chat_request(const cJSON *openai, const char *model,
     cJSON_Delete(root);
     return 0;
 }
+
+/* ==== errors: OpenAI -> Anthropic ==== */
+
+/* The error type Anthropic documents for each status it answers with. */
+static const char *anthropic_type_for_status(int status)
+{
+    switch (status) {
+    case 400: return "invalid_request_error";
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 413: return "request_too_large";
+    case 429: return "rate_limit_error";
+    case 529: return "overloaded_error";
+    default: return "api_error";
+    }
+}
+
+/* {"type":"error","error":{"type","message"}} from an OpenAI error in root
+ * (any shape) and the status (0: in a stream, where it says nothing). */
+static void anthropic_error(const cJSON *root, int status, struct tg_buf *b)
+{
+    const cJSON *err = tg_fmt_get(root, "error");
+    const char *msg = tg_json_get_str(err, "message");
+    if (!msg && cJSON_IsString(err))
+        msg = err->valuestring; /* some servers send the text alone */
+    const char *code = tg_json_get_str(err, "code");
+    char generic[96];
+    if (!msg) {
+        if (status > 0)
+            snprintf(generic, sizeof(generic), "upstream answered HTTP %d", status);
+        else
+            snprintf(generic, sizeof(generic), "upstream stream failed");
+        msg = generic;
+    }
+    const char *type = anthropic_type_for_status(status);
+    /* A stream's error has no status: its code tells what the client may do. */
+    if (status == 0 && (tg_fmt_str_eq(code, "rate_limit_exceeded")))
+        type = "rate_limit_error";
+    else if (status == 0 && tg_fmt_str_eq(code, "context_length_exceeded"))
+        type = "invalid_request_error";
+    tg_buf_puts(b, "{\"type\":\"error\",\"error\":{\"type\":");
+    tg_fmt_put_str(b, type);
+    tg_buf_puts(b, ",\"message\":");
+    tg_fmt_put_str(b, msg);
+    tg_buf_puts(b, "}}");
+}
+
+void tg_fmt_messages_from_chat_error(const char *body, size_t len, int status, struct tg_buf *out)
+{
+    cJSON *root = body && len ? tg_json_parse_provider(body, len) : NULL;
+    anthropic_error(root, status, out);
+    cJSON_Delete(root);
+}
+
+void tg_fmt_messages_error_event(struct tg_buf *out, const char *error_body, size_t len)
+{
+    tg_buf_puts(out, "event: error\ndata: ");
+    tg_buf_append(out, error_body, len);
+    tg_buf_puts(out, "\n\n");
+}
+
+/* ==== whole answers: chat.completion -> Messages ==== */
+
+const char *tg_fmt_messages_stop_reason(const char *finish_reason)
+{
+    if (tg_fmt_str_eq(finish_reason, "length"))
+        return "max_tokens";
+    if (tg_fmt_str_eq(finish_reason, "tool_calls") || tg_fmt_str_eq(finish_reason, "function_call"))
+        return "tool_use";
+    if (tg_fmt_str_eq(finish_reason, "content_filter"))
+        return "refusal";
+    return "end_turn";
+}
+
+/* Anthropic's usage: input_tokens leaves out what was read from the cache,
+ * which is counted apart (chat_from_messages.c adds it back). */
+static void put_messages_usage(struct tg_buf *b, int64_t prompt, int64_t completion, int64_t cached,
+                               bool has_cached)
+{
+    if (cached > prompt)
+        cached = prompt;
+    tg_buf_printf(b, "{\"input_tokens\":%lld,", (long long)(prompt - cached));
+    if (has_cached)
+        tg_buf_printf(b, "\"cache_read_input_tokens\":%lld,", (long long)cached);
+    tg_buf_printf(b, "\"output_tokens\":%lld}", (long long)completion);
+}
+
+/* The reasoning text a chat message or delta carries: reasoning_content
+ * (DeepSeek, vLLM, the gateway's own Anthropic translation), or reasoning
+ * (OpenRouter, Ollama). */
+static const char *reasoning_of(const cJSON *msg)
+{
+    const char *r = tg_json_get_str(msg, "reasoning_content");
+    return r ? r : tg_json_get_str(msg, "reasoning");
+}
+
+/* The text of a message content: a string, or text parts concatenated. */
+static void content_text(const cJSON *content, struct tg_buf *b)
+{
+    if (cJSON_IsString(content)) {
+        tg_buf_puts(b, content->valuestring);
+        return;
+    }
+    const cJSON *part;
+    cJSON_ArrayForEach(part, tg_fmt_array(content))
+    {
+        const char *text = tg_json_get_str(part, "text");
+        if (text)
+            tg_buf_puts(b, text);
+    }
+}
+
+/* A tool call as a tool_use block; -1 when its arguments are not an object
+ * (a Messages client reads input as one). */
+static int put_tool_use(struct tg_buf *b, const cJSON *call)
+{
+    const cJSON *fn = tg_fmt_get(call, "function");
+    const char *args = tg_json_get_str(fn, "arguments");
+    cJSON *input = NULL;
+    if (args && *args) {
+        input = tg_json_parse_generated(args, strlen(args));
+        if (!cJSON_IsObject(input)) {
+            cJSON_Delete(input);
+            return -1;
+        }
+    }
+    const char *id = tg_json_get_str(call, "id");
+    const char *name = tg_json_get_str(fn, "name");
+    tg_buf_puts(b, "{\"type\":\"tool_use\",\"id\":");
+    tg_fmt_put_str(b, id ? id : "");
+    tg_buf_puts(b, ",\"name\":");
+    tg_fmt_put_str(b, name ? name : "");
+    tg_buf_puts(b, ",\"input\":");
+    if (input)
+        tg_buf_json_item(b, input);
+    else
+        tg_buf_puts(b, "{}");
+    tg_buf_putc(b, '}');
+    cJSON_Delete(input);
+    return 0;
+}
+
+int tg_fmt_messages_from_chat_answer(const char *body, size_t len, struct tg_buf *out)
+{
+    cJSON *root = body && len ? tg_json_parse_provider(body, len) : NULL;
+    const cJSON *choices = tg_fmt_get(root, "choices");
+    const cJSON *choice = cJSON_IsArray(choices) ? choices->child : NULL;
+    const cJSON *msg = tg_fmt_get(choice, "message");
+    if (!cJSON_IsObject(msg)) {
+        cJSON_Delete(root);
+        return -1;
+    }
+    struct tg_buf b = TG_BUF_INIT;
+    const char *id = tg_json_get_str(root, "id");
+    const char *model = tg_json_get_str(root, "model");
+    tg_buf_puts(&b, "{\"id\":");
+    tg_fmt_put_str(&b, id ? id : "");
+    tg_buf_puts(&b, ",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
+    tg_fmt_put_str(&b, model ? model : "");
+    tg_buf_puts(&b, ",\"content\":[");
+    bool first = true;
+    const char *reasoning = reasoning_of(msg);
+    if (reasoning && *reasoning) {
+        /* No chat provider signs its reasoning; Anthropic's SDKs read an
+         * empty signature as none. */
+        tg_buf_puts(&b, "{\"type\":\"thinking\",\"thinking\":");
+        tg_fmt_put_str(&b, reasoning);
+        tg_buf_puts(&b, ",\"signature\":\"\"}");
+        first = false;
+    }
+    struct tg_buf text = TG_BUF_INIT;
+    content_text(tg_fmt_get(msg, "content"), &text);
+    if (!text.len) {
+        const char *refusal = tg_json_get_str(msg, "refusal");
+        if (refusal)
+            tg_buf_puts(&text, refusal);
+    }
+    if (text.len) {
+        if (!first)
+            tg_buf_putc(&b, ',');
+        tg_buf_puts(&b, "{\"type\":\"text\",\"text\":");
+        tg_buf_json_str(&b, text.data, text.len);
+        tg_buf_putc(&b, '}');
+        first = false;
+    }
+    tg_buf_free(&text);
+    const cJSON *call;
+    cJSON_ArrayForEach(call, tg_fmt_array(tg_fmt_get(msg, "tool_calls")))
+    {
+        if (!first)
+            tg_buf_putc(&b, ',');
+        first = false;
+        if (put_tool_use(&b, call) < 0) {
+            tg_buf_free(&b);
+            cJSON_Delete(root);
+            return -1;
+        }
+    }
+    tg_buf_puts(&b, "],\"stop_reason\":");
+    tg_fmt_put_str(&b, tg_fmt_messages_stop_reason(tg_json_get_str(choice, "finish_reason")));
+    tg_buf_puts(&b, ",\"stop_sequence\":null,\"usage\":");
+    const cJSON *usage = tg_fmt_get(root, "usage");
+    const cJSON *cached = tg_fmt_get(tg_fmt_get(usage, "prompt_tokens_details"), "cached_tokens");
+    put_messages_usage(&b, tg_fmt_count(tg_fmt_get(usage, "prompt_tokens")),
+                       tg_fmt_count(tg_fmt_get(usage, "completion_tokens")), tg_fmt_count(cached),
+                       cJSON_IsNumber(cached));
+    tg_buf_putc(&b, '}');
+    tg_buf_append(out, b.data, b.len);
+    tg_buf_free(&b);
+    cJSON_Delete(root);
+    return 0;
+}
+
+/* ==== streams: chat.completion.chunk -> Messages events ==== */
+
+void tg_fmt_messages_from_chat_stream_init(struct tg_fmt_messages_from_chat_stream *s)
+{
+    memset(s, 0, sizeof(*s));
+}
+
+/* Writes "event: NAME\ndata: " ; the caller writes the JSON, then ev_end. */
+static void ev_begin(struct tg_buf *out, const char *name)
+{
+    tg_buf_printf(out, "event: %s\ndata: ", name);
+}
+
+static void ev_end(struct tg_buf *out)
+{
+    tg_buf_puts(out, "\n\n");
+}
+
+static void message_start(struct tg_fmt_messages_from_chat_stream *s, struct tg_buf *out)
+{
+    s->started = true;
+    ev_begin(out, "message_start");
+    tg_buf_puts(out, "{\"type\":\"message_start\",\"message\":{\"id\":");
+    tg_fmt_put_str(out, s->id);
+    tg_buf_puts(out, ",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
+    tg_fmt_put_str(out, s->model);
+    tg_buf_puts(out, ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,"
+                     "\"usage\":{\"input_tokens\":0,\"output_tokens\":0}}}");
+    ev_end(out);
+}
+
+static void block_stop(struct tg_fmt_messages_from_chat_stream *s, struct tg_buf *out)
+{
+    if (s->open == TG_FMT_BLOCK_NONE)
+        return;
+    ev_begin(out, "content_block_stop");
+    tg_buf_printf(out, "{\"type\":\"content_block_stop\",\"index\":%d}", s->open_index);
+    ev_end(out);
+    s->open = TG_FMT_BLOCK_NONE;
+}
+
+/* Opens a text or thinking block unless one of that kind is open. */
+static void block_start(struct tg_fmt_messages_from_chat_stream *s, struct tg_buf *out,
+                        enum tg_fmt_messages_block kind)
+{
+    if (s->open == kind)
+        return;
+    block_stop(s, out);
+    s->open = kind;
+    s->open_index = s->n_blocks++;
+    ev_begin(out, "content_block_start");
+    tg_buf_printf(
+        out, "{\"type\":\"content_block_start\",\"index\":%d,\"content_block\":", s->open_index);
+    tg_buf_puts(out, kind == TG_FMT_BLOCK_TEXT
+                         ? "{\"type\":\"text\",\"text\":\"\"}}"
+                         : "{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}}");
+    ev_end(out);
+}
+
+static void block_delta(struct tg_fmt_messages_from_chat_stream *s, struct tg_buf *out,
+                        const char *type, const char *field, const char *text)
+{
+    ev_begin(out, "content_block_delta");
+    tg_buf_printf(
+        out, "{\"type\":\"content_block_delta\",\"index\":%d,\"delta\":{\"type\":", s->open_index);
+    tg_fmt_put_str(out, type);
+    tg_buf_printf(out, ",\"%s\":", field);
+    tg_fmt_put_str(out, text);
+    tg_buf_puts(out, "}}");
+    ev_end(out);
+}
+
+/* One tool call delta. OpenAI streams a call's id and name first, then its
+ * arguments in pieces, one call after another; each call is one tool_use
+ * block. Arguments for a call whose block was already closed cannot be
+ * said in Messages' order: the stream is broken. */
+static enum tg_fmt_result tool_delta(struct tg_fmt_messages_from_chat_stream *s, const cJSON *call,
+                                     struct tg_buf *out)
+{
+    const cJSON *idx = tg_fmt_get(call, "index");
+    int index = cJSON_IsNumber(idx) && idx->valuedouble >= 0 && idx->valuedouble < 1e6
+                    ? (int)idx->valuedouble
+                    : 0;
+    const char *id = tg_json_get_str(call, "id");
+    const cJSON *fn = tg_fmt_get(call, "function");
+    const char *name = tg_json_get_str(fn, "name");
+    const char *args = tg_json_get_str(fn, "arguments");
+    bool is_open = s->open == TG_FMT_BLOCK_TOOL && s->open_tool == index;
+    if (!is_open) {
+        if (index < s->tools_seen)
+            return TG_FMT_BAD;
+        block_stop(s, out);
+        s->open = TG_FMT_BLOCK_TOOL;
+        s->open_tool = index;
+        s->tools_seen = index + 1;
+        s->open_index = s->n_blocks++;
+        ev_begin(out, "content_block_start");
+        tg_buf_printf(out,
+                      "{\"type\":\"content_block_start\",\"index\":%d,\"content_block\":"
+                      "{\"type\":\"tool_use\",\"id\":",
+                      s->open_index);
+        tg_fmt_put_str(out, id ? id : "");
+        tg_buf_puts(out, ",\"name\":");
+        tg_fmt_put_str(out, name ? name : "");
+        tg_buf_puts(out, ",\"input\":{}}}");
+        ev_end(out);
+    }
+    if (args && *args)
+        block_delta(s, out, "input_json_delta", "partial_json", args);
+    return TG_FMT_CONTINUE;
+}
+
+static void read_stream_usage(struct tg_fmt_messages_from_chat_stream *s, const cJSON *usage)
+{
+    if (!cJSON_IsObject(usage))
+        return;
+    s->has_usage = true;
+    s->prompt_tokens = tg_fmt_count(tg_fmt_get(usage, "prompt_tokens"));
+    s->completion_tokens = tg_fmt_count(tg_fmt_get(usage, "completion_tokens"));
+    const cJSON *cached = tg_fmt_get(tg_fmt_get(usage, "prompt_tokens_details"), "cached_tokens");
+    if (cJSON_IsNumber(cached)) {
+        s->cached_tokens = tg_fmt_count(cached);
+        s->has_cached = true;
+    }
+}
+
+static enum tg_fmt_result on_chunk(struct tg_fmt_messages_from_chat_stream *s, const cJSON *root,
+                                   struct tg_buf *out)
+{
+    if (!s->started) {
+        const char *id = tg_json_get_str(root, "id");
+        const char *model = tg_json_get_str(root, "model");
+        tg_fmt_copy_trunc(s->id, sizeof(s->id), id ? id : "");
+        tg_fmt_copy_trunc(s->model, sizeof(s->model), model ? model : "");
+        message_start(s, out);
+    }
+    read_stream_usage(s, tg_fmt_get(root, "usage"));
+    const cJSON *choices = tg_fmt_get(root, "choices");
+    const cJSON *choice = cJSON_IsArray(choices) ? choices->child : NULL;
+    if (!choice)
+        return TG_FMT_CONTINUE; /* the usage chunk */
+    const cJSON *delta = tg_fmt_get(choice, "delta");
+    const char *reasoning = reasoning_of(delta);
+    if (reasoning && *reasoning) {
+        block_start(s, out, TG_FMT_BLOCK_THINKING);
+        block_delta(s, out, "thinking_delta", "thinking", reasoning);
+    }
+    const char *text = tg_json_get_str(delta, "content");
+    if (!text || !*text)
+        text = tg_json_get_str(delta, "refusal");
+    if (text && *text) {
+        block_start(s, out, TG_FMT_BLOCK_TEXT);
+        block_delta(s, out, "text_delta", "text", text);
+    }
+    const cJSON *call;
+    cJSON_ArrayForEach(call, tg_fmt_array(tg_fmt_get(delta, "tool_calls")))
+    {
+        if (tool_delta(s, call, out) == TG_FMT_BAD)
+            return TG_FMT_BAD;
+    }
+    const char *finish = tg_json_get_str(choice, "finish_reason");
+    if (finish)
+        s->stop_reason = tg_fmt_messages_stop_reason(finish);
+    return TG_FMT_CONTINUE;
+}
+
+static enum tg_fmt_result on_done(struct tg_fmt_messages_from_chat_stream *s, struct tg_buf *out)
+{
+    if (!s->started)
+        message_start(s, out);
+    block_stop(s, out);
+    ev_begin(out, "message_delta");
+    tg_buf_puts(out, "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":");
+    tg_fmt_put_str(out, s->stop_reason ? s->stop_reason : "end_turn");
+    tg_buf_puts(out, ",\"stop_sequence\":null},\"usage\":");
+    if (s->has_usage)
+        put_messages_usage(out, s->prompt_tokens, s->completion_tokens, s->cached_tokens,
+                           s->has_cached);
+    else
+        tg_buf_puts(out, "{\"output_tokens\":0}");
+    tg_buf_putc(out, '}');
+    ev_end(out);
+    ev_begin(out, "message_stop");
+    tg_buf_puts(out, "{\"type\":\"message_stop\"}");
+    ev_end(out);
+    return TG_FMT_DONE;
+}
+
+enum tg_fmt_result
+tg_fmt_messages_from_chat_stream_event(struct tg_fmt_messages_from_chat_stream *s, const char *data,
+                                       size_t len, struct tg_buf *out, char **error_json)
+{
+    if (data && len == 6 && memcmp(data, "[DONE]", 6) == 0)
+        return on_done(s, out);
+    cJSON *root = data && len ? tg_json_parse_provider(data, len) : NULL;
+    enum tg_fmt_result r;
+    if (!cJSON_IsObject(root)) {
+        r = TG_FMT_BAD;
+    } else if (cJSON_HasObjectItem(root, "error")) {
+        if (error_json) {
+            struct tg_buf b = TG_BUF_INIT;
+            anthropic_error(root, 0, &b);
+            *error_json = tg_buf_steal(&b, NULL);
+        }
+        r = TG_FMT_ERROR;
+    } else {
+        r = on_chunk(s, root, out);
+    }
+    cJSON_Delete(root);
+    return r;
+}
