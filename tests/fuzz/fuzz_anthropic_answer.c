@@ -4,8 +4,8 @@
  * Input: one byte picking the status, then the body. */
 #include <string.h>
 
-#include "fuzz.h"
 #include "formats/chat_from_messages.h"
+#include "fuzz.h"
 #include "util/json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -3,8 +3,8 @@
  * deployment's model with a positive max_tokens, or a refusal with a reason. */
 #include <string.h>
 
-#include "fuzz.h"
 #include "formats/messages_from_chat.h"
+#include "fuzz.h"
 #include "util/json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -19,8 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cJSON *sent = tg_json_parse_generated(out.data, out.len);
         FUZZ_CHECK(sent != NULL, "not JSON: %.*s", (int)out.len, out.data);
         const char *model = tg_json_get_str(sent, "model");
-        FUZZ_CHECK(model && strcmp(model, "claude-x") == 0, "model: %.*s", (int)out.len,
-                   out.data);
+        FUZZ_CHECK(model && strcmp(model, "claude-x") == 0, "model: %.*s", (int)out.len, out.data);
         double max_tokens = 0;
         FUZZ_CHECK(tg_json_get_num(sent, "max_tokens", &max_tokens) && max_tokens >= 1,
                    "max_tokens: %.*s", (int)out.len, out.data);

@@ -6,8 +6,8 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "fuzz.h"
 #include "formats/chat_from_messages.h"
+#include "fuzz.h"
 #include "util/json.h"
 #include "util/sse.h"
 
@@ -44,8 +44,8 @@ static bool on_event(void *ctx, const struct tg_sse_event *ev)
         return true;
     char *error_json = NULL;
     tg_buf_reset(&st->out);
-    enum tg_fmt_result r =
-        tg_fmt_chat_from_messages_stream_event(&st->s, ev->event, ev->data, ev->data_len, &st->out, &error_json);
+    enum tg_fmt_result r = tg_fmt_chat_from_messages_stream_event(
+        &st->s, ev->event, ev->data, ev->data_len, &st->out, &error_json);
     check_chunks(&st->out);
     if (r == TG_FMT_ERROR) {
         FUZZ_CHECK(error_json != NULL, "an error without an error object");

@@ -46,8 +46,8 @@ static void check(const cJSON *req, const char *out, size_t len)
         const cJSON *c;
         cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(m, "tool_calls"))
         {
-            const char *args = tg_json_get_str(cJSON_GetObjectItemCaseSensitive(c, "function"),
-                                               "arguments");
+            const char *args =
+                tg_json_get_str(cJSON_GetObjectItemCaseSensitive(c, "function"), "arguments");
             FUZZ_CHECK(args, "arguments: %.*s", (int)len, out);
             cJSON *a = tg_json_parse_generated(args, strlen(args));
             FUZZ_CHECK(a != NULL, "arguments not JSON: %s", args);

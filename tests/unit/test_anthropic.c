@@ -1,6 +1,7 @@
-/* Unit tests of the Anthropic Messages adapter (formats/ (messages_from_chat.c, chat_from_messages.c)): OpenAI
- * requests to Messages bodies, Messages answers and errors back, stream
- * events to chat.completion.chunk, as tables of (input, JSON path, expected
+/* Unit tests of the chat <-> Anthropic Messages translators that serve
+ * `anthropic` deployments (formats/messages_from_chat.c: OpenAI requests to
+ * Messages bodies; formats/chat_from_messages.c: Messages answers, errors and
+ * stream events back to chat), as tables of (input, JSON path, expected
  * JSON); and robustness loops that replace or remove every member of valid
  * inputs with wrongly typed values and check that each translation either
  * succeeds with well-formed output or declines, never crashes. JSON in the
@@ -527,7 +528,8 @@ static void test_request_ineligible(void **state)
     assert_int_equal(tg_fmt_messages_from_chat_request(j, "m", 10, &out, NULL, 0), -1);
     assert_int_equal(tg_fmt_messages_from_chat_request(j, "m", 10, &out, tiny, sizeof(tiny)), -1);
     assert_string_equal(tiny, "n");
-    assert_int_equal(tg_fmt_messages_from_chat_request(NULL, "m", 10, &out, tiny, sizeof(tiny)), -1);
+    assert_int_equal(tg_fmt_messages_from_chat_request(NULL, "m", 10, &out, tiny, sizeof(tiny)),
+                     -1);
     cJSON_Delete(j);
     /* no model given: the request's own; no sane default: a fallback */
     j = parse_q(REQ(""));
@@ -818,8 +820,7 @@ static const struct ev full_stream[] = {
 /* Feeds events (data copied to exact-size blocks); returns the last result
  * and the index of the event that gave it in *stopped_at. */
 static enum tg_fmt_result feed(struct tg_fmt_chat_from_messages_stream *s, const struct ev *evs,
-                                           size_t n, struct tg_buf *out, char **error_json,
-                                           size_t *stopped_at)
+                               size_t n, struct tg_buf *out, char **error_json, size_t *stopped_at)
 {
     enum tg_fmt_result r = TG_FMT_CONTINUE;
     for (size_t i = 0; i < n; i++) {
@@ -887,8 +888,8 @@ static bool wire_event(void *ctx, const struct tg_sse_event *ev)
     if (!ev->has_data)
         return true;
     w->events++;
-    w->last = tg_fmt_chat_from_messages_stream_event(&w->s, ev->event, ev->data, ev->data_len, &w->out,
-                                        &w->err);
+    w->last = tg_fmt_chat_from_messages_stream_event(&w->s, ev->event, ev->data, ev->data_len,
+                                                     &w->out, &w->err);
     return w->last == TG_FMT_CONTINUE;
 }
 
@@ -1014,8 +1015,7 @@ static void test_stream_full(void **state)
         struct tg_buf out = TG_BUF_INIT;
         char *err = NULL;
         size_t at_i = 0;
-        assert_int_equal(feed(&s, full_stream, N_OF(full_stream), &out, &err, &at_i),
-                         TG_FMT_DONE);
+        assert_int_equal(feed(&s, full_stream, N_OF(full_stream), &out, &err, &at_i), TG_FMT_DONE);
         assert_int_equal(at_i, N_OF(full_stream) - 1);
         assert_null(err);
 
@@ -1245,10 +1245,8 @@ static void test_stream_bad_data(void **state)
         {"content_block_start", "[1]", TG_FMT_BAD},
         {"content_block_delta", "{'index':0}", TG_FMT_BAD},
         {"content_block_delta", "{'index':0,'delta':{'type':'text_delta'}}", TG_FMT_BAD},
-        {"content_block_delta", "{'index':0,'delta':{'type':'text_delta','text':5}}",
-         TG_FMT_BAD},
-        {"content_block_delta", "{'index':0,'delta':{'type':'input_json_delta'}}",
-         TG_FMT_BAD},
+        {"content_block_delta", "{'index':0,'delta':{'type':'text_delta','text':5}}", TG_FMT_BAD},
+        {"content_block_delta", "{'index':0,'delta':{'type':'input_json_delta'}}", TG_FMT_BAD},
         {"content_block_delta",
          "{'index':0,'delta':{'type':'input_json_delta',"
          "'partial_json':'{}'}}",
@@ -1307,9 +1305,9 @@ static void test_stream_long_id(void **state)
     struct tg_fmt_chat_from_messages_stream s;
     tg_fmt_chat_from_messages_stream_init(&s, false, CREATED);
     struct tg_buf out = TG_BUF_INIT;
-    assert_int_equal(
-        tg_fmt_chat_from_messages_stream_event(&s, "message_start", data.data, data.len, &out, NULL),
-        TG_FMT_CONTINUE);
+    assert_int_equal(tg_fmt_chat_from_messages_stream_event(&s, "message_start", data.data,
+                                                            data.len, &out, NULL),
+                     TG_FMT_CONTINUE);
     assert_int_equal(strlen(s.id), 126);
     tg_buf_free(&out);
     tg_buf_free(&data);
@@ -1587,7 +1585,8 @@ static void test_stream_robust(void **state)
                 continue;
             char *d = q(full_stream[i].data);
             char *err = NULL;
-            tg_fmt_chat_from_messages_stream_event(&s, full_stream[i].event, d, strlen(d), &out, &err);
+            tg_fmt_chat_from_messages_stream_event(&s, full_stream[i].event, d, strlen(d), &out,
+                                                   &err);
             free(err);
             free(d);
         }
@@ -1604,7 +1603,8 @@ static void test_stream_robust(void **state)
             for (size_t n = 0; n <= len; n++) {
                 char *copy = exact(d, n);
                 char *err = NULL;
-                tg_fmt_chat_from_messages_stream_event(&s, full_stream[a].event, copy, n, &out, &err);
+                tg_fmt_chat_from_messages_stream_event(&s, full_stream[a].event, copy, n, &out,
+                                                       &err);
                 free(err);
                 free(copy);
             }
