@@ -45,14 +45,30 @@ static void add_block(struct conv *c, const char *role, cJSON *block)
     cJSON_AddItemToArray(c->last_content, block);
 }
 
-static void add_text_block(struct conv *c, const char *role, const char *text)
+/* Keeps a content part's cache_control (the convention chat clients use for
+ * Anthropic's prompt caching) on the block made from it. */
+static void keep_cache_control(cJSON *block, const cJSON *part)
 {
-    if (!text || !*text) /* Anthropic rejects empty text blocks */
-        return;
+    const cJSON *cc = tg_fmt_get(part, "cache_control");
+    if (cJSON_IsObject(cc))
+        cJSON_AddItemToObject(block, "cache_control", cJSON_Duplicate(cc, true));
+}
+
+static cJSON *text_block(const char *text, const cJSON *part)
+{
     cJSON *b = cJSON_CreateObject();
     cJSON_AddStringToObject(b, "type", "text");
     cJSON_AddStringToObject(b, "text", text);
-    add_block(c, role, b);
+    keep_cache_control(b, part);
+    return b;
+}
+
+/* part: the content part the text comes from (for its cache_control), or NULL. */
+static void add_text_block(struct conv *c, const char *role, const char *text, const cJSON *part)
+{
+    if (!text || !*text) /* Anthropic rejects empty text blocks */
+        return;
+    add_block(c, role, text_block(text, part));
 }
 
 /* The text of a content that is a string or an array of text parts, parts
@@ -124,7 +140,7 @@ static int add_content(struct conv *c, const char *role, const cJSON *content, c
                        size_t why_len)
 {
     if (cJSON_IsString(content)) {
-        add_text_block(c, role, content->valuestring);
+        add_text_block(c, role, content->valuestring, NULL);
         return 0;
     }
     const cJSON *part;
@@ -134,17 +150,19 @@ static int add_content(struct conv *c, const char *role, const cJSON *content, c
         if (!type)
             continue;
         if (strcmp(type, "text") == 0) {
-            add_text_block(c, role, tg_json_get_str(part, "text"));
+            add_text_block(c, role, tg_json_get_str(part, "text"), part);
         } else if (strcmp(type, "refusal") == 0) {
-            add_text_block(c, role, tg_json_get_str(part, "refusal"));
+            add_text_block(c, role, tg_json_get_str(part, "refusal"), part);
         } else if (strcmp(type, "image_url") == 0) {
             cJSON *block;
             if (image_block(part, &block) < 0) {
                 tg_fmt_set_why(why, why_len, "image", NULL);
                 return -1;
             }
-            if (block)
+            if (block) {
+                keep_cache_control(block, part);
                 add_block(c, role, block);
+            }
         } else if (strcmp(type, "input_audio") == 0) {
             tg_fmt_set_why(why, why_len, "audio", NULL);
             return -1;
@@ -213,17 +231,57 @@ static void add_tool_result(struct conv *c, const cJSON *msg)
     tg_buf_free(&text);
 }
 
-static void append_system(struct tg_buf *sys, const char *text, size_t len)
+/* The system prompt being built: as one string, and as text blocks, which
+ * are sent instead when some part asked for cache_control. */
+struct sys {
+    struct tg_buf text;
+    cJSON *blocks;
+    bool cached;
+};
+
+static void append_system(struct sys *sys, const char *text, size_t len, const cJSON *part)
 {
     if (len == 0)
         return;
-    if (sys->len)
-        tg_buf_puts(sys, "\n\n");
-    tg_buf_append(sys, text, len);
+    if (sys->text.len)
+        tg_buf_puts(&sys->text, "\n\n");
+    tg_buf_append(&sys->text, text, len);
+    cJSON *b = text_block(sys->text.data + sys->text.len - len, part);
+    sys->cached |= cJSON_HasObjectItem(b, "cache_control");
+    cJSON_AddItemToArray(sys->blocks, b);
+}
+
+/* A system message's content: its parts concatenated in the string, one
+ * block each in the blocks. */
+static void add_system(struct sys *sys, const cJSON *content)
+{
+    if (cJSON_IsString(content)) {
+        append_system(sys, content->valuestring, strlen(content->valuestring), NULL);
+        return;
+    }
+    bool first = true;
+    const cJSON *part;
+    cJSON_ArrayForEach(part, tg_fmt_array(content))
+    {
+        const char *type = tg_json_get_str(part, "type");
+        const char *text = tg_json_get_str(part, "text");
+        if (!text || !*text || (type && strcmp(type, "text") != 0))
+            continue;
+        if (first) {
+            append_system(sys, text, strlen(text), part);
+            first = false;
+        } else {
+            /* parts of one message join with nothing between them */
+            tg_buf_puts(&sys->text, text);
+            cJSON *b = text_block(text, part);
+            sys->cached |= cJSON_HasObjectItem(b, "cache_control");
+            cJSON_AddItemToArray(sys->blocks, b);
+        }
+    }
 }
 
 /* Walks the OpenAI messages: system text into sys, turns into c. */
-static int convert_messages(const cJSON *messages, struct conv *c, struct tg_buf *sys, char *why,
+static int convert_messages(const cJSON *messages, struct conv *c, struct sys *sys, char *why,
                             size_t why_len)
 {
     const cJSON *m;
@@ -241,10 +299,7 @@ static int convert_messages(const cJSON *messages, struct conv *c, struct tg_buf
             return -1;
         }
         if (strcmp(role, "system") == 0 || strcmp(role, "developer") == 0) {
-            struct tg_buf text = TG_BUF_INIT;
-            gather_text(content, &text);
-            append_system(sys, text.data, text.len);
-            tg_buf_free(&text);
+            add_system(sys, content);
         } else if (strcmp(role, "user") == 0) {
             if (add_content(c, "user", content, why, why_len) < 0)
                 return -1;
@@ -284,7 +339,8 @@ static void finish_turns(cJSON *msgs)
             }
         }
         cJSON *only = sorted->child;
-        if (only && !only->next && tg_fmt_is_type(only, "text")) {
+        if (only && !only->next && tg_fmt_is_type(only, "text") &&
+            !cJSON_HasObjectItem(only, "cache_control")) {
             cJSON *text = cJSON_CreateString(tg_json_get_str(only, "text"));
             cJSON_Delete(sorted);
             sorted = text;
@@ -380,7 +436,7 @@ static void add_tools(cJSON *root, const cJSON *req)
 }
 
 /* Messages has no response_format: the nearest thing is to ask in words. */
-static void add_response_format(struct tg_buf *sys, const cJSON *req)
+static void add_response_format(struct sys *sys, const cJSON *req)
 {
     const cJSON *rf = tg_fmt_get(req, "response_format");
     const char *type = tg_json_get_str(rf, "type");
@@ -389,18 +445,18 @@ static void add_response_format(struct tg_buf *sys, const cJSON *req)
     static const char plain[] = "Respond with only a single JSON object: no other text, no "
                                 "markdown code fences.";
     if (strcmp(type, "json_object") == 0) {
-        append_system(sys, plain, strlen(plain));
+        append_system(sys, plain, strlen(plain), NULL);
     } else if (strcmp(type, "json_schema") == 0) {
         const cJSON *schema = tg_fmt_get(tg_fmt_get(rf, "json_schema"), "schema");
         if (!schema) {
-            append_system(sys, plain, strlen(plain));
+            append_system(sys, plain, strlen(plain), NULL);
             return;
         }
         struct tg_buf text = TG_BUF_INIT;
         tg_buf_puts(&text, "Respond with only a single JSON object that conforms to this JSON "
                            "Schema: no other text, no markdown code fences.\n");
         tg_buf_json_item(&text, schema);
-        append_system(sys, text.data, text.len);
+        append_system(sys, text.data, text.len, NULL);
         tg_buf_free(&text);
     }
 }
@@ -469,6 +525,61 @@ static const char *ineligible(const cJSON *req)
     return NULL;
 }
 
+/* OpenAI's reasoning_effort as a thinking budget: inside the bands
+ * chat_from_messages.c maps budgets back with (low < 4096 <= medium < 16384
+ * <= high), so a round trip keeps the effort. Anthropic wants 1024 <= budget
+ * < max_tokens; OpenAI's max tokens count reasoning too, so the budget is cut
+ * to fit rather than max_tokens raised. Sets *thinking (NULL: none), or
+ * returns -1 when the request cannot think as asked on Anthropic. */
+static int thinking_of(const cJSON *req, int64_t max_tokens, cJSON **thinking, char *why,
+                       size_t why_len)
+{
+    static const struct {
+        const char *effort;
+        int64_t budget;
+    } budgets[] = {{"minimal", 1024}, {"low", 2048}, {"medium", 8192}, {"high", 24576}};
+    *thinking = NULL;
+    const char *effort = tg_json_get_str(req, "reasoning_effort");
+    if (!effort || strcmp(effort, "none") == 0)
+        return 0;
+    int64_t budget = 0;
+    for (size_t i = 0; i < sizeof(budgets) / sizeof(budgets[0]); i++) {
+        if (strcmp(effort, budgets[i].effort) == 0)
+            budget = budgets[i].budget;
+    }
+    if (!budget) {
+        tg_fmt_set_why(why, why_len, "reasoning_effort", effort);
+        return -1;
+    }
+    if (max_tokens <= 1024) {
+        tg_fmt_set_why(why, why_len, "reasoning_effort with max_tokens<=1024", NULL);
+        return -1;
+    }
+    if (budget >= max_tokens)
+        budget = max_tokens - 1;
+    /* Anthropic refuses these with thinking on (as OpenAI's reasoning
+     * models refuse temperature). */
+    const cJSON *t = tg_fmt_get(req, "temperature");
+    if (cJSON_IsNumber(t) && t->valuedouble != 1) {
+        tg_fmt_set_why(why, why_len, "temperature with reasoning_effort", NULL);
+        return -1;
+    }
+    const cJSON *p = tg_fmt_get(req, "top_p");
+    if (cJSON_IsNumber(p) && p->valuedouble < 0.95) {
+        tg_fmt_set_why(why, why_len, "top_p with reasoning_effort", NULL);
+        return -1;
+    }
+    const cJSON *tc = tg_fmt_get(req, "tool_choice");
+    if ((cJSON_IsString(tc) && strcmp(tc->valuestring, "required") == 0) || cJSON_IsObject(tc)) {
+        tg_fmt_set_why(why, why_len, "tool_choice with reasoning_effort", NULL);
+        return -1;
+    }
+    *thinking = cJSON_CreateObject();
+    cJSON_AddStringToObject(*thinking, "type", "enabled");
+    cJSON_AddNumberToObject(*thinking, "budget_tokens", (double)budget);
+    return 0;
+}
+
 int tg_fmt_messages_from_chat_request(const cJSON *openai, const char *model,
                                       int64_t default_max_tokens, struct tg_buf *out, char *why,
                                       size_t why_len)
@@ -490,11 +601,20 @@ int tg_fmt_messages_from_chat_request(const cJSON *openai, const char *model,
         return -1;
     }
 
+    int64_t max_tokens = default_max_tokens >= 1 ? default_max_tokens : FALLBACK_MAX_TOKENS;
+    if (!positive_count(tg_fmt_get(openai, "max_tokens"), &max_tokens))
+        positive_count(tg_fmt_get(openai, "max_completion_tokens"), &max_tokens);
+    cJSON *thinking;
+    if (thinking_of(openai, max_tokens, &thinking, why, why_len) < 0)
+        return -1;
+
     struct conv c = {cJSON_CreateArray(), NULL, NULL};
-    struct tg_buf sys = TG_BUF_INIT;
+    struct sys sys = {TG_BUF_INIT, cJSON_CreateArray(), false};
     if (convert_messages(messages, &c, &sys, why, why_len) < 0) {
         cJSON_Delete(c.msgs);
-        tg_buf_free(&sys);
+        cJSON_Delete(thinking);
+        tg_buf_free(&sys.text);
+        cJSON_Delete(sys.blocks);
         return -1;
     }
     add_response_format(&sys, openai);
@@ -510,13 +630,14 @@ int tg_fmt_messages_from_chat_request(const cJSON *openai, const char *model,
     if (!model)
         model = tg_json_get_str(openai, "model");
     cJSON_AddStringToObject(root, "model", model ? model : "");
-    int64_t max_tokens = default_max_tokens >= 1 ? default_max_tokens : FALLBACK_MAX_TOKENS;
-    if (!positive_count(tg_fmt_get(openai, "max_tokens"), &max_tokens))
-        positive_count(tg_fmt_get(openai, "max_completion_tokens"), &max_tokens);
     cJSON_AddNumberToObject(root, "max_tokens", (double)max_tokens);
-    if (sys.len)
-        cJSON_AddStringToObject(root, "system", sys.data);
-    tg_buf_free(&sys);
+    if (sys.cached)
+        cJSON_AddItemToObject(root, "system", sys.blocks);
+    else if (sys.text.len)
+        cJSON_AddStringToObject(root, "system", sys.text.data);
+    if (!sys.cached)
+        cJSON_Delete(sys.blocks);
+    tg_buf_free(&sys.text);
     cJSON_AddItemToObject(root, "messages", c.msgs);
 
     add_stop(root, tg_fmt_get(openai, "stop"));
@@ -528,6 +649,8 @@ int tg_fmt_messages_from_chat_request(const cJSON *openai, const char *model,
         cJSON_AddStringToObject(meta, "user_id", user);
     }
     add_tools(root, openai);
+    if (thinking)
+        cJSON_AddItemToObject(root, "thinking", thinking);
     const cJSON *stream = tg_fmt_get(openai, "stream");
     if (cJSON_IsBool(stream))
         cJSON_AddBoolToObject(root, "stream", cJSON_IsTrue(stream));

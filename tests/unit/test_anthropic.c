@@ -224,6 +224,53 @@ static void test_request_system(void **state)
     RUN_REQ(rows);
 }
 
+/* cache_control on chat content parts (how chat clients ask for Anthropic's
+ * prompt caching) stays on the blocks; reasoning_effort becomes a thinking
+ * budget inside the band chat_from_messages.c maps back. */
+static void test_request_cache_and_thinking(void **state)
+{
+    (void)state;
+#define CC "'cache_control':{'type':'ephemeral'}"
+    static const struct req_row rows[] = {
+        {MSGS("{'role':'user','content':[{'type':'text','text':'long doc'," CC "}]}"),
+         "messages.0.content", "[{'type':'text','text':'long doc'," CC "}]"},
+        {MSGS("{'role':'user','content':[{'type':'text','text':'a'},{'type':'image_url',"
+              "'image_url':{'url':'https://x/i.png'}," CC "}]}"),
+         "messages.0.content.1.cache_control", "{'type':'ephemeral'}"},
+        {MSGS("{'role':'user','content':[{'type':'text','text':'a'}]}"), "messages.0.content",
+         "'a'"},
+        /* a cached system part: the system goes as blocks */
+        {MSGS("{'role':'system','content':[{'type':'text','text':'A'," CC "},"
+              "{'type':'text','text':'B'}]},{'role':'system','content':'C'}," HI),
+         "system",
+         "[{'type':'text','text':'A'," CC "},{'type':'text','text':'B'},"
+         "{'type':'text','text':'C'}]"},
+        {MSGS("{'role':'system','content':[{'type':'text','text':'A'," CC "}]}," HI
+              "],'response_format':{'type':'json_object'},'x':[0"),
+         "system.1.text", "~Respond with only a single JSON object"},
+        {REQ(",'reasoning_effort':'minimal','max_tokens':5000"), "thinking",
+         "{'type':'enabled','budget_tokens':1024}"},
+        {REQ(",'reasoning_effort':'low','max_tokens':5000"), "thinking",
+         "{'type':'enabled','budget_tokens':2048}"},
+        {REQ(",'reasoning_effort':'medium','max_tokens':20000"), "thinking",
+         "{'type':'enabled','budget_tokens':8192}"},
+        {REQ(",'reasoning_effort':'high','max_tokens':30000"), "thinking",
+         "{'type':'enabled','budget_tokens':24576}"},
+        /* cut to fit under max_tokens, which counts reasoning on OpenAI too */
+        {REQ(",'reasoning_effort':'high','max_tokens':4000"), "thinking",
+         "{'type':'enabled','budget_tokens':3999}"},
+        {REQ(",'reasoning_effort':'high','max_completion_tokens':9000"), "thinking",
+         "{'type':'enabled','budget_tokens':8999}"},
+        {REQ(",'reasoning_effort':'high','max_completion_tokens':9000"), "max_tokens", "9000"},
+        {REQ(",'reasoning_effort':'none'"), "thinking", "!"},
+        {REQ(",'reasoning_effort':null"), "thinking", "!"},
+        {REQ(",'reasoning_effort':'low','max_tokens':5000,'temperature':1,'top_p':0.95"),
+         "thinking.budget_tokens", "2048"},
+    };
+#undef CC
+    RUN_REQ(rows);
+}
+
 static void test_request_merging(void **state)
 {
     (void)state;
@@ -464,6 +511,16 @@ static void test_request_ineligible(void **state)
         const char *why; /* NULL: eligible */
     } rows[] = {
         {REQ(",'n':2"), "n>1"},
+        {REQ(",'reasoning_effort':'extreme'"), "reasoning_effort extreme"},
+        {REQ(",'reasoning_effort':'low','max_tokens':1024"),
+         "reasoning_effort with max_tokens<=1024"},
+        {REQ(",'reasoning_effort':'low','max_tokens':5000,'temperature':0.2"),
+         "temperature with reasoning_effort"},
+        {REQ(",'reasoning_effort':'low','max_tokens':5000,'top_p':0.5"),
+         "top_p with reasoning_effort"},
+        {REQ(",'reasoning_effort':'low','max_tokens':5000,'tool_choice':'required'"),
+         "tool_choice with reasoning_effort"},
+        {REQ(",'reasoning_effort':'low','max_tokens':5000,'tool_choice':'auto'"), NULL},
         {REQ(",'n':1"), NULL},
         {REQ(",'logprobs':true"), "logprobs"},
         {REQ(",'logprobs':false"), NULL},
@@ -1620,6 +1677,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_basics),
         cmocka_unit_test(test_request_system),
+        cmocka_unit_test(test_request_cache_and_thinking),
         cmocka_unit_test(test_request_merging),
         cmocka_unit_test(test_request_images),
         cmocka_unit_test(test_request_tools),

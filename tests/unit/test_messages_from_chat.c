@@ -632,6 +632,40 @@ static void test_round_trip(void **state)
     tg_buf_free(&chat);
 }
 
+/* What the round trip keeps beyond the words: cached system blocks and
+ * parts, and the thinking effort (a budget comes back as its band's). */
+static void test_round_trip_cache_and_thinking(void **state)
+{
+    (void)state;
+    cJSON *in = parse_q("{'model':'claude-x','max_tokens':20000,"
+                        "'system':[{'type':'text','text':'rules','cache_control':{'type':"
+                        "'ephemeral'}},{'type':'text','text':'more'}],"
+                        "'thinking':{'type':'enabled','budget_tokens':10000},"
+                        "'messages':[{'role':'user','content':[{'type':'text','text':'doc',"
+                        "'cache_control':{'type':'ephemeral','ttl':'1h'}}]}]}");
+    assert_non_null(in);
+    struct tg_buf chat = TG_BUF_INIT;
+    char why[64] = "";
+    assert_int_equal(tg_fmt_chat_from_messages_request(in, "gpt-x", &chat, why, sizeof(why)), 0);
+    cJSON *chat_json = cJSON_Parse(chat.data);
+    struct tg_buf back = TG_BUF_INIT;
+    assert_int_equal(
+        tg_fmt_messages_from_chat_request(chat_json, "claude-x", 1024, &back, why, sizeof(why)), 0);
+    cJSON *out = cJSON_Parse(back.data);
+    assert_non_null(out);
+    static const char *const same[] = {"system", "messages", "max_tokens"};
+    for (size_t i = 0; i < N_OF(same); i++) {
+        if (!cJSON_Compare(tg_test_at(in, same[i]), tg_test_at(out, same[i]), true))
+            fail_msg("%s changed on the round trip: via %s to %s", same[i], chat.data, back.data);
+    }
+    assert_true(tg_test_matches(out, "thinking", "{'type':'enabled','budget_tokens':8192}"));
+    cJSON_Delete(out);
+    cJSON_Delete(chat_json);
+    cJSON_Delete(in);
+    tg_buf_free(&back);
+    tg_buf_free(&chat);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -639,7 +673,7 @@ int main(void)
         cmocka_unit_test(test_errors),       cmocka_unit_test(test_stream_full),
         cmocka_unit_test(test_stream_cases), cmocka_unit_test(test_stream_error),
         cmocka_unit_test(test_stop_reasons), cmocka_unit_test(test_stream_every_cut),
-        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_round_trip),   cmocka_unit_test(test_round_trip_cache_and_thinking),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
