@@ -953,10 +953,14 @@ static enum tg_fmt_result tool_delta(struct tg_fmt_messages_from_chat_stream *s,
                                      struct tg_buf *out)
 {
     const cJSON *idx = tg_fmt_get(call, "index");
-    int index = cJSON_IsNumber(idx) && idx->valuedouble >= 0 && idx->valuedouble < 1e6
-                    ? (int)idx->valuedouble
-                    : 0;
     const char *id = tg_json_get_str(call, "id");
+    int index;
+    if (cJSON_IsNumber(idx) && idx->valuedouble >= 0 && idx->valuedouble < 1e6)
+        index = (int)idx->valuedouble;
+    else if (id) /* servers that leave out the index (Mistral): an id starts the next call */
+        index = s->tools_seen;
+    else
+        index = s->open == TG_FMT_BLOCK_TOOL ? s->open_tool : 0;
     const cJSON *fn = tg_fmt_get(call, "function");
     const char *name = tg_json_get_str(fn, "name");
     const char *args = tg_json_get_str(fn, "arguments");

@@ -416,6 +416,27 @@ static const char *const interleaved[] = {
     CHUNK("{'tool_calls':[{'index':0,'id':'a','function':{'name':'f','arguments':'{'}}]}", "null"),
     CHUNK("{'tool_calls':[{'index':1,'id':'b','function':{'name':'g','arguments':'{'}}]}", "null"),
     CHUNK("{'tool_calls':[{'index':0,'function':{'arguments':'}'}}]}", "null")};
+/* calls without an index, whole in one chunk: each id is a new call */
+static const char *const no_index[] = {
+    CHUNK("{'tool_calls':[{'id':'a','function':{'name':'f','arguments':'{}'}},"
+          "{'id':'b','function':{'name':'g','arguments':'{\\'x\\':1}'}}]}",
+          "'tool_calls'"),
+    "[DONE]"};
+static const struct ev no_index_ev[] = {
+    START_EV,
+    {"content_block_start", "{'type':'content_block_start','index':0,'content_block':"
+                            "{'type':'tool_use','id':'a','name':'f','input':{}}}"},
+    {"content_block_delta", "{'type':'content_block_delta','index':0,'delta':"
+                            "{'type':'input_json_delta','partial_json':'{}'}}"},
+    BLOCK_STOP(0),
+    {"content_block_start", "{'type':'content_block_start','index':1,'content_block':"
+                            "{'type':'tool_use','id':'b','name':'g','input':{}}}"},
+    {"content_block_delta", "{'type':'content_block_delta','index':1,'delta':"
+                            "{'type':'input_json_delta','partial_json':'{\\'x\\':1}'}}"},
+    BLOCK_STOP(1),
+    {"message_delta", "{'type':'message_delta','delta':{'stop_reason':'tool_use',"
+                      "'stop_sequence':null},'usage':{'output_tokens':0}}"},
+    STOP_EV};
 static const char *const not_json[] = {CHUNK("{'content':'a'}", "null"), "{'choices':"};
 static const char *const not_object[] = {"[1,2]"};
 static const char *const empty_data[] = {""};
@@ -430,6 +451,8 @@ static void test_stream_cases(void **state)
          N_OF(refusal_ev)},
         {"text after tool", text_after_tool, N_OF(text_after_tool), TG_FMT_DONE, text_after_tool_ev,
          N_OF(text_after_tool_ev)},
+        {"calls without an index", no_index, N_OF(no_index), TG_FMT_DONE, no_index_ev,
+         N_OF(no_index_ev)},
         {"interleaved tool calls", interleaved, N_OF(interleaved), TG_FMT_BAD, NULL, 0},
         {"not json", not_json, N_OF(not_json), TG_FMT_BAD, NULL, 0},
         {"not an object", not_object, N_OF(not_object), TG_FMT_BAD, NULL, 0},
