@@ -5,7 +5,7 @@
  * JSON); and robustness loops that replace or remove every member of valid
  * inputs with wrongly typed values and check that each translation either
  * succeeds with well-formed output or declines, never crashes. JSON in the
- * tables is written with ' for " (see q()), to keep the rows readable. */
+ * tables is written with ' for " (see tg_test_q()), to keep the rows readable. */
 /* cmocka.h needs these first, in this order. */
 /* clang-format off */
 #include <stdarg.h>
@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "fakes.h"
 #include "formats/chat_from_messages.h"
 #include "formats/messages_from_chat.h"
 #include "util/sse.h"
@@ -29,17 +30,6 @@
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- helpers ---- */
-
-/* s with every ' turned into ", malloc'd. */
-static char *q(const char *s)
-{
-    size_t n = strlen(s);
-    char *t = malloc(n + 1);
-    assert_non_null(t);
-    for (size_t i = 0; i <= n; i++)
-        t[i] = s[i] == '\'' ? '"' : s[i];
-    return t;
-}
 
 /* An exact-size copy without a NUL, so reads past len are caught. */
 static char *exact(const char *text, size_t len)
@@ -52,50 +42,10 @@ static char *exact(const char *text, size_t len)
 
 static cJSON *parse_q(const char *quoted)
 {
-    char *t = q(quoted);
+    char *t = tg_test_q(quoted);
     cJSON *j = cJSON_Parse(t);
     free(t);
     return j;
-}
-
-/* The node at a dotted path ("messages.0.content"), array members by index;
- * "" is the root. */
-static const cJSON *at(const cJSON *root, const char *path)
-{
-    const cJSON *cur = root;
-    char key[128];
-    while (cur && *path) {
-        size_t n = strcspn(path, ".");
-        assert_true(n < sizeof(key));
-        memcpy(key, path, n);
-        key[n] = '\0';
-        path += n + (path[n] == '.');
-        if (cJSON_IsArray(cur))
-            cur = cJSON_GetArrayItem(cur, atoi(key));
-        else
-            cur = cJSON_GetObjectItemCaseSensitive(cur, key);
-    }
-    return cur;
-}
-
-/* want: "!" = absent; "~text" = a string containing text (after q());
- * else JSON (after q()) that must equal the node exactly. */
-static bool path_matches(const cJSON *root, const char *path, const char *want)
-{
-    const cJSON *got = at(root, path);
-    if (strcmp(want, "!") == 0)
-        return got == NULL;
-    if (want[0] == '~') {
-        char *sub = q(want + 1);
-        bool ok = cJSON_IsString(got) && strstr(got->valuestring, sub) != NULL;
-        free(sub);
-        return ok;
-    }
-    cJSON *w = parse_q(want);
-    assert_non_null(w);
-    bool ok = got && cJSON_Compare(got, w, true);
-    cJSON_Delete(w);
-    return ok;
 }
 
 static void report(size_t row, const char *path, const char *want, const cJSON *root)
@@ -137,7 +87,7 @@ static void run_req_rows(const struct req_row *rows, size_t n)
         }
         cJSON *got = cJSON_Parse(out.data);
         assert_non_null(got);
-        if (!path_matches(got, rows[i].path, rows[i].want)) {
+        if (!tg_test_matches(got, rows[i].path, rows[i].want)) {
             report(i, rows[i].path, rows[i].want, got);
             bad++;
         }
@@ -592,8 +542,8 @@ static void test_request_ineligible(void **state)
     j = parse_q(REQ(""));
     assert_int_equal(tg_fmt_messages_from_chat_request(j, NULL, 0, &out, NULL, 0), 0);
     cJSON *got = cJSON_Parse(out.data);
-    assert_true(path_matches(got, "model", "'gpt-4o'"));
-    assert_true(path_matches(got, "max_tokens", "4096"));
+    assert_true(tg_test_matches(got, "model", "'gpt-4o'"));
+    assert_true(tg_test_matches(got, "max_tokens", "4096"));
     cJSON_Delete(got);
     cJSON_Delete(j);
     tg_buf_free(&out);
@@ -678,7 +628,7 @@ static void test_response_rows(void **state)
     };
     int bad = 0;
     for (size_t i = 0; i < N_OF(rows); i++) {
-        char *body = q(rows[i].body);
+        char *body = tg_test_q(rows[i].body);
         size_t len = strlen(body);
         char *copy = exact(body, len);
         struct tg_buf out = TG_BUF_INIT;
@@ -691,7 +641,7 @@ static void test_response_rows(void **state)
         } else {
             cJSON *got = cJSON_Parse(out.data);
             assert_non_null(got);
-            if (!path_matches(got, rows[i].path, rows[i].want)) {
+            if (!tg_test_matches(got, rows[i].path, rows[i].want)) {
                 report(i, rows[i].path, rows[i].want, got);
                 bad++;
             }
@@ -706,13 +656,13 @@ static void test_response_rows(void **state)
 static void test_response_created_and_rejects(void **state)
 {
     (void)state;
-    char *body = q(MSG_BODY(TEXT("x"), "'end_turn'", USAGE));
+    char *body = tg_test_q(MSG_BODY(TEXT("x"), "'end_turn'", USAGE));
     struct tg_buf out = TG_BUF_INIT;
     time_t before = time(NULL);
     assert_int_equal(tg_fmt_chat_from_messages_answer(body, strlen(body), &out), 0);
     free(body);
     cJSON *got = cJSON_Parse(out.data);
-    const cJSON *created = at(got, "created");
+    const cJSON *created = tg_test_at(got, "created");
     assert_true(cJSON_IsNumber(created));
     assert_true(created->valuedouble >= (double)before &&
                 created->valuedouble <= (double)time(NULL));
@@ -729,7 +679,7 @@ static void test_response_created_and_rejects(void **state)
         "",
     };
     for (size_t i = 0; i < N_OF(not_messages); i++) {
-        char *b = q(not_messages[i]);
+        char *b = tg_test_q(not_messages[i]);
         assert_int_equal(tg_fmt_chat_from_messages_answer(b, strlen(b), &out), -1);
         assert_int_equal(out.len, 0);
         free(b);
@@ -794,7 +744,7 @@ static void test_errors(void **state)
     };
     int bad = 0;
     for (size_t i = 0; i < N_OF(rows); i++) {
-        char *body = q(rows[i].body);
+        char *body = tg_test_q(rows[i].body);
         size_t len = strlen(body);
         char *copy = exact(body, len);
         struct tg_buf out = TG_BUF_INIT;
@@ -881,7 +831,7 @@ static enum tg_fmt_result feed(struct tg_fmt_chat_from_messages_stream *s, const
 {
     enum tg_fmt_result r = TG_FMT_CONTINUE;
     for (size_t i = 0; i < n; i++) {
-        char *d = q(evs[i].data);
+        char *d = tg_test_q(evs[i].data);
         size_t len = strlen(d);
         char *copy = exact(d, len);
         r = tg_fmt_chat_from_messages_stream_event(s, evs[i].event, copy, len, out, error_json);
@@ -923,10 +873,10 @@ static cJSON *chunks_of(const char *out)
 
 static void check_chunk_shape(const cJSON *c)
 {
-    assert_true(path_matches(c, "object", "'chat.completion.chunk'"));
-    assert_true(path_matches(c, "created", "1700000000"));
-    assert_true(cJSON_IsString(at(c, "id")));
-    assert_true(cJSON_IsString(at(c, "model")));
+    assert_true(tg_test_matches(c, "object", "'chat.completion.chunk'"));
+    assert_true(tg_test_matches(c, "created", "1700000000"));
+    assert_true(cJSON_IsString(tg_test_at(c, "id")));
+    assert_true(cJSON_IsString(tg_test_at(c, "model")));
 }
 
 /* ---- the wire: the same stream cut at every byte ---- */
@@ -980,7 +930,7 @@ static char *wire_stream(void)
 {
     struct tg_buf b = TG_BUF_INIT;
     for (size_t i = 0; i < N_OF(full_stream); i++) {
-        char *d = q(full_stream[i].data);
+        char *d = tg_test_q(full_stream[i].data);
         const char *eol = i % 3 == 1 ? "\r\n" : "\n";
         if (i == 2)
             tg_buf_puts(&b, ": keep-alive\n\n");
@@ -1086,7 +1036,8 @@ static void test_stream_full(void **state)
         cJSON *chunks = chunks_of(out.data);
         int n = cJSON_GetArraySize(chunks);
         assert_true(n >= 4);
-        assert_true(path_matches(chunks, "0.choices.0.delta", "{'role':'assistant','content':''}"));
+        assert_true(
+            tg_test_matches(chunks, "0.choices.0.delta", "{'role':'assistant','content':''}"));
 
         struct tg_buf text = TG_BUF_INIT, args = TG_BUF_INIT;
         const char *tool_id = NULL, *tool_name = NULL;
@@ -1098,42 +1049,42 @@ static void test_stream_full(void **state)
                 continue;
             }
             check_chunk_shape(c);
-            assert_true(path_matches(c, "id", "'msg_s1'"));
-            assert_true(path_matches(c, "model", "'claude-3'"));
-            const cJSON *choices = at(c, "choices");
+            assert_true(tg_test_matches(c, "id", "'msg_s1'"));
+            assert_true(tg_test_matches(c, "model", "'claude-3'"));
+            const cJSON *choices = tg_test_at(c, "choices");
             if (cJSON_GetArraySize(choices) == 0) {
                 /* the usage chunk, after the finish chunk */
                 assert_true(with_usage);
                 assert_int_equal(i, n - 2);
-                assert_true(path_matches(c, "usage",
-                                         "{'prompt_tokens':30,'completion_tokens':42,"
-                                         "'total_tokens':72,"
-                                         "'prompt_tokens_details':{'cached_tokens':5}}"));
+                assert_true(tg_test_matches(c, "usage",
+                                            "{'prompt_tokens':30,'completion_tokens':42,"
+                                            "'total_tokens':72,"
+                                            "'prompt_tokens_details':{'cached_tokens':5}}"));
                 continue;
             }
-            assert_true(path_matches(c, "choices.0.index", "0"));
-            assert_true(path_matches(c, "choices.0.logprobs", "null"));
-            const cJSON *fr = at(c, "choices.0.finish_reason");
+            assert_true(tg_test_matches(c, "choices.0.index", "0"));
+            assert_true(tg_test_matches(c, "choices.0.logprobs", "null"));
+            const cJSON *fr = tg_test_at(c, "choices.0.finish_reason");
             if (!cJSON_IsNull(fr)) {
-                assert_true(path_matches(c, "choices.0.finish_reason", "'tool_calls'"));
-                assert_true(path_matches(c, "choices.0.delta", "{}"));
+                assert_true(tg_test_matches(c, "choices.0.finish_reason", "'tool_calls'"));
+                assert_true(tg_test_matches(c, "choices.0.delta", "{}"));
                 assert_int_equal(finish_at, -1);
                 finish_at = i;
             }
-            const cJSON *content = at(c, "choices.0.delta.content");
+            const cJSON *content = tg_test_at(c, "choices.0.delta.content");
             if (cJSON_IsString(content))
                 tg_buf_puts(&text, content->valuestring);
-            const cJSON *tc = at(c, "choices.0.delta.tool_calls.0");
+            const cJSON *tc = tg_test_at(c, "choices.0.delta.tool_calls.0");
             if (tc) {
-                assert_true(path_matches(tc, "index", "0"));
-                const cJSON *id = at(tc, "id");
+                assert_true(tg_test_matches(tc, "index", "0"));
+                const cJSON *id = tg_test_at(tc, "id");
                 if (id) {
                     assert_null(tool_id);
                     tool_id = id->valuestring;
-                    tool_name = at(tc, "function.name")->valuestring;
-                    assert_true(path_matches(tc, "type", "'function'"));
+                    tool_name = tg_test_at(tc, "function.name")->valuestring;
+                    assert_true(tg_test_matches(tc, "type", "'function'"));
                 }
-                tg_buf_puts(&args, at(tc, "function.arguments")->valuestring);
+                tg_buf_puts(&args, tg_test_at(tc, "function.arguments")->valuestring);
             }
         }
         assert_string_equal(text.data, "Hello, world");
@@ -1190,13 +1141,13 @@ static void test_stream_tool_indexes(void **state)
     };
     for (size_t i = 0; i < N_OF(rows); i++) {
         const cJSON *c = cJSON_GetArrayItem(chunks, rows[i].chunk);
-        if (!path_matches(c, "choices.0.delta.tool_calls.0", rows[i].want)) {
+        if (!tg_test_matches(c, "choices.0.delta.tool_calls.0", rows[i].want)) {
             report(i, "choices.0.delta.tool_calls.0", rows[i].want, c);
             fail();
         }
     }
     /* no message_delta: finish_reason "stop" */
-    assert_true(path_matches(chunks, "8.choices.0.finish_reason", "'stop'"));
+    assert_true(tg_test_matches(chunks, "8.choices.0.finish_reason", "'stop'"));
     assert_int_equal(cJSON_GetArraySize(chunks), 10);
     cJSON_Delete(chunks);
     tg_buf_free(&out);
@@ -1227,8 +1178,8 @@ static void test_stream_finish_reasons(void **state)
         cJSON *chunks = chunks_of(out.data);
         char want[64];
         snprintf(want, sizeof(want), "'%s'", rows[i].want);
-        assert_true(path_matches(chunks, "1.choices.0.finish_reason", want));
-        assert_true(path_matches(chunks, "2.usage.completion_tokens", "3"));
+        assert_true(tg_test_matches(chunks, "1.choices.0.finish_reason", want));
+        assert_true(tg_test_matches(chunks, "2.usage.completion_tokens", "3"));
         cJSON_Delete(chunks);
         tg_buf_free(&out);
         assert_string_equal(tg_fmt_chat_finish_reason(rows[i].stop), rows[i].want);
@@ -1324,7 +1275,7 @@ static void test_stream_bad_data(void **state)
         struct tg_fmt_chat_from_messages_stream s;
         tg_fmt_chat_from_messages_stream_init(&s, true, CREATED);
         struct tg_buf out = TG_BUF_INIT;
-        char *d = q(rows[i].data);
+        char *d = tg_test_q(rows[i].data);
         size_t len = strlen(d);
         char *copy = exact(d, len);
         char *err = NULL;
@@ -1461,10 +1412,10 @@ static void check_request_mutant(const cJSON *mutant, void *ctx)
     (*accepted)++;
     cJSON *got = cJSON_Parse(out.data);
     assert_non_null(got);
-    assert_true(cJSON_IsString(at(got, "model")));
-    const cJSON *mt = at(got, "max_tokens");
+    assert_true(cJSON_IsString(tg_test_at(got, "model")));
+    const cJSON *mt = tg_test_at(got, "max_tokens");
     assert_true(cJSON_IsNumber(mt) && mt->valuedouble >= 1);
-    const cJSON *msgs = at(got, "messages");
+    const cJSON *msgs = tg_test_at(got, "messages");
     assert_true(cJSON_IsArray(msgs) && cJSON_GetArraySize(msgs) > 0);
     const cJSON *m;
     const char *want = "user";
@@ -1480,7 +1431,7 @@ static void check_request_mutant(const cJSON *mutant, void *ctx)
         if (!ok)
             fail_msg("empty turn: %s", out.data);
     }
-    const cJSON *t = at(got, "temperature");
+    const cJSON *t = tg_test_at(got, "temperature");
     assert_true(!t || (t->valuedouble >= 0 && t->valuedouble <= 1));
     cJSON_Delete(got);
     tg_buf_free(&out);
@@ -1490,7 +1441,7 @@ static void test_request_robust(void **state)
 {
     (void)state;
     /* clang-format off */
-    char *valid = q(
+    char *valid = tg_test_q(
         "{'model':'gpt-4o','stream':true,'temperature':0.5,'top_p':0.8,'max_tokens':300,"
         "'max_completion_tokens':200,'n':1,'logprobs':false,'stop':['###','END'],'user':'alice',"
         "'modalities':['text'],'messages':["
@@ -1526,13 +1477,13 @@ static void check_response_mutant(const cJSON *mutant, void *ctx)
         (*accepted)++;
         cJSON *got = cJSON_Parse(out.data);
         assert_non_null(got);
-        assert_true(cJSON_IsString(at(got, "choices.0.finish_reason")));
-        assert_true(cJSON_IsNumber(at(got, "usage.total_tokens")));
+        assert_true(cJSON_IsString(tg_test_at(got, "choices.0.finish_reason")));
+        assert_true(cJSON_IsNumber(tg_test_at(got, "usage.total_tokens")));
         const cJSON *args;
-        const cJSON *calls = at(got, "choices.0.message.tool_calls");
+        const cJSON *calls = tg_test_at(got, "choices.0.message.tool_calls");
         cJSON_ArrayForEach(args, calls)
         {
-            assert_true(cJSON_IsString(at(args, "function.arguments")));
+            assert_true(cJSON_IsString(tg_test_at(args, "function.arguments")));
         }
         cJSON_Delete(got);
     } else {
@@ -1548,7 +1499,7 @@ static void check_response_mutant(const cJSON *mutant, void *ctx)
     tg_fmt_chat_from_messages_error(copy, len, 500, &err);
     cJSON *e = cJSON_Parse(err.data);
     assert_non_null(e);
-    assert_true(cJSON_IsString(at(e, "error.message")));
+    assert_true(cJSON_IsString(tg_test_at(e, "error.message")));
     cJSON_Delete(e);
     tg_buf_free(&err);
     tg_buf_free(&out);
@@ -1559,15 +1510,16 @@ static void check_response_mutant(const cJSON *mutant, void *ctx)
 static void test_response_robust(void **state)
 {
     (void)state;
-    char *valid = q(MSG_BODY("{'type':'thinking','thinking':'t'}," TEXT("Hi") "," TOOL_USE(
-                                 "t1", "get", "{'city':'Paris','n':[1,{'a':null}]}"),
-                             "'tool_use'",
-                             "{'input_tokens':10,'cache_creation_input_tokens':20,"
-                             "'cache_read_input_tokens':30,'output_tokens':5}"));
+    char *valid = tg_test_q(MSG_BODY("{'type':'thinking','thinking':'t'}," TEXT("Hi") "," TOOL_USE(
+                                         "t1", "get", "{'city':'Paris','n':[1,{'a':null}]}"),
+                                     "'tool_use'",
+                                     "{'input_tokens':10,'cache_creation_input_tokens':20,"
+                                     "'cache_read_input_tokens':30,'output_tokens':5}"));
     int accepted = 0;
     int runs = mutate_all(valid, check_response_mutant, &accepted);
     free(valid);
-    char *err = q("{'type':'error','error':{'type':'rate_limit_error','message':'m','details':"
+    char *err =
+        tg_test_q("{'type':'error','error':{'type':'rate_limit_error','message':'m','details':"
                   "{'error_code':'enforced_spend_limit_reached'}}}");
     int dummy = 0;
     runs += mutate_all(err, check_response_mutant, &dummy);
@@ -1589,7 +1541,7 @@ static void check_stream_mutant(const cJSON *mutant, void *ctx)
     struct tg_buf out = TG_BUF_INIT;
     char *text = cJSON_PrintUnformatted(mutant);
     for (size_t i = 0; i < N_OF(full_stream); i++) {
-        char *d = i == m->event ? strdup(text) : q(full_stream[i].data);
+        char *d = i == m->event ? strdup(text) : tg_test_q(full_stream[i].data);
         size_t len = strlen(d);
         char *copy = exact(d, len);
         char *err = NULL;
@@ -1623,7 +1575,7 @@ static void test_stream_robust(void **state)
     int runs = 0, done = 0;
     for (size_t e = 0; e < N_OF(full_stream); e++) {
         struct stream_mutation m = {e, 0};
-        char *valid = q(full_stream[e].data);
+        char *valid = tg_test_q(full_stream[e].data);
         runs += mutate_all(valid, check_stream_mutant, &m);
         free(valid);
         done += m.done;
@@ -1640,7 +1592,7 @@ static void test_stream_robust(void **state)
         for (size_t i = N_OF(full_stream); i-- > 0;) {
             if (i == skip)
                 continue;
-            char *d = q(full_stream[i].data);
+            char *d = tg_test_q(full_stream[i].data);
             char *err = NULL;
             tg_fmt_chat_from_messages_stream_event(&s, full_stream[i].event, d, strlen(d), &out,
                                                    &err);
@@ -1655,7 +1607,7 @@ static void test_stream_robust(void **state)
             struct tg_fmt_chat_from_messages_stream s;
             tg_fmt_chat_from_messages_stream_init(&s, true, CREATED);
             struct tg_buf out = TG_BUF_INIT;
-            char *d = q(full_stream[b].data);
+            char *d = tg_test_q(full_stream[b].data);
             size_t len = strlen(d);
             for (size_t n = 0; n <= len; n++) {
                 char *copy = exact(d, n);
