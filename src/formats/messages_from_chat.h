@@ -15,10 +15,11 @@
 
 /* Translates an OpenAI chat completion request (parsed) into the body of
  * POST /v1/messages for `model`. max_tokens is the request's (max_tokens or
- * max_completion_tokens), else default_max_tokens. Returns 0, or -1 with a
- * short reason in `why` (e.g. "n>1", "logprobs", "audio") when the request
- * asks for something the Messages API cannot give: that deployment is then
- * skipped for this request. */
+ * max_completion_tokens), else default_max_tokens. Content parts keep
+ * their cache_control; reasoning_effort becomes a thinking budget (see the
+ * .c). Returns 0, or -1 with a short reason in `why` (e.g. "n>1",
+ * "logprobs", "audio") when the request asks for something the Messages API
+ * cannot give: that deployment is then skipped for this request. */
 int tg_fmt_messages_from_chat_request(const cJSON *chat, const char *model,
                                       int64_t default_max_tokens, struct tg_buf *out, char *why,
                                       size_t why_len);
