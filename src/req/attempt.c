@@ -56,7 +56,7 @@ static void on_head(struct tg_transfer *t)
              * makes the usage chunk, dropped when the client did not ask. */
             const cJSON *so = cJSON_GetObjectItemCaseSensitive(a->req->json, "stream_options");
             a->up.usage_added = !tg_json_get_bool(so, "include_usage", false);
-            tg_anthropic_stream_init(&a->astream, true, (int64_t)time(NULL));
+            tg_fmt_chat_from_messages_stream_init(&a->astream, true, (int64_t)time(NULL));
         }
     }
 }
@@ -257,15 +257,14 @@ static bool anthropic_event(struct tg_attempt *a, const struct tg_sse_event *ev)
         return true; /* comments: the translated stream has its own rhythm */
     tg_buf_reset(&a->xlate);
     char *error_json = NULL;
-    enum tg_anthropic_event_result r =
-        tg_anthropic_stream_event(&a->astream, ev->event, ev->data, ev->data_len, &a->xlate,
-                                  &error_json);
-    if (r == TG_ANTHROPIC_ERROR) {
+    enum tg_fmt_result r = tg_fmt_chat_from_messages_stream_event(
+        &a->astream, ev->event, ev->data, ev->data_len, &a->xlate, &error_json);
+    if (r == TG_FMT_ERROR) {
         a->stream_error = true;
         a->stream_error_json = error_json; /* malloc'd, as cJSON's print is */
         return false;
     }
-    if (r == TG_ANTHROPIC_BAD) {
+    if (r == TG_FMT_BAD) {
         a->stream_error = true;
         return false;
     }
@@ -349,9 +348,9 @@ static enum tg_class classify_answer(struct tg_attempt *a)
             struct tg_buf translated = TG_BUF_INIT;
             int rc = 0;
             if (c == TG_CLASS_OK)
-                rc = tg_anthropic_response(a->body.data, a->body.len, &translated);
+                rc = tg_fmt_chat_from_messages_answer(a->body.data, a->body.len, &translated);
             else
-                tg_anthropic_error(a->body.data, a->body.len, t->status, &translated);
+                tg_fmt_chat_from_messages_error(a->body.data, a->body.len, t->status, &translated);
             tg_buf_free(&a->body);
             a->body = translated;
             if (rc < 0)

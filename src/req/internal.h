@@ -19,7 +19,7 @@
 #include "route/validate.h"
 #include "server/http.h"
 #include "upstream/provider.h"
-#include "upstream/anthropic.h"
+#include "formats/chat_from_messages.h"
 #include "upstream/transfer.h"
 #include "util/sse.h"
 
@@ -123,7 +123,7 @@ struct tg_attempt {
     double cost_usd;       /* usage times the deployment's prices, once finished */
     /* Kind anthropic: its answers are translated into OpenAI's shapes. */
     bool anthropic;
-    struct tg_anthropic_stream astream;
+    struct tg_fmt_chat_from_messages_stream astream;
     struct tg_buf xlate; /* one translated stream event's chunks */
     /* Validation (chat answers). */
     enum tg_invalid invalid;

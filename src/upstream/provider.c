@@ -7,7 +7,7 @@
 
 #include "core/alloc.h"
 #include "mock/engine.h"
-#include "upstream/anthropic.h"
+#include "formats/messages_from_chat.h"
 #include "util/json.h"
 
 static const char *const api_paths[TG_API__COUNT] = {"/v1/chat/completions", "/v1/completions",
@@ -152,8 +152,8 @@ int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api, cons
             snprintf(why, why_len, "api"); /* the Messages API has no completions/embeddings */
             return -1;
         }
-        if (tg_anthropic_request(json, dep->model, p->default_max_tokens, &out->body, why,
-                                 why_len) < 0)
+        if (tg_fmt_messages_from_chat_request(json, dep->model, p->default_max_tokens,
+                                              &out->body, why, why_len) < 0)
             return -1;
         struct tg_buf url = TG_BUF_INIT;
         tg_buf_printf(&url, "%s/messages", p->base_url);

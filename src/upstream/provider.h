@@ -6,7 +6,7 @@
  * {base_url}/chat/completions?api-version=V (and /completions, /embeddings),
  * the key in api-key; it serves no Responses API here, so Responses
  * requests reach it as chat. Kind `anthropic` gets the request translated
- * (upstream/anthropic.c), the key in x-api-key, and anthropic-version.
+ * (formats/messages_from_chat.c), the key in x-api-key, and anthropic-version.
  * Pure apart from building the curl header list: no loop, no transfer. */
 #ifndef TG_UPSTREAM_PROVIDER_H
 #define TG_UPSTREAM_PROVIDER_H

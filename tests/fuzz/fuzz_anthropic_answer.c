@@ -1,11 +1,11 @@
-/* The Anthropic answer and error translators (upstream/anthropic.c): any
+/* The Anthropic answer and error translators (formats/chat_from_messages.c): any
  * body a provider sends becomes a chat.completion (valid JSON with
  * choices) or is refused; any error body becomes OpenAI's error shape.
  * Input: one byte picking the status, then the body. */
 #include <string.h>
 
+#include "formats/chat_from_messages.h"
 #include "fuzz.h"
-#include "upstream/anthropic.h"
 #include "util/json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(body, data + 1, len);
 
     struct tg_buf out = TG_BUF_INIT;
-    if (tg_anthropic_response(body, len, &out) == 0) {
+    if (tg_fmt_chat_from_messages_answer(body, len, &out) == 0) {
         cJSON *answer = tg_json_parse_provider(out.data, out.len);
         FUZZ_CHECK(answer != NULL, "answer not JSON: %.*s", (int)out.len, out.data);
         FUZZ_CHECK(cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(answer, "choices")),
@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     tg_buf_free(&out);
 
-    tg_anthropic_error(body, len, status, &out);
+    tg_fmt_chat_from_messages_error(body, len, status, &out);
     cJSON *err = tg_json_parse_provider(out.data, out.len);
     FUZZ_CHECK(err != NULL, "error not JSON: %.*s", (int)out.len, out.data);
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(err, "error");

@@ -1,4 +1,4 @@
-/* The Anthropic stream translator (upstream/anthropic.c) behind the SSE
+/* The Anthropic stream translator (formats/chat_from_messages.c) behind the SSE
  * parser, as a streaming attempt runs them: any Messages event stream
  * becomes chat.completion.chunk events, each "data: " + JSON (or [DONE]) +
  * a blank line; an error event gives an OpenAI error object. Input: one
@@ -6,13 +6,13 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "formats/chat_from_messages.h"
 #include "fuzz.h"
-#include "upstream/anthropic.h"
 #include "util/json.h"
 #include "util/sse.h"
 
 struct state {
-    struct tg_anthropic_stream s;
+    struct tg_fmt_chat_from_messages_stream s;
     struct tg_buf out;
     bool done;
 };
@@ -44,10 +44,10 @@ static bool on_event(void *ctx, const struct tg_sse_event *ev)
         return true;
     char *error_json = NULL;
     tg_buf_reset(&st->out);
-    enum tg_anthropic_event_result r =
-        tg_anthropic_stream_event(&st->s, ev->event, ev->data, ev->data_len, &st->out, &error_json);
+    enum tg_fmt_result r = tg_fmt_chat_from_messages_stream_event(
+        &st->s, ev->event, ev->data, ev->data_len, &st->out, &error_json);
     check_chunks(&st->out);
-    if (r == TG_ANTHROPIC_ERROR) {
+    if (r == TG_FMT_ERROR) {
         FUZZ_CHECK(error_json != NULL, "an error without an error object");
         cJSON *e = tg_json_parse_provider(error_json, strlen(error_json));
         FUZZ_CHECK(e != NULL, "error not JSON: %s", error_json);
@@ -56,11 +56,11 @@ static bool on_event(void *ctx, const struct tg_sse_event *ev)
         return false;
     }
     FUZZ_CHECK(error_json == NULL, "an error object without an error");
-    if (r == TG_ANTHROPIC_DONE) {
+    if (r == TG_FMT_DONE) {
         st->done = true;
         return false;
     }
-    return r == TG_ANTHROPIC_CONTINUE;
+    return r == TG_FMT_CONTINUE;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -69,7 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     struct state st;
     memset(&st, 0, sizeof(st));
-    tg_anthropic_stream_init(&st.s, data[0] & 1, 1764990000);
+    tg_fmt_chat_from_messages_stream_init(&st.s, data[0] & 1, 1764990000);
     struct tg_sse_parser p;
     tg_sse_init(&p, 1 << 20);
     tg_sse_feed(&p, (const char *)data + 1, size - 1, on_event, &st);

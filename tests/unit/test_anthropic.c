@@ -1,10 +1,11 @@
-/* Unit tests of the Anthropic Messages adapter (upstream/anthropic.c): OpenAI
- * requests to Messages bodies, Messages answers and errors back, stream
- * events to chat.completion.chunk, as tables of (input, JSON path, expected
+/* Unit tests of the chat <-> Anthropic Messages translators that serve
+ * `anthropic` deployments (formats/messages_from_chat.c: OpenAI requests to
+ * Messages bodies; formats/chat_from_messages.c: Messages answers, errors and
+ * stream events back to chat), as tables of (input, JSON path, expected
  * JSON); and robustness loops that replace or remove every member of valid
  * inputs with wrongly typed values and check that each translation either
  * succeeds with well-formed output or declines, never crashes. JSON in the
- * tables is written with ' for " (see q()), to keep the rows readable. */
+ * tables is written with ' for " (see tg_test_q()), to keep the rows readable. */
 /* cmocka.h needs these first, in this order. */
 /* clang-format off */
 #include <stdarg.h>
@@ -21,23 +22,14 @@
 #include <time.h>
 
 #include "core/buf.h"
-#include "upstream/anthropic.h"
+#include "fakes.h"
+#include "formats/chat_from_messages.h"
+#include "formats/messages_from_chat.h"
 #include "util/sse.h"
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- helpers ---- */
-
-/* s with every ' turned into ", malloc'd. */
-static char *q(const char *s)
-{
-    size_t n = strlen(s);
-    char *t = malloc(n + 1);
-    assert_non_null(t);
-    for (size_t i = 0; i <= n; i++)
-        t[i] = s[i] == '\'' ? '"' : s[i];
-    return t;
-}
 
 /* An exact-size copy without a NUL, so reads past len are caught. */
 static char *exact(const char *text, size_t len)
@@ -50,50 +42,10 @@ static char *exact(const char *text, size_t len)
 
 static cJSON *parse_q(const char *quoted)
 {
-    char *t = q(quoted);
+    char *t = tg_test_q(quoted);
     cJSON *j = cJSON_Parse(t);
     free(t);
     return j;
-}
-
-/* The node at a dotted path ("messages.0.content"), array members by index;
- * "" is the root. */
-static const cJSON *at(const cJSON *root, const char *path)
-{
-    const cJSON *cur = root;
-    char key[128];
-    while (cur && *path) {
-        size_t n = strcspn(path, ".");
-        assert_true(n < sizeof(key));
-        memcpy(key, path, n);
-        key[n] = '\0';
-        path += n + (path[n] == '.');
-        if (cJSON_IsArray(cur))
-            cur = cJSON_GetArrayItem(cur, atoi(key));
-        else
-            cur = cJSON_GetObjectItemCaseSensitive(cur, key);
-    }
-    return cur;
-}
-
-/* want: "!" = absent; "~text" = a string containing text (after q());
- * else JSON (after q()) that must equal the node exactly. */
-static bool path_matches(const cJSON *root, const char *path, const char *want)
-{
-    const cJSON *got = at(root, path);
-    if (strcmp(want, "!") == 0)
-        return got == NULL;
-    if (want[0] == '~') {
-        char *sub = q(want + 1);
-        bool ok = cJSON_IsString(got) && strstr(got->valuestring, sub) != NULL;
-        free(sub);
-        return ok;
-    }
-    cJSON *w = parse_q(want);
-    assert_non_null(w);
-    bool ok = got && cJSON_Compare(got, w, true);
-    cJSON_Delete(w);
-    return ok;
 }
 
 static void report(size_t row, const char *path, const char *want, const cJSON *root)
@@ -109,7 +61,7 @@ static int translate(const char *in_q, struct tg_buf *out, char *why, size_t why
 {
     cJSON *j = parse_q(in_q);
     assert_non_null(j);
-    int rc = tg_anthropic_request(j, "claude-x", 1024, out, why, why_len);
+    int rc = tg_fmt_messages_from_chat_request(j, "claude-x", 1024, out, why, why_len);
     cJSON_Delete(j);
     return rc;
 }
@@ -135,7 +87,7 @@ static void run_req_rows(const struct req_row *rows, size_t n)
         }
         cJSON *got = cJSON_Parse(out.data);
         assert_non_null(got);
-        if (!path_matches(got, rows[i].path, rows[i].want)) {
+        if (!tg_test_matches(got, rows[i].path, rows[i].want)) {
             report(i, rows[i].path, rows[i].want, got);
             bad++;
         }
@@ -219,6 +171,53 @@ static void test_request_system(void **state)
          "'S'"},
         {MSGS("{'role':'system','content':null}," HI), "system", "!"},
     };
+    RUN_REQ(rows);
+}
+
+/* cache_control on chat content parts (how chat clients ask for Anthropic's
+ * prompt caching) stays on the blocks; reasoning_effort becomes a thinking
+ * budget inside the band chat_from_messages.c maps back. */
+static void test_request_cache_and_thinking(void **state)
+{
+    (void)state;
+#define CC "'cache_control':{'type':'ephemeral'}"
+    static const struct req_row rows[] = {
+        {MSGS("{'role':'user','content':[{'type':'text','text':'long doc'," CC "}]}"),
+         "messages.0.content", "[{'type':'text','text':'long doc'," CC "}]"},
+        {MSGS("{'role':'user','content':[{'type':'text','text':'a'},{'type':'image_url',"
+              "'image_url':{'url':'https://x/i.png'}," CC "}]}"),
+         "messages.0.content.1.cache_control", "{'type':'ephemeral'}"},
+        {MSGS("{'role':'user','content':[{'type':'text','text':'a'}]}"), "messages.0.content",
+         "'a'"},
+        /* a cached system part: the system goes as blocks */
+        {MSGS("{'role':'system','content':[{'type':'text','text':'A'," CC "},"
+              "{'type':'text','text':'B'}]},{'role':'system','content':'C'}," HI),
+         "system",
+         "[{'type':'text','text':'A'," CC "},{'type':'text','text':'B'},"
+         "{'type':'text','text':'C'}]"},
+        {MSGS("{'role':'system','content':[{'type':'text','text':'A'," CC "}]}," HI
+              "],'response_format':{'type':'json_object'},'x':[0"),
+         "system.1.text", "~Respond with only a single JSON object"},
+        {REQ(",'reasoning_effort':'minimal','max_tokens':5000"), "thinking",
+         "{'type':'enabled','budget_tokens':1024}"},
+        {REQ(",'reasoning_effort':'low','max_tokens':5000"), "thinking",
+         "{'type':'enabled','budget_tokens':2048}"},
+        {REQ(",'reasoning_effort':'medium','max_tokens':20000"), "thinking",
+         "{'type':'enabled','budget_tokens':8192}"},
+        {REQ(",'reasoning_effort':'high','max_tokens':30000"), "thinking",
+         "{'type':'enabled','budget_tokens':24576}"},
+        /* cut to fit under max_tokens, which counts reasoning on OpenAI too */
+        {REQ(",'reasoning_effort':'high','max_tokens':4000"), "thinking",
+         "{'type':'enabled','budget_tokens':3999}"},
+        {REQ(",'reasoning_effort':'high','max_completion_tokens':9000"), "thinking",
+         "{'type':'enabled','budget_tokens':8999}"},
+        {REQ(",'reasoning_effort':'high','max_completion_tokens':9000"), "max_tokens", "9000"},
+        {REQ(",'reasoning_effort':'none'"), "thinking", "!"},
+        {REQ(",'reasoning_effort':null"), "thinking", "!"},
+        {REQ(",'reasoning_effort':'low','max_tokens':5000,'temperature':1,'top_p':0.95"),
+         "thinking.budget_tokens", "2048"},
+    };
+#undef CC
     RUN_REQ(rows);
 }
 
@@ -462,6 +461,16 @@ static void test_request_ineligible(void **state)
         const char *why; /* NULL: eligible */
     } rows[] = {
         {REQ(",'n':2"), "n>1"},
+        {REQ(",'reasoning_effort':'extreme'"), "reasoning_effort extreme"},
+        {REQ(",'reasoning_effort':'low','max_tokens':1024"),
+         "reasoning_effort with max_tokens<=1024"},
+        {REQ(",'reasoning_effort':'low','max_tokens':5000,'temperature':0.2"),
+         "temperature with reasoning_effort"},
+        {REQ(",'reasoning_effort':'low','max_tokens':5000,'top_p':0.5"),
+         "top_p with reasoning_effort"},
+        {REQ(",'reasoning_effort':'low','max_tokens':5000,'tool_choice':'required'"),
+         "tool_choice with reasoning_effort"},
+        {REQ(",'reasoning_effort':'low','max_tokens':5000,'tool_choice':'auto'"), NULL},
         {REQ(",'n':1"), NULL},
         {REQ(",'logprobs':true"), "logprobs"},
         {REQ(",'logprobs':false"), NULL},
@@ -523,17 +532,18 @@ static void test_request_ineligible(void **state)
     cJSON *j = parse_q(REQ(",'n':3"));
     struct tg_buf out = TG_BUF_INIT;
     char tiny[2] = "x";
-    assert_int_equal(tg_anthropic_request(j, "m", 10, &out, NULL, 0), -1);
-    assert_int_equal(tg_anthropic_request(j, "m", 10, &out, tiny, sizeof(tiny)), -1);
+    assert_int_equal(tg_fmt_messages_from_chat_request(j, "m", 10, &out, NULL, 0), -1);
+    assert_int_equal(tg_fmt_messages_from_chat_request(j, "m", 10, &out, tiny, sizeof(tiny)), -1);
     assert_string_equal(tiny, "n");
-    assert_int_equal(tg_anthropic_request(NULL, "m", 10, &out, tiny, sizeof(tiny)), -1);
+    assert_int_equal(tg_fmt_messages_from_chat_request(NULL, "m", 10, &out, tiny, sizeof(tiny)),
+                     -1);
     cJSON_Delete(j);
     /* no model given: the request's own; no sane default: a fallback */
     j = parse_q(REQ(""));
-    assert_int_equal(tg_anthropic_request(j, NULL, 0, &out, NULL, 0), 0);
+    assert_int_equal(tg_fmt_messages_from_chat_request(j, NULL, 0, &out, NULL, 0), 0);
     cJSON *got = cJSON_Parse(out.data);
-    assert_true(path_matches(got, "model", "'gpt-4o'"));
-    assert_true(path_matches(got, "max_tokens", "4096"));
+    assert_true(tg_test_matches(got, "model", "'gpt-4o'"));
+    assert_true(tg_test_matches(got, "max_tokens", "4096"));
     cJSON_Delete(got);
     cJSON_Delete(j);
     tg_buf_free(&out);
@@ -618,11 +628,11 @@ static void test_response_rows(void **state)
     };
     int bad = 0;
     for (size_t i = 0; i < N_OF(rows); i++) {
-        char *body = q(rows[i].body);
+        char *body = tg_test_q(rows[i].body);
         size_t len = strlen(body);
         char *copy = exact(body, len);
         struct tg_buf out = TG_BUF_INIT;
-        int rc = tg_anthropic_response(copy, len, &out);
+        int rc = tg_fmt_chat_from_messages_answer(copy, len, &out);
         free(copy);
         free(body);
         if (rc != 0) {
@@ -631,7 +641,7 @@ static void test_response_rows(void **state)
         } else {
             cJSON *got = cJSON_Parse(out.data);
             assert_non_null(got);
-            if (!path_matches(got, rows[i].path, rows[i].want)) {
+            if (!tg_test_matches(got, rows[i].path, rows[i].want)) {
                 report(i, rows[i].path, rows[i].want, got);
                 bad++;
             }
@@ -646,13 +656,13 @@ static void test_response_rows(void **state)
 static void test_response_created_and_rejects(void **state)
 {
     (void)state;
-    char *body = q(MSG_BODY(TEXT("x"), "'end_turn'", USAGE));
+    char *body = tg_test_q(MSG_BODY(TEXT("x"), "'end_turn'", USAGE));
     struct tg_buf out = TG_BUF_INIT;
     time_t before = time(NULL);
-    assert_int_equal(tg_anthropic_response(body, strlen(body), &out), 0);
+    assert_int_equal(tg_fmt_chat_from_messages_answer(body, strlen(body), &out), 0);
     free(body);
     cJSON *got = cJSON_Parse(out.data);
-    const cJSON *created = at(got, "created");
+    const cJSON *created = tg_test_at(got, "created");
     assert_true(cJSON_IsNumber(created));
     assert_true(created->valuedouble >= (double)before &&
                 created->valuedouble <= (double)time(NULL));
@@ -669,12 +679,12 @@ static void test_response_created_and_rejects(void **state)
         "",
     };
     for (size_t i = 0; i < N_OF(not_messages); i++) {
-        char *b = q(not_messages[i]);
-        assert_int_equal(tg_anthropic_response(b, strlen(b), &out), -1);
+        char *b = tg_test_q(not_messages[i]);
+        assert_int_equal(tg_fmt_chat_from_messages_answer(b, strlen(b), &out), -1);
         assert_int_equal(out.len, 0);
         free(b);
     }
-    assert_int_equal(tg_anthropic_response(NULL, 0, &out), -1);
+    assert_int_equal(tg_fmt_chat_from_messages_answer(NULL, 0, &out), -1);
     tg_buf_free(&out);
 }
 
@@ -734,11 +744,11 @@ static void test_errors(void **state)
     };
     int bad = 0;
     for (size_t i = 0; i < N_OF(rows); i++) {
-        char *body = q(rows[i].body);
+        char *body = tg_test_q(rows[i].body);
         size_t len = strlen(body);
         char *copy = exact(body, len);
         struct tg_buf out = TG_BUF_INIT;
-        tg_anthropic_error(copy, len, rows[i].status, &out);
+        tg_fmt_chat_from_messages_error(copy, len, rows[i].status, &out);
         cJSON *got = cJSON_Parse(out.data);
         cJSON *want = parse_q(rows[i].want);
         assert_non_null(want);
@@ -816,21 +826,20 @@ static const struct ev full_stream[] = {
 
 /* Feeds events (data copied to exact-size blocks); returns the last result
  * and the index of the event that gave it in *stopped_at. */
-static enum tg_anthropic_event_result feed(struct tg_anthropic_stream *s, const struct ev *evs,
-                                           size_t n, struct tg_buf *out, char **error_json,
-                                           size_t *stopped_at)
+static enum tg_fmt_result feed(struct tg_fmt_chat_from_messages_stream *s, const struct ev *evs,
+                               size_t n, struct tg_buf *out, char **error_json, size_t *stopped_at)
 {
-    enum tg_anthropic_event_result r = TG_ANTHROPIC_CONTINUE;
+    enum tg_fmt_result r = TG_FMT_CONTINUE;
     for (size_t i = 0; i < n; i++) {
-        char *d = q(evs[i].data);
+        char *d = tg_test_q(evs[i].data);
         size_t len = strlen(d);
         char *copy = exact(d, len);
-        r = tg_anthropic_stream_event(s, evs[i].event, copy, len, out, error_json);
+        r = tg_fmt_chat_from_messages_stream_event(s, evs[i].event, copy, len, out, error_json);
         free(copy);
         free(d);
         if (stopped_at)
             *stopped_at = i;
-        if (r != TG_ANTHROPIC_CONTINUE)
+        if (r != TG_FMT_CONTINUE)
             break;
     }
     return r;
@@ -864,19 +873,19 @@ static cJSON *chunks_of(const char *out)
 
 static void check_chunk_shape(const cJSON *c)
 {
-    assert_true(path_matches(c, "object", "'chat.completion.chunk'"));
-    assert_true(path_matches(c, "created", "1700000000"));
-    assert_true(cJSON_IsString(at(c, "id")));
-    assert_true(cJSON_IsString(at(c, "model")));
+    assert_true(tg_test_matches(c, "object", "'chat.completion.chunk'"));
+    assert_true(tg_test_matches(c, "created", "1700000000"));
+    assert_true(cJSON_IsString(tg_test_at(c, "id")));
+    assert_true(cJSON_IsString(tg_test_at(c, "model")));
 }
 
 /* ---- the wire: the same stream cut at every byte ---- */
 
 struct wire_ctx {
-    struct tg_anthropic_stream s;
+    struct tg_fmt_chat_from_messages_stream s;
     struct tg_buf out;
     char *err;
-    enum tg_anthropic_event_result last;
+    enum tg_fmt_result last;
     int events;
 };
 
@@ -886,9 +895,9 @@ static bool wire_event(void *ctx, const struct tg_sse_event *ev)
     if (!ev->has_data)
         return true;
     w->events++;
-    w->last = tg_anthropic_stream_event(&w->s, ev->event, ev->data, ev->data_len, &w->out,
-                                        &w->err);
-    return w->last == TG_ANTHROPIC_CONTINUE;
+    w->last = tg_fmt_chat_from_messages_stream_event(&w->s, ev->event, ev->data, ev->data_len,
+                                                     &w->out, &w->err);
+    return w->last == TG_FMT_CONTINUE;
 }
 
 /* Runs the raw SSE bytes through the SSE parser in pieces cut at the given
@@ -896,10 +905,10 @@ static bool wire_event(void *ctx, const struct tg_sse_event *ev)
 static void run_wire(const char *bytes, size_t len, const size_t *cuts, size_t n_cuts,
                      struct wire_ctx *w)
 {
-    tg_anthropic_stream_init(&w->s, true, CREATED);
+    tg_fmt_chat_from_messages_stream_init(&w->s, true, CREATED);
     w->out = (struct tg_buf)TG_BUF_INIT;
     w->err = NULL;
-    w->last = TG_ANTHROPIC_CONTINUE;
+    w->last = TG_FMT_CONTINUE;
     w->events = 0;
     struct tg_sse_parser p;
     tg_sse_init(&p, 1 << 16);
@@ -907,7 +916,7 @@ static void run_wire(const char *bytes, size_t len, const size_t *cuts, size_t n
     for (size_t i = 0; i <= n_cuts; i++) {
         size_t to = i < n_cuts ? cuts[i] : len;
         char *piece = exact(bytes + from, to - from);
-        if (w->last == TG_ANTHROPIC_CONTINUE)
+        if (w->last == TG_FMT_CONTINUE)
             tg_sse_feed(&p, piece, to - from, wire_event, w);
         free(piece);
         from = to;
@@ -921,7 +930,7 @@ static char *wire_stream(void)
 {
     struct tg_buf b = TG_BUF_INIT;
     for (size_t i = 0; i < N_OF(full_stream); i++) {
-        char *d = q(full_stream[i].data);
+        char *d = tg_test_q(full_stream[i].data);
         const char *eol = i % 3 == 1 ? "\r\n" : "\n";
         if (i == 2)
             tg_buf_puts(&b, ": keep-alive\n\n");
@@ -956,7 +965,7 @@ static void test_stream_split_on_the_wire(void **state)
     size_t len = strlen(bytes);
     struct wire_ctx whole;
     run_wire(bytes, len, NULL, 0, &whole);
-    assert_int_equal(whole.last, TG_ANTHROPIC_DONE);
+    assert_int_equal(whole.last, TG_FMT_DONE);
     assert_int_equal(whole.events, (int)N_OF(full_stream));
     assert_non_null(strstr(whole.out.data, "get_weather"));
     /* every single cut, then every pair of cuts 7 bytes apart, then bytewise */
@@ -964,7 +973,7 @@ static void test_stream_split_on_the_wire(void **state)
         struct wire_ctx w;
         size_t cuts[2] = {cut, cut + 7};
         run_wire(bytes, len, cuts, cut + 7 < len ? 2 : 1, &w);
-        assert_int_equal(w.last, TG_ANTHROPIC_DONE);
+        assert_int_equal(w.last, TG_FMT_DONE);
         assert_int_equal(w.out.len, whole.out.len);
         assert_memory_equal(w.out.data, whole.out.data, whole.out.len);
         tg_buf_free(&w.out);
@@ -996,7 +1005,7 @@ static void test_stream_error_split_on_the_wire(void **state)
         struct wire_ctx w;
         size_t cuts[1] = {cut};
         run_wire(bytes, len, cuts, cut ? 1 : 0, &w);
-        assert_int_equal(w.last, TG_ANTHROPIC_ERROR);
+        assert_int_equal(w.last, TG_FMT_ERROR);
         assert_non_null(w.err);
         assert_non_null(strstr(w.err, "overloaded_error"));
         free(w.err);
@@ -1008,13 +1017,12 @@ static void test_stream_full(void **state)
 {
     (void)state;
     for (int with_usage = 0; with_usage < 2; with_usage++) {
-        struct tg_anthropic_stream s;
-        tg_anthropic_stream_init(&s, with_usage, CREATED);
+        struct tg_fmt_chat_from_messages_stream s;
+        tg_fmt_chat_from_messages_stream_init(&s, with_usage, CREATED);
         struct tg_buf out = TG_BUF_INIT;
         char *err = NULL;
         size_t at_i = 0;
-        assert_int_equal(feed(&s, full_stream, N_OF(full_stream), &out, &err, &at_i),
-                         TG_ANTHROPIC_DONE);
+        assert_int_equal(feed(&s, full_stream, N_OF(full_stream), &out, &err, &at_i), TG_FMT_DONE);
         assert_int_equal(at_i, N_OF(full_stream) - 1);
         assert_null(err);
 
@@ -1028,7 +1036,8 @@ static void test_stream_full(void **state)
         cJSON *chunks = chunks_of(out.data);
         int n = cJSON_GetArraySize(chunks);
         assert_true(n >= 4);
-        assert_true(path_matches(chunks, "0.choices.0.delta", "{'role':'assistant','content':''}"));
+        assert_true(
+            tg_test_matches(chunks, "0.choices.0.delta", "{'role':'assistant','content':''}"));
 
         struct tg_buf text = TG_BUF_INIT, args = TG_BUF_INIT;
         const char *tool_id = NULL, *tool_name = NULL;
@@ -1040,42 +1049,42 @@ static void test_stream_full(void **state)
                 continue;
             }
             check_chunk_shape(c);
-            assert_true(path_matches(c, "id", "'msg_s1'"));
-            assert_true(path_matches(c, "model", "'claude-3'"));
-            const cJSON *choices = at(c, "choices");
+            assert_true(tg_test_matches(c, "id", "'msg_s1'"));
+            assert_true(tg_test_matches(c, "model", "'claude-3'"));
+            const cJSON *choices = tg_test_at(c, "choices");
             if (cJSON_GetArraySize(choices) == 0) {
                 /* the usage chunk, after the finish chunk */
                 assert_true(with_usage);
                 assert_int_equal(i, n - 2);
-                assert_true(path_matches(c, "usage",
-                                         "{'prompt_tokens':30,'completion_tokens':42,"
-                                         "'total_tokens':72,"
-                                         "'prompt_tokens_details':{'cached_tokens':5}}"));
+                assert_true(tg_test_matches(c, "usage",
+                                            "{'prompt_tokens':30,'completion_tokens':42,"
+                                            "'total_tokens':72,"
+                                            "'prompt_tokens_details':{'cached_tokens':5}}"));
                 continue;
             }
-            assert_true(path_matches(c, "choices.0.index", "0"));
-            assert_true(path_matches(c, "choices.0.logprobs", "null"));
-            const cJSON *fr = at(c, "choices.0.finish_reason");
+            assert_true(tg_test_matches(c, "choices.0.index", "0"));
+            assert_true(tg_test_matches(c, "choices.0.logprobs", "null"));
+            const cJSON *fr = tg_test_at(c, "choices.0.finish_reason");
             if (!cJSON_IsNull(fr)) {
-                assert_true(path_matches(c, "choices.0.finish_reason", "'tool_calls'"));
-                assert_true(path_matches(c, "choices.0.delta", "{}"));
+                assert_true(tg_test_matches(c, "choices.0.finish_reason", "'tool_calls'"));
+                assert_true(tg_test_matches(c, "choices.0.delta", "{}"));
                 assert_int_equal(finish_at, -1);
                 finish_at = i;
             }
-            const cJSON *content = at(c, "choices.0.delta.content");
+            const cJSON *content = tg_test_at(c, "choices.0.delta.content");
             if (cJSON_IsString(content))
                 tg_buf_puts(&text, content->valuestring);
-            const cJSON *tc = at(c, "choices.0.delta.tool_calls.0");
+            const cJSON *tc = tg_test_at(c, "choices.0.delta.tool_calls.0");
             if (tc) {
-                assert_true(path_matches(tc, "index", "0"));
-                const cJSON *id = at(tc, "id");
+                assert_true(tg_test_matches(tc, "index", "0"));
+                const cJSON *id = tg_test_at(tc, "id");
                 if (id) {
                     assert_null(tool_id);
                     tool_id = id->valuestring;
-                    tool_name = at(tc, "function.name")->valuestring;
-                    assert_true(path_matches(tc, "type", "'function'"));
+                    tool_name = tg_test_at(tc, "function.name")->valuestring;
+                    assert_true(tg_test_matches(tc, "type", "'function'"));
                 }
-                tg_buf_puts(&args, at(tc, "function.arguments")->valuestring);
+                tg_buf_puts(&args, tg_test_at(tc, "function.arguments")->valuestring);
             }
         }
         assert_string_equal(text.data, "Hello, world");
@@ -1112,10 +1121,10 @@ static void test_stream_tool_indexes(void **state)
          "{'type':'content_block_delta','delta':{'type':'input_json_delta','partial_json':'C2'}}"},
         EV_MSG_STOP,
     };
-    struct tg_anthropic_stream s;
-    tg_anthropic_stream_init(&s, false, CREATED);
+    struct tg_fmt_chat_from_messages_stream s;
+    tg_fmt_chat_from_messages_stream_init(&s, false, CREATED);
     struct tg_buf out = TG_BUF_INIT;
-    assert_int_equal(feed(&s, evs, N_OF(evs), &out, NULL, NULL), TG_ANTHROPIC_DONE);
+    assert_int_equal(feed(&s, evs, N_OF(evs), &out, NULL, NULL), TG_FMT_DONE);
     cJSON *chunks = chunks_of(out.data);
     static const struct {
         int chunk;
@@ -1132,13 +1141,13 @@ static void test_stream_tool_indexes(void **state)
     };
     for (size_t i = 0; i < N_OF(rows); i++) {
         const cJSON *c = cJSON_GetArrayItem(chunks, rows[i].chunk);
-        if (!path_matches(c, "choices.0.delta.tool_calls.0", rows[i].want)) {
+        if (!tg_test_matches(c, "choices.0.delta.tool_calls.0", rows[i].want)) {
             report(i, "choices.0.delta.tool_calls.0", rows[i].want, c);
             fail();
         }
     }
     /* no message_delta: finish_reason "stop" */
-    assert_true(path_matches(chunks, "8.choices.0.finish_reason", "'stop'"));
+    assert_true(tg_test_matches(chunks, "8.choices.0.finish_reason", "'stop'"));
     assert_int_equal(cJSON_GetArraySize(chunks), 10);
     cJSON_Delete(chunks);
     tg_buf_free(&out);
@@ -1162,20 +1171,20 @@ static void test_stream_finish_reasons(void **state)
                  "{'output_tokens':3}}",
                  rows[i].stop);
         const struct ev evs[] = {EV_START, {"message_delta", data}, EV_MSG_STOP};
-        struct tg_anthropic_stream s;
-        tg_anthropic_stream_init(&s, true, CREATED);
+        struct tg_fmt_chat_from_messages_stream s;
+        tg_fmt_chat_from_messages_stream_init(&s, true, CREATED);
         struct tg_buf out = TG_BUF_INIT;
-        assert_int_equal(feed(&s, evs, N_OF(evs), &out, NULL, NULL), TG_ANTHROPIC_DONE);
+        assert_int_equal(feed(&s, evs, N_OF(evs), &out, NULL, NULL), TG_FMT_DONE);
         cJSON *chunks = chunks_of(out.data);
         char want[64];
         snprintf(want, sizeof(want), "'%s'", rows[i].want);
-        assert_true(path_matches(chunks, "1.choices.0.finish_reason", want));
-        assert_true(path_matches(chunks, "2.usage.completion_tokens", "3"));
+        assert_true(tg_test_matches(chunks, "1.choices.0.finish_reason", want));
+        assert_true(tg_test_matches(chunks, "2.usage.completion_tokens", "3"));
         cJSON_Delete(chunks);
         tg_buf_free(&out);
-        assert_string_equal(tg_anthropic_finish_reason(rows[i].stop), rows[i].want);
+        assert_string_equal(tg_fmt_chat_finish_reason(rows[i].stop), rows[i].want);
     }
-    assert_string_equal(tg_anthropic_finish_reason(NULL), "stop");
+    assert_string_equal(tg_fmt_chat_finish_reason(NULL), "stop");
 }
 
 static void test_stream_error_event(void **state)
@@ -1200,12 +1209,12 @@ static void test_stream_error_event(void **state)
     for (size_t i = 0; i < N_OF(rows); i++) {
         const struct ev evs[] = {
             EV_START, EV_TEXT_START, EV_TEXT(0, "par"), {"error", rows[i].data}};
-        struct tg_anthropic_stream s;
-        tg_anthropic_stream_init(&s, false, CREATED);
+        struct tg_fmt_chat_from_messages_stream s;
+        tg_fmt_chat_from_messages_stream_init(&s, false, CREATED);
         struct tg_buf out = TG_BUF_INIT;
         char *err = NULL;
         size_t at_i = 0;
-        assert_int_equal(feed(&s, evs, N_OF(evs), &out, &err, &at_i), TG_ANTHROPIC_ERROR);
+        assert_int_equal(feed(&s, evs, N_OF(evs), &out, &err, &at_i), TG_FMT_ERROR);
         assert_int_equal(at_i, 3);
         assert_non_null(err);
         cJSON *got = cJSON_Parse(err);
@@ -1219,11 +1228,11 @@ static void test_stream_error_event(void **state)
         tg_buf_free(&out);
     }
     /* a caller that does not want the object */
-    struct tg_anthropic_stream s;
-    tg_anthropic_stream_init(&s, false, CREATED);
+    struct tg_fmt_chat_from_messages_stream s;
+    tg_fmt_chat_from_messages_stream_init(&s, false, CREATED);
     struct tg_buf out = TG_BUF_INIT;
-    assert_int_equal(tg_anthropic_stream_event(&s, "error", "{}", 2, &out, NULL),
-                     TG_ANTHROPIC_ERROR);
+    assert_int_equal(tg_fmt_chat_from_messages_stream_event(&s, "error", "{}", 2, &out, NULL),
+                     TG_FMT_ERROR);
     tg_buf_free(&out);
 }
 
@@ -1233,62 +1242,60 @@ static void test_stream_bad_data(void **state)
     static const struct {
         const char *event;
         const char *data;
-        enum tg_anthropic_event_result want;
+        enum tg_fmt_result want;
     } rows[] = {
-        {"message_start", "not json", TG_ANTHROPIC_BAD},
-        {"message_start", "", TG_ANTHROPIC_BAD},
-        {"message_start", "{'type':'message_start'}", TG_ANTHROPIC_BAD},
-        {"message_start", "{'type':'message_start','message':'m'}", TG_ANTHROPIC_BAD},
-        {"message_start", "{'type':'message_start','message':{}} x", TG_ANTHROPIC_BAD},
-        {"content_block_start", "{'index':0}", TG_ANTHROPIC_BAD},
-        {"content_block_start", "[1]", TG_ANTHROPIC_BAD},
-        {"content_block_delta", "{'index':0}", TG_ANTHROPIC_BAD},
-        {"content_block_delta", "{'index':0,'delta':{'type':'text_delta'}}", TG_ANTHROPIC_BAD},
-        {"content_block_delta", "{'index':0,'delta':{'type':'text_delta','text':5}}",
-         TG_ANTHROPIC_BAD},
-        {"content_block_delta", "{'index':0,'delta':{'type':'input_json_delta'}}",
-         TG_ANTHROPIC_BAD},
+        {"message_start", "not json", TG_FMT_BAD},
+        {"message_start", "", TG_FMT_BAD},
+        {"message_start", "{'type':'message_start'}", TG_FMT_BAD},
+        {"message_start", "{'type':'message_start','message':'m'}", TG_FMT_BAD},
+        {"message_start", "{'type':'message_start','message':{}} x", TG_FMT_BAD},
+        {"content_block_start", "{'index':0}", TG_FMT_BAD},
+        {"content_block_start", "[1]", TG_FMT_BAD},
+        {"content_block_delta", "{'index':0}", TG_FMT_BAD},
+        {"content_block_delta", "{'index':0,'delta':{'type':'text_delta'}}", TG_FMT_BAD},
+        {"content_block_delta", "{'index':0,'delta':{'type':'text_delta','text':5}}", TG_FMT_BAD},
+        {"content_block_delta", "{'index':0,'delta':{'type':'input_json_delta'}}", TG_FMT_BAD},
         {"content_block_delta",
          "{'index':0,'delta':{'type':'input_json_delta',"
          "'partial_json':'{}'}}",
-         TG_ANTHROPIC_CONTINUE}, /* no tool block started: nothing to say */
-        {"message_delta", "{{", TG_ANTHROPIC_BAD},
-        {"message_delta", "{'usage':{'output_tokens':'many'}}", TG_ANTHROPIC_CONTINUE},
+         TG_FMT_CONTINUE}, /* no tool block started: nothing to say */
+        {"message_delta", "{{", TG_FMT_BAD},
+        {"message_delta", "{'usage':{'output_tokens':'many'}}", TG_FMT_CONTINUE},
         /* events that need nothing from their data */
-        {"ping", "garbage", TG_ANTHROPIC_CONTINUE},
-        {"content_block_stop", "", TG_ANTHROPIC_CONTINUE},
-        {"brand_new_event", "<<<", TG_ANTHROPIC_CONTINUE},
+        {"ping", "garbage", TG_FMT_CONTINUE},
+        {"content_block_stop", "", TG_FMT_CONTINUE},
+        {"brand_new_event", "<<<", TG_FMT_CONTINUE},
         /* no event name: the data's type names it, or nothing does */
-        {"", "{'type':'ping'}", TG_ANTHROPIC_CONTINUE},
-        {"", "{'x':1}", TG_ANTHROPIC_CONTINUE},
-        {"", "junk", TG_ANTHROPIC_BAD},
-        {NULL, "", TG_ANTHROPIC_BAD},
+        {"", "{'type':'ping'}", TG_FMT_CONTINUE},
+        {"", "{'x':1}", TG_FMT_CONTINUE},
+        {"", "junk", TG_FMT_BAD},
+        {NULL, "", TG_FMT_BAD},
     };
     for (size_t i = 0; i < N_OF(rows); i++) {
-        struct tg_anthropic_stream s;
-        tg_anthropic_stream_init(&s, true, CREATED);
+        struct tg_fmt_chat_from_messages_stream s;
+        tg_fmt_chat_from_messages_stream_init(&s, true, CREATED);
         struct tg_buf out = TG_BUF_INIT;
-        char *d = q(rows[i].data);
+        char *d = tg_test_q(rows[i].data);
         size_t len = strlen(d);
         char *copy = exact(d, len);
         char *err = NULL;
-        enum tg_anthropic_event_result r =
-            tg_anthropic_stream_event(&s, rows[i].event, copy, len, &out, &err);
+        enum tg_fmt_result r =
+            tg_fmt_chat_from_messages_stream_event(&s, rows[i].event, copy, len, &out, &err);
         if (r != rows[i].want)
             fail_msg("row %zu: %d, expected %d", i, (int)r, (int)rows[i].want);
         assert_null(err);
-        if (r == TG_ANTHROPIC_BAD)
+        if (r == TG_FMT_BAD)
             assert_int_equal(out.len, 0);
         tg_buf_free(&out);
         free(copy);
         free(d);
     }
     /* no event: line, the data's type says message_start */
-    struct tg_anthropic_stream s;
-    tg_anthropic_stream_init(&s, false, CREATED);
+    struct tg_fmt_chat_from_messages_stream s;
+    tg_fmt_chat_from_messages_stream_init(&s, false, CREATED);
     struct tg_buf out = TG_BUF_INIT;
     const struct ev evs[] = {{"", full_stream[0].data}};
-    assert_int_equal(feed(&s, evs, 1, &out, NULL, NULL), TG_ANTHROPIC_CONTINUE);
+    assert_int_equal(feed(&s, evs, 1, &out, NULL, NULL), TG_FMT_CONTINUE);
     assert_non_null(strstr(out.data, "\"role\":\"assistant\""));
     assert_string_equal(s.id, "msg_s1");
     tg_buf_free(&out);
@@ -1303,12 +1310,12 @@ static void test_stream_long_id(void **state)
     for (int i = 0; i < 126; i++)
         tg_buf_putc(&data, 'x');
     tg_buf_puts(&data, "\xc3\xa9\xc3\xa9\",\"model\":\"m\"}}"); /* two e-acute astride 127 */
-    struct tg_anthropic_stream s;
-    tg_anthropic_stream_init(&s, false, CREATED);
+    struct tg_fmt_chat_from_messages_stream s;
+    tg_fmt_chat_from_messages_stream_init(&s, false, CREATED);
     struct tg_buf out = TG_BUF_INIT;
-    assert_int_equal(
-        tg_anthropic_stream_event(&s, "message_start", data.data, data.len, &out, NULL),
-        TG_ANTHROPIC_CONTINUE);
+    assert_int_equal(tg_fmt_chat_from_messages_stream_event(&s, "message_start", data.data,
+                                                            data.len, &out, NULL),
+                     TG_FMT_CONTINUE);
     assert_int_equal(strlen(s.id), 126);
     tg_buf_free(&out);
     tg_buf_free(&data);
@@ -1394,7 +1401,7 @@ static void check_request_mutant(const cJSON *mutant, void *ctx)
     int *accepted = ctx;
     struct tg_buf out = TG_BUF_INIT;
     char why[64] = "";
-    int rc = tg_anthropic_request(mutant, "claude-x", 512, &out, why, sizeof(why));
+    int rc = tg_fmt_messages_from_chat_request(mutant, "claude-x", 512, &out, why, sizeof(why));
     if (rc != 0) {
         assert_int_equal(rc, -1);
         assert_true(why[0] != '\0');
@@ -1405,10 +1412,10 @@ static void check_request_mutant(const cJSON *mutant, void *ctx)
     (*accepted)++;
     cJSON *got = cJSON_Parse(out.data);
     assert_non_null(got);
-    assert_true(cJSON_IsString(at(got, "model")));
-    const cJSON *mt = at(got, "max_tokens");
+    assert_true(cJSON_IsString(tg_test_at(got, "model")));
+    const cJSON *mt = tg_test_at(got, "max_tokens");
     assert_true(cJSON_IsNumber(mt) && mt->valuedouble >= 1);
-    const cJSON *msgs = at(got, "messages");
+    const cJSON *msgs = tg_test_at(got, "messages");
     assert_true(cJSON_IsArray(msgs) && cJSON_GetArraySize(msgs) > 0);
     const cJSON *m;
     const char *want = "user";
@@ -1424,7 +1431,7 @@ static void check_request_mutant(const cJSON *mutant, void *ctx)
         if (!ok)
             fail_msg("empty turn: %s", out.data);
     }
-    const cJSON *t = at(got, "temperature");
+    const cJSON *t = tg_test_at(got, "temperature");
     assert_true(!t || (t->valuedouble >= 0 && t->valuedouble <= 1));
     cJSON_Delete(got);
     tg_buf_free(&out);
@@ -1434,7 +1441,7 @@ static void test_request_robust(void **state)
 {
     (void)state;
     /* clang-format off */
-    char *valid = q(
+    char *valid = tg_test_q(
         "{'model':'gpt-4o','stream':true,'temperature':0.5,'top_p':0.8,'max_tokens':300,"
         "'max_completion_tokens':200,'n':1,'logprobs':false,'stop':['###','END'],'user':'alice',"
         "'modalities':['text'],'messages':["
@@ -1466,17 +1473,17 @@ static void check_response_mutant(const cJSON *mutant, void *ctx)
     size_t len = strlen(text);
     char *copy = exact(text, len);
     struct tg_buf out = TG_BUF_INIT;
-    if (tg_anthropic_response(copy, len, &out) == 0) {
+    if (tg_fmt_chat_from_messages_answer(copy, len, &out) == 0) {
         (*accepted)++;
         cJSON *got = cJSON_Parse(out.data);
         assert_non_null(got);
-        assert_true(cJSON_IsString(at(got, "choices.0.finish_reason")));
-        assert_true(cJSON_IsNumber(at(got, "usage.total_tokens")));
+        assert_true(cJSON_IsString(tg_test_at(got, "choices.0.finish_reason")));
+        assert_true(cJSON_IsNumber(tg_test_at(got, "usage.total_tokens")));
         const cJSON *args;
-        const cJSON *calls = at(got, "choices.0.message.tool_calls");
+        const cJSON *calls = tg_test_at(got, "choices.0.message.tool_calls");
         cJSON_ArrayForEach(args, calls)
         {
-            assert_true(cJSON_IsString(at(args, "function.arguments")));
+            assert_true(cJSON_IsString(tg_test_at(args, "function.arguments")));
         }
         cJSON_Delete(got);
     } else {
@@ -1485,14 +1492,14 @@ static void check_response_mutant(const cJSON *mutant, void *ctx)
     /* and every prefix of it too */
     for (size_t n = 0; n < len; n += 7) {
         struct tg_buf o2 = TG_BUF_INIT;
-        assert_int_equal(tg_anthropic_response(copy, n, &o2), -1);
+        assert_int_equal(tg_fmt_chat_from_messages_answer(copy, n, &o2), -1);
         tg_buf_free(&o2);
     }
     struct tg_buf err = TG_BUF_INIT;
-    tg_anthropic_error(copy, len, 500, &err);
+    tg_fmt_chat_from_messages_error(copy, len, 500, &err);
     cJSON *e = cJSON_Parse(err.data);
     assert_non_null(e);
-    assert_true(cJSON_IsString(at(e, "error.message")));
+    assert_true(cJSON_IsString(tg_test_at(e, "error.message")));
     cJSON_Delete(e);
     tg_buf_free(&err);
     tg_buf_free(&out);
@@ -1503,15 +1510,16 @@ static void check_response_mutant(const cJSON *mutant, void *ctx)
 static void test_response_robust(void **state)
 {
     (void)state;
-    char *valid = q(MSG_BODY("{'type':'thinking','thinking':'t'}," TEXT("Hi") "," TOOL_USE(
-                                 "t1", "get", "{'city':'Paris','n':[1,{'a':null}]}"),
-                             "'tool_use'",
-                             "{'input_tokens':10,'cache_creation_input_tokens':20,"
-                             "'cache_read_input_tokens':30,'output_tokens':5}"));
+    char *valid = tg_test_q(MSG_BODY("{'type':'thinking','thinking':'t'}," TEXT("Hi") "," TOOL_USE(
+                                         "t1", "get", "{'city':'Paris','n':[1,{'a':null}]}"),
+                                     "'tool_use'",
+                                     "{'input_tokens':10,'cache_creation_input_tokens':20,"
+                                     "'cache_read_input_tokens':30,'output_tokens':5}"));
     int accepted = 0;
     int runs = mutate_all(valid, check_response_mutant, &accepted);
     free(valid);
-    char *err = q("{'type':'error','error':{'type':'rate_limit_error','message':'m','details':"
+    char *err =
+        tg_test_q("{'type':'error','error':{'type':'rate_limit_error','message':'m','details':"
                   "{'error_code':'enforced_spend_limit_reached'}}}");
     int dummy = 0;
     runs += mutate_all(err, check_response_mutant, &dummy);
@@ -1528,25 +1536,25 @@ struct stream_mutation {
 static void check_stream_mutant(const cJSON *mutant, void *ctx)
 {
     struct stream_mutation *m = ctx;
-    struct tg_anthropic_stream s;
-    tg_anthropic_stream_init(&s, true, CREATED);
+    struct tg_fmt_chat_from_messages_stream s;
+    tg_fmt_chat_from_messages_stream_init(&s, true, CREATED);
     struct tg_buf out = TG_BUF_INIT;
     char *text = cJSON_PrintUnformatted(mutant);
     for (size_t i = 0; i < N_OF(full_stream); i++) {
-        char *d = i == m->event ? strdup(text) : q(full_stream[i].data);
+        char *d = i == m->event ? strdup(text) : tg_test_q(full_stream[i].data);
         size_t len = strlen(d);
         char *copy = exact(d, len);
         char *err = NULL;
-        enum tg_anthropic_event_result r =
-            tg_anthropic_stream_event(&s, full_stream[i].event, copy, len, &out, &err);
+        enum tg_fmt_result r =
+            tg_fmt_chat_from_messages_stream_event(&s, full_stream[i].event, copy, len, &out, &err);
         free(copy);
         free(d);
-        assert_true(r >= TG_ANTHROPIC_CONTINUE && r <= TG_ANTHROPIC_BAD);
-        assert_true((err != NULL) == (r == TG_ANTHROPIC_ERROR));
+        assert_true(r >= TG_FMT_CONTINUE && r <= TG_FMT_BAD);
+        assert_true((err != NULL) == (r == TG_FMT_ERROR));
         free(err);
-        if (r == TG_ANTHROPIC_DONE)
+        if (r == TG_FMT_DONE)
             m->done++;
-        if (r != TG_ANTHROPIC_CONTINUE)
+        if (r != TG_FMT_CONTINUE)
             break;
     }
     cJSON *chunks = chunks_of(out.data ? out.data : "");
@@ -1567,7 +1575,7 @@ static void test_stream_robust(void **state)
     int runs = 0, done = 0;
     for (size_t e = 0; e < N_OF(full_stream); e++) {
         struct stream_mutation m = {e, 0};
-        char *valid = q(full_stream[e].data);
+        char *valid = tg_test_q(full_stream[e].data);
         runs += mutate_all(valid, check_stream_mutant, &m);
         free(valid);
         done += m.done;
@@ -1578,15 +1586,16 @@ static void test_stream_robust(void **state)
     /* events out of order, each dropped in turn, and every event name with
      * every event's data */
     for (size_t skip = 0; skip <= N_OF(full_stream); skip++) {
-        struct tg_anthropic_stream s;
-        tg_anthropic_stream_init(&s, true, CREATED);
+        struct tg_fmt_chat_from_messages_stream s;
+        tg_fmt_chat_from_messages_stream_init(&s, true, CREATED);
         struct tg_buf out = TG_BUF_INIT;
         for (size_t i = N_OF(full_stream); i-- > 0;) {
             if (i == skip)
                 continue;
-            char *d = q(full_stream[i].data);
+            char *d = tg_test_q(full_stream[i].data);
             char *err = NULL;
-            tg_anthropic_stream_event(&s, full_stream[i].event, d, strlen(d), &out, &err);
+            tg_fmt_chat_from_messages_stream_event(&s, full_stream[i].event, d, strlen(d), &out,
+                                                   &err);
             free(err);
             free(d);
         }
@@ -1595,15 +1604,16 @@ static void test_stream_robust(void **state)
     }
     for (size_t a = 0; a < N_OF(full_stream); a++) {
         for (size_t b = 0; b < N_OF(full_stream); b++) {
-            struct tg_anthropic_stream s;
-            tg_anthropic_stream_init(&s, true, CREATED);
+            struct tg_fmt_chat_from_messages_stream s;
+            tg_fmt_chat_from_messages_stream_init(&s, true, CREATED);
             struct tg_buf out = TG_BUF_INIT;
-            char *d = q(full_stream[b].data);
+            char *d = tg_test_q(full_stream[b].data);
             size_t len = strlen(d);
             for (size_t n = 0; n <= len; n++) {
                 char *copy = exact(d, n);
                 char *err = NULL;
-                tg_anthropic_stream_event(&s, full_stream[a].event, copy, n, &out, &err);
+                tg_fmt_chat_from_messages_stream_event(&s, full_stream[a].event, copy, n, &out,
+                                                       &err);
                 free(err);
                 free(copy);
             }
@@ -1619,6 +1629,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_basics),
         cmocka_unit_test(test_request_system),
+        cmocka_unit_test(test_request_cache_and_thinking),
         cmocka_unit_test(test_request_merging),
         cmocka_unit_test(test_request_images),
         cmocka_unit_test(test_request_tools),
