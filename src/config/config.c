@@ -771,7 +771,7 @@ static const char *url_host(const char *url, size_t *len)
 /* Whether the URL's host is `host` (case-insensitive). */
 static bool url_host_is(const char *url, const char *host)
 {
-    size_t n;
+    size_t n = 0;
     const char *h = url_host(url, &n);
     return h && n > 0 && n == strlen(host) && strncasecmp(h, host, n) == 0;
 }
@@ -779,7 +779,7 @@ static bool url_host_is(const char *url, const char *host)
 /* Whether two URLs name the same host (case-insensitive). */
 static bool same_host(const char *a, const char *b)
 {
-    size_t na, nb;
+    size_t na = 0, nb = 0; /* url_host leaves them unset when there is no host */
     const char *ha = url_host(a, &na), *hb = url_host(b, &nb);
     return ha && hb && na > 0 && na == nb && strncasecmp(ha, hb, na) == 0;
 }
