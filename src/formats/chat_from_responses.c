@@ -10,26 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/format.h"
 #include "util/json.h"
-
-/* Token counts are clamped to this, so that casting a hostile double to an
- * integer is always defined. */
-#define COUNT_MAX 1e15
-
-static const cJSON *get(const cJSON *obj, const char *key)
-{
-    return cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
-}
-
-static const cJSON *array_or_null(const cJSON *v)
-{
-    return cJSON_IsArray(v) ? v : NULL;
-}
-
-static bool str_eq(const char *a, const char *b)
-{
-    return a && b && strcmp(a, b) == 0;
-}
 
 /* Present and not JSON null. */
 static bool given(const cJSON *v)
@@ -37,19 +19,9 @@ static bool given(const cJSON *v)
     return v && !cJSON_IsNull(v);
 }
 
-static void set_why(char *why, size_t why_len, const char *what, const char *arg)
-{
-    if (!why || why_len == 0)
-        return;
-    if (arg)
-        snprintf(why, why_len, "%s %s", what, arg);
-    else
-        snprintf(why, why_len, "%s", what);
-}
-
 static void copy_member(cJSON *to, const char *to_key, const cJSON *from, const char *from_key)
 {
-    const cJSON *v = get(from, from_key);
+    const cJSON *v = tg_fmt_get(from, from_key);
     if (given(v))
         cJSON_AddItemToObject(to, to_key, cJSON_Duplicate(v, true));
 }
@@ -60,25 +32,25 @@ static void copy_member(cJSON *to, const char *to_key, const cJSON *from, const 
  * features; NULL when a chat provider can serve it. */
 static const char *stateful(const cJSON *req)
 {
-    if (given(get(req, "previous_response_id")))
+    if (given(tg_fmt_get(req, "previous_response_id")))
         return "previous_response_id";
-    if (cJSON_IsTrue(get(req, "background")))
+    if (cJSON_IsTrue(tg_fmt_get(req, "background")))
         return "background";
-    if (given(get(req, "conversation")))
+    if (given(tg_fmt_get(req, "conversation")))
         return "conversation";
-    if (given(get(req, "prompt"))) /* a template stored with the provider */
+    if (given(tg_fmt_get(req, "prompt"))) /* a template stored with the provider */
         return "prompt";
-    if (given(get(req, "context_management")))
+    if (given(tg_fmt_get(req, "context_management")))
         return "context_management";
     /* "auto" lets the provider drop early input to fit its window; a chat
      * provider fails instead, which the client did not ask for. */
-    if (str_eq(tg_json_get_str(req, "truncation"), "auto"))
+    if (tg_fmt_str_eq(tg_json_get_str(req, "truncation"), "auto"))
         return "truncation";
-    const cJSON *top = get(req, "top_logprobs");
+    const cJSON *top = tg_fmt_get(req, "top_logprobs");
     if (cJSON_IsNumber(top) && top->valuedouble > 0)
         return "top_logprobs";
     const cJSON *inc;
-    cJSON_ArrayForEach(inc, array_or_null(get(req, "include")))
+    cJSON_ArrayForEach(inc, tg_fmt_array(tg_fmt_get(req, "include")))
     {
         if (cJSON_IsString(inc) && strcmp(inc->valuestring, "message.output_text.logprobs") == 0)
             return "top_logprobs";
@@ -105,13 +77,13 @@ static int add_part(cJSON *parts, const cJSON *part, bool tool_output, char *why
     }
     if (tool_output) {
         /* A chat tool message carries text only. */
-        set_why(why, why_len, "function_call_output", type);
+        tg_fmt_set_why(why, why_len, "function_call_output", type);
         return -1;
     }
     if (strcmp(type, "input_image") == 0) {
         const char *url = tg_json_get_str(part, "image_url");
         if (!url) {
-            set_why(why, why_len, "input_image", "file_id");
+            tg_fmt_set_why(why, why_len, "input_image", "file_id");
             return -1;
         }
         cJSON *p = cJSON_CreateObject();
@@ -120,7 +92,7 @@ static int add_part(cJSON *parts, const cJSON *part, bool tool_output, char *why
         cJSON_AddStringToObject(iu, "url", url);
         const char *detail = tg_json_get_str(part, "detail");
         /* "original" is Responses-only; chat's nearest is "high". */
-        if (str_eq(detail, "original"))
+        if (tg_fmt_str_eq(detail, "original"))
             detail = "high";
         if (detail)
             cJSON_AddStringToObject(iu, "detail", detail);
@@ -128,8 +100,8 @@ static int add_part(cJSON *parts, const cJSON *part, bool tool_output, char *why
         return 0;
     }
     if (strcmp(type, "input_file") == 0) {
-        if (given(get(part, "file_url"))) {
-            set_why(why, why_len, "input_file", "file_url");
+        if (given(tg_fmt_get(part, "file_url"))) {
+            tg_fmt_set_why(why, why_len, "input_file", "file_url");
             return -1;
         }
         cJSON *p = cJSON_CreateObject();
@@ -148,7 +120,7 @@ static int add_part(cJSON *parts, const cJSON *part, bool tool_output, char *why
         cJSON_AddItemToArray(parts, p);
         return 0;
     }
-    set_why(why, why_len, "content", type);
+    tg_fmt_set_why(why, why_len, "content", type);
     return -1;
 }
 
@@ -164,7 +136,7 @@ static int chat_content(const cJSON *content, bool tool_output, cJSON **out, cha
     }
     cJSON *parts = cJSON_CreateArray();
     const cJSON *part;
-    cJSON_ArrayForEach(part, array_or_null(content))
+    cJSON_ArrayForEach(part, tg_fmt_array(content))
     {
         if (add_part(parts, part, tool_output, why, why_len) < 0) {
             cJSON_Delete(parts);
@@ -188,16 +160,16 @@ static cJSON *assistant_message(const cJSON *content)
     struct tg_buf text = TG_BUF_INIT, refusal = TG_BUF_INIT;
     bool has_text = false;
     const cJSON *part;
-    cJSON_ArrayForEach(part, array_or_null(content))
+    cJSON_ArrayForEach(part, tg_fmt_array(content))
     {
         const char *type = tg_json_get_str(part, "type");
         const char *t = tg_json_get_str(part, "text");
         const char *r = tg_json_get_str(part, "refusal");
         if (t &&
-            (str_eq(type, "output_text") || str_eq(type, "input_text") || str_eq(type, "text"))) {
+            (tg_fmt_str_eq(type, "output_text") || tg_fmt_str_eq(type, "input_text") || tg_fmt_str_eq(type, "text"))) {
             tg_buf_puts(&text, t);
             has_text = true;
-        } else if (r && str_eq(type, "refusal")) {
+        } else if (r && tg_fmt_str_eq(type, "refusal")) {
             tg_buf_puts(&refusal, r);
         }
     }
@@ -217,7 +189,7 @@ static cJSON *assistant_message(const cJSON *content)
 static cJSON *open_assistant(cJSON *msgs)
 {
     cJSON *last = cJSON_GetArrayItem(msgs, cJSON_GetArraySize(msgs) - 1);
-    return str_eq(tg_json_get_str(last, "role"), "assistant") ? last : NULL;
+    return tg_fmt_str_eq(tg_json_get_str(last, "role"), "assistant") ? last : NULL;
 }
 
 static void add_function_call(cJSON *msgs, const cJSON *item)
@@ -234,7 +206,7 @@ static void add_function_call(cJSON *msgs, const cJSON *item)
         calls = cJSON_AddArrayToObject(msg, "tool_calls");
     const char *call_id = tg_json_get_str(item, "call_id");
     const char *name = tg_json_get_str(item, "name");
-    const cJSON *args = get(item, "arguments");
+    const cJSON *args = tg_fmt_get(item, "arguments");
     cJSON *call = cJSON_CreateObject();
     cJSON_AddStringToObject(call, "id", call_id ? call_id : "");
     cJSON_AddStringToObject(call, "type", "function");
@@ -256,7 +228,7 @@ static int add_function_output(cJSON *msgs, const cJSON *item, char *why, size_t
 {
     const char *call_id = tg_json_get_str(item, "call_id");
     cJSON *content;
-    if (chat_content(get(item, "output"), true, &content, why, why_len) < 0)
+    if (chat_content(tg_fmt_get(item, "output"), true, &content, why, why_len) < 0)
         return -1;
     cJSON *msg = cJSON_CreateObject();
     cJSON_AddStringToObject(msg, "role", "tool");
@@ -273,13 +245,13 @@ static int add_function_output(cJSON *msgs, const cJSON *item, char *why, size_t
 static int add_message(cJSON *msgs, const cJSON *item, char *why, size_t why_len)
 {
     const char *role = tg_json_get_str(item, "role");
-    const cJSON *content = get(item, "content");
-    if (str_eq(role, "assistant")) {
+    const cJSON *content = tg_fmt_get(item, "content");
+    if (tg_fmt_str_eq(role, "assistant")) {
         cJSON_AddItemToArray(msgs, assistant_message(content));
         return 0;
     }
-    if (!str_eq(role, "user") && !str_eq(role, "system") && !str_eq(role, "developer")) {
-        set_why(why, why_len, "role", role ? role : "(none)");
+    if (!tg_fmt_str_eq(role, "user") && !tg_fmt_str_eq(role, "system") && !tg_fmt_str_eq(role, "developer")) {
+        tg_fmt_set_why(why, why_len, "role", role ? role : "(none)");
         return -1;
     }
     cJSON *c;
@@ -302,14 +274,14 @@ static int add_input(cJSON *msgs, const cJSON *input, char *why, size_t why_len)
         return 0;
     }
     if (!cJSON_IsArray(input)) {
-        set_why(why, why_len, "no input", NULL);
+        tg_fmt_set_why(why, why_len, "no input", NULL);
         return -1;
     }
     const cJSON *item;
     cJSON_ArrayForEach(item, input)
     {
         if (!cJSON_IsObject(item)) {
-            set_why(why, why_len, "bad input item", NULL);
+            tg_fmt_set_why(why, why_len, "bad input item", NULL);
             return -1;
         }
         const char *type = tg_json_get_str(item, "type");
@@ -326,7 +298,7 @@ static int add_input(cJSON *msgs, const cJSON *input, char *why, size_t why_len)
         } else {
             /* item_reference (a stored item), built-in tool calls and their
              * outputs: nothing a chat provider could be sent. */
-            set_why(why, why_len, strcmp(type, "item_reference") == 0 ? "item_reference" : "input",
+            tg_fmt_set_why(why, why_len, strcmp(type, "item_reference") == 0 ? "item_reference" : "input",
                     strcmp(type, "item_reference") == 0 ? NULL : type);
             rc = -1;
         }
@@ -339,7 +311,7 @@ static int add_input(cJSON *msgs, const cJSON *input, char *why, size_t why_len)
 /* Responses' flat function tools as chat's {type, function:{...}}. */
 static int add_tools(cJSON *root, const cJSON *req, char *why, size_t why_len)
 {
-    const cJSON *list = get(req, "tools");
+    const cJSON *list = tg_fmt_get(req, "tools");
     if (!cJSON_IsArray(list) || !list->child)
         return 0;
     cJSON *tools = cJSON_CreateArray();
@@ -348,8 +320,8 @@ static int add_tools(cJSON *root, const cJSON *req, char *why, size_t why_len)
     {
         const char *type = tg_json_get_str(t, "type");
         const char *name = tg_json_get_str(t, "name");
-        if (!str_eq(type, "function") || !name) {
-            set_why(why, why_len, "tool", type ? type : "(none)");
+        if (!tg_fmt_str_eq(type, "function") || !name) {
+            tg_fmt_set_why(why, why_len, "tool", type ? type : "(none)");
             cJSON_Delete(tools);
             return -1;
         }
@@ -379,7 +351,7 @@ static cJSON *function_ref(const char *name)
  * allowed_tools list of functions; a built-in tool cannot be chosen. */
 static int add_tool_choice(cJSON *root, const cJSON *req, char *why, size_t why_len)
 {
-    const cJSON *tc = get(req, "tool_choice");
+    const cJSON *tc = tg_fmt_get(req, "tool_choice");
     if (!given(tc))
         return 0;
     if (cJSON_IsString(tc)) {
@@ -387,11 +359,11 @@ static int add_tool_choice(cJSON *root, const cJSON *req, char *why, size_t why_
         return 0;
     }
     const char *type = tg_json_get_str(tc, "type");
-    if (str_eq(type, "function") && tg_json_get_str(tc, "name")) {
+    if (tg_fmt_str_eq(type, "function") && tg_json_get_str(tc, "name")) {
         cJSON_AddItemToObject(root, "tool_choice", function_ref(tg_json_get_str(tc, "name")));
         return 0;
     }
-    if (str_eq(type, "allowed_tools")) {
+    if (tg_fmt_str_eq(type, "allowed_tools")) {
         cJSON *choice = cJSON_CreateObject();
         cJSON_AddStringToObject(choice, "type", "allowed_tools");
         cJSON *allowed = cJSON_AddObjectToObject(choice, "allowed_tools");
@@ -399,12 +371,12 @@ static int add_tool_choice(cJSON *root, const cJSON *req, char *why, size_t why_
         cJSON_AddStringToObject(allowed, "mode", mode ? mode : "auto");
         cJSON *list = cJSON_AddArrayToObject(allowed, "tools");
         const cJSON *t;
-        cJSON_ArrayForEach(t, array_or_null(get(tc, "tools")))
+        cJSON_ArrayForEach(t, tg_fmt_array(tg_fmt_get(tc, "tools")))
         {
             const char *name = tg_json_get_str(t, "name");
-            if (!str_eq(tg_json_get_str(t, "type"), "function") || !name) {
+            if (!tg_fmt_str_eq(tg_json_get_str(t, "type"), "function") || !name) {
                 cJSON_Delete(choice);
-                set_why(why, why_len, "tool_choice", "allowed_tools");
+                tg_fmt_set_why(why, why_len, "tool_choice", "allowed_tools");
                 return -1;
             }
             cJSON_AddItemToArray(list, function_ref(name));
@@ -412,21 +384,21 @@ static int add_tool_choice(cJSON *root, const cJSON *req, char *why, size_t why_
         cJSON_AddItemToObject(root, "tool_choice", choice);
         return 0;
     }
-    set_why(why, why_len, "tool_choice", type ? type : "(none)");
+    tg_fmt_set_why(why, why_len, "tool_choice", type ? type : "(none)");
     return -1;
 }
 
 /* text.format as response_format; text.verbosity as verbosity. */
 static void add_text_format(cJSON *root, const cJSON *req)
 {
-    const cJSON *text = get(req, "text");
+    const cJSON *text = tg_fmt_get(req, "text");
     copy_member(root, "verbosity", text, "verbosity");
-    const cJSON *format = get(text, "format");
+    const cJSON *format = tg_fmt_get(text, "format");
     const char *type = tg_json_get_str(format, "type");
-    if (str_eq(type, "json_object") || str_eq(type, "text")) {
+    if (tg_fmt_str_eq(type, "json_object") || tg_fmt_str_eq(type, "text")) {
         cJSON *rf = cJSON_AddObjectToObject(root, "response_format");
         cJSON_AddStringToObject(rf, "type", type);
-    } else if (str_eq(type, "json_schema")) {
+    } else if (tg_fmt_str_eq(type, "json_schema")) {
         cJSON *rf = cJSON_AddObjectToObject(root, "response_format");
         cJSON_AddStringToObject(rf, "type", "json_schema");
         cJSON *js = cJSON_AddObjectToObject(rf, "json_schema");
@@ -444,12 +416,12 @@ int tg_chat_from_responses_request(const cJSON *req, const char *model, struct t
     if (why && why_len)
         why[0] = '\0';
     if (!cJSON_IsObject(req)) {
-        set_why(why, why_len, "no input", NULL);
+        tg_fmt_set_why(why, why_len, "no input", NULL);
         return -1;
     }
     const char *no = stateful(req);
     if (no) {
-        set_why(why, why_len, no, NULL);
+        tg_fmt_set_why(why, why_len, no, NULL);
         return -1;
     }
     cJSON *root = cJSON_CreateObject();
@@ -464,7 +436,7 @@ int tg_chat_from_responses_request(const cJSON *req, const char *model, struct t
         cJSON_AddStringToObject(sys, "content", instructions);
         cJSON_AddItemToArray(msgs, sys);
     }
-    if (add_input(msgs, get(req, "input"), why, why_len) < 0 ||
+    if (add_input(msgs, tg_fmt_get(req, "input"), why, why_len) < 0 ||
         add_tools(root, req, why, why_len) < 0) {
         cJSON_Delete(root);
         return -1;
@@ -475,13 +447,13 @@ int tg_chat_from_responses_request(const cJSON *req, const char *model, struct t
             cJSON_Delete(root);
             return -1;
         }
-        const cJSON *ptc = get(req, "parallel_tool_calls");
+        const cJSON *ptc = tg_fmt_get(req, "parallel_tool_calls");
         if (cJSON_IsBool(ptc))
             cJSON_AddBoolToObject(root, "parallel_tool_calls", cJSON_IsTrue(ptc));
     }
     add_text_format(root, req);
-    copy_member(root, "reasoning_effort", get(req, "reasoning"), "effort");
-    const cJSON *max = get(req, "max_output_tokens");
+    copy_member(root, "reasoning_effort", tg_fmt_get(req, "reasoning"), "effort");
+    const cJSON *max = tg_fmt_get(req, "max_output_tokens");
     if (cJSON_IsNumber(max))
         cJSON_AddNumberToObject(root, "max_completion_tokens", max->valuedouble);
     static const char *const same[] = {"temperature",
@@ -494,7 +466,7 @@ int tg_chat_from_responses_request(const cJSON *req, const char *model, struct t
                                        "service_tier"};
     for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++)
         copy_member(root, same[i], req, same[i]);
-    const cJSON *stream = get(req, "stream");
+    const cJSON *stream = tg_fmt_get(req, "stream");
     if (cJSON_IsBool(stream)) {
         cJSON_AddBoolToObject(root, "stream", cJSON_IsTrue(stream));
         if (cJSON_IsTrue(stream)) {
@@ -508,15 +480,6 @@ int tg_chat_from_responses_request(const cJSON *req, const char *model, struct t
 }
 
 /* ==== whole answers ==== */
-
-static int64_t count_of(const cJSON *v)
-{
-    if (!cJSON_IsNumber(v) || !(v->valuedouble > 0))
-        return 0;
-    if (v->valuedouble > COUNT_MAX)
-        return (int64_t)COUNT_MAX;
-    return (int64_t)v->valuedouble;
-}
 
 static void put_str(struct tg_buf *b, const char *s)
 {
@@ -536,25 +499,25 @@ static void gather(const cJSON *output, struct gathered *g)
     cJSON_ArrayForEach(item, output)
     {
         const char *type = tg_json_get_str(item, "type");
-        if (str_eq(type, "message")) {
+        if (tg_fmt_str_eq(type, "message")) {
             const cJSON *part;
-            cJSON_ArrayForEach(part, array_or_null(get(item, "content")))
+            cJSON_ArrayForEach(part, tg_fmt_array(tg_fmt_get(item, "content")))
             {
                 const char *pt = tg_json_get_str(part, "type");
                 const char *t = tg_json_get_str(part, "text");
                 const char *r = tg_json_get_str(part, "refusal");
-                if (str_eq(pt, "output_text") && t) {
+                if (tg_fmt_str_eq(pt, "output_text") && t) {
                     tg_buf_puts(&g->text, t);
                     g->has_text = true;
-                } else if (str_eq(pt, "refusal") && r) {
+                } else if (tg_fmt_str_eq(pt, "refusal") && r) {
                     tg_buf_puts(&g->refusal, r);
                 }
             }
-        } else if (str_eq(type, "function_call")) {
+        } else if (tg_fmt_str_eq(type, "function_call")) {
             g->n_calls++;
-        } else if (str_eq(type, "reasoning")) {
+        } else if (tg_fmt_str_eq(type, "reasoning")) {
             const cJSON *s;
-            cJSON_ArrayForEach(s, array_or_null(get(item, "summary")))
+            cJSON_ArrayForEach(s, tg_fmt_array(tg_fmt_get(item, "summary")))
             {
                 const char *t = tg_json_get_str(s, "text");
                 if (!t)
@@ -575,7 +538,7 @@ static void put_calls(struct tg_buf *out, const cJSON *output)
     const cJSON *item;
     cJSON_ArrayForEach(item, output)
     {
-        if (!str_eq(tg_json_get_str(item, "type"), "function_call"))
+        if (!tg_fmt_str_eq(tg_json_get_str(item, "type"), "function_call"))
             continue;
         if (k++)
             tg_buf_putc(out, ',');
@@ -593,29 +556,29 @@ static void put_calls(struct tg_buf *out, const cJSON *output)
 
 static const char *finish_of(const cJSON *root, int n_calls)
 {
-    if (str_eq(tg_json_get_str(root, "status"), "incomplete")) {
-        const char *reason = tg_json_get_str(get(root, "incomplete_details"), "reason");
-        return str_eq(reason, "content_filter") ? "content_filter" : "length";
+    if (tg_fmt_str_eq(tg_json_get_str(root, "status"), "incomplete")) {
+        const char *reason = tg_json_get_str(tg_fmt_get(root, "incomplete_details"), "reason");
+        return tg_fmt_str_eq(reason, "content_filter") ? "content_filter" : "length";
     }
     return n_calls ? "tool_calls" : "stop";
 }
 
 static void put_usage(struct tg_buf *out, const cJSON *usage)
 {
-    int64_t in = count_of(get(usage, "input_tokens"));
-    int64_t outn = count_of(get(usage, "output_tokens"));
+    int64_t in = tg_fmt_count(tg_fmt_get(usage, "input_tokens"));
+    int64_t outn = tg_fmt_count(tg_fmt_get(usage, "output_tokens"));
     tg_buf_printf(out,
                   ",\"usage\":{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
                   "\"total_tokens\":%lld",
                   (long long)in, (long long)outn, (long long)(in + outn));
-    const cJSON *cached = get(get(usage, "input_tokens_details"), "cached_tokens");
+    const cJSON *cached = tg_fmt_get(tg_fmt_get(usage, "input_tokens_details"), "cached_tokens");
     if (cJSON_IsNumber(cached))
         tg_buf_printf(out, ",\"prompt_tokens_details\":{\"cached_tokens\":%lld}",
-                      (long long)count_of(cached));
-    const cJSON *reasoning = get(get(usage, "output_tokens_details"), "reasoning_tokens");
+                      (long long)tg_fmt_count(cached));
+    const cJSON *reasoning = tg_fmt_get(tg_fmt_get(usage, "output_tokens_details"), "reasoning_tokens");
     if (cJSON_IsNumber(reasoning))
         tg_buf_printf(out, ",\"completion_tokens_details\":{\"reasoning_tokens\":%lld}",
-                      (long long)count_of(reasoning));
+                      (long long)tg_fmt_count(reasoning));
     tg_buf_putc(out, '}');
 }
 
@@ -623,19 +586,19 @@ int tg_chat_from_responses_answer(const char *body, size_t len, struct tg_buf *o
 {
     cJSON *root = body && len ? tg_json_parse_provider(body, len) : NULL;
     const char *status = tg_json_get_str(root, "status");
-    if (!str_eq(tg_json_get_str(root, "object"), "response") || str_eq(status, "failed") ||
-        str_eq(status, "cancelled")) {
+    if (!tg_fmt_str_eq(tg_json_get_str(root, "object"), "response") || tg_fmt_str_eq(status, "failed") ||
+        tg_fmt_str_eq(status, "cancelled")) {
         cJSON_Delete(root);
         return -1;
     }
-    const cJSON *output = array_or_null(get(root, "output"));
+    const cJSON *output = tg_fmt_array(tg_fmt_get(root, "output"));
     struct gathered g = {TG_BUF_INIT, TG_BUF_INIT, TG_BUF_INIT, false, 0};
     gather(output, &g);
 
     tg_buf_puts(out, "{\"id\":");
     put_str(out, tg_json_get_str(root, "id"));
     tg_buf_printf(out, ",\"object\":\"chat.completion\",\"created\":%lld,\"model\":",
-                  (long long)count_of(get(root, "created_at")));
+                  (long long)tg_fmt_count(tg_fmt_get(root, "created_at")));
     put_str(out, tg_json_get_str(root, "model"));
     tg_buf_puts(out, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
     if (g.has_text)
@@ -656,7 +619,7 @@ int tg_chat_from_responses_answer(const char *body, size_t len, struct tg_buf *o
     tg_buf_puts(out, "},\"logprobs\":null,\"finish_reason\":\"");
     tg_buf_puts(out, finish_of(root, g.n_calls));
     tg_buf_puts(out, "\"}]");
-    const cJSON *usage = get(root, "usage");
+    const cJSON *usage = tg_fmt_get(root, "usage");
     if (cJSON_IsObject(usage))
         put_usage(out, usage);
     tg_buf_putc(out, '}');

@@ -10,48 +10,8 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "formats/format.h"
 #include "util/json.h"
-
-/* Token counts are clamped to this, so that casting a hostile double to an
- * integer is always defined. */
-#define COUNT_MAX 1e15
-
-static const cJSON *get(const cJSON *obj, const char *key)
-{
-    return cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
-}
-
-static const cJSON *array_or_null(const cJSON *v)
-{
-    return cJSON_IsArray(v) ? v : NULL;
-}
-
-static bool str_eq(const char *a, const char *b)
-{
-    return a && b && strcmp(a, b) == 0;
-}
-
-static int64_t count_of(const cJSON *v)
-{
-    if (!cJSON_IsNumber(v) || !(v->valuedouble > 0))
-        return 0;
-    if (v->valuedouble > COUNT_MAX)
-        return (int64_t)COUNT_MAX;
-    return (int64_t)v->valuedouble;
-}
-
-/* Copies s into dst[cap], cutting only at a UTF-8 character boundary. */
-static void copy_trunc(char *dst, size_t cap, const char *s)
-{
-    size_t n = strlen(s);
-    if (n >= cap) {
-        n = cap - 1;
-        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-            n--;
-    }
-    memcpy(dst, s, n);
-    dst[n] = '\0';
-}
 
 static void put_str(struct tg_buf *b, const char *s)
 {
@@ -81,13 +41,13 @@ static void echo_member(struct tg_buf *b, const char *key, const cJSON *v, int t
  * defaults where the request has none. */
 static void put_echo(struct tg_buf *b, const cJSON *req)
 {
-    echo_member(b, "instructions", get(req, "instructions"), cJSON_String, "null");
-    echo_member(b, "max_output_tokens", get(req, "max_output_tokens"), cJSON_Number, "null");
-    echo_member(b, "metadata", get(req, "metadata"), cJSON_Object, "{}");
-    echo_member(b, "parallel_tool_calls", get(req, "parallel_tool_calls"), cJSON_True | cJSON_False,
+    echo_member(b, "instructions", tg_fmt_get(req, "instructions"), cJSON_String, "null");
+    echo_member(b, "max_output_tokens", tg_fmt_get(req, "max_output_tokens"), cJSON_Number, "null");
+    echo_member(b, "metadata", tg_fmt_get(req, "metadata"), cJSON_Object, "{}");
+    echo_member(b, "parallel_tool_calls", tg_fmt_get(req, "parallel_tool_calls"), cJSON_True | cJSON_False,
                 "true");
     tg_buf_puts(b, ",\"previous_response_id\":null,\"reasoning\":{\"effort\":");
-    const cJSON *reasoning = get(req, "reasoning");
+    const cJSON *reasoning = tg_fmt_get(req, "reasoning");
     const char *effort = tg_json_get_str(reasoning, "effort");
     const char *summary = tg_json_get_str(reasoning, "summary");
     if (effort)
@@ -101,18 +61,18 @@ static void put_echo(struct tg_buf *b, const cJSON *req)
         tg_buf_puts(b, "null");
     /* Nothing is stored: a translated answer exists only on this wire. */
     tg_buf_puts(b, "},\"store\":false");
-    echo_member(b, "temperature", get(req, "temperature"), cJSON_Number, "1");
-    const cJSON *text = get(req, "text");
-    echo_member(b, "text\":{\"format", get(text, "format"), cJSON_Object, "{\"type\":\"text\"}");
+    echo_member(b, "temperature", tg_fmt_get(req, "temperature"), cJSON_Number, "1");
+    const cJSON *text = tg_fmt_get(req, "text");
+    echo_member(b, "text\":{\"format", tg_fmt_get(text, "format"), cJSON_Object, "{\"type\":\"text\"}");
     const char *verbosity = tg_json_get_str(text, "verbosity");
     if (verbosity) {
         tg_buf_puts(b, ",\"verbosity\":");
         put_str(b, verbosity);
     }
     tg_buf_putc(b, '}');
-    echo_member(b, "tool_choice", get(req, "tool_choice"), cJSON_String | cJSON_Object, "\"auto\"");
-    echo_member(b, "tools", get(req, "tools"), cJSON_Array, "[]");
-    echo_member(b, "top_p", get(req, "top_p"), cJSON_Number, "1");
+    echo_member(b, "tool_choice", tg_fmt_get(req, "tool_choice"), cJSON_String | cJSON_Object, "\"auto\"");
+    echo_member(b, "tools", tg_fmt_get(req, "tools"), cJSON_Array, "[]");
+    echo_member(b, "top_p", tg_fmt_get(req, "top_p"), cJSON_Number, "1");
     tg_buf_puts(b, ",\"truncation\":\"disabled\"");
     const char *user = tg_json_get_str(req, "user");
     if (user) {
@@ -129,10 +89,10 @@ static void set_ids(struct tg_responses_stream *s, const char *chat_id, const ch
     if (chat_id && !s->id[0]) {
         const char *suffix = strncmp(chat_id, "chatcmpl-", 9) == 0 ? chat_id + 9 : chat_id;
         memcpy(s->id, "resp_", 5);
-        copy_trunc(s->id + 5, sizeof(s->id) - 5, suffix);
+        tg_fmt_copy_trunc(s->id + 5, sizeof(s->id) - 5, suffix);
     }
     if (model && !s->model[0])
-        copy_trunc(s->model, sizeof(s->model), model);
+        tg_fmt_copy_trunc(s->model, sizeof(s->model), model);
 }
 
 static const char *id_suffix(const struct tg_responses_stream *s)
@@ -156,7 +116,7 @@ static struct tg_responses_item *new_item(struct tg_responses_stream *s,
     static const char *const prefix[] = {"rs", "msg", "fc"};
     /* The output index keeps ids unique within the response. */
     char suffix[40];
-    copy_trunc(suffix, sizeof(suffix), id_suffix(s));
+    tg_fmt_copy_trunc(suffix, sizeof(suffix), id_suffix(s));
     if (s->n_items)
         snprintf(it->id, sizeof(it->id), "%s_%s_%d", prefix[kind], suffix, s->n_items);
     else
@@ -275,9 +235,9 @@ struct ending {
 
 static struct ending ending_of(const char *finish_reason)
 {
-    if (str_eq(finish_reason, "length"))
+    if (tg_fmt_str_eq(finish_reason, "length"))
         return (struct ending){"incomplete", "max_output_tokens"};
-    if (str_eq(finish_reason, "content_filter"))
+    if (tg_fmt_str_eq(finish_reason, "content_filter"))
         return (struct ending){"incomplete", "content_filter"};
     return (struct ending){"completed", NULL};
 }
@@ -287,7 +247,7 @@ static struct ending ending_of(const char *finish_reason)
 static void put_response(struct tg_buf *b, const struct tg_responses_stream *s, struct ending e,
                          const char *error_object)
 {
-    bool ended = !str_eq(e.status, "in_progress");
+    bool ended = !tg_fmt_str_eq(e.status, "in_progress");
     tg_buf_puts(b, "{\"id\":");
     put_str(b, s->id[0] ? s->id : "resp_tailgate");
     tg_buf_printf(b,
@@ -320,11 +280,11 @@ static void read_usage(struct tg_responses_stream *s, const cJSON *usage)
     if (!cJSON_IsObject(usage))
         return;
     s->has_usage = true;
-    s->input_tokens = count_of(get(usage, "prompt_tokens"));
-    s->output_tokens = count_of(get(usage, "completion_tokens"));
-    s->cached_tokens = count_of(get(get(usage, "prompt_tokens_details"), "cached_tokens"));
+    s->input_tokens = tg_fmt_count(tg_fmt_get(usage, "prompt_tokens"));
+    s->output_tokens = tg_fmt_count(tg_fmt_get(usage, "completion_tokens"));
+    s->cached_tokens = tg_fmt_count(tg_fmt_get(tg_fmt_get(usage, "prompt_tokens_details"), "cached_tokens"));
     s->reasoning_tokens =
-        count_of(get(get(usage, "completion_tokens_details"), "reasoning_tokens"));
+        tg_fmt_count(tg_fmt_get(tg_fmt_get(usage, "completion_tokens_details"), "reasoning_tokens"));
 }
 
 /* The reasoning text of a message or delta: "reasoning_content" (DeepSeek,
@@ -346,7 +306,7 @@ static bool gather_text(const cJSON *content, struct tg_buf *text, struct tg_buf
     }
     bool any = false;
     const cJSON *part;
-    cJSON_ArrayForEach(part, array_or_null(content))
+    cJSON_ArrayForEach(part, tg_fmt_array(content))
     {
         const char *t = tg_json_get_str(part, "text");
         const char *r = tg_json_get_str(part, "refusal");
@@ -379,16 +339,16 @@ int tg_responses_from_chat_answer(const char *body, size_t len, const cJSON *req
                                   struct tg_buf *out)
 {
     cJSON *root = body && len ? tg_json_parse_provider(body, len) : NULL;
-    const cJSON *choices = get(root, "choices");
-    if (!str_eq(tg_json_get_str(root, "object"), "chat.completion") && !cJSON_IsArray(choices)) {
+    const cJSON *choices = tg_fmt_get(root, "choices");
+    if (!tg_fmt_str_eq(tg_json_get_str(root, "object"), "chat.completion") && !cJSON_IsArray(choices)) {
         cJSON_Delete(root);
         return -1;
     }
     struct tg_responses_stream s;
-    tg_responses_stream_init(&s, request, count_of(get(root, "created")));
+    tg_responses_stream_init(&s, request, tg_fmt_count(tg_fmt_get(root, "created")));
     set_ids(&s, tg_json_get_str(root, "id"), tg_json_get_str(root, "model"));
     const cJSON *choice = cJSON_IsArray(choices) ? choices->child : NULL;
-    const cJSON *msg = get(choice, "message");
+    const cJSON *msg = tg_fmt_get(choice, "message");
     s.finish_reason = tg_json_get_str(choice, "finish_reason");
     bool cut = ending_of(s.finish_reason).incomplete != NULL;
 
@@ -398,11 +358,11 @@ int tg_responses_from_chat_answer(const char *body, size_t len, const cJSON *req
         tg_buf_puts(&it->text, reasoning);
     }
     struct tg_buf text = TG_BUF_INIT, refusals = TG_BUF_INIT;
-    bool has_text = gather_text(get(msg, "content"), &text, &refusals);
+    bool has_text = gather_text(tg_fmt_get(msg, "content"), &text, &refusals);
     const char *refusal = tg_json_get_str(msg, "refusal");
     if (!refusal && refusals.len)
         refusal = refusals.data;
-    const cJSON *calls = get(msg, "tool_calls");
+    const cJSON *calls = tg_fmt_get(msg, "tool_calls");
     bool has_calls = cJSON_IsArray(calls) && calls->child;
     /* An empty answer is still a message, so that it stays visible. */
     if ((has_text && (text.len || !has_calls)) || refusal || (!has_calls && !has_text)) {
@@ -420,9 +380,9 @@ int tg_responses_from_chat_answer(const char *body, size_t len, const cJSON *req
     tg_buf_free(&refusals);
     const cJSON *call;
     int k = 0;
-    cJSON_ArrayForEach(call, array_or_null(calls))
+    cJSON_ArrayForEach(call, tg_fmt_array(calls))
     {
-        const cJSON *fn = get(call, "function");
+        const cJSON *fn = tg_fmt_get(call, "function");
         struct tg_responses_item *it = new_item(&s, TG_RITEM_CALL, k++);
         if (!it)
             break;
@@ -434,7 +394,7 @@ int tg_responses_from_chat_answer(const char *body, size_t len, const cJSON *req
         s.items[i].done = true;
         s.items[i].cut = cut;
     }
-    read_usage(&s, get(root, "usage"));
+    read_usage(&s, tg_fmt_get(root, "usage"));
     put_response(out, &s, ending_of(s.finish_reason), NULL);
     tg_responses_stream_free(&s);
     cJSON_Delete(root);
@@ -449,13 +409,13 @@ static const char *response_error_code(const char *type, const char *code)
     static const char *const known[] = {"server_error", "rate_limit_exceeded", "invalid_prompt",
                                         "vector_store_timeout", "invalid_image"};
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-        if (str_eq(code, known[i]))
+        if (tg_fmt_str_eq(code, known[i]))
             return code;
     }
-    if (str_eq(type, "rate_limit_error") || str_eq(type, "rate_limit_exceeded") ||
-        str_eq(type, "tokens") || str_eq(type, "requests"))
+    if (tg_fmt_str_eq(type, "rate_limit_error") || tg_fmt_str_eq(type, "rate_limit_exceeded") ||
+        tg_fmt_str_eq(type, "tokens") || tg_fmt_str_eq(type, "requests"))
         return "rate_limit_exceeded";
-    if (str_eq(code, "context_length_exceeded") || str_eq(type, "invalid_request_error"))
+    if (tg_fmt_str_eq(code, "context_length_exceeded") || tg_fmt_str_eq(type, "invalid_request_error"))
         return "invalid_prompt";
     return "server_error";
 }
@@ -474,7 +434,7 @@ static const char *type_for_status(int status)
 void tg_responses_from_chat_error(const char *body, size_t len, int status, struct tg_buf *out)
 {
     cJSON *root = body && len ? tg_json_parse_provider(body, len) : NULL;
-    const cJSON *err = get(root, "error");
+    const cJSON *err = tg_fmt_get(root, "error");
     if (tg_json_get_str(err, "message")) {
         /* Already OpenAI's shape, which Responses shares: kept byte for byte. */
         tg_buf_append(out, body, len);
@@ -689,11 +649,11 @@ static void on_message_delta(struct tg_responses_stream *s, struct tg_buf *out, 
 
 static void on_tool_call(struct tg_responses_stream *s, struct tg_buf *out, const cJSON *call)
 {
-    const cJSON *index = get(call, "index");
+    const cJSON *index = tg_fmt_get(call, "index");
     int chat_index = cJSON_IsNumber(index) && index->valuedouble >= 0 && index->valuedouble < 1e6
                          ? (int)index->valuedouble
                          : 0;
-    const cJSON *fn = get(call, "function");
+    const cJSON *fn = tg_fmt_get(call, "function");
     const char *args = tg_json_get_str(fn, "arguments");
     struct tg_responses_item *it = NULL;
     for (int i = s->n_items - 1; i >= 0; i--) {
@@ -795,26 +755,26 @@ void tg_responses_stream_fail(struct tg_responses_stream *s, const char *error_j
 {
     cJSON *err = error_json ? tg_json_parse_provider(error_json, strlen(error_json)) : NULL;
     /* Either the error object or a body that holds one. */
-    const cJSON *inner = get(err, "error");
+    const cJSON *inner = tg_fmt_get(err, "error");
     fail_with(s, cJSON_IsObject(inner) ? inner : err, out);
     cJSON_Delete(err);
 }
 
 static void on_choice(struct tg_responses_stream *s, struct tg_buf *out, const cJSON *choice)
 {
-    const cJSON *delta = get(choice, "delta");
+    const cJSON *delta = tg_fmt_get(choice, "delta");
     const char *reasoning = reasoning_of(delta);
     if (reasoning && *reasoning)
         on_reasoning(s, out, reasoning);
-    const cJSON *content = get(delta, "content");
+    const cJSON *content = tg_fmt_get(delta, "content");
     if (cJSON_IsString(content) && *content->valuestring)
         on_message_delta(s, out, content->valuestring, false);
     const char *refusal = tg_json_get_str(delta, "refusal");
     if (refusal && *refusal)
         on_message_delta(s, out, refusal, true);
     const cJSON *call;
-    const cJSON *calls = get(delta, "tool_calls");
-    cJSON_ArrayForEach(call, array_or_null(calls)) on_tool_call(s, out, call);
+    const cJSON *calls = tg_fmt_get(delta, "tool_calls");
+    cJSON_ArrayForEach(call, tg_fmt_array(calls)) on_tool_call(s, out, call);
     const char *finish_reason = tg_json_get_str(choice, "finish_reason");
     if (finish_reason) {
         static const char *const known[] = {"stop", "length", "tool_calls", "content_filter",
@@ -842,21 +802,21 @@ enum tg_responses_event_result tg_responses_stream_event(struct tg_responses_str
         cJSON_Delete(root);
         return TG_RESPONSES_BAD;
     }
-    const cJSON *err = get(root, "error");
+    const cJSON *err = tg_fmt_get(root, "error");
     if (cJSON_IsObject(err)) {
         fail_with(s, err, out);
         cJSON_Delete(root);
         return TG_RESPONSES_ERROR;
     }
     set_ids(s, tg_json_get_str(root, "id"), tg_json_get_str(root, "model"));
-    const cJSON *created = get(root, "created");
+    const cJSON *created = tg_fmt_get(root, "created");
     if (s->phase == TG_RSTREAM_WAITING && cJSON_IsNumber(created))
-        s->created = count_of(created);
+        s->created = tg_fmt_count(created);
     start_response(s, out);
-    const cJSON *choices = get(root, "choices");
+    const cJSON *choices = tg_fmt_get(root, "choices");
     if (cJSON_IsArray(choices) && choices->child)
         on_choice(s, out, choices->child); /* n = 1: Responses has one output */
-    read_usage(s, get(root, "usage"));
+    read_usage(s, tg_fmt_get(root, "usage"));
     cJSON_Delete(root);
     return TG_RESPONSES_CONTINUE;
 }
