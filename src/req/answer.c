@@ -94,6 +94,8 @@ void tg_answer_headers(struct tg_req *r, struct tg_buf *h, const char *content_t
 {
     const char *route = r->served_route ? r->served_route : r->route->model;
     tg_buf_reserve(h, 256);
+    if (!r->tape) /* straight to its client: its own lines go here too (out.c) */
+        tg_answer_own_headers(r, h);
     header(h, "Content-Type: ", content_type);
     header(h, "x-tailgate-route: ", route);
     if (r->served_by)

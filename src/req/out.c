@@ -1,4 +1,5 @@
-/* Where a request's answer goes: straight to its client's exchange, or,
+/* Where a request's answer goes: straight to its client's exchange (its
+ * headers then already hold the client's own lines, tg_answer_headers), or,
  * when others may read it too (share.c), onto the request's tape, which its
  * own client reads like everyone else. The rest of req/ writes answers only
  * through these calls and never asks which of the two it is. */
@@ -7,13 +8,6 @@
 bool tg_out_pending(const struct tg_req *r)
 {
     return r->tape ? r->tape->state != TG_TAPE_DONE : r->x != NULL;
-}
-
-/* The client's own lines first, then the answer's. */
-static void direct_head(struct tg_req *r, const struct tg_buf *headers, struct tg_buf *h)
-{
-    tg_answer_own_headers(r, h);
-    tg_buf_append(h, headers->data, headers->len);
 }
 
 void tg_out_respond(struct tg_req *r, int status, const struct tg_buf *headers, const char *body,
@@ -28,10 +22,7 @@ void tg_out_respond(struct tg_req *r, int status, const struct tg_buf *headers, 
     }
     if (!r->x)
         return;
-    struct tg_buf h = TG_BUF_INIT;
-    direct_head(r, headers, &h);
-    tg_http_respond(r->x, status, h.data, h.len, body, len);
-    tg_buf_free(&h);
+    tg_http_respond(r->x, status, headers->data, headers->len, body, len);
     r->x = NULL;
 }
 
@@ -41,12 +32,8 @@ void tg_out_stream_begin(struct tg_req *r, int status, const struct tg_buf *head
         tg_tape_begin(r->tape, status, true, headers->data, headers->len);
         return;
     }
-    if (!r->x)
-        return;
-    struct tg_buf h = TG_BUF_INIT;
-    direct_head(r, headers, &h);
-    tg_http_stream_begin(r->x, status, h.data, h.len);
-    tg_buf_free(&h);
+    if (r->x)
+        tg_http_stream_begin(r->x, status, headers->data, headers->len);
 }
 
 void tg_out_stream_write(struct tg_req *r, const char *data, size_t len)
