@@ -10,17 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fakes.h"
+
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
-/* s with every ' turned into ", malloc'd. */
+/* The shared test readers (fakes.h), by the short names the tables use. */
 static inline char *q(const char *s)
 {
-    size_t n = strlen(s);
-    char *t = malloc(n + 1);
-    assert_non_null(t);
-    for (size_t i = 0; i <= n; i++)
-        t[i] = s[i] == '\'' ? '"' : s[i];
-    return t;
+    return tg_test_q(s);
 }
 
 static inline cJSON *parse_q(const char *quoted)
@@ -31,38 +28,15 @@ static inline cJSON *parse_q(const char *quoted)
     return j;
 }
 
-/* The node at a dotted path ("messages.0.content"), array members by index;
- * "" is the root. */
 static inline const cJSON *at(const cJSON *root, const char *path)
 {
-    const cJSON *cur = root;
-    char key[128];
-    while (cur && *path) {
-        size_t n = strcspn(path, ".");
-        assert_true(n < sizeof(key));
-        memcpy(key, path, n);
-        key[n] = '\0';
-        path += n + (path[n] == '.');
-        if (cJSON_IsArray(cur))
-            cur = cJSON_GetArrayItem(cur, atoi(key));
-        else
-            cur = cJSON_GetObjectItemCaseSensitive(cur, key);
-    }
-    return cur;
+    return tg_test_at(root, path);
 }
 
 /* want: "!" = absent; else JSON (after q()) that must equal the node. */
 static inline bool path_matches(const cJSON *root, const char *path, const char *want)
 {
-    const cJSON *got = at(root, path);
-    if (strcmp(want, "!") == 0)
-        return got == NULL;
-    cJSON *w = parse_q(want);
-    if (!w)
-        fail_msg("bad wanted JSON %s", want);
-    bool ok = got && cJSON_Compare(got, w, true);
-    cJSON_Delete(w);
-    return ok;
+    return tg_test_matches(root, path, want);
 }
 
 static inline void report(size_t row, const char *path, const char *want, const cJSON *root)
