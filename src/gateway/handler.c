@@ -165,7 +165,7 @@ static void get_model(struct tg_gateway *gw, struct tg_http_exchange *x, const c
 
 int tg_client_api(const struct tg_http_request *req)
 {
-    for (int i = 0; i < TG_API__COUNT; i++)
+    for (int i = 0; i <= TG_API_EMBEDDINGS; i++) /* Messages and Responses: being wired */
         if (tg_http_path_is(req, tg_api_path((enum tg_api)i)))
             return i;
     return -1;

@@ -10,14 +10,6 @@
 #include "formats/messages_from_chat.h"
 #include "util/json.h"
 
-static const char *const api_paths[TG_API__COUNT] = {"/v1/chat/completions", "/v1/completions",
-                                                     "/v1/embeddings"};
-
-const char *tg_api_path(enum tg_api api)
-{
-    return (unsigned)api < TG_API__COUNT ? api_paths[api] : "?";
-}
-
 /* The request body with its "model" value replaced, the rest byte for byte. */
 static void body_with_model(const char *body, size_t len, const char *model, struct tg_buf *out)
 {
@@ -115,6 +107,10 @@ int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api, cons
 {
     const struct tg_provider_cfg *p = dep->provider;
     memset(out, 0, sizeof(*out));
+    if (api == TG_API_MESSAGES || api == TG_API_RESPONSES) {
+        snprintf(why, why_len, "api");
+        return -1;
+    }
     switch (p->kind) {
     case TG_PROVIDER_MOCK:
         out->mock_api = api == TG_API_CHAT          ? TG_MOCK_API_CHAT
@@ -130,7 +126,7 @@ int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api, cons
          * is a query parameter and the key goes in its own header. */
         bool azure = p->kind == TG_PROVIDER_AZURE;
         struct tg_buf url = TG_BUF_INIT;
-        tg_buf_printf(&url, "%s%s", p->base_url, api_paths[api] + 3); /* past "/v1" */
+        tg_buf_printf(&url, "%s%s", p->base_url, tg_api_path(api) + 3); /* past "/v1" */
         if (azure)
             tg_buf_printf(&url, "?api-version=%s", p->api_version);
         out->url = tg_buf_steal(&url, NULL);

@@ -18,10 +18,7 @@
 
 #include "config/config.h"
 #include "core/buf.h"
-
-enum tg_api { TG_API_CHAT = 0, TG_API_COMPLETIONS, TG_API_EMBEDDINGS, TG_API__COUNT };
-
-const char *tg_api_path(enum tg_api api); /* "/v1/chat/completions", ... */
+#include "formats/api.h"
 
 struct tg_upstream_req {
     char *url;

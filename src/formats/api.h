@@ -1,0 +1,19 @@
+/* The client APIs tailgate serves (SPEC section 3), which are also the APIs
+ * it calls upstream: each attempt speaks one of them to its provider, and
+ * the format layer translates between the two when they differ. Pure. */
+#ifndef TG_FORMATS_API_H
+#define TG_FORMATS_API_H
+
+enum tg_api {
+    TG_API_CHAT = 0,    /* POST /v1/chat/completions, the hub of every translation */
+    TG_API_COMPLETIONS, /* POST /v1/completions: passed through only */
+    TG_API_EMBEDDINGS,  /* POST /v1/embeddings: passed through only */
+    TG_API_MESSAGES,    /* POST /v1/messages, Anthropic Messages */
+    TG_API_RESPONSES,   /* POST /v1/responses, OpenAI Responses */
+    TG_API__COUNT
+};
+
+/* "/v1/chat/completions", ... */
+const char *tg_api_path(enum tg_api api);
+
+#endif
