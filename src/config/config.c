@@ -154,6 +154,7 @@ static const struct field provider_fields[] = {
     INT_FIELD(struct tg_provider_cfg, default_max_tokens, 1, 10000000),
     STRING_FIELD(struct tg_provider_cfg, anthropic_version),
     STRING_FIELD(struct tg_provider_cfg, api_version),
+    BOOL_FIELD(struct tg_provider_cfg, responses),
     FIELDS_END,
 };
 
@@ -847,6 +848,7 @@ static int load_provider(struct loader *L, const struct tg_toml_value *elem, siz
     p->default_max_tokens = 4096;
     p->anthropic_version = tg_xstrdup("2023-06-01");
     p->api_version = tg_xstrdup("");
+    p->responses = true;
     tg_mock_options_default(&p->mock);
     p->kind = (enum tg_provider_kind)-1;
 
@@ -876,6 +878,10 @@ static int load_provider(struct loader *L, const struct tg_toml_value *elem, siz
         return -1;
     if (check_api_version(L, elem, where, p) < 0)
         return -1;
+    if ((kv = tg_toml_get(t, "responses")) && p->kind != TG_PROVIDER_OPENAI)
+        return fail(L, kv->key_pos, "%s: \"responses\" applies only to kind = \"openai\" "
+                    "(the others never serve /responses: Responses requests are translated)",
+                    where);
 
     if (p->kind == TG_PROVIDER_MOCK) {
         if (!p->base_url)

@@ -139,6 +139,7 @@ struct tg_provider_cfg {
     int64_t default_max_tokens; /* anthropic: max_tokens when the request has none */
     char *anthropic_version;    /* anthropic: the anthropic-version header */
     char *api_version;          /* azure: the api-version query parameter; "" for other kinds */
+    bool responses;             /* openai: serves /responses (Responses requests pass through) */
     struct tg_mock_options mock;
 };
 

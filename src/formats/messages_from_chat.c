@@ -663,7 +663,7 @@ int tg_fmt_messages_from_chat_request(const cJSON *openai, const char *model,
 /* ==== errors: OpenAI -> Anthropic ==== */
 
 /* The error type Anthropic documents for each status it answers with. */
-static const char *anthropic_type_for_status(int status)
+const char *tg_fmt_messages_error_type(int status)
 {
     switch (status) {
     case 400: return "invalid_request_error";
@@ -694,7 +694,7 @@ static void anthropic_error(const cJSON *root, int status, struct tg_buf *b)
             snprintf(generic, sizeof(generic), "upstream stream failed");
         msg = generic;
     }
-    const char *type = anthropic_type_for_status(status);
+    const char *type = tg_fmt_messages_error_type(status);
     /* A stream's error has no status: its code tells what the client may do. */
     if (status == 0 && (tg_fmt_str_eq(code, "rate_limit_exceeded")))
         type = "rate_limit_error";

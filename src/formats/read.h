@@ -91,4 +91,11 @@ struct tg_event_facts {
 enum tg_fmt_result tg_read_event(enum tg_api api, const char *event, const char *data, size_t len,
                                  cJSON **doc, struct tg_event_facts *f, char **error_json);
 
+/* Whether a finish reason alone ends a stream well: chat-speaking providers
+ * that send no [DONE]. The other formats always send their terminator. */
+static inline bool tg_read_finish_ends(enum tg_api api)
+{
+    return api == TG_API_CHAT || api == TG_API_COMPLETIONS;
+}
+
 #endif

@@ -655,7 +655,7 @@ static void answer_from_attempt(struct tg_req *r, struct tg_attempt *a, enum tg_
 static const uint8_t *cache_key(struct tg_req *r)
 {
     if (r->cache_key_route != r->route) {
-        tg_cache_key(r->route->model, r->body, r->body_len, r->cache_key);
+        tg_cache_key(tg_api_path(r->api), r->route->model, r->body, r->body_len, r->cache_key);
         r->cache_key_route = r->route;
     }
     return r->cache_key;

@@ -60,11 +60,14 @@ void tg_cache_set_max_bytes(struct tg_cache *c, size_t max_bytes)
     evict_to(c, max_bytes);
 }
 
-void tg_cache_key(const char *route, const char *body, size_t len, uint8_t out[TG_CACHE_KEY_LEN])
+void tg_cache_key(const char *endpoint, const char *route, const char *body, size_t len,
+                  uint8_t out[TG_CACHE_KEY_LEN])
 {
-    /* The NUL separates route and body. */
-    const struct tg_bytes parts[] = {{route, strlen(route) + 1}, {body, len}};
-    tg_sha256(parts, 2, out);
+    /* NULs separate the parts. The endpoint: one body can be both a valid
+     * chat and a valid Messages request, whose answers differ in shape. */
+    const struct tg_bytes parts[] = {
+        {endpoint, strlen(endpoint) + 1}, {route, strlen(route) + 1}, {body, len}};
+    tg_sha256(parts, 3, out);
 }
 
 static struct tg_cache_entry *find(struct tg_cache *c, const uint8_t *key)

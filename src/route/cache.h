@@ -38,7 +38,8 @@ struct tg_cache {
 void tg_cache_init(struct tg_cache *c, size_t max_bytes);
 void tg_cache_free(struct tg_cache *c);
 void tg_cache_set_max_bytes(struct tg_cache *c, size_t max_bytes);
-void tg_cache_key(const char *route, const char *body, size_t len, uint8_t out[TG_CACHE_KEY_LEN]);
+void tg_cache_key(const char *endpoint, const char *route, const char *body, size_t len,
+                  uint8_t out[TG_CACHE_KEY_LEN]);
 /* The entry, if stored within max_age_ms of now; marks it recently used. */
 const struct tg_cache_entry *tg_cache_get(struct tg_cache *c, const uint8_t *key, uint64_t now_ms,
                                           uint64_t max_age_ms);

@@ -24,7 +24,7 @@ static size_t entry_cost(size_t body_len, const char *dep)
     struct tg_cache c;
     tg_cache_init(&c, SIZE_MAX);
     uint8_t key[TG_CACHE_KEY_LEN];
-    tg_cache_key("r", "b", 1, key);
+    tg_cache_key("/v1/chat/completions", "r", "b", 1, key);
     char body[4096] = {0};
     assert_true(body_len <= sizeof(body));
     tg_cache_put(&c, key, 200, false, dep, body, body_len, 0);
@@ -36,7 +36,7 @@ static size_t entry_cost(size_t body_len, const char *dep)
 
 static void key_of(const char *route, const char *body, uint8_t *key)
 {
-    tg_cache_key(route, body, strlen(body), key);
+    tg_cache_key("/v1/chat/completions", route, body, strlen(body), key);
 }
 
 static const struct tg_cache_entry *get(struct tg_cache *c, const char *route, const char *body,
@@ -309,8 +309,11 @@ static void test_keys(void **state)
     assert_null(get(&c, "gpt-4", "{}", 1, 0));
     /* The body length counts, not a NUL inside it. */
     uint8_t k1[TG_CACHE_KEY_LEN], k2[TG_CACHE_KEY_LEN];
-    tg_cache_key("m", "ab\0c", 4, k1);
-    tg_cache_key("m", "ab\0d", 4, k2);
+    tg_cache_key("/v1/chat/completions", "m", "ab\0c", 4, k1);
+    tg_cache_key("/v1/chat/completions", "m", "ab\0d", 4, k2);
+    assert_memory_not_equal(k1, k2, TG_CACHE_KEY_LEN);
+    /* One body can be a chat and a Messages request: their answers differ. */
+    tg_cache_key("/v1/messages", "m", "ab\0c", 4, k2);
     assert_memory_not_equal(k1, k2, TG_CACHE_KEY_LEN);
     tg_cache_free(&c);
 }
