@@ -79,6 +79,14 @@ CALLS = {
                          {"model": "claude-sonnet-4-5", "max_tokens": 256, "messages": USER,
                           "tools": MSG_TOOLS}),
     "models": ("openai", "models", False, {}),
+    # the SDK asks for base64 unless told otherwise, and decodes it
+    "embeddings": ("openai", "embeddings", False,
+                   {"model": "text-embedding-3-small", "input": ["hello", "world"],
+                    "dimensions": 8}),
+    "completions": ("openai", "completions", False,
+                    {"model": "gpt-3.5-turbo-instruct", "prompt": "Say hello"}),
+    "completions_stream": ("openai", "completions", True,
+                           {"model": "gpt-3.5-turbo-instruct", "prompt": "Say hello"}),
 }
 
 
@@ -167,6 +175,24 @@ class SdkMock(unittest.TestCase):
     def test_models(self):
         ids = [m["id"] for m in self.ok("models")["result"]["data"]]
         self.assertTrue(ids)
+
+    def test_embeddings_base64(self):
+        data = self.ok("embeddings")["result"]["data"]
+        self.assertEqual([d["index"] for d in data], [0, 1])
+        for d in data:
+            v = d["embedding"]
+            self.assertEqual(len(v), 8)
+            self.assertTrue(all(isinstance(x, float) for x in v))
+            self.assertAlmostEqual(sum(x * x for x in v), 1.0, places=3)
+
+    def test_completions(self):
+        choice = self.ok("completions")["result"]["choices"][0]
+        self.assertTrue(choice["text"].strip())
+        self.assertEqual(choice["finish_reason"], "stop")
+        r = self.ok("completions_stream")
+        self.assertTrue(all(e["object"] == "text_completion" for e in r["events"]))
+        self.assertTrue(r["final"]["text"].strip())
+        self.assertEqual(r["final"]["finish_reason"], "stop")
 
     # OpenAI Responses
 
@@ -359,6 +385,41 @@ class SdkMockErrors(harness.TestCase):
                              "params": {"model": "gpt-4o", "messages": USER}}])
         self.assertEqual((r["ok"], r["error_class"], r["status"]),
                          (False, "APIConnectionError", None))
+
+
+class SdkThroughGateway(harness.TestCase):
+    """What the driver reads from the gateway's answers: the request id the SDK
+    exposes and every x-tailgate-* header, on answers, streams and errors (Chat
+    Completions here; the other formats' gateway tests use the same driver)."""
+
+    def test_request_id_and_tailgate_headers(self):
+        mock = self.mock()
+        gw = harness.simple_gateway(self, mock)
+        url = "http://127.0.0.1:%d/v1" % gw.port
+        chat = {"model": "m", "messages": USER}
+        once, streamed, unknown = run_sdk_batch([
+            {"sdk": "openai", "api": "chat", "base_url": url, "params": chat,
+             "headers": {"x-request-id": "sdk-req-1"}},
+            {"sdk": "openai", "api": "chat", "stream": True, "base_url": url, "params": chat},
+            {"sdk": "openai", "api": "chat", "base_url": url,
+             "params": {"model": "nope", "messages": USER}},
+        ])
+        self.assertTrue(once["ok"], once)
+        self.assertEqual(once["request_id"], "sdk-req-1")
+        self.assertEqual(once["headers"]["x-request-id"], "sdk-req-1")
+        self.assertEqual(once["headers"]["x-tailgate-route"], "m")
+        self.assertEqual(once["headers"]["x-tailgate-deployment"], "d1")
+        self.assertEqual(once["headers"]["x-tailgate-attempts"], "1")
+
+        self.assertTrue(streamed["ok"], streamed)
+        self.assertTrue(streamed["request_id"])
+        self.assertEqual(streamed["headers"]["x-tailgate-deployment"], "d1")
+        self.assertEqual(streamed["final"]["finish_reason"], "stop")
+
+        self.assertEqual((unknown["error_class"], unknown["status"]), ("NotFoundError", 404))
+        self.assertEqual(unknown["error"]["code"], "model_not_found")
+        self.assertTrue(unknown["headers"]["x-request-id"])
+        self.assertEqual(unknown["request_id"], unknown["headers"]["x-request-id"])
 
 
 if __name__ == "__main__":

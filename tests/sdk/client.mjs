@@ -4,7 +4,7 @@
 // stdin: one spec, or a JSON array of specs run one after another (one node start
 // for many calls). A spec:
 //   {"sdk": "openai" | "anthropic",
-//    "api": "chat" | "responses" | "messages" | "models",
+//    "api": "chat" | "responses" | "messages" | "models" | "completions" | "embeddings",
 //    "base_url": "http://127.0.0.1:PORT/v1",  (the Anthropic SDK is given it without /v1)
 //    "api_key": "...", "params": {...create() params...}, "stream": false | true,
 //    "max_retries": 0, "timeout_ms": 30000, "headers": {...}}
@@ -109,6 +109,10 @@ async function call(client, seen, spec, events) {
     switch (key) {
     case 'openai.chat.once':
         return once(client.chat.completions.create(params), seen);
+    case 'openai.completions.once':
+        return once(client.completions.create(params), seen);
+    case 'openai.embeddings.once':
+        return once(client.embeddings.create(params), seen);
     case 'openai.responses.once':
         return once(client.responses.create(params), seen);
     case 'anthropic.messages.once':
@@ -119,6 +123,17 @@ async function call(client, seen, spec, events) {
     case 'openai.chat.stream':
         final = await openaiChatStream(client, params, events);
         break;
+    case 'openai.completions.stream': {
+        // no stream helper for the legacy API: the raw Stream, joined here
+        const stream = await client.completions.create({ ...params, stream: true });
+        await drain(stream, events);
+        const choices = events.flatMap((e) => e.choices ?? []);
+        final = {
+            text: choices.map((c) => c.text ?? '').join(''),
+            finish_reason: choices.map((c) => c.finish_reason).filter(Boolean).pop() ?? null,
+        };
+        break;
+    }
     case 'openai.responses.stream': {
         const stream = client.responses.stream(params);
         await drain(stream, events);
