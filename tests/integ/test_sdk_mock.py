@@ -340,6 +340,9 @@ class SdkMockErrors(harness.TestCase):
 
         self.assertEqual((unavailable["error_class"], unavailable["status"]),
                          ("InternalServerError", 503))
+        # max_retries 0 (sdk.py's default): one request each
+        self.assertEqual([r["attempts"] for r in (overloaded, too_long, limited, unavailable)],
+                         [1, 1, 1, 1])
 
     def test_sdk_retries_honour_retry_after_ms(self):
         """The SDK retries a 529 itself, after the mock's retry-after-ms (its own backoff
@@ -349,6 +352,7 @@ class SdkMockErrors(harness.TestCase):
         msgs = {"model": "claude-sonnet-4-5", "max_tokens": 64, "messages": USER}
         r, = run_sdk_batch([spec(mock, "anthropic", "messages", False, msgs, max_retries=2)])
         self.assertTrue(r["ok"], r)
+        self.assertEqual(r["attempts"], 2)
         self.assertEqual(mock.stats()["requests"], 2)
         self.assertGreaterEqual(r["ms"], 1000)
 

@@ -13,7 +13,8 @@
 //   {"ok": true, "events": [...], "final": ..., "request_id": ..., "headers": {...}}
 //   {"ok": false, "error_class": "RateLimitError", "status": 429, "error": <parsed body>,
 //    "message": ..., "headers": {...}, "events": [events before a mid-stream failure]}
-// Every result also has "ms": how long the call took, the SDK's own retries included.
+// Every result also has "ms", how long the call took, and "attempts", how many HTTP
+// requests the SDK made for it (its own retries included).
 // The exit status is 0 whenever the driver worked, API errors included; 2 for a bad spec.
 
 import { readFileSync } from 'node:fs';
@@ -27,7 +28,8 @@ function headersOfInterest(h) {
     for (const [k, v] of entries) {
         const name = k.toLowerCase();
         if (name === 'x-request-id' || name === 'request-id' || name === 'retry-after' ||
-            name === 'x-should-retry' || name.startsWith('x-tailgate-')) {
+            name === 'retry-after-ms' || name === 'x-should-retry' ||
+            name.startsWith('x-tailgate-')) {
             out[name] = v;
         }
     }
@@ -40,10 +42,11 @@ async function makeClient(spec) {
     const base = String(spec.base_url || '');
     // Every answer's headers, streams and errors included, as the SDK's fetch saw them:
     // the last one is the answer the SDK returned (after its own retries, if any).
-    const seen = { headers: null };
+    const seen = { headers: null, attempts: 0 };
     const opts = {
         apiKey: spec.api_key ?? 'sk-test',
         fetch: async (url, init) => {
+            seen.attempts++;
             const res = await fetch(url, init);
             seen.headers = res.headers;
             return res;
@@ -188,6 +191,7 @@ async function run(spec) {
         out = failure(err, seen, events);
     }
     out.ms = Math.round(performance.now() - start); // the call, the SDK's retries included
+    out.attempts = seen.attempts; // HTTP requests the SDK made: 1 + its own retries
     return out;
 }
 
