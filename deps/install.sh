@@ -23,6 +23,11 @@ for p in $pkgs; do
         missing="$missing $p"
     fi
 done
+# tests: node and npm run the official OpenAI and Anthropic SDKs (tests/sdk,
+# installed there by tests/sdk/install.sh). Any node >= 18 on the PATH will do, so
+# the commands are looked for, not Debian's packages.
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 
 echo "deps/install.sh: installing$missing" >&2
