@@ -185,16 +185,11 @@ int tg_read_answer(enum tg_api api, const cJSON *root, struct tg_answer_facts *f
     tg_read_usage(tg_fmt_get(root, "usage"), &f->usage);
     switch (api) {
     case TG_API_CHAT:
-    case TG_API_COMPLETIONS:
-        read_chat(api, root, f);
-        return 0;
-    case TG_API_MESSAGES:
-        return read_message(root, f);
-    case TG_API_RESPONSES:
-        return read_response(root, f);
+    case TG_API_COMPLETIONS: read_chat(api, root, f); return 0;
+    case TG_API_MESSAGES: return read_message(root, f);
+    case TG_API_RESPONSES: return read_response(root, f);
     case TG_API_EMBEDDINGS:
-    case TG_API__COUNT:
-        break;
+    case TG_API__COUNT: break;
     }
     return 0;
 }
@@ -424,8 +419,7 @@ enum tg_fmt_result tg_read_event(enum tg_api api, const char *event, const char 
     case TG_API_CHAT:
     case TG_API_COMPLETIONS:
     case TG_API_EMBEDDINGS:
-    case TG_API__COUNT:
-        break;
+    case TG_API__COUNT: break;
     }
     return chat_event(event, data ? data : "", len, doc, f, error_json);
 }

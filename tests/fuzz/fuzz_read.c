@@ -32,10 +32,10 @@ static bool chat_word(const char *finish)
 
 static void check_usage(const struct tg_usage_facts *u)
 {
-    FUZZ_CHECK(u->input_tokens >= 0 && u->input_tokens <= 3 * (int64_t)TG_FMT_COUNT_MAX, "input %lld",
-               (long long)u->input_tokens);
-    FUZZ_CHECK(u->output_tokens >= 0 && u->output_tokens <= (int64_t)TG_FMT_COUNT_MAX, "output %lld",
-               (long long)u->output_tokens);
+    FUZZ_CHECK(u->input_tokens >= 0 && u->input_tokens <= 3 * (int64_t)TG_FMT_COUNT_MAX,
+               "input %lld", (long long)u->input_tokens);
+    FUZZ_CHECK(u->output_tokens >= 0 && u->output_tokens <= (int64_t)TG_FMT_COUNT_MAX,
+               "output %lld", (long long)u->output_tokens);
     FUZZ_CHECK(u->cached_tokens >= 0 && u->cached_tokens <= u->input_tokens, "cached %lld of %lld",
                (long long)u->cached_tokens, (long long)u->input_tokens);
 }

@@ -45,8 +45,7 @@ static bool usage_is(const struct tg_usage_facts *u, long long in, long long cac
 {
     if (in == NONE)
         return !u->set;
-    return u->set && u->input_tokens == in && u->cached_tokens == cached &&
-           u->output_tokens == out;
+    return u->set && u->input_tokens == in && u->cached_tokens == cached && u->output_tokens == out;
 }
 
 /* ==== stream events ==== */
@@ -76,14 +75,14 @@ static int check_event(size_t i, const struct ev_row *r)
     struct tg_usage_facts u = {0};
     tg_read_usage(f.usage, &u);
     int bad = 0;
-#define CHECK(cond, ...)                                                                          \
-    do {                                                                                          \
-        if (!(cond)) {                                                                            \
-            print_error("row %zu (%s %s): ", i, r->event, r->data);                               \
-            print_error(__VA_ARGS__);                                                             \
-            print_error("\n");                                                                    \
-            bad = 1;                                                                              \
-        }                                                                                         \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            print_error("row %zu (%s %s): ", i, r->event, r->data);                                \
+            print_error(__VA_ARGS__);                                                              \
+            print_error("\n");                                                                     \
+            bad = 1;                                                                               \
+        }                                                                                          \
     } while (0)
     CHECK(rc == r->rc, "result %d, want %d", (int)rc, (int)r->rc);
     CHECK(f.content == r->content, "content %d", f.content);
@@ -91,11 +90,10 @@ static int check_event(size_t i, const struct ev_row *r)
     CHECK(f.refusal == r->refusal, "refusal %d", f.refusal);
     CHECK(str_same(f.finish, r->finish), "finish %s", f.finish ? f.finish : "NULL");
     CHECK((f.usage != NULL) == (r->in != NONE), "usage %p", (const void *)f.usage);
-    CHECK(usage_is(&u, r->in, r->cached, r->out), "usage %lld/%lld/%lld",
-          (long long)u.input_tokens, (long long)u.cached_tokens, (long long)u.output_tokens);
+    CHECK(usage_is(&u, r->in, r->cached, r->out), "usage %lld/%lld/%lld", (long long)u.input_tokens,
+          (long long)u.cached_tokens, (long long)u.output_tokens);
     CHECK(f.usage_only == r->usage_only, "usage_only %d", f.usage_only);
-    CHECK(json_same(err, r->rc == TG_FMT_ERROR ? r->error : NULL), "error %s",
-          err ? err : "NULL");
+    CHECK(json_same(err, r->rc == TG_FMT_ERROR ? r->error : NULL), "error %s", err ? err : "NULL");
 #undef CHECK
     cJSON_free(err);
     cJSON_Delete(doc);
@@ -121,11 +119,13 @@ static void test_chat_events(void **state)
     (void)state;
     static const struct ev_row rows[] = {
         /* the role-only first chunk is not content */
-        {C, "", CH("{'index':0,'delta':{'role':'assistant','content':''}}"), CONT, false, "",
-         false, NULL, NONE, 0, 0, false, NULL},
-        {C, "", CH("{'index':0,'delta':{'content':'Hel'}}"), CONT, true, "Hel", false, NULL,
-         NONE, 0, 0, false, NULL},
-        {C, "", CH("{'index':0,'delta':{'tool_calls':[{'index':0,'id':'t','function':{'name':'f','arguments':''}}]}}"),
+        {C, "", CH("{'index':0,'delta':{'role':'assistant','content':''}}"), CONT, false, "", false,
+         NULL, NONE, 0, 0, false, NULL},
+        {C, "", CH("{'index':0,'delta':{'content':'Hel'}}"), CONT, true, "Hel", false, NULL, NONE,
+         0, 0, false, NULL},
+        {C, "",
+         CH("{'index':0,'delta':{'tool_calls':[{'index':0,'id':'t','function':{'name':'f','"
+            "arguments':''}}]}}"),
          CONT, true, NULL, false, NULL, NONE, 0, 0, false, NULL},
         {C, "", CH("{'index':0,'delta':{'tool_calls':[]}}"), CONT, false, NULL, false, NULL, NONE,
          0, 0, false, NULL},
@@ -134,17 +134,23 @@ static void test_chat_events(void **state)
          NONE, 0, 0, false, NULL},
         {C, "", CH("{'index':0,'text':''}"), CONT, false, NULL, false, NULL, NONE, 0, 0, false,
          NULL},
-        {C, "", CH("{'index':0,'delta':{'refusal':'No.'}}"), CONT, false, NULL, true, NULL, NONE,
-         0, 0, false, NULL},
+        {C, "", CH("{'index':0,'delta':{'refusal':'No.'}}"), CONT, false, NULL, true, NULL, NONE, 0,
+         0, false, NULL},
         /* the finish of any choice; the text of the first */
-        {C, "", CH("{'index':0,'delta':{},'finish_reason':null},{'index':1,'delta':{'content':'b'},'finish_reason':'length'}"),
+        {C, "",
+         CH("{'index':0,'delta':{},'finish_reason':null},{'index':1,'delta':{'content':'b'},'"
+            "finish_reason':'length'}"),
          CONT, true, NULL, false, "length", NONE, 0, 0, false, NULL},
         {C, "", CH("{'index':0,'delta':{},'finish_reason':'stop'}"), CONT, false, NULL, false,
          "stop", NONE, 0, 0, false, NULL},
-        {C, "", "{'choices':[],'usage':{'prompt_tokens':9,'completion_tokens':4,'prompt_tokens_details':{'cached_tokens':3}}}",
+        {C, "",
+         "{'choices':[],'usage':{'prompt_tokens':9,'completion_tokens':4,'prompt_tokens_details':{'"
+         "cached_tokens':3}}}",
          CONT, false, NULL, false, NULL, 9, 3, 4, true, NULL},
         /* usage alongside a choice is not a usage-only chunk */
-        {C, "", "{'choices':[{'delta':{'content':'x'}}],'usage':{'prompt_tokens':1,'completion_tokens':2}}",
+        {C, "",
+         "{'choices':[{'delta':{'content':'x'}}],'usage':{'prompt_tokens':1,'completion_tokens':2}"
+         "}",
          CONT, true, "x", false, NULL, 1, 0, 2, false, NULL},
         {C, "", "{'usage':{'prompt_tokens':1}}", CONT, false, NULL, false, NULL, 1, 0, 0, false,
          NULL},
@@ -159,10 +165,10 @@ static void test_chat_events(void **state)
          "{'message':'boom','type':'server_error','code':null}"},
         {C, "", "{'error':'boom'}", TG_FMT_ERROR, false, NULL, false, NULL, NONE, 0, 0, false,
          "{'message':'boom','type':'server_error','param':null,'code':null}"},
-        {C, "error", "{'error':{'message':'late','type':'overloaded'}}", TG_FMT_ERROR, false,
-         NULL, false, NULL, NONE, 0, 0, false, "{'message':'late','type':'overloaded'}"},
-        {C, "error", "{'message':'whole','type':'x'}", TG_FMT_ERROR, false, NULL, false, NULL,
-         NONE, 0, 0, false, "{'message':'whole','type':'x'}"},
+        {C, "error", "{'error':{'message':'late','type':'overloaded'}}", TG_FMT_ERROR, false, NULL,
+         false, NULL, NONE, 0, 0, false, "{'message':'late','type':'overloaded'}"},
+        {C, "error", "{'message':'whole','type':'x'}", TG_FMT_ERROR, false, NULL, false, NULL, NONE,
+         0, 0, false, "{'message':'whole','type':'x'}"},
         {C, "error", "not json", TG_FMT_BAD, false, NULL, false, NULL, NONE, 0, 0, false, NULL},
         {C, "", "{'choices':[{'delta':", TG_FMT_BAD, false, NULL, false, NULL, NONE, 0, 0, false,
          NULL},
@@ -180,30 +186,37 @@ static void test_messages_events(void **state)
     (void)state;
     static const struct ev_row rows[] = {
         {M, "message_start",
-         "{'type':'message_start','message':{'id':'msg_1','type':'message','role':'assistant','content':[],'model':'claude-x','stop_reason':null,'usage':{'input_tokens':10,'cache_read_input_tokens':5,'cache_creation_input_tokens':2,'output_tokens':1}}}",
+         "{'type':'message_start','message':{'id':'msg_1','type':'message','role':'assistant','"
+         "content':[],'model':'claude-x','stop_reason':null,'usage':{'input_tokens':10,'cache_read_"
+         "input_tokens':5,'cache_creation_input_tokens':2,'output_tokens':1}}}",
          CONT, false, NULL, false, NULL, 17, 5, 1, false, NULL},
         {M, "content_block_start",
          "{'type':'content_block_start','index':0,'content_block':{'type':'text','text':''}}", CONT,
          false, NULL, false, NULL, NONE, 0, 0, false, NULL},
         {M, "content_block_start",
-         "{'type':'content_block_start','index':1,'content_block':{'type':'tool_use','id':'toolu_1','name':'get','input':{}}}",
+         "{'type':'content_block_start','index':1,'content_block':{'type':'tool_use','id':'toolu_1'"
+         ",'name':'get','input':{}}}",
          CONT, false, NULL, false, NULL, NONE, 0, 0, false, NULL},
         {M, "content_block_delta",
          "{'type':'content_block_delta','index':0,'delta':{'type':'text_delta','text':'Hi'}}", CONT,
          true, "Hi", false, NULL, NONE, 0, 0, false, NULL},
         {M, "content_block_delta",
-         "{'type':'content_block_delta','index':1,'delta':{'type':'input_json_delta','partial_json':'{\\'a'}}",
+         "{'type':'content_block_delta','index':1,'delta':{'type':'input_json_delta','partial_json'"
+         ":'{\\'a'}}",
          CONT, true, NULL, false, NULL, NONE, 0, 0, false, NULL},
         {M, "content_block_delta",
-         "{'type':'content_block_delta','index':0,'delta':{'type':'thinking_delta','thinking':'hmm'}}",
+         "{'type':'content_block_delta','index':0,'delta':{'type':'thinking_delta','thinking':'hmm'"
+         "}}",
          CONT, true, NULL, false, NULL, NONE, 0, 0, false, NULL},
         {M, "content_block_delta",
-         "{'type':'content_block_delta','index':0,'delta':{'type':'signature_delta','signature':'s'}}",
+         "{'type':'content_block_delta','index':0,'delta':{'type':'signature_delta','signature':'s'"
+         "}}",
          CONT, true, NULL, false, NULL, NONE, 0, 0, false, NULL},
         {M, "content_block_stop", "{'type':'content_block_stop','index':0}", CONT, false, NULL,
          false, NULL, NONE, 0, 0, false, NULL},
         {M, "message_delta",
-         "{'type':'message_delta','delta':{'stop_reason':'end_turn','stop_sequence':null},'usage':{'output_tokens':15}}",
+         "{'type':'message_delta','delta':{'stop_reason':'end_turn','stop_sequence':null},'usage':{"
+         "'output_tokens':15}}",
          CONT, false, NULL, false, "stop", 0, 0, 15, false, NULL},
         {M, "message_delta", "{'type':'message_delta','delta':{'stop_reason':'max_tokens'}}", CONT,
          false, NULL, false, "length", NONE, 0, 0, false, NULL},
@@ -214,17 +227,17 @@ static void test_messages_events(void **state)
         {M, "message_stop", "{'type':'message_stop'}", TG_FMT_DONE, false, NULL, false, NULL, NONE,
          0, 0, false, NULL},
         {M, "ping", "{'type':'ping'}", CONT, false, NULL, false, NULL, NONE, 0, 0, false, NULL},
-        {M, "error",
-         "{'type':'error','error':{'type':'overloaded_error','message':'Overloaded'}}",
+        {M, "error", "{'type':'error','error':{'type':'overloaded_error','message':'Overloaded'}}",
          TG_FMT_ERROR, false, NULL, false, NULL, NONE, 0, 0, false,
-         "{'message':'Overloaded','type':'overloaded_error','param':null,'code':'overloaded_error'}"},
+         "{'message':'Overloaded','type':'overloaded_error','param':null,'code':'overloaded_error'"
+         "}"},
         {M, "error", "{broken", TG_FMT_ERROR, false, NULL, false, NULL, NONE, 0, 0, false,
          "{'message':'upstream stream failed','type':'api_error','param':null,'code':'api_error'}"},
         /* no event name: the data's type names it */
         {M, "", "{'type':'content_block_delta','index':0,'delta':{'type':'text_delta','text':'x'}}",
          CONT, true, "x", false, NULL, NONE, 0, 0, false, NULL},
-        {M, "", "{'type':'message_stop'}", TG_FMT_DONE, false, NULL, false, NULL, NONE, 0, 0,
-         false, NULL},
+        {M, "", "{'type':'message_stop'}", TG_FMT_DONE, false, NULL, false, NULL, NONE, 0, 0, false,
+         NULL},
         {M, "", "{'type':'error','error':{'type':'api_error','message':'m'}}", TG_FMT_ERROR, false,
          NULL, false, NULL, NONE, 0, 0, false,
          "{'message':'m','type':'api_error','param':null,'code':'api_error'}"},
@@ -233,14 +246,13 @@ static void test_messages_events(void **state)
          NULL, false, NULL, NONE, 0, 0, false, NULL},
         {M, "content_block_delta", "{'delta':{'type':'text_delta','text':5}}", TG_FMT_BAD, false,
          NULL, false, NULL, NONE, 0, 0, false, NULL},
-        {M, "content_block_delta", "{'delta':{'type':'input_json_delta'}}", TG_FMT_BAD, false,
-         NULL, false, NULL, NONE, 0, 0, false, NULL},
+        {M, "content_block_delta", "{'delta':{'type':'input_json_delta'}}", TG_FMT_BAD, false, NULL,
+         false, NULL, NONE, 0, 0, false, NULL},
         {M, "content_block_start", "{'content_block':null}", TG_FMT_BAD, false, NULL, false, NULL,
          NONE, 0, 0, false, NULL},
-        {M, "message_start", "{'type':'message_start'}", TG_FMT_BAD, false, NULL, false, NULL,
-         NONE, 0, 0, false, NULL},
-        {M, "message_delta", "[1]", TG_FMT_BAD, false, NULL, false, NULL, NONE, 0, 0, false,
-         NULL},
+        {M, "message_start", "{'type':'message_start'}", TG_FMT_BAD, false, NULL, false, NULL, NONE,
+         0, 0, false, NULL},
+        {M, "message_delta", "[1]", TG_FMT_BAD, false, NULL, false, NULL, NONE, 0, 0, false, NULL},
         {M, "content_block_delta", "{cut", TG_FMT_BAD, false, NULL, false, NULL, NONE, 0, 0, false,
          NULL},
         {M, "", "{'no':'type'}", CONT, false, NULL, false, NULL, NONE, 0, 0, false, NULL},
@@ -255,25 +267,30 @@ static void test_messages_events(void **state)
 
 #define R TG_API_RESPONSES
 #define RESP(extra) "{'id':'resp_1','object':'response','status':'completed','output':[" extra "]"
-#define USAGE "'usage':{'input_tokens':20,'input_tokens_details':{'cached_tokens':8},'output_tokens':6}"
+#define USAGE                                                                                      \
+    "'usage':{'input_tokens':20,'input_tokens_details':{'cached_tokens':8},'output_tokens':6}"
 
 static void test_responses_events(void **state)
 {
     (void)state;
     static const struct ev_row rows[] = {
         {R, "response.created",
-         "{'type':'response.created','sequence_number':0,'response':{'id':'r','object':'response','status':'in_progress','output':[]}}",
+         "{'type':'response.created','sequence_number':0,'response':{'id':'r','object':'response','"
+         "status':'in_progress','output':[]}}",
          CONT, false, NULL, false, NULL, NONE, 0, 0, false, NULL},
         {R, "response.in_progress", "{'type':'response.in_progress','response':{}}", CONT, false,
          NULL, false, NULL, NONE, 0, 0, false, NULL},
         {R, "response.output_item.added",
-         "{'type':'response.output_item.added','output_index':0,'item':{'type':'message','id':'m','role':'assistant','content':[]}}",
+         "{'type':'response.output_item.added','output_index':0,'item':{'type':'message','id':'m','"
+         "role':'assistant','content':[]}}",
          CONT, false, NULL, false, NULL, NONE, 0, 0, false, NULL},
         {R, "response.content_part.added",
-         "{'type':'response.content_part.added','item_id':'m','output_index':0,'content_index':0,'part':{'type':'output_text','text':''}}",
+         "{'type':'response.content_part.added','item_id':'m','output_index':0,'content_index':0,'"
+         "part':{'type':'output_text','text':''}}",
          CONT, false, NULL, false, NULL, NONE, 0, 0, false, NULL},
         {R, "response.output_text.delta",
-         "{'type':'response.output_text.delta','item_id':'m','output_index':0,'content_index':0,'delta':'Hel'}",
+         "{'type':'response.output_text.delta','item_id':'m','output_index':0,'content_index':0,'"
+         "delta':'Hel'}",
          CONT, true, "Hel", false, NULL, NONE, 0, 0, false, NULL},
         {R, "response.output_text.done", "{'type':'response.output_text.done','text':'Hello'}",
          CONT, false, NULL, false, NULL, NONE, 0, 0, false, NULL},
@@ -295,19 +312,24 @@ static void test_responses_events(void **state)
          "{'type':'response.reasoning_summary_text.delta','delta':'thinking'}", CONT, false, NULL,
          false, NULL, NONE, 0, 0, false, NULL},
         {R, "response.completed",
-         "{'type':'response.completed','response':" RESP("{'type':'message','content':[{'type':'output_text','text':'Hi'}]}") "," USAGE "}}",
+         "{'type':'response.completed','response':" RESP(
+             "{'type':'message','content':[{'type':'output_text','text':'Hi'}]}") "," USAGE "}}",
          TG_FMT_DONE, false, NULL, false, "stop", 20, 8, 6, false, NULL},
         {R, "response.completed",
-         "{'type':'response.completed','response':" RESP("{'type':'function_call','name':'f','arguments':'{}'}") "}}",
+         "{'type':'response.completed','response':" RESP(
+             "{'type':'function_call','name':'f','arguments':'{}'}") "}}",
          TG_FMT_DONE, false, NULL, false, "tool_calls", NONE, 0, 0, false, NULL},
         {R, "response.incomplete",
-         "{'type':'response.incomplete','response':{'status':'incomplete','incomplete_details':{'reason':'max_output_tokens'}," USAGE "}}",
+         "{'type':'response.incomplete','response':{'status':'incomplete','incomplete_details':{'"
+         "reason':'max_output_tokens'}," USAGE "}}",
          TG_FMT_DONE, false, NULL, false, "length", 20, 8, 6, false, NULL},
         {R, "response.incomplete",
-         "{'type':'response.incomplete','response':{'status':'incomplete','incomplete_details':{'reason':'content_filter'}}}",
+         "{'type':'response.incomplete','response':{'status':'incomplete','incomplete_details':{'"
+         "reason':'content_filter'}}}",
          TG_FMT_DONE, false, NULL, false, "content_filter", NONE, 0, 0, false, NULL},
         {R, "response.failed",
-         "{'type':'response.failed','response':{'status':'failed','error':{'code':'server_error','message':'went wrong'}}}",
+         "{'type':'response.failed','response':{'status':'failed','error':{'code':'server_error','"
+         "message':'went wrong'}}}",
          TG_FMT_ERROR, false, NULL, false, NULL, NONE, 0, 0, false,
          "{'message':'went wrong','type':'server_error','param':null,'code':'server_error'}"},
         {R, "response.failed", "{}", TG_FMT_ERROR, false, NULL, false, NULL, NONE, 0, 0, false,
@@ -326,10 +348,10 @@ static void test_responses_events(void **state)
         {R, "", "{'type':'error','message':'m'}", TG_FMT_ERROR, false, NULL, false, NULL, NONE, 0,
          0, false, "{'message':'m','type':'server_error','param':null,'code':null}"},
         /* data that is not what the event needs */
-        {R, "response.output_text.delta", "{'delta':5}", TG_FMT_BAD, false, NULL, false, NULL,
-         NONE, 0, 0, false, NULL},
-        {R, "response.completed", "{'response':'done'}", TG_FMT_BAD, false, NULL, false, NULL,
-         NONE, 0, 0, false, NULL},
+        {R, "response.output_text.delta", "{'delta':5}", TG_FMT_BAD, false, NULL, false, NULL, NONE,
+         0, 0, false, NULL},
+        {R, "response.completed", "{'response':'done'}", TG_FMT_BAD, false, NULL, false, NULL, NONE,
+         0, 0, false, NULL},
         {R, "response.completed", "{cut", TG_FMT_BAD, false, NULL, false, NULL, NONE, 0, 0, false,
          NULL},
         {R, "", "", TG_FMT_BAD, false, NULL, false, NULL, NONE, 0, 0, false, NULL},
@@ -352,7 +374,8 @@ static void test_event_edges(void **state)
     assert_int_equal(tg_read_event(C, "", e, strlen(e), &doc, &f, NULL), TG_FMT_ERROR);
     cJSON_Delete(doc);
     /* the facts borrow from the doc the caller keeps */
-    const char *d = "{\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"abc\"}}";
+    const char *d =
+        "{\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"abc\"}}";
     assert_int_equal(tg_read_event(M, "", d, strlen(d), &doc, &f, NULL), TG_FMT_CONTINUE);
     assert_non_null(doc);
     assert_string_equal(f.text, "abc");
@@ -389,14 +412,14 @@ static int check_answer(size_t i, const struct ans_row *r)
     memset(&f, 0x5a, sizeof(f));
     int rc = tg_read_answer(r->api, root, &f);
     int bad = 0;
-#define CHECK(cond, ...)                                                                          \
-    do {                                                                                          \
-        if (!(cond)) {                                                                            \
-            print_error("row %zu (%s): ", i, r->body);                                           \
-            print_error(__VA_ARGS__);                                                             \
-            print_error("\n");                                                                    \
-            bad = 1;                                                                              \
-        }                                                                                         \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            print_error("row %zu (%s): ", i, r->body);                                             \
+            print_error(__VA_ARGS__);                                                              \
+            print_error("\n");                                                                     \
+            bad = 1;                                                                               \
+        }                                                                                          \
     } while (0)
     CHECK(rc == r->rc, "rc %d", rc);
     CHECK(f.error == r->error, "error %d", f.error);
@@ -434,24 +457,32 @@ static void run_answers(const struct ans_row *rows, size_t n)
         fail_msg("%d row(s) wrong", bad);
 }
 
-#define CHAT(msg, finish, extra)                                                                  \
-    "{'id':'c','object':'chat.completion','choices':[{'index':0,'message':" msg                   \
+#define CHAT(msg, finish, extra)                                                                   \
+    "{'id':'c','object':'chat.completion','choices':[{'index':0,'message':" msg                    \
     ",'finish_reason':" finish "}]" extra "}"
-#define TOOL(name, args)                                                                          \
+#define TOOL(name, args)                                                                           \
     "{'id':'call_1','type':'function','function':{'name':'" name "','arguments':'" args "'}}"
 
 static void test_chat_answers(void **state)
 {
     (void)state;
     static const struct ans_row rows[] = {
-        {C, CHAT("{'role':'assistant','content':'Hello'}", "'stop'",
-                 ",'usage':{'prompt_tokens':12,'completion_tokens':3,'prompt_tokens_details':{'cached_tokens':4}}"),
+        {C,
+         CHAT("{'role':'assistant','content':'Hello'}", "'stop'",
+              ",'usage':{'prompt_tokens':12,'completion_tokens':3,'prompt_tokens_details':{'cached_"
+              "tokens':4}}"),
          0, false, "stop", "Hello", false, false, 0, NULL, NULL, 12, 4, 3},
-        {C, CHAT("{'role':'assistant','content':null,'tool_calls':[" TOOL("get", "{\\'city\\':\\'Paris\\'}") "]}", "'tool_calls'", ""),
+        {C,
+         CHAT("{'role':'assistant','content':null,'tool_calls':[" TOOL(
+                  "get", "{\\'city\\':\\'Paris\\'}") "]}",
+              "'tool_calls'", ""),
          0, false, "tool_calls", NULL, false, true, 1, "get", "{'city':'Paris'}", NONE, 0, 0},
-        {C, CHAT("{'role':'assistant','content':null,'function_call':{'name':'old','arguments':'{}'}}", "'function_call'", ""),
+        {C,
+         CHAT("{'role':'assistant','content':null,'function_call':{'name':'old','arguments':'{}'}}",
+              "'function_call'", ""),
          0, false, "function_call", NULL, false, true, 1, "old", "{}", NONE, 0, 0},
-        {C, CHAT("{'role':'assistant','content':null,'refusal':'I will not do that'}", "'stop'", ""),
+        {C,
+         CHAT("{'role':'assistant','content':null,'refusal':'I will not do that'}", "'stop'", ""),
          0, false, "stop", NULL, true, false, 0, NULL, NULL, NONE, 0, 0},
         {C, CHAT("{'role':'assistant','content':'','refusal':''}", "'length'", ""), 0, false,
          "length", "", false, false, 0, NULL, NULL, NONE, 0, 0},
@@ -465,10 +496,12 @@ static void test_chat_answers(void **state)
         {C, "[1,2]", -1, false, NULL, NULL, false, false, 0, NULL, NULL, NONE, 0, 0},
         {C, "'text'", -1, false, NULL, NULL, false, false, 0, NULL, NULL, NONE, 0, 0},
         {TG_API_COMPLETIONS,
-         "{'object':'text_completion','choices':[{'text':'once upon','finish_reason':'length'}],'usage':{'prompt_tokens':2,'completion_tokens':2}}",
+         "{'object':'text_completion','choices':[{'text':'once "
+         "upon','finish_reason':'length'}],'usage':{'prompt_tokens':2,'completion_tokens':2}}",
          0, false, "length", "once upon", false, false, 0, NULL, NULL, 2, 0, 2},
         {TG_API_EMBEDDINGS,
-         "{'object':'list','data':[{'embedding':[0.1]}],'usage':{'prompt_tokens':5,'total_tokens':5}}",
+         "{'object':'list','data':[{'embedding':[0.1]}],'usage':{'prompt_tokens':5,'total_tokens':"
+         "5}}",
          0, false, NULL, NULL, false, false, 0, NULL, NULL, 5, 0, 0},
         {TG_API_EMBEDDINGS, "{'error':{'message':'m'}}", 0, true, NULL, NULL, false, false, 0, NULL,
          NULL, NONE, 0, 0},
@@ -476,26 +509,31 @@ static void test_chat_answers(void **state)
     run_answers(rows, N_OF(rows));
 }
 
-#define MSG(content, stop, extra)                                                                 \
-    "{'id':'msg_1','type':'message','role':'assistant','model':'claude-x','content':[" content   \
+#define MSG(content, stop, extra)                                                                  \
+    "{'id':'msg_1','type':'message','role':'assistant','model':'claude-x','content':[" content     \
     "],'stop_reason':" stop extra "}"
 
 static void test_messages_answers(void **state)
 {
     (void)state;
     static const struct ans_row rows[] = {
-        {M, MSG("{'type':'text','text':'Hello '},{'type':'text','text':'world'}", "'end_turn'",
-                ",'usage':{'input_tokens':10,'cache_read_input_tokens':30,'cache_creation_input_tokens':5,'output_tokens':7}"),
+        {M,
+         MSG("{'type':'text','text':'Hello '},{'type':'text','text':'world'}", "'end_turn'",
+             ",'usage':{'input_tokens':10,'cache_read_input_tokens':30,'cache_creation_input_"
+             "tokens':5,'output_tokens':7}"),
          0, false, "stop", "Hello world", false, false, 0, NULL, NULL, 45, 30, 7},
-        {M, MSG("{'type':'thinking','thinking':'hmm','signature':'s'},{'type':'text','text':'Let me look.'},{'type':'tool_use','id':'toolu_1','name':'get','input':{'city':'Paris'}}", "'tool_use'",
-                ",'usage':{'input_tokens':10,'output_tokens':7}"),
-         0, false, "tool_calls", "Let me look.", false, true, 1, "get", "{'city':'Paris'}", 10, 0, 7},
+        {M,
+         MSG("{'type':'thinking','thinking':'hmm','signature':'s'},{'type':'text','text':'Let me "
+             "look.'},{'type':'tool_use','id':'toolu_1','name':'get','input':{'city':'Paris'}}",
+             "'tool_use'", ",'usage':{'input_tokens':10,'output_tokens':7}"),
+         0, false, "tool_calls", "Let me look.", false, true, 1, "get", "{'city':'Paris'}", 10, 0,
+         7},
         {M, MSG("{'type':'text','text':'cut'}", "'max_tokens'", ""), 0, false, "length", "cut",
          false, false, 0, NULL, NULL, NONE, 0, 0},
-        {M, MSG("", "'refusal'", ""), 0, false, "content_filter", NULL, false, false, 0, NULL,
-         NULL, NONE, 0, 0},
-        {M, MSG("{'type':'text','text':'a'}", "'stop_sequence'", ""), 0, false, "stop", "a",
-         false, false, 0, NULL, NULL, NONE, 0, 0},
+        {M, MSG("", "'refusal'", ""), 0, false, "content_filter", NULL, false, false, 0, NULL, NULL,
+         NONE, 0, 0},
+        {M, MSG("{'type':'text','text':'a'}", "'stop_sequence'", ""), 0, false, "stop", "a", false,
+         false, 0, NULL, NULL, NONE, 0, 0},
         {M, MSG("{'type':'text','text':'a'}", "'pause_turn'", ""), 0, false, "stop", "a", false,
          false, 0, NULL, NULL, NONE, 0, 0},
         {M, MSG("", "null", ""), 0, false, NULL, NULL, false, false, 0, NULL, NULL, NONE, 0, 0},
@@ -511,42 +549,51 @@ static void test_messages_answers(void **state)
     run_answers(rows, N_OF(rows));
 }
 
-#define RESPONSE(status, output, extra)                                                           \
-    "{'id':'resp_1','object':'response','status':'" status "','error':null,'output':[" output    \
+#define RESPONSE(status, output, extra)                                                            \
+    "{'id':'resp_1','object':'response','status':'" status "','error':null,'output':[" output      \
     "]" extra "}"
-#define OUT_TEXT(t)                                                                               \
-    "{'type':'message','id':'m','role':'assistant','content':[{'type':'output_text','text':'" t  \
+#define OUT_TEXT(t)                                                                                \
+    "{'type':'message','id':'m','role':'assistant','content':[{'type':'output_text','text':'" t    \
     "','annotations':[]}]}"
 
 static void test_responses_answers(void **state)
 {
     (void)state;
     static const struct ans_row rows[] = {
-        {R, RESPONSE("completed", "{'type':'reasoning','summary':[]}," OUT_TEXT("Hello"), "," USAGE),
+        {R,
+         RESPONSE("completed", "{'type':'reasoning','summary':[]}," OUT_TEXT("Hello"), "," USAGE),
          0, false, "stop", "Hello", false, false, 0, NULL, NULL, 20, 8, 6},
-        {R, RESPONSE("completed",
-                     "{'type':'message','content':[{'type':'output_text','text':'a'},{'type':'output_text','text':'b'}]}," OUT_TEXT("c"),
-                     ""),
+        {R,
+         RESPONSE("completed",
+                  "{'type':'message','content':[{'type':'output_text','text':'a'},{'type':'output_"
+                  "text','text':'b'}]}," OUT_TEXT("c"),
+                  ""),
          0, false, "stop", "abc", false, false, 0, NULL, NULL, NONE, 0, 0},
-        {R, RESPONSE("completed",
-                     "{'type':'function_call','call_id':'call_1','name':'get','arguments':'{\\'city\\':1}'}",
-                     ""),
+        {R,
+         RESPONSE("completed",
+                  "{'type':'function_call','call_id':'call_1','name':'get','arguments':'{\\'city\\'"
+                  ":1}'}",
+                  ""),
          0, false, "tool_calls", NULL, false, true, 1, "get", "{'city':1}", NONE, 0, 0},
-        {R, RESPONSE("completed",
-                     "{'type':'message','content':[{'type':'refusal','refusal':'I will not'}]}", ""),
+        {R,
+         RESPONSE("completed",
+                  "{'type':'message','content':[{'type':'refusal','refusal':'I will not'}]}", ""),
          0, false, "stop", NULL, true, false, 0, NULL, NULL, NONE, 0, 0},
-        {R, RESPONSE("incomplete", OUT_TEXT("cut"),
-                     ",'incomplete_details':{'reason':'max_output_tokens'}"),
+        {R,
+         RESPONSE("incomplete", OUT_TEXT("cut"),
+                  ",'incomplete_details':{'reason':'max_output_tokens'}"),
          0, false, "length", "cut", false, false, 0, NULL, NULL, NONE, 0, 0},
         {R, RESPONSE("incomplete", "", ",'incomplete_details':{'reason':'content_filter'}"), 0,
          false, "content_filter", NULL, false, false, 0, NULL, NULL, NONE, 0, 0},
         /* errors in a 200 */
-        {R, "{'object':'response','status':'failed','error':{'code':'server_error','message':'x'},'output':[]}",
+        {R,
+         "{'object':'response','status':'failed','error':{'code':'server_error','message':'x'},'"
+         "output':[]}",
          0, true, NULL, NULL, false, false, 0, NULL, NULL, NONE, 0, 0},
         {R, "{'object':'response','status':'cancelled','error':null,'output':[]}", 0, true, NULL,
          NULL, false, false, 0, NULL, NULL, NONE, 0, 0},
-        {R, "{'error':{'message':'m','type':'server_error'}}", 0, true, NULL, NULL, false, false,
-         0, NULL, NULL, NONE, 0, 0},
+        {R, "{'error':{'message':'m','type':'server_error'}}", 0, true, NULL, NULL, false, false, 0,
+         NULL, NULL, NONE, 0, 0},
         /* not a response */
         {R, CHAT("{'content':'x'}", "'stop'", ""), -1, false, NULL, NULL, false, false, 0, NULL,
          NULL, NONE, 0, 0},
@@ -587,17 +634,20 @@ static void test_usage(void **state)
 {
     (void)state;
     static const struct usage_row rows[] = {
-        {"{'prompt_tokens':100,'completion_tokens':20,'prompt_tokens_details':{'cached_tokens':64}}",
+        {"{'prompt_tokens':100,'completion_tokens':20,'prompt_tokens_details':{'cached_tokens':64}"
+         "}",
          100, 64, 20},
-        {"{'input_tokens':100,'output_tokens':20,'input_tokens_details':{'cached_tokens':64}}",
-         100, 64, 20},
-        {"{'input_tokens':3,'cache_read_input_tokens':90,'cache_creation_input_tokens':7,'output_tokens':20}",
+        {"{'input_tokens':100,'output_tokens':20,'input_tokens_details':{'cached_tokens':64}}", 100,
+         64, 20},
+        {"{'input_tokens':3,'cache_read_input_tokens':90,'cache_creation_input_tokens':7,'output_"
+         "tokens':20}",
          100, 90, 20},
         {"{'input_tokens':3,'cache_creation_input_tokens':7}", 10, 0, 0},
         {"{'output_tokens':20}", 0, 0, 20},
         /* hostile: huge, negative, wrong types, cached beyond the prompt */
         {"{'prompt_tokens':1e300,'completion_tokens':-5}", (long long)TG_FMT_COUNT_MAX, 0, 0},
-        {"{'input_tokens':1e300,'cache_read_input_tokens':1e300,'cache_creation_input_tokens':1e300}",
+        {"{'input_tokens':1e300,'cache_read_input_tokens':1e300,'cache_creation_input_tokens':"
+         "1e300}",
          3 * (long long)TG_FMT_COUNT_MAX, (long long)TG_FMT_COUNT_MAX, 0},
         {"{'prompt_tokens':'12','completion_tokens':[1]}", NONE, 0, 0},
         {"{'prompt_tokens':5,'prompt_tokens_details':{'cached_tokens':50}}", 5, 5, 0},
@@ -631,16 +681,18 @@ static void test_usage_accumulates(void **state)
     (void)state;
     static const char *const events[][2] = {
         {"message_start",
-         "{\"type\":\"message_start\",\"message\":{\"type\":\"message\",\"usage\":{\"input_tokens\":4,\"cache_read_input_tokens\":6,\"output_tokens\":1}}}"},
-        {"message_delta", "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":9}}"},
+         "{\"type\":\"message_start\",\"message\":{\"type\":\"message\",\"usage\":{\"input_"
+         "tokens\":4,\"cache_read_input_tokens\":6,\"output_tokens\":1}}}"},
+        {"message_delta", "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},"
+                          "\"usage\":{\"output_tokens\":9}}"},
     };
     struct tg_usage_facts u = {0};
     for (size_t i = 0; i < N_OF(events); i++) {
         cJSON *doc;
         struct tg_event_facts f;
-        assert_int_equal(tg_read_event(M, events[i][0], events[i][1], strlen(events[i][1]), &doc,
-                                       &f, NULL),
-                         TG_FMT_CONTINUE);
+        assert_int_equal(
+            tg_read_event(M, events[i][0], events[i][1], strlen(events[i][1]), &doc, &f, NULL),
+            TG_FMT_CONTINUE);
         tg_read_usage(f.usage, &u);
         cJSON_Delete(doc);
     }
@@ -654,19 +706,25 @@ static void test_hostile_answers(void **state)
     static const struct ans_row rows[] = {
         {C, "{'choices':'x','usage':[]}", 0, false, NULL, NULL, false, false, 0, NULL, NULL, NONE,
          0, 0},
-        {C, "{'choices':[{'message':[],'finish_reason':5}]}", 0, false, NULL, NULL, false, false,
-         0, NULL, NULL, NONE, 0, 0},
-        {C, "{'choices':[{'message':{'content':7,'refusal':true,'tool_calls':{'a':1},'function_call':'f'}}]}",
+        {C, "{'choices':[{'message':[],'finish_reason':5}]}", 0, false, NULL, NULL, false, false, 0,
+         NULL, NULL, NONE, 0, 0},
+        {C,
+         "{'choices':[{'message':{'content':7,'refusal':true,'tool_calls':{'a':1},'function_call':'"
+         "f'}}]}",
          0, false, NULL, NULL, false, false, 0, NULL, NULL, NONE, 0, 0},
         {C, "{'choices':[{'message':{'tool_calls':[5,{'function':'x'}]}}]}", 0, false, NULL, NULL,
          false, true, 2, NULL, NULL, NONE, 0, 0},
         {M, "{'type':'message','content':{'type':'text'},'stop_reason':9}", 0, false, NULL, NULL,
          false, false, 0, NULL, NULL, NONE, 0, 0},
-        {M, "{'type':'message','content':[5,'x',{'type':'text','text':null},{'type':'tool_use','input':'str'}]}",
+        {M,
+         "{'type':'message','content':[5,'x',{'type':'text','text':null},{'type':'tool_use','input'"
+         ":'str'}]}",
          0, false, NULL, NULL, false, true, 1, NULL, "'str'", NONE, 0, 0},
         {R, "{'object':'response','output':{'type':'message'},'status':7}", 0, false, "stop", NULL,
          false, false, 0, NULL, NULL, NONE, 0, 0},
-        {R, "{'object':'response','output':[{'type':'message','content':'x'},{'type':'function_call','name':3}]}",
+        {R,
+         "{'object':'response','output':[{'type':'message','content':'x'},{'type':'function_call','"
+         "name':3}]}",
          0, false, "tool_calls", NULL, false, true, 1, NULL, NULL, NONE, 0, 0},
         {R, "{'object':'response','status':'incomplete','incomplete_details':'x'}", 0, false,
          "length", NULL, false, false, 0, NULL, NULL, NONE, 0, 0},

@@ -33,8 +33,9 @@ static struct tg_validate_cfg cfg_of(enum cfg_kind k)
         .empty = k != NO_EMPTY,
         .refusal = k != NO_REFUSAL,
         .refusal_phrases = {phrases, N_OF(phrases)},
-        .truncation = k == FAIL ? TG_TRUNCATION_FAIL : k == OFF ? TG_TRUNCATION_OFF
-                                                                : TG_TRUNCATION_FLAG,
+        .truncation = k == FAIL  ? TG_TRUNCATION_FAIL
+                      : k == OFF ? TG_TRUNCATION_OFF
+                                 : TG_TRUNCATION_FLAG,
         .json = k != NO_JSON,
     };
     return c;
@@ -97,14 +98,16 @@ static void run_rows(const struct row *rows, size_t n)
 
 #define CREQ(extra) "{'model':'m','messages':[{'role':'user','content':'hi'}]" extra "}"
 #define JSON_OBJ ",'response_format':{'type':'json_object'}"
-#define SCHEMA                                                                                    \
-    "{'type':'object','properties':{'name':{'type':'string'},'age':{'type':'integer'}},"         \
+#define SCHEMA                                                                                     \
+    "{'type':'object','properties':{'name':{'type':'string'},'age':{'type':'integer'}},"           \
     "'required':['name','age']}"
-#define JSON_SCHEMA ",'response_format':{'type':'json_schema','json_schema':{'name':'p','schema':" SCHEMA "}}"
+#define JSON_SCHEMA                                                                                \
+    ",'response_format':{'type':'json_schema','json_schema':{'name':'p','schema':" SCHEMA "}}"
 #define CANS(msg, finish) "{'choices':[{'index':0,'message':" msg ",'finish_reason':'" finish "'}]}"
 #define CTEXT(t, finish) CANS("{'role':'assistant','content':'" t "'}", finish)
-#define CCALL(args)                                                                               \
-    CANS("{'role':'assistant','content':null,'tool_calls':[{'id':'c','type':'function','function':{'name':'get','arguments':'" args "'}}]}", \
+#define CCALL(args)                                                                                \
+    CANS("{'role':'assistant','content':null,'tool_calls':[{'id':'c','type':'function','function'" \
+         ":{'name':'get','arguments':'" args "'}}]}",                                              \
          "tool_calls")
 
 static void test_chat(void **state)
@@ -114,8 +117,8 @@ static void test_chat(void **state)
         {C, CREQ(""), C, CTEXT("Hello", "stop"), DEF, TG_VALID, false, false},
         {C, CREQ(""), C, CTEXT("", "stop"), DEF, TG_INVALID_EMPTY, false, false},
         {C, CREQ(""), C, CTEXT(" \\n\\t", "stop"), DEF, TG_INVALID_EMPTY, false, false},
-        {C, CREQ(""), C, CANS("{'role':'assistant','content':null}", "stop"), DEF,
-         TG_INVALID_EMPTY, false, false},
+        {C, CREQ(""), C, CANS("{'role':'assistant','content':null}", "stop"), DEF, TG_INVALID_EMPTY,
+         false, false},
         {C, CREQ(""), C, CTEXT("", "stop"), NO_EMPTY, TG_VALID, false, false},
         {C, CREQ(""), C, CCALL("{}"), DEF, TG_VALID, false, false},
         {C, CREQ(""), C, CTEXT("  I cannot help with that.", "stop"), DEF, TG_INVALID_REFUSAL,
@@ -139,13 +142,14 @@ static void test_chat(void **state)
         {C, CREQ(JSON_OBJ), C, CTEXT("", "stop"), NO_EMPTY, TG_INVALID_JSON, false, false},
         {C, CREQ(JSON_SCHEMA), C, CTEXT("{\\'name\\':\\'Ann\\',\\'age\\':3}", "stop"), DEF,
          TG_VALID, false, false},
-        {C, CREQ(JSON_SCHEMA), C, CTEXT("{\\'name\\':\\'Ann\\'}", "stop"), DEF,
-         TG_INVALID_SCHEMA, false, false},
+        {C, CREQ(JSON_SCHEMA), C, CTEXT("{\\'name\\':\\'Ann\\'}", "stop"), DEF, TG_INVALID_SCHEMA,
+         false, false},
         {C, CREQ(JSON_SCHEMA), C, CTEXT("{\\'name\\':\\'Ann\\',\\'age\\':3.5}", "stop"), DEF,
          TG_INVALID_SCHEMA, false, false},
         {C, CREQ(JSON_SCHEMA), C, CTEXT("[1]", "stop"), DEF, TG_INVALID_SCHEMA, false, false},
         /* chat tools are not checked: chat's behaviour is unchanged */
-        {C, CREQ(",'tools':[{'type':'function','function':{'name':'get','parameters':" SCHEMA "}}]"),
+        {C,
+         CREQ(",'tools':[{'type':'function','function':{'name':'get','parameters':" SCHEMA "}}]"),
          C, CCALL("not json"), DEF, TG_VALID, false, false},
     };
     run_rows(rows, N_OF(rows));
@@ -155,8 +159,9 @@ static void test_chat(void **state)
 
 #define RREQ(extra) "{'model':'m','input':'hi'" extra "}"
 #define RJSON_OBJ ",'text':{'format':{'type':'json_object'}}"
-#define RJSON_SCHEMA ",'text':{'format':{'type':'json_schema','name':'p','strict':true,'schema':" SCHEMA "}}"
-#define RANS(status, output, extra)                                                               \
+#define RJSON_SCHEMA                                                                               \
+    ",'text':{'format':{'type':'json_schema','name':'p','strict':true,'schema':" SCHEMA "}}"
+#define RANS(status, output, extra)                                                                \
     "{'object':'response','status':'" status "','output':[" output "]" extra "}"
 #define RMSG(parts) "{'type':'message','role':'assistant','content':[" parts "]}"
 #define RTEXT(t) RMSG("{'type':'output_text','text':'" t "'}")
@@ -168,8 +173,9 @@ static void test_responses(void **state)
         {R, RREQ(""), R, RANS("completed", RTEXT("Hello"), ""), DEF, TG_VALID, false, false},
         {R, RREQ(""), R, RANS("completed", "", ""), DEF, TG_INVALID_EMPTY, false, false},
         {R, RREQ(""), R, RANS("completed", RTEXT("   "), ""), DEF, TG_INVALID_EMPTY, false, false},
-        {R, RREQ(""), R, RANS("completed", "{'type':'function_call','name':'f','arguments':'{}'}", ""),
-         DEF, TG_VALID, false, false},
+        {R, RREQ(""), R,
+         RANS("completed", "{'type':'function_call','name':'f','arguments':'{}'}", ""), DEF,
+         TG_VALID, false, false},
         {R, RREQ(""), R, RANS("completed", RMSG("{'type':'refusal','refusal':'I will not.'}"), ""),
          DEF, TG_INVALID_REFUSAL, false, false},
         {R, RREQ(""), R, RANS("completed", RTEXT("I am unable to do that"), ""), DEF,
@@ -181,8 +187,8 @@ static void test_responses(void **state)
          RANS("incomplete", RTEXT("cut"), ",'incomplete_details':{'reason':'max_output_tokens'}"),
          DEF, TG_VALID, true, false},
         {R, RREQ(""), R,
-         RANS("incomplete", "", ",'incomplete_details':{'reason':'content_filter'}"), DEF,
-         TG_VALID, false, true},
+         RANS("incomplete", "", ",'incomplete_details':{'reason':'content_filter'}"), DEF, TG_VALID,
+         false, true},
         {R, RREQ(RJSON_OBJ), R, RANS("completed", RTEXT("nope"), ""), DEF, TG_INVALID_JSON, false,
          false},
         {R, RREQ(RJSON_OBJ), R, RANS("completed", RTEXT("{}"), ""), DEF, TG_VALID, false, false},
@@ -191,12 +197,11 @@ static void test_responses(void **state)
          false},
         {R, RREQ(RJSON_SCHEMA), R, RANS("completed", RTEXT("{\\'age\\':3}"), ""), DEF,
          TG_INVALID_SCHEMA, false, false},
-        {R, RREQ(RJSON_SCHEMA), R,
-         RANS("completed", RTEXT("{\\'name\\':1,\\'age\\':3}"), ""), DEF, TG_INVALID_SCHEMA,
-         false, false},
-        /* a Responses client served by a chat upstream */
-        {R, RREQ(RJSON_SCHEMA), C, CTEXT("{\\'name\\':\\'Ann\\'}", "stop"), DEF,
+        {R, RREQ(RJSON_SCHEMA), R, RANS("completed", RTEXT("{\\'name\\':1,\\'age\\':3}"), ""), DEF,
          TG_INVALID_SCHEMA, false, false},
+        /* a Responses client served by a chat upstream */
+        {R, RREQ(RJSON_SCHEMA), C, CTEXT("{\\'name\\':\\'Ann\\'}", "stop"), DEF, TG_INVALID_SCHEMA,
+         false, false},
         /* text.type "text" asks for nothing */
         {R, RREQ(",'text':{'format':{'type':'text'}}"), R, RANS("completed", RTEXT("plain"), ""),
          DEF, TG_VALID, false, false},
@@ -206,17 +211,18 @@ static void test_responses(void **state)
 
 /* ---- Messages ---- */
 
-#define TOOLS                                                                                     \
-    ",'tools':[{'name':'get','description':'d','input_schema':{'type':'object','properties':{"   \
-    "'city':{'type':'string'},'days':{'type':'integer'}},'required':['city']}},"                  \
+#define TOOLS                                                                                      \
+    ",'tools':[{'name':'get','description':'d','input_schema':{'type':'object','properties':{"     \
+    "'city':{'type':'string'},'days':{'type':'integer'}},'required':['city']}},"                   \
     "{'name':'free','input_schema':{'type':'object'}}]"
-#define MREQ(extra)                                                                               \
+#define MREQ(extra)                                                                                \
     "{'model':'claude','max_tokens':100,'messages':[{'role':'user','content':'hi'}]" extra "}"
-#define MANS(content, stop) "{'type':'message','role':'assistant','content':[" content "],'stop_reason':'" stop "'}"
+#define MANS(content, stop)                                                                        \
+    "{'type':'message','role':'assistant','content':[" content "],'stop_reason':'" stop "'}"
 #define MTEXT(t, stop) MANS("{'type':'text','text':'" t "'}", stop)
-#define MUSE(name, input)                                                                         \
-    MANS("{'type':'text','text':'Looking.'},{'type':'tool_use','id':'toolu_1','name':'" name     \
-         "','input':" input "}",                                                                  \
+#define MUSE(name, input)                                                                          \
+    MANS("{'type':'text','text':'Looking.'},{'type':'tool_use','id':'toolu_1','name':'" name       \
+         "','input':" input "}",                                                                   \
          "tool_use")
 
 static void test_messages(void **state)
@@ -243,12 +249,14 @@ static void test_messages(void **state)
         {M, MREQ(TOOLS), M, MUSE("get", "{}"), NO_JSON, TG_VALID, false, false},
         /* the second call is checked too */
         {M, MREQ(TOOLS), M,
-         MANS("{'type':'tool_use','name':'get','input':{'city':'a'}},{'type':'tool_use','name':'get','input':{'days':1}}",
+         MANS("{'type':'tool_use','name':'get','input':{'city':'a'}},{'type':'tool_use','name':'"
+              "get','input':{'days':1}}",
               "tool_use"),
          DEF, TG_INVALID_SCHEMA, false, false},
         /* a cut-off call is flagged, not also called broken */
         {M, MREQ(TOOLS), M,
-         "{'type':'message','content':[{'type':'tool_use','name':'get','input':{}}],'stop_reason':'max_tokens'}",
+         "{'type':'message','content':[{'type':'tool_use','name':'get','input':{}}],'stop_reason':'"
+         "max_tokens'}",
          DEF, TG_VALID, true, false},
         /* a Messages client served by a chat upstream: the arguments text */
         {M, MREQ(TOOLS), C, CCALL("{\\'city\\':\\'Paris\\'}"), DEF, TG_VALID, false, false},
@@ -262,7 +270,8 @@ static void test_messages(void **state)
          DEF, TG_INVALID_JSON, false, false},
         /* ... and by a Responses upstream */
         {M, MREQ(TOOLS), R,
-         RANS("completed", "{'type':'function_call','name':'get','arguments':'{\\'days\\':1}'}", ""),
+         RANS("completed", "{'type':'function_call','name':'get','arguments':'{\\'days\\':1}'}",
+              ""),
          DEF, TG_INVALID_SCHEMA, false, false},
     };
     run_rows(rows, N_OF(rows));
@@ -342,10 +351,8 @@ static void test_validate_chat(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_chat),
-        cmocka_unit_test(test_responses),
-        cmocka_unit_test(test_messages),
-        cmocka_unit_test(test_expect),
+        cmocka_unit_test(test_chat),          cmocka_unit_test(test_responses),
+        cmocka_unit_test(test_messages),      cmocka_unit_test(test_expect),
         cmocka_unit_test(test_validate_chat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
