@@ -18,6 +18,8 @@
 
 #include "fakes.h"
 #include "formats/read.h"
+#include "mock/answer.h"
+#include "util/sse.h"
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 #define NONE (-1)
@@ -732,6 +734,142 @@ static void test_hostile_answers(void **state)
     run_answers(rows, N_OF(rows));
 }
 
+/* ==== the mock's answers, as a deployment would send them ==== */
+
+struct mock_case {
+    enum tg_api api;
+    bool stream;
+    bool tool;
+    const char *finish;  /* what the mock is told (OpenAI's words) */
+    int64_t error_after; /* -1: none */
+};
+
+/* What a stream said, summed as the request machine will. */
+struct seen {
+    enum tg_api api;
+    enum tg_fmt_result last;
+    int events, bad;
+    bool content;
+    struct tg_buf text;
+    char finish_copy[32];
+    struct tg_usage_facts usage;
+    char *error_json;
+};
+
+static bool on_mock_event(void *ctx, const struct tg_sse_event *ev)
+{
+    struct seen *s = ctx;
+    if (!ev->has_data)
+        return true;
+    cJSON *doc;
+    struct tg_event_facts f;
+    char *err = NULL;
+    enum tg_fmt_result r = tg_read_event(s->api, ev->event, ev->data, ev->data_len, &doc, &f, &err);
+    s->events++;
+    s->last = r;
+    s->bad += r == TG_FMT_BAD;
+    s->content |= f.content;
+    if (f.text)
+        tg_buf_puts(&s->text, f.text);
+    if (f.finish)
+        snprintf(s->finish_copy, sizeof(s->finish_copy), "%s", f.finish);
+    tg_read_usage(f.usage, &s->usage);
+    if (err) {
+        cJSON_free(s->error_json);
+        s->error_json = err;
+    }
+    cJSON_Delete(doc);
+    return r == TG_FMT_CONTINUE;
+}
+
+static void test_mock_answers(void **state)
+{
+    (void)state;
+    static const struct mock_case cases[] = {
+        {TG_API_CHAT, true, false, "stop", -1},
+        {TG_API_CHAT, true, true, "tool_calls", -1},
+        {TG_API_CHAT, false, false, "length", -1},
+        {TG_API_MESSAGES, true, false, "stop", -1},
+        {TG_API_MESSAGES, true, true, "tool_calls", -1},
+        {TG_API_MESSAGES, true, false, "length", -1},
+        {TG_API_MESSAGES, true, false, "stop", 1},
+        {TG_API_MESSAGES, false, false, "stop", -1},
+        {TG_API_MESSAGES, false, true, "tool_calls", -1},
+        {TG_API_RESPONSES, true, false, "stop", -1},
+        {TG_API_RESPONSES, true, true, "tool_calls", -1},
+        {TG_API_RESPONSES, true, false, "length", -1},
+        {TG_API_RESPONSES, true, false, "stop", 1},
+        {TG_API_RESPONSES, false, false, "stop", -1},
+        {TG_API_RESPONSES, false, true, "tool_calls", -1},
+        {TG_API_RESPONSES, false, false, "length", -1},
+    };
+    static const size_t ends[] = {5, 11};
+    for (size_t i = 0; i < N_OF(cases); i++) {
+        const struct mock_case *c = &cases[i];
+        struct tg_mock_reply r = {
+            .api = (enum tg_mock_api)c->api,
+            .model = "m",
+            .id = "id-1",
+            .created = 1,
+            .stream = c->stream,
+            .include_usage = true,
+            .n_choices = 1,
+            .text = c->tool ? NULL : "Hello world",
+            .token_ends = c->tool ? NULL : ends,
+            .n_tokens = c->tool ? 0 : N_OF(ends),
+            .tool_name = c->tool ? "get" : NULL,
+            .tool_args = c->tool ? "{\"city\":\"Paris\"}" : NULL,
+            .tool_id = c->tool ? "call_1" : NULL,
+            .finish_reason = c->finish,
+            .prompt_tokens = 12,
+            .completion_tokens = 2,
+            .stream_error_after = c->error_after,
+        };
+        struct tg_mock_plan plan;
+        memset(&plan, 0, sizeof(plan));
+        tg_mock_answer_format(&r, &plan);
+        if (!c->stream) {
+            cJSON *root = cJSON_Parse(plan.body.data);
+            struct tg_answer_facts f;
+            assert_int_equal(tg_read_answer(c->api, root, &f), 0);
+            assert_false(f.error);
+            assert_string_equal(f.finish, c->finish);
+            assert_true(usage_is(&f.usage, 12, 0, 2));
+            if (c->tool) {
+                assert_int_equal(f.n_calls, 1);
+                assert_string_equal(f.calls[0].name, "get");
+            } else {
+                assert_string_equal(f.text.data, "Hello world");
+            }
+            tg_answer_facts_free(&f);
+            cJSON_Delete(root);
+            tg_mock_plan_free(&plan);
+            continue;
+        }
+        struct seen s = {.api = c->api, .last = TG_FMT_CONTINUE};
+        struct tg_sse_parser p;
+        tg_sse_init(&p, 1 << 20);
+        tg_sse_feed(&p, plan.body.data, plan.body.len, on_mock_event, &s);
+        tg_sse_free(&p);
+        assert_int_equal(s.bad, 0);
+        assert_true(s.content);
+        if (c->error_after >= 0) {
+            assert_int_equal(s.last, TG_FMT_ERROR);
+            assert_non_null(s.error_json);
+        } else {
+            assert_int_equal(s.last, TG_FMT_DONE);
+            assert_null(s.error_json);
+            assert_string_equal(s.finish_copy, c->finish);
+            assert_true(usage_is(&s.usage, 12, 0, 2));
+            if (!c->tool)
+                assert_string_equal(s.text.data, "Hello world");
+        }
+        cJSON_free(s.error_json);
+        tg_buf_free(&s.text);
+        tg_mock_plan_free(&plan);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -746,6 +884,7 @@ int main(void)
         cmocka_unit_test(test_usage),
         cmocka_unit_test(test_usage_accumulates),
         cmocka_unit_test(test_hostile_answers),
+        cmocka_unit_test(test_mock_answers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
