@@ -48,7 +48,8 @@ struct tg_answer_facts {
     const char *finish;     /* in chat's words: "stop", "length", "tool_calls",
                              * "content_filter"; NULL when the answer says none */
     struct tg_usage_facts usage;
-    struct tg_buf text;     /* the output text, parts concatenated (owned) */
+    struct tg_buf text;     /* the output text, parts concatenated (owned); data
+                             * NULL when the answer has no text at all */
     bool refusal;           /* an explicit refusal (chat message.refusal, a Responses
                              * refusal part) */
     bool has_calls;         /* any tool call */

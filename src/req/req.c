@@ -1537,7 +1537,7 @@ void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api
     r->stream = api != TG_API_EMBEDDINGS && tg_json_get_bool(json, "stream", false);
     r->validate = api == TG_API_CHAT; /* SPEC: completions and embeddings are not validated */
     if (r->validate)
-        tg_expect_from_request(json, &r->expect);
+        tg_expect_from_request(api, json, &r->expect);
     r->first_route = route;
     r->visited = tg_xcalloc(r->rt->cfg->n_routes, sizeof(bool));
     tg_list_init(&r->attempts);

@@ -1,10 +1,11 @@
-/* Validation of chat answers (see validate.h). */
+/* Validation of answers (see validate.h). */
 #include "route/validate.h"
 
 #include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
+#include "formats/format.h"
 #include "util/json.h"
 
 const char *tg_invalid_name(enum tg_invalid r)
@@ -13,21 +14,32 @@ const char *tg_invalid_name(enum tg_invalid r)
     return (unsigned)r < TG_INVALID__COUNT ? names[r] : "?";
 }
 
-void tg_expect_from_request(const cJSON *request, struct tg_expect *out)
+/* response_format (chat) and text.format (Responses) name the same two
+ * types; chat nests the schema under "json_schema", Responses does not. */
+static void expect_format(const cJSON *format, const cJSON *schema_holder, struct tg_expect *out)
 {
-    out->json = false;
-    out->schema = NULL;
-    const cJSON *rf = cJSON_GetObjectItemCaseSensitive(request, "response_format");
-    const char *type = tg_json_get_str(rf, "type");
-    if (!type)
-        return;
-    if (strcmp(type, "json_object") == 0) {
+    const char *type = tg_json_get_str(format, "type");
+    if (tg_fmt_str_eq(type, "json_object")) {
         out->json = true;
-    } else if (strcmp(type, "json_schema") == 0) {
+    } else if (tg_fmt_str_eq(type, "json_schema")) {
         out->json = true;
-        const cJSON *js = cJSON_GetObjectItemCaseSensitive(rf, "json_schema");
-        const cJSON *schema = cJSON_GetObjectItemCaseSensitive(js, "schema");
+        const cJSON *schema = tg_fmt_get(schema_holder, "schema");
         out->schema = cJSON_IsObject(schema) ? schema : NULL;
+    }
+}
+
+void tg_expect_from_request(enum tg_api api, const cJSON *request, struct tg_expect *out)
+{
+    *out = (struct tg_expect){false, NULL, NULL};
+    if (api == TG_API_CHAT) {
+        const cJSON *rf = tg_fmt_get(request, "response_format");
+        expect_format(rf, tg_fmt_get(rf, "json_schema"), out);
+    } else if (api == TG_API_RESPONSES) {
+        const cJSON *format = tg_fmt_get(tg_fmt_get(request, "text"), "format");
+        expect_format(format, format, out);
+    } else if (api == TG_API_MESSAGES) {
+        const cJSON *tools = tg_fmt_array(tg_fmt_get(request, "tools"));
+        out->tools = tools && tools->child ? tools : NULL;
     }
 }
 
@@ -100,6 +112,26 @@ static bool any_type_matches(const cJSON *v, const cJSON *schema)
     return type_matches(v, schema_type(schema));
 }
 
+/* A parsed value against a schema: its type, and the required keys of the
+ * right types. */
+static enum tg_invalid check_schema(const cJSON *doc, const cJSON *schema)
+{
+    if (!any_type_matches(doc, schema))
+        return TG_INVALID_SCHEMA;
+    const cJSON *props = tg_fmt_get(schema, "properties");
+    const cJSON *req;
+    cJSON_ArrayForEach(req, tg_fmt_array(tg_fmt_get(schema, "required")))
+    {
+        if (!cJSON_IsString(req))
+            continue;
+        const cJSON *v = tg_fmt_get(doc, req->valuestring);
+        const cJSON *ps = tg_fmt_get(props, req->valuestring);
+        if (!v || (ps && !any_type_matches(v, ps)))
+            return TG_INVALID_SCHEMA;
+    }
+    return TG_VALID;
+}
+
 enum tg_invalid tg_validate_json_content(const struct tg_expect *expect, const char *content,
                                          size_t len)
 {
@@ -108,70 +140,93 @@ enum tg_invalid tg_validate_json_content(const struct tg_expect *expect, const c
     cJSON *doc = tg_json_parse_generated(content, len);
     if (!doc)
         return TG_INVALID_JSON;
-    enum tg_invalid r = TG_VALID;
-    if (expect->schema) {
-        if (!any_type_matches(doc, expect->schema)) {
-            r = TG_INVALID_SCHEMA;
-        } else {
-            const cJSON *props = cJSON_GetObjectItemCaseSensitive(expect->schema, "properties");
-            const cJSON *req;
-            cJSON_ArrayForEach(req, cJSON_GetObjectItemCaseSensitive(expect->schema, "required"))
-            {
-                if (!cJSON_IsString(req))
-                    continue;
-                const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, req->valuestring);
-                const cJSON *ps = cJSON_GetObjectItemCaseSensitive(props, req->valuestring);
-                if (!v || (ps && !any_type_matches(v, ps))) {
-                    r = TG_INVALID_SCHEMA;
-                    break;
-                }
-            }
-        }
-    }
+    enum tg_invalid r = expect->schema ? check_schema(doc, expect->schema) : TG_VALID;
     cJSON_Delete(doc);
     return r;
 }
 
-void tg_validate_chat(const struct tg_validate_cfg *cfg, const struct tg_expect *expect,
-                      const cJSON *answer, struct tg_verdict *out)
+/* The input schema of the request's tool `name`, or NULL. */
+static const cJSON *tool_schema(const cJSON *tools, const char *name)
+{
+    const cJSON *t;
+    cJSON_ArrayForEach(t, tools)
+    {
+        if (name && tg_fmt_str_eq(tg_json_get_str(t, "name"), name)) {
+            const cJSON *schema = tg_fmt_get(t, "input_schema");
+            return cJSON_IsObject(schema) ? schema : NULL;
+        }
+    }
+    return NULL;
+}
+
+/* A tool call's input (Messages' object, or the arguments text of chat and
+ * Responses) must be an object that fits its tool's schema. */
+static enum tg_invalid check_call(const cJSON *tools, const struct tg_read_call *call)
+{
+    cJSON *parsed = NULL;
+    const cJSON *input = call->input;
+    if (!input) {
+        const char *args = call->arguments ? call->arguments : "";
+        parsed = tg_json_parse_generated(args, strlen(args));
+        if (!parsed)
+            return TG_INVALID_JSON;
+        input = parsed;
+    }
+    enum tg_invalid r = TG_INVALID_SCHEMA;
+    if (cJSON_IsObject(input)) {
+        const cJSON *schema = tool_schema(tools, call->name);
+        r = schema ? check_schema(input, schema) : TG_VALID;
+    }
+    cJSON_Delete(parsed);
+    return r;
+}
+
+void tg_validate_answer(const struct tg_validate_cfg *cfg, const struct tg_expect *expect,
+                        const struct tg_answer_facts *f, struct tg_verdict *out)
 {
     memset(out, 0, sizeof(*out));
-    const cJSON *choices = cJSON_GetObjectItemCaseSensitive(answer, "choices");
-    const cJSON *choice = cJSON_GetArrayItem(choices, 0);
-    const cJSON *message = cJSON_GetObjectItemCaseSensitive(choice, "message");
-    const char *finish = tg_json_get_str(choice, "finish_reason");
-    if (finish && strcmp(finish, "content_filter") == 0) {
+    if (tg_fmt_str_eq(f->finish, "content_filter")) {
         out->content_filter = true;
         return;
     }
-    const char *content = tg_json_get_str(message, "content");
-    size_t len = content ? strlen(content) : 0;
-    const cJSON *calls = cJSON_GetObjectItemCaseSensitive(message, "tool_calls");
-    bool has_calls = cJSON_IsArray(calls) && cJSON_GetArraySize(calls) > 0;
-    has_calls |= cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(message, "function_call"));
-    const char *refusal = tg_json_get_str(message, "refusal");
-    if (cfg->refusal && refusal && refusal[0]) {
-        out->invalid = TG_INVALID_REFUSAL; /* OpenAI's own refusal field */
+    if (cfg->refusal && f->refusal) {
+        out->invalid = TG_INVALID_REFUSAL; /* the provider's own refusal */
         return;
     }
+    /* text.data is NULL when the answer had no text at all (read.c). */
+    const char *text = f->text.data;
+    size_t len = f->text.len;
     bool blank = true;
     for (size_t i = 0; i < len && blank; i++)
-        blank = isspace((unsigned char)content[i]) != 0;
-    if (cfg->empty && blank && !has_calls) {
+        blank = isspace((unsigned char)text[i]) != 0;
+    if (cfg->empty && blank && !f->has_calls) {
         out->invalid = TG_INVALID_EMPTY;
         return;
     }
-    if (cfg->refusal && content && tg_refusal_match(&cfg->refusal_phrases, content, len) == 1) {
+    if (cfg->refusal && text && tg_refusal_match(&cfg->refusal_phrases, text, len) == 1) {
         out->invalid = TG_INVALID_REFUSAL;
         return;
     }
-    if (finish && strcmp(finish, "length") == 0 && cfg->truncation != TG_TRUNCATION_OFF) {
+    if (tg_fmt_str_eq(f->finish, "length") && cfg->truncation != TG_TRUNCATION_OFF) {
         out->truncated = true;
         if (cfg->truncation == TG_TRUNCATION_FAIL) {
             out->invalid = TG_INVALID_TRUNCATED;
             return;
         }
     }
-    if (cfg->json && content && !has_calls && !out->truncated)
-        out->invalid = tg_validate_json_content(expect, content, len);
+    if (!cfg->json || out->truncated)
+        return; /* a cut-off answer is flagged, not also called broken */
+    if (text && !f->has_calls)
+        out->invalid = tg_validate_json_content(expect, text, len);
+    for (int i = 0; expect->tools && i < f->n_calls && !out->invalid; i++)
+        out->invalid = check_call(expect->tools, &f->calls[i]);
+}
+
+void tg_validate_chat(const struct tg_validate_cfg *cfg, const struct tg_expect *expect,
+                      const cJSON *answer, struct tg_verdict *out)
+{
+    struct tg_answer_facts f;
+    tg_read_answer(TG_API_CHAT, answer, &f);
+    tg_validate_answer(cfg, expect, &f, out);
+    tg_answer_facts_free(&f);
 }

@@ -1,6 +1,7 @@
 /* Validation of 200 answers (SPEC [validate] and the `invalid` row of
  * section 4): providers return 200 with nothing, a refusal, a cut-off answer
- * or JSON that is not JSON. Chat completions only. Pure. */
+ * or JSON that is not JSON. Any client format: the answer is read into
+ * formats/read.h's facts first, in whatever format the upstream spoke. Pure. */
 #ifndef TG_ROUTE_VALIDATE_H
 #define TG_ROUTE_VALIDATE_H
 
@@ -9,6 +10,8 @@
 #include <stddef.h>
 
 #include "config/config.h"
+#include "formats/api.h"
+#include "formats/read.h"
 
 enum tg_invalid {
     TG_VALID = 0,
@@ -22,14 +25,19 @@ enum tg_invalid {
 
 const char *tg_invalid_name(enum tg_invalid r);
 
-/* What the request asked of the answer. `schema` points into the request's
+/* What the request asked of the answer. Pointers borrow from the request's
  * JSON (valid while it lives). */
 struct tg_expect {
-    bool json;
-    const cJSON *schema; /* json_schema's "schema", or NULL */
+    bool json;           /* the text must be JSON */
+    const cJSON *schema; /* ... of this schema, or NULL */
+    const cJSON *tools;  /* Messages: the request's tools (name, input_schema) that
+                          * every tool call's input must fit, or NULL */
 };
 
-void tg_expect_from_request(const cJSON *request, struct tg_expect *out);
+/* Reads what a request of `api` asks: chat's response_format json_object /
+ * json_schema, Responses' text.format json_object / json_schema (the schema
+ * inside the format), Messages' tools. */
+void tg_expect_from_request(enum tg_api api, const cJSON *request, struct tg_expect *out);
 
 struct tg_verdict {
     enum tg_invalid invalid;
@@ -37,7 +45,15 @@ struct tg_verdict {
     bool content_filter; /* finish_reason "content_filter": class content_policy */
 };
 
-/* Validates a chat.completion answer (already parsed). */
+/* Validates an answer's facts: content_filter first, then an explicit
+ * refusal, empty (no text and no call), a refusal phrase, truncation, and
+ * (validate.json) the text against the JSON expectation or, when the
+ * request listed tools, every call's input against its tool's schema. */
+void tg_validate_answer(const struct tg_validate_cfg *cfg, const struct tg_expect *expect,
+                        const struct tg_answer_facts *f, struct tg_verdict *out);
+
+/* Validates a chat.completion answer (already parsed): tg_read_answer and
+ * tg_validate_answer. */
 void tg_validate_chat(const struct tg_validate_cfg *cfg, const struct tg_expect *expect,
                       const cJSON *answer, struct tg_verdict *out);
 

@@ -1,7 +1,8 @@
 /* Validation of 200 answers (route/validate.c): the request's expectation
- * (response_format, json_schema) against any answer, with every validate
- * setting, and the refusal match on any text, whole and as it streams in.
- * Input: one byte of settings, then the request JSON, a NUL, the answer. */
+ * (response_format, text.format, tools) against any answer read in any
+ * format, with every validate setting, and the refusal match on any text,
+ * whole and as it streams in. Input: one byte of settings (bits 5-7: the
+ * api), then the request JSON, a NUL, the answer. */
 #include <stdbool.h>
 #include <string.h>
 
@@ -31,15 +32,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     cJSON *request = tg_json_parse_client(p, req_len, NULL);
     cJSON *answer = tg_json_parse_provider(ans, ans_len);
-    struct tg_expect expect = {false, NULL};
+    enum tg_api api = (enum tg_api)((data[0] >> 5) % TG_API__COUNT);
+    struct tg_expect expect = {false, NULL, NULL};
     if (request)
-        tg_expect_from_request(request, &expect);
+        tg_expect_from_request(api, request, &expect);
     if (answer) {
+        struct tg_answer_facts f;
+        tg_read_answer(api, answer, &f);
         struct tg_verdict v;
         memset(&v, 0xff, sizeof(v));
-        tg_validate_chat(&cfg, &expect, answer, &v);
+        tg_validate_answer(&cfg, &expect, &f, &v);
         FUZZ_CHECK((unsigned)v.invalid < TG_INVALID__COUNT, "verdict %d", (int)v.invalid);
         FUZZ_CHECK(tg_invalid_name(v.invalid) != NULL, "name");
+        tg_answer_facts_free(&f);
     }
     /* The answer's bytes as content: JSON check and refusal match. */
     char *content = malloc(ans_len ? ans_len : 1); /* exact: reads past the end show */
