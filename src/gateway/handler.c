@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "formats/convert.h"
 #include "gateway/auth.h"
 #include "req/req.h"
 #include "util/hex.h"
@@ -70,8 +71,16 @@ static void door_error(struct tg_gateway *gw, struct tg_http_exchange *x, const 
         tg_buf_puts(&h, "x-should-retry: false\r\n");
     if (extra)
         tg_buf_puts(&h, extra);
+    /* In the shape of the endpoint asked for: Anthropic's on /v1/messages. */
+    const struct tg_http_request *req = tg_http_request(x);
+    int api = req->url ? tg_client_api(req) : -1;
+    struct tg_buf body = TG_BUF_INIT;
+    tg_convert_gateway_error(api < 0 ? TG_API_CHAT : (enum tg_api)api, status, code, message, "[]",
+                             &body);
+    tg_buf_puts(&h, "Content-Type: application/json\r\n");
     door_log(gw, x, id, key, status); /* the answer ends the request view */
-    tg_http_respond_error(x, status, code, message, h.data);
+    tg_http_respond(x, status, h.data, h.len, body.data, body.len);
+    tg_buf_free(&body);
     tg_buf_free(&h);
 }
 
@@ -165,7 +174,7 @@ static void get_model(struct tg_gateway *gw, struct tg_http_exchange *x, const c
 
 int tg_client_api(const struct tg_http_request *req)
 {
-    for (int i = 0; i <= TG_API_EMBEDDINGS; i++) /* Messages and Responses: being wired */
+    for (int i = 0; i < TG_API__COUNT; i++)
         if (tg_http_path_is(req, tg_api_path((enum tg_api)i)))
             return i;
     return -1;
@@ -182,13 +191,6 @@ const char *tg_client_body_problem(enum tg_api api, const cJSON *json)
         return "\"model\" must be a non-empty string";
     const cJSON *v;
     switch (api) {
-    case TG_API_CHAT:
-        v = cJSON_GetObjectItemCaseSensitive(json, "messages");
-        if (!v)
-            return "\"messages\" is missing";
-        if (!cJSON_IsArray(v))
-            return "\"messages\" must be an array";
-        break;
     case TG_API_COMPLETIONS:
         v = cJSON_GetObjectItemCaseSensitive(json, "prompt");
         if (!v)
@@ -196,14 +198,23 @@ const char *tg_client_body_problem(enum tg_api api, const cJSON *json)
         if (!cJSON_IsString(v) && !cJSON_IsArray(v))
             return "\"prompt\" must be a string or an array";
         break;
+    case TG_API_CHAT:
+    case TG_API_MESSAGES:
+        v = cJSON_GetObjectItemCaseSensitive(json, "messages");
+        if (!v)
+            return "\"messages\" is missing";
+        if (!cJSON_IsArray(v))
+            return "\"messages\" must be an array";
+        break;
     case TG_API_EMBEDDINGS:
+    case TG_API_RESPONSES:
         v = cJSON_GetObjectItemCaseSensitive(json, "input");
         if (!v)
             return "\"input\" is missing";
         if (!cJSON_IsString(v) && !cJSON_IsArray(v))
             return "\"input\" must be a string or an array";
         break;
-    default:
+    case TG_API__COUNT:
         break;
     }
     v = cJSON_GetObjectItemCaseSensitive(json, "stream");

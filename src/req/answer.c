@@ -153,16 +153,12 @@ void tg_answer_whole(struct tg_req *r, int status, bool stream, const char *body
     tg_buf_free(&h);
 }
 
-/* The SPEC's error shape, with the attempts made. */
-static void error_answer(struct tg_req *r, int status, const char *type, const char *code,
-                         const char *message)
+/* The SPEC's error shape in the client's format, with the attempts made. */
+static void error_answer(struct tg_req *r, int status, const char *code, const char *message)
 {
-    struct tg_buf body = TG_BUF_INIT;
-    tg_buf_puts(&body, "{\"error\":{\"message\":");
-    tg_buf_json_str(&body, message, strlen(message));
-    tg_buf_printf(&body, ",\"type\":\"%s\",\"code\":\"%s\",\"attempts\":", type, code);
-    tg_answer_attempts_json(r, &body);
-    tg_buf_puts(&body, "}}");
+    struct tg_buf body = TG_BUF_INIT, attempts = TG_BUF_INIT;
+    tg_answer_attempts_json(r, &attempts);
+    tg_convert_gateway_error(r->api, status, code, message, attempts.data, &body);
     if (tg_out_pending(r)) {
         struct tg_buf h = TG_BUF_INIT;
         tg_answer_headers(r, &h, "application/json");
@@ -173,6 +169,7 @@ static void error_answer(struct tg_req *r, int status, const char *type, const c
         tg_out_respond(r, status, &h, body.data, body.len);
         tg_buf_free(&h);
     }
+    tg_buf_free(&attempts);
     tg_buf_free(&body);
 }
 
@@ -180,8 +177,7 @@ void tg_answer_error(struct tg_req *r, int status, const char *code, const char 
 {
     r->status = status;
     if (tg_out_pending(r))
-        error_answer(r, status, status >= 500 ? "server_error" : "invalid_request_error", code,
-                     message);
+        error_answer(r, status, code, message);
 }
 
 void tg_answer_degraded(struct tg_req *r)
@@ -193,41 +189,59 @@ void tg_answer_degraded(struct tg_req *r)
     if (!tg_out_pending(r))
         return;
     if (d->status != 200) {
-        error_answer(r, (int)d->status, "server_error", "degraded", d->message);
+        error_answer(r, (int)d->status, "degraded", d->message);
         return;
     }
-    /* 200: an assistant message, in the shape the client asked for. */
+    /* 200: an assistant message, made as chat and put in the client's format. */
     const char *model = r->route->model;
     long long created = (long long)time(NULL);
-    struct tg_buf body = TG_BUF_INIT;
+    struct tg_buf chat = TG_BUF_INIT, body = TG_BUF_INIT;
+    struct tg_convert conv;
+    tg_convert_init(&conv, r->api, TG_API_CHAT, r->json, false, created);
     if (r->stream) {
-        tg_buf_printf(&body,
-                      "data: {\"id\":\"%s\",\"object\":\"chat.completion.chunk\",\"created\":%lld,"
-                      "\"model\":",
-                      r->id, created);
-        tg_buf_json_str(&body, model, strlen(model));
-        tg_buf_puts(&body, ",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
-                           "\"content\":");
-        tg_buf_json_str(&body, d->message, strlen(d->message));
-        tg_buf_printf(&body,
-                      "},\"finish_reason\":null}]}\n\ndata: {\"id\":\"%s\",\"object\":"
-                      "\"chat.completion.chunk\",\"created\":%lld,\"model\":",
-                      r->id, created);
-        tg_buf_json_str(&body, model, strlen(model));
-        tg_buf_puts(&body, ",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}"
-                           "\n\ndata: [DONE]\n\n");
+        /* The events one by one, as a provider would send them. */
+        for (int i = 0; i < 3; i++) {
+            tg_buf_reset(&chat);
+            if (i < 2) {
+                tg_buf_printf(&chat, "{\"id\":\"%s\",\"object\":\"chat.completion.chunk\","
+                                     "\"created\":%lld,\"model\":",
+                              r->id, created);
+                tg_buf_json_str(&chat, model, strlen(model));
+            }
+            if (i == 0) {
+                tg_buf_puts(&chat, ",\"choices\":[{\"index\":0,\"delta\":{\"role\":"
+                                   "\"assistant\",\"content\":");
+                tg_buf_json_str(&chat, d->message, strlen(d->message));
+                tg_buf_puts(&chat, "},\"finish_reason\":null}]}");
+            } else if (i == 1) {
+                tg_buf_puts(&chat, ",\"choices\":[{\"index\":0,\"delta\":{},"
+                                   "\"finish_reason\":\"stop\"}]}");
+            } else {
+                tg_buf_puts(&chat, "[DONE]");
+            }
+            size_t data_len = chat.len;
+            tg_buf_puts(&chat, "\n\n");
+            struct tg_buf raw = TG_BUF_INIT;
+            tg_buf_puts(&raw, "data: ");
+            tg_buf_append(&raw, chat.data, chat.len);
+            tg_convert_event(&conv, "", chat.data, data_len, raw.data, raw.len, false, &body);
+            tg_buf_free(&raw);
+        }
     } else {
-        tg_buf_printf(&body, "{\"id\":\"%s\",\"object\":\"chat.completion\",\"created\":%lld,"
+        tg_buf_printf(&chat, "{\"id\":\"%s\",\"object\":\"chat.completion\",\"created\":%lld,"
                              "\"model\":",
                       r->id, created);
-        tg_buf_json_str(&body, model, strlen(model));
-        tg_buf_puts(&body, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+        tg_buf_json_str(&chat, model, strlen(model));
+        tg_buf_puts(&chat, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
                            "\"content\":");
-        tg_buf_json_str(&body, d->message, strlen(d->message));
-        tg_buf_puts(&body, "},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":0,"
+        tg_buf_json_str(&chat, d->message, strlen(d->message));
+        tg_buf_puts(&chat, "},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":0,"
                            "\"completion_tokens\":0,\"total_tokens\":0}}");
+        tg_convert_answer(&conv, chat.data, chat.len, &body);
     }
+    tg_convert_free(&conv);
     tg_answer_whole(r, 200, r->stream, body.data, body.len);
+    tg_buf_free(&chat);
     tg_buf_free(&body);
 }
 
@@ -236,7 +250,7 @@ void tg_answer_stream_error(struct tg_req *r, const char *error_json)
     if (!tg_out_pending(r))
         return;
     struct tg_buf b = TG_BUF_INIT;
-    tg_buf_printf(&b, "data: {\"error\":%s}\n\ndata: [DONE]\n\n", error_json);
+    tg_convert_fail(&r->winner->conv, error_json, &b);
     tg_out_stream_write(r, b.data, b.len);
     tg_out_stream_end(r);
     tg_buf_free(&b);

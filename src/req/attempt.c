@@ -51,67 +51,22 @@ static void on_head(struct tg_transfer *t)
     if (a->req->stream && t->status == 200) {
         a->sse = true;
         tg_sse_init(&a->parser, MAX_EVENT_BYTES);
-        if (a->anthropic) {
-            /* Messages streams always report usage: the translator always
-             * makes the usage chunk, dropped when the client did not ask. */
-            const cJSON *so = cJSON_GetObjectItemCaseSensitive(a->req->json, "stream_options");
-            a->up.usage_added = !tg_json_get_bool(so, "include_usage", false);
-            tg_fmt_chat_from_messages_stream_init(&a->astream, true, (int64_t)time(NULL));
-        }
     }
 }
 
-/* Usage in the shapes providers report it (SPEC section 8 prices cached
- * prompt tokens apart): OpenAI chat's prompt_tokens (cached_tokens in
- * prompt_tokens_details), Responses' input_tokens (input_tokens_details),
- * and Anthropic's input_tokens, which leaves out cache writes and reads. */
-static void read_usage(struct tg_attempt *a, const cJSON *usage)
+static void add_usage(struct tg_attempt *a, const cJSON *usage)
 {
-    double v, c = 0, w = 0;
-    if (tg_json_get_num(usage, "prompt_tokens", &v)) {
-        a->input_tokens = (int64_t)v;
-        const cJSON *d = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens_details");
-        if (tg_json_get_num(d, "cached_tokens", &c))
-            a->cached_tokens = (int64_t)c;
-    } else if (tg_json_get_num(usage, "input_tokens", &v)) {
-        const cJSON *d = cJSON_GetObjectItemCaseSensitive(usage, "input_tokens_details");
-        bool read = tg_json_get_num(usage, "cache_read_input_tokens", &c);
-        bool wrote = tg_json_get_num(usage, "cache_creation_input_tokens", &w);
-        if (read || wrote)
-            v += c + w; /* Anthropic: cache writes are priced as input */
-        else
-            tg_json_get_num(d, "cached_tokens", &c);
-        a->input_tokens = (int64_t)v;
-        a->cached_tokens = (int64_t)c;
-    }
-    if (tg_json_get_num(usage, "completion_tokens", &v) ||
-        tg_json_get_num(usage, "output_tokens", &v))
-        a->output_tokens = (int64_t)v;
+    if (usage)
+        tg_read_usage(usage, &a->usage);
+    a->input_tokens = a->usage.input_tokens;
+    a->cached_tokens = a->usage.cached_tokens;
+    a->output_tokens = a->usage.output_tokens;
 }
 
-/* Whether a chunk carries content: text, a tool call, or (legacy
- * completions) text. A role-only first chunk does not. */
-static bool chunk_has_content(const cJSON *chunk, struct tg_attempt *a)
+static void set_finish(struct tg_attempt *a, const char *finish)
 {
-    bool content = false;
-    const cJSON *choice;
-    cJSON_ArrayForEach(choice, cJSON_GetObjectItemCaseSensitive(chunk, "choices"))
-    {
-        const cJSON *delta = cJSON_GetObjectItemCaseSensitive(choice, "delta");
-        const char *text = tg_json_get_str(delta, "content");
-        if (text && text[0])
-            content = true;
-        const cJSON *calls = cJSON_GetObjectItemCaseSensitive(delta, "tool_calls");
-        if (cJSON_IsArray(calls) && cJSON_GetArraySize(calls) > 0)
-            content = true;
-        const char *legacy = tg_json_get_str(choice, "text");
-        if (legacy && legacy[0])
-            content = true;
-        const char *fr = tg_json_get_str(choice, "finish_reason");
-        if (fr)
-            snprintf(a->finish_reason, sizeof(a->finish_reason), "%s", fr);
-    }
-    return content;
+    if (finish)
+        snprintf(a->finish_reason, sizeof(a->finish_reason), "%s", finish);
 }
 
 void tg_attempt_send_out(struct tg_attempt *a)
@@ -156,148 +111,85 @@ static void relay(struct tg_attempt *a, const char *p, size_t n)
     }
 }
 
-/* The text of choice 0's content delta in a chunk (borrowed), or NULL. */
-static const char *delta_text(const cJSON *chunk)
-{
-    const cJSON *choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(chunk, "choices"), 0);
-    return tg_json_get_str(cJSON_GetObjectItemCaseSensitive(choice, "delta"), "content");
-}
-
 /* Before the commit point, the first content may still turn out to be a
  * refusal: hold it while it could (it is a prefix of a phrase). Returns
  * 1 commit, 0 hold, -1 refusal. */
-static int judge_opening(struct tg_attempt *a, const cJSON *chunk)
+static int judge_opening(struct tg_attempt *a, const struct tg_event_facts *f)
 {
     const struct tg_validate_cfg *vc = &a->req->policy->validate;
     if (!a->req->validate || !vc->refusal)
         return 1;
-    const char *text = delta_text(chunk);
-    if (!text)
-        return 1; /* a tool call, or legacy text: no phrase to look for */
-    tg_buf_append(&a->opening, text, strlen(text));
+    if (f->refusal)
+        return -1; /* the provider's own refusal */
+    if (!f->text)
+        return 1; /* a tool call, or thinking: no phrase to look for */
+    tg_buf_append(&a->opening, f->text, strlen(f->text));
     int m = tg_refusal_match(&vc->refusal_phrases, a->opening.data, a->opening.len);
     return m == 1 ? -1 : m == 0 ? 1 : 0;
 }
 
-/* One OpenAI-shaped event (a chunk, [DONE], or a comment block): content
- * detection, the commit point, relaying. Returns false to stop reading. */
-static bool openai_event(struct tg_attempt *a, bool has_data, const char *data, size_t data_len,
-                         const char *raw, size_t raw_len)
+/* Bytes for the client: relayed once committed, held before. */
+static void emit(struct tg_attempt *a, const char *p, size_t n)
 {
-    if (!has_data) {
-        if (a->committed)
-            relay(a, raw, raw_len);
-        else
-            tg_buf_append(&a->held, raw, raw_len);
+    if (a->committed)
+        relay(a, p, n);
+    else
+        tg_buf_append(&a->held, p, n);
+}
+
+/* One event of a 200 stream: read in the wire's format (content, the commit
+ * point, usage, finish, errors), then passed on in the client's. Returns
+ * false to stop reading (a failure). */
+static bool on_event(void *ctx, const struct tg_sse_event *ev)
+{
+    struct tg_attempt *a = ctx;
+    if (!ev->has_data) {
+        /* Comments: kept in a pass-through; a translated stream has its own rhythm. */
+        if (tg_convert_passes(&a->conv))
+            emit(a, ev->raw, ev->raw_len);
         return true;
     }
-    if (data_len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+    cJSON *doc = NULL;
+    struct tg_event_facts f;
+    char *error_json = NULL;
+    enum tg_fmt_result rr =
+        tg_read_event(a->up.wire, ev->event, ev->data, ev->data_len, &doc, &f, &error_json);
+    if (rr == TG_FMT_ERROR || rr == TG_FMT_BAD) {
+        a->stream_error = true; /* an error event, or a broken chunk: nothing after it counts */
+        a->stream_error_json = error_json;
+        cJSON_Delete(doc);
+        return false;
+    }
+    if (f.usage)
+        add_usage(a, f.usage);
+    set_finish(a, f.finish);
+    int verdict = f.content && !a->committed ? judge_opening(a, &f) : 1;
+    cJSON_Delete(doc);
+    if (verdict < 0) {
+        a->invalid = TG_INVALID_REFUSAL; /* found before a byte reached the client */
+        return false;
+    }
+    if (rr == TG_FMT_DONE)
         a->saw_done = true;
-    } else {
-        cJSON *chunk = tg_json_parse_provider(data, data_len);
-        if (!chunk) {
-            a->stream_error = true; /* a broken chunk: nothing after it can be trusted */
-            return false;
-        }
-        const cJSON *err = cJSON_GetObjectItemCaseSensitive(chunk, "error");
-        if (err && !cJSON_IsNull(err)) {
-            a->stream_error = true;
-            a->stream_error_json = cJSON_PrintUnformatted(err);
-            cJSON_Delete(chunk);
-            return false;
-        }
-        const cJSON *usage = cJSON_GetObjectItemCaseSensitive(chunk, "usage");
-        if (cJSON_IsObject(usage))
-            read_usage(a, usage);
-        const cJSON *choices = cJSON_GetObjectItemCaseSensitive(chunk, "choices");
-        if (a->up.usage_added && cJSON_IsObject(usage) && cJSON_IsArray(choices) &&
-            cJSON_GetArraySize(choices) == 0) {
-            cJSON_Delete(chunk);
-            return true; /* asked for on the client's behalf: counted, not relayed */
-        }
-        bool content = chunk_has_content(chunk, a);
-        if (content)
-            a->saw_content = true;
-        int verdict = 1;
-        if (content && !a->committed)
-            verdict = judge_opening(a, chunk);
-        cJSON_Delete(chunk);
-        if (verdict < 0) {
-            a->invalid = TG_INVALID_REFUSAL; /* found before a byte reached the client */
-            return false;
-        }
-        if (content && !a->first_content_ns) {
+    if (f.content) {
+        a->saw_content = true;
+        if (!a->first_content_ns) {
             a->first_content_ns = uv_hrtime();
             /* From the first content on, silence is what ends a stream. */
             tg_timer_start(&a->req->gw->loop, &a->timer,
                            (uint64_t)a->req->policy->timeouts.stream_idle_ms);
         }
-        if (a->committed) {
-            relay(a, raw, raw_len);
-            return true;
-        }
-        tg_buf_append(&a->held, raw, raw_len);
-        if (content && verdict == 1)
-            tg_req_attempt_commit(a);
-        return true;
     }
-    if (a->committed) {
-        relay(a, raw, raw_len);
-        return true;
-    }
-    tg_buf_append(&a->held, raw, raw_len);
-    return true;
-}
-
-/* A Messages stream event, translated into chunks that then take the
- * OpenAI path one by one. */
-static bool anthropic_event(struct tg_attempt *a, const struct tg_sse_event *ev)
-{
-    if (!ev->has_data)
-        return true; /* comments: the translated stream has its own rhythm */
     tg_buf_reset(&a->xlate);
-    char *error_json = NULL;
-    enum tg_fmt_result r = tg_fmt_chat_from_messages_stream_event(
-        &a->astream, ev->event, ev->data, ev->data_len, &a->xlate, &error_json);
-    if (r == TG_FMT_ERROR) {
-        a->stream_error = true;
-        a->stream_error_json = error_json; /* malloc'd, as cJSON's print is */
-        return false;
-    }
-    if (r == TG_FMT_BAD) {
+    if (tg_convert_event(&a->conv, ev->event, ev->data, ev->data_len, ev->raw, ev->raw_len,
+                         f.usage_only, &a->xlate) == TG_FMT_BAD) {
         a->stream_error = true;
         return false;
     }
-    /* The translator writes whole "data: <json>\n\n" events. */
-    const char *p = a->xlate.data, *end = p + a->xlate.len;
-    while (p && p < end) {
-        const char *stop = strstr(p, "\n\n");
-        if (!stop)
-            break;
-        const char *data = p + 6; /* after "data: " */
-        if (!openai_event(a, true, data, (size_t)(stop - data), p, (size_t)(stop + 2 - p)))
-            return false;
-        p = stop + 2;
-    }
+    emit(a, a->xlate.data, a->xlate.len);
+    if (f.content && verdict == 1 && !a->committed)
+        tg_req_attempt_commit(a);
     return true;
-}
-
-/* One event of a 200 stream. Returns false to stop reading (a failure). */
-static bool on_event(void *ctx, const struct tg_sse_event *ev)
-{
-    struct tg_attempt *a = ctx;
-    if (a->anthropic)
-        return anthropic_event(a, ev);
-    if (ev->event[0] && strcmp(ev->event, "error") == 0) {
-        /* An error event inside a 200 stream. */
-        a->stream_error = true;
-        cJSON *doc = tg_json_parse_provider(ev->data, ev->data_len);
-        const cJSON *err = cJSON_GetObjectItemCaseSensitive(doc, "error");
-        a->stream_error_json = cJSON_PrintUnformatted(err ? err : doc);
-        cJSON_Delete(doc);
-        return false;
-    }
-    return openai_event(a, ev->has_data, ev->data, ev->data_len, ev->raw, ev->raw_len);
 }
 
 static enum tg_data_verdict on_data(struct tg_transfer *t, const char *p, size_t n)
@@ -322,6 +214,63 @@ static enum tg_data_verdict on_data(struct tg_transfer *t, const char *p, size_t
 
 /* ---- the outcome ---- */
 
+/* Makes the body the client's: an answer or an error in its format. */
+static int body_for_client(struct tg_attempt *a, bool answer)
+{
+    if (tg_convert_passes(&a->conv))
+        return 0;
+    struct tg_buf out = TG_BUF_INIT;
+    int rc = 0;
+    if (answer)
+        rc = tg_convert_answer(&a->conv, a->body.data, a->body.len, &out);
+    else
+        tg_convert_error(&a->conv, a->body.data, a->body.len, a->xfer.status, &out);
+    tg_buf_free(&a->body);
+    a->body = out;
+    return rc;
+}
+
+/* A whole answer (not streamed, or an error to a stream request): its
+ * class from its status and body, read in the wire's format, validated,
+ * then put in the client's. */
+static enum tg_class classify_whole(struct tg_attempt *a)
+{
+    enum tg_provider_dialect dialect =
+        a->up.wire == TG_API_MESSAGES ? TG_DIALECT_ANTHROPIC : TG_DIALECT_OPENAI;
+    enum tg_class c = tg_classify_http(a->xfer.status, a->body.data, a->body.len, dialect);
+    if (c != TG_CLASS_OK) {
+        body_for_client(a, false);
+        return c;
+    }
+    /* A 2xx body must be the JSON answer it claims to be. */
+    cJSON *root = tg_json_parse_provider(a->body.data, a->body.len);
+    if (!root)
+        return TG_CLASS_TRANSPORT;
+    struct tg_answer_facts f;
+    int rc = tg_read_answer(a->up.wire, root, &f);
+    if (f.usage.set) {
+        a->usage = f.usage;
+        add_usage(a, NULL);
+    }
+    set_finish(a, f.finish);
+    struct tg_verdict v = {TG_VALID, false, false};
+    if (rc == 0 && !f.error && a->req->validate)
+        tg_validate_answer(&a->req->policy->validate, &a->req->expect, &f, &v);
+    tg_answer_facts_free(&f);
+    cJSON_Delete(root);
+    if (rc < 0)
+        return TG_CLASS_TRANSPORT;
+    if (f.error)
+        return TG_CLASS_SERVER;
+    a->truncated = v.truncated;
+    a->invalid = v.invalid;
+    if (v.content_filter)
+        return TG_CLASS_CONTENT_POLICY;
+    if (body_for_client(a, true) < 0)
+        return TG_CLASS_TRANSPORT; /* nothing the client's format can carry */
+    return v.invalid ? TG_CLASS_INVALID : TG_CLASS_OK;
+}
+
 static enum tg_class classify_answer(struct tg_attempt *a)
 {
     const struct tg_transfer *t = &a->xfer;
@@ -340,49 +289,8 @@ static enum tg_class classify_answer(struct tg_attempt *a)
     case TG_TRANSFER_COMPLETE:
         break;
     }
-    if (t->status != 200 || !a->sse) {
-        enum tg_provider_dialect dialect = a->anthropic ? TG_DIALECT_ANTHROPIC : TG_DIALECT_OPENAI;
-        enum tg_class c = tg_classify_http(t->status, a->body.data, a->body.len, dialect);
-        if (a->anthropic) {
-            /* From here on, and for the client, it is an OpenAI answer or error. */
-            struct tg_buf translated = TG_BUF_INIT;
-            int rc = 0;
-            if (c == TG_CLASS_OK)
-                rc = tg_fmt_chat_from_messages_answer(a->body.data, a->body.len, &translated);
-            else
-                tg_fmt_chat_from_messages_error(a->body.data, a->body.len, t->status, &translated);
-            tg_buf_free(&a->body);
-            a->body = translated;
-            if (rc < 0)
-                return TG_CLASS_TRANSPORT; /* a 200 that is not a message */
-        }
-        if (c != TG_CLASS_OK)
-            return c;
-        /* A 2xx body must be the JSON answer it claims to be. */
-        cJSON *root = tg_json_parse_provider(a->body.data, a->body.len);
-        if (!root)
-            return TG_CLASS_TRANSPORT;
-        const cJSON *err = cJSON_GetObjectItemCaseSensitive(root, "error");
-        bool is_error = err && !cJSON_IsNull(err);
-        const cJSON *usage = cJSON_GetObjectItemCaseSensitive(root, "usage");
-        if (cJSON_IsObject(usage))
-            read_usage(a, usage);
-        const cJSON *choice0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "choices"), 0);
-        const char *fr = tg_json_get_str(choice0, "finish_reason");
-        if (fr)
-            snprintf(a->finish_reason, sizeof(a->finish_reason), "%s", fr);
-        struct tg_verdict v = {TG_VALID, false, false};
-        if (!is_error && a->req->validate)
-            tg_validate_chat(&a->req->policy->validate, &a->req->expect, root, &v);
-        cJSON_Delete(root);
-        if (is_error)
-            return TG_CLASS_SERVER;
-        a->truncated = v.truncated;
-        a->invalid = v.invalid;
-        if (v.content_filter)
-            return TG_CLASS_CONTENT_POLICY;
-        return v.invalid ? TG_CLASS_INVALID : TG_CLASS_OK;
-    }
+    if (t->status != 200 || !a->sse)
+        return classify_whole(a);
     /* A 200 stream that ended. */
     if (a->invalid)
         return TG_CLASS_INVALID;
@@ -390,7 +298,7 @@ static enum tg_class classify_answer(struct tg_attempt *a)
         return a->stream_error_json ? TG_CLASS_SERVER : TG_CLASS_TRANSPORT;
     if (tg_sse_pending(&a->parser))
         return TG_CLASS_TRANSPORT; /* cut mid-event */
-    if (!a->saw_done && !a->finish_reason[0])
+    if (!a->saw_done && !(a->finish_reason[0] && tg_read_finish_ends(a->up.wire)))
         return TG_CLASS_TRANSPORT; /* ended without its end */
     bool length = strcmp(a->finish_reason, "length") == 0;
     if (a->req->validate && !a->committed) {
@@ -414,6 +322,13 @@ static enum tg_class classify_answer(struct tg_attempt *a)
     }
     a->truncated = length && a->req->validate &&
                    a->req->policy->validate.truncation != TG_TRUNCATION_OFF;
+    if (!a->saw_done) {
+        /* Ended by its finish_reason alone: the client still gets its
+         * format's terminator. */
+        tg_buf_reset(&a->xlate);
+        tg_convert_end(&a->conv, &a->xlate);
+        emit(a, a->xlate.data, a->xlate.len);
+    }
     return TG_CLASS_OK;
 }
 
@@ -736,7 +651,7 @@ struct tg_attempt *tg_attempt_start(struct tg_req *r, size_t slot, int try_no, b
     a->hedge = hedge;
     a->probe = probe;
     a->retry_after_ms = -1;
-    a->anthropic = d->provider->kind == TG_PROVIDER_ANTHROPIC;
+    tg_convert_init(&a->conv, r->api, a->up.wire, r->json, a->up.usage_added, (int64_t)time(NULL));
     a->state = TG_ATTEMPT_RUNNING;
     a->keep_transcript = r->stream && !r->cache_bypass && r->policy->cache.mode != TG_CACHE_OFF;
     a->start_ms = tg_now(&r->gw->loop);
@@ -814,6 +729,7 @@ void tg_attempt_free(struct tg_attempt *a)
     tg_buf_free(&a->transcript);
     tg_buf_free(&a->opening);
     tg_buf_free(&a->xlate);
+    tg_convert_free(&a->conv);
     if (a->sse)
         tg_sse_free(&a->parser);
     cJSON_free(a->stream_error_json);

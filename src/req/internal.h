@@ -19,7 +19,8 @@
 #include "route/validate.h"
 #include "server/http.h"
 #include "upstream/provider.h"
-#include "formats/chat_from_messages.h"
+#include "formats/convert.h"
+#include "formats/read.h"
 #include "upstream/transfer.h"
 #include "util/sse.h"
 
@@ -121,11 +122,11 @@ struct tg_attempt {
     int64_t input_tokens, output_tokens;
     int64_t cached_tokens; /* the part of input_tokens read from the provider's cache */
     double cost_usd;       /* usage times the deployment's prices, once finished */
-    /* Kind anthropic: its answers are translated into OpenAI's shapes. */
-    bool anthropic;
-    struct tg_fmt_chat_from_messages_stream astream;
-    struct tg_buf xlate; /* one translated stream event's chunks */
-    /* Validation (chat answers). */
+    struct tg_usage_facts usage; /* as reported so far */
+    /* The answer from the wire's API to the client's (formats/convert.h). */
+    struct tg_convert conv;
+    struct tg_buf xlate; /* one stream event for the client */
+    /* Validation (chat, Messages and Responses answers). */
     enum tg_invalid invalid;
     bool truncated;
     struct tg_buf opening; /* a stream's first content, while it might be a refusal */
@@ -367,6 +368,8 @@ void tg_answer_access_log(struct tg_req *r);
  * refused. */
 void tg_answer_limit_headers(const struct tg_req *r, struct tg_buf *h);
 void tg_answer_degraded(struct tg_req *r);
+/* Ends the winner's committed stream with the client format's in-band
+ * error (error_json: an OpenAI error object). */
 void tg_answer_stream_error(struct tg_req *r, const char *error_json);
 
 #endif

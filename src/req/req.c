@@ -626,12 +626,18 @@ static void answer_from_attempt(struct tg_req *r, struct tg_attempt *a, enum tg_
     r->output_tokens = a->output_tokens;
     if (!tg_out_pending(r))
         return;
+    /* The provider's own content type when its bytes go as they came. */
     size_t ct_len = 0;
-    const char *ct = tg_transfer_header(&a->xfer, "content-type", &ct_len);
+    const char *ct = tg_convert_passes(&a->conv)
+                         ? tg_transfer_header(&a->xfer, "content-type", &ct_len)
+                         : NULL;
     char content_type[128];
     snprintf(content_type, sizeof(content_type), "%.*s", (int)(ct ? ct_len : 0), ct ? ct : "");
     struct tg_buf h = TG_BUF_INIT;
-    tg_answer_headers(r, &h, content_type[0] ? content_type : "application/json");
+    tg_answer_headers(r, &h,
+                      content_type[0] ? content_type
+                      : a->sse        ? "text/event-stream"
+                                      : "application/json");
     if (term == TG_TERM_PASSED) {
         /* Rate-limit hints help the client pace itself. */
         size_t n;
@@ -1143,13 +1149,37 @@ static void st_stream(struct tg_req *r)
  * what a provider's context-length error says (OpenAI's shape, as SPEC
  * section 3 has no row of its own for it); a mix of both is a cost ceiling
  * whose message names the windows too. */
+/* Nothing was tried because no deployment's format can carry what the
+ * request depends on (SPEC section 3: never a silent drop): the same request
+ * can never be served by this route. */
+static bool answer_untranslatable(struct tg_req *r)
+{
+    struct tg_buf msg = TG_BUF_INIT;
+    tg_buf_puts(&msg, "no deployment of this route can serve this request without losing what "
+                      "it depends on:");
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_log; i++) {
+        if (!r->log[i].skipped)
+            continue;
+        tg_buf_printf(&msg, "%s %s: ineligible(%s)", n++ ? "," : "", r->log[i].deployment,
+                      r->log[i].note);
+    }
+    if (n > 0) {
+        r->retry_never = true;
+        tg_answer_error(r, 400, "invalid_request", msg.data);
+        finish(r, TG_TERM_FAILED);
+    }
+    tg_buf_free(&msg);
+    return n > 0;
+}
+
 static bool answer_ineligible(struct tg_req *r)
 {
     bool dear = skipped_for(r, TG_INELIGIBLE_COST);
     bool small = skipped_for(r, TG_INELIGIBLE_CONTEXT);
     char msg[256];
     if (!dear && !small)
-        return false;
+        return answer_untranslatable(r);
     r->retry_never = true;
     if (dear) {
         snprintf(msg, sizeof(msg), "no deployment can serve this request within its cost "
@@ -1535,7 +1565,8 @@ void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api
     r->body = tg_xmemdup0(hr->body, hr->body_len);
     r->body_len = hr->body_len;
     r->stream = api != TG_API_EMBEDDINGS && tg_json_get_bool(json, "stream", false);
-    r->validate = api == TG_API_CHAT; /* SPEC: completions and embeddings are not validated */
+    /* SPEC: completions and embeddings are not validated */
+    r->validate = api != TG_API_COMPLETIONS && api != TG_API_EMBEDDINGS;
     if (r->validate)
         tg_expect_from_request(api, json, &r->expect);
     r->first_route = route;

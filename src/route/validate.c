@@ -221,12 +221,3 @@ void tg_validate_answer(const struct tg_validate_cfg *cfg, const struct tg_expec
     for (int i = 0; expect->tools && i < f->n_calls && !out->invalid; i++)
         out->invalid = check_call(expect->tools, &f->calls[i]);
 }
-
-void tg_validate_chat(const struct tg_validate_cfg *cfg, const struct tg_expect *expect,
-                      const cJSON *answer, struct tg_verdict *out)
-{
-    struct tg_answer_facts f;
-    tg_read_answer(TG_API_CHAT, answer, &f);
-    tg_validate_answer(cfg, expect, &f, out);
-    tg_answer_facts_free(&f);
-}

@@ -52,11 +52,6 @@ struct tg_verdict {
 void tg_validate_answer(const struct tg_validate_cfg *cfg, const struct tg_expect *expect,
                         const struct tg_answer_facts *f, struct tg_verdict *out);
 
-/* Validates a chat.completion answer (already parsed): tg_read_answer and
- * tg_validate_answer. */
-void tg_validate_chat(const struct tg_validate_cfg *cfg, const struct tg_expect *expect,
-                      const cJSON *answer, struct tg_verdict *out);
-
 /* Whether text (content so far, leading whitespace allowed) opens with one
  * of the phrases, case-insensitively: 1 yes, 0 no, -1 not yet known (the
  * text is a prefix of a phrase: a stream must wait for more). */

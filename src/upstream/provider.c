@@ -7,6 +7,8 @@
 
 #include "core/alloc.h"
 #include "mock/engine.h"
+#include "formats/chat_from_messages.h"
+#include "formats/chat_from_responses.h"
 #include "formats/messages_from_chat.h"
 #include "util/json.h"
 
@@ -101,72 +103,130 @@ static void add_extra_headers(struct tg_upstream_req *r, struct tg_buf *line,
     r->headers = curl_slist_append(r->headers, "Expect:");
 }
 
+enum tg_api tg_provider_wire(const struct tg_provider_cfg *p, enum tg_api client)
+{
+    switch (client) {
+    case TG_API_COMPLETIONS:
+    case TG_API_EMBEDDINGS:
+        /* Passed through only: the Messages API has neither. */
+        return p->kind == TG_PROVIDER_ANTHROPIC ? TG_API__COUNT : client;
+    case TG_API_RESPONSES:
+        if (p->kind == TG_PROVIDER_OPENAI && p->responses)
+            return TG_API_RESPONSES;
+        break;
+    case TG_API_CHAT:
+    case TG_API_MESSAGES:
+    case TG_API__COUNT:
+        break;
+    }
+    return p->kind == TG_PROVIDER_ANTHROPIC ? TG_API_MESSAGES : TG_API_CHAT;
+}
+
+/* A Responses request for an anthropic deployment: through the hub, chat. */
+static int messages_from_responses(const cJSON *json, const struct tg_deployment_cfg *dep,
+                                   struct tg_buf *out, char *why, size_t why_len)
+{
+    struct tg_buf chat = TG_BUF_INIT;
+    int rc = tg_chat_from_responses_request(json, NULL, &chat, why, why_len);
+    cJSON *hub = rc == 0 ? cJSON_ParseWithLength(chat.data, chat.len) : NULL;
+    if (rc == 0 && !hub) {
+        snprintf(why, why_len, "translation");
+        rc = -1;
+    }
+    if (rc == 0)
+        rc = tg_fmt_messages_from_chat_request(hub, dep->model, dep->provider->default_max_tokens,
+                                               out, why, why_len);
+    cJSON_Delete(hub);
+    tg_buf_free(&chat);
+    return rc;
+}
+
+/* The body in the wire's format: the client's bytes with "model" replaced
+ * when the provider speaks the client's format, else translated. */
+static int build_body(const struct tg_deployment_cfg *dep, enum tg_api client, enum tg_api wire,
+                      const char *body, size_t body_len, const cJSON *json,
+                      struct tg_upstream_req *out, char *why, size_t why_len)
+{
+    if (client == wire) {
+        body_with_model(body, body_len, dep->model, &out->body);
+        return 0;
+    }
+    switch (wire) {
+    case TG_API_MESSAGES:
+        if (client == TG_API_RESPONSES)
+            return messages_from_responses(json, dep, &out->body, why, why_len);
+        return tg_fmt_messages_from_chat_request(json, dep->model,
+                                                 dep->provider->default_max_tokens, &out->body,
+                                                 why, why_len);
+    case TG_API_CHAT:
+        if (client == TG_API_MESSAGES)
+            return tg_fmt_chat_from_messages_request(json, dep->model, &out->body, why, why_len);
+        return tg_chat_from_responses_request(json, dep->model, &out->body, why, why_len);
+    default:
+        snprintf(why, why_len, "api");
+        return -1;
+    }
+}
+
+static const int mock_apis[TG_API__COUNT] = {
+    [TG_API_CHAT] = TG_MOCK_API_CHAT,
+    [TG_API_COMPLETIONS] = TG_MOCK_API_COMPLETIONS,
+    [TG_API_EMBEDDINGS] = TG_MOCK_API_EMBEDDINGS,
+    [TG_API_MESSAGES] = TG_MOCK_API_MESSAGES,
+    [TG_API_RESPONSES] = TG_MOCK_API_RESPONSES,
+};
+
 int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api, const char *body,
                       size_t body_len, const cJSON *json, bool stream,
                       struct tg_upstream_req *out, char *why, size_t why_len)
 {
     const struct tg_provider_cfg *p = dep->provider;
     memset(out, 0, sizeof(*out));
-    if (api == TG_API_MESSAGES || api == TG_API_RESPONSES) {
-        snprintf(why, why_len, "api");
+    enum tg_api wire = tg_provider_wire(p, api);
+    if (wire == TG_API__COUNT) {
+        snprintf(why, why_len, "api"); /* the Messages API has no completions/embeddings */
         return -1;
     }
-    switch (p->kind) {
-    case TG_PROVIDER_MOCK:
-        out->mock_api = api == TG_API_CHAT          ? TG_MOCK_API_CHAT
-                        : api == TG_API_COMPLETIONS ? TG_MOCK_API_COMPLETIONS
-                                                    : TG_MOCK_API_EMBEDDINGS;
-        body_with_model(body, body_len, dep->model, &out->body);
-        if (api == TG_API_CHAT && stream)
-            out->usage_added = ask_for_usage(&out->body, json);
-        return 0;
-    case TG_PROVIDER_OPENAI:
-    case TG_PROVIDER_AZURE: {
-        /* Azure speaks OpenAI's bodies at the deployment's URL; the version
-         * is a query parameter and the key goes in its own header. */
-        bool azure = p->kind == TG_PROVIDER_AZURE;
-        struct tg_buf url = TG_BUF_INIT;
-        tg_buf_printf(&url, "%s%s", p->base_url, tg_api_path(api) + 3); /* past "/v1" */
-        if (azure)
-            tg_buf_printf(&url, "?api-version=%s", p->api_version);
-        out->url = tg_buf_steal(&url, NULL);
-        struct tg_buf line = TG_BUF_INIT;
-        add_body_headers(out, stream);
-        if (p->api_key && azure)
-            add_header(out, &line, "api-key", "", p->api_key);
-        else if (p->api_key)
-            add_header(out, &line, "Authorization", "Bearer ", p->api_key);
-        add_extra_headers(out, &line, p);
-        tg_buf_free(&line);
-        body_with_model(body, body_len, dep->model, &out->body);
-        if (api == TG_API_CHAT && stream && (!azure || azure_takes_stream_options(p->api_version)))
+    out->wire = wire;
+    if (build_body(dep, api, wire, body, body_len, json, out, why, why_len) < 0)
+        return -1;
+    /* A chat client's chat stream is asked for its usage here; translated
+     * requests ask for it themselves. */
+    bool usage = api == TG_API_CHAT && stream;
+    if (p->kind == TG_PROVIDER_MOCK) {
+        out->mock_api = mock_apis[wire];
+        if (usage)
             out->usage_added = ask_for_usage(&out->body, json);
         return 0;
     }
-    case TG_PROVIDER_ANTHROPIC: {
-        if (api != TG_API_CHAT) {
-            snprintf(why, why_len, "api"); /* the Messages API has no completions/embeddings */
-            return -1;
-        }
-        if (tg_fmt_messages_from_chat_request(json, dep->model, p->default_max_tokens,
-                                              &out->body, why, why_len) < 0)
-            return -1;
-        struct tg_buf url = TG_BUF_INIT;
-        tg_buf_printf(&url, "%s/messages", p->base_url);
-        out->url = tg_buf_steal(&url, NULL);
-        struct tg_buf line = TG_BUF_INIT;
-        add_body_headers(out, stream);
+    struct tg_buf url = TG_BUF_INIT, line = TG_BUF_INIT;
+    tg_buf_printf(&url, "%s%s", p->base_url, tg_api_path(wire) + 3); /* past "/v1" */
+    add_body_headers(out, stream);
+    switch (p->kind) {
+    case TG_PROVIDER_AZURE:
+        /* Azure speaks OpenAI's bodies at the deployment's URL; the version
+         * is a query parameter and the key goes in its own header. */
+        tg_buf_printf(&url, "?api-version=%s", p->api_version);
+        if (p->api_key)
+            add_header(out, &line, "api-key", "", p->api_key);
+        usage = usage && azure_takes_stream_options(p->api_version);
+        break;
+    case TG_PROVIDER_ANTHROPIC:
         if (p->api_key)
             add_header(out, &line, "x-api-key", "", p->api_key);
         add_header(out, &line, "anthropic-version", "", p->anthropic_version);
-        add_extra_headers(out, &line, p);
-        tg_buf_free(&line);
-        return 0;
-    }
+        break;
     default:
-        snprintf(why, why_len, "provider kind %s", tg_provider_kind_name(p->kind));
-        return -1;
+        if (p->api_key)
+            add_header(out, &line, "Authorization", "Bearer ", p->api_key);
+        break;
     }
+    add_extra_headers(out, &line, p);
+    tg_buf_free(&line);
+    out->url = tg_buf_steal(&url, NULL);
+    if (usage)
+        out->usage_added = ask_for_usage(&out->body, json);
+    return 0;
 }
 
 void tg_upstream_req_add_header(struct tg_upstream_req *r, const char *name, const char *value)

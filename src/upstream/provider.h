@@ -1,13 +1,13 @@
 /* What to send a provider for one attempt: URL, headers and body, by
- * provider kind (SPEC section 5). `openai` and `mock` get the client's body
- * with "model" replaced by the deployment's model; the key goes in
- * Authorization: Bearer. `azure` gets the same body (Azure routes by the
- * deployment in base_url and ignores "model") at
- * {base_url}/chat/completions?api-version=V (and /completions, /embeddings),
- * the key in api-key; it serves no Responses API here, so Responses
- * requests reach it as chat. Kind `anthropic` gets the request translated
- * (formats/messages_from_chat.c), the key in x-api-key, and anthropic-version.
- * Pure apart from building the curl header list: no loop, no transfer. */
+ * provider kind (SPEC section 5). Each provider is called in the client's
+ * own API where it speaks it, the body passed through with only "model"
+ * replaced: `anthropic` speaks Messages, `openai` chat (completions,
+ * embeddings) and, with `responses = true`, Responses; `azure` and `mock`
+ * chat. Any other client format is translated (src/formats/): to Messages
+ * for `anthropic`, to chat for the others. Keys: Authorization: Bearer
+ * (openai), api-key and the api-version query (azure, at the deployment's
+ * URL), x-api-key and anthropic-version (anthropic). Pure apart from
+ * building the curl header list: no loop, no transfer. */
 #ifndef TG_UPSTREAM_PROVIDER_H
 #define TG_UPSTREAM_PROVIDER_H
 
@@ -24,12 +24,18 @@ struct tg_upstream_req {
     char *url;
     struct curl_slist *headers; /* "Name: value", as curl takes them */
     struct tg_buf body;
-    int mock_api; /* enum tg_mock_api, for kind mock */
+    enum tg_api wire; /* the API the provider is called with */
+    int mock_api;     /* enum tg_mock_api, for kind mock */
     /* A chat stream whose client did not ask for usage: it was asked for
      * upstream (stream_options.include_usage), and the usage-only chunk is
      * counted, then dropped before the client sees it (SPEC section 3). */
     bool usage_added;
 };
+
+/* The API a provider is called with for a client request of `api`: the
+ * client's own where the provider speaks it (pass-through), else the one it
+ * is translated to; TG_API__COUNT when the provider cannot serve it. */
+enum tg_api tg_provider_wire(const struct tg_provider_cfg *p, enum tg_api client);
 
 /* Builds the request; returns 0, or -1 with a reason when this provider
  * cannot serve this request (the deployment is then skipped). */

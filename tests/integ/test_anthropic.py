@@ -259,8 +259,13 @@ class Eligibility(Base):
         g = self.setup()
         s, h, b = g.chat(model="claude", extra={"logprobs": True},
                          headers={"x-tailgate-debug": "1"})
-        self.assertEqual(s, 502)
-        self.assertEqual(json.loads(b)["error"]["attempts"], [])
+        # No deployment can carry it: the request's fault, which no retry mends.
+        self.assertEqual(s, 400)
+        err = json.loads(b)["error"]
+        self.assertEqual(err["code"], "invalid_request")
+        self.assertEqual(err["attempts"], [])
+        self.assertIn("claude@anthropic: ineligible(logprobs)", err["message"])
+        self.assertEqual(h["x-should-retry"], "false")
         self.assertIn("ineligible(logprobs)", h["x-tailgate-trace"])
 
     def test_embeddings_never_go_to_anthropic(self):

@@ -321,39 +321,11 @@ static void test_expect(void **state)
         fail_msg("%d row(s) wrong", bad);
 }
 
-/* tg_validate_chat is tg_read_answer + tg_validate_answer. */
-static void test_validate_chat(void **state)
-{
-    (void)state;
-    cJSON *req = parse_q(CREQ(JSON_SCHEMA));
-    struct tg_expect e;
-    tg_expect_from_request(C, req, &e);
-    struct tg_validate_cfg cfg = cfg_of(DEF);
-    static const struct {
-        const char *answer;
-        enum tg_invalid want;
-    } rows[] = {
-        {CTEXT("{\\'name\\':\\'Ann\\',\\'age\\':3}", "stop"), TG_VALID},
-        {CTEXT("{\\'name\\':\\'Ann\\'}", "stop"), TG_INVALID_SCHEMA},
-        {CTEXT("", "stop"), TG_INVALID_EMPTY},
-        {"[]", TG_INVALID_EMPTY},
-    };
-    for (size_t i = 0; i < N_OF(rows); i++) {
-        cJSON *ans = parse_q(rows[i].answer);
-        struct tg_verdict v;
-        tg_validate_chat(&cfg, &e, ans, &v);
-        assert_int_equal(v.invalid, rows[i].want);
-        cJSON_Delete(ans);
-    }
-    cJSON_Delete(req);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chat),          cmocka_unit_test(test_responses),
         cmocka_unit_test(test_messages),      cmocka_unit_test(test_expect),
-        cmocka_unit_test(test_validate_chat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
