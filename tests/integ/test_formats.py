@@ -345,6 +345,31 @@ class Responses(Base):
         self.assertEqual(json.loads(b)["error"]["attempts"][0]["deployment"], "claude@ant")
 
 
+class Degraded(Base):
+    def test_degraded_answer_in_each_format(self):
+        self.setup(sections={"degraded": {"enabled": True, "status": 200, "message": "Busy, try later."}})
+        self.ant.script([{"status": 503, "repeat": 50}])
+        s, h, b = self.post("/v1/messages", MSG)
+        self.assertEqual(s, 200, b)
+        self.assertEqual(h["x-tailgate-degraded"], "1")
+        ans = json.loads(b)
+        self.assertEqual(ans["type"], "message")
+        self.assertEqual(ans["content"][0]["text"], "Busy, try later.")
+        s, h, b = self.post("/v1/messages", dict(MSG, stream=True))
+        self.assertEqual(s, 200, b)
+        ev = named_events(b)
+        self.assertEqual(ev[0][0], "message_start")
+        self.assertEqual(ev[-1][0], "message_stop")
+        text = "".join(d["delta"].get("text", "") for n, d in ev if n == "content_block_delta")
+        self.assertEqual(text, "Busy, try later.")
+        s, h, b = self.post("/v1/responses", dict(Responses.REQ, model="claude", stream=True))
+        self.assertEqual(s, 200, b)
+        ev = named_events(b)
+        self.assertEqual(ev[-1][0], "response.completed")
+        s, h, b = self.post("/v1/responses", dict(Responses.REQ, model="claude"))
+        self.assertEqual(json.loads(b)["output"][0]["content"][0]["text"], "Busy, try later.")
+
+
 class ChatUnchanged(Base):
     def test_chat_through_anthropic_still_chat(self):
         self.setup()
