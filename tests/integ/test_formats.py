@@ -345,6 +345,32 @@ class Responses(Base):
         self.assertEqual(json.loads(b)["error"]["attempts"][0]["deployment"], "claude@ant")
 
 
+class Hedging(TestCase):
+    """A stream in any format races on its first content: a Messages stream
+    from a slow Anthropic deployment is hedged to a fast OpenAI one, and the
+    client sees one well-formed Messages stream from the winner."""
+
+    def test_messages_stream_hedged_across_formats(self):
+        os.environ["TG_TEST_ANTHROPIC_KEY"] = "sk-ant-test"
+        slow, fast = self.mock(latency_ms=3000), self.mock(latency_ms=10)
+        g = self.gateway(
+            providers=[{"name": "ant", "kind": "anthropic", "base_url": slow.url,
+                        "api_key_env": "TG_TEST_ANTHROPIC_KEY"}, openai_provider("oai", fast)],
+            deployments=[{"name": "slow@ant", "provider": "ant", "model": "c", "weight": 1.0},
+                         {"name": "fast@oai", "provider": "oai", "model": "g", "weight": 0.0}],
+            routes=[{"model": "claude", "deployments": ["slow@ant", "fast@oai"]}],
+            sections={"hedge": {"enabled": True, "initial_delay_ms": 100, "min_samples": 1000},
+                      "cache": {"mode": "off"}, "retry": {"budget_min_per_s": 100}})
+        s, h, b = g.call("POST", "/v1/messages", json.dumps(dict(MSG, stream=True)))
+        self.assertEqual(s, 200, b)
+        self.assertEqual(h["x-tailgate-hedge"], "won")
+        self.assertEqual(h["x-tailgate-deployment"], "fast@oai")
+        names = [n for n, _ in named_events(b)]
+        self.assertEqual((names[0], names[-1]), ("message_start", "message_stop"))
+        self.assertEqual(names.count("message_start"), 1)
+        self.assertEqual(slow.wait_stats(lambda x: x["cancelled"] == 1, timeout=2)["cancelled"], 1)
+
+
 class Degraded(Base):
     def test_degraded_answer_in_each_format(self):
         self.setup(sections={"degraded": {"enabled": True, "status": 200, "message": "Busy, try later."}})
