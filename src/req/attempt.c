@@ -54,15 +54,6 @@ static void on_head(struct tg_transfer *t)
     }
 }
 
-static void add_usage(struct tg_attempt *a, const cJSON *usage)
-{
-    if (usage)
-        tg_read_usage(usage, &a->usage);
-    a->input_tokens = a->usage.input_tokens;
-    a->cached_tokens = a->usage.cached_tokens;
-    a->output_tokens = a->usage.output_tokens;
-}
-
 static void set_finish(struct tg_attempt *a, const char *finish)
 {
     if (finish)
@@ -161,7 +152,7 @@ static bool on_event(void *ctx, const struct tg_sse_event *ev)
         return false;
     }
     if (f.usage)
-        add_usage(a, f.usage);
+        tg_read_usage(f.usage, &a->usage);
     set_finish(a, f.finish);
     int verdict = f.content && !a->committed ? judge_opening(a, &f) : 1;
     cJSON_Delete(doc);
@@ -248,10 +239,8 @@ static enum tg_class classify_whole(struct tg_attempt *a)
         return TG_CLASS_TRANSPORT;
     struct tg_answer_facts f;
     int rc = tg_read_answer(a->up.wire, root, &f);
-    if (f.usage.set) {
+    if (f.usage.set)
         a->usage = f.usage;
-        add_usage(a, NULL);
-    }
     set_finish(a, f.finish);
     struct tg_verdict v = {TG_VALID, false, false};
     if (rc == 0 && !f.error && a->req->validate)
@@ -354,12 +343,12 @@ static bool is_slow(struct tg_attempt *a, bool stream, uint64_t measured_us, uin
         slow_us = SLOW_FLOOR_US;
     if ((double)measured_us <= slow_us)
         return false;
-    if (stream || a->output_tokens <= 0)
+    if (stream || a->usage.output_tokens <= 0)
         return true;
     const struct tg_dep_quantiles *pt = tg_dep_quantiles(a->dep, TG_DEP_PER_TOKEN, now);
     if (pt->p50_us <= 0 || pt->weight < 10)
         return true;
-    return (double)measured_us / (double)a->output_tokens > factor * pt->p50_us;
+    return (double)measured_us / (double)a->usage.output_tokens > factor * pt->p50_us;
 }
 
 /* Books a finished or cancelled attempt: metrics, breaker, latency. */
@@ -411,9 +400,9 @@ static void learn_context(struct tg_attempt *a)
 static void book_cost(struct tg_attempt *a)
 {
     struct tg_prices p = tg_deployment_prices(a->dcfg);
-    if (!tg_prices_set(&p) || (a->input_tokens <= 0 && a->output_tokens <= 0))
+    if (!tg_prices_set(&p) || (a->usage.input_tokens <= 0 && a->usage.output_tokens <= 0))
         return;
-    struct tg_usage u = {a->input_tokens, a->cached_tokens, a->output_tokens};
+    struct tg_usage u = {a->usage.input_tokens, a->usage.cached_tokens, a->usage.output_tokens};
     a->cost_usd = tg_cost_usd(&p, &u);
     a->req->cost_usd += a->cost_usd;
     a->req->cost_known = true;
@@ -451,14 +440,14 @@ static void book(struct tg_attempt *a)
         if (cfg->breaker.latency_factor > 0 && is_slow(a, stream, measured_us, now))
             failure = answered = true;
         tg_hist_record(stream ? &a->dep->ttfb : &a->dep->latency, now, measured_us);
-        if (!stream && a->output_tokens > 0)
-            tg_hist_record(&a->dep->per_token, now, us / (uint64_t)a->output_tokens);
+        if (!stream && a->usage.output_tokens > 0)
+            tg_hist_record(&a->dep->per_token, now, us / (uint64_t)a->usage.output_tokens);
         tg_health_latency(&a->dep->health, now, stream, (double)measured_us);
         const char *in[] = {dname, "input"}, *out[] = {dname, "output"};
-        if (a->input_tokens > 0)
-            tg_metric_add(gw->fam.tokens, in, (double)a->input_tokens);
-        if (a->output_tokens > 0)
-            tg_metric_add(gw->fam.tokens, out, (double)a->output_tokens);
+        if (a->usage.input_tokens > 0)
+            tg_metric_add(gw->fam.tokens, in, (double)a->usage.input_tokens);
+        if (a->usage.output_tokens > 0)
+            tg_metric_add(gw->fam.tokens, out, (double)a->usage.output_tokens);
     }
     if (a->cls != TG_CLASS_CLIENT_ERROR && a->cls != TG_CLASS_CONTEXT_OVERFLOW &&
         a->cls != TG_CLASS_CONTENT_POLICY)

@@ -115,12 +115,10 @@ struct tg_attempt {
     bool keep_transcript;   /* streams: keep what was relayed, for the cache */
     struct tg_buf transcript;
     bool saw_content;
-    bool saw_done;          /* [DONE] */
+    bool saw_done;          /* the format's terminator ([DONE], message_stop, response.completed) */
     bool stream_error;      /* an error event, or an unparseable chunk */
     char *stream_error_json; /* the upstream's error object, for the client */
     char finish_reason[32];
-    int64_t input_tokens, output_tokens;
-    int64_t cached_tokens; /* the part of input_tokens read from the provider's cache */
     double cost_usd;       /* usage times the deployment's prices, once finished */
     struct tg_usage_facts usage; /* as reported so far */
     /* The answer from the wire's API to the client's (formats/convert.h). */

@@ -622,8 +622,8 @@ static void answer_from_attempt(struct tg_req *r, struct tg_attempt *a, enum tg_
     r->served_route = r->route->model;
     r->status = a->xfer.status;
     r->hedge_won = a->hedge && a->cls == TG_CLASS_OK;
-    r->input_tokens = a->input_tokens;
-    r->output_tokens = a->output_tokens;
+    r->input_tokens = a->usage.input_tokens;
+    r->output_tokens = a->usage.output_tokens;
     if (!tg_out_pending(r))
         return;
     /* The provider's own content type when its bytes go as they came. */
@@ -1127,8 +1127,8 @@ static void st_stream(struct tg_req *r)
     while ((a = take_finished(r))) {
         if (a != w)
             continue;
-        r->input_tokens = w->input_tokens;
-        r->output_tokens = w->output_tokens;
+        r->input_tokens = w->usage.input_tokens;
+        r->output_tokens = w->usage.output_tokens;
         if (w->cls == TG_CLASS_OK) {
             tg_out_stream_end(r);
             cache_store(r, w);
