@@ -598,8 +598,7 @@ static void test_response_rows(void **state)
          "[{'id':'t1','type':'function','function':{'name':'a','arguments':'{}'}},{'id':'t2',"
          "'type':'function','function':{'name':'b','arguments':'{\\'x\\':[1,2]}'}}]}"},
         /* clang-format on */
-        {MSG_BODY(THINKING("Let me see.") "," TEXT("42"), "'end_turn'", USAGE),
-         "choices.0.message",
+        {MSG_BODY(THINKING("Let me see.") "," TEXT("42"), "'end_turn'", USAGE), "choices.0.message",
          "{'role':'assistant','content':'42','reasoning_content':'Let me see.'}"},
         /* only thinking: still a (empty) text answer, with its reasoning */
         {MSG_BODY(THINKING("hm"), "'max_tokens'", USAGE), "choices.0.message",
@@ -1161,9 +1160,9 @@ static void test_stream_thinking(void **state)
     struct tg_buf out = TG_BUF_INIT;
     assert_int_equal(feed(&s, evs, N_OF(evs), &out, NULL, NULL), TG_FMT_DONE);
     cJSON *chunks = chunks_of(out.data);
-    static const char *const deltas[] = {
-        "{'role':'assistant','content':''}", "{'reasoning_content':'Let me'}",
-        "{'reasoning_content':' see.'}", "{'content':'42'}", "{}"};
+    static const char *const deltas[] = {"{'role':'assistant','content':''}",
+                                         "{'reasoning_content':'Let me'}",
+                                         "{'reasoning_content':' see.'}", "{'content':'42'}", "{}"};
     assert_int_equal(cJSON_GetArraySize(chunks), N_OF(deltas) + 1);
     for (size_t i = 0; i < N_OF(deltas); i++) {
         const cJSON *c = cJSON_GetArrayItem(chunks, (int)i);
@@ -1177,10 +1176,9 @@ static void test_stream_thinking(void **state)
     /* a thinking_delta without its text is broken, as a text_delta is */
     struct tg_buf o2 = TG_BUF_INIT;
     char *bad = tg_test_q("{'index':0,'delta':{'type':'thinking_delta'}}");
-    assert_int_equal(
-        tg_fmt_chat_from_messages_stream_event(&s, "content_block_delta", bad, strlen(bad), &o2,
-                                               NULL),
-        TG_FMT_BAD);
+    assert_int_equal(tg_fmt_chat_from_messages_stream_event(&s, "content_block_delta", bad,
+                                                            strlen(bad), &o2, NULL),
+                     TG_FMT_BAD);
     assert_int_equal(o2.len, 0);
     free(bad);
     tg_buf_free(&o2);
