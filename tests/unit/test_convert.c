@@ -114,6 +114,10 @@ static const struct answer_row answer_rows[] = {
     {RESP, CHAT, CHAT_ANSWER("tool_calls"), "usage.input_tokens_details", "{'cached_tokens':20}"},
     {RESP, CHAT, CHAT_ANSWER("length"), "status", "'incomplete'"},
     {RESP, CHAT, CHAT_ANSWER("length"), "incomplete_details", "{'reason':'max_output_tokens'}"},
+    /* the item the limit cut is unfinished, the ones before it whole: as
+     * the same answer streamed says */
+    {RESP, CHAT, CHAT_ANSWER("length"), "output.1.status", "'completed'"},
+    {RESP, CHAT, CHAT_ANSWER("length"), "output.2.status", "'incomplete'"},
     /* responses <- messages, through chat */
     {RESP, MSGS, MSGS_ANSWER("tool_use"), "id", "'resp_msg_X'"},
     {RESP, MSGS, MSGS_ANSWER("tool_use"), "model", "'claude-x'"},
@@ -127,6 +131,8 @@ static const struct answer_row answer_rows[] = {
      "'output_tokens_details':{'reasoning_tokens':0},'total_tokens':39}"},
     {RESP, MSGS, MSGS_ANSWER("max_tokens"), "status", "'incomplete'"},
     {RESP, MSGS, MSGS_ANSWER("max_tokens"), "incomplete_details", "{'reason':'max_output_tokens'}"},
+    {RESP, MSGS, MSGS_ANSWER("max_tokens"), "output.1.status", "'completed'"},
+    {RESP, MSGS, MSGS_ANSWER("max_tokens"), "output.2.status", "'incomplete'"},
 };
 
 /* The converted answer (rc in *rc), parsed; NULL when it is not JSON. */
