@@ -52,13 +52,15 @@ static const char *request_for(enum tg_api client)
 #define CHAT_ANSWER(finish)                                                                        \
     "{'id':'chatcmpl-X','object':'chat.completion','created':1700000000,'model':'gpt-4o',"         \
     "'choices':[{'index':0,'message':{'role':'assistant','content':'Paris.',"                      \
-    "'reasoning_content':'Think.','tool_calls':[{'id':'call_A1','type':'function','function':"     \
+    "'reasoning_content':'Th\xc3\xa9nk.','tool_calls':[{'id':'call_A1','type':'function','"        \
+    "function':"                                                                                   \
     "{'name':'get_weather','arguments':'{\\'city\\':\\'Paris\\'}'}}]},'finish_reason':'" finish    \
     "'}],'usage':{'prompt_tokens':30,'completion_tokens':9,'total_tokens':39,"                     \
     "'prompt_tokens_details':{'cached_tokens':20}}}"
 #define MSGS_ANSWER(stop)                                                                          \
     "{'id':'msg_X','type':'message','role':'assistant','model':'claude-x','content':["             \
-    "{'type':'thinking','thinking':'Think.','signature':'EqQB'},{'type':'text','text':'Paris.'},"  \
+    "{'type':'thinking','thinking':'Th\xc3\xa9nk.','signature':'EqQB'},{'type':'text','text':'"    \
+    "Paris.'},"                                                                                    \
     "{'type':'tool_use','id':'toolu_A1','name':'get_weather','input':{'city':'Paris'}}],"          \
     "'stop_reason':'" stop "','stop_sequence':null,'usage':{'input_tokens':10,"                    \
     "'cache_creation_input_tokens':0,'cache_read_input_tokens':20,'output_tokens':9}}"
@@ -84,7 +86,7 @@ static const struct answer_row answer_rows[] = {
     /* chat <- messages */
     {CHAT, MSGS, MSGS_ANSWER("tool_use"), "object", "'chat.completion'"},
     {CHAT, MSGS, MSGS_ANSWER("tool_use"), "choices.0.message.content", "'Paris.'"},
-    {CHAT, MSGS, MSGS_ANSWER("tool_use"), "choices.0.message.reasoning_content", "'Think.'"},
+    {CHAT, MSGS, MSGS_ANSWER("tool_use"), "choices.0.message.reasoning_content", "'Th\xc3\xa9nk.'"},
     {CHAT, MSGS, MSGS_ANSWER("tool_use"), "choices.0.message.tool_calls",
      "[{'id':'toolu_A1','type':'function','function':{'name':'get_weather',"
      "'arguments':'{\\'city\\':\\'Paris\\'}'}}]"},
@@ -96,7 +98,8 @@ static const struct answer_row answer_rows[] = {
     /* messages <- chat */
     {MSGS, CHAT, CHAT_ANSWER("tool_calls"), "type", "'message'"},
     {MSGS, CHAT, CHAT_ANSWER("tool_calls"), "content",
-     "[{'type':'thinking','thinking':'Think.','signature':''},{'type':'text','text':'Paris.'},"
+     "[{'type':'thinking','thinking':'Th\xc3\xa9nk.','signature':''},{'type':'text','text':'Paris.'"
+     "},"
      "{'type':'tool_use','id':'call_A1','name':'get_weather','input':{'city':'Paris'}}]"},
     {MSGS, CHAT, CHAT_ANSWER("tool_calls"), "stop_reason", "'tool_use'"},
     {MSGS, CHAT, CHAT_ANSWER("length"), "stop_reason", "'max_tokens'"},
@@ -107,7 +110,7 @@ static const struct answer_row answer_rows[] = {
     {RESP, CHAT, CHAT_ANSWER("tool_calls"), "status", "'completed'"},
     {RESP, CHAT, CHAT_ANSWER("tool_calls"), "instructions", "'be brief'"},
     {RESP, CHAT, CHAT_ANSWER("tool_calls"), "output.0.summary",
-     "[{'type':'summary_text','text':'Think.'}]"},
+     "[{'type':'summary_text','text':'Th\xc3\xa9nk.'}]"},
     {RESP, CHAT, CHAT_ANSWER("tool_calls"), "output.1.content.0.text", "'Paris.'"},
     {RESP, CHAT, CHAT_ANSWER("tool_calls"), "output.2.call_id", "'call_A1'"},
     {RESP, CHAT, CHAT_ANSWER("tool_calls"), "output.2.arguments", "'{\\'city\\':\\'Paris\\'}'"},
@@ -122,7 +125,7 @@ static const struct answer_row answer_rows[] = {
     {RESP, MSGS, MSGS_ANSWER("tool_use"), "id", "'resp_msg_X'"},
     {RESP, MSGS, MSGS_ANSWER("tool_use"), "model", "'claude-x'"},
     {RESP, MSGS, MSGS_ANSWER("tool_use"), "output.0.type", "'reasoning'"},
-    {RESP, MSGS, MSGS_ANSWER("tool_use"), "output.0.summary.0.text", "'Think.'"},
+    {RESP, MSGS, MSGS_ANSWER("tool_use"), "output.0.summary.0.text", "'Th\xc3\xa9nk.'"},
     {RESP, MSGS, MSGS_ANSWER("tool_use"), "output.1.content.0.text", "'Paris.'"},
     {RESP, MSGS, MSGS_ANSWER("tool_use"), "output.2.call_id", "'toolu_A1'"},
     {RESP, MSGS, MSGS_ANSWER("tool_use"), "output.2.arguments", "'{\\'city\\':\\'Paris\\'}'"},
@@ -232,9 +235,9 @@ static void test_answer_ids_round_trip(void **state)
     assert_true(path_matches(m, "content.2.id", "'call_A1'"));
     assert_true(path_matches(b, "choices.0.message.tool_calls.0.id", "'call_A1'"));
     /* and the reasoning with it: chat -> thinking block -> chat -> reasoning item */
-    assert_true(path_matches(b, "choices.0.message.reasoning_content", "'Think.'"));
+    assert_true(path_matches(b, "choices.0.message.reasoning_content", "'Th\xc3\xa9nk.'"));
     assert_true(path_matches(r, "output.2.call_id", "'call_A1'"));
-    assert_true(path_matches(r, "output.0.summary.0.text", "'Think.'"));
+    assert_true(path_matches(r, "output.0.summary.0.text", "'Th\xc3\xa9nk.'"));
     /* usage, cached tokens included, both ways */
     assert_true(path_matches(b, "usage",
                              "{'prompt_tokens':30,'completion_tokens':9,'total_tokens':39,"
@@ -469,7 +472,7 @@ static void messages_wire(const struct wire_opts *o, struct tg_buf *b)
          "'toolu_A1','name':'get_weather','input':{}}}"},
         {"content_block_delta", BLOCK_DELTA(2, "{'type':'input_json_delta','partial_json':''}")},
         {"content_block_delta",
-         BLOCK_DELTA(2, "{'type':'input_json_delta','partial_json':'{\\'city\\': '}")},
+         BLOCK_DELTA(2, "{'type':'input_json_delta','partial_json':'{\\'city\\':'}")},
         {"content_block_delta",
          BLOCK_DELTA(2, "{'type':'input_json_delta','partial_json':'\\'Paris\\'}'}")},
         {"content_block_stop", "{'type':'content_block_stop','index':2}"},
@@ -934,7 +937,7 @@ static const struct stream_case stream_cases[] = {
       {"content", "'Paris.'"},
       {"reasoning_content", "'Th\xc3\xa9nk.'"},
       {"tool_calls",
-       "[{'id':'toolu_A1','name':'get_weather','arguments':'{\\'city\\': \\'Paris\\'}'}]"},
+       "[{'id':'toolu_A1','name':'get_weather','arguments':'{\\'city\\':\\'Paris\\'}'}]"},
       {"finish_reason", "'tool_calls'"},
       {"usage",
        "{'prompt_tokens':30,'completion_tokens':9,'total_tokens':39,'prompt_tokens_details':"
@@ -1035,7 +1038,7 @@ static const struct stream_case stream_cases[] = {
       {"response.output.0.summary.0.text", "'Th\xc3\xa9nk.'"},
       {"response.output.1.content.0.text", "'Paris.'"},
       {"response.output.2.call_id", "'toolu_A1'"},
-      {"response.output.2.arguments", "'{\\'city\\': \\'Paris\\'}'"},
+      {"response.output.2.arguments", "'{\\'city\\':\\'Paris\\'}'"},
       {"response.usage",
        "{'input_tokens':30,'input_tokens_details':{'cached_tokens':20},'output_tokens':9,"
        "'output_tokens_details':{'reasoning_tokens':0},'total_tokens':39}"}}},
@@ -1160,6 +1163,53 @@ static void test_stream_messages_round_trip(void **state)
     tg_convert_free(&hub.c);
     tg_buf_free(&bytes);
     cJSON_Delete(chat_req);
+    cJSON_Delete(req);
+}
+
+/* A Responses client gets one response whether it streams or not: the
+ * streamed response.completed (or .incomplete) and the same answer whole
+ * agree on the output items, their ids and statuses, and the usage. */
+static void test_stream_equals_whole(void **state)
+{
+    (void)state;
+    static const struct {
+        enum tg_api wire;
+        const char *finish;
+        const char *whole;
+    } rows[] = {
+        {CHAT, "tool_calls", CHAT_ANSWER("tool_calls")},
+        {CHAT, "length", CHAT_ANSWER("length")},
+        {MSGS, "tool_use", MSGS_ANSWER("tool_use")},
+        {MSGS, "max_tokens", MSGS_ANSWER("max_tokens")},
+    };
+    cJSON *req = parse_q(RESP_REQ);
+    for (size_t i = 0; i < N_OF(rows); i++) {
+        struct wire_opts o = {rows[i].finish, true, true};
+        struct tg_buf bytes = TG_BUF_INIT, out = TG_BUF_INIT;
+        wire_bytes(rows[i].wire, &o, &bytes);
+        struct run r = {.limit = 0};
+        run_stream(RESP, rows[i].wire, req, true, bytes.data, bytes.len, 0, &r);
+        cJSON *streamed = read_client(RESP, &r.out);
+        int rc;
+        cJSON *whole = convert_answer(RESP, rows[i].wire, rows[i].whole, &out, &rc);
+        assert_int_equal(rc, 0);
+        static const char *const members[] = {"id",     "model", "status", "incomplete_details",
+                                              "output", "usage"};
+        for (size_t m = 0; m < N_OF(members); m++) {
+            if (!cJSON_Compare(at(at(streamed, "response"), members[m]), at(whole, members[m]),
+                               true))
+                fail_msg("%s<-%s, %s: %s differs:\n stream %s\n whole  %s", api_name(RESP),
+                         api_name(rows[i].wire), rows[i].finish, members[m],
+                         cJSON_PrintUnformatted(at(streamed, "response")),
+                         cJSON_PrintUnformatted(whole));
+        }
+        cJSON_Delete(whole);
+        cJSON_Delete(streamed);
+        tg_buf_free(&out);
+        tg_buf_free(&r.out);
+        tg_convert_free(&r.c);
+        tg_buf_free(&bytes);
+    }
     cJSON_Delete(req);
 }
 
@@ -1355,6 +1405,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_streams_every_cut),
         cmocka_unit_test(test_stream_messages_round_trip),
+        cmocka_unit_test(test_stream_equals_whole),
         cmocka_unit_test(test_stream_end_without_done),
         cmocka_unit_test(test_stream_fail_every_event),
         cmocka_unit_test(test_gateway_errors),
