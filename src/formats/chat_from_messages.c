@@ -386,8 +386,10 @@ static enum tg_fmt_result on_block_delta(struct tg_fmt_chat_from_messages_stream
             return TG_FMT_BAD;
         int index = block_index(s, root);
         /* Blocks stream one after another, so past the table's end (or
-         * without an index) the delta belongs to the latest tool block. */
-        int tool = index >= 0 && s->block_tool[index] >= 0 ? s->block_tool[index] : s->n_tools - 1;
+         * without an index) the delta belongs to the latest tool block; a
+         * block the table knows is no tool's (a server tool, which
+         * Anthropic runs) has no call to add to. */
+        int tool = index >= 0 ? s->block_tool[index] : s->n_tools - 1;
         if (tool >= 0 && *part)
             tool_delta_chunk(s, out, tool, NULL, NULL, part);
     }

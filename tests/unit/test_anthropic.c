@@ -1197,6 +1197,11 @@ static void test_stream_tool_indexes(void **state)
         EV_TOOL_START(1, "b", "fb"),
         EV_JSON(1, "B1"),
         EV_JSON(0, "A1"),
+        /* a server tool's input (Anthropic runs it) is no call of the client's */
+        {"content_block_start",
+         "{'type':'content_block_start','index':2,'content_block':{'type':'server_tool_use',"
+         "'id':'srvtoolu_1','name':'web_search','input':{}}}"},
+        EV_JSON(2, "{\\'query\\':\\'x\\'}"),
         {"content_block_start",
          "{'type':'content_block_start','index':70,'content_block':{'type':'tool_use','id':'c',"
          "'name':'fc','input':{'pre':1}}}"},
