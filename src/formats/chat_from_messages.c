@@ -173,7 +173,7 @@ int tg_fmt_chat_from_messages_answer(const char *body, size_t len, struct tg_buf
     if (!cJSON_IsArray(content))
         content = NULL;
 
-    struct tg_buf text = TG_BUF_INIT;
+    struct tg_buf text = TG_BUF_INIT, thinking = TG_BUF_INIT;
     bool has_text = false;
     int n_tools = 0;
     const cJSON *block;
@@ -188,8 +188,14 @@ int tg_fmt_chat_from_messages_answer(const char *body, size_t len, struct tg_buf
             }
         } else if (tg_fmt_str_eq(type, "tool_use")) {
             n_tools++;
+        } else if (tg_fmt_str_eq(type, "thinking")) {
+            /* joined as a stream's thinking_delta chunks would be */
+            const char *t = tg_json_get_str(block, "thinking");
+            if (t)
+                tg_buf_puts(&thinking, t);
         }
-        /* thinking, redacted_thinking, server tools: OpenAI has no place. */
+        /* redacted_thinking (encrypted, nothing to read), server tools:
+         * OpenAI has no place. */
     }
 
     tg_buf_puts(out, "{\"id\":");
@@ -203,6 +209,13 @@ int tg_fmt_chat_from_messages_answer(const char *body, size_t len, struct tg_buf
     else
         tg_buf_puts(out, n_tools ? "null" : "\"\"");
     tg_buf_free(&text);
+    /* Reasoning where DeepSeek and vLLM put it, and where the translators
+     * to Messages and Responses read it back from. */
+    if (thinking.len) {
+        tg_buf_puts(out, ",\"reasoning_content\":");
+        tg_buf_json_str(out, thinking.data, thinking.len);
+    }
+    tg_buf_free(&thinking);
     if (n_tools) {
         tg_buf_puts(out, ",\"tool_calls\":[");
         int k = 0;
@@ -355,13 +368,14 @@ static enum tg_fmt_result on_block_delta(struct tg_fmt_chat_from_messages_stream
     if (!cJSON_IsObject(delta))
         return TG_FMT_BAD;
     const char *type = tg_json_get_str(delta, "type");
-    if (tg_fmt_str_eq(type, "text_delta")) {
-        const char *text = tg_json_get_str(delta, "text");
+    bool text_delta = tg_fmt_str_eq(type, "text_delta");
+    if (text_delta || tg_fmt_str_eq(type, "thinking_delta")) {
+        const char *text = tg_json_get_str(delta, text_delta ? "text" : "thinking");
         if (!text)
             return TG_FMT_BAD;
         if (*text) {
             chunk_open(s, out);
-            tg_buf_puts(out, "{\"content\":");
+            tg_buf_puts(out, text_delta ? "{\"content\":" : "{\"reasoning_content\":");
             tg_fmt_put_str(out, text);
             tg_buf_putc(out, '}');
             chunk_close(out, NULL);
@@ -372,12 +386,14 @@ static enum tg_fmt_result on_block_delta(struct tg_fmt_chat_from_messages_stream
             return TG_FMT_BAD;
         int index = block_index(s, root);
         /* Blocks stream one after another, so past the table's end (or
-         * without an index) the delta belongs to the latest tool block. */
-        int tool = index >= 0 && s->block_tool[index] >= 0 ? s->block_tool[index] : s->n_tools - 1;
+         * without an index) the delta belongs to the latest tool block; a
+         * block the table knows is no tool's (a server tool, which
+         * Anthropic runs) has no call to add to. */
+        int tool = index >= 0 ? s->block_tool[index] : s->n_tools - 1;
         if (tool >= 0 && *part)
             tool_delta_chunk(s, out, tool, NULL, NULL, part);
     }
-    /* thinking_delta, signature_delta, citations_delta: nothing to say. */
+    /* signature_delta, citations_delta: nothing chat could say. */
     return TG_FMT_CONTINUE;
 }
 

@@ -22,7 +22,10 @@ int tg_fmt_chat_from_messages_request(const cJSON *messages, const char *model, 
                                       char *why, size_t why_len);
 
 /* Translates a complete Messages answer (status 200) into a
- * chat.completion. Returns 0, or -1 when the body is not a message. */
+ * chat.completion: text as content, tool_use blocks as tool_calls with
+ * their ids, thinking blocks as the message's "reasoning_content" (the
+ * field DeepSeek and vLLM use). Returns 0, or -1 when the body is not a
+ * message. */
 int tg_fmt_chat_from_messages_answer(const char *body, size_t len, struct tg_buf *out);
 
 /* Translates a Messages error body (any non-200) into OpenAI's error shape
@@ -49,7 +52,7 @@ void tg_fmt_chat_from_messages_stream_init(struct tg_fmt_chat_from_messages_stre
                                            bool include_usage, int64_t created);
 /* Translates one SSE event of a Messages stream (its event name and data)
  * into chat.completion.chunk events, each "data: {...}\n\n", appended to
- * out. TG_FMT_DONE on message_stop (the final chunks and "data: [DONE]"
+ * out (thinking_delta as delta.reasoning_content). TG_FMT_DONE on message_stop (the final chunks and "data: [DONE]"
  * appended); with TG_FMT_ERROR (an error event) *error_json (malloc'd,
  * caller frees) is an OpenAI error object. */
 enum tg_fmt_result

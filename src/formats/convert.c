@@ -91,8 +91,9 @@ void tg_convert_error(struct tg_convert *c, const char *body, size_t len, int st
 /* ---- streams ---- */
 
 /* A Responses pass-through keeps what its in-band failure must say: the
- * response's id and model (from response.created, read once) and the
- * sequence number the next event takes. */
+ * response's id, model and created_at (from response.created, read once:
+ * response.failed ends that response) and the sequence number the next
+ * event takes. */
 static void note_responses_event(struct tg_convert *c, const char *event, const char *data,
                                  size_t len)
 {
@@ -105,6 +106,9 @@ static void note_responses_event(struct tg_convert *c, const char *event, const 
     const char *id = tg_json_get_str(resp, "id");
     const char *model = tg_json_get_str(resp, "model");
     const cJSON *seq = tg_fmt_get(doc, "sequence_number");
+    const cJSON *created = tg_fmt_get(resp, "created_at");
+    if (cJSON_IsNumber(created))
+        s->created = tg_fmt_count(created);
     if (id)
         tg_fmt_copy_trunc(s->id, sizeof(s->id), id);
     if (model)
@@ -113,6 +117,28 @@ static void note_responses_event(struct tg_convert *c, const char *event, const 
         s->seq = (int)seq->valuedouble + 1;
     s->phase = TG_RSTREAM_OPEN;
     cJSON_Delete(doc);
+}
+
+/* A passed-through event's bytes. When a read ends between the CR and the
+ * LF of a CRLF, the SSE parser gives the LF to the next event's bytes; a
+ * dropped event keeps the LF that ended the event before it and takes along
+ * the one that ends itself, so the client's bytes never depend on where
+ * the reads split the stream. */
+static void pass_raw(struct tg_convert *c, const char *raw, size_t len, bool drop,
+                     struct tg_buf *out)
+{
+    if (c->skip_lf && len > 0 && raw[0] == '\n') {
+        raw++;
+        len--;
+    }
+    c->skip_lf = false;
+    if (!drop) {
+        tg_buf_append(out, raw, len);
+        return;
+    }
+    if (len > 0 && raw[0] == '\n')
+        tg_buf_putc(out, '\n');
+    c->skip_lf = len > 0 && raw[len - 1] == '\r';
 }
 
 /* One chat event (its data) into the client's format. */
@@ -156,8 +182,7 @@ enum tg_fmt_result tg_convert_event(struct tg_convert *c, const char *event, con
     if (tg_convert_passes(c)) {
         if (c->client == TG_API_RESPONSES)
             note_responses_event(c, event, data, len);
-        if (!(usage_only && c->drop_usage))
-            tg_buf_append(out, raw, raw_len);
+        pass_raw(c, raw, raw_len, usage_only && c->drop_usage, out);
         return TG_FMT_CONTINUE; /* the reader knows the terminators */
     }
     if (c->wire == TG_API_MESSAGES) {

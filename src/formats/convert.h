@@ -23,6 +23,7 @@ struct tg_convert {
     enum tg_api client, wire;
     const cJSON *request; /* the client's request (borrowed) */
     bool drop_usage;      /* chat to chat: the usage chunk asked for on the client's behalf */
+    bool skip_lf;         /* the LF that starts the next event's bytes ended a dropped one */
     bool ended;           /* the client's stream terminator was written */
     /* The stages a stream takes, as the pair needs them. */
     struct tg_fmt_chat_from_messages_stream from_messages; /* wire Messages -> chat */

@@ -390,9 +390,11 @@ int tg_responses_from_chat_answer(const char *body, size_t len, const cJSON *req
         const char *args = tg_json_get_str(fn, "arguments");
         tg_buf_puts(&it->text, args ? args : "");
     }
+    /* The limit cuts the item being written, the last: those before it
+     * are whole, as the same answer streamed says. */
     for (int i = 0; i < s.n_items; i++) {
         s.items[i].done = true;
-        s.items[i].cut = cut;
+        s.items[i].cut = cut && i == s.n_items - 1;
     }
     read_usage(&s, tg_fmt_get(root, "usage"));
     put_response(out, &s, ending_of(s.finish_reason), NULL);

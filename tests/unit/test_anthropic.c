@@ -564,6 +564,7 @@ struct resp_row {
 #define TOOL_USE(id, name, input)                                                                  \
     "{'type':'tool_use','id':'" id "','name':'" name "','input':" input "}"
 #define USAGE "{'input_tokens':10,'output_tokens':5}"
+#define THINKING(t) "{'type':'thinking','thinking':'" t "','signature':'EqQB'}"
 
 static void test_response_rows(void **state)
 {
@@ -586,17 +587,35 @@ static void test_response_rows(void **state)
          "'function':{'name':'get','arguments':'{\\'city\\':\\'Paris\\'}'}}]}"},
         {MSG_BODY(TOOL_USE("toolu_1", "get", "{'city':'Paris'}"), "'tool_use'", USAGE),
          "choices.0.finish_reason", "'tool_calls'"},
-        /* both, and a thinking block that has no OpenAI place */
+        /* both, and the thinking as reasoning_content */
         /* clang-format off */
         {MSG_BODY("{'type':'thinking','thinking':'hmm','signature':'s'}," TEXT(
                       "Checking.") "," TOOL_USE("t1", "a", "{}") "," TOOL_USE("t2", "b",
                                                                                 "{'x':[1,2]}"),
                   "'tool_use'", USAGE),
          "choices.0.message",
-         "{'role':'assistant','content':'Checking.','tool_calls':[{'id':'t1','type':'function',"
-         "'function':{'name':'a','arguments':'{}'}},{'id':'t2','type':'function','function':"
-         "{'name':'b','arguments':'{\\'x\\':[1,2]}'}}]}"},
+         "{'role':'assistant','content':'Checking.','reasoning_content':'hmm','tool_calls':"
+         "[{'id':'t1','type':'function','function':{'name':'a','arguments':'{}'}},{'id':'t2',"
+         "'type':'function','function':{'name':'b','arguments':'{\\'x\\':[1,2]}'}}]}"},
         /* clang-format on */
+        {MSG_BODY(THINKING("Let me see.") "," TEXT("42"), "'end_turn'", USAGE), "choices.0.message",
+         "{'role':'assistant','content':'42','reasoning_content':'Let me see.'}"},
+        /* only thinking: still a (empty) text answer, with its reasoning */
+        {MSG_BODY(THINKING("hm"), "'max_tokens'", USAGE), "choices.0.message",
+         "{'role':'assistant','content':'','reasoning_content':'hm'}"},
+        /* blocks joined as their stream deltas are; redacted thinking is
+         * encrypted, with nothing to read */
+        {MSG_BODY(THINKING("a") ",{'type':'redacted_thinking','data':'EnC'}," THINKING(
+                      "b") "," TEXT("x"),
+                  "'end_turn'", USAGE),
+         "choices.0.message.reasoning_content", "'ab'"},
+        {MSG_BODY("{'type':'redacted_thinking','data':'EnC'}," TEXT("x"), "'end_turn'", USAGE),
+         "choices.0.message.reasoning_content", "!"},
+        {MSG_BODY(THINKING("") "," TEXT("x"), "'end_turn'", USAGE),
+         "choices.0.message.reasoning_content", "!"},
+        {MSG_BODY("{'type':'thinking','thinking':7}," TEXT("x"), "'end_turn'", USAGE),
+         "choices.0.message.reasoning_content", "!"},
+        {MSG_BODY(TEXT("x"), "'end_turn'", USAGE), "choices.0.message.reasoning_content", "!"},
         {MSG_BODY(TOOL_USE("t1", "a", "null"), "'tool_use'", USAGE),
          "choices.0.message.tool_calls.0.function.arguments", "'null'"},
         /* nothing at all: empty text, not null */
@@ -1039,7 +1058,7 @@ static void test_stream_full(void **state)
         assert_true(
             tg_test_matches(chunks, "0.choices.0.delta", "{'role':'assistant','content':''}"));
 
-        struct tg_buf text = TG_BUF_INIT, args = TG_BUF_INIT;
+        struct tg_buf text = TG_BUF_INIT, args = TG_BUF_INIT, reasoning = TG_BUF_INIT;
         const char *tool_id = NULL, *tool_name = NULL;
         int finish_at = -1;
         for (int i = 0; i < n; i++) {
@@ -1074,6 +1093,9 @@ static void test_stream_full(void **state)
             const cJSON *content = tg_test_at(c, "choices.0.delta.content");
             if (cJSON_IsString(content))
                 tg_buf_puts(&text, content->valuestring);
+            const cJSON *thought = tg_test_at(c, "choices.0.delta.reasoning_content");
+            if (cJSON_IsString(thought))
+                tg_buf_puts(&reasoning, thought->valuestring);
             const cJSON *tc = tg_test_at(c, "choices.0.delta.tool_calls.0");
             if (tc) {
                 assert_true(tg_test_matches(tc, "index", "0"));
@@ -1088,6 +1110,7 @@ static void test_stream_full(void **state)
             }
         }
         assert_string_equal(text.data, "Hello, world");
+        assert_string_equal(reasoning.data, "x");
         assert_string_equal(tool_id, "toolu_9");
         assert_string_equal(tool_name, "get_weather");
         assert_string_equal(args.data, "{\"city\": \"Paris\"}");
@@ -1097,9 +1120,70 @@ static void test_stream_full(void **state)
         assert_string_equal(out.data + out.len - done_len, "data: [DONE]\n\n");
         tg_buf_free(&text);
         tg_buf_free(&args);
+        tg_buf_free(&reasoning);
         cJSON_Delete(chunks);
         tg_buf_free(&out);
     }
+}
+
+/* Extended thinking: each thinking_delta a delta.reasoning_content chunk
+ * (what DeepSeek and vLLM stream), its signature nothing; the text after it
+ * content as ever. */
+static void test_stream_thinking(void **state)
+{
+    (void)state;
+    static const struct ev evs[] = {
+        EV_START,
+        {"content_block_start", "{'type':'content_block_start','index':0,'content_block':"
+                                "{'type':'thinking','thinking':'','signature':''}}"},
+        {"content_block_delta", "{'type':'content_block_delta','index':0,'delta':"
+                                "{'type':'thinking_delta','thinking':'Let me'}}"},
+        {"content_block_delta", "{'type':'content_block_delta','index':0,'delta':"
+                                "{'type':'thinking_delta','thinking':''}}"},
+        {"content_block_delta", "{'type':'content_block_delta','index':0,'delta':"
+                                "{'type':'thinking_delta','thinking':' see.'}}"},
+        {"content_block_delta", "{'type':'content_block_delta','index':0,'delta':"
+                                "{'type':'signature_delta','signature':'EqQBCgIYAhIM'}}"},
+        EV_STOP_BLOCK(0),
+        {"content_block_start", "{'type':'content_block_start','index':1,'content_block':"
+                                "{'type':'redacted_thinking','data':'EnC'}}"},
+        EV_STOP_BLOCK(1),
+        {"content_block_start",
+         "{'type':'content_block_start','index':2,'content_block':{'type':'text','text':''}}"},
+        EV_TEXT(2, "42"),
+        EV_STOP_BLOCK(2),
+        EV_MSG_DELTA("end_turn", 7),
+        EV_MSG_STOP,
+    };
+    struct tg_fmt_chat_from_messages_stream s;
+    tg_fmt_chat_from_messages_stream_init(&s, false, CREATED);
+    struct tg_buf out = TG_BUF_INIT;
+    assert_int_equal(feed(&s, evs, N_OF(evs), &out, NULL, NULL), TG_FMT_DONE);
+    cJSON *chunks = chunks_of(out.data);
+    static const char *const deltas[] = {"{'role':'assistant','content':''}",
+                                         "{'reasoning_content':'Let me'}",
+                                         "{'reasoning_content':' see.'}", "{'content':'42'}", "{}"};
+    assert_int_equal(cJSON_GetArraySize(chunks), N_OF(deltas) + 1);
+    for (size_t i = 0; i < N_OF(deltas); i++) {
+        const cJSON *c = cJSON_GetArrayItem(chunks, (int)i);
+        check_chunk_shape(c);
+        if (!tg_test_matches(c, "choices.0.delta", deltas[i])) {
+            report(i, "choices.0.delta", deltas[i], c);
+            fail();
+        }
+    }
+    assert_true(tg_test_matches(chunks, "4.choices.0.finish_reason", "'stop'"));
+    /* a thinking_delta without its text is broken, as a text_delta is */
+    struct tg_buf o2 = TG_BUF_INIT;
+    char *bad = tg_test_q("{'index':0,'delta':{'type':'thinking_delta'}}");
+    assert_int_equal(tg_fmt_chat_from_messages_stream_event(&s, "content_block_delta", bad,
+                                                            strlen(bad), &o2, NULL),
+                     TG_FMT_BAD);
+    assert_int_equal(o2.len, 0);
+    free(bad);
+    tg_buf_free(&o2);
+    cJSON_Delete(chunks);
+    tg_buf_free(&out);
 }
 
 /* Deltas land on the tool of their block, even out of order; past the
@@ -1113,6 +1197,11 @@ static void test_stream_tool_indexes(void **state)
         EV_TOOL_START(1, "b", "fb"),
         EV_JSON(1, "B1"),
         EV_JSON(0, "A1"),
+        /* a server tool's input (Anthropic runs it) is no call of the client's */
+        {"content_block_start",
+         "{'type':'content_block_start','index':2,'content_block':{'type':'server_tool_use',"
+         "'id':'srvtoolu_1','name':'web_search','input':{}}}"},
+        EV_JSON(2, "{\\'query\\':\\'x\\'}"),
         {"content_block_start",
          "{'type':'content_block_start','index':70,'content_block':{'type':'tool_use','id':'c',"
          "'name':'fc','input':{'pre':1}}}"},
@@ -1641,6 +1730,7 @@ int main(void)
         cmocka_unit_test(test_response_created_and_rejects),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_stream_full),
+        cmocka_unit_test(test_stream_thinking),
         cmocka_unit_test(test_stream_tool_indexes),
         cmocka_unit_test(test_stream_finish_reasons),
         cmocka_unit_test(test_stream_error_event),

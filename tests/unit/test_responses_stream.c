@@ -13,6 +13,7 @@
 /* clang-format on */
 
 #include "responses_rows.h"
+#include "sse_events.h"
 
 #include "core/buf.h"
 #include "formats/responses_from_chat.h"
@@ -254,43 +255,6 @@ static void test_errors(void **state)
 }
 
 /* ---- streams ---- */
-
-#define MAX_EVENTS 64
-
-/* The Responses events one translation wrote, parsed back. */
-struct events {
-    int n;
-    char name[MAX_EVENTS][64];
-    cJSON *data[MAX_EVENTS];
-};
-
-static bool collect(void *ctx, const struct tg_sse_event *ev)
-{
-    struct events *e = ctx;
-    assert_true(e->n < MAX_EVENTS);
-    snprintf(e->name[e->n], sizeof(e->name[0]), "%s", ev->event);
-    e->data[e->n] = cJSON_Parse(ev->data);
-    if (!e->data[e->n])
-        fail_msg("event %d data is not JSON: %s", e->n, ev->data);
-    e->n++;
-    return true;
-}
-
-static void parse_events(const struct tg_buf *out, struct events *e)
-{
-    memset(e, 0, sizeof(*e));
-    struct tg_sse_parser p;
-    tg_sse_init(&p, 1 << 20);
-    assert_int_equal(tg_sse_feed(&p, out->data ? out->data : "", out->len, collect, e), out->len);
-    assert_false(tg_sse_pending(&p));
-    tg_sse_free(&p);
-}
-
-static void free_events(struct events *e)
-{
-    for (int i = 0; i < e->n; i++)
-        cJSON_Delete(e->data[i]);
-}
 
 /* Every event: the data's type is the event's name, sequence numbers count
  * from 0 by one. */
