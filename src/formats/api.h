@@ -16,4 +16,9 @@ enum tg_api {
 /* "/v1/chat/completions", ... */
 const char *tg_api_path(enum tg_api api);
 
+/* The client header its API's providers read (Anthropic's "anthropic-beta"
+ * turns on features the body then uses), sent along when the provider is
+ * called in the client's own API; NULL when there is none. */
+const char *tg_api_passed_header(enum tg_api api);
+
 #endif

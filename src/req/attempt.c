@@ -630,8 +630,11 @@ struct tg_attempt *tg_attempt_start(struct tg_req *r, size_t slot, int try_no, b
         return NULL;
     }
     struct tg_provider_rt *prt = &r->rt->providers[d->provider->index];
-    if (!prt->mock)
+    if (!prt->mock) {
         tg_upstream_req_add_header(&a->up, "x-request-id", r->id); /* SPEC section 3 */
+        if (r->passed_header && a->up.wire == r->api)
+            tg_upstream_req_add_header(&a->up, tg_api_passed_header(r->api), r->passed_header);
+    }
     a->req = r;
     a->dcfg = d;
     a->dep = r->rt->deps[d->index];

@@ -162,6 +162,7 @@ struct tg_req {
     size_t body_len;
     cJSON *json;
     bool stream;
+    char *passed_header;    /* tg_api_passed_header's value, for pass-through attempts; owned */
     bool validate;          /* chat completions: answers are validated */
     struct tg_expect expect; /* what the request asked of the answer */
     bool debug;

@@ -1461,6 +1461,7 @@ static void req_free(struct tg_req *r)
     free(r->dlq.message);
     cJSON_Delete(r->json);
     free(r->body);
+    free(r->passed_header);
     free(r->path);
     free(r->queue);
     free(r->visited);
@@ -1588,6 +1589,9 @@ void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api
     r->key = key;
     const struct tg_http_header *h = find_header(x, "x-tailgate-debug");
     r->debug = h && h->value_len == 1 && h->value[0] == '1';
+    const char *passed = tg_api_passed_header(api);
+    if (passed && (h = find_header(x, passed)))
+        r->passed_header = tg_xmemdup0(h->value, h->value_len);
     h = find_header(x, "x-tailgate-cache");
     r->cache_bypass = h && h->value_len == 2 && strncasecmp(h->value, "no", 2) == 0;
     r->max_out_tokens = max_out_tokens(r);

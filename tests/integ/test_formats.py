@@ -79,8 +79,11 @@ class Messages(Base):
     def test_pass_through_to_anthropic_only_replaces_model(self):
         self.setup()
         text = json.dumps(MSG, separators=(", ", ": "))  # spacing a re-encoder would change
-        s, h, b = self.post("/v1/messages", text)
+        beta = {"anthropic-beta": "prompt-caching-2024-07-31"}
+        s, h, b = self.post("/v1/messages", text, beta)
         self.assertEqual(s, 200, b)
+        recent = self.ant.stats()["recent"][-1]
+        self.assertEqual(recent["headers"].get("anthropic-beta"), beta["anthropic-beta"])
         path, sent = self.last(self.ant)
         self.assertEqual(path, "/v1/messages")
         self.assertEqual(sent, text.replace('"claude"', '"claude-sonnet-4"', 1))
@@ -95,7 +98,7 @@ class Messages(Base):
         for route, mock, dep in (("gpt-chat", self.oai, "gpt@oai-chat"),
                                  ("local", None, "local@mock")):
             body = dict(MSG, model=route)
-            s, h, b = self.post("/v1/messages", body)
+            s, h, b = self.post("/v1/messages", body, {"anthropic-beta": "x"})
             self.assertEqual(s, 200, b)
             ans = json.loads(b)
             self.assertEqual(ans["type"], "message", b)
@@ -105,6 +108,7 @@ class Messages(Base):
             self.assertGreater(ans["usage"]["input_tokens"], 0)
             self.assertEqual(h["x-tailgate-deployment"], dep)
             if mock:
+                self.assertNotIn("anthropic-beta", mock.stats()["recent"][-1]["headers"])
                 path, sent = self.last(mock)
                 self.assertEqual(path, "/v1/chat/completions")
                 sent = json.loads(sent)
