@@ -165,8 +165,8 @@ static cJSON *assistant_message(const cJSON *content)
         const char *type = tg_json_get_str(part, "type");
         const char *t = tg_json_get_str(part, "text");
         const char *r = tg_json_get_str(part, "refusal");
-        if (t &&
-            (tg_fmt_str_eq(type, "output_text") || tg_fmt_str_eq(type, "input_text") || tg_fmt_str_eq(type, "text"))) {
+        if (t && (tg_fmt_str_eq(type, "output_text") || tg_fmt_str_eq(type, "input_text") ||
+                  tg_fmt_str_eq(type, "text"))) {
             tg_buf_puts(&text, t);
             has_text = true;
         } else if (r && tg_fmt_str_eq(type, "refusal")) {
@@ -250,7 +250,8 @@ static int add_message(cJSON *msgs, const cJSON *item, char *why, size_t why_len
         cJSON_AddItemToArray(msgs, assistant_message(content));
         return 0;
     }
-    if (!tg_fmt_str_eq(role, "user") && !tg_fmt_str_eq(role, "system") && !tg_fmt_str_eq(role, "developer")) {
+    if (!tg_fmt_str_eq(role, "user") && !tg_fmt_str_eq(role, "system") &&
+        !tg_fmt_str_eq(role, "developer")) {
         tg_fmt_set_why(why, why_len, "role", role ? role : "(none)");
         return -1;
     }
@@ -298,8 +299,9 @@ static int add_input(cJSON *msgs, const cJSON *input, char *why, size_t why_len)
         } else {
             /* item_reference (a stored item), built-in tool calls and their
              * outputs: nothing a chat provider could be sent. */
-            tg_fmt_set_why(why, why_len, strcmp(type, "item_reference") == 0 ? "item_reference" : "input",
-                    strcmp(type, "item_reference") == 0 ? NULL : type);
+            tg_fmt_set_why(why, why_len,
+                           strcmp(type, "item_reference") == 0 ? "item_reference" : "input",
+                           strcmp(type, "item_reference") == 0 ? NULL : type);
             rc = -1;
         }
         if (rc < 0)
@@ -410,8 +412,8 @@ static void add_text_format(cJSON *root, const cJSON *req)
     }
 }
 
-int tg_chat_from_responses_request(const cJSON *req, const char *model, struct tg_buf *out,
-                                   char *why, size_t why_len)
+int tg_fmt_chat_from_responses_request(const cJSON *req, const char *model, struct tg_buf *out,
+                                       char *why, size_t why_len)
 {
     if (why && why_len)
         why[0] = '\0';
@@ -575,19 +577,20 @@ static void put_usage(struct tg_buf *out, const cJSON *usage)
     if (cJSON_IsNumber(cached))
         tg_buf_printf(out, ",\"prompt_tokens_details\":{\"cached_tokens\":%lld}",
                       (long long)tg_fmt_count(cached));
-    const cJSON *reasoning = tg_fmt_get(tg_fmt_get(usage, "output_tokens_details"), "reasoning_tokens");
+    const cJSON *reasoning =
+        tg_fmt_get(tg_fmt_get(usage, "output_tokens_details"), "reasoning_tokens");
     if (cJSON_IsNumber(reasoning))
         tg_buf_printf(out, ",\"completion_tokens_details\":{\"reasoning_tokens\":%lld}",
                       (long long)tg_fmt_count(reasoning));
     tg_buf_putc(out, '}');
 }
 
-int tg_chat_from_responses_answer(const char *body, size_t len, struct tg_buf *out)
+int tg_fmt_chat_from_responses_answer(const char *body, size_t len, struct tg_buf *out)
 {
     cJSON *root = body && len ? tg_json_parse_provider(body, len) : NULL;
     const char *status = tg_json_get_str(root, "status");
-    if (!tg_fmt_str_eq(tg_json_get_str(root, "object"), "response") || tg_fmt_str_eq(status, "failed") ||
-        tg_fmt_str_eq(status, "cancelled")) {
+    if (!tg_fmt_str_eq(tg_json_get_str(root, "object"), "response") ||
+        tg_fmt_str_eq(status, "failed") || tg_fmt_str_eq(status, "cancelled")) {
         cJSON_Delete(root);
         return -1;
     }

@@ -20,12 +20,12 @@
  * input chat cannot carry ("input_image file_id", ...). The deployment is
  * then ineligible for this request. A streamed request asks for
  * stream_options.include_usage: response.completed carries the usage. */
-int tg_chat_from_responses_request(const cJSON *req, const char *model, struct tg_buf *out,
-                                   char *why, size_t why_len);
+int tg_fmt_chat_from_responses_request(const cJSON *req, const char *model, struct tg_buf *out,
+                                       char *why, size_t why_len);
 
 /* Translates a whole Responses answer (status 200, a `response` object) into
  * a chat.completion. Returns 0, or -1 when the body is not a response or the
  * response failed (its error is the answer then). */
-int tg_chat_from_responses_answer(const char *body, size_t len, struct tg_buf *out);
+int tg_fmt_chat_from_responses_answer(const char *body, size_t len, struct tg_buf *out);
 
 #endif

@@ -31,13 +31,13 @@ void tg_convert_init(struct tg_convert *c, enum tg_api client, enum tg_api wire,
     if (client == TG_API_MESSAGES && wire != TG_API_MESSAGES)
         tg_fmt_messages_from_chat_stream_init(&c->to_messages);
     if (client == TG_API_RESPONSES)
-        tg_responses_stream_init(&c->to_responses, request, now_s);
+        tg_fmt_responses_from_chat_stream_init(&c->to_responses, request, now_s);
 }
 
 void tg_convert_free(struct tg_convert *c)
 {
     if (c->client == TG_API_RESPONSES)
-        tg_responses_stream_free(&c->to_responses);
+        tg_fmt_responses_from_chat_stream_free(&c->to_responses);
     tg_buf_free(&c->hub);
 }
 
@@ -61,7 +61,7 @@ int tg_convert_answer(struct tg_convert *c, const char *body, size_t len, struct
     if (rc == 0 && c->client == TG_API_MESSAGES)
         rc = tg_fmt_messages_from_chat_answer(chat, chat_len, out);
     else if (rc == 0 && c->client == TG_API_RESPONSES)
-        rc = tg_responses_from_chat_answer(chat, chat_len, c->request, out);
+        rc = tg_fmt_responses_from_chat_answer(chat, chat_len, c->request, out);
     tg_buf_free(&hub);
     return rc;
 }
@@ -84,7 +84,7 @@ void tg_convert_error(struct tg_convert *c, const char *body, size_t len, int st
     if (c->client == TG_API_MESSAGES)
         tg_fmt_messages_from_chat_error(chat, chat_len, status, out);
     else if (c->client == TG_API_RESPONSES)
-        tg_responses_from_chat_error(chat, chat_len, status, out);
+        tg_fmt_responses_from_chat_error(chat, chat_len, status, out);
     tg_buf_free(&hub);
 }
 
@@ -97,9 +97,9 @@ void tg_convert_error(struct tg_convert *c, const char *body, size_t len, int st
 static void note_responses_event(struct tg_convert *c, const char *event, const char *data,
                                  size_t len)
 {
-    struct tg_responses_stream *s = &c->to_responses;
+    struct tg_fmt_responses_from_chat_stream *s = &c->to_responses;
     s->seq++;
-    if (s->phase != TG_RSTREAM_WAITING || !tg_fmt_str_eq(event, "response.created"))
+    if (s->phase != TG_FMT_RSTREAM_WAITING || !tg_fmt_str_eq(event, "response.created"))
         return;
     cJSON *doc = tg_json_parse_provider(data, len);
     const cJSON *resp = tg_fmt_get(doc, "response");
@@ -115,7 +115,7 @@ static void note_responses_event(struct tg_convert *c, const char *event, const 
         tg_fmt_copy_trunc(s->model, sizeof(s->model), model);
     if (cJSON_IsNumber(seq) && seq->valuedouble >= 0 && seq->valuedouble < 1e9)
         s->seq = (int)seq->valuedouble + 1;
-    s->phase = TG_RSTREAM_OPEN;
+    s->phase = TG_FMT_RSTREAM_OPEN;
     cJSON_Delete(doc);
 }
 
@@ -147,13 +147,7 @@ static enum tg_fmt_result from_chat(struct tg_convert *c, const char *data, size
 {
     if (c->client == TG_API_MESSAGES)
         return tg_fmt_messages_from_chat_stream_event(&c->to_messages, data, len, out, NULL);
-    switch (tg_responses_stream_event(&c->to_responses, data, len, out)) {
-    case TG_RESPONSES_CONTINUE: return TG_FMT_CONTINUE;
-    case TG_RESPONSES_DONE: return TG_FMT_DONE;
-    case TG_RESPONSES_ERROR: return TG_FMT_ERROR;
-    case TG_RESPONSES_BAD: break;
-    }
-    return TG_FMT_BAD;
+    return tg_fmt_responses_from_chat_stream_event(&c->to_responses, data, len, out);
 }
 
 /* The chat events a first stage wrote ("data: {...}\n\n" each) through the
@@ -219,24 +213,22 @@ void tg_convert_fail(struct tg_convert *c, const char *error_json, struct tg_buf
         break;
     }
     case TG_API_RESPONSES:
-        tg_responses_stream_fail(&c->to_responses, error_json, out);
+        tg_fmt_responses_from_chat_stream_fail(&c->to_responses, error_json, out);
         break;
-    default:
-        tg_buf_printf(out, "data: {\"error\":%s}\n\ndata: [DONE]\n\n", error_json);
-        break;
+    default: tg_buf_printf(out, "data: {\"error\":%s}\n\ndata: [DONE]\n\n", error_json); break;
     }
     c->ended = true;
 }
 
 /* ---- the gateway's own errors ---- */
 
-void tg_convert_gateway_error(enum tg_api client, int status, const char *code,
-                              const char *message, const char *attempts_json, struct tg_buf *out)
+void tg_convert_gateway_error(enum tg_api client, int status, const char *code, const char *message,
+                              const char *attempts_json, struct tg_buf *out)
 {
     bool anthropic = client == TG_API_MESSAGES;
-    const char *type = anthropic               ? tg_fmt_messages_error_type(status)
-                       : status >= 500         ? "server_error"
-                                               : "invalid_request_error";
+    const char *type = anthropic       ? tg_fmt_messages_error_type(status)
+                       : status >= 500 ? "server_error"
+                                       : "invalid_request_error";
     tg_buf_puts(out, anthropic ? "{\"type\":\"error\",\"error\":{\"type\":\"" : "{\"error\":{");
     if (anthropic)
         tg_buf_printf(out, "%s\",", type);

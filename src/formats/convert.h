@@ -28,7 +28,7 @@ struct tg_convert {
     /* The stages a stream takes, as the pair needs them. */
     struct tg_fmt_chat_from_messages_stream from_messages; /* wire Messages -> chat */
     struct tg_fmt_messages_from_chat_stream to_messages;   /* chat -> client Messages */
-    struct tg_responses_stream to_responses; /* chat -> client Responses; in a Responses
+    struct tg_fmt_responses_from_chat_stream to_responses; /* chat -> client Responses; in a Responses
                                               * pass-through, what its failure needs */
     struct tg_buf hub; /* chat events between two stages */
 };

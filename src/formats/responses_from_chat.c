@@ -44,8 +44,8 @@ static void put_echo(struct tg_buf *b, const cJSON *req)
     echo_member(b, "instructions", tg_fmt_get(req, "instructions"), cJSON_String, "null");
     echo_member(b, "max_output_tokens", tg_fmt_get(req, "max_output_tokens"), cJSON_Number, "null");
     echo_member(b, "metadata", tg_fmt_get(req, "metadata"), cJSON_Object, "{}");
-    echo_member(b, "parallel_tool_calls", tg_fmt_get(req, "parallel_tool_calls"), cJSON_True | cJSON_False,
-                "true");
+    echo_member(b, "parallel_tool_calls", tg_fmt_get(req, "parallel_tool_calls"),
+                cJSON_True | cJSON_False, "true");
     tg_buf_puts(b, ",\"previous_response_id\":null,\"reasoning\":{\"effort\":");
     const cJSON *reasoning = tg_fmt_get(req, "reasoning");
     const char *effort = tg_json_get_str(reasoning, "effort");
@@ -63,14 +63,16 @@ static void put_echo(struct tg_buf *b, const cJSON *req)
     tg_buf_puts(b, "},\"store\":false");
     echo_member(b, "temperature", tg_fmt_get(req, "temperature"), cJSON_Number, "1");
     const cJSON *text = tg_fmt_get(req, "text");
-    echo_member(b, "text\":{\"format", tg_fmt_get(text, "format"), cJSON_Object, "{\"type\":\"text\"}");
+    echo_member(b, "text\":{\"format", tg_fmt_get(text, "format"), cJSON_Object,
+                "{\"type\":\"text\"}");
     const char *verbosity = tg_json_get_str(text, "verbosity");
     if (verbosity) {
         tg_buf_puts(b, ",\"verbosity\":");
         put_str(b, verbosity);
     }
     tg_buf_putc(b, '}');
-    echo_member(b, "tool_choice", tg_fmt_get(req, "tool_choice"), cJSON_String | cJSON_Object, "\"auto\"");
+    echo_member(b, "tool_choice", tg_fmt_get(req, "tool_choice"), cJSON_String | cJSON_Object,
+                "\"auto\"");
     echo_member(b, "tools", tg_fmt_get(req, "tools"), cJSON_Array, "[]");
     echo_member(b, "top_p", tg_fmt_get(req, "top_p"), cJSON_Number, "1");
     tg_buf_puts(b, ",\"truncation\":\"disabled\"");
@@ -84,7 +86,8 @@ static void put_echo(struct tg_buf *b, const cJSON *req)
 /* ==== output items ==== */
 
 /* The response's id from the completion's: "chatcmpl-X" becomes "resp_X". */
-static void set_ids(struct tg_responses_stream *s, const char *chat_id, const char *model)
+static void set_ids(struct tg_fmt_responses_from_chat_stream *s, const char *chat_id,
+                    const char *model)
 {
     if (chat_id && !s->id[0]) {
         const char *suffix = strncmp(chat_id, "chatcmpl-", 9) == 0 ? chat_id + 9 : chat_id;
@@ -95,19 +98,19 @@ static void set_ids(struct tg_responses_stream *s, const char *chat_id, const ch
         tg_fmt_copy_trunc(s->model, sizeof(s->model), model);
 }
 
-static const char *id_suffix(const struct tg_responses_stream *s)
+static const char *id_suffix(const struct tg_fmt_responses_from_chat_stream *s)
 {
     return s->id[0] ? s->id + 5 : "tailgate";
 }
 
-static struct tg_responses_item *new_item(struct tg_responses_stream *s,
-                                          enum tg_responses_item_kind kind, int chat_index)
+static struct tg_fmt_responses_item *new_item(struct tg_fmt_responses_from_chat_stream *s,
+                                              enum tg_fmt_responses_item_kind kind, int chat_index)
 {
-    if (s->n_items >= TG_RESPONSES_MAX_ITEMS)
+    if (s->n_items >= TG_FMT_RESPONSES_MAX_ITEMS)
         return NULL;
     if (!s->items)
-        s->items = tg_xmalloc(sizeof(*s->items) * TG_RESPONSES_MAX_ITEMS);
-    struct tg_responses_item *it = &s->items[s->n_items];
+        s->items = tg_xmalloc(sizeof(*s->items) * TG_FMT_RESPONSES_MAX_ITEMS);
+    struct tg_fmt_responses_item *it = &s->items[s->n_items];
     memset(it, 0, sizeof(*it));
     it->kind = kind;
     it->chat_index = chat_index;
@@ -125,7 +128,8 @@ static struct tg_responses_item *new_item(struct tg_responses_stream *s,
     return it;
 }
 
-static int index_of(const struct tg_responses_stream *s, const struct tg_responses_item *it)
+static int index_of(const struct tg_fmt_responses_from_chat_stream *s,
+                    const struct tg_fmt_responses_item *it)
 {
     return (int)(it - s->items);
 }
@@ -133,8 +137,8 @@ static int index_of(const struct tg_responses_stream *s, const struct tg_respons
 /* A call's id and name; a call without an id gets one, since a client
  * needs it to send the call's output back (and the SDKs refuse an empty
  * one). */
-static void set_call(const struct tg_responses_stream *s, struct tg_responses_item *it,
-                     const char *call_id, const char *name)
+static void set_call(const struct tg_fmt_responses_from_chat_stream *s,
+                     struct tg_fmt_responses_item *it, const char *call_id, const char *name)
 {
     if (call_id && *call_id) {
         it->call_id = tg_xstrdup(call_id);
@@ -167,25 +171,25 @@ static void put_summary_part(struct tg_buf *b, const struct tg_buf *text)
     tg_buf_putc(b, '}');
 }
 
-static const char *item_status(const struct tg_responses_item *it)
+static const char *item_status(const struct tg_fmt_responses_item *it)
 {
     return !it->done ? "in_progress" : it->cut ? "incomplete" : "completed";
 }
 
 /* An output item as it stands: announced (not done: no content yet) or
  * whole. */
-static void put_item(struct tg_buf *b, const struct tg_responses_item *it)
+static void put_item(struct tg_buf *b, const struct tg_fmt_responses_item *it)
 {
     tg_buf_puts(b, "{\"id\":");
     put_str(b, it->id);
     switch (it->kind) {
-    case TG_RITEM_REASONING:
+    case TG_FMT_RITEM_REASONING:
         tg_buf_puts(b, ",\"type\":\"reasoning\",\"summary\":[");
         if (it->done)
             put_summary_part(b, &it->text);
         tg_buf_putc(b, ']');
         break;
-    case TG_RITEM_MESSAGE:
+    case TG_FMT_RITEM_MESSAGE:
         tg_buf_printf(b,
                       ",\"type\":\"message\",\"status\":\"%s\",\"role\":\"assistant\","
                       "\"content\":[",
@@ -200,7 +204,7 @@ static void put_item(struct tg_buf *b, const struct tg_responses_item *it)
         }
         tg_buf_putc(b, ']');
         break;
-    case TG_RITEM_CALL:
+    case TG_FMT_RITEM_CALL:
         tg_buf_puts(b, ",\"type\":\"function_call\",\"call_id\":");
         put_str(b, it->call_id);
         tg_buf_puts(b, ",\"name\":");
@@ -216,7 +220,7 @@ static void put_item(struct tg_buf *b, const struct tg_responses_item *it)
     tg_buf_putc(b, '}');
 }
 
-static void put_usage(struct tg_buf *b, const struct tg_responses_stream *s)
+static void put_usage(struct tg_buf *b, const struct tg_fmt_responses_from_chat_stream *s)
 {
     tg_buf_printf(b,
                   "{\"input_tokens\":%lld,\"input_tokens_details\":{\"cached_tokens\":%lld},"
@@ -244,8 +248,8 @@ static struct ending ending_of(const char *finish_reason)
 
 /* The response object. error_object: the JSON of `error` (NULL: null).
  * Output and usage only once the response has ended. */
-static void put_response(struct tg_buf *b, const struct tg_responses_stream *s, struct ending e,
-                         const char *error_object)
+static void put_response(struct tg_buf *b, const struct tg_fmt_responses_from_chat_stream *s,
+                         struct ending e, const char *error_object)
 {
     bool ended = !tg_fmt_str_eq(e.status, "in_progress");
     tg_buf_puts(b, "{\"id\":");
@@ -275,16 +279,17 @@ static void put_response(struct tg_buf *b, const struct tg_responses_stream *s, 
     tg_buf_putc(b, '}');
 }
 
-static void read_usage(struct tg_responses_stream *s, const cJSON *usage)
+static void read_usage(struct tg_fmt_responses_from_chat_stream *s, const cJSON *usage)
 {
     if (!cJSON_IsObject(usage))
         return;
     s->has_usage = true;
     s->input_tokens = tg_fmt_count(tg_fmt_get(usage, "prompt_tokens"));
     s->output_tokens = tg_fmt_count(tg_fmt_get(usage, "completion_tokens"));
-    s->cached_tokens = tg_fmt_count(tg_fmt_get(tg_fmt_get(usage, "prompt_tokens_details"), "cached_tokens"));
-    s->reasoning_tokens =
-        tg_fmt_count(tg_fmt_get(tg_fmt_get(usage, "completion_tokens_details"), "reasoning_tokens"));
+    s->cached_tokens =
+        tg_fmt_count(tg_fmt_get(tg_fmt_get(usage, "prompt_tokens_details"), "cached_tokens"));
+    s->reasoning_tokens = tg_fmt_count(
+        tg_fmt_get(tg_fmt_get(usage, "completion_tokens_details"), "reasoning_tokens"));
 }
 
 /* The reasoning text of a message or delta: "reasoning_content" (DeepSeek,
@@ -322,7 +327,7 @@ static bool gather_text(const cJSON *content, struct tg_buf *text, struct tg_buf
 
 /* ==== whole answers ==== */
 
-static void free_items(struct tg_responses_stream *s)
+static void free_items(struct tg_fmt_responses_from_chat_stream *s)
 {
     for (int i = 0; i < s->n_items; i++) {
         tg_buf_free(&s->items[i].text);
@@ -335,17 +340,18 @@ static void free_items(struct tg_responses_stream *s)
     s->n_items = 0;
 }
 
-int tg_responses_from_chat_answer(const char *body, size_t len, const cJSON *request,
-                                  struct tg_buf *out)
+int tg_fmt_responses_from_chat_answer(const char *body, size_t len, const cJSON *request,
+                                      struct tg_buf *out)
 {
     cJSON *root = body && len ? tg_json_parse_provider(body, len) : NULL;
     const cJSON *choices = tg_fmt_get(root, "choices");
-    if (!tg_fmt_str_eq(tg_json_get_str(root, "object"), "chat.completion") && !cJSON_IsArray(choices)) {
+    if (!tg_fmt_str_eq(tg_json_get_str(root, "object"), "chat.completion") &&
+        !cJSON_IsArray(choices)) {
         cJSON_Delete(root);
         return -1;
     }
-    struct tg_responses_stream s;
-    tg_responses_stream_init(&s, request, tg_fmt_count(tg_fmt_get(root, "created")));
+    struct tg_fmt_responses_from_chat_stream s;
+    tg_fmt_responses_from_chat_stream_init(&s, request, tg_fmt_count(tg_fmt_get(root, "created")));
     set_ids(&s, tg_json_get_str(root, "id"), tg_json_get_str(root, "model"));
     const cJSON *choice = cJSON_IsArray(choices) ? choices->child : NULL;
     const cJSON *msg = tg_fmt_get(choice, "message");
@@ -354,7 +360,7 @@ int tg_responses_from_chat_answer(const char *body, size_t len, const cJSON *req
 
     const char *reasoning = reasoning_of(msg);
     if (reasoning && *reasoning) {
-        struct tg_responses_item *it = new_item(&s, TG_RITEM_REASONING, -1);
+        struct tg_fmt_responses_item *it = new_item(&s, TG_FMT_RITEM_REASONING, -1);
         tg_buf_puts(&it->text, reasoning);
     }
     struct tg_buf text = TG_BUF_INIT, refusals = TG_BUF_INIT;
@@ -366,7 +372,7 @@ int tg_responses_from_chat_answer(const char *body, size_t len, const cJSON *req
     bool has_calls = cJSON_IsArray(calls) && calls->child;
     /* An empty answer is still a message, so that it stays visible. */
     if ((has_text && (text.len || !has_calls)) || refusal || (!has_calls && !has_text)) {
-        struct tg_responses_item *it = new_item(&s, TG_RITEM_MESSAGE, -1);
+        struct tg_fmt_responses_item *it = new_item(&s, TG_FMT_RITEM_MESSAGE, -1);
         if (has_text || !refusal) {
             it->text_part = 0;
             tg_buf_append(&it->text, text.data ? text.data : "", text.len);
@@ -383,7 +389,7 @@ int tg_responses_from_chat_answer(const char *body, size_t len, const cJSON *req
     cJSON_ArrayForEach(call, tg_fmt_array(calls))
     {
         const cJSON *fn = tg_fmt_get(call, "function");
-        struct tg_responses_item *it = new_item(&s, TG_RITEM_CALL, k++);
+        struct tg_fmt_responses_item *it = new_item(&s, TG_FMT_RITEM_CALL, k++);
         if (!it)
             break;
         set_call(&s, it, tg_json_get_str(call, "id"), tg_json_get_str(fn, "name"));
@@ -398,7 +404,7 @@ int tg_responses_from_chat_answer(const char *body, size_t len, const cJSON *req
     }
     read_usage(&s, tg_fmt_get(root, "usage"));
     put_response(out, &s, ending_of(s.finish_reason), NULL);
-    tg_responses_stream_free(&s);
+    tg_fmt_responses_from_chat_stream_free(&s);
     cJSON_Delete(root);
     return 0;
 }
@@ -417,7 +423,8 @@ static const char *response_error_code(const char *type, const char *code)
     if (tg_fmt_str_eq(type, "rate_limit_error") || tg_fmt_str_eq(type, "rate_limit_exceeded") ||
         tg_fmt_str_eq(type, "tokens") || tg_fmt_str_eq(type, "requests"))
         return "rate_limit_exceeded";
-    if (tg_fmt_str_eq(code, "context_length_exceeded") || tg_fmt_str_eq(type, "invalid_request_error"))
+    if (tg_fmt_str_eq(code, "context_length_exceeded") ||
+        tg_fmt_str_eq(type, "invalid_request_error"))
         return "invalid_prompt";
     return "server_error";
 }
@@ -433,7 +440,7 @@ static const char *type_for_status(int status)
     }
 }
 
-void tg_responses_from_chat_error(const char *body, size_t len, int status, struct tg_buf *out)
+void tg_fmt_responses_from_chat_error(const char *body, size_t len, int status, struct tg_buf *out)
 {
     cJSON *root = body && len ? tg_json_parse_provider(body, len) : NULL;
     const cJSON *err = tg_fmt_get(root, "error");
@@ -452,7 +459,8 @@ void tg_responses_from_chat_error(const char *body, size_t len, int status, stru
 
 /* ==== streams ==== */
 
-void tg_responses_stream_init(struct tg_responses_stream *s, const cJSON *request, int64_t created)
+void tg_fmt_responses_from_chat_stream_init(struct tg_fmt_responses_from_chat_stream *s,
+                                            const cJSON *request, int64_t created)
 {
     memset(s, 0, sizeof(*s));
     s->created = created;
@@ -460,7 +468,7 @@ void tg_responses_stream_init(struct tg_responses_stream *s, const cJSON *reques
     put_echo(&s->echo, request);
 }
 
-void tg_responses_stream_free(struct tg_responses_stream *s)
+void tg_fmt_responses_from_chat_stream_free(struct tg_fmt_responses_from_chat_stream *s)
 {
     free_items(s);
     tg_buf_free(&s->echo);
@@ -468,7 +476,7 @@ void tg_responses_stream_free(struct tg_responses_stream *s)
 
 /* "event: NAME" and the data's head up to its sequence number; the caller
  * adds the event's own members, then ev_end. */
-static void ev(struct tg_responses_stream *s, struct tg_buf *out, const char *name)
+static void ev(struct tg_fmt_responses_from_chat_stream *s, struct tg_buf *out, const char *name)
 {
     tg_buf_printf(out, "event: %s\ndata: {\"type\":\"%s\",\"sequence_number\":%d", name, name,
                   s->seq++);
@@ -480,19 +488,19 @@ static void ev_end(struct tg_buf *out)
 }
 
 /* ,"item_id":..,"output_index":N */
-static void ev_item(struct tg_responses_stream *s, struct tg_buf *out,
-                    const struct tg_responses_item *it)
+static void ev_item(struct tg_fmt_responses_from_chat_stream *s, struct tg_buf *out,
+                    const struct tg_fmt_responses_item *it)
 {
     tg_buf_puts(out, ",\"item_id\":");
     put_str(out, it->id);
     tg_buf_printf(out, ",\"output_index\":%d", index_of(s, it));
 }
 
-static void start_response(struct tg_responses_stream *s, struct tg_buf *out)
+static void start_response(struct tg_fmt_responses_from_chat_stream *s, struct tg_buf *out)
 {
-    if (s->phase != TG_RSTREAM_WAITING)
+    if (s->phase != TG_FMT_RSTREAM_WAITING)
         return;
-    s->phase = TG_RSTREAM_OPEN;
+    s->phase = TG_FMT_RSTREAM_OPEN;
     static const char *const names[] = {"response.created", "response.in_progress"};
     for (int i = 0; i < 2; i++) {
         ev(s, out, names[i]);
@@ -503,16 +511,16 @@ static void start_response(struct tg_responses_stream *s, struct tg_buf *out)
 }
 
 /* Sends the done events of the open item. */
-static void close_item(struct tg_responses_stream *s, struct tg_buf *out)
+static void close_item(struct tg_fmt_responses_from_chat_stream *s, struct tg_buf *out)
 {
     if (s->open < 0)
         return;
-    struct tg_responses_item *it = &s->items[s->open];
+    struct tg_fmt_responses_item *it = &s->items[s->open];
     s->open = -1;
     it->done = true;
     it->cut = ending_of(s->finish_reason).incomplete != NULL;
     switch (it->kind) {
-    case TG_RITEM_REASONING:
+    case TG_FMT_RITEM_REASONING:
         ev(s, out, "response.reasoning_summary_text.done");
         ev_item(s, out, it);
         tg_buf_puts(out, ",\"summary_index\":0,\"text\":");
@@ -524,7 +532,7 @@ static void close_item(struct tg_responses_stream *s, struct tg_buf *out)
         put_summary_part(out, &it->text);
         ev_end(out);
         break;
-    case TG_RITEM_MESSAGE:
+    case TG_FMT_RITEM_MESSAGE:
         for (int part = 0; part < 2; part++) {
             if (it->text_part == part) {
                 ev(s, out, "response.output_text.done");
@@ -552,7 +560,7 @@ static void close_item(struct tg_responses_stream *s, struct tg_buf *out)
             ev_end(out);
         }
         break;
-    case TG_RITEM_CALL:
+    case TG_FMT_RITEM_CALL:
         ev(s, out, "response.function_call_arguments.done");
         ev_item(s, out, it);
         tg_buf_puts(out, ",\"name\":");
@@ -570,22 +578,24 @@ static void close_item(struct tg_responses_stream *s, struct tg_buf *out)
 
 /* Closes the open item and announces a new one; NULL when the stream holds
  * as many items as it may. */
-static struct tg_responses_item *start_item(struct tg_responses_stream *s, struct tg_buf *out,
-                                            enum tg_responses_item_kind kind, int chat_index,
-                                            const char *call_id, const char *name)
+static struct tg_fmt_responses_item *start_item(struct tg_fmt_responses_from_chat_stream *s,
+                                                struct tg_buf *out,
+                                                enum tg_fmt_responses_item_kind kind,
+                                                int chat_index, const char *call_id,
+                                                const char *name)
 {
-    if (s->n_items >= TG_RESPONSES_MAX_ITEMS)
+    if (s->n_items >= TG_FMT_RESPONSES_MAX_ITEMS)
         return NULL;
     close_item(s, out);
-    struct tg_responses_item *it = new_item(s, kind, chat_index);
-    if (kind == TG_RITEM_CALL)
+    struct tg_fmt_responses_item *it = new_item(s, kind, chat_index);
+    if (kind == TG_FMT_RITEM_CALL)
         set_call(s, it, call_id, name);
     s->open = index_of(s, it);
     ev(s, out, "response.output_item.added");
     tg_buf_printf(out, ",\"output_index\":%d,\"item\":", s->open);
     put_item(out, it);
     ev_end(out);
-    if (kind == TG_RITEM_REASONING) {
+    if (kind == TG_FMT_RITEM_REASONING) {
         ev(s, out, "response.reasoning_summary_part.added");
         ev_item(s, out, it);
         tg_buf_puts(out, ",\"summary_index\":0,\"part\":{\"type\":\"summary_text\",\"text\":\"\"}");
@@ -595,17 +605,19 @@ static struct tg_responses_item *start_item(struct tg_responses_stream *s, struc
 }
 
 /* The open item when it is of this kind, else a new one. */
-static struct tg_responses_item *item_for(struct tg_responses_stream *s, struct tg_buf *out,
-                                          enum tg_responses_item_kind kind)
+static struct tg_fmt_responses_item *item_for(struct tg_fmt_responses_from_chat_stream *s,
+                                              struct tg_buf *out,
+                                              enum tg_fmt_responses_item_kind kind)
 {
     if (s->open >= 0 && s->items[s->open].kind == kind)
         return &s->items[s->open];
     return start_item(s, out, kind, -1, NULL, NULL);
 }
 
-static void on_reasoning(struct tg_responses_stream *s, struct tg_buf *out, const char *delta)
+static void on_reasoning(struct tg_fmt_responses_from_chat_stream *s, struct tg_buf *out,
+                         const char *delta)
 {
-    struct tg_responses_item *it = item_for(s, out, TG_RITEM_REASONING);
+    struct tg_fmt_responses_item *it = item_for(s, out, TG_FMT_RITEM_REASONING);
     if (!it)
         return;
     tg_buf_puts(&it->text, delta);
@@ -617,10 +629,10 @@ static void on_reasoning(struct tg_responses_stream *s, struct tg_buf *out, cons
 }
 
 /* Text (refusal false) or refusal text into the open message. */
-static void on_message_delta(struct tg_responses_stream *s, struct tg_buf *out, const char *delta,
-                             bool refusal)
+static void on_message_delta(struct tg_fmt_responses_from_chat_stream *s, struct tg_buf *out,
+                             const char *delta, bool refusal)
 {
-    struct tg_responses_item *it = item_for(s, out, TG_RITEM_MESSAGE);
+    struct tg_fmt_responses_item *it = item_for(s, out, TG_FMT_RITEM_MESSAGE);
     if (!it)
         return;
     int *part = refusal ? &it->refusal_part : &it->text_part;
@@ -649,7 +661,8 @@ static void on_message_delta(struct tg_responses_stream *s, struct tg_buf *out, 
     s->content_started = true;
 }
 
-static void on_tool_call(struct tg_responses_stream *s, struct tg_buf *out, const cJSON *call)
+static void on_tool_call(struct tg_fmt_responses_from_chat_stream *s, struct tg_buf *out,
+                         const cJSON *call)
 {
     const cJSON *index = tg_fmt_get(call, "index");
     int chat_index = cJSON_IsNumber(index) && index->valuedouble >= 0 && index->valuedouble < 1e6
@@ -657,15 +670,15 @@ static void on_tool_call(struct tg_responses_stream *s, struct tg_buf *out, cons
                          : 0;
     const cJSON *fn = tg_fmt_get(call, "function");
     const char *args = tg_json_get_str(fn, "arguments");
-    struct tg_responses_item *it = NULL;
+    struct tg_fmt_responses_item *it = NULL;
     for (int i = s->n_items - 1; i >= 0; i--) {
-        if (s->items[i].kind == TG_RITEM_CALL && s->items[i].chat_index == chat_index) {
+        if (s->items[i].kind == TG_FMT_RITEM_CALL && s->items[i].chat_index == chat_index) {
             it = &s->items[i];
             break;
         }
     }
     if (!it) {
-        it = start_item(s, out, TG_RITEM_CALL, chat_index, tg_json_get_str(call, "id"),
+        it = start_item(s, out, TG_FMT_RITEM_CALL, chat_index, tg_json_get_str(call, "id"),
                         tg_json_get_str(fn, "name"));
         if (!it)
             return;
@@ -685,14 +698,14 @@ static void on_tool_call(struct tg_responses_stream *s, struct tg_buf *out, cons
     s->content_started = true;
 }
 
-static void finish(struct tg_responses_stream *s, struct tg_buf *out)
+static void finish(struct tg_fmt_responses_from_chat_stream *s, struct tg_buf *out)
 {
     start_response(s, out);
     /* An answer without text or calls is still a message, as in a whole
      * answer. */
     bool said = false;
     for (int i = 0; i < s->n_items; i++)
-        said = said || s->items[i].kind != TG_RITEM_REASONING;
+        said = said || s->items[i].kind != TG_FMT_RITEM_REASONING;
     if (!said)
         on_message_delta(s, out, "", false);
     close_item(s, out);
@@ -701,14 +714,15 @@ static void finish(struct tg_responses_stream *s, struct tg_buf *out)
     tg_buf_puts(out, ",\"response\":");
     put_response(out, s, e, NULL);
     ev_end(out);
-    s->phase = TG_RSTREAM_ENDED;
+    s->phase = TG_FMT_RSTREAM_ENDED;
 }
 
 /* The error event's code and message, and response.failed's error object,
  * from an OpenAI error object. */
-static void fail_with(struct tg_responses_stream *s, const cJSON *err, struct tg_buf *out)
+static void fail_with(struct tg_fmt_responses_from_chat_stream *s, const cJSON *err,
+                      struct tg_buf *out)
 {
-    if (s->phase == TG_RSTREAM_ENDED)
+    if (s->phase == TG_FMT_RSTREAM_ENDED)
         return;
     start_response(s, out);
     const char *message = tg_json_get_str(err, "message");
@@ -749,11 +763,11 @@ static void fail_with(struct tg_responses_stream *s, const cJSON *err, struct tg
     put_response(out, s, (struct ending){"failed", NULL}, obj.data);
     ev_end(out);
     tg_buf_free(&obj);
-    s->phase = TG_RSTREAM_ENDED;
+    s->phase = TG_FMT_RSTREAM_ENDED;
 }
 
-void tg_responses_stream_fail(struct tg_responses_stream *s, const char *error_json,
-                              struct tg_buf *out)
+void tg_fmt_responses_from_chat_stream_fail(struct tg_fmt_responses_from_chat_stream *s,
+                                            const char *error_json, struct tg_buf *out)
 {
     cJSON *err = error_json ? tg_json_parse_provider(error_json, strlen(error_json)) : NULL;
     /* Either the error object or a body that holds one. */
@@ -762,7 +776,8 @@ void tg_responses_stream_fail(struct tg_responses_stream *s, const char *error_j
     cJSON_Delete(err);
 }
 
-static void on_choice(struct tg_responses_stream *s, struct tg_buf *out, const cJSON *choice)
+static void on_choice(struct tg_fmt_responses_from_chat_stream *s, struct tg_buf *out,
+                      const cJSON *choice)
 {
     const cJSON *delta = tg_fmt_get(choice, "delta");
     const char *reasoning = reasoning_of(delta);
@@ -789,30 +804,30 @@ static void on_choice(struct tg_responses_stream *s, struct tg_buf *out, const c
     }
 }
 
-enum tg_responses_event_result tg_responses_stream_event(struct tg_responses_stream *s,
-                                                         const char *data, size_t len,
-                                                         struct tg_buf *out)
+enum tg_fmt_result
+tg_fmt_responses_from_chat_stream_event(struct tg_fmt_responses_from_chat_stream *s,
+                                        const char *data, size_t len, struct tg_buf *out)
 {
-    if (s->phase == TG_RSTREAM_ENDED)
-        return TG_RESPONSES_DONE;
+    if (s->phase == TG_FMT_RSTREAM_ENDED)
+        return TG_FMT_DONE;
     if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
         finish(s, out);
-        return TG_RESPONSES_DONE;
+        return TG_FMT_DONE;
     }
     cJSON *root = data && len ? tg_json_parse_provider(data, len) : NULL;
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
-        return TG_RESPONSES_BAD;
+        return TG_FMT_BAD;
     }
     const cJSON *err = tg_fmt_get(root, "error");
     if (cJSON_IsObject(err)) {
         fail_with(s, err, out);
         cJSON_Delete(root);
-        return TG_RESPONSES_ERROR;
+        return TG_FMT_ERROR;
     }
     set_ids(s, tg_json_get_str(root, "id"), tg_json_get_str(root, "model"));
     const cJSON *created = tg_fmt_get(root, "created");
-    if (s->phase == TG_RSTREAM_WAITING && cJSON_IsNumber(created))
+    if (s->phase == TG_FMT_RSTREAM_WAITING && cJSON_IsNumber(created))
         s->created = tg_fmt_count(created);
     start_response(s, out);
     const cJSON *choices = tg_fmt_get(root, "choices");
@@ -820,5 +835,5 @@ enum tg_responses_event_result tg_responses_stream_event(struct tg_responses_str
         on_choice(s, out, choices->child); /* n = 1: Responses has one output */
     read_usage(s, tg_fmt_get(root, "usage"));
     cJSON_Delete(root);
-    return TG_RESPONSES_CONTINUE;
+    return TG_FMT_CONTINUE;
 }

@@ -12,27 +12,32 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "formats/format.h"
 
 /* Translates a whole chat.completion (status 200) into a Responses
  * `response` object. `request` is the client's Responses request (may be
  * NULL): a response echoes its instructions, tools, tool_choice, text,
  * reasoning, temperature, top_p, metadata and max_output_tokens, as the
  * Responses API does. Returns 0, or -1 when the body is not a completion. */
-int tg_responses_from_chat_answer(const char *body, size_t len, const cJSON *request,
-                                  struct tg_buf *out);
+int tg_fmt_responses_from_chat_answer(const char *body, size_t len, const cJSON *request,
+                                      struct tg_buf *out);
 
 /* Translates a chat error body (any non-200) into the Responses error body:
  * the same OpenAI shape {"error":{"message","type","param","code"}}, passed
  * through when it is one, made from `status` when it is not. */
-void tg_responses_from_chat_error(const char *body, size_t len, int status, struct tg_buf *out);
+void tg_fmt_responses_from_chat_error(const char *body, size_t len, int status, struct tg_buf *out);
 
 /* ---- streams ---- */
 
-enum tg_responses_item_kind { TG_RITEM_REASONING = 0, TG_RITEM_MESSAGE, TG_RITEM_CALL };
+enum tg_fmt_responses_item_kind {
+    TG_FMT_RITEM_REASONING = 0,
+    TG_FMT_RITEM_MESSAGE,
+    TG_FMT_RITEM_CALL
+};
 
 /* One output item of the response being streamed. */
-struct tg_responses_item {
-    enum tg_responses_item_kind kind;
+struct tg_fmt_responses_item {
+    enum tg_fmt_responses_item_kind kind;
     char id[64];
     int chat_index;        /* the chat tool call's index (calls only) */
     struct tg_buf text;    /* output_text, reasoning summary, or call arguments */
@@ -47,22 +52,22 @@ struct tg_responses_item {
 
 /* Output items one stream may hold; past it, new items are dropped whole
  * (their absence is visible, a half item would not be). */
-#define TG_RESPONSES_MAX_ITEMS 128
+#define TG_FMT_RESPONSES_MAX_ITEMS 128
 
-enum tg_responses_phase {
-    TG_RSTREAM_WAITING = 0, /* nothing sent yet */
-    TG_RSTREAM_OPEN,        /* response.created sent */
-    TG_RSTREAM_ENDED,       /* response.completed / incomplete / failed sent */
+enum tg_fmt_responses_phase {
+    TG_FMT_RSTREAM_WAITING = 0, /* nothing sent yet */
+    TG_FMT_RSTREAM_OPEN,        /* response.created sent */
+    TG_FMT_RSTREAM_ENDED,       /* response.completed / incomplete / failed sent */
 };
 
-struct tg_responses_stream {
-    enum tg_responses_phase phase;
+struct tg_fmt_responses_from_chat_stream {
+    enum tg_fmt_responses_phase phase;
     char id[80]; /* "resp_..." */
     char model[128];
     int64_t created;
     int seq;            /* the next sequence_number */
     struct tg_buf echo; /* the request's members a response repeats, ",..." */
-    struct tg_responses_item *items;
+    struct tg_fmt_responses_item *items;
     int n_items;
     int open;                  /* the item taking deltas, or -1 */
     const char *finish_reason; /* a literal; NULL until a choice says */
@@ -72,29 +77,25 @@ struct tg_responses_stream {
     bool content_started; /* an output_text, refusal or arguments delta was sent */
 };
 
-enum tg_responses_event_result {
-    TG_RESPONSES_CONTINUE = 0, /* zero or more events appended */
-    TG_RESPONSES_DONE,         /* [DONE]: response.completed (or .incomplete) appended */
-    TG_RESPONSES_ERROR,        /* an in-band chat error: error and response.failed appended */
-    TG_RESPONSES_BAD,          /* data that is not a chunk */
-};
-
-/* `request` as for tg_responses_from_chat_answer (read here only). */
-void tg_responses_stream_init(struct tg_responses_stream *s, const cJSON *request, int64_t created);
-void tg_responses_stream_free(struct tg_responses_stream *s);
+/* `request` as for tg_fmt_responses_from_chat_answer (read here only). */
+void tg_fmt_responses_from_chat_stream_init(struct tg_fmt_responses_from_chat_stream *s,
+                                            const cJSON *request, int64_t created);
+void tg_fmt_responses_from_chat_stream_free(struct tg_fmt_responses_from_chat_stream *s);
 /* Translates one chat SSE event's data ("{...}" or "[DONE]") into Responses
- * events ("event: NAME\ndata: {...}\n\n"), appended to out. An upstream
- * that ends its stream without [DONE] after a finish_reason is ended by
- * passing "[DONE]" here. */
-enum tg_responses_event_result tg_responses_stream_event(struct tg_responses_stream *s,
-                                                         const char *data, size_t len,
-                                                         struct tg_buf *out);
+ * events ("event: NAME\ndata: {...}\n\n"), appended to out: TG_FMT_DONE on
+ * [DONE] (response.completed or .incomplete appended), TG_FMT_ERROR on an
+ * in-band chat error (error and response.failed appended), TG_FMT_BAD for
+ * data that is not a chunk. An upstream that ends its stream without [DONE]
+ * after a finish_reason is ended by passing "[DONE]" here. */
+enum tg_fmt_result
+tg_fmt_responses_from_chat_stream_event(struct tg_fmt_responses_from_chat_stream *s,
+                                        const char *data, size_t len, struct tg_buf *out);
 /* Ends the stream with the in-band failure: an `error` event from the
  * OpenAI error object error_json ({"message","type","code",...}; NULL or
  * unreadable: a generic server error), then response.failed with what was
  * output so far. Starts the response first if nothing was sent. No-op once
  * the stream has ended. */
-void tg_responses_stream_fail(struct tg_responses_stream *s, const char *error_json,
-                              struct tg_buf *out);
+void tg_fmt_responses_from_chat_stream_fail(struct tg_fmt_responses_from_chat_stream *s,
+                                            const char *error_json, struct tg_buf *out);
 
 #endif

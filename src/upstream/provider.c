@@ -127,7 +127,7 @@ static int messages_from_responses(const cJSON *json, const struct tg_deployment
                                    struct tg_buf *out, char *why, size_t why_len)
 {
     struct tg_buf chat = TG_BUF_INIT;
-    int rc = tg_chat_from_responses_request(json, NULL, &chat, why, why_len);
+    int rc = tg_fmt_chat_from_responses_request(json, NULL, &chat, why, why_len);
     cJSON *hub = rc == 0 ? cJSON_ParseWithLength(chat.data, chat.len) : NULL;
     if (rc == 0 && !hub) {
         snprintf(why, why_len, "translation");
@@ -161,7 +161,7 @@ static int build_body(const struct tg_deployment_cfg *dep, enum tg_api client, e
     case TG_API_CHAT:
         if (client == TG_API_MESSAGES)
             return tg_fmt_chat_from_messages_request(json, dep->model, &out->body, why, why_len);
-        return tg_chat_from_responses_request(json, dep->model, &out->body, why, why_len);
+        return tg_fmt_chat_from_responses_request(json, dep->model, &out->body, why, why_len);
     default:
         snprintf(why, why_len, "api");
         return -1;

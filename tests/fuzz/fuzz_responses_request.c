@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     struct tg_buf out = TG_BUF_INIT;
     char why[64] = "";
-    if (tg_chat_from_responses_request(json, "gpt-x", &out, why, sizeof(why)) == 0)
+    if (tg_fmt_chat_from_responses_request(json, "gpt-x", &out, why, sizeof(why)) == 0)
         check_chat(&out);
     else
         FUZZ_CHECK(why[0] != '\0' && out.len == 0, "refused without a reason, or half-written");
@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"created\":1,\"model\":\"m\","
         "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"hi\"},"
         "\"finish_reason\":\"stop\"}]}";
-    FUZZ_CHECK(tg_responses_from_chat_answer(answer, sizeof(answer) - 1, json, &out) == 0,
+    FUZZ_CHECK(tg_fmt_responses_from_chat_answer(answer, sizeof(answer) - 1, json, &out) == 0,
                "answer declined");
     cJSON *resp = tg_json_parse_generated(out.data, out.len);
     FUZZ_CHECK(resp != NULL, "echo broke the answer: %.*s", (int)out.len, out.data);

@@ -31,7 +31,7 @@ static int translate(const char *in_q, const char *model, struct tg_buf *out, ch
     cJSON *j = parse_q(in_q);
     if (!j)
         fail_msg("bad input JSON %s", in_q);
-    int rc = tg_chat_from_responses_request(j, model, out, why, why_len);
+    int rc = tg_fmt_chat_from_responses_request(j, model, out, why, why_len);
     cJSON_Delete(j);
     return rc;
 }
@@ -363,7 +363,7 @@ static void test_round_trip_through_answer(void **state)
                    "'arguments':'{}'}},{'id':'call_P2','type':'function','function':{'name':"
                    "'b','arguments':'{\\'x\\':2}'}}]},'finish_reason':'tool_calls'}]}");
     struct tg_buf resp = TG_BUF_INIT;
-    assert_int_equal(tg_responses_from_chat_answer(chat, strlen(chat), NULL, &resp), 0);
+    assert_int_equal(tg_fmt_responses_from_chat_answer(chat, strlen(chat), NULL, &resp), 0);
     free(chat);
     cJSON *answer = cJSON_Parse(resp.data);
     assert_non_null(answer);
@@ -379,7 +379,7 @@ static void test_round_trip_through_answer(void **state)
                                         "'output':'two'}"));
     struct tg_buf out = TG_BUF_INIT;
     char why[64] = "";
-    assert_int_equal(tg_chat_from_responses_request(req, "m", &out, why, sizeof(why)), 0);
+    assert_int_equal(tg_fmt_chat_from_responses_request(req, "m", &out, why, sizeof(why)), 0);
     cJSON *got = cJSON_Parse(out.data);
     static const struct {
         const char *path, *want;
@@ -411,10 +411,10 @@ static void test_request_not_object(void **state)
     (void)state;
     struct tg_buf out = TG_BUF_INIT;
     char why[64] = "";
-    assert_int_equal(tg_chat_from_responses_request(NULL, "m", &out, why, sizeof(why)), -1);
+    assert_int_equal(tg_fmt_chat_from_responses_request(NULL, "m", &out, why, sizeof(why)), -1);
     assert_string_equal(why, "no input");
     cJSON *arr = cJSON_CreateArray();
-    assert_int_equal(tg_chat_from_responses_request(arr, "m", &out, NULL, 0), -1);
+    assert_int_equal(tg_fmt_chat_from_responses_request(arr, "m", &out, NULL, 0), -1);
     cJSON_Delete(arr);
     tg_buf_free(&out);
 }
@@ -481,7 +481,7 @@ static void test_answer_rows(void **state)
     for (size_t i = 0; i < N_OF(rows); i++) {
         char *body = q(rows[i].in);
         struct tg_buf out = TG_BUF_INIT;
-        if (tg_chat_from_responses_answer(body, strlen(body), &out) != 0) {
+        if (tg_fmt_chat_from_responses_answer(body, strlen(body), &out) != 0) {
             print_error("row %zu: declined\n", i);
             bad++;
         } else {
@@ -514,7 +514,7 @@ static void test_answer_declined(void **state)
     for (size_t i = 0; i < N_OF(rows); i++) {
         char *body = q(rows[i]);
         struct tg_buf out = TG_BUF_INIT;
-        assert_int_equal(tg_chat_from_responses_answer(body, strlen(body), &out), -1);
+        assert_int_equal(tg_fmt_chat_from_responses_answer(body, strlen(body), &out), -1);
         assert_int_equal(out.len, 0);
         tg_buf_free(&out);
         free(body);

@@ -45,7 +45,7 @@ static cJSON *answer_of(const char *chat_q, const char *request_q)
     char *body = q(chat_q);
     cJSON *req = request_q ? parse_q(request_q) : NULL;
     struct tg_buf out = TG_BUF_INIT;
-    int rc = tg_responses_from_chat_answer(body, strlen(body), req, &out);
+    int rc = tg_fmt_responses_from_chat_answer(body, strlen(body), req, &out);
     cJSON *got = rc == 0 ? cJSON_Parse(out.data) : NULL;
     if (rc == 0 && !got)
         fail_msg("not JSON: %s", out.data);
@@ -219,7 +219,7 @@ static void test_errors(void **state)
     static const char openai[] = "{\"error\": {\"message\": \"Rate limit reached\", \"type\": "
                                  "\"tokens\", \"param\": null, \"code\": \"rate_limit_exceeded\"}}";
     struct tg_buf out = TG_BUF_INIT;
-    tg_responses_from_chat_error(openai, strlen(openai), 429, &out);
+    tg_fmt_responses_from_chat_error(openai, strlen(openai), 429, &out);
     assert_string_equal(out.data, openai);
     tg_buf_reset(&out);
 
@@ -243,7 +243,7 @@ static void test_errors(void **state)
     };
     for (size_t i = 0; i < N_OF(rows); i++) {
         char *body = q(rows[i].body);
-        tg_responses_from_chat_error(body, strlen(body), rows[i].status, &out);
+        tg_fmt_responses_from_chat_error(body, strlen(body), rows[i].status, &out);
         cJSON *got = cJSON_Parse(out.data);
         if (!path_matches(got, "", rows[i].want))
             fail_msg("row %zu: %s", i, out.data);
@@ -290,7 +290,7 @@ struct stream_case {
     const char *label;
     const char *chunks[16]; /* data of each chat event, ' for "; NULL ends */
     const char *names;      /* the Responses events wanted, "" = "response." */
-    enum tg_responses_event_result last;
+    enum tg_fmt_result last;
     struct event_row rows[12];
 };
 
@@ -317,7 +317,7 @@ static const struct stream_case cases[] = {
      {ROLE, SAY("Hel"), SAY("lo"), END("stop"), USAGE_CHUNK, "[DONE]"},
      "created in_progress output_item.added content_part.added output_text.delta "
      "output_text.delta output_text.done content_part.done output_item.done completed",
-     TG_RESPONSES_DONE,
+     TG_FMT_DONE,
      {{0, "response",
        "{'id':'resp_abc','object':'response','created_at':1700000000,'status':'in_progress',"
        "'background':false,'error':null,'incomplete_details':null,'instructions':null,"
@@ -356,7 +356,7 @@ static const struct stream_case cases[] = {
      "function_call_arguments.delta function_call_arguments.delta function_call_arguments.done "
      "output_item.done output_item.added function_call_arguments.delta "
      "function_call_arguments.done output_item.done completed",
-     TG_RESPONSES_DONE,
+     TG_FMT_DONE,
      {{8, "",
        "{'type':'response.output_item.added','sequence_number':8,'output_index':1,"
        "'item':{'id':'fc_abc_1','type':'function_call','call_id':'call_1','name':'get',"
@@ -380,7 +380,7 @@ static const struct stream_case cases[] = {
      {ROLE, SAY("cut"), END("length"), "[DONE]"},
      "created in_progress output_item.added content_part.added output_text.delta "
      "output_text.done content_part.done output_item.done incomplete",
-     TG_RESPONSES_DONE,
+     TG_FMT_DONE,
      {{7, "item.status", "'incomplete'"},
       {-1, "response.status", "'incomplete'"},
       {-1, "response.incomplete_details", "{'reason':'max_output_tokens'}"},
@@ -389,14 +389,14 @@ static const struct stream_case cases[] = {
      {ROLE, END("content_filter"), "[DONE]"},
      "created in_progress output_item.added content_part.added output_text.done "
      "content_part.done output_item.done incomplete",
-     TG_RESPONSES_DONE,
+     TG_FMT_DONE,
      {{-1, "response.incomplete_details", "{'reason':'content_filter'}"}}},
     {"refusal",
      {ROLE, CHUNK("{'refusal':'I can'}", "null"), CHUNK("{'refusal':'not'}", "null"), END("stop"),
       "[DONE]"},
      "created in_progress output_item.added content_part.added refusal.delta refusal.delta "
      "refusal.done content_part.done output_item.done completed",
-     TG_RESPONSES_DONE,
+     TG_FMT_DONE,
      {{3, "part", "{'type':'refusal','refusal':''}"},
       {4, "",
        "{'type':'response.refusal.delta','sequence_number':4,'item_id':'msg_abc',"
@@ -411,7 +411,7 @@ static const struct stream_case cases[] = {
      "reasoning_summary_text.delta reasoning_summary_text.delta reasoning_summary_text.done "
      "reasoning_summary_part.done output_item.done output_item.added content_part.added "
      "output_text.delta output_text.done content_part.done output_item.done completed",
-     TG_RESPONSES_DONE,
+     TG_FMT_DONE,
      {{2, "item", "{'id':'rs_abc','type':'reasoning','summary':[]}"},
       {3, "",
        "{'type':'response.reasoning_summary_part.added','sequence_number':3,"
@@ -433,7 +433,7 @@ static const struct stream_case cases[] = {
      {ROLE, END("stop"), "[DONE]"},
      "created in_progress output_item.added content_part.added output_text.done "
      "content_part.done output_item.done completed",
-     TG_RESPONSES_DONE,
+     TG_FMT_DONE,
      {{4, "text", "''"}, {-1, "response.output.0.content.0.text", "''"}}},
     {"reasoning only",
      {ROLE, CHUNK("{'reasoning_content':'hm'}", "null"), END("stop"), "[DONE]"},
@@ -441,13 +441,13 @@ static const struct stream_case cases[] = {
      "reasoning_summary_text.delta reasoning_summary_text.done reasoning_summary_part.done "
      "output_item.done output_item.added content_part.added output_text.done "
      "content_part.done output_item.done completed",
-     TG_RESPONSES_DONE,
+     TG_FMT_DONE,
      {{-1, "response.output.1.content.0.text", "''"}}},
     {"in-band error after text",
      {ROLE, SAY("part"),
       "{'error':{'message':'boom','type':'server_error','param':null,'code':null}}"},
      "created in_progress output_item.added content_part.added output_text.delta error failed",
-     TG_RESPONSES_ERROR,
+     TG_FMT_ERROR,
      {{5, "",
        "{'type':'error','sequence_number':5,'code':'server_error','message':'boom',"
        "'param':null}"},
@@ -458,7 +458,7 @@ static const struct stream_case cases[] = {
     {"in-band rate limit error",
      {ROLE, "{'error':{'message':'slow down','type':'tokens','code':'rate_limit_exceeded'}}"},
      "created in_progress error failed",
-     TG_RESPONSES_ERROR,
+     TG_FMT_ERROR,
      {{2, "code", "'rate_limit_exceeded'"},
       {3, "response.error", "{'code':'rate_limit_exceeded','message':'slow down'}"},
       {3, "response.output", "[]"}}},
@@ -466,7 +466,7 @@ static const struct stream_case cases[] = {
      {"{'choices':[{'delta':{'content':'x'},'finish_reason':'stop'}]}", "[DONE]"},
      "created in_progress output_item.added content_part.added output_text.delta "
      "output_text.done content_part.done output_item.done completed",
-     TG_RESPONSES_DONE,
+     TG_FMT_DONE,
      {{0, "response.id", "'resp_tailgate'"},
       {0, "response.created_at", "1234"},
       {2, "item.id", "'msg_tailgate'"}}},
@@ -475,27 +475,27 @@ static const struct stream_case cases[] = {
       END("tool_calls"), "[DONE]"},
      "created in_progress output_item.added function_call_arguments.delta "
      "function_call_arguments.done output_item.done completed",
-     TG_RESPONSES_DONE,
+     TG_FMT_DONE,
      {{2, "item.call_id", "'call_abc_0'"}, {-1, "response.output.0.call_id", "'call_abc_0'"}}},
 };
 
 /* Runs one case's chunks through a fresh stream; returns the last result. */
-static enum tg_responses_event_result run_chunks(const struct stream_case *c, struct tg_buf *out,
-                                                 const char *request_q, bool *content_started)
+static enum tg_fmt_result run_chunks(const struct stream_case *c, struct tg_buf *out,
+                                     const char *request_q, bool *content_started)
 {
-    struct tg_responses_stream s;
+    struct tg_fmt_responses_from_chat_stream s;
     cJSON *req = request_q ? parse_q(request_q) : NULL;
-    tg_responses_stream_init(&s, req, 1234);
+    tg_fmt_responses_from_chat_stream_init(&s, req, 1234);
     cJSON_Delete(req); /* the stream keeps what it needs */
-    enum tg_responses_event_result r = TG_RESPONSES_CONTINUE;
+    enum tg_fmt_result r = TG_FMT_CONTINUE;
     for (int i = 0; c->chunks[i]; i++) {
         char *data = q(c->chunks[i]);
-        r = tg_responses_stream_event(&s, data, strlen(data), out);
+        r = tg_fmt_responses_from_chat_stream_event(&s, data, strlen(data), out);
         free(data);
     }
     if (content_started)
         *content_started = s.content_started;
-    tg_responses_stream_free(&s);
+    tg_fmt_responses_from_chat_stream_free(&s);
     return r;
 }
 
@@ -506,7 +506,7 @@ static void test_stream_cases(void **state)
     for (size_t k = 0; k < N_OF(cases); k++) {
         const struct stream_case *c = &cases[k];
         struct tg_buf out = TG_BUF_INIT;
-        enum tg_responses_event_result r = run_chunks(c, &out, NULL, NULL);
+        enum tg_fmt_result r = run_chunks(c, &out, NULL, NULL);
         struct events e;
         parse_events(&out, &e);
         check_framing(&e);
@@ -596,13 +596,14 @@ static void test_stream_content_started(void **state)
 static void test_stream_fail(void **state)
 {
     (void)state;
-    struct tg_responses_stream s;
+    struct tg_fmt_responses_from_chat_stream s;
     struct tg_buf out = TG_BUF_INIT;
-    tg_responses_stream_init(&s, NULL, 1234);
-    tg_responses_stream_fail(&s,
-                             "{\"message\":\"deadline\",\"type\":\"timeout\",\"code\":"
-                             "\"deadline_exceeded\"}",
-                             &out);
+    tg_fmt_responses_from_chat_stream_init(&s, NULL, 1234);
+    tg_fmt_responses_from_chat_stream_fail(
+        &s,
+        "{\"message\":\"deadline\",\"type\":\"timeout\",\"code\":"
+        "\"deadline_exceeded\"}",
+        &out);
     struct events e;
     parse_events(&out, &e);
     check_framing(&e);
@@ -617,12 +618,13 @@ static void test_stream_fail(void **state)
     free_events(&e);
     tg_buf_reset(&out);
     /* ended: another failure or chunk writes nothing */
-    tg_responses_stream_fail(&s, NULL, &out);
+    tg_fmt_responses_from_chat_stream_fail(&s, NULL, &out);
     char *chunk = q(SAY("late"));
-    assert_int_equal(tg_responses_stream_event(&s, chunk, strlen(chunk), &out), TG_RESPONSES_DONE);
+    assert_int_equal(tg_fmt_responses_from_chat_stream_event(&s, chunk, strlen(chunk), &out),
+                     TG_FMT_DONE);
     free(chunk);
     assert_int_equal(out.len, 0);
-    tg_responses_stream_free(&s);
+    tg_fmt_responses_from_chat_stream_free(&s);
 
     /* a body-shaped error, or none at all */
     static const char *const errors[] = {"{\"error\":{\"message\":\"inner\"}}", NULL, "garbage"};
@@ -630,12 +632,12 @@ static void test_stream_fail(void **state)
                                            "'The upstream stream failed.'"};
     for (size_t i = 0; i < N_OF(errors); i++) {
         struct tg_buf o = TG_BUF_INIT;
-        struct tg_responses_stream t;
-        tg_responses_stream_init(&t, NULL, 1);
+        struct tg_fmt_responses_from_chat_stream t;
+        tg_fmt_responses_from_chat_stream_init(&t, NULL, 1);
         char *role = q(ROLE);
-        tg_responses_stream_event(&t, role, strlen(role), &o);
+        tg_fmt_responses_from_chat_stream_event(&t, role, strlen(role), &o);
         free(role);
-        tg_responses_stream_fail(&t, errors[i], &o);
+        tg_fmt_responses_from_chat_stream_fail(&t, errors[i], &o);
         parse_events(&o, &e);
         check_framing(&e);
         assert_true(path_matches(e.data[e.n - 2], "message", messages[i]));
@@ -643,7 +645,7 @@ static void test_stream_fail(void **state)
         assert_string_equal(e.name[e.n - 1], "response.failed");
         free_events(&e);
         tg_buf_free(&o);
-        tg_responses_stream_free(&t);
+        tg_fmt_responses_from_chat_stream_free(&t);
     }
     tg_buf_free(&out);
 }
@@ -654,13 +656,14 @@ static void test_stream_bad(void **state)
     (void)state;
     static const char *const rows[] = {"not json", "[1,2]", "\"str\"", ""};
     for (size_t i = 0; i < N_OF(rows); i++) {
-        struct tg_responses_stream s;
+        struct tg_fmt_responses_from_chat_stream s;
         struct tg_buf out = TG_BUF_INIT;
-        tg_responses_stream_init(&s, NULL, 1);
-        assert_int_equal(tg_responses_stream_event(&s, rows[i], strlen(rows[i]), &out),
-                         TG_RESPONSES_BAD);
+        tg_fmt_responses_from_chat_stream_init(&s, NULL, 1);
+        assert_int_equal(
+            tg_fmt_responses_from_chat_stream_event(&s, rows[i], strlen(rows[i]), &out),
+            TG_FMT_BAD);
         assert_int_equal(out.len, 0);
-        tg_responses_stream_free(&s);
+        tg_fmt_responses_from_chat_stream_free(&s);
         tg_buf_free(&out);
     }
 }
@@ -670,43 +673,43 @@ static void test_stream_bad(void **state)
 static void test_stream_item_cap(void **state)
 {
     (void)state;
-    struct tg_responses_stream s;
+    struct tg_fmt_responses_from_chat_stream s;
     struct tg_buf out = TG_BUF_INIT;
-    tg_responses_stream_init(&s, NULL, 1);
-    for (int i = 0; i < TG_RESPONSES_MAX_ITEMS + 5; i++) {
+    tg_fmt_responses_from_chat_stream_init(&s, NULL, 1);
+    for (int i = 0; i < TG_FMT_RESPONSES_MAX_ITEMS + 5; i++) {
         char data[256];
         snprintf(data, sizeof(data),
                  "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":%d,\"id\":\"c%d\","
                  "\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}}]}",
                  i, i);
-        tg_responses_stream_event(&s, data, strlen(data), &out);
+        tg_fmt_responses_from_chat_stream_event(&s, data, strlen(data), &out);
     }
-    assert_int_equal(tg_responses_stream_event(&s, "[DONE]", 6, &out), TG_RESPONSES_DONE);
-    assert_int_equal(s.n_items, TG_RESPONSES_MAX_ITEMS);
+    assert_int_equal(tg_fmt_responses_from_chat_stream_event(&s, "[DONE]", 6, &out), TG_FMT_DONE);
+    assert_int_equal(s.n_items, TG_FMT_RESPONSES_MAX_ITEMS);
     /* the last event is the completed response with every kept call */
     const char *last = strstr(out.data, "event: response.completed\n");
     assert_non_null(last);
     cJSON *done = cJSON_Parse(strchr(last, '{'));
     assert_non_null(done);
-    assert_int_equal(cJSON_GetArraySize(at(done, "response.output")), TG_RESPONSES_MAX_ITEMS);
+    assert_int_equal(cJSON_GetArraySize(at(done, "response.output")), TG_FMT_RESPONSES_MAX_ITEMS);
     cJSON_Delete(done);
-    tg_responses_stream_free(&s);
+    tg_fmt_responses_from_chat_stream_free(&s);
     tg_buf_free(&out);
 }
 
 /* ---- the wire: the same stream cut at every byte ---- */
 
 struct wire {
-    struct tg_responses_stream s;
+    struct tg_fmt_responses_from_chat_stream s;
     struct tg_buf out;
-    enum tg_responses_event_result last;
+    enum tg_fmt_result last;
 };
 
 static bool on_chat_event(void *ctx, const struct tg_sse_event *ev)
 {
     struct wire *w = ctx;
     if (ev->has_data)
-        w->last = tg_responses_stream_event(&w->s, ev->data, ev->data_len, &w->out);
+        w->last = tg_fmt_responses_from_chat_stream_event(&w->s, ev->data, ev->data_len, &w->out);
     return true;
 }
 
@@ -738,9 +741,9 @@ static void run_wire(const char *bytes, size_t len, size_t cut, struct wire *w)
 {
     struct tg_sse_parser p;
     tg_sse_init(&p, 1 << 16);
-    tg_responses_stream_init(&w->s, NULL, 1);
+    tg_fmt_responses_from_chat_stream_init(&w->s, NULL, 1);
     memset(&w->out, 0, sizeof(w->out));
-    w->last = TG_RESPONSES_CONTINUE;
+    w->last = TG_FMT_CONTINUE;
     /* exact-size heap copies, so a read past either piece shows */
     char *a = malloc(cut ? cut : 1), *b = malloc(len - cut ? len - cut : 1);
     memcpy(a, bytes, cut);
@@ -751,7 +754,7 @@ static void run_wire(const char *bytes, size_t len, size_t cut, struct wire *w)
     free(b);
     assert_false(tg_sse_pending(&p));
     tg_sse_free(&p);
-    tg_responses_stream_free(&w->s);
+    tg_fmt_responses_from_chat_stream_free(&w->s);
 }
 
 static void test_wire_every_cut(void **state)
@@ -761,7 +764,7 @@ static void test_wire_every_cut(void **state)
     wire_bytes(&bytes);
     struct wire whole;
     run_wire(bytes.data, bytes.len, 0, &whole);
-    assert_int_equal(whole.last, TG_RESPONSES_DONE);
+    assert_int_equal(whole.last, TG_FMT_DONE);
     struct events e;
     parse_events(&whole.out, &e);
     check_framing(&e);
@@ -777,7 +780,7 @@ static void test_wire_every_cut(void **state)
     for (size_t cut = 1; cut < bytes.len; cut++) {
         struct wire w;
         run_wire(bytes.data, bytes.len, cut, &w);
-        if (w.last != TG_RESPONSES_DONE || w.out.len != whole.out.len ||
+        if (w.last != TG_FMT_DONE || w.out.len != whole.out.len ||
             memcmp(w.out.data, whole.out.data, w.out.len) != 0)
             fail_msg("cut at %zu: different events", cut);
         tg_buf_free(&w.out);
@@ -896,7 +899,7 @@ static void check_answer_mutant(const char *text, void *ctx)
 {
     (void)ctx;
     struct tg_buf out = TG_BUF_INIT;
-    if (tg_responses_from_chat_answer(text, strlen(text), NULL, &out) != 0) {
+    if (tg_fmt_responses_from_chat_answer(text, strlen(text), NULL, &out) != 0) {
         assert_int_equal(out.len, 0);
     } else {
         cJSON *got = cJSON_Parse(out.data);
@@ -926,17 +929,17 @@ struct stream_mutant {
 static void check_stream_mutant(const char *text, void *ctx)
 {
     const struct stream_mutant *m = ctx;
-    struct tg_responses_stream s;
+    struct tg_fmt_responses_from_chat_stream s;
     struct tg_buf out = TG_BUF_INIT;
-    tg_responses_stream_init(&s, NULL, 1);
+    tg_fmt_responses_from_chat_stream_init(&s, NULL, 1);
     for (size_t i = 0; i < m->n; i++) {
         char *data = i == m->k ? NULL : q(m->chunks[i]);
         const char *d = data ? data : text;
-        tg_responses_stream_event(&s, d, strlen(d), &out);
+        tg_fmt_responses_from_chat_stream_event(&s, d, strlen(d), &out);
         free(data);
     }
-    tg_responses_stream_event(&s, "[DONE]", 6, &out);
-    tg_responses_stream_free(&s);
+    tg_fmt_responses_from_chat_stream_event(&s, "[DONE]", 6, &out);
+    tg_fmt_responses_from_chat_stream_free(&s);
     struct events e;
     parse_events(&out, &e);
     check_framing(&e);
