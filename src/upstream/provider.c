@@ -76,6 +76,20 @@ static bool azure_takes_stream_options(const char *version)
     return !date || strncmp(version, "2024-09-01", 10) >= 0;
 }
 
+/* The body without its stream_options member (our own translation's JSON). */
+static void drop_stream_options(struct tg_buf *body)
+{
+    cJSON *root = cJSON_ParseWithLength(body->data, body->len);
+    if (!root || !cJSON_HasObjectItem(root, "stream_options")) {
+        cJSON_Delete(root);
+        return;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(root, "stream_options");
+    tg_buf_reset(body);
+    tg_buf_json_item(body, root);
+    cJSON_Delete(root);
+}
+
 /* Appends "Name: value" (line is scratch space, reused across headers). */
 static void add_header(struct tg_upstream_req *r, struct tg_buf *line, const char *name,
                        const char *prefix, const char *value)
@@ -209,7 +223,11 @@ int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api, cons
         tg_buf_printf(&url, "?api-version=%s", p->api_version);
         if (p->api_key)
             add_header(out, &line, "api-key", "", p->api_key);
-        usage = usage && azure_takes_stream_options(p->api_version);
+        if (!azure_takes_stream_options(p->api_version)) {
+            usage = false;
+            if (api != TG_API_CHAT && stream)
+                drop_stream_options(&out->body); /* a translator asked for usage */
+        }
         break;
     case TG_PROVIDER_ANTHROPIC:
         if (p->api_key)

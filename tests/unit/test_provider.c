@@ -170,10 +170,117 @@ static void test_build(void **state)
     }
 }
 
+
+/* Which API each provider kind is called with for each client API, and
+ * what the body becomes: passed through (only "model" replaced), translated,
+ * or the deployment ineligible with a reason (SPEC sections 3 and 5). */
+#define MSG_STREAM                                                                                 \
+    "{\"model\":\"client-name\",\"max_tokens\":10,\"stream\":true,\"messages\":[{\"role\":"        \
+    "\"user\",\"content\":\"hi\"}]}"
+#define RESP "{\"model\":\"client-name\",\"input\":\"hi\"}"
+#define RESP_PREV "{\"model\":\"client-name\",\"input\":\"hi\",\"previous_response_id\":\"r1\"}"
+
+static const struct wire_case {
+    const char *what;
+    enum tg_provider_kind kind;
+    bool responses;          /* openai: serves /responses */
+    const char *api_version; /* azure */
+    enum tg_api api;
+    const char *body;
+    enum tg_api wire;        /* TG_API__COUNT: ineligible */
+    const char *url_end;     /* or the reason it is ineligible */
+    bool passed;             /* the body is the client's with "model" replaced */
+    bool stream_options;     /* the body asks for a stream's usage */
+} wire_cases[] = {
+    {"Messages to anthropic: passed through", TG_PROVIDER_ANTHROPIC, false, "", TG_API_MESSAGES,
+     MSG_STREAM, TG_API_MESSAGES, "/messages", true, false},
+    {"Responses to anthropic: through chat to Messages", TG_PROVIDER_ANTHROPIC, false, "",
+     TG_API_RESPONSES, RESP, TG_API_MESSAGES, "/messages", false, false},
+    {"Responses to openai with responses: passed through", TG_PROVIDER_OPENAI, true, "",
+     TG_API_RESPONSES, RESP_PREV, TG_API_RESPONSES, "/responses", true, false},
+    {"Responses to openai without: chat", TG_PROVIDER_OPENAI, false, "", TG_API_RESPONSES, RESP,
+     TG_API_CHAT, "/chat/completions", false, false},
+    {"stateful Responses to a chat provider: ineligible", TG_PROVIDER_OPENAI, false, "",
+     TG_API_RESPONSES, RESP_PREV, TG_API__COUNT, "previous_response_id", false, false},
+    {"Messages to openai: chat, usage asked for", TG_PROVIDER_OPENAI, true, "", TG_API_MESSAGES,
+     MSG_STREAM, TG_API_CHAT, "/chat/completions", false, true},
+    {"Messages to azure: chat, usage asked for", TG_PROVIDER_AZURE, false, "2024-10-21",
+     TG_API_MESSAGES, MSG_STREAM, TG_API_CHAT, "/chat/completions?api-version=2024-10-21", false,
+     true},
+    {"Messages to azure before stream_options: not asked (400 otherwise)", TG_PROVIDER_AZURE,
+     false, "2024-06-01", TG_API_MESSAGES, MSG_STREAM, TG_API_CHAT,
+     "/chat/completions?api-version=2024-06-01", false, false},
+    {"Responses to azure: chat, never passed through", TG_PROVIDER_AZURE, false, "2024-10-21",
+     TG_API_RESPONSES, RESP, TG_API_CHAT, "/chat/completions?api-version=2024-10-21", false,
+     false},
+    {"Messages to mock: chat", TG_PROVIDER_MOCK, false, "", TG_API_MESSAGES, MSG_STREAM,
+     TG_API_CHAT, NULL, false, true},
+    {"embeddings to anthropic: ineligible", TG_PROVIDER_ANTHROPIC, false, "", TG_API_EMBEDDINGS,
+     EMBED, TG_API__COUNT, "api", false, false},
+};
+
+static void test_wire(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < N_OF(wire_cases); i++) {
+        const struct wire_case *c = &wire_cases[i];
+        struct tg_provider_cfg p = {0};
+        p.name = "p";
+        p.kind = c->kind;
+        p.base_url = c->kind == TG_PROVIDER_AZURE ? AZ_URL : "http://127.0.0.1:9/v1";
+        p.api_version = (char *)c->api_version;
+        p.anthropic_version = "2023-06-01";
+        p.default_max_tokens = 4096;
+        p.responses = c->responses;
+        struct tg_deployment_cfg d = {0};
+        d.name = "d";
+        d.provider = &p;
+        d.model = "gpt-4o";
+        cJSON *json = cJSON_Parse(c->body);
+        assert_non_null(json);
+        struct tg_upstream_req r;
+        char why[128] = "";
+        int rc = tg_provider_build(&d, c->api, c->body, strlen(c->body), json,
+                                   tg_json_get_bool(json, "stream", false), &r, why, sizeof(why));
+        if (c->wire == TG_API__COUNT) {
+            if (rc == 0 || strcmp(why, c->url_end) != 0)
+                fail_msg("%s: built %d, why \"%s\", expected ineligible(%s)", c->what, rc == 0,
+                         why, c->url_end);
+        } else {
+            if (rc != 0)
+                fail_msg("%s: not built (%s)", c->what, why);
+            assert_int_equal(r.wire, c->wire);
+            assert_int_equal(tg_provider_wire(&p, c->api), c->wire);
+            size_t n = c->url_end ? strlen(c->url_end) : 0, have = r.url ? strlen(r.url) : 0;
+            if (c->url_end && (have < n || strcmp(r.url + have - n, c->url_end) != 0))
+                fail_msg("%s: url %s, expected it to end in %s", c->what, r.url, c->url_end);
+            cJSON *sent = tg_json_parse_provider(r.body.data, r.body.len);
+            assert_non_null(sent);
+            assert_string_equal(tg_json_get_str(sent, "model"), "gpt-4o");
+            if (c->passed) {
+                /* Byte for byte but the model. */
+                char *want = malloc(strlen(c->body) + 8);
+                const char *at = strstr(c->body, "client-name");
+                sprintf(want, "%.*sgpt-4o%s", (int)(at - c->body), c->body, at + 11);
+                assert_int_equal(r.body.len, strlen(want));
+                assert_memory_equal(r.body.data, want, r.body.len);
+                free(want);
+            }
+            bool so = cJSON_HasObjectItem(sent, "stream_options");
+            if (so != c->stream_options)
+                fail_msg("%s: stream_options %s", c->what, so ? "sent" : "not sent");
+            cJSON_Delete(sent);
+        }
+        cJSON_Delete(json);
+        tg_upstream_req_free(&r);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build),
+        cmocka_unit_test(test_wire),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
