@@ -697,51 +697,30 @@ class Faults(Checks):
         self.assertEqual(msg["error"]["error"]["type"], "overloaded_error", msg["error"])
 
 
-class StreamHedging(Checks):
+class StreamHedging(Checks, harness.TestCase):
     """A Messages and a Responses stream race on first content: the slow
     deployment's stream loses to the hedge, and the SDK sees one normal stream."""
 
     def setUp(self):
-        self.procs = []
-        try:
-            mk = lambda ms: self.start(harness.Mock(latency_ms=ms, tokens_per_s=100))
-            self.ant_slow, self.ant_fast, self.oai_slow, self.oai_fast = mk(3000), mk(10), \
-                mk(3000), mk(10)
-            ant = lambda name, m: {"name": name, "kind": "anthropic", "base_url": m.url,
-                                   "api_key_env": "TG_TEST_ANTHROPIC_KEY"}
-            self.g = self.start(harness.Gateway(
-                env={"TG_TEST_ANTHROPIC_KEY": "sk-ant-test"},
-                providers=[ant("as", self.ant_slow), ant("af", self.ant_fast),
-                           openai_provider("os", self.oai_slow),
-                           openai_provider("of", self.oai_fast)],
-                deployments=[{"name": "claude-slow", "provider": "as", "model": "c", "weight": 1.0},
-                             {"name": "claude-fast", "provider": "af", "model": "c", "weight": 0.0},
-                             {"name": "gpt-slow", "provider": "os", "model": "g", "weight": 1.0},
-                             {"name": "gpt-fast", "provider": "of", "model": "g", "weight": 0.0}],
-                routes=[{"model": "claude", "deployments": ["claude-slow", "claude-fast"]},
-                        {"model": "gpt", "deployments": ["gpt-slow", "gpt-fast"]}],
-                sections={"hedge": {"enabled": True, "initial_delay_ms": 100,
-                                    "min_samples": 1000},
-                          "cache": {"mode": "off"}, "degraded": {"enabled": False},
-                          "retry": {"budget_min_per_s": 100}}))
-        except BaseException:
-            self.tearDown()
-            raise
-
-    def start(self, proc):
-        self.procs.append(proc)
-        return proc
-
-    def tearDown(self):
-        errors = []
-        for p in reversed(self.procs):
-            try:
-                p.stop()
-            except AssertionError as e:
-                errors.append(str(e))
-        self.procs = []
-        if errors:
-            raise AssertionError("\n".join(errors))
+        super().setUp()
+        mk = lambda ms: self.mock(latency_ms=ms, tokens_per_s=100)
+        self.ant_slow, self.ant_fast, self.oai_slow, self.oai_fast = mk(3000), mk(10), \
+            mk(3000), mk(10)
+        ant = lambda name, m: {"name": name, "kind": "anthropic", "base_url": m.url,
+                               "api_key_env": "TG_TEST_ANTHROPIC_KEY"}
+        self.g = self.gateway(
+            env={"TG_TEST_ANTHROPIC_KEY": "sk-ant-test"},
+            providers=[ant("as", self.ant_slow), ant("af", self.ant_fast),
+                       openai_provider("os", self.oai_slow), openai_provider("of", self.oai_fast)],
+            deployments=[{"name": "claude-slow", "provider": "as", "model": "c", "weight": 1.0},
+                         {"name": "claude-fast", "provider": "af", "model": "c", "weight": 0.0},
+                         {"name": "gpt-slow", "provider": "os", "model": "g", "weight": 1.0},
+                         {"name": "gpt-fast", "provider": "of", "model": "g", "weight": 0.0}],
+            routes=[{"model": "claude", "deployments": ["claude-slow", "claude-fast"]},
+                    {"model": "gpt", "deployments": ["gpt-slow", "gpt-fast"]}],
+            sections={"hedge": {"enabled": True, "initial_delay_ms": 100, "min_samples": 1000},
+                      "cache": {"mode": "off"}, "degraded": {"enabled": False},
+                      "retry": {"budget_min_per_s": 100}})
 
     def test_messages_and_responses_streams_hedged_on_first_content(self):
         url = "http://127.0.0.1:%d/v1" % self.g.port
