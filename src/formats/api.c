@@ -15,3 +15,8 @@ const char *tg_api_passed_header(enum tg_api api)
 {
     return api == TG_API_MESSAGES ? "anthropic-beta" : NULL;
 }
+
+const char *tg_api_id_header(enum tg_api api)
+{
+    return api == TG_API_MESSAGES ? "request-id" : NULL;
+}

@@ -21,4 +21,8 @@ const char *tg_api_path(enum tg_api api);
  * called in the client's own API; NULL when there is none. */
 const char *tg_api_passed_header(enum tg_api api);
 
+/* The header its API's SDKs read the request id from besides x-request-id
+ * (Anthropic's read "request-id"); NULL when x-request-id is the one. */
+const char *tg_api_id_header(enum tg_api api);
+
 #endif

@@ -677,6 +677,19 @@ const char *tg_fmt_messages_error_type(int status)
     }
 }
 
+/* The error types Anthropic documents (and sends in stream error events). */
+static bool is_anthropic_type(const char *type)
+{
+    static const char *const types[] = {
+        "invalid_request_error", "authentication_error", "permission_error", "not_found_error",
+        "request_too_large",     "rate_limit_error",     "api_error",        "overloaded_error",
+        "billing_error",         "timeout_error"};
+    for (size_t i = 0; type && i < sizeof(types) / sizeof(types[0]); i++)
+        if (strcmp(type, types[i]) == 0)
+            return true;
+    return false;
+}
+
 /* {"type":"error","error":{"type","message"}} from an OpenAI error in root
  * (any shape) and the status (0: in a stream, where it says nothing). */
 static void anthropic_error(const cJSON *root, int status, struct tg_buf *b)
@@ -695,8 +708,13 @@ static void anthropic_error(const cJSON *root, int status, struct tg_buf *b)
         msg = generic;
     }
     const char *type = tg_fmt_messages_error_type(status);
-    /* A stream's error has no status: its code tells what the client may do. */
-    if (status == 0 && (tg_fmt_str_eq(code, "rate_limit_exceeded")))
+    /* A stream's error has no status: an Anthropic type it already has (an
+     * Anthropic upstream's, read as OpenAI's shape) stays; else its code
+     * tells what the client may do. */
+    const char *given = tg_json_get_str(err, "type");
+    if (status == 0 && is_anthropic_type(given))
+        type = given;
+    else if (status == 0 && (tg_fmt_str_eq(code, "rate_limit_exceeded")))
         type = "rate_limit_error";
     else if (status == 0 && tg_fmt_str_eq(code, "context_length_exceeded"))
         type = "invalid_request_error";
@@ -1006,6 +1024,10 @@ static void read_stream_usage(struct tg_fmt_messages_from_chat_stream *s, const 
 static enum tg_fmt_result on_chunk(struct tg_fmt_messages_from_chat_stream *s, const cJSON *root,
                                    struct tg_buf *out)
 {
+    const cJSON *choices = tg_fmt_get(root, "choices");
+    const cJSON *choice = cJSON_IsArray(choices) ? choices->child : NULL;
+    if (!s->started && !choice && !cJSON_IsObject(tg_fmt_get(root, "usage")))
+        return TG_FMT_CONTINUE; /* Azure's prompt_filter_results chunk: no id or model yet */
     if (!s->started) {
         const char *id = tg_json_get_str(root, "id");
         const char *model = tg_json_get_str(root, "model");
@@ -1014,8 +1036,6 @@ static enum tg_fmt_result on_chunk(struct tg_fmt_messages_from_chat_stream *s, c
         message_start(s, out);
     }
     read_stream_usage(s, tg_fmt_get(root, "usage"));
-    const cJSON *choices = tg_fmt_get(root, "choices");
-    const cJSON *choice = cJSON_IsArray(choices) ? choices->child : NULL;
     if (!choice)
         return TG_FMT_CONTINUE; /* the usage chunk */
     const cJSON *delta = tg_fmt_get(choice, "delta");

@@ -89,12 +89,12 @@ static void put_echo(struct tg_buf *b, const cJSON *req)
 static void set_ids(struct tg_fmt_responses_from_chat_stream *s, const char *chat_id,
                     const char *model)
 {
-    if (chat_id && !s->id[0]) {
+    if (chat_id && *chat_id && !s->id[0]) {
         const char *suffix = strncmp(chat_id, "chatcmpl-", 9) == 0 ? chat_id + 9 : chat_id;
         memcpy(s->id, "resp_", 5);
         tg_fmt_copy_trunc(s->id + 5, sizeof(s->id) - 5, suffix);
     }
-    if (model && !s->model[0])
+    if (model && *model && !s->model[0])
         tg_fmt_copy_trunc(s->model, sizeof(s->model), model);
 }
 
@@ -825,12 +825,20 @@ tg_fmt_responses_from_chat_stream_event(struct tg_fmt_responses_from_chat_stream
         cJSON_Delete(root);
         return TG_FMT_ERROR;
     }
+    const cJSON *choices = tg_fmt_get(root, "choices");
+    bool says =
+        (cJSON_IsArray(choices) && choices->child) || cJSON_IsObject(tg_fmt_get(root, "usage"));
+    if (s->phase == TG_FMT_RSTREAM_WAITING && !says) {
+        /* Azure opens with a chunk of prompt_filter_results, empty id and
+         * model: the response starts with the first chunk that has them. */
+        cJSON_Delete(root);
+        return TG_FMT_CONTINUE;
+    }
     set_ids(s, tg_json_get_str(root, "id"), tg_json_get_str(root, "model"));
     const cJSON *created = tg_fmt_get(root, "created");
-    if (s->phase == TG_FMT_RSTREAM_WAITING && cJSON_IsNumber(created))
+    if (s->phase == TG_FMT_RSTREAM_WAITING && cJSON_IsNumber(created) && created->valuedouble > 0)
         s->created = tg_fmt_count(created);
     start_response(s, out);
-    const cJSON *choices = tg_fmt_get(root, "choices");
     if (cJSON_IsArray(choices) && choices->child)
         on_choice(s, out, choices->child); /* n = 1: Responses has one output */
     read_usage(s, tg_fmt_get(root, "usage"));

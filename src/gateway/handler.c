@@ -65,15 +65,18 @@ static void door_error(struct tg_gateway *gw, struct tg_http_exchange *x, const 
                        const struct tg_key_cfg *key, int status, const char *code,
                        const char *message, const char *extra)
 {
+    /* In the shape of the endpoint asked for: Anthropic's on /v1/messages. */
+    const struct tg_http_request *req = tg_http_request(x);
+    int api = req->url ? tg_client_api(req) : -1;
     struct tg_buf h = TG_BUF_INIT;
     tg_buf_printf(&h, "x-request-id: %s\r\n", id);
+    const char *also = api < 0 ? NULL : tg_api_id_header((enum tg_api)api);
+    if (also)
+        tg_buf_printf(&h, "%s: %s\r\n", also, id);
     if (status != 408)
         tg_buf_puts(&h, "x-should-retry: false\r\n");
     if (extra)
         tg_buf_puts(&h, extra);
-    /* In the shape of the endpoint asked for: Anthropic's on /v1/messages. */
-    const struct tg_http_request *req = tg_http_request(x);
-    int api = req->url ? tg_client_api(req) : -1;
     struct tg_buf body = TG_BUF_INIT;
     tg_convert_gateway_error(api < 0 ? TG_API_CHAT : (enum tg_api)api, status, code, message, "[]",
                              &body);

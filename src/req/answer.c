@@ -82,6 +82,9 @@ void tg_answer_limit_headers(const struct tg_req *r, struct tg_buf *h)
 void tg_answer_own_headers(const struct tg_req *r, struct tg_buf *h)
 {
     header(h, "x-request-id: ", r->id);
+    const char *also = tg_api_id_header(r->api);
+    if (also)
+        tg_buf_printf(h, "%s: %s\r\n", also, r->id);
     tg_answer_limit_headers(r, h);
     if (r->joined == TG_JOINED_IDEMPOTENT)
         tg_buf_puts(h, "x-tailgate-idempotent-replay: 1\r\n");

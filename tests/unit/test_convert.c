@@ -380,6 +380,7 @@ struct wire_opts {
     const char *finish; /* chat's finish_reason, or Anthropic's stop_reason */
     bool terminator;    /* chat: data: [DONE] at the end */
     bool usage;         /* chat: the usage chunk */
+    bool azure;         /* chat: Azure's opening chunk of prompt_filter_results (no id) */
 };
 
 /* Appends one event the way providers vary them: CRLF or LF line ends. */
@@ -417,6 +418,11 @@ static void chat_wire(const struct wire_opts *o, struct tg_buf *b)
         CHUNK("{'tool_calls':[{'index':0,'function':{'arguments':'\\'Paris\\'}'}}]}", "null"),
         finish,
     };
+    if (o->azure)
+        put_event(b, NULL,
+                  "{'choices':[],'created':0,'id':'','model':'','object':'',"
+                  "'prompt_filter_results':[{'prompt_index':0,'content_filter_results':{}}]}",
+                  0);
     for (size_t i = 0; i < N_OF(chunks); i++) {
         if (i == 4)
             tg_buf_puts(b, ": OPENROUTER PROCESSING\n\n");
@@ -889,8 +895,8 @@ struct stream_case {
 };
 
 /* clang-format off */
-#define CHAT_WIRE(finish) {finish, true, true}
-#define MSGS_WIRE(stop) {stop, true, false}
+#define CHAT_WIRE(finish) {finish, true, true, false}
+#define MSGS_WIRE(stop) {stop, true, false, false}
 /* clang-format on */
 
 static const struct stream_case stream_cases[] = {
@@ -969,6 +975,28 @@ static const struct stream_case stream_cases[] = {
        "{'type':'tool_use','id':'call_A1','name':'get_weather','input':{'city':'Paris'}}]"},
       {"stop_reason", "'tool_use'"},
       {"usage", "{'input_tokens':10,'cache_read_input_tokens':20,'output_tokens':9}"}}},
+    /* Azure's first chunk has empty ids: the stream takes the first real ones */
+    {"messages<-chat, azure",
+     MSGS,
+     CHAT,
+     NULL,
+     true,
+     {"stop", true, true, true},
+     TRANSLATED,
+     13,
+     {{"id", "'chatcmpl-X'"}, {"model", "'gpt-4o'"}, {"stop_reason", "'end_turn'"}}},
+    {"responses<-chat, azure",
+     RESP,
+     CHAT,
+     NULL,
+     true,
+     {"stop", true, true, true},
+     TRANSLATED,
+     13,
+     {{"created.id", "'resp_X'"},
+      {"response.id", "'resp_X'"},
+      {"response.model", "'gpt-4o'"},
+      {"response.created_at", "1700000000"}}},
     {"messages<-chat, length",
      MSGS,
      CHAT,
@@ -983,7 +1011,7 @@ static const struct stream_case stream_cases[] = {
      RESP,
      NULL,
      false,
-     {NULL, false, false},
+     {NULL, false, false, false},
      PASSES,
      1,
      {{"response.id", "'resp_X'"}, {"response.output.1.call_id", "'call_A1'"}}},
@@ -1177,7 +1205,7 @@ static void test_stream_equals_whole(void **state)
     };
     cJSON *req = parse_q(RESP_REQ);
     for (size_t i = 0; i < N_OF(rows); i++) {
-        struct wire_opts o = {rows[i].finish, true, true};
+        struct wire_opts o = {rows[i].finish, true, true, false};
         struct tg_buf bytes = TG_BUF_INIT, out = TG_BUF_INIT;
         wire_bytes(rows[i].wire, &o, &bytes);
         struct run r = {.limit = 0};
@@ -1213,7 +1241,7 @@ static void test_stream_end_without_done(void **state)
 {
     (void)state;
     static const enum tg_api clients[] = {CHAT, MSGS, RESP};
-    struct wire_opts o = {"stop", false, true};
+    struct wire_opts o = {"stop", false, true, false};
     struct tg_buf bytes = TG_BUF_INIT;
     chat_wire(&o, &bytes);
     for (size_t i = 0; i < N_OF(clients); i++) {

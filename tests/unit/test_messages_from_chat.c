@@ -194,6 +194,13 @@ static void test_errors(void **state)
         {400, "{'error':{'message':7}}",
          "{'type':'error','error':{'type':'invalid_request_error','message':"
          "'upstream answered HTTP 400'}}"},
+        /* In a stream (no status): an Anthropic upstream's own type stays. */
+        {0, "{'error':{'message':'Overloaded','type':'overloaded_error','code':'overloaded_error'}}",
+         "{'type':'error','error':{'type':'overloaded_error','message':'Overloaded'}}"},
+        {0, "{'error':{'message':'x','type':'server_error','code':'rate_limit_exceeded'}}",
+         "{'type':'error','error':{'type':'rate_limit_error','message':'x'}}"},
+        {0, "{'error':{'message':'x','type':'server_error','code':null}}",
+         "{'type':'error','error':{'type':'api_error','message':'x'}}"},
     };
 #undef OAI
     int bad = 0;
