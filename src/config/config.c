@@ -878,10 +878,6 @@ static int load_provider(struct loader *L, const struct tg_toml_value *elem, siz
         return -1;
     if (check_api_version(L, elem, where, p) < 0)
         return -1;
-    if ((kv = tg_toml_get(t, "responses")) && p->kind != TG_PROVIDER_OPENAI)
-        return fail(L, kv->key_pos, "%s: \"responses\" applies only to kind = \"openai\" "
-                    "(the others never serve /responses: Responses requests are translated)",
-                    where);
 
     if (p->kind == TG_PROVIDER_MOCK) {
         if (!p->base_url)

@@ -653,6 +653,7 @@ static void test_provider_kind_defaults(void **state)
     assert_null(o->api_key);
     assert_int_equal(o->max_connections, 256);
     assert_true(o->http2);
+    assert_true(o->responses); /* an OpenAI provider serves /responses unless told */
     const struct tg_provider_cfg *a = provider(cfg, "a");
     assert_string_equal(a->api_key_env, "ANTHROPIC_API_KEY");
     assert_null(a->api_key);
@@ -708,6 +709,13 @@ static void test_provider_kind_defaults(void **state)
     assert_non_null(strstr(cfg->warnings[0], "TG_TEST_EMPTY_KEY"));
     tg_config_free(cfg);
     unsetenv("TG_TEST_EMPTY_KEY");
+
+    /* An OpenAI-compatible server without the Responses API: translated to chat. */
+    cfg = load_ok("[[providers]]\nname = \"o\"\nkind = \"openai\"\nbase_url = \"http://h/v1\"\n"
+                  "api_key_env = \"\"\nresponses = false\n"
+                  "[[deployments]]\nname = \"d\"\nprovider = \"o\"\nmodel = \"x\"\n" ROUTE);
+    assert_false(cfg->providers[0].responses);
+    tg_config_free(cfg);
 }
 
 /* Providers, deployments and routes may come in any order in the file, and the
