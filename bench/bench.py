@@ -11,6 +11,7 @@ fixed rate, open loop), and prints Markdown tables for bench/README.md.
     bench/bench.py tls        # TLS inbound vs plain; handshakes per second
     bench/bench.py shared     # Idempotency-Key replays, coalescing, cache hits vs upstream
     bench/bench.py keys       # 100 keys with limits and spend caps vs no keys
+    bench/bench.py formats    # Messages and Responses passed through or translated vs chat
 
 Two cores: the process under test is pinned to core 1, load generators and
 upstreams to core 0. Every comparison is run in interleaved rounds and the
@@ -957,6 +958,186 @@ def suite_keys():
     return {"peak": peak, "latency": lat}
 
 
+# -------------------------------------------------------------- formats ---
+
+MESSAGES = ('{"model":"m","max_tokens":256,"system":"You are a helpful assistant.",'
+            '"messages":[{"role":"user","content":"Write one sentence about gateways."}]}')
+RESPONSES = ('{"model":"m","instructions":"You are a helpful assistant.",'
+             '"input":[{"role":"user","content":"Write one sentence about gateways."}]}')
+
+# (name, client API path, body, route, how the gateway carries it). The
+# routes: "oai" an openai provider (responses = true, the default), "oai-chat"
+# the same with responses = false, "ant" an anthropic provider; all on one mock.
+FORMAT_PATHS = (
+    ("chat -> openai", "/v1/chat/completions", CHAT, "oai", "pass-through"),
+    ("Messages -> anthropic", "/v1/messages", MESSAGES, "ant", "pass-through"),
+    ("Responses -> openai", "/v1/responses", RESPONSES, "oai", "pass-through"),
+    ("Messages -> openai (chat)", "/v1/messages", MESSAGES, "oai", "translated"),
+    ("Responses -> openai, responses = false (chat)", "/v1/responses", RESPONSES, "oai-chat",
+     "translated"),
+    ("chat -> anthropic (Messages)", "/v1/chat/completions", CHAT, "ant", "translated"),
+    ("Responses -> anthropic (Messages)", "/v1/responses", RESPONSES, "ant", "translated"),
+)
+FORMAT_BASE = FORMAT_PATHS[0][0]
+# Profiled when TG_BENCH_PROFILE names a directory: the pass-throughs and two
+# translated paths, each non-stream and as a stream.
+FORMAT_PROFILED = ("chat -> openai", "Messages -> anthropic", "Responses -> openai",
+                   "chat -> anthropic (Messages)", "Messages -> openai (chat)")
+
+
+def format_body(body, route, stream):
+    b = json.loads(body)
+    b["model"] = route
+    if stream:
+        b["stream"] = True
+    return json.dumps(b, separators=(",", ":"))
+
+
+def format_probe(gw_port, up_port, path, body):
+    """One request: the upstream API path the mock saw, the client's events."""
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (gw_port, path), data=body.encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        text = r.read().decode()
+    stats = json.loads(urllib.request.urlopen(
+        "http://127.0.0.1:%d/_mock/stats" % up_port).read().decode())
+    return stats["recent"][-1]["path"], sum(1 for ln in text.splitlines()
+                                            if ln.startswith("data:"))
+
+
+def perf_profile(proc, out, fn):
+    """fn() under `perf record -g` on proc; writes out.txt: the flat profile
+    (self time by DSO and symbol), then inclusive time by symbol."""
+    data = out + ".data"
+    rec = subprocess.Popen(["taskset", "-c", LOAD_CPU, "perf", "record", "-F", "2000", "-g",
+                            "-o", data, "-p", str(proc.pid)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    r = fn()
+    rec.send_signal(signal.SIGINT)
+    rec.wait()
+    with open(out + ".txt", "w") as f:
+        for args in (["--no-children", "--sort", "dso", "-g", "none"],
+                     ["--no-children", "--sort", "dso,sym", "-g", "none", "--percent-limit", "1"],
+                     ["--children", "--sort", "sym", "-g", "none", "--percent-limit", "3"]):
+            f.write(subprocess.run(["perf", "report", "-i", data, "--stdio"] + args,
+                                   capture_output=True, text=True).stdout)
+    os.unlink(data)
+    return r
+
+
+def suite_formats():
+    """Issue 13: gateway CPU per request of the three client formats, passed
+    through to a provider that speaks them or translated, against chat
+    pass-through; non-stream and 20-event streams. One gateway, one mock."""
+    raise_nofile()
+    up_port, gw_port = free_port(), free_port()
+    up = mock(up_port, latency_ms=0, output_tokens=20)
+    base = "http://127.0.0.1:%d/v1" % up_port
+    text = tailgate_config(gw_port, {"oai": base, "oai-chat": base, "ant": base},
+                           sections={"hedge": {"enabled": False}},
+                           routes=[{"model": r, "deployments": ["d-" + r]}
+                                   for r in ("oai", "oai-chat", "ant")])
+    text = (text.replace('name = "oai-chat"\nkind = "openai"',
+                         'name = "oai-chat"\nkind = "openai"\nresponses = false')
+            .replace('name = "ant"\nkind = "openai"', 'name = "ant"\nkind = "anthropic"'))
+    gw = tailgate(gw_port, text)
+    runs = [(name, stream) for stream in (False, True) for name, *_ in FORMAT_PATHS]
+    spec = {p[0]: p for p in FORMAT_PATHS}
+    url, body, seen = {}, {}, {}
+    for name, stream in runs:
+        _, path, b, route, _ = spec[name]
+        url[(name, stream)] = "http://127.0.0.1:%d%s" % (gw_port, path)
+        body[(name, stream)] = format_body(b, route, stream)
+        seen[(name, stream)] = format_probe(gw_port, up_port, path, body[(name, stream)])
+    rows = {k: [] for k in runs}
+    for rnd in range(ROUNDS):
+        for k in runs:
+            log("formats: %s%s round %d" % (k[0], " stream" if k[1] else "", rnd + 1))
+            r, cpu = measured(gw, lambda: wrk(url[k], body[k], seconds=6))
+            r["cpu"] = cpu
+            r["us"] = cpu_us_per_request(r)
+            rows[k].append(r)
+    # The same pass-throughs at one fixed rate (half the slowest one's peak):
+    # at peak each path runs at its own rate, and the gateway's CPU per
+    # request falls as its load rises (more events per loop wake-up).
+    passes = [p[0] for p in FORMAT_PATHS if p[4] == "pass-through"]
+    rate = {s: int(0.5 * min(med([r["rps"] for r in rows[(n, s)]]) for n in passes))
+            for s in (False, True)}
+    fixed = {(n, s): [] for s in (False, True) for n in passes}
+    for rnd in range(ROUNDS):
+        for k in fixed:
+            log("formats: %s%s at %d/s round %d" % (k[0], " stream" if k[1] else "", rate[k[1]],
+                                                   rnd + 1))
+            r, cpu = measured(gw, lambda: loadgen(url[k], body[k], rate[k[1]], seconds=6,
+                                                  warmup=1, conns=64))
+            bad = r["errors"] + sum(n for st, n in r["status"].items() if st[0] != "2")
+            fixed[k].append({"rps": r["achieved_rate"], "cpu": cpu, "errors": bad,
+                             "us": cpu * 1e4 / r["achieved_rate"]})
+    prof = os.environ.get("TG_BENCH_PROFILE")
+    if prof:
+        os.makedirs(prof, exist_ok=True)
+        for name in FORMAT_PROFILED:
+            for stream in (False, True):
+                k = (name, stream)
+                out = os.path.join(prof, re.sub(r"\W+", "-", name).strip("-").lower()
+                                   + ("-stream" if stream else ""))
+                log("formats: perf record %s -> %s.txt" % (name, out))
+                perf_profile(gw, out, lambda: wrk(url[k], body[k], seconds=8))
+    gw.stop()
+    up.stop()
+    print_formats(rows, seen, fixed, rate)
+    return {"peak": rows, "fixed": fixed}
+
+
+def print_formats(rows, seen, fixed, rate):
+    print("### Gateway CPU per request by client format and provider (wrk -t1 -c64 -d6s, "
+          "mock --latency-ms 0 --output-tokens 20, median of %d interleaved rounds)\n" % ROUNDS)
+    print("Ratio: each round's CPU per request over that round's chat pass-through, "
+          "median over rounds.\n")
+    for stream in (False, True):
+        print("**%s**\n" % ("20-token streams" if stream else "Non-stream"))
+        print("| client -> provider | carried | upstream API | events to client | requests/s | "
+              "gateway CPU | CPU per request | vs chat pass-through |")
+        print("|---|---|---|---|---|---|---|---|")
+        base = rows[(FORMAT_BASE, stream)]
+        for name, _, _, _, how in FORMAT_PATHS:
+            v = rows[(name, stream)]
+            bad = sum(r["non2xx"] for r in v)
+            if bad:
+                print("**%s: %d answers were not 2xx: the figures below are not valid**\n"
+                      % (name, bad))
+            ratio = med([r["us"] / b["us"] for r, b in zip(v, base)])
+            upstream, events = seen[(name, stream)]
+            print("| %s | %s | %s | %s | %.0f | %.0f%% | %.1f µs | %.1f%% |" % (
+                name, how, upstream, events if stream else "—", med([r["rps"] for r in v]),
+                med([r["cpu"] for r in v]), med([r["us"] for r in v]), 100 * ratio))
+        print()
+    for stream in (False, True):
+        base = rows[(FORMAT_BASE, stream)]
+        for name, _, _, _, how in FORMAT_PATHS[1:3]:
+            ratio = med([r["us"] / b["us"] for r, b in zip(rows[(name, stream)], base)])
+            print("%s pass-through / chat pass-through, %s: **%.1f%%** (target: within 10%%)\n"
+                  % (name, "stream" if stream else "non-stream", 100 * ratio))
+    print("### The pass-throughs at one fixed rate (tailgate-loadgen, open loop, 6 s after 1 s "
+          "of warm-up, median of %d interleaved rounds)\n" % ROUNDS)
+    print("| client -> provider | mode | rate | gateway CPU | CPU per request | "
+          "vs chat pass-through |")
+    print("|---|---|---|---|---|---|")
+    for stream in (False, True):
+        base = fixed[(FORMAT_BASE, stream)]
+        for name, _, _, _, how in FORMAT_PATHS[:3]:
+            v = fixed[(name, stream)]
+            bad = sum(r["errors"] for r in v)
+            if bad:
+                print("**%s: %d errors: the figures below are not valid**\n" % (name, bad))
+            print("| %s | %s | %.0f/s | %.0f%% | %.1f µs | %.1f%% |" % (
+                name, "stream" if stream else "non-stream", med([r["rps"] for r in v]),
+                med([r["cpu"] for r in v]), med([r["us"] for r in v]),
+                100 * med([r["us"] / b["us"] for r, b in zip(v, base)])))
+    print()
+
+
 # ------------------------------------------------------------------ tls ---
 
 def make_cert(directory, key_type):
@@ -1109,7 +1290,7 @@ def print_tls(keep, hs):
 
 SUITES = {"proxy": suite_proxy, "failover": suite_failover, "hedge": suite_hedge,
           "validate": suite_validate, "tls": suite_tls, "shared": suite_shared,
-          "keys": suite_keys}
+          "keys": suite_keys, "formats": suite_formats}
 
 
 def main():
