@@ -134,7 +134,8 @@ def toml(v):
 
 
 def tailgate_config(port, upstreams, sections=None, server=None, routes=None, deployments=None):
-    """upstreams: {provider name: base_url}; default one route "m" over them."""
+    """upstreams: {provider name: base_url or {provider key: value}}; default
+    one route "m" over them."""
     lines = ["[server]", 'listen = "127.0.0.1:%d"' % port, 'access_log = ""',
              "max_connections = 19000"]
     srv = {"admin_listen": ""}
@@ -145,9 +146,12 @@ def tailgate_config(port, upstreams, sections=None, server=None, routes=None, de
         lines.append("[%s]" % name)
         for k, v in body.items():
             lines.append("%s = %s" % (k, toml(v)))
-    for name, url in upstreams.items():
-        lines += ["[[providers]]", 'name = "%s"' % name, 'kind = "openai"',
-                  'base_url = "%s"' % url, 'api_key_env = ""']
+    for name, up in upstreams.items():
+        # A base_url, or the provider's keys (kind openai and no key unless said).
+        p = {"kind": "openai", "api_key_env": ""}
+        p.update({"base_url": up} if isinstance(up, str) else up)
+        lines += ["[[providers]]", 'name = "%s"' % name]
+        lines += ["%s = %s" % (k, toml(v)) for k, v in p.items()]
     deployments = deployments or [{"name": "d-" + n, "provider": n, "model": "x"}
                                   for n in upstreams]
     for d in deployments:
@@ -964,19 +968,20 @@ MESSAGES = ('{"model":"m","max_tokens":256,"system":"You are a helpful assistant
             '"messages":[{"role":"user","content":"Write one sentence about gateways."}]}')
 RESPONSES = ('{"model":"m","instructions":"You are a helpful assistant.",'
              '"input":[{"role":"user","content":"Write one sentence about gateways."}]}')
+FORMAT_APIS = {"/v1/chat/completions": CHAT, "/v1/messages": MESSAGES, "/v1/responses": RESPONSES}
+# Providers, each once for whole answers and once for streams (see suite_formats).
+FORMAT_PROVIDERS = {"oai": {"kind": "openai"}, "oai-chat": {"kind": "openai", "responses": False},
+                    "ant": {"kind": "anthropic"}}
 
-# (name, client API path, body, route, how the gateway carries it). The
-# routes: "oai" an openai provider (responses = true, the default), "oai-chat"
-# the same with responses = false, "ant" an anthropic provider; all on one mock.
+# (name, client API path, provider, how the gateway carries it)
 FORMAT_PATHS = (
-    ("chat -> openai", "/v1/chat/completions", CHAT, "oai", "pass-through"),
-    ("Messages -> anthropic", "/v1/messages", MESSAGES, "ant", "pass-through"),
-    ("Responses -> openai", "/v1/responses", RESPONSES, "oai", "pass-through"),
-    ("Messages -> openai (chat)", "/v1/messages", MESSAGES, "oai", "translated"),
-    ("Responses -> openai, responses = false (chat)", "/v1/responses", RESPONSES, "oai-chat",
-     "translated"),
-    ("chat -> anthropic (Messages)", "/v1/chat/completions", CHAT, "ant", "translated"),
-    ("Responses -> anthropic (Messages)", "/v1/responses", RESPONSES, "ant", "translated"),
+    ("chat -> openai", "/v1/chat/completions", "oai", "pass-through"),
+    ("Messages -> anthropic", "/v1/messages", "ant", "pass-through"),
+    ("Responses -> openai", "/v1/responses", "oai", "pass-through"),
+    ("Messages -> openai (chat)", "/v1/messages", "oai", "translated"),
+    ("Responses -> openai, responses = false (chat)", "/v1/responses", "oai-chat", "translated"),
+    ("chat -> anthropic (Messages)", "/v1/chat/completions", "ant", "translated"),
+    ("Responses -> anthropic (Messages)", "/v1/responses", "ant", "translated"),
 )
 FORMAT_BASE = FORMAT_PATHS[0][0]
 # Profiled when TG_BENCH_PROFILE names a directory: the pass-throughs and two
@@ -985,29 +990,62 @@ FORMAT_PROFILED = ("chat -> openai", "Messages -> anthropic", "Responses -> open
                    "chat -> anthropic (Messages)", "Messages -> openai (chat)")
 
 
-def format_body(body, route, stream):
-    b = json.loads(body)
-    b["model"] = route
+def post_json(url, body):
+    req = urllib.request.Request(url, data=body.encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        return r.read().decode()
+
+
+def recorded_answers(mock_port):
+    """The mock's answer to each API, whole and streamed (20 tokens), as the
+    gateway asks for it (a chat stream with its usage)."""
+    out = {}
+    for path, body in FORMAT_APIS.items():
+        for stream in (False, True):
+            b = json.loads(body)
+            b["model"] = "x"
+            if stream:
+                b["stream"] = True
+                if path == "/v1/chat/completions":
+                    b["stream_options"] = {"include_usage": True}
+            out[(path, stream)] = post_json("http://127.0.0.1:%d%s" % (mock_port, path),
+                                            json.dumps(b))
+    return out
+
+
+def nginx_replay(port, answers, cpu=LOAD_CPU):
+    """nginx answering each API with the recorded bytes: under /whole/ the
+    JSON answers, under /stream/ the SSE streams. They are files (an answer
+    is too long for `return`); a POST to a file is a 405 that error_page
+    turns into the file. nginx logs each URI, so that a probe can see which
+    API the gateway asked."""
+    d = tempfile.mkdtemp(prefix="tg-bench-answers-")
+    for (path, stream), text in answers.items():
+        f = os.path.join(d, "stream" if stream else "whole") + path
+        os.makedirs(os.path.dirname(f), exist_ok=True)
+        with open(f, "w") as out:
+            out.write(text)
+    return nginx(port, """
+  log_format uri $uri; open_file_cache max=64;
+  server { listen 127.0.0.1:PORT backlog=4096; access_log DIR/uri.log uri;
+    root %s; error_page 405 =200 $uri;
+    location /whole/ { types { } default_type application/json; }
+    location /stream/ { types { } default_type text/event-stream; } }""" % d,
+                 cpu, "nginx-replay")
+
+
+def format_request(path, provider, stream):
+    b = json.loads(FORMAT_APIS[path])
+    b["model"] = provider + ("-stream" if stream else "")
     if stream:
         b["stream"] = True
     return json.dumps(b, separators=(",", ":"))
 
 
-def format_probe(gw_port, up_port, path, body):
-    """One request: the upstream API path the mock saw, the client's events."""
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (gw_port, path), data=body.encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req) as r:
-        text = r.read().decode()
-    stats = json.loads(urllib.request.urlopen(
-        "http://127.0.0.1:%d/_mock/stats" % up_port).read().decode())
-    return stats["recent"][-1]["path"], sum(1 for ln in text.splitlines()
-                                            if ln.startswith("data:"))
-
-
 def perf_profile(proc, out, fn):
-    """fn() under `perf record -g` on proc; writes out.txt: the flat profile
-    (self time by DSO and symbol), then inclusive time by symbol."""
+    """fn() under `perf record -g` on proc; writes out.txt: self time by DSO,
+    then by DSO and symbol, then inclusive time by symbol."""
     data = out + ".data"
     rec = subprocess.Popen(["taskset", "-c", LOAD_CPU, "perf", "record", "-F", "2000", "-g",
                             "-o", data, "-p", str(proc.pid)],
@@ -1029,51 +1067,49 @@ def perf_profile(proc, out, fn):
 def suite_formats():
     """Issue 13: gateway CPU per request of the three client formats, passed
     through to a provider that speaks them or translated, against chat
-    pass-through; non-stream and 20-event streams. One gateway, one mock."""
+    pass-through; whole answers and 20-token streams.
+
+    The upstream answers are the mock's (--latency-ms 0 --output-tokens 20),
+    recorded once and replayed by nginx: the mock costs several times the
+    CPU nginx does per answer, and sharing core 0 with wrk it held the
+    gateway to 25-45% of its core, where CPU per request depends on the
+    load (fewer events per loop wake-up) and so on each path's throughput."""
     raise_nofile()
-    up_port, gw_port = free_port(), free_port()
-    up = mock(up_port, latency_ms=0, output_tokens=20)
-    base = "http://127.0.0.1:%d/v1" % up_port
-    text = tailgate_config(gw_port, {"oai": base, "oai-chat": base, "ant": base},
-                           sections={"hedge": {"enabled": False}},
-                           routes=[{"model": r, "deployments": ["d-" + r]}
-                                   for r in ("oai", "oai-chat", "ant")])
-    text = (text.replace('name = "oai-chat"\nkind = "openai"',
-                         'name = "oai-chat"\nkind = "openai"\nresponses = false')
-            .replace('name = "ant"\nkind = "openai"', 'name = "ant"\nkind = "anthropic"'))
-    gw = tailgate(gw_port, text)
-    runs = [(name, stream) for stream in (False, True) for name, *_ in FORMAT_PATHS]
+    mock_port, up_port, gw_port = free_port(), free_port(), free_port()
+    m = mock(mock_port, latency_ms=0, output_tokens=20)
+    answers = recorded_answers(mock_port)
+    m.stop()
+    up = nginx_replay(up_port, answers)
+    providers, deployments = {}, []
+    for name, keys in FORMAT_PROVIDERS.items():
+        for mode in ("whole", "stream"):
+            pname = name + ("-stream" if mode == "stream" else "")
+            providers[pname] = dict(keys, base_url="http://127.0.0.1:%d/%s/v1" % (up_port, mode))
+            deployments.append({"name": "d-" + pname, "provider": pname, "model": "x"})
+    gw = tailgate(gw_port, tailgate_config(
+        gw_port, providers, sections={"hedge": {"enabled": False}}, deployments=deployments,
+        routes=[{"model": d["provider"], "deployments": [d["name"]]} for d in deployments]))
+    runs = [(p[0], stream) for stream in (False, True) for p in FORMAT_PATHS]
     spec = {p[0]: p for p in FORMAT_PATHS}
     url, body, seen = {}, {}, {}
     for name, stream in runs:
-        _, path, b, route, _ = spec[name]
-        url[(name, stream)] = "http://127.0.0.1:%d%s" % (gw_port, path)
-        body[(name, stream)] = format_body(b, route, stream)
-        seen[(name, stream)] = format_probe(gw_port, up_port, path, body[(name, stream)])
+        _, path, provider, _ = spec[name]
+        k = (name, stream)
+        url[k] = "http://127.0.0.1:%d%s" % (gw_port, path)
+        body[k] = format_request(path, provider, stream)
+        text = post_json(url[k], body[k])
+        time.sleep(0.2)  # the access log is written after the answer
+        with open(os.path.join(up.proc.args[-1], "uri.log")) as f:  # nginx -p DIR
+            wire = f.read().splitlines()[-1].split("/v1", 1)[1]
+        seen[k] = ("/v1" + wire, sum(1 for ln in text.splitlines() if ln.startswith("data:")))
     rows = {k: [] for k in runs}
     for rnd in range(ROUNDS):
         for k in runs:
             log("formats: %s%s round %d" % (k[0], " stream" if k[1] else "", rnd + 1))
-            r, cpu = measured(gw, lambda: wrk(url[k], body[k], seconds=6))
+            r, cpu = measured(gw, lambda: wrk(url[k], body[k], seconds=8))
             r["cpu"] = cpu
             r["us"] = cpu_us_per_request(r)
             rows[k].append(r)
-    # The same pass-throughs at one fixed rate (half the slowest one's peak):
-    # at peak each path runs at its own rate, and the gateway's CPU per
-    # request falls as its load rises (more events per loop wake-up).
-    passes = [p[0] for p in FORMAT_PATHS if p[4] == "pass-through"]
-    rate = {s: int(0.5 * min(med([r["rps"] for r in rows[(n, s)]]) for n in passes))
-            for s in (False, True)}
-    fixed = {(n, s): [] for s in (False, True) for n in passes}
-    for rnd in range(ROUNDS):
-        for k in fixed:
-            log("formats: %s%s at %d/s round %d" % (k[0], " stream" if k[1] else "", rate[k[1]],
-                                                   rnd + 1))
-            r, cpu = measured(gw, lambda: loadgen(url[k], body[k], rate[k[1]], seconds=6,
-                                                  warmup=1, conns=64))
-            bad = r["errors"] + sum(n for st, n in r["status"].items() if st[0] != "2")
-            fixed[k].append({"rps": r["achieved_rate"], "cpu": cpu, "errors": bad,
-                             "us": cpu * 1e4 / r["achieved_rate"]})
     prof = os.environ.get("TG_BENCH_PROFILE")
     if prof:
         os.makedirs(prof, exist_ok=True)
@@ -1086,56 +1122,40 @@ def suite_formats():
                 perf_profile(gw, out, lambda: wrk(url[k], body[k], seconds=8))
     gw.stop()
     up.stop()
-    print_formats(rows, seen, fixed, rate)
-    return {"peak": rows, "fixed": fixed}
+    print_formats(rows, seen)
+    return rows
 
 
-def print_formats(rows, seen, fixed, rate):
-    print("### Gateway CPU per request by client format and provider (wrk -t1 -c64 -d6s, "
-          "mock --latency-ms 0 --output-tokens 20, median of %d interleaved rounds)\n" % ROUNDS)
-    print("Ratio: each round's CPU per request over that round's chat pass-through, "
+def print_formats(rows, seen):
+    print("### Gateway CPU per request by client format and provider (wrk -t1 -c64 -d8s, "
+          "median of %d interleaved rounds; upstream: the mock's answers with 20 tokens, "
+          "replayed by nginx)\n" % ROUNDS)
+    print("Ratio: each round's CPU per request over the same round's chat pass-through, "
           "median over rounds.\n")
     for stream in (False, True):
-        print("**%s**\n" % ("20-token streams" if stream else "Non-stream"))
+        print("**%s**\n" % ("20-token streams" if stream else "Whole answers"))
         print("| client -> provider | carried | upstream API | events to client | requests/s | "
               "gateway CPU | CPU per request | vs chat pass-through |")
         print("|---|---|---|---|---|---|---|---|")
         base = rows[(FORMAT_BASE, stream)]
-        for name, _, _, _, how in FORMAT_PATHS:
+        for name, _, _, how in FORMAT_PATHS:
             v = rows[(name, stream)]
             bad = sum(r["non2xx"] for r in v)
             if bad:
                 print("**%s: %d answers were not 2xx: the figures below are not valid**\n"
                       % (name, bad))
             ratio = med([r["us"] / b["us"] for r, b in zip(v, base)])
-            upstream, events = seen[(name, stream)]
+            wire, events = seen[(name, stream)]
             print("| %s | %s | %s | %s | %.0f | %.0f%% | %.1f µs | %.1f%% |" % (
-                name, how, upstream, events if stream else "—", med([r["rps"] for r in v]),
+                name, how, wire, events if stream else "—", med([r["rps"] for r in v]),
                 med([r["cpu"] for r in v]), med([r["us"] for r in v]), 100 * ratio))
         print()
     for stream in (False, True):
         base = rows[(FORMAT_BASE, stream)]
-        for name, _, _, _, how in FORMAT_PATHS[1:3]:
+        for name, _, _, how in FORMAT_PATHS[1:3]:
             ratio = med([r["us"] / b["us"] for r, b in zip(rows[(name, stream)], base)])
             print("%s pass-through / chat pass-through, %s: **%.1f%%** (target: within 10%%)\n"
-                  % (name, "stream" if stream else "non-stream", 100 * ratio))
-    print("### The pass-throughs at one fixed rate (tailgate-loadgen, open loop, 6 s after 1 s "
-          "of warm-up, median of %d interleaved rounds)\n" % ROUNDS)
-    print("| client -> provider | mode | rate | gateway CPU | CPU per request | "
-          "vs chat pass-through |")
-    print("|---|---|---|---|---|---|")
-    for stream in (False, True):
-        base = fixed[(FORMAT_BASE, stream)]
-        for name, _, _, _, how in FORMAT_PATHS[:3]:
-            v = fixed[(name, stream)]
-            bad = sum(r["errors"] for r in v)
-            if bad:
-                print("**%s: %d errors: the figures below are not valid**\n" % (name, bad))
-            print("| %s | %s | %.0f/s | %.0f%% | %.1f µs | %.1f%% |" % (
-                name, "stream" if stream else "non-stream", med([r["rps"] for r in v]),
-                med([r["cpu"] for r in v]), med([r["us"] for r in v]),
-                100 * med([r["us"] / b["us"] for r, b in zip(v, base)])))
-    print()
+                  % (name, "stream" if stream else "whole answer", 100 * ratio))
 
 
 # ------------------------------------------------------------------ tls ---
