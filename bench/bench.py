@@ -1044,8 +1044,9 @@ def format_request(path, provider, stream):
 
 
 def perf_profile(proc, out, fn):
-    """fn() under `perf record -g` on proc; writes out.txt: self time by DSO,
-    then by DSO and symbol, then inclusive time by symbol."""
+    """fn() under `perf record -g` on proc, kept in out.data; out.txt holds
+    self time by DSO, then by DSO and symbol, then by caller of each symbol
+    (use a build with frame pointers for the callers: TG_BUILD=build/prof)."""
     data = out + ".data"
     rec = subprocess.Popen(["taskset", "-c", LOAD_CPU, "perf", "record", "-F", "2000", "-g",
                             "-o", data, "-p", str(proc.pid)],
@@ -1055,12 +1056,12 @@ def perf_profile(proc, out, fn):
     rec.send_signal(signal.SIGINT)
     rec.wait()
     with open(out + ".txt", "w") as f:
-        for args in (["--no-children", "--sort", "dso", "-g", "none"],
-                     ["--no-children", "--sort", "dso,sym", "-g", "none", "--percent-limit", "1"],
-                     ["--children", "--sort", "sym", "-g", "none", "--percent-limit", "3"]):
-            f.write(subprocess.run(["perf", "report", "-i", data, "--stdio"] + args,
-                                   capture_output=True, text=True).stdout)
-    os.unlink(data)
+        for args in (["--sort", "dso", "-g", "none"],
+                     ["--sort", "dso,sym", "-g", "none", "--percent-limit", "0.3"],
+                     ["--sort", "dso,sym", "-g", "caller,0.5,callee,function,percent",
+                      "--percent-limit", "2"]):
+            f.write(subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children"]
+                                   + args, capture_output=True, text=True).stdout)
     return r
 
 
