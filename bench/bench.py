@@ -11,6 +11,7 @@ fixed rate, open loop), and prints Markdown tables for bench/README.md.
     bench/bench.py tls        # TLS inbound vs plain; handshakes per second
     bench/bench.py shared     # Idempotency-Key replays, coalescing, cache hits vs upstream
     bench/bench.py keys       # 100 keys with limits and spend caps vs no keys
+    bench/bench.py formats    # Messages and Responses passed through or translated vs chat
 
 Two cores: the process under test is pinned to core 1, load generators and
 upstreams to core 0. Every comparison is run in interleaved rounds and the
@@ -133,7 +134,8 @@ def toml(v):
 
 
 def tailgate_config(port, upstreams, sections=None, server=None, routes=None, deployments=None):
-    """upstreams: {provider name: base_url}; default one route "m" over them."""
+    """upstreams: {provider name: base_url or {provider key: value}}; default
+    one route "m" over them."""
     lines = ["[server]", 'listen = "127.0.0.1:%d"' % port, 'access_log = ""',
              "max_connections = 19000"]
     srv = {"admin_listen": ""}
@@ -144,9 +146,12 @@ def tailgate_config(port, upstreams, sections=None, server=None, routes=None, de
         lines.append("[%s]" % name)
         for k, v in body.items():
             lines.append("%s = %s" % (k, toml(v)))
-    for name, url in upstreams.items():
-        lines += ["[[providers]]", 'name = "%s"' % name, 'kind = "openai"',
-                  'base_url = "%s"' % url, 'api_key_env = ""']
+    for name, up in upstreams.items():
+        # A base_url, or the provider's keys (kind openai and no key unless said).
+        p = {"kind": "openai", "api_key_env": ""}
+        p.update({"base_url": up} if isinstance(up, str) else up)
+        lines += ["[[providers]]", 'name = "%s"' % name]
+        lines += ["%s = %s" % (k, toml(v)) for k, v in p.items()]
     deployments = deployments or [{"name": "d-" + n, "provider": n, "model": "x"}
                                   for n in upstreams]
     for d in deployments:
@@ -957,6 +962,203 @@ def suite_keys():
     return {"peak": peak, "latency": lat}
 
 
+# -------------------------------------------------------------- formats ---
+
+MESSAGES = ('{"model":"m","max_tokens":256,"system":"You are a helpful assistant.",'
+            '"messages":[{"role":"user","content":"Write one sentence about gateways."}]}')
+RESPONSES = ('{"model":"m","instructions":"You are a helpful assistant.",'
+             '"input":[{"role":"user","content":"Write one sentence about gateways."}]}')
+FORMAT_APIS = {"/v1/chat/completions": CHAT, "/v1/messages": MESSAGES, "/v1/responses": RESPONSES}
+# Providers, each once for whole answers and once for streams (see suite_formats).
+FORMAT_PROVIDERS = {"oai": {"kind": "openai"}, "oai-chat": {"kind": "openai", "responses": False},
+                    "ant": {"kind": "anthropic"}}
+
+# (name, client API path, provider, how the gateway carries it)
+FORMAT_PATHS = (
+    ("chat -> openai", "/v1/chat/completions", "oai", "pass-through"),
+    ("Messages -> anthropic", "/v1/messages", "ant", "pass-through"),
+    ("Responses -> openai", "/v1/responses", "oai", "pass-through"),
+    ("Messages -> openai (chat)", "/v1/messages", "oai", "translated"),
+    ("Responses -> openai, responses = false (chat)", "/v1/responses", "oai-chat", "translated"),
+    ("chat -> anthropic (Messages)", "/v1/chat/completions", "ant", "translated"),
+    ("Responses -> anthropic (Messages)", "/v1/responses", "ant", "translated"),
+)
+FORMAT_BASE = FORMAT_PATHS[0][0]
+# Profiled when TG_BENCH_PROFILE names a directory: the pass-throughs and two
+# translated paths, each non-stream and as a stream.
+FORMAT_PROFILED = ("chat -> openai", "Messages -> anthropic", "Responses -> openai",
+                   "chat -> anthropic (Messages)", "Messages -> openai (chat)")
+
+
+def post_json(url, body):
+    req = urllib.request.Request(url, data=body.encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        return r.read().decode()
+
+
+def recorded_answers(mock_port):
+    """The mock's answer to each API, whole and streamed (20 tokens), as the
+    gateway asks for it (a chat stream with its usage)."""
+    out = {}
+    for path, body in FORMAT_APIS.items():
+        for stream in (False, True):
+            b = json.loads(body)
+            b["model"] = "x"
+            if stream:
+                b["stream"] = True
+                if path == "/v1/chat/completions":
+                    b["stream_options"] = {"include_usage": True}
+            out[(path, stream)] = post_json("http://127.0.0.1:%d%s" % (mock_port, path),
+                                            json.dumps(b))
+    return out
+
+
+def nginx_replay(port, answers, cpu=LOAD_CPU):
+    """nginx answering each API with the recorded bytes: under /whole/ the
+    JSON answers, under /stream/ the SSE streams. They are files (an answer
+    is too long for `return`); a POST to a file is a 405 that error_page
+    turns into the file. nginx logs each URI, so that a probe can see which
+    API the gateway asked."""
+    d = tempfile.mkdtemp(prefix="tg-bench-answers-")
+    for (path, stream), text in answers.items():
+        f = os.path.join(d, "stream" if stream else "whole") + path
+        os.makedirs(os.path.dirname(f), exist_ok=True)
+        with open(f, "w") as out:
+            out.write(text)
+    return nginx(port, """
+  log_format uri $uri; open_file_cache max=64;
+  server { listen 127.0.0.1:PORT backlog=4096; access_log DIR/uri.log uri;
+    root %s; error_page 405 =200 $uri;
+    location /whole/ { types { } default_type application/json; }
+    location /stream/ { types { } default_type text/event-stream; } }""" % d,
+                 cpu, "nginx-replay")
+
+
+def format_request(path, provider, stream):
+    b = json.loads(FORMAT_APIS[path])
+    b["model"] = provider + ("-stream" if stream else "")
+    if stream:
+        b["stream"] = True
+    return json.dumps(b, separators=(",", ":"))
+
+
+def perf_profile(proc, out, fn):
+    """fn() under `perf record -g` on proc, kept in out.data; out.txt holds
+    self time by DSO, then by DSO and symbol, then by caller of each symbol
+    (use a build with frame pointers for the callers: TG_BUILD=build/prof)."""
+    data = out + ".data"
+    rec = subprocess.Popen(["taskset", "-c", LOAD_CPU, "perf", "record", "-F", "2000", "-g",
+                            "-o", data, "-p", str(proc.pid)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    r = fn()
+    rec.send_signal(signal.SIGINT)
+    rec.wait()
+    with open(out + ".txt", "w") as f:
+        for args in (["--sort", "dso", "-g", "none"],
+                     ["--sort", "dso,sym", "-g", "none", "--percent-limit", "0.3"],
+                     ["--sort", "dso,sym", "-g", "caller,0.5,callee,function,percent",
+                      "--percent-limit", "2"]):
+            f.write(subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children"]
+                                   + args, capture_output=True, text=True).stdout)
+    return r
+
+
+def suite_formats():
+    """Issue 13: gateway CPU per request of the three client formats, passed
+    through to a provider that speaks them or translated, against chat
+    pass-through; whole answers and 20-token streams.
+
+    The upstream answers are the mock's (--latency-ms 0 --output-tokens 20),
+    recorded once and replayed by nginx: the mock costs several times the
+    CPU nginx does per answer, and sharing core 0 with wrk it held the
+    gateway to 25-45% of its core, where CPU per request depends on the
+    load (fewer events per loop wake-up) and so on each path's throughput."""
+    raise_nofile()
+    mock_port, up_port, gw_port = free_port(), free_port(), free_port()
+    m = mock(mock_port, latency_ms=0, output_tokens=20)
+    answers = recorded_answers(mock_port)
+    m.stop()
+    up = nginx_replay(up_port, answers)
+    providers, deployments = {}, []
+    for name, keys in FORMAT_PROVIDERS.items():
+        for mode in ("whole", "stream"):
+            pname = name + ("-stream" if mode == "stream" else "")
+            providers[pname] = dict(keys, base_url="http://127.0.0.1:%d/%s/v1" % (up_port, mode))
+            deployments.append({"name": "d-" + pname, "provider": pname, "model": "x"})
+    gw = tailgate(gw_port, tailgate_config(
+        gw_port, providers, sections={"hedge": {"enabled": False}}, deployments=deployments,
+        routes=[{"model": d["provider"], "deployments": [d["name"]]} for d in deployments]))
+    runs = [(p[0], stream) for stream in (False, True) for p in FORMAT_PATHS]
+    spec = {p[0]: p for p in FORMAT_PATHS}
+    url, body, seen = {}, {}, {}
+    for name, stream in runs:
+        _, path, provider, _ = spec[name]
+        k = (name, stream)
+        url[k] = "http://127.0.0.1:%d%s" % (gw_port, path)
+        body[k] = format_request(path, provider, stream)
+        text = post_json(url[k], body[k])
+        time.sleep(0.2)  # the access log is written after the answer
+        with open(os.path.join(up.proc.args[-1], "uri.log")) as f:  # nginx -p DIR
+            wire = f.read().splitlines()[-1].split("/v1", 1)[1]
+        seen[k] = ("/v1" + wire, sum(1 for ln in text.splitlines() if ln.startswith("data:")))
+    rows = {k: [] for k in runs}
+    for rnd in range(ROUNDS):
+        for k in runs:
+            log("formats: %s%s round %d" % (k[0], " stream" if k[1] else "", rnd + 1))
+            r, cpu = measured(gw, lambda: wrk(url[k], body[k], seconds=8))
+            r["cpu"] = cpu
+            r["us"] = cpu_us_per_request(r)
+            rows[k].append(r)
+    prof = os.environ.get("TG_BENCH_PROFILE")
+    if prof:
+        os.makedirs(prof, exist_ok=True)
+        for name in FORMAT_PROFILED:
+            for stream in (False, True):
+                k = (name, stream)
+                out = os.path.join(prof, re.sub(r"\W+", "-", name).strip("-").lower()
+                                   + ("-stream" if stream else ""))
+                log("formats: perf record %s -> %s.txt" % (name, out))
+                perf_profile(gw, out, lambda: wrk(url[k], body[k], seconds=8))
+    gw.stop()
+    up.stop()
+    print_formats(rows, seen)
+    return rows
+
+
+def print_formats(rows, seen):
+    print("### Gateway CPU per request by client format and provider (wrk -t1 -c64 -d8s, "
+          "median of %d interleaved rounds; upstream: the mock's answers with 20 tokens, "
+          "replayed by nginx)\n" % ROUNDS)
+    print("Ratio: each round's CPU per request over the same round's chat pass-through, "
+          "median over rounds.\n")
+    for stream in (False, True):
+        print("**%s**\n" % ("20-token streams" if stream else "Whole answers"))
+        print("| client -> provider | carried | upstream API | events to client | requests/s | "
+              "gateway CPU | CPU per request | vs chat pass-through |")
+        print("|---|---|---|---|---|---|---|---|")
+        base = rows[(FORMAT_BASE, stream)]
+        for name, _, _, how in FORMAT_PATHS:
+            v = rows[(name, stream)]
+            bad = sum(r["non2xx"] for r in v)
+            if bad:
+                print("**%s: %d answers were not 2xx: the figures below are not valid**\n"
+                      % (name, bad))
+            ratio = med([r["us"] / b["us"] for r, b in zip(v, base)])
+            wire, events = seen[(name, stream)]
+            print("| %s | %s | %s | %s | %.0f | %.0f%% | %.1f µs | %.1f%% |" % (
+                name, how, wire, events if stream else "—", med([r["rps"] for r in v]),
+                med([r["cpu"] for r in v]), med([r["us"] for r in v]), 100 * ratio))
+        print()
+    for stream in (False, True):
+        base = rows[(FORMAT_BASE, stream)]
+        for name, _, _, how in FORMAT_PATHS[1:3]:
+            ratio = med([r["us"] / b["us"] for r, b in zip(rows[(name, stream)], base)])
+            print("%s pass-through / chat pass-through, %s: **%.1f%%** (target: within 10%%)\n"
+                  % (name, "stream" if stream else "whole answer", 100 * ratio))
+
+
 # ------------------------------------------------------------------ tls ---
 
 def make_cert(directory, key_type):
@@ -1109,7 +1311,7 @@ def print_tls(keep, hs):
 
 SUITES = {"proxy": suite_proxy, "failover": suite_failover, "hedge": suite_hedge,
           "validate": suite_validate, "tls": suite_tls, "shared": suite_shared,
-          "keys": suite_keys}
+          "keys": suite_keys, "formats": suite_formats}
 
 
 def main():
