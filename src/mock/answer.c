@@ -617,10 +617,13 @@ static void item_id(struct tg_buf *b, const struct tg_mock_reply *r)
     tg_buf_printf(b, "\"%s_%s\"", r->tool_name ? "fc" : "msg", suffix);
 }
 
-/* The output item; `done` false: as announced when it starts (no text yet). */
+/* The output item; `done` false: as announced when it starts (no text yet).
+ * An answer cut by its token limit leaves its item incomplete, as OpenAI's do. */
 static void response_item(struct tg_buf *b, const struct tg_mock_reply *r, bool done)
 {
-    const char *status = done ? "completed" : "in_progress";
+    const char *status = !done                                    ? "in_progress"
+                         : strcmp(r->finish_reason, "length") == 0 ? "incomplete"
+                                                                   : "completed";
     if (r->tool_name) {
         tg_buf_puts(b, "{\"type\":\"function_call\",\"id\":");
         item_id(b, r);

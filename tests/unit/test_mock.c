@@ -1793,6 +1793,7 @@ static void test_responses(void **state)
     j = parse(&p.body);
     assert_string_equal(jstr(j, "status"), "incomplete");
     assert_string_equal(jstr(j, "incomplete_details.reason"), "max_output_tokens");
+    assert_string_equal(jstr(j, "output.0.status"), "incomplete"); /* the cut item too */
     assert_int_equal((int)jnum(j, "usage.output_tokens"), 5);
     cJSON_Delete(j);
     tg_mock_plan_free(&p);
