@@ -12,6 +12,7 @@ fixed rate, open loop), and prints Markdown tables for bench/README.md.
     bench/bench.py shared     # Idempotency-Key replays, coalescing, cache hits vs upstream
     bench/bench.py keys       # 100 keys with limits and spend caps vs no keys
     bench/bench.py formats    # Messages and Responses passed through or translated vs chat
+    bench/bench.py cost       # CPU per request beside nginx proxy_pass at 64 and 256 conns
 
 Two cores: the process under test is pinned to core 1, load generators and
 upstreams to core 0. Every comparison is run in interleaved rounds and the
@@ -1309,9 +1310,99 @@ def print_tls(keep, hs):
                 r["cpu"], per_core))
 
 
+# ----------------------------------------------------------------- cost ---
+
+COST_CONNS = (64, 256)
+
+
+def suite_cost():
+    """Issue 14: the data path's CPU per request beside nginx proxy_pass, in
+    one run: a chat completion and a 20-event chat stream, at 64 and 256
+    client connections. Both proxies sit on core 1 in front of the same
+    upstream, nginx replaying the mock's recorded answers (a stream with its
+    usage chunk) on core 0 with wrk; tailgate runs with validation, hedging
+    and the cache at their defaults."""
+    raise_nofile()
+    mock_port, up_port, tg_port, ngx_port = free_port(), free_port(), free_port(), free_port()
+    m = mock(mock_port, latency_ms=0, output_tokens=20)
+    answers = {k: v for k, v in recorded_answers(mock_port).items()
+               if k[0] == "/v1/chat/completions"}
+    m.stop()
+    up = nginx_replay(up_port, answers)
+    providers = {mode: "http://127.0.0.1:%d/%s/v1" % (up_port, mode) for mode in ("whole", "stream")}
+    deployments = [{"name": "d-" + mode, "provider": mode, "model": "x"} for mode in providers]
+    tg = tailgate(tg_port, tailgate_config(
+        tg_port, providers, deployments=deployments,
+        routes=[{"model": "m", "deployments": ["d-whole"]},
+                {"model": "m-stream", "deployments": ["d-stream"]}]))
+    ngx = nginx_proxy(ngx_port, up_port)
+    procs = {"tailgate": tg, "nginx": ngx}
+
+    def target(kind, mode):
+        if kind == "tailgate":
+            return ("http://127.0.0.1:%d/v1/chat/completions" % tg_port,
+                    CHAT_STREAM.replace('"model":"m"', '"model":"m-stream"') if mode == "stream"
+                    else CHAT)
+        return ("http://127.0.0.1:%d/%s/v1/chat/completions" % (ngx_port, mode),
+                CHAT_STREAM if mode == "stream" else CHAT)
+
+    cases = [(mode, conns) for mode in ("whole", "stream") for conns in COST_CONNS]
+    rows = {(kind, c): [] for kind in procs for c in cases}
+    for rnd in range(ROUNDS):
+        for c in cases:
+            for kind in procs:
+                log("cost: %s %s -c%d round %d" % (kind, c[0], c[1], rnd + 1))
+                u, b = target(kind, c[0])
+                r, cpu = measured(procs[kind], lambda: wrk(u, b, seconds=10, conns=c[1]))
+                r["cpu"] = cpu
+                r["us"] = cpu_us_per_request(r)
+                rows[(kind, c)].append(r)
+    rss = {kind: p.status_kib("VmHWM") for kind, p in procs.items()}
+    prof = os.environ.get("TG_BENCH_PROFILE")
+    if prof:
+        os.makedirs(prof, exist_ok=True)
+        for c in cases:
+            u, b = target("tailgate", c[0])
+            out = os.path.join(prof, "cost-%s-%d" % c)
+            log("cost: perf record %s -c%d -> %s.txt" % (c[0], c[1], out))
+            perf_profile(tg, out, lambda: wrk(u, b, seconds=8, conns=c[1]))
+    for p in (tg, ngx, up):
+        p.stop()
+    print_cost(rows, cases, rss)
+    return rows
+
+
+def print_cost(rows, cases, rss):
+    med_of = {k: {f: med([r[f] for r in v]) for f in ("rps", "cpu", "us", "non2xx")}
+              for k, v in rows.items()}
+    label = {"whole": "JSON", "stream": "20-event SSE stream"}
+    print("### CPU per request beside nginx proxy_pass (wrk -t1 -d10s, median of %d interleaved "
+          "rounds; upstream: nginx replaying the mock's answers)\n" % ROUNDS)
+    print("| proxy | " + " | ".join("%s, %d conns" % (label[m], c) for m, c in cases) + " |")
+    print("|---|" + "---|" * len(cases))
+    for kind in ("nginx", "tailgate"):
+        print("| %s | " % kind + " | ".join(
+            "%.1f µs (%.0f/s, %.0f%%)" % (med_of[(kind, c)]["us"], med_of[(kind, c)]["rps"],
+                                          med_of[(kind, c)]["cpu"]) for c in cases) + " |")
+    print("| tailgate / nginx | " + " | ".join(
+        "**%.2fx**" % (med_of[("tailgate", c)]["us"] / med_of[("nginx", c)]["us"])
+        for c in cases) + " |")
+    for kind in ("tailgate", "nginx"):
+        bad = sum(med_of[(kind, c)]["non2xx"] for c in cases)
+        if bad:
+            print("\n**%s: %d answers were not 2xx: the figures are not valid**" % (kind, bad))
+    print("\nFlat with concurrency (CPU per request at 256 / at 64 connections): " + ", ".join(
+        "%s %s **%.2fx**" % (kind, label[m], med_of[(kind, (m, 256))]["us"]
+                            / med_of[(kind, (m, 64))]["us"])
+        for kind in ("tailgate", "nginx") for m in ("whole", "stream")))
+    print("\nPeak RSS (VmHWM) after every run: tailgate %.1f MiB, nginx %.1f MiB (targets: "
+          "tailgate at most 1.25x nginx's CPU per request, 256/64 at most 1.1x, RSS at most "
+          "16 MiB)\n" % (rss["tailgate"] / 1024, rss["nginx"] / 1024))
+
+
 SUITES = {"proxy": suite_proxy, "failover": suite_failover, "hedge": suite_hedge,
           "validate": suite_validate, "tls": suite_tls, "shared": suite_shared,
-          "keys": suite_keys, "formats": suite_formats}
+          "keys": suite_keys, "formats": suite_formats, "cost": suite_cost}
 
 
 def main():
