@@ -165,12 +165,14 @@ def tailgate_config(port, upstreams, sections=None, server=None, routes=None, de
     return "\n".join(lines) + "\n"
 
 
-def tailgate(port, config_text, cpu=GATEWAY_CPU):
+def tailgate(port, config_text, cpu=GATEWAY_CPU, preload=None):
+    """preload: a shared object for LD_PRELOAD (another malloc, measured side by side)."""
     d = tempfile.mkdtemp(prefix="tg-bench-cfg-")
     path = os.path.join(d, "config.toml")
     with open(path, "w") as f:
         f.write(config_text)
-    return Proc([TAILGATE, "serve", "-c", path], cpu, port, "tailgate")
+    env = ["env", "LD_PRELOAD=" + preload] if preload else []
+    return Proc(env + [TAILGATE, "serve", "-c", path], cpu, port, "tailgate")
 
 
 NGINX_HEAD = """daemon off; master_process off; worker_processes 1; worker_rlimit_nofile 20000;
@@ -1331,16 +1333,24 @@ def suite_cost():
     up = nginx_replay(up_port, answers)
     providers = {mode: "http://127.0.0.1:%d/%s/v1" % (up_port, mode) for mode in ("whole", "stream")}
     deployments = [{"name": "d-" + mode, "provider": mode, "model": "x"} for mode in providers]
-    tg = tailgate(tg_port, tailgate_config(
-        tg_port, providers, deployments=deployments,
-        routes=[{"model": "m", "deployments": ["d-whole"]},
-                {"model": "m-stream", "deployments": ["d-stream"]}]))
+    routes = [{"model": "m", "deployments": ["d-whole"]},
+              {"model": "m-stream", "deployments": ["d-stream"]}]
+    tg = tailgate(tg_port, tailgate_config(tg_port, providers, deployments=deployments,
+                                           routes=routes))
     ngx = nginx_proxy(ngx_port, up_port)
     procs = {"tailgate": tg, "nginx": ngx}
+    # TG_BENCH_MALLOC=/path/to/libX.so: the same gateway with that malloc, in the same rounds.
+    alt = os.environ.get("TG_BENCH_MALLOC")
+    alt_port = free_port()
+    if alt:
+        procs["tailgate+" + os.path.basename(alt)] = tailgate(
+            alt_port, tailgate_config(alt_port, providers, deployments=deployments,
+                                      routes=routes), preload=alt)
 
     def target(kind, mode):
-        if kind == "tailgate":
-            return ("http://127.0.0.1:%d/v1/chat/completions" % tg_port,
+        if kind.startswith("tailgate"):
+            port = tg_port if kind == "tailgate" else alt_port
+            return ("http://127.0.0.1:%d/v1/chat/completions" % port,
                     CHAT_STREAM.replace('"model":"m"', '"model":"m-stream"') if mode == "stream"
                     else CHAT)
         return ("http://127.0.0.1:%d/%s/v1/chat/completions" % (ngx_port, mode),
@@ -1366,13 +1376,13 @@ def suite_cost():
             out = os.path.join(prof, "cost-%s-%d" % c)
             log("cost: perf record %s -c%d -> %s.txt" % (c[0], c[1], out))
             perf_profile(tg, out, lambda: wrk(u, b, seconds=8, conns=c[1]))
-    for p in (tg, ngx, up):
+    for p in list(procs.values()) + [up]:
         p.stop()
-    print_cost(rows, cases, rss)
+    print_cost(rows, cases, rss, list(procs))
     return rows
 
 
-def print_cost(rows, cases, rss):
+def print_cost(rows, cases, rss, kinds):
     med_of = {k: {f: med([r[f] for r in v]) for f in ("rps", "cpu", "us", "non2xx")}
               for k, v in rows.items()}
     label = {"whole": "JSON", "stream": "20-event SSE stream"}
@@ -1380,24 +1390,25 @@ def print_cost(rows, cases, rss):
           "rounds; upstream: nginx replaying the mock's answers)\n" % ROUNDS)
     print("| proxy | " + " | ".join("%s, %d conns" % (label[m], c) for m, c in cases) + " |")
     print("|---|" + "---|" * len(cases))
-    for kind in ("nginx", "tailgate"):
+    for kind in ["nginx"] + [k for k in kinds if k != "nginx"]:
         print("| %s | " % kind + " | ".join(
             "%.1f µs (%.0f/s, %.0f%%)" % (med_of[(kind, c)]["us"], med_of[(kind, c)]["rps"],
                                           med_of[(kind, c)]["cpu"]) for c in cases) + " |")
-    print("| tailgate / nginx | " + " | ".join(
-        "**%.2fx**" % (med_of[("tailgate", c)]["us"] / med_of[("nginx", c)]["us"])
-        for c in cases) + " |")
-    for kind in ("tailgate", "nginx"):
+    for kind in [k for k in kinds if k != "nginx"]:
+        print("| %s / nginx | " % kind + " | ".join(
+            "**%.2fx**" % (med_of[(kind, c)]["us"] / med_of[("nginx", c)]["us"])
+            for c in cases) + " |")
+    for kind in kinds:
         bad = sum(med_of[(kind, c)]["non2xx"] for c in cases)
         if bad:
             print("\n**%s: %d answers were not 2xx: the figures are not valid**" % (kind, bad))
     print("\nFlat with concurrency (CPU per request at 256 / at 64 connections): " + ", ".join(
         "%s %s **%.2fx**" % (kind, label[m], med_of[(kind, (m, 256))]["us"]
                             / med_of[(kind, (m, 64))]["us"])
-        for kind in ("tailgate", "nginx") for m in ("whole", "stream")))
-    print("\nPeak RSS (VmHWM) after every run: tailgate %.1f MiB, nginx %.1f MiB (targets: "
-          "tailgate at most 1.25x nginx's CPU per request, 256/64 at most 1.1x, RSS at most "
-          "16 MiB)\n" % (rss["tailgate"] / 1024, rss["nginx"] / 1024))
+        for kind in kinds for m in ("whole", "stream")))
+    print("\nPeak RSS (VmHWM) after every run: " + ", ".join(
+        "%s %.1f MiB" % (k, rss[k] / 1024) for k in kinds) + " (targets: tailgate at most 1.25x "
+          "nginx's CPU per request, 256/64 at most 1.1x, RSS at most 16 MiB)\n")
 
 
 SUITES = {"proxy": suite_proxy, "failover": suite_failover, "hedge": suite_hedge,
