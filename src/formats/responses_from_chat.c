@@ -248,9 +248,11 @@ static struct ending ending_of(const char *finish_reason)
 
 /* The response object. error_object: the JSON of `error` (NULL: null).
  * Output and usage only once the response has ended. */
-static void put_response(struct tg_buf *b, const struct tg_fmt_responses_from_chat_stream *s,
+static void put_response(struct tg_buf *b, struct tg_fmt_responses_from_chat_stream *s,
                          struct ending e, const char *error_object)
 {
+    if (!s->echo.data)
+        put_echo(&s->echo, s->request);
     bool ended = !tg_fmt_str_eq(e.status, "in_progress");
     tg_buf_puts(b, "{\"id\":");
     put_str(b, s->id[0] ? s->id : "resp_tailgate");
@@ -465,7 +467,7 @@ void tg_fmt_responses_from_chat_stream_init(struct tg_fmt_responses_from_chat_st
     memset(s, 0, sizeof(*s));
     s->created = created;
     s->open = -1;
-    put_echo(&s->echo, request);
+    s->request = request;
 }
 
 void tg_fmt_responses_from_chat_stream_free(struct tg_fmt_responses_from_chat_stream *s)

@@ -66,7 +66,9 @@ struct tg_fmt_responses_from_chat_stream {
     char model[128];
     int64_t created;
     int seq;            /* the next sequence_number */
-    struct tg_buf echo; /* the request's members a response repeats, ",..." */
+    const cJSON *request; /* the client's request (borrowed), for the echo */
+    struct tg_buf echo;   /* the request's members a response repeats, ",...": made when a
+                           * response object is first written (a pass-through never does) */
     struct tg_fmt_responses_item *items;
     int n_items;
     int open;                  /* the item taking deltas, or -1 */
@@ -77,7 +79,9 @@ struct tg_fmt_responses_from_chat_stream {
     bool content_started; /* an output_text, refusal or arguments delta was sent */
 };
 
-/* `request` as for tg_fmt_responses_from_chat_answer (read here only). */
+/* `request` as for tg_fmt_responses_from_chat_answer; read when the first
+ * response object is written, so it must outlive the stream (a pass-through
+ * that never writes one never reads it). */
 void tg_fmt_responses_from_chat_stream_init(struct tg_fmt_responses_from_chat_stream *s,
                                             const cJSON *request, int64_t created);
 void tg_fmt_responses_from_chat_stream_free(struct tg_fmt_responses_from_chat_stream *s);

@@ -486,7 +486,6 @@ static enum tg_fmt_result run_chunks(const struct stream_case *c, struct tg_buf 
     struct tg_fmt_responses_from_chat_stream s;
     cJSON *req = request_q ? parse_q(request_q) : NULL;
     tg_fmt_responses_from_chat_stream_init(&s, req, 1234);
-    cJSON_Delete(req); /* the stream keeps what it needs */
     enum tg_fmt_result r = TG_FMT_CONTINUE;
     for (int i = 0; c->chunks[i]; i++) {
         char *data = q(c->chunks[i]);
@@ -496,6 +495,7 @@ static enum tg_fmt_result run_chunks(const struct stream_case *c, struct tg_buf 
     if (content_started)
         *content_started = s.content_started;
     tg_fmt_responses_from_chat_stream_free(&s);
+    cJSON_Delete(req); /* read until the stream's last response object */
     return r;
 }
 
