@@ -7,6 +7,7 @@
 
 #include "formats/chat_from_messages.h"
 #include "util/json.h"
+#include "util/json_scan.h"
 
 /* ==== usage ==== */
 
@@ -400,6 +401,36 @@ static enum tg_fmt_result responses_event(const char *event, const cJSON *doc,
     return TG_FMT_CONTINUE;
 }
 
+/* Events whose data says nothing the machine reads (no content, usage,
+ * ending or error), by the name on their event: line. Their JSON is
+ * checked, not built: Responses repeats the whole response object and the
+ * whole text in several of them, which a pass-through relays as they are. */
+static bool says_nothing(enum tg_api api, const char *event)
+{
+    static const char *const messages[] = {"ping", "content_block_stop"};
+    static const char *const responses[] = {"response.created",
+                                            "response.in_progress",
+                                            "response.output_item.added",
+                                            "response.output_item.done",
+                                            "response.content_part.added",
+                                            "response.content_part.done",
+                                            "response.output_text.done",
+                                            "response.refusal.done",
+                                            "response.function_call_arguments.done",
+                                            "response.output_text.annotation.added",
+                                            "response.reasoning_summary_part.added",
+                                            "response.reasoning_summary_part.done",
+                                            "response.reasoning_summary_text.delta",
+                                            "response.reasoning_summary_text.done"};
+    const char *const *names = api == TG_API_MESSAGES ? messages : responses;
+    size_t n = api == TG_API_MESSAGES ? sizeof(messages) / sizeof(messages[0])
+                                      : sizeof(responses) / sizeof(responses[0]);
+    for (size_t i = 0; event && *event && i < n; i++)
+        if (strcmp(event, names[i]) == 0)
+            return true;
+    return false;
+}
+
 enum tg_fmt_result tg_read_event(enum tg_api api, const char *event, const char *data, size_t len,
                                  cJSON **doc, struct tg_event_facts *f, char **error_json)
 {
@@ -409,6 +440,10 @@ enum tg_fmt_result tg_read_event(enum tg_api api, const char *event, const char 
         *error_json = NULL;
     if (!data)
         len = 0;
+    if ((api == TG_API_MESSAGES || api == TG_API_RESPONSES) && says_nothing(api, event)) {
+        struct tg_json_check_opts strict = {TG_JSON_NO_DUP_KEYS, NULL, NULL};
+        return len && tg_json_check(data, len, &strict, NULL) ? TG_FMT_CONTINUE : TG_FMT_BAD;
+    }
     switch (api) {
     case TG_API_MESSAGES:
         *doc = len ? tg_json_parse_provider(data, len) : NULL;

@@ -114,6 +114,7 @@ static void run_events(const struct ev_row *rows, size_t n)
 
 #define C TG_API_CHAT
 #define CONT TG_FMT_CONTINUE
+#define BAD TG_FMT_BAD
 #define CH(choices) "{'id':'c1','object':'chat.completion.chunk','choices':[" choices "]}"
 
 static void test_chat_events(void **state)
@@ -313,6 +314,12 @@ static void test_responses_events(void **state)
         {R, "response.reasoning_summary_text.delta",
          "{'type':'response.reasoning_summary_text.delta','delta':'thinking'}", CONT, false, NULL,
          false, NULL, NONE, 0, 0, false, NULL},
+        /* events that say nothing are checked, not built: still strict JSON */
+        {R, "response.output_item.done", "{'type':'response.output_item.done','item':{", BAD,
+         false, NULL, false, NULL, NONE, 0, 0, false, NULL},
+        {R, "response.created", "{'type':'response.created','type':'x'}", BAD, false, NULL, false,
+         NULL, NONE, 0, 0, false, NULL},
+        {R, "response.in_progress", "", BAD, false, NULL, false, NULL, NONE, 0, 0, false, NULL},
         {R, "response.completed",
          "{'type':'response.completed','response':" RESP(
              "{'type':'message','content':[{'type':'output_text','text':'Hi'}]}") "," USAGE "}}",
