@@ -49,13 +49,21 @@ static void token_text(const struct tg_mock_reply *r, size_t k, const char **p, 
     *n = r->token_ends[k] - start;
 }
 
-static void usage_openai(struct tg_buf *b, const struct tg_mock_reply *r)
+/* Chat's usage carries the token details OpenAI always sends (the SDKs'
+ * types have them; cached_tokens is what prompt caching reports); the
+ * legacy completions' does not. */
+static void usage_openai(struct tg_buf *b, const struct tg_mock_reply *r, bool chat)
 {
     tg_buf_printf(b,
                   "\"usage\":{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
-                  "\"total_tokens\":%lld}",
+                  "\"total_tokens\":%lld",
                   (long long)r->prompt_tokens, (long long)r->completion_tokens,
                   (long long)(r->prompt_tokens + r->completion_tokens));
+    if (chat)
+        tg_buf_puts(b, ",\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},"
+                       "\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":0,"
+                       "\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}");
+    tg_buf_putc(b, '}');
 }
 
 /* How many of a stream's n token pieces go out: all, or those before a
@@ -155,15 +163,15 @@ static void chat_whole(const struct tg_mock_reply *r, struct tg_buf *b)
             tg_buf_puts(b, ",\"tool_calls\":");
             tool_call_json(b, r, false);
         }
-        tg_buf_puts(b, ",\"refusal\":null},\"logprobs\":");
+        tg_buf_puts(b, ",\"refusal\":null,\"annotations\":[]},\"logprobs\":");
         chat_logprobs(b, r, 0, r->n_tokens);
         tg_buf_puts(b, ",\"finish_reason\":");
         str(b, r->finish_reason);
         tg_buf_putc(b, '}');
     }
     tg_buf_puts(b, "],");
-    usage_openai(b, r);
-    tg_buf_putc(b, '}');
+    usage_openai(b, r, true);
+    tg_buf_puts(b, ",\"service_tier\":\"default\"}");
 }
 
 /* "data: " and a chunk's head up to its choices: the same for every chunk
@@ -200,11 +208,12 @@ static void chat_chunk_end(struct tg_buf *b, const struct tg_mock_reply *r, long
 }
 
 /* stream_options.include_usage: a last chunk with no choices and the usage. */
-static void usage_chunk(struct tg_buf *b, const struct tg_buf *head, const struct tg_mock_reply *r)
+static void usage_chunk(struct tg_buf *b, const struct tg_buf *head, const struct tg_mock_reply *r,
+                        bool chat)
 {
     tg_buf_append(b, head->data, head->len);
     tg_buf_puts(b, "],");
-    usage_openai(b, r);
+    usage_openai(b, r, chat);
     tg_buf_putc(b, '}');
     sse_end(b);
 }
@@ -305,7 +314,7 @@ static void chat_stream(const struct tg_mock_reply *r, struct tg_mock_plan *plan
         chat_chunk_end(b, r, -1, r->finish_reason);
     }
     if (r->include_usage)
-        usage_chunk(b, &head, r);
+        usage_chunk(b, &head, r, true);
     tg_buf_puts(b, "data: [DONE]\n\n");
     piece_end(&ps, t);
     tg_buf_free(&head);
@@ -324,7 +333,7 @@ static void completion_whole(const struct tg_mock_reply *r, struct tg_buf *b)
         tg_buf_putc(b, '}');
     }
     tg_buf_puts(b, "],");
-    usage_openai(b, r);
+    usage_openai(b, r, false);
     tg_buf_putc(b, '}');
 }
 
@@ -369,7 +378,7 @@ static void completion_stream(const struct tg_mock_reply *r, struct tg_mock_plan
         for (int c = 0; c < r->n_choices; c++)
             completion_chunk(b, &head, c, "", 0, r->finish_reason);
         if (r->include_usage)
-            usage_chunk(b, &head, r);
+            usage_chunk(b, &head, r, false);
         tg_buf_puts(b, "data: [DONE]\n\n");
         piece_end(&ps, t);
     }

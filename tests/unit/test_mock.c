@@ -484,6 +484,11 @@ static void test_chat_plan(void **state)
     double pt = jnum(j, "usage.prompt_tokens");
     assert_true(pt >= 1 && pt < 30);
     assert_true(jnum(j, "usage.total_tokens") == pt + 16);
+    /* What OpenAI always sends besides: the SDKs' types have these. */
+    assert_true(cJSON_IsArray(jpath(j, "choices.0.message.annotations")));
+    assert_true(jnum(j, "usage.prompt_tokens_details.cached_tokens") == 0);
+    assert_true(jnum(j, "usage.completion_tokens_details.reasoning_tokens") == 0);
+    assert_string_equal(jstr(j, "service_tier"), "default");
     /* 16 words for 16 tokens. */
     int words = 1;
     for (const char *c = text; *c; c++)
