@@ -46,19 +46,14 @@ static const char *code_for_type(const char *type)
     return NULL;
 }
 
-/* The error type Anthropic documents for a status, for bodies that say none. */
+/* The error type Anthropic documents for a status, for bodies that say
+ * none; a 4xx it names none for is still the request's fault. */
 static const char *type_for_status(int status)
 {
-    switch (status) {
-    case 400: return "invalid_request_error";
-    case 401: return "authentication_error";
-    case 403: return "permission_error";
-    case 404: return "not_found_error";
-    case 413: return "request_too_large";
-    case 429: return "rate_limit_error";
-    case 529: return "overloaded_error";
-    default: return status >= 400 && status < 500 ? "invalid_request_error" : "api_error";
-    }
+    const char *type = tg_fmt_anthropic_error_type(status);
+    if (strcmp(type, "api_error") == 0 && status >= 400 && status < 500)
+        return "invalid_request_error";
+    return type;
 }
 
 /* OpenAI's error object {"message","type","param":null,"code"} from the

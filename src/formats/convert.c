@@ -226,7 +226,7 @@ void tg_convert_gateway_error(enum tg_api client, int status, const char *code, 
                               const char *attempts_json, struct tg_buf *out)
 {
     bool anthropic = client == TG_API_MESSAGES;
-    const char *type = anthropic       ? tg_fmt_messages_error_type(status)
+    const char *type = anthropic       ? tg_fmt_anthropic_error_type(status)
                        : status >= 500 ? "server_error"
                                        : "invalid_request_error";
     tg_buf_puts(out, anthropic ? "{\"type\":\"error\",\"error\":{\"type\":\"" : "{\"error\":{");

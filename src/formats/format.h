@@ -82,6 +82,22 @@ static inline void tg_fmt_set_why(char *why, size_t why_len, const char *what, c
         snprintf(why, why_len, "%s", what);
 }
 
+/* The error type Anthropic documents for an HTTP status it answers with;
+ * api_error for the others. */
+static inline const char *tg_fmt_anthropic_error_type(int status)
+{
+    switch (status) {
+    case 400: return "invalid_request_error";
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 413: return "request_too_large";
+    case 429: return "rate_limit_error";
+    case 529: return "overloaded_error";
+    default: return "api_error";
+    }
+}
+
 /* s as a JSON string, or null. */
 static inline void tg_fmt_put_str(struct tg_buf *b, const char *s)
 {

@@ -662,21 +662,6 @@ int tg_fmt_messages_from_chat_request(const cJSON *openai, const char *model,
 
 /* ==== errors: OpenAI -> Anthropic ==== */
 
-/* The error type Anthropic documents for each status it answers with. */
-const char *tg_fmt_messages_error_type(int status)
-{
-    switch (status) {
-    case 400: return "invalid_request_error";
-    case 401: return "authentication_error";
-    case 403: return "permission_error";
-    case 404: return "not_found_error";
-    case 413: return "request_too_large";
-    case 429: return "rate_limit_error";
-    case 529: return "overloaded_error";
-    default: return "api_error";
-    }
-}
-
 /* The error types Anthropic documents (and sends in stream error events). */
 static bool is_anthropic_type(const char *type)
 {
@@ -707,7 +692,7 @@ static void anthropic_error(const cJSON *root, int status, struct tg_buf *b)
             snprintf(generic, sizeof(generic), "upstream stream failed");
         msg = generic;
     }
-    const char *type = tg_fmt_messages_error_type(status);
+    const char *type = tg_fmt_anthropic_error_type(status);
     /* A stream's error has no status: an Anthropic type it already has (an
      * Anthropic upstream's, read as OpenAI's shape) stays; else its code
      * tells what the client may do. */

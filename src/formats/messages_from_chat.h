@@ -39,10 +39,6 @@ int tg_fmt_messages_from_chat_answer(const char *body, size_t len, struct tg_buf
  * rate_limit_error, 529 overloaded_error, others api_error). */
 void tg_fmt_messages_from_chat_error(const char *body, size_t len, int status, struct tg_buf *out);
 
-/* The error type Anthropic documents for an HTTP status (api_error for
- * those it names none for). */
-const char *tg_fmt_messages_error_type(int status);
-
 /* Appends Anthropic's in-band stream error: "event: error\ndata: " +
  * error_body (an Anthropic error, as made above) + a blank line. */
 void tg_fmt_messages_error_event(struct tg_buf *out, const char *error_body, size_t len);

@@ -205,6 +205,7 @@ void tg_answer_degraded(struct tg_req *r)
         /* The events one by one, as a provider would send them. */
         for (int i = 0; i < 3; i++) {
             tg_buf_reset(&chat);
+            tg_buf_puts(&chat, "data: ");
             if (i < 2) {
                 tg_buf_printf(&chat, "{\"id\":\"%s\",\"object\":\"chat.completion.chunk\","
                                      "\"created\":%lld,\"model\":",
@@ -222,13 +223,10 @@ void tg_answer_degraded(struct tg_req *r)
             } else {
                 tg_buf_puts(&chat, "[DONE]");
             }
-            size_t data_len = chat.len;
+            size_t data_len = chat.len - 6; /* after "data: " */
             tg_buf_puts(&chat, "\n\n");
-            struct tg_buf raw = TG_BUF_INIT;
-            tg_buf_puts(&raw, "data: ");
-            tg_buf_append(&raw, chat.data, chat.len);
-            tg_convert_event(&conv, "", chat.data, data_len, raw.data, raw.len, false, &body);
-            tg_buf_free(&raw);
+            tg_convert_event(&conv, "", chat.data + 6, data_len, chat.data, chat.len, false,
+                             &body);
         }
     } else {
         tg_buf_printf(&chat, "{\"id\":\"%s\",\"object\":\"chat.completion\",\"created\":%lld,"
