@@ -14,6 +14,9 @@ static void runtime_free(struct tg_runtime *rt)
         struct tg_provider_rt *p = &rt->providers[i];
         if (p->pool)
             tg_pool_unref(p->pool);
+        for (int w = 0; w < TG_API__COUNT; w++)
+            for (int stream = 0; stream < 2; stream++)
+                tg_provider_plan_free(&p->plans[w][stream]);
         if (p->mock) {
             tg_mock_free(p->mock);
             free(p->mock);
@@ -60,6 +63,9 @@ struct tg_runtime *tg_runtime_new(struct tg_gateway *gw, struct tg_config *cfg,
             tg_mock_init(p->mock, &pc->mock);
             continue;
         }
+        for (int w = 0; w < TG_API__COUNT; w++)
+            for (int stream = 0; stream < 2; stream++)
+                tg_provider_plan_build(pc, (enum tg_api)w, stream, &p->plans[w][stream]);
         /* Keep the old pool (and its warm connections) when nothing that
          * shapes connections changed. */
         for (size_t j = 0; prev && j < prev->cfg->n_providers; j++) {

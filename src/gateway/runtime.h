@@ -12,6 +12,7 @@
 #include "mock/engine.h"
 #include "route/dep.h"
 #include "upstream/pool.h"
+#include "upstream/provider.h"
 
 struct tg_gateway;
 
@@ -19,6 +20,8 @@ struct tg_provider_rt {
     const struct tg_provider_cfg *cfg;
     struct tg_pool *pool; /* openai, anthropic */
     struct tg_mock *mock; /* mock */
+    /* URL and headers by wire API and stream (0/1), built once (HTTP kinds). */
+    struct tg_provider_plan plans[TG_API__COUNT][2];
 };
 
 struct tg_runtime {

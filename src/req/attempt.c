@@ -51,7 +51,17 @@ static void on_head(struct tg_transfer *t)
     if (a->req->stream && t->status == 200) {
         a->sse = true;
         tg_sse_init(&a->parser, MAX_EVENT_BYTES);
+        return;
     }
+    /* A whole body of announced length lands in one allocation, not a
+     * series of reallocs (the announcement is trusted only up to the cap). */
+    size_t len;
+    const char *cl = tg_transfer_header(t, "content-length", &len);
+    size_t want = 0;
+    for (size_t i = 0; cl && i < len && cl[i] >= '0' && cl[i] <= '9' && want <= t->max_bytes; i++)
+        want = want * 10 + (size_t)(cl[i] - '0');
+    if (want > 0)
+        tg_buf_reserve(&a->body, want < t->max_bytes ? want : t->max_bytes);
 }
 
 static void set_finish(struct tg_attempt *a, const char *finish)
@@ -630,10 +640,13 @@ struct tg_attempt *tg_attempt_start(struct tg_req *r, size_t slot, int try_no, b
         return NULL;
     }
     struct tg_provider_rt *prt = &r->rt->providers[d->provider->index];
+    const struct tg_provider_plan *plan = &prt->plans[a->up.wire][r->stream];
+    const struct curl_slist *headers = NULL;
     if (!prt->mock) {
-        tg_upstream_req_add_header(&a->up, "x-request-id", r->id); /* SPEC section 3 */
-        if (r->passed_header && a->up.wire == r->api)
-            tg_upstream_req_add_header(&a->up, tg_api_passed_header(r->api), r->passed_header);
+        bool pass = r->passed_header && a->up.wire == r->api;
+        headers = tg_upstream_req_headers(&a->up, plan, r->id,
+                                          pass ? tg_api_passed_header(r->api) : NULL,
+                                          r->passed_header);
     }
     a->req = r;
     a->dcfg = d;
@@ -658,8 +671,8 @@ struct tg_attempt *tg_attempt_start(struct tg_req *r, size_t slot, int try_no, b
     r->n_started++;
 
     struct tg_transfer_spec spec = {
-        .url = a->up.url,
-        .headers = a->up.headers,
+        .url = plan->url,
+        .headers = headers,
         .body = a->up.body.data,
         .body_len = a->up.body.len,
         .mock_api = a->up.mock_api,

@@ -91,30 +91,12 @@ static void drop_stream_options(struct tg_buf *body)
 }
 
 /* Appends "Name: value" (line is scratch space, reused across headers). */
-static void add_header(struct tg_upstream_req *r, struct tg_buf *line, const char *name,
+static void add_header(struct tg_provider_plan *plan, struct tg_buf *line, const char *name,
                        const char *prefix, const char *value)
 {
     tg_buf_reset(line);
     tg_buf_printf(line, "%s: %s%s", name, prefix, value);
-    r->headers = curl_slist_append(r->headers, line->data);
-}
-
-/* What every HTTP provider gets before its own key headers... */
-static void add_body_headers(struct tg_upstream_req *r, bool stream)
-{
-    r->headers = curl_slist_append(r->headers, "Content-Type: application/json");
-    if (stream)
-        r->headers = curl_slist_append(r->headers, "Accept: text/event-stream");
-}
-
-/* ...and after them: the configured extras. */
-static void add_extra_headers(struct tg_upstream_req *r, struct tg_buf *line,
-                              const struct tg_provider_cfg *p)
-{
-    for (size_t i = 0; i < p->n_headers; i++)
-        add_header(r, line, p->headers[i].name, "", p->headers[i].value);
-    /* No 100-continue round trip. */
-    r->headers = curl_slist_append(r->headers, "Expect:");
+    plan->headers = curl_slist_append(plan->headers, line->data);
 }
 
 enum tg_api tg_provider_wire(const struct tg_provider_cfg *p, enum tg_api client)
@@ -207,15 +189,27 @@ int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api, cons
     /* A chat client's chat stream is asked for its usage here; translated
      * requests ask for it themselves. */
     bool usage = api == TG_API_CHAT && stream;
-    if (p->kind == TG_PROVIDER_MOCK) {
+    if (p->kind == TG_PROVIDER_MOCK)
         out->mock_api = mock_apis[wire];
-        if (usage)
-            out->usage_added = ask_for_usage(&out->body, json);
-        return 0;
+    if (p->kind == TG_PROVIDER_AZURE && !azure_takes_stream_options(p->api_version)) {
+        usage = false;
+        if (api != TG_API_CHAT && stream)
+            drop_stream_options(&out->body); /* a translator asked for usage */
     }
+    if (usage)
+        out->usage_added = ask_for_usage(&out->body, json);
+    return 0;
+}
+
+void tg_provider_plan_build(const struct tg_provider_cfg *p, enum tg_api wire, bool stream,
+                            struct tg_provider_plan *out)
+{
     struct tg_buf url = TG_BUF_INIT, line = TG_BUF_INIT;
+    memset(out, 0, sizeof(*out));
     tg_buf_printf(&url, "%s%s", p->base_url, tg_api_path(wire) + 3); /* past "/v1" */
-    add_body_headers(out, stream);
+    out->headers = curl_slist_append(out->headers, "Content-Type: application/json");
+    if (stream)
+        out->headers = curl_slist_append(out->headers, "Accept: text/event-stream");
     switch (p->kind) {
     case TG_PROVIDER_AZURE:
         /* Azure speaks OpenAI's bodies at the deployment's URL; the version
@@ -223,11 +217,6 @@ int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api, cons
         tg_buf_printf(&url, "?api-version=%s", p->api_version);
         if (p->api_key)
             add_header(out, &line, "api-key", "", p->api_key);
-        if (!azure_takes_stream_options(p->api_version)) {
-            usage = false;
-            if (api != TG_API_CHAT && stream)
-                drop_stream_options(&out->body); /* a translator asked for usage */
-        }
         break;
     case TG_PROVIDER_ANTHROPIC:
         if (p->api_key)
@@ -239,25 +228,46 @@ int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api, cons
             add_header(out, &line, "Authorization", "Bearer ", p->api_key);
         break;
     }
-    add_extra_headers(out, &line, p);
+    for (size_t i = 0; i < p->n_headers; i++)
+        add_header(out, &line, p->headers[i].name, "", p->headers[i].value);
+    /* No 100-continue round trip. */
+    out->headers = curl_slist_append(out->headers, "Expect:");
     tg_buf_free(&line);
     out->url = tg_buf_steal(&url, NULL);
-    if (usage)
-        out->usage_added = ask_for_usage(&out->body, json);
-    return 0;
 }
 
-void tg_upstream_req_add_header(struct tg_upstream_req *r, const char *name, const char *value)
+void tg_provider_plan_free(struct tg_provider_plan *plan)
 {
-    struct tg_buf line = TG_BUF_INIT;
-    add_header(r, &line, name, "", value);
-    tg_buf_free(&line);
+    free(plan->url);
+    curl_slist_free_all(plan->headers);
+    memset(plan, 0, sizeof(*plan));
+}
+
+const struct curl_slist *tg_upstream_req_headers(struct tg_upstream_req *r,
+                                                 const struct tg_provider_plan *plan,
+                                                 const char *request_id, const char *passed_name,
+                                                 const char *passed_value)
+{
+    /* Both lines in one buffer, linked once it stops growing. */
+    tg_buf_reset(&r->own_text);
+    tg_buf_printf(&r->own_text, "x-request-id: %s", request_id);
+    size_t second = 0;
+    if (passed_name) {
+        tg_buf_putc(&r->own_text, '\0');
+        second = r->own_text.len;
+        tg_buf_printf(&r->own_text, "%s: %s", passed_name, passed_value);
+    }
+    r->own[0] = (struct curl_slist){r->own_text.data, plan->headers};
+    if (passed_name) {
+        r->own[1] = (struct curl_slist){r->own_text.data + second, plan->headers};
+        r->own[0].next = &r->own[1];
+    }
+    return &r->own[0];
 }
 
 void tg_upstream_req_free(struct tg_upstream_req *r)
 {
-    free(r->url);
-    curl_slist_free_all(r->headers);
     tg_buf_free(&r->body);
+    tg_buf_free(&r->own_text);
     memset(r, 0, sizeof(*r));
 }

@@ -20,9 +20,17 @@
 #include "core/buf.h"
 #include "formats/api.h"
 
-struct tg_upstream_req {
+/* What every call of one provider in one wire API shares, built once per
+ * runtime: the URL, and the headers (content type, keys, the configured
+ * extras) as curl takes them. */
+struct tg_provider_plan {
     char *url;
-    struct curl_slist *headers; /* "Name: value", as curl takes them */
+    struct curl_slist *headers;
+};
+
+/* One attempt's request: its body, and its own headers chained in front
+ * of the plan's (tg_upstream_req_headers). */
+struct tg_upstream_req {
     struct tg_buf body;
     enum tg_api wire; /* the API the provider is called with */
     int mock_api;     /* enum tg_mock_api, for kind mock */
@@ -30,6 +38,8 @@ struct tg_upstream_req {
      * upstream (stream_options.include_usage), and the usage-only chunk is
      * counted, then dropped before the client sees it (SPEC section 3). */
     bool usage_added;
+    struct curl_slist own[2]; /* x-request-id, a passed header: nodes over own_text */
+    struct tg_buf own_text;
 };
 
 /* The API a provider is called with for a client request of `api`: the
@@ -37,13 +47,24 @@ struct tg_upstream_req {
  * is translated to; TG_API__COUNT when the provider cannot serve it. */
 enum tg_api tg_provider_wire(const struct tg_provider_cfg *p, enum tg_api client);
 
-/* Builds the request; returns 0, or -1 with a reason when this provider
- * cannot serve this request (the deployment is then skipped). */
+/* The URL and headers of provider p's calls in `wire` (HTTP kinds only). */
+void tg_provider_plan_build(const struct tg_provider_cfg *p, enum tg_api wire, bool stream,
+                            struct tg_provider_plan *out);
+void tg_provider_plan_free(struct tg_provider_plan *plan);
+
+/* Builds the request's body; returns 0, or -1 with a reason when this
+ * provider cannot serve this request (the deployment is then skipped). */
 int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api, const char *body,
                       size_t body_len, const cJSON *json, bool stream,
                       struct tg_upstream_req *out, char *why, size_t why_len);
-/* One more header for this attempt (x-request-id), after the provider's. */
-void tg_upstream_req_add_header(struct tg_upstream_req *r, const char *name, const char *value);
+/* The attempt's header list: x-request-id (SPEC section 3) and, when
+ * passed_name is not NULL, the client's header passed along, in front of
+ * the plan's headers. Nothing of the plan is copied; the list lives as long
+ * as r and the plan. */
+const struct curl_slist *tg_upstream_req_headers(struct tg_upstream_req *r,
+                                                 const struct tg_provider_plan *plan,
+                                                 const char *request_id, const char *passed_name,
+                                                 const char *passed_value);
 void tg_upstream_req_free(struct tg_upstream_req *r);
 
 #endif

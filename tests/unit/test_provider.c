@@ -143,11 +143,18 @@ static void test_build(void **state)
                                    sizeof(why));
         if (rc != 0)
             fail_msg("%s: not built (%s)", c->what, why);
-        if (strcmp(r.url, c->url) != 0)
-            fail_msg("%s: url %s, expected %s", c->what, r.url, c->url);
+        struct tg_provider_plan plan;
+        tg_provider_plan_build(&p, r.wire, c->stream, &plan);
+        if (strcmp(plan.url, c->url) != 0)
+            fail_msg("%s: url %s, expected %s", c->what, plan.url, c->url);
+        const struct curl_slist *headers = tg_upstream_req_headers(&r, &plan, "req-1", NULL, NULL);
+        int ids;
+        const char *id = find_header(headers, "x-request-id", &ids);
+        if (!id || strcmp(id, "req-1") != 0 || ids != 1)
+            fail_msg("%s: x-request-id %s (%d times)", c->what, id ? id : "absent", ids);
         for (size_t h = 0; h < N_OF(c->headers) && c->headers[h].name; h++) {
             int count;
-            const char *v = find_header(r.headers, c->headers[h].name, &count);
+            const char *v = find_header(headers, c->headers[h].name, &count);
             if (!c->headers[h].value && v)
                 fail_msg("%s: %s: %s sent, expected none", c->what, c->headers[h].name, v);
             if (c->headers[h].value && (!v || strcmp(v, c->headers[h].value) != 0 || count != 1))
@@ -167,7 +174,42 @@ static void test_build(void **state)
         cJSON_Delete(sent);
         cJSON_Delete(json);
         tg_upstream_req_free(&r);
+        tg_provider_plan_free(&plan);
     }
+}
+
+/* An attempt's own headers go in front of the provider's shared list, which
+ * they leave as it was: the next attempt sees the plan unchanged. */
+static void test_attempt_headers(void **state)
+{
+    (void)state;
+    struct tg_provider_cfg p = {0};
+    p.name = "p";
+    p.kind = TG_PROVIDER_ANTHROPIC;
+    p.base_url = "http://127.0.0.1:9/v1";
+    p.api_key = "k";
+    p.anthropic_version = "2023-06-01";
+    struct tg_provider_plan plan;
+    tg_provider_plan_build(&p, TG_API_MESSAGES, true, &plan);
+    assert_string_equal(plan.url, "http://127.0.0.1:9/v1/messages");
+    struct tg_upstream_req a = {0}, b = {0};
+    const struct curl_slist *ha =
+        tg_upstream_req_headers(&a, &plan, "id-a", "anthropic-beta", "tools-2024");
+    const struct curl_slist *hb = tg_upstream_req_headers(&b, &plan, "id-b", NULL, NULL);
+    int n;
+    assert_string_equal(find_header(ha, "x-request-id", &n), "id-a");
+    assert_int_equal(n, 1);
+    assert_string_equal(find_header(ha, "anthropic-beta", &n), "tools-2024");
+    assert_string_equal(find_header(ha, "x-api-key", &n), "k");
+    assert_string_equal(find_header(hb, "x-request-id", &n), "id-b");
+    assert_int_equal(n, 1);
+    assert_null(find_header(hb, "anthropic-beta", &n));
+    assert_string_equal(find_header(hb, "Accept", &n), "text/event-stream");
+    /* The plan itself names no request. */
+    assert_null(find_header(plan.headers, "x-request-id", &n));
+    tg_upstream_req_free(&a);
+    tg_upstream_req_free(&b);
+    tg_provider_plan_free(&plan);
 }
 
 
@@ -251,9 +293,12 @@ static void test_wire(void **state)
                 fail_msg("%s: not built (%s)", c->what, why);
             assert_int_equal(r.wire, c->wire);
             assert_int_equal(tg_provider_wire(&p, c->api), c->wire);
-            size_t n = c->url_end ? strlen(c->url_end) : 0, have = r.url ? strlen(r.url) : 0;
-            if (c->url_end && (have < n || strcmp(r.url + have - n, c->url_end) != 0))
-                fail_msg("%s: url %s, expected it to end in %s", c->what, r.url, c->url_end);
+            struct tg_provider_plan plan;
+            tg_provider_plan_build(&p, r.wire, false, &plan);
+            size_t n = c->url_end ? strlen(c->url_end) : 0, have = strlen(plan.url);
+            if (c->url_end && (have < n || strcmp(plan.url + have - n, c->url_end) != 0))
+                fail_msg("%s: url %s, expected it to end in %s", c->what, plan.url, c->url_end);
+            tg_provider_plan_free(&plan);
             cJSON *sent = tg_json_parse_provider(r.body.data, r.body.len);
             assert_non_null(sent);
             assert_string_equal(tg_json_get_str(sent, "model"), "gpt-4o");
@@ -281,6 +326,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build),
         cmocka_unit_test(test_wire),
+        cmocka_unit_test(test_attempt_headers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
