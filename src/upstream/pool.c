@@ -36,12 +36,12 @@
 struct pool_socket {
     uv_poll_t poll;
     curl_socket_t fd;
-    struct tg_pool *pool;
+    struct pool_shard *shard; /* whose multi the socket belongs to */
     int events; /* UV_READABLE/UV_WRITABLE being polled */
     bool idle;  /* curl said REMOVE: between transfers */
 };
 
-static void drain_done(struct tg_pool *p);
+static void drain_done(struct pool_shard *sh);
 static void pool_maybe_close(struct tg_pool *p);
 static void on_poll(uv_poll_t *h, int status, int events);
 
@@ -50,13 +50,13 @@ static void on_socket_closed(uv_handle_t *h)
     free(tg_container_of((uv_poll_t *)h, struct pool_socket, poll));
 }
 
-static void socket_action(struct tg_pool *p, curl_socket_t fd, int flags)
+static void socket_action(struct pool_shard *sh, curl_socket_t fd, int flags)
 {
     int running = 0;
-    p->in_action++;
-    curl_multi_socket_action(p->multi, fd, flags, &running);
-    p->in_action--;
-    drain_done(p);
+    sh->pool->in_action++;
+    curl_multi_socket_action(sh->multi, fd, flags, &running);
+    sh->pool->in_action--;
+    drain_done(sh);
 }
 
 static void poll_events(struct pool_socket *s, int events)
@@ -86,7 +86,7 @@ static void on_poll(uv_poll_t *h, int status, int events)
         if (events & UV_WRITABLE)
             flags |= CURL_CSELECT_OUT;
     }
-    socket_action(s->pool, s->fd, flags);
+    socket_action(s->shard, s->fd, flags);
 }
 
 static struct pool_socket *socket_of(struct tg_pool *p, curl_socket_t fd)
@@ -96,7 +96,8 @@ static struct pool_socket *socket_of(struct tg_pool *p, curl_socket_t fd)
 
 static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
-    struct tg_pool *p = userp;
+    struct pool_shard *sh = userp;
+    struct tg_pool *p = sh->pool;
     struct pool_socket *s = socketp ? socketp : socket_of(p, fd);
     if (what == CURL_POLL_REMOVE) {
         if (s) {
@@ -108,7 +109,7 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
     if (!s) {
         s = tg_xcalloc(1, sizeof(*s));
         s->fd = fd;
-        s->pool = p;
+        s->shard = sh;
         if (uv_poll_init_socket(p->loop->uv, &s->poll, fd) < 0) {
             free(s);
             return -1;
@@ -124,7 +125,7 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
         p->by_fd[fd] = s;
     }
     if (!socketp)
-        curl_multi_assign(p->multi, fd, s);
+        curl_multi_assign(sh->multi, fd, s);
     s->idle = false;
     int events = 0;
     if (what & CURL_POLL_IN)
@@ -150,34 +151,36 @@ static int on_close_socket(void *clientp, curl_socket_t fd)
 
 static void on_timer(uv_timer_t *h)
 {
-    struct tg_pool *p = tg_container_of(h, struct tg_pool, timer);
-    socket_action(p, CURL_SOCKET_TIMEOUT, 0);
+    socket_action(tg_container_of(h, struct pool_shard, timer), CURL_SOCKET_TIMEOUT, 0);
 }
 
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 {
-    struct tg_pool *p = userp;
+    struct pool_shard *sh = userp;
     if (timeout_ms < 0)
-        uv_timer_stop(&p->timer);
+        uv_timer_stop(&sh->timer);
     else
-        uv_timer_start(&p->timer, on_timer, (uint64_t)timeout_ms, 0);
+        uv_timer_start(&sh->timer, on_timer, (uint64_t)timeout_ms, 0);
     return 0;
 }
 
 static void remove_transfer(struct tg_pool *p, struct tg_pool_transfer *t)
 {
-    curl_multi_remove_handle(p->multi, t->easy);
+    curl_multi_remove_handle(t->shard->multi, t->easy);
     t->active = false;
+    t->shard->active--;
+    t->shard = NULL;
     p->active--;
 }
 
-/* Hands finished transfers to their owners, then performs cancellations
- * requested from inside curl callbacks. */
-static void drain_done(struct tg_pool *p)
+/* Hands a shard's finished transfers to their owners, then performs
+ * cancellations requested from inside curl callbacks. */
+static void drain_done(struct pool_shard *sh)
 {
+    struct tg_pool *p = sh->pool;
     CURLMsg *msg;
     int left;
-    while ((msg = curl_multi_info_read(p->multi, &left))) {
+    while ((msg = curl_multi_info_read(sh->multi, &left))) {
         if (msg->msg != CURLMSG_DONE)
             continue;
         struct tg_pool_transfer *t = NULL;
@@ -254,18 +257,55 @@ struct tg_pool *tg_pool_new(struct tg_loop *loop, const struct tg_provider_cfg *
         free(p);
         return NULL;
     }
-    p->multi = curl_multi_init();
-    curl_multi_setopt(p->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-    curl_multi_setopt(p->multi, CURLMOPT_SOCKETDATA, p);
-    curl_multi_setopt(p->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-    curl_multi_setopt(p->multi, CURLMOPT_TIMERDATA, p);
-    curl_multi_setopt(p->multi, CURLMOPT_MAX_HOST_CONNECTIONS, p->max_connections);
-    curl_multi_setopt(p->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, p->max_connections);
-    curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, p->max_connections);
-    curl_multi_setopt(p->multi, CURLMOPT_PIPELINING,
-                      p->http2 ? (long)CURLPIPE_MULTIPLEX : (long)CURLPIPE_NOTHING);
-    uv_timer_init(loop->uv, &p->timer);
+    long max = p->max_connections > 0 ? p->max_connections : 1;
+    long per = p->http2 ? max : TG_POOL_SHARD_CONNECTIONS;
+    p->n_shards = (size_t)((max + per - 1) / per);
+    p->shards = tg_xcalloc(p->n_shards, sizeof(*p->shards));
+    for (size_t i = 0; i < p->n_shards; i++) {
+        struct pool_shard *sh = &p->shards[i];
+        sh->pool = p;
+        sh->cap = max - (long)i * per < per ? max - (long)i * per : per;
+        uv_timer_init(loop->uv, &sh->timer);
+    }
+    p->open_timers = p->n_shards;
     return p;
+}
+
+/* A shard's multi handle, made on its first transfer: a provider that
+ * never sees 32 at once has one. */
+static CURLM *shard_multi(struct pool_shard *sh)
+{
+    if (sh->multi)
+        return sh->multi;
+    CURLM *m = curl_multi_init();
+    if (!m)
+        return NULL;
+    curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(m, CURLMOPT_SOCKETDATA, sh);
+    curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(m, CURLMOPT_TIMERDATA, sh);
+    curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, sh->cap);
+    curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, sh->cap);
+    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, sh->cap);
+    curl_multi_setopt(m, CURLMOPT_PIPELINING,
+                      sh->pool->http2 ? (long)CURLPIPE_MULTIPLEX : (long)CURLPIPE_NOTHING);
+    sh->multi = m;
+    return m;
+}
+
+/* The first shard with a free connection slot, else the least busy (its
+ * multi queues the transfer until a connection frees up). */
+static struct pool_shard *pick_shard(struct tg_pool *p)
+{
+    struct pool_shard *least = &p->shards[0];
+    for (size_t i = 0; i < p->n_shards; i++) {
+        struct pool_shard *sh = &p->shards[i];
+        if ((long)sh->active < sh->cap)
+            return sh;
+        if (sh->active * (size_t)least->cap < least->active * (size_t)sh->cap)
+            least = sh;
+    }
+    return least;
 }
 
 bool tg_pool_compatible(const struct tg_pool *p, const struct tg_provider_cfg *b)
@@ -282,7 +322,10 @@ void tg_pool_ref(struct tg_pool *p)
 
 static void on_timer_closed(uv_handle_t *h)
 {
-    struct tg_pool *p = tg_container_of((uv_timer_t *)h, struct tg_pool, timer);
+    struct tg_pool *p = tg_container_of((uv_timer_t *)h, struct pool_shard, timer)->pool;
+    if (--p->open_timers > 0)
+        return;
+    free(p->shards);
     free(p->name);
     free(p->ca_file);
     free(p);
@@ -296,17 +339,21 @@ static void pool_maybe_close(struct tg_pool *p)
     for (size_t i = 0; i < p->n_idle; i++)
         curl_easy_cleanup(p->idle_easies[i]);
     p->n_idle = 0;
-    /* Closes cached connections; socket callbacks may run (REMOVE). */
-    curl_multi_cleanup(p->multi); /* closes the cached connections: on_close_socket */
-    p->multi = NULL;
+    for (size_t i = 0; i < p->n_shards; i++) {
+        /* Closes the cached connections (on_close_socket); socket callbacks may run. */
+        curl_multi_cleanup(p->shards[i].multi);
+        p->shards[i].multi = NULL;
+    }
     free(p->by_fd);
     p->by_fd = NULL;
     p->n_by_fd = 0;
     if (p->extra_cas)
         sk_X509_pop_free(p->extra_cas, X509_free);
     p->extra_cas = NULL;
-    uv_timer_stop(&p->timer);
-    uv_close((uv_handle_t *)&p->timer, on_timer_closed);
+    for (size_t i = 0; i < p->n_shards; i++) {
+        uv_timer_stop(&p->shards[i].timer);
+        uv_close((uv_handle_t *)&p->shards[i].timer, on_timer_closed);
+    }
 }
 
 void tg_pool_unref(struct tg_pool *p)
@@ -375,15 +422,19 @@ void tg_pool_release_easy(struct tg_pool *p, CURL *easy)
 int tg_pool_add(struct tg_pool *p, struct tg_pool_transfer *t)
 {
     curl_easy_setopt(t->easy, CURLOPT_PRIVATE, (char *)t);
-    CURLMcode rc = curl_multi_add_handle(p->multi, t->easy);
+    struct pool_shard *sh = pick_shard(p);
+    CURLM *multi = shard_multi(sh);
+    CURLMcode rc = multi ? curl_multi_add_handle(multi, t->easy) : CURLM_OUT_OF_MEMORY;
     if (rc != CURLM_OK) {
         tg_log_error("upstream_add_failed", "provider=%s error=%s", p->name,
                      curl_multi_strerror(rc));
         return -1;
     }
     t->active = true;
+    t->shard = sh;
     t->removal_pending = false;
     tg_list_init(&t->link);
+    sh->active++;
     p->active++;
     return 0;
 }
@@ -407,8 +458,9 @@ void tg_pool_unpause(struct tg_pool *p, struct tg_pool_transfer *t)
 {
     if (!t->active || t->removal_pending)
         return;
+    struct pool_shard *sh = t->shard;
     p->in_action++;
     curl_easy_pause(t->easy, CURLPAUSE_CONT); /* may deliver buffered data now */
     p->in_action--;
-    drain_done(p);
+    drain_done(sh);
 }

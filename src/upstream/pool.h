@@ -1,8 +1,16 @@
-/* The upstream connection pool of one provider: a libcurl multi handle whose
- * sockets and timer are driven by the gateway's libuv loop (uv_poll per
- * socket, one uv_timer), with its connection cache capped at the provider's
+/* The upstream connection pool of one provider: libcurl multi handles whose
+ * sockets and timers are driven by the gateway's libuv loop (uv_poll per
+ * socket, a uv_timer per multi), with connections capped at the provider's
  * max_connections and HTTP/2 multiplexing when enabled. No thread, no
- * curl_multi_perform loop. */
+ * curl_multi_perform loop.
+ *
+ * HTTP/1.1 connections are split into shards of at most
+ * TG_POOL_SHARD_CONNECTIONS, each its own multi handle and connection cache:
+ * libcurl 7.88 walks a cache's connections to the host on every transfer
+ * (to find an idle one, and again on removal), so one cache of 256
+ * connections costs each request 8 times the walk of one of 32. A transfer
+ * goes to the first shard with a free slot, so connections stay warm where
+ * the load is. HTTP/2 keeps one shard: its connections are shared. */
 #ifndef TG_UPSTREAM_POOL_H
 #define TG_UPSTREAM_POOL_H
 
@@ -18,8 +26,11 @@ struct tg_provider_cfg;
 struct pool_socket;
 
 /* What a transfer on the pool hears back. */
+struct pool_shard;
+
 struct tg_pool_transfer {
     CURL *easy;
+    struct pool_shard *shard; /* while active */
     /* The transfer ended (complete, failed, or aborted by a callback).
      * Called outside curl callbacks; the easy is already removed. */
     void (*on_done)(struct tg_pool_transfer *t, CURLcode result);
@@ -29,11 +40,21 @@ struct tg_pool_transfer {
 };
 
 #define TG_POOL_IDLE_EASIES 64 /* curl handles kept for reuse, at most */
+#define TG_POOL_SHARD_CONNECTIONS 32
+
+struct pool_shard {
+    struct tg_pool *pool;
+    CURLM *multi; /* NULL until first used */
+    uv_timer_t timer;
+    long cap;      /* its connections, at most */
+    size_t active; /* its transfers added and not yet done */
+};
 
 struct tg_pool {
     struct tg_loop *loop;
-    CURLM *multi;
-    uv_timer_t timer;
+    struct pool_shard *shards;
+    size_t n_shards;
+    size_t open_timers; /* shard timers not yet closed */
     char *name;
     long max_connections;
     bool http2;
