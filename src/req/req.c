@@ -1585,7 +1585,8 @@ void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api
     snprintf(r->id, sizeof(r->id), "%s", id);
     r->method = hr->method_name;
     r->path = tg_xmemdup0(hr->url, hr->path_len);
-    tg_http_peer(x, r->client, sizeof(r->client));
+    if (gw->alog) /* only the access log names the client: a getpeername saved */
+        tg_http_peer(x, r->client, sizeof(r->client));
     r->key = key;
     const struct tg_http_header *h = find_header(x, "x-tailgate-debug");
     r->debug = h && h->value_len == 1 && h->value[0] == '1';
