@@ -42,6 +42,7 @@
 #define PIPELINE_CAP (64 * 1024) /* unparsed input held while handling; then stop reading */
 #define LINGER_MS 2000           /* after the last answer, how long to drain the client */
 #define CONN_SEND_MAX_PIECES 4   /* status line, headers, body, trailer: tg_http_respond */
+#define CORK_MAX_BYTES (16 * 1024) /* a stream's pass held back at most this much */
 
 enum conn_state { CONN_HEAD = 0, CONN_BODY, CONN_HANDLING, CONN_LINGER, CONN_CLOSED };
 
@@ -86,6 +87,16 @@ struct tg_http_exchange {
 
 struct header_span {
     size_t name_off, name_len, value_off, value_len;
+};
+
+/* A stream's bytes of one loop pass, sent in one write at its end: the
+ * head, the chunks relayed in that pass, and the terminator when the stream
+ * ends in it. A stream that arrives whole costs one write, not four; one that
+ * trickles costs one per pass, as before. Made for a stream, freed with it. */
+struct stream_cork {
+    struct tg_conn *c;
+    struct tg_buf out;
+    struct tg_deferred flush;
 };
 
 struct tg_conn {
@@ -133,6 +144,7 @@ struct tg_conn {
     uint64_t served;        /* answers finished on this connection */
 
     struct tg_http_exchange x;
+    struct stream_cork *cork; /* while streaming */
     bool keep_alive;        /* decided at dispatch; cleared by drain */
     bool congested;
 };
@@ -145,6 +157,7 @@ static void conn_send(struct tg_conn *c, uv_buf_t *bufs, unsigned n);
 static void conn_on_plaintext(struct tg_conn *c, const char *data, size_t len);
 static void conn_start_reading(struct tg_conn *c);
 static void conn_io_error(struct tg_conn *c);
+static void cork_free(struct tg_conn *c);
 
 static struct tg_conn *conn_of(struct tg_http_exchange *x)
 {
@@ -928,6 +941,7 @@ static void conn_set_state(struct tg_conn *c, enum conn_state to)
         tg_defer_cancel(&c->resume);
         tg_defer_cancel(&c->closer);
         tg_defer_cancel(&c->tls_flushed);
+        cork_free(c);
         break;
     }
 }
@@ -1237,6 +1251,52 @@ void tg_http_respond(struct tg_http_exchange *x, int status, const char *headers
     conn_finish_exchange(c);
 }
 
+/* ---- the stream cork ---- */
+
+static void cork_flush(struct tg_conn *c)
+{
+    struct stream_cork *k = c->cork;
+    if (!k)
+        return;
+    tg_defer_cancel(&k->flush);
+    if (k->out.len == 0)
+        return;
+    uv_buf_t b = uv_buf_init(k->out.data, (unsigned)k->out.len);
+    conn_send(c, &b, 1);
+    tg_buf_reset(&k->out);
+}
+
+static void on_cork_flush(struct tg_deferred *d)
+{
+    cork_flush(tg_container_of(d, struct stream_cork, flush)->c);
+}
+
+static void cork_add(struct tg_conn *c, const uv_buf_t *bufs, unsigned n)
+{
+    if (!c->cork) {
+        c->cork = tg_xcalloc(1, sizeof(*c->cork));
+        c->cork->c = c;
+        tg_deferred_init(&c->cork->flush, on_cork_flush);
+    }
+    struct stream_cork *k = c->cork;
+    for (unsigned i = 0; i < n; i++)
+        tg_buf_append(&k->out, bufs[i].base, bufs[i].len);
+    if (k->out.len >= CORK_MAX_BYTES)
+        cork_flush(c);
+    else
+        tg_defer(c->server->loop, &k->flush);
+}
+
+static void cork_free(struct tg_conn *c)
+{
+    if (!c->cork)
+        return;
+    tg_defer_cancel(&c->cork->flush);
+    tg_buf_free(&c->cork->out);
+    free(c->cork);
+    c->cork = NULL;
+}
+
 void tg_http_stream_begin(struct tg_http_exchange *x, int status, const char *headers,
                           size_t headers_len)
 {
@@ -1255,7 +1315,7 @@ void tg_http_stream_begin(struct tg_http_exchange *x, int status, const char *he
         uv_buf_init((char *)"\r\n", 2),
     };
     x->state = X_STREAMING;
-    conn_send(c, bufs, 3);
+    cork_add(c, bufs, 3);
 }
 
 void tg_http_stream_write(struct tg_http_exchange *x, const char *data, size_t len)
@@ -1265,7 +1325,7 @@ void tg_http_stream_write(struct tg_http_exchange *x, const char *data, size_t l
         return;
     if (!x->chunked) {
         uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-        conn_send(c, &b, 1);
+        cork_add(c, &b, 1);
         return;
     }
     char size_line[24];
@@ -1275,7 +1335,7 @@ void tg_http_stream_write(struct tg_http_exchange *x, const char *data, size_t l
         uv_buf_init((char *)data, (unsigned)len),
         uv_buf_init((char *)"\r\n", 2),
     };
-    conn_send(c, bufs, 3);
+    cork_add(c, bufs, 3);
 }
 
 void tg_http_stream_end(struct tg_http_exchange *x)
@@ -1285,8 +1345,10 @@ void tg_http_stream_end(struct tg_http_exchange *x)
         return;
     if (x->chunked) {
         uv_buf_t b = uv_buf_init((char *)"0\r\n\r\n", 5);
-        conn_send(c, &b, 1);
+        cork_add(c, &b, 1);
     }
+    cork_flush(c);
+    cork_free(c);
     conn_finish_exchange(c);
 }
 
