@@ -17,6 +17,13 @@ static struct tg_jv get(struct tg_jv v, const char *key)
     return tg_jv_get(v, key);
 }
 
+/* The elements of v when it is an array: a wrong type (an object too)
+ * iterates as an empty one. */
+static void iter_array(struct tg_jv_iter *it, struct tg_jv v)
+{
+    tg_jv_iter_init(it, tg_jv_is(v, TG_JV_ARRAY) ? v : TG_JV_ABSENT);
+}
+
 static bool is_type(struct tg_jv obj, const char *type)
 {
     return tg_jv_str_eq(get(obj, "type"), type);
@@ -127,7 +134,7 @@ static void read_chat(enum tg_api api, struct tg_jv root, struct tg_answer_facts
     f->refusal = tg_jv_str_nonempty(get(message, "refusal"));
     struct tg_jv_iter it;
     struct tg_jv call;
-    tg_jv_iter_init(&it, get(message, "tool_calls"));
+    iter_array(&it, get(message, "tool_calls"));
     while (tg_jv_next(&it, NULL, &call)) {
         struct tg_jv fn = get(call, "function");
         add_call(f, get(fn, "name"), TG_JV_ABSENT, get(fn, "arguments"));
@@ -143,7 +150,7 @@ static int read_message(struct tg_jv root, struct tg_answer_facts *f)
         return -1;
     struct tg_jv_iter it;
     struct tg_jv block;
-    tg_jv_iter_init(&it, get(root, "content"));
+    iter_array(&it, get(root, "content"));
     while (tg_jv_next(&it, NULL, &block)) {
         struct tg_jv type = get(block, "type");
         if (tg_jv_str_eq(type, "text"))
@@ -163,7 +170,7 @@ static const char *completed_finish(struct tg_jv response)
 {
     struct tg_jv_iter it;
     struct tg_jv item;
-    tg_jv_iter_init(&it, get(response, "output"));
+    iter_array(&it, get(response, "output"));
     while (tg_jv_next(&it, NULL, &item))
         if (is_type(item, "function_call"))
             return "tool_calls";
@@ -194,11 +201,11 @@ static int read_response(struct tg_jv root, struct tg_answer_facts *f)
         return -1;
     struct tg_jv_iter it, parts;
     struct tg_jv item, part;
-    tg_jv_iter_init(&it, get(root, "output"));
+    iter_array(&it, get(root, "output"));
     while (tg_jv_next(&it, NULL, &item)) {
         struct tg_jv type = get(item, "type");
         if (tg_jv_str_eq(type, "message")) {
-            tg_jv_iter_init(&parts, get(item, "content"));
+            iter_array(&parts, get(item, "content"));
             while (tg_jv_next(&parts, NULL, &part)) {
                 if (is_type(part, "output_text"))
                     add_text(f, get(part, "text"));
@@ -326,7 +333,7 @@ static enum tg_fmt_result chat_event(const char *event, const char *data, size_t
         f->usage_only = tg_jv_is(choices, TG_JV_ARRAY) && tg_jv_is_empty(choices);
     }
     struct tg_jv choice;
-    tg_jv_iter_init(&it, choices);
+    iter_array(&it, choices);
     for (bool first = true; tg_jv_next(&it, NULL, &choice); first = false) {
         struct tg_jv delta = TG_JV_ABSENT, finish = TG_JV_ABSENT, text = TG_JV_ABSENT;
         struct tg_jv_iter members;
