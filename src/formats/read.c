@@ -297,7 +297,7 @@ static enum tg_fmt_result fail_with(const char *data, size_t len, error_builder 
 static char *chat_error(const cJSON *doc)
 {
     const cJSON *err = tg_fmt_get(doc, "error");
-    if (!err || cJSON_IsNull(err))
+    if (!err)
         err = doc; /* an `error` event whose data is the error itself */
     if (cJSON_IsObject(err))
         return cJSON_PrintUnformatted(err);

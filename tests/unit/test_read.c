@@ -195,6 +195,9 @@ static void test_chat_events(void **state)
          false, NULL, NONE, 0, 0, false, "{'message':'late','type':'overloaded'}"},
         {C, "error", "{'message':'whole','type':'x'}", TG_FMT_ERROR, false, NULL, false, NULL, NONE,
          0, 0, false, "{'message':'whole','type':'x'}"},
+        /* an error event whose error is null: generic details, not the null */
+        {C, "error", "{'error':null}", TG_FMT_ERROR, false, NULL, false, NULL, NONE, 0, 0, false,
+         "{'message':'upstream stream failed','type':'server_error','param':null,'code':null}"},
         {C, "error", "not json", TG_FMT_BAD, false, NULL, false, NULL, NONE, 0, 0, false, NULL},
         {C, "", "{'choices':[{'delta':", TG_FMT_BAD, false, NULL, false, NULL, NONE, 0, 0, false,
          NULL},
