@@ -3,49 +3,98 @@
  * and "content", whole and event by event. */
 #include "formats/read.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "formats/chat_from_messages.h"
 #include "util/json.h"
 #include "util/json_scan.h"
 
+/* ==== views ==== */
+
+static struct tg_jv get(struct tg_jv v, const char *key)
+{
+    return tg_jv_get(v, key);
+}
+
+/* The elements of v when it is an array: a wrong type (an object too)
+ * iterates as an empty one. */
+static void iter_array(struct tg_jv_iter *it, struct tg_jv v)
+{
+    tg_jv_iter_init(it, tg_jv_is(v, TG_JV_ARRAY) ? v : TG_JV_ABSENT);
+}
+
+static bool is_type(struct tg_jv obj, const char *type)
+{
+    return tg_jv_str_eq(get(obj, "type"), type);
+}
+
+/* A count as tg_fmt_count reads one: clamped, 0 when not a positive number. */
+static int64_t count(struct tg_jv v)
+{
+    double d;
+    if (!tg_jv_num(v, &d) || !(d > 0))
+        return 0;
+    return d > TG_FMT_COUNT_MAX ? (int64_t)TG_FMT_COUNT_MAX : (int64_t)d;
+}
+
+/* A strict provider text: one JSON value, no key named twice. */
+static bool checked(const char *p, size_t len)
+{
+    struct tg_json_check_opts strict = {TG_JSON_NO_DUP_KEYS, NULL, NULL};
+    return len > 0 && tg_json_check(p, len, &strict, NULL);
+}
+
+static void set_finish(char *finish, const char *s)
+{
+    snprintf(finish, TG_READ_FINISH_MAX, "%s", s);
+}
+
+/* Anthropic's stop_reason in chat's words. */
+static void set_stop_reason(char *finish, struct tg_jv stop)
+{
+    char reason[32];
+    tg_jv_str_copy(stop, reason, sizeof(reason));
+    set_finish(finish, tg_fmt_chat_finish_reason(reason));
+}
+
 /* ==== usage ==== */
 
-void tg_read_usage(const cJSON *usage, struct tg_usage_facts *u)
+void tg_read_usage(struct tg_jv usage, struct tg_usage_facts *u)
 {
-    if (!cJSON_IsObject(usage))
+    if (!tg_jv_is(usage, TG_JV_OBJECT))
         return;
-    const cJSON *prompt = tg_fmt_get(usage, "prompt_tokens");
-    const cJSON *input = tg_fmt_get(usage, "input_tokens");
-    if (cJSON_IsNumber(prompt)) {
+    struct tg_jv prompt = get(usage, "prompt_tokens");
+    struct tg_jv input = get(usage, "input_tokens");
+    if (tg_jv_is(prompt, TG_JV_NUMBER)) {
         u->set = true;
-        u->input_tokens = tg_fmt_count(prompt);
-        const cJSON *c = tg_fmt_get(tg_fmt_get(usage, "prompt_tokens_details"), "cached_tokens");
-        if (cJSON_IsNumber(c))
-            u->cached_tokens = tg_fmt_count(c);
-    } else if (cJSON_IsNumber(input)) {
+        u->input_tokens = count(prompt);
+        struct tg_jv c = get(get(usage, "prompt_tokens_details"), "cached_tokens");
+        if (tg_jv_is(c, TG_JV_NUMBER))
+            u->cached_tokens = count(c);
+    } else if (tg_jv_is(input, TG_JV_NUMBER)) {
         u->set = true;
-        const cJSON *read = tg_fmt_get(usage, "cache_read_input_tokens");
-        const cJSON *wrote = tg_fmt_get(usage, "cache_creation_input_tokens");
-        if (cJSON_IsNumber(read) || cJSON_IsNumber(wrote)) {
+        struct tg_jv read = get(usage, "cache_read_input_tokens");
+        struct tg_jv wrote = get(usage, "cache_creation_input_tokens");
+        if (tg_jv_is(read, TG_JV_NUMBER) || tg_jv_is(wrote, TG_JV_NUMBER)) {
             /* Anthropic: input_tokens leaves out cache reads and writes,
              * both of which are prompt tokens. Each term is clamped, so the
              * sum stays far from overflow. */
-            u->input_tokens = tg_fmt_count(input) + tg_fmt_count(read) + tg_fmt_count(wrote);
-            u->cached_tokens = tg_fmt_count(read);
+            u->input_tokens = count(input) + count(read) + count(wrote);
+            u->cached_tokens = count(read);
         } else {
-            u->input_tokens = tg_fmt_count(input);
-            const cJSON *c = tg_fmt_get(tg_fmt_get(usage, "input_tokens_details"), "cached_tokens");
-            if (cJSON_IsNumber(c))
-                u->cached_tokens = tg_fmt_count(c);
+            u->input_tokens = count(input);
+            struct tg_jv c = get(get(usage, "input_tokens_details"), "cached_tokens");
+            if (tg_jv_is(c, TG_JV_NUMBER))
+                u->cached_tokens = count(c);
         }
     }
-    const cJSON *out = tg_fmt_get(usage, "completion_tokens");
-    if (!cJSON_IsNumber(out))
-        out = tg_fmt_get(usage, "output_tokens");
-    if (cJSON_IsNumber(out)) {
+    struct tg_jv out = get(usage, "completion_tokens");
+    if (!tg_jv_is(out, TG_JV_NUMBER))
+        out = get(usage, "output_tokens");
+    if (tg_jv_is(out, TG_JV_NUMBER)) {
         u->set = true;
-        u->output_tokens = tg_fmt_count(out);
+        u->output_tokens = count(out);
     }
     /* Cached tokens are a part of the prompt: more than all of it would
      * price the prompt below zero. */
@@ -56,134 +105,135 @@ void tg_read_usage(const cJSON *usage, struct tg_usage_facts *u)
 /* ==== whole answers ==== */
 
 /* Appending even "" allocates: text.data != NULL says the answer had text. */
-static void add_text(struct tg_answer_facts *f, const char *s)
+static void add_text(struct tg_answer_facts *f, struct tg_jv s)
 {
-    if (s)
-        tg_buf_puts(&f->text, s);
+    tg_jv_str_append(s, &f->text);
 }
 
-static void add_call(struct tg_answer_facts *f, const char *name, const cJSON *input,
-                     const char *arguments)
+static void add_call(struct tg_answer_facts *f, struct tg_jv name, struct tg_jv input,
+                     struct tg_jv arguments)
 {
     f->has_calls = true;
     if (f->n_calls >= TG_READ_MAX_CALLS)
         return;
-    f->calls[f->n_calls++] = (struct tg_read_call){name, input, arguments};
+    f->calls[f->n_calls++] = (struct tg_read_call){
+        tg_jv_is(name, TG_JV_STRING) ? name : TG_JV_ABSENT, input,
+        tg_jv_is(arguments, TG_JV_STRING) ? arguments : TG_JV_ABSENT};
 }
 
-static bool nonempty(const char *s)
+static void read_chat(enum tg_api api, struct tg_jv root, struct tg_answer_facts *f)
 {
-    return s && *s;
-}
-
-static void read_chat(enum tg_api api, const cJSON *root, struct tg_answer_facts *f)
-{
-    const cJSON *choice = cJSON_GetArrayItem(tg_fmt_array(tg_fmt_get(root, "choices")), 0);
-    f->finish = tg_json_get_str(choice, "finish_reason");
+    struct tg_jv choice = tg_jv_at(get(root, "choices"), 0);
+    tg_jv_str_copy(get(choice, "finish_reason"), f->finish, sizeof(f->finish));
     if (api == TG_API_COMPLETIONS) {
-        add_text(f, tg_json_get_str(choice, "text"));
+        add_text(f, get(choice, "text"));
         return;
     }
-    const cJSON *message = tg_fmt_get(choice, "message");
-    add_text(f, tg_json_get_str(message, "content"));
-    f->refusal = nonempty(tg_json_get_str(message, "refusal"));
-    const cJSON *call;
-    cJSON_ArrayForEach(call, tg_fmt_array(tg_fmt_get(message, "tool_calls")))
-    {
-        const cJSON *fn = tg_fmt_get(call, "function");
-        add_call(f, tg_json_get_str(fn, "name"), NULL, tg_json_get_str(fn, "arguments"));
+    struct tg_jv message = get(choice, "message");
+    add_text(f, get(message, "content"));
+    f->refusal = tg_jv_str_nonempty(get(message, "refusal"));
+    struct tg_jv_iter it;
+    struct tg_jv call;
+    iter_array(&it, get(message, "tool_calls"));
+    while (tg_jv_next(&it, NULL, &call)) {
+        struct tg_jv fn = get(call, "function");
+        add_call(f, get(fn, "name"), TG_JV_ABSENT, get(fn, "arguments"));
     }
-    const cJSON *legacy = tg_fmt_get(message, "function_call");
-    if (cJSON_IsObject(legacy))
-        add_call(f, tg_json_get_str(legacy, "name"), NULL, tg_json_get_str(legacy, "arguments"));
+    struct tg_jv legacy = get(message, "function_call");
+    if (tg_jv_is(legacy, TG_JV_OBJECT))
+        add_call(f, get(legacy, "name"), TG_JV_ABSENT, get(legacy, "arguments"));
 }
 
-static int read_message(const cJSON *root, struct tg_answer_facts *f)
+static int read_message(struct tg_jv root, struct tg_answer_facts *f)
 {
-    if (!f->error && !tg_fmt_is_type(root, "message"))
+    if (!f->error && !is_type(root, "message"))
         return -1;
-    const cJSON *block;
-    cJSON_ArrayForEach(block, tg_fmt_array(tg_fmt_get(root, "content")))
-    {
-        const char *type = tg_json_get_str(block, "type");
-        if (tg_fmt_str_eq(type, "text"))
-            add_text(f, tg_json_get_str(block, "text"));
-        else if (tg_fmt_str_eq(type, "tool_use"))
-            add_call(f, tg_json_get_str(block, "name"), tg_fmt_get(block, "input"), NULL);
+    struct tg_jv_iter it;
+    struct tg_jv block;
+    iter_array(&it, get(root, "content"));
+    while (tg_jv_next(&it, NULL, &block)) {
+        struct tg_jv type = get(block, "type");
+        if (tg_jv_str_eq(type, "text"))
+            add_text(f, get(block, "text"));
+        else if (tg_jv_str_eq(type, "tool_use"))
+            add_call(f, get(block, "name"), get(block, "input"), TG_JV_ABSENT);
         /* thinking, redacted_thinking, server tools: not what is validated */
     }
-    const char *stop = tg_json_get_str(root, "stop_reason");
-    if (stop)
-        f->finish = tg_fmt_chat_finish_reason(stop);
+    struct tg_jv stop = get(root, "stop_reason");
+    if (tg_jv_is(stop, TG_JV_STRING))
+        set_stop_reason(f->finish, stop);
     return 0;
 }
 
 /* A response that completed: its calls are what it ended on, if any. */
-static const char *completed_finish(const cJSON *response)
+static const char *completed_finish(struct tg_jv response)
 {
-    const cJSON *item;
-    cJSON_ArrayForEach(item, tg_fmt_array(tg_fmt_get(response, "output")))
-    {
-        if (tg_fmt_is_type(item, "function_call"))
+    struct tg_jv_iter it;
+    struct tg_jv item;
+    iter_array(&it, get(response, "output"));
+    while (tg_jv_next(&it, NULL, &item))
+        if (is_type(item, "function_call"))
             return "tool_calls";
-    }
     return "stop";
 }
 
-static const char *incomplete_finish(const cJSON *response)
+static const char *incomplete_finish(struct tg_jv response)
 {
-    const char *reason = tg_json_get_str(tg_fmt_get(response, "incomplete_details"), "reason");
+    struct tg_jv reason = get(get(response, "incomplete_details"), "reason");
     /* max_output_tokens, and whatever else cut it short */
-    return tg_fmt_str_eq(reason, "content_filter") ? "content_filter" : "length";
+    return tg_jv_str_eq(reason, "content_filter") ? "content_filter" : "length";
 }
 
 /* How a response that ended says it ended, in chat's words. */
-static const char *response_finish(const cJSON *response)
+static const char *response_finish(struct tg_jv response)
 {
-    if (tg_fmt_str_eq(tg_json_get_str(response, "status"), "incomplete"))
+    if (tg_jv_str_eq(get(response, "status"), "incomplete"))
         return incomplete_finish(response);
     return completed_finish(response);
 }
 
-static int read_response(const cJSON *root, struct tg_answer_facts *f)
+static int read_response(struct tg_jv root, struct tg_answer_facts *f)
 {
-    const char *status = tg_json_get_str(root, "status");
-    if (tg_fmt_str_eq(status, "failed") || tg_fmt_str_eq(status, "cancelled"))
+    struct tg_jv status = get(root, "status");
+    if (tg_jv_str_eq(status, "failed") || tg_jv_str_eq(status, "cancelled"))
         f->error = true;
-    if (!f->error && !tg_fmt_str_eq(tg_json_get_str(root, "object"), "response"))
+    if (!f->error && !tg_jv_str_eq(get(root, "object"), "response"))
         return -1;
-    const cJSON *item;
-    cJSON_ArrayForEach(item, tg_fmt_array(tg_fmt_get(root, "output")))
-    {
-        const char *type = tg_json_get_str(item, "type");
-        if (tg_fmt_str_eq(type, "message")) {
-            const cJSON *part;
-            cJSON_ArrayForEach(part, tg_fmt_array(tg_fmt_get(item, "content")))
-            {
-                if (tg_fmt_is_type(part, "output_text"))
-                    add_text(f, tg_json_get_str(part, "text"));
-                else if (tg_fmt_is_type(part, "refusal"))
-                    f->refusal |= nonempty(tg_json_get_str(part, "refusal"));
+    struct tg_jv_iter it, parts;
+    struct tg_jv item, part;
+    iter_array(&it, get(root, "output"));
+    while (tg_jv_next(&it, NULL, &item)) {
+        struct tg_jv type = get(item, "type");
+        if (tg_jv_str_eq(type, "message")) {
+            iter_array(&parts, get(item, "content"));
+            while (tg_jv_next(&parts, NULL, &part)) {
+                if (is_type(part, "output_text"))
+                    add_text(f, get(part, "text"));
+                else if (is_type(part, "refusal"))
+                    f->refusal |= tg_jv_str_nonempty(get(part, "refusal"));
             }
-        } else if (tg_fmt_str_eq(type, "function_call")) {
-            add_call(f, tg_json_get_str(item, "name"), NULL, tg_json_get_str(item, "arguments"));
+        } else if (tg_jv_str_eq(type, "function_call")) {
+            add_call(f, get(item, "name"), TG_JV_ABSENT, get(item, "arguments"));
         }
     }
     if (!f->error)
-        f->finish = response_finish(root);
+        set_finish(f->finish, response_finish(root));
     return 0;
 }
 
-int tg_read_answer(enum tg_api api, const cJSON *root, struct tg_answer_facts *f)
+int tg_read_answer(enum tg_api api, const char *body, size_t len, struct tg_answer_facts *f)
 {
     memset(f, 0, sizeof(*f));
-    if (!cJSON_IsObject(root))
+    if (!checked(body, len))
+        return -1;
+    struct tg_jv root = tg_jv_root(body, len);
+    if (!tg_jv_is(root, TG_JV_OBJECT))
         return -1;
     /* OpenAI's and Anthropic's error bodies both hold an "error" member;
      * a Responses answer holds "error": null. */
-    const cJSON *err = tg_fmt_get(root, "error");
-    f->error = err && !cJSON_IsNull(err);
-    tg_read_usage(tg_fmt_get(root, "usage"), &f->usage);
+    struct tg_jv err = get(root, "error");
+    f->error = err.type != TG_JV_NONE && err.type != TG_JV_NULL;
+    tg_read_usage(get(root, "usage"), &f->usage);
     switch (api) {
     case TG_API_CHAT:
     case TG_API_COMPLETIONS: read_chat(api, root, f); return 0;
@@ -226,127 +276,178 @@ static void set_error(char **error_json, char *s)
         cJSON_free(s);
 }
 
+/* The error paths build their OpenAI error object from a tree: they are
+ * rare, and the object is new JSON. Returns TG_FMT_ERROR, or TG_FMT_BAD
+ * when the data is not JSON. */
+typedef char *(*error_builder)(const cJSON *doc);
+
+static enum tg_fmt_result fail_with(const char *data, size_t len, error_builder build,
+                                    char **error_json)
+{
+    cJSON *doc = len ? tg_json_parse_provider(data, len) : NULL;
+    if (len && !doc)
+        return TG_FMT_BAD; /* nothing to tell the client: a broken stream */
+    set_error(error_json, build(doc));
+    cJSON_Delete(doc);
+    return TG_FMT_ERROR;
+}
+
 /* Chat's in-band error: the provider's own error object as it is, or one
  * built around whatever else it put there. */
-static char *chat_error(const cJSON *err)
+static char *chat_error(const cJSON *doc)
 {
+    const cJSON *err = tg_fmt_get(doc, "error");
+    if (!err)
+        err = doc; /* an `error` event whose data is the error itself */
     if (cJSON_IsObject(err))
         return cJSON_PrintUnformatted(err);
     return error_object(cJSON_IsString(err) ? err->valuestring : NULL, NULL, NULL);
 }
 
-static enum tg_fmt_result chat_event(const char *event, const char *data, size_t len, cJSON **doc,
+static enum tg_fmt_result chat_event(const char *event, const char *data, size_t len,
                                      struct tg_event_facts *f, char **error_json)
 {
-    if (tg_fmt_str_eq(event, "error")) {
-        *doc = tg_json_parse_provider(data, len);
-        if (!*doc)
-            return TG_FMT_BAD; /* nothing to tell the client: a broken stream */
-        const cJSON *err = tg_fmt_get(*doc, "error");
-        set_error(error_json, chat_error(err ? err : *doc));
-        return TG_FMT_ERROR;
-    }
+    if (event && strcmp(event, "error") == 0)
+        return len ? fail_with(data, len, chat_error, error_json) : TG_FMT_BAD;
     if (len == 6 && memcmp(data, "[DONE]", 6) == 0)
         return TG_FMT_DONE;
-    *doc = tg_json_parse_provider(data, len);
-    if (!*doc)
+    if (!checked(data, len))
         return TG_FMT_BAD;
-    const cJSON *err = tg_fmt_get(*doc, "error");
-    if (err && !cJSON_IsNull(err)) {
-        set_error(error_json, chat_error(err));
-        return TG_FMT_ERROR;
+    struct tg_jv root = tg_jv_root(data, len), usage = TG_JV_ABSENT, choices = TG_JV_ABSENT;
+    struct tg_jv_iter it;
+    struct tg_jv key, value;
+    tg_jv_iter_init(&it, root);
+    while (tg_jv_next(&it, &key, &value)) {
+        /* Each member once (no key is named twice in checked text). */
+        if (tg_jv_str_eq(key, "error")) {
+            if (value.type != TG_JV_NULL)
+                return fail_with(data, len, chat_error, error_json);
+        } else if (tg_jv_str_eq(key, "usage")) {
+            usage = value;
+        } else if (tg_jv_str_eq(key, "choices")) {
+            choices = value;
+        }
     }
-    const cJSON *usage = tg_fmt_get(*doc, "usage");
-    const cJSON *choices = tg_fmt_get(*doc, "choices");
-    if (cJSON_IsObject(usage)) {
+    if (tg_jv_is(usage, TG_JV_OBJECT)) {
         f->usage = usage;
-        f->usage_only = cJSON_IsArray(choices) && !choices->child;
+        f->usage_only = tg_jv_is(choices, TG_JV_ARRAY) && tg_jv_is_empty(choices);
     }
-    const cJSON *choice;
-    cJSON_ArrayForEach(choice, tg_fmt_array(choices))
-    {
-        const cJSON *delta = tg_fmt_get(choice, "delta");
-        const cJSON *calls = tg_fmt_get(delta, "tool_calls");
-        if (nonempty(tg_json_get_str(delta, "content")) || (cJSON_IsArray(calls) && calls->child) ||
-            nonempty(tg_json_get_str(choice, "text")))
+    struct tg_jv choice;
+    iter_array(&it, choices);
+    for (bool first = true; tg_jv_next(&it, NULL, &choice); first = false) {
+        struct tg_jv delta = TG_JV_ABSENT, finish = TG_JV_ABSENT, text = TG_JV_ABSENT;
+        struct tg_jv_iter members;
+        tg_jv_iter_init(&members, choice);
+        while (tg_jv_next(&members, &key, &value)) {
+            if (tg_jv_str_eq(key, "delta"))
+                delta = value;
+            else if (tg_jv_str_eq(key, "finish_reason"))
+                finish = value;
+            else if (tg_jv_str_eq(key, "text"))
+                text = value;
+        }
+        struct tg_jv content = TG_JV_ABSENT, calls = TG_JV_ABSENT, refusal = TG_JV_ABSENT;
+        tg_jv_iter_init(&members, delta);
+        while (tg_jv_next(&members, &key, &value)) {
+            if (tg_jv_str_eq(key, "content"))
+                content = value;
+            else if (tg_jv_str_eq(key, "tool_calls"))
+                calls = value;
+            else if (tg_jv_str_eq(key, "refusal"))
+                refusal = value;
+        }
+        if (tg_jv_str_nonempty(content) ||
+            (tg_jv_is(calls, TG_JV_ARRAY) && !tg_jv_is_empty(calls)) || tg_jv_str_nonempty(text))
             f->content = true;
-        f->refusal |= nonempty(tg_json_get_str(delta, "refusal"));
-        const char *finish = tg_json_get_str(choice, "finish_reason");
-        if (finish)
-            f->finish = finish;
+        f->refusal |= tg_jv_str_nonempty(refusal);
+        if (tg_jv_is(finish, TG_JV_STRING))
+            tg_jv_str_copy(finish, f->finish, sizeof(f->finish));
+        /* Refusal phrases are looked for in the first choice's text. */
+        if (first && tg_jv_is(content, TG_JV_STRING))
+            f->text = content;
     }
-    /* Refusal phrases are looked for in the first choice's text. */
-    const cJSON *first = cJSON_GetArrayItem(tg_fmt_array(choices), 0);
-    f->text = tg_json_get_str(tg_fmt_get(first, "delta"), "content");
     return TG_FMT_CONTINUE;
 }
 
-/* The data's own "type" names the event when no event: line did. */
-static const char *event_name(const char *event, const cJSON *doc)
+/* The data's own "type" names the event when no event: line did: the name
+ * is copied out (cut: no event name is near this long). */
+static void event_name(const char *event, struct tg_jv doc, char *name, size_t cap)
 {
-    return event && *event ? event : tg_json_get_str(doc, "type");
+    if (event && *event)
+        snprintf(name, cap, "%s", event);
+    else
+        tg_jv_str_copy(get(doc, "type"), name, cap);
 }
 
-static enum tg_fmt_result messages_event(const char *event, const cJSON *doc,
+/* Anthropic's `error` event: the upstream said it failed; unreadable
+ * details only leave the message generic. */
+static char *messages_error(const cJSON *doc)
+{
+    const cJSON *err = tg_fmt_get(doc, "error");
+    const char *type = tg_json_get_str(err, "type");
+    if (!type)
+        type = "api_error";
+    return error_object(tg_json_get_str(err, "message"), type, type);
+}
+
+static enum tg_fmt_result messages_event(const char *event, const char *data, size_t len,
                                          struct tg_event_facts *f, char **error_json)
 {
-    const char *name = event_name(event, doc);
-    if (tg_fmt_str_eq(name, "error")) {
-        /* The upstream said it failed; unreadable details only leave the
-         * message generic. */
-        const cJSON *err = tg_fmt_get(doc, "error");
-        const char *type = tg_json_get_str(err, "type");
-        if (!type)
-            type = "api_error";
-        set_error(error_json, error_object(tg_json_get_str(err, "message"), type, type));
-        return TG_FMT_ERROR;
+    bool json = checked(data, len);
+    struct tg_jv doc = json ? tg_jv_root(data, len) : TG_JV_ABSENT;
+    char name[64];
+    event_name(event, doc, name, sizeof(name));
+    if (strcmp(name, "error") == 0) {
+        if (!json)
+            data = NULL, len = 0; /* generic details */
+        return fail_with(data, len, messages_error, error_json);
     }
-    if (tg_fmt_str_eq(name, "message_stop"))
+    if (strcmp(name, "message_stop") == 0)
         return TG_FMT_DONE; /* needs nothing from its data */
-    if (!doc)
+    if (!json)
         return TG_FMT_BAD;
-    if (!name)
+    if (!name[0])
         return TG_FMT_CONTINUE; /* JSON that names no event: nothing to read */
     if (strcmp(name, "message_start") == 0) {
-        const cJSON *message = tg_fmt_get(doc, "message");
-        if (!cJSON_IsObject(message))
+        struct tg_jv message = get(doc, "message");
+        if (!tg_jv_is(message, TG_JV_OBJECT))
             return TG_FMT_BAD;
-        f->usage = tg_fmt_get(message, "usage");
+        f->usage = get(message, "usage");
     } else if (strcmp(name, "content_block_start") == 0) {
-        if (!cJSON_IsObject(tg_fmt_get(doc, "content_block")))
+        if (!tg_jv_is(get(doc, "content_block"), TG_JV_OBJECT))
             return TG_FMT_BAD;
     } else if (strcmp(name, "content_block_delta") == 0) {
-        const cJSON *delta = tg_fmt_get(doc, "delta");
-        if (!cJSON_IsObject(delta))
+        struct tg_jv delta = get(doc, "delta");
+        if (!tg_jv_is(delta, TG_JV_OBJECT))
             return TG_FMT_BAD;
-        const char *type = tg_json_get_str(delta, "type");
-        if (tg_fmt_str_eq(type, "text_delta")) {
-            f->text = tg_json_get_str(delta, "text");
-            if (!f->text)
+        struct tg_jv type = get(delta, "type");
+        if (tg_jv_str_eq(type, "text_delta")) {
+            f->text = get(delta, "text");
+            if (!tg_jv_is(f->text, TG_JV_STRING))
                 return TG_FMT_BAD;
-        } else if (tg_fmt_str_eq(type, "input_json_delta") &&
-                   !tg_json_get_str(delta, "partial_json")) {
+        } else if (tg_jv_str_eq(type, "input_json_delta") &&
+                   !tg_jv_is(get(delta, "partial_json"), TG_JV_STRING)) {
             return TG_FMT_BAD;
         }
         /* thinking, signatures and citations stream as content too */
         f->content = true;
     } else if (strcmp(name, "message_delta") == 0) {
-        if (!cJSON_IsObject(doc))
+        if (!tg_jv_is(doc, TG_JV_OBJECT))
             return TG_FMT_BAD;
-        const char *stop = tg_json_get_str(tg_fmt_get(doc, "delta"), "stop_reason");
-        if (stop)
-            f->finish = tg_fmt_chat_finish_reason(stop);
-        f->usage = tg_fmt_get(doc, "usage");
+        struct tg_jv stop = get(get(doc, "delta"), "stop_reason");
+        if (tg_jv_is(stop, TG_JV_STRING))
+            set_stop_reason(f->finish, stop);
+        f->usage = get(doc, "usage");
     }
     /* ping, content_block_stop and events yet to be invented: nothing. */
-    if (!cJSON_IsObject(f->usage))
-        f->usage = NULL;
+    if (!tg_jv_is(f->usage, TG_JV_OBJECT))
+        f->usage = TG_JV_ABSENT;
     return TG_FMT_CONTINUE;
 }
 
 /* The `error` event: {"type":"error","code","message","param"}, or (as
  * some servers write it) the error object under "error". */
-static char *responses_error_event(const cJSON *doc)
+static char *responses_error(const cJSON *doc)
 {
     const cJSON *inner = tg_fmt_get(doc, "error");
     const cJSON *err = cJSON_IsObject(inner) ? inner : doc;
@@ -356,44 +457,51 @@ static char *responses_error_event(const cJSON *doc)
     return error_object(tg_json_get_str(err, "message"), type, tg_json_get_str(err, "code"));
 }
 
-static enum tg_fmt_result responses_event(const char *event, const cJSON *doc,
+static char *responses_failed(const cJSON *doc)
+{
+    const cJSON *err = tg_fmt_get(tg_fmt_get(doc, "response"), "error");
+    return error_object(tg_json_get_str(err, "message"), "server_error",
+                        tg_json_get_str(err, "code"));
+}
+
+static enum tg_fmt_result responses_event(const char *event, const char *data, size_t len,
                                           struct tg_event_facts *f, char **error_json)
 {
-    const char *name = event_name(event, doc);
-    if (tg_fmt_str_eq(name, "error")) {
-        set_error(error_json, responses_error_event(doc));
-        return TG_FMT_ERROR;
-    }
-    if (tg_fmt_str_eq(name, "response.failed")) {
-        const cJSON *err = tg_fmt_get(tg_fmt_get(doc, "response"), "error");
-        set_error(error_json, error_object(tg_json_get_str(err, "message"), "server_error",
-                                           tg_json_get_str(err, "code")));
-        return TG_FMT_ERROR;
-    }
-    if (!doc)
+    bool json = checked(data, len);
+    struct tg_jv doc = json ? tg_jv_root(data, len) : TG_JV_ABSENT;
+    char name[64];
+    event_name(event, doc, name, sizeof(name));
+    if (!json)
+        data = NULL, len = 0; /* an error with generic details, if an error */
+    if (strcmp(name, "error") == 0)
+        return fail_with(data, len, responses_error, error_json);
+    if (strcmp(name, "response.failed") == 0)
+        return fail_with(data, len, responses_failed, error_json);
+    if (!json)
         return TG_FMT_BAD;
-    if (!name)
+    if (!name[0])
         return TG_FMT_CONTINUE;
     bool text = strcmp(name, "response.output_text.delta") == 0;
     bool refusal = strcmp(name, "response.refusal.delta") == 0;
     if (text || refusal || strcmp(name, "response.function_call_arguments.delta") == 0) {
-        const char *delta = tg_json_get_str(doc, "delta");
-        if (!delta)
+        struct tg_jv delta = get(doc, "delta");
+        if (!tg_jv_is(delta, TG_JV_STRING))
             return TG_FMT_BAD;
         f->content = true;
-        f->text = text ? delta : NULL;
+        f->text = text ? delta : TG_JV_ABSENT;
         f->refusal = refusal;
         return TG_FMT_CONTINUE;
     }
     bool incomplete = strcmp(name, "response.incomplete") == 0;
     if (incomplete || strcmp(name, "response.completed") == 0) {
-        const cJSON *response = tg_fmt_get(doc, "response");
-        if (!cJSON_IsObject(response))
+        struct tg_jv response = get(doc, "response");
+        if (!tg_jv_is(response, TG_JV_OBJECT))
             return TG_FMT_BAD;
         /* The event names the ending, whatever the object's status says. */
-        f->finish = incomplete ? incomplete_finish(response) : completed_finish(response);
-        const cJSON *usage = tg_fmt_get(response, "usage");
-        f->usage = cJSON_IsObject(usage) ? usage : NULL;
+        set_finish(f->finish,
+                   incomplete ? incomplete_finish(response) : completed_finish(response));
+        struct tg_jv usage = get(response, "usage");
+        f->usage = tg_jv_is(usage, TG_JV_OBJECT) ? usage : TG_JV_ABSENT;
         return TG_FMT_DONE;
     }
     /* response.created, .in_progress, output items, content parts, the
@@ -401,60 +509,23 @@ static enum tg_fmt_result responses_event(const char *event, const cJSON *doc,
     return TG_FMT_CONTINUE;
 }
 
-/* Events whose data says nothing the machine reads (no content, usage,
- * ending or error), by the name on their event: line. Their JSON is
- * checked, not built: Responses repeats the whole response object and the
- * whole text in several of them, which a pass-through relays as they are. */
-static bool says_nothing(enum tg_api api, const char *event)
-{
-    static const char *const messages[] = {"ping", "content_block_stop"};
-    static const char *const responses[] = {"response.created",
-                                            "response.in_progress",
-                                            "response.output_item.added",
-                                            "response.output_item.done",
-                                            "response.content_part.added",
-                                            "response.content_part.done",
-                                            "response.output_text.done",
-                                            "response.refusal.done",
-                                            "response.function_call_arguments.done",
-                                            "response.output_text.annotation.added",
-                                            "response.reasoning_summary_part.added",
-                                            "response.reasoning_summary_part.done",
-                                            "response.reasoning_summary_text.delta",
-                                            "response.reasoning_summary_text.done"};
-    const char *const *names = api == TG_API_MESSAGES ? messages : responses;
-    size_t n = api == TG_API_MESSAGES ? sizeof(messages) / sizeof(messages[0])
-                                      : sizeof(responses) / sizeof(responses[0]);
-    for (size_t i = 0; event && *event && i < n; i++)
-        if (strcmp(event, names[i]) == 0)
-            return true;
-    return false;
-}
-
 enum tg_fmt_result tg_read_event(enum tg_api api, const char *event, const char *data, size_t len,
-                                 cJSON **doc, struct tg_event_facts *f, char **error_json)
+                                 struct tg_event_facts *f, char **error_json)
 {
     memset(f, 0, sizeof(*f));
-    *doc = NULL;
     if (error_json)
         *error_json = NULL;
-    if (!data)
+    if (!data) {
+        data = "";
         len = 0;
-    if ((api == TG_API_MESSAGES || api == TG_API_RESPONSES) && says_nothing(api, event)) {
-        struct tg_json_check_opts strict = {TG_JSON_NO_DUP_KEYS, NULL, NULL};
-        return len && tg_json_check(data, len, &strict, NULL) ? TG_FMT_CONTINUE : TG_FMT_BAD;
     }
     switch (api) {
-    case TG_API_MESSAGES:
-        *doc = len ? tg_json_parse_provider(data, len) : NULL;
-        return messages_event(event, *doc, f, error_json);
-    case TG_API_RESPONSES:
-        *doc = len ? tg_json_parse_provider(data, len) : NULL;
-        return responses_event(event, *doc, f, error_json);
+    case TG_API_MESSAGES: return messages_event(event, data, len, f, error_json);
+    case TG_API_RESPONSES: return responses_event(event, data, len, f, error_json);
     case TG_API_CHAT:
     case TG_API_COMPLETIONS:
     case TG_API_EMBEDDINGS:
     case TG_API__COUNT: break;
     }
-    return chat_event(event, data ? data : "", len, doc, f, error_json);
+    return chat_event(event, data, len, f, error_json);
 }

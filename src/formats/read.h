@@ -4,11 +4,12 @@
  * stream, the same event by event, plus whether the event carries content
  * (the commit point of SPEC section 4) and whether it ends the stream. This
  * is the one interface the machine asks of an answer: it learns nothing
- * else about formats. Pure: cJSON in, facts out. */
+ * else about formats. Pure: text in, facts out; the text is read through
+ * views (util/json_view.h), never built into a tree, so the data path reads
+ * an answer or an event without allocating. */
 #ifndef TG_FORMATS_READ_H
 #define TG_FORMATS_READ_H
 
-#include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,6 +17,7 @@
 #include "core/buf.h"
 #include "formats/api.h"
 #include "formats/format.h"
+#include "util/json_view.h"
 
 /* Token usage (SPEC section 8 prices cached prompt tokens apart). */
 struct tg_usage_facts {
@@ -32,21 +34,24 @@ struct tg_usage_facts {
  * cache_read_input_tokens (both added to input; reads are the cached part).
  * Members absent keep their value: a Messages stream reports its input at
  * message_start and its output at message_delta. */
-void tg_read_usage(const cJSON *usage, struct tg_usage_facts *u);
+void tg_read_usage(struct tg_jv usage, struct tg_usage_facts *u);
 
 #define TG_READ_MAX_CALLS 16
 
-/* One tool call of an answer, borrowed from the parsed body. */
+/* One tool call of an answer, viewed in the answer's text. */
 struct tg_read_call {
-    const char *name;      /* NULL when the answer gave none */
-    const cJSON *input;    /* Messages: the tool_use input (an object); else NULL */
-    const char *arguments; /* chat, Responses: the arguments text; else NULL */
+    struct tg_jv name;      /* a string, or absent when the answer gave none */
+    struct tg_jv input;     /* Messages: the tool_use input; else absent */
+    struct tg_jv arguments; /* chat, Responses: the arguments string; else absent */
 };
+
+/* A finish reason, in chat's words ("stop", "length", "tool_calls",
+ * "content_filter", or what a chat provider said); "" when none was said. */
+#define TG_READ_FINISH_MAX 32
 
 struct tg_answer_facts {
     bool error;             /* an error although the status was 200 */
-    const char *finish;     /* in chat's words: "stop", "length", "tool_calls",
-                             * "content_filter"; NULL when the answer says none */
+    char finish[TG_READ_FINISH_MAX];
     struct tg_usage_facts usage;
     struct tg_buf text;     /* the output text, parts concatenated (owned); data
                              * NULL when the answer has no text at all */
@@ -57,32 +62,31 @@ struct tg_answer_facts {
     struct tg_read_call calls[TG_READ_MAX_CALLS];
 };
 
-/* Reads a parsed 200 body of `api`: CHAT (choices[0]), COMPLETIONS
+/* Reads a 200 body of `api`: CHAT (choices[0]), COMPLETIONS
  * (choices[0].text), EMBEDDINGS (usage only), MESSAGES (a message), RESPONSES
  * (a response; status "failed" is an error, "incomplete" finishes by its
- * reason). Returns 0, or -1 when the body is not an answer of that format;
- * f is usable (and must be freed) either way. */
-int tg_read_answer(enum tg_api api, const cJSON *root, struct tg_answer_facts *f);
+ * reason). Returns 0, or -1 when the body is not strict JSON (a provider's:
+ * no key twice) or not an answer of that format; f borrows from the body
+ * and is usable (and must be freed) either way. */
+int tg_read_answer(enum tg_api api, const char *body, size_t len, struct tg_answer_facts *f);
 void tg_answer_facts_free(struct tg_answer_facts *f);
 
-/* What one stream event says. Pointers borrow from the event's parsed data. */
+/* What one stream event says. Views borrow from the event's data. */
 struct tg_event_facts {
     bool content;       /* the format's content (the commit point): chat a delta with
                          * content, tool calls or legacy text; Messages any
                          * content_block_delta; Responses an output_text, refusal or
                          * function_call_arguments delta */
-    const char *text;   /* the delta's plain output text (refusal phrases are looked
-                         * for in it), NULL for tool arguments and thinking */
+    struct tg_jv text;  /* the delta's plain output text, a string (refusal phrases
+                         * are looked for in it); absent for tool arguments and thinking */
     bool refusal;       /* a refusal delta (Responses, chat delta.refusal) */
-    const char *finish; /* in chat's words, when the event says how the answer ends */
-    const cJSON *usage; /* for tg_read_usage, when the event reports usage */
+    char finish[TG_READ_FINISH_MAX]; /* when the event says how the answer ends */
+    struct tg_jv usage; /* an object for tg_read_usage, when the event reports usage */
     bool usage_only;    /* chat: a usage chunk with no choices */
 };
 
 /* Reads one SSE event of a 200 stream of `api` (CHAT and COMPLETIONS share
- * chat's reader): its event name ("" when none) and data. *doc gets the
- * parsed data (NULL for "[DONE]"; the caller deletes it; f borrows from it).
- * Returns TG_FMT_CONTINUE; TG_FMT_DONE for the format's success terminator
+ * chat's reader): its event name ("" when none) and data. Returns TG_FMT_CONTINUE; TG_FMT_DONE for the format's success terminator
  * (chat "[DONE]", Messages message_stop, Responses response.completed or
  * response.incomplete); TG_FMT_ERROR for an in-band error (chat a chunk with
  * "error" or an `error` event, Messages an `error` event, Responses an
@@ -90,7 +94,7 @@ struct tg_event_facts {
  * {"message","type","code"} (malloc'd, freed with cJSON_free); TG_FMT_BAD
  * when the data is not the JSON the event needs. Comments never get here. */
 enum tg_fmt_result tg_read_event(enum tg_api api, const char *event, const char *data, size_t len,
-                                 cJSON **doc, struct tg_event_facts *f, char **error_json);
+                                 struct tg_event_facts *f, char **error_json);
 
 /* Whether a finish reason alone ends a stream well: chat-speaking providers
  * that send no [DONE]. The other formats always send their terminator. */

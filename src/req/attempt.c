@@ -66,7 +66,7 @@ static void on_head(struct tg_transfer *t)
 
 static void set_finish(struct tg_attempt *a, const char *finish)
 {
-    if (finish)
+    if (finish[0])
         snprintf(a->finish_reason, sizeof(a->finish_reason), "%s", finish);
 }
 
@@ -122,9 +122,9 @@ static int judge_opening(struct tg_attempt *a, const struct tg_event_facts *f)
         return 1;
     if (f->refusal)
         return -1; /* the provider's own refusal */
-    if (!f->text)
+    if (!tg_jv_is(f->text, TG_JV_STRING))
         return 1; /* a tool call, or thinking: no phrase to look for */
-    tg_buf_append(&a->opening, f->text, strlen(f->text));
+    tg_jv_str_append(f->text, &a->opening);
     int m = tg_refusal_match(&vc->refusal_phrases, a->opening.data, a->opening.len);
     return m == 1 ? -1 : m == 0 ? 1 : 0;
 }
@@ -150,22 +150,18 @@ static bool on_event(void *ctx, const struct tg_sse_event *ev)
             emit(a, ev->raw, ev->raw_len);
         return true;
     }
-    cJSON *doc = NULL;
     struct tg_event_facts f;
     char *error_json = NULL;
     enum tg_fmt_result rr =
-        tg_read_event(a->up.wire, ev->event, ev->data, ev->data_len, &doc, &f, &error_json);
+        tg_read_event(a->up.wire, ev->event, ev->data, ev->data_len, &f, &error_json);
     if (rr == TG_FMT_ERROR || rr == TG_FMT_BAD) {
         a->stream_error = true; /* an error event, or a broken chunk: nothing after it counts */
         a->stream_error_json = error_json;
-        cJSON_Delete(doc);
         return false;
     }
-    if (f.usage)
-        tg_read_usage(f.usage, &a->usage);
+    tg_read_usage(f.usage, &a->usage);
     set_finish(a, f.finish);
     int verdict = f.content && !a->committed ? judge_opening(a, &f) : 1;
-    cJSON_Delete(doc);
     if (verdict < 0) {
         a->invalid = TG_INVALID_REFUSAL; /* found before a byte reached the client */
         return false;
@@ -244,11 +240,8 @@ static enum tg_class classify_whole(struct tg_attempt *a)
         return c;
     }
     /* A 2xx body must be the JSON answer it claims to be. */
-    cJSON *root = tg_json_parse_provider(a->body.data, a->body.len);
-    if (!root)
-        return TG_CLASS_TRANSPORT;
     struct tg_answer_facts f;
-    int rc = tg_read_answer(a->up.wire, root, &f);
+    int rc = tg_read_answer(a->up.wire, a->body.data, a->body.len, &f);
     if (f.usage.set)
         a->usage = f.usage;
     set_finish(a, f.finish);
@@ -256,7 +249,6 @@ static enum tg_class classify_whole(struct tg_attempt *a)
     if (rc == 0 && !f.error && a->req->validate)
         tg_validate_answer(&a->req->policy->validate, &a->req->expect, &f, &v);
     tg_answer_facts_free(&f);
-    cJSON_Delete(root);
     if (rc < 0)
         return TG_CLASS_TRANSPORT;
     if (f.error)

@@ -146,12 +146,13 @@ enum tg_invalid tg_validate_json_content(const struct tg_expect *expect, const c
 }
 
 /* The input schema of the request's tool `name`, or NULL. */
-static const cJSON *tool_schema(const cJSON *tools, const char *name)
+static const cJSON *tool_schema(const cJSON *tools, struct tg_jv name)
 {
     const cJSON *t;
     cJSON_ArrayForEach(t, tools)
     {
-        if (name && tg_fmt_str_eq(tg_json_get_str(t, "name"), name)) {
+        const char *tool = tg_json_get_str(t, "name");
+        if (tool && tg_jv_str_eq(name, tool)) {
             const cJSON *schema = tg_fmt_get(t, "input_schema");
             return cJSON_IsObject(schema) ? schema : NULL;
         }
@@ -163,21 +164,24 @@ static const cJSON *tool_schema(const cJSON *tools, const char *name)
  * Responses) must be an object that fits its tool's schema. */
 static enum tg_invalid check_call(const cJSON *tools, const struct tg_read_call *call)
 {
-    cJSON *parsed = NULL;
-    const cJSON *input = call->input;
-    if (!input) {
-        const char *args = call->arguments ? call->arguments : "";
-        parsed = tg_json_parse_generated(args, strlen(args));
-        if (!parsed)
+    cJSON *input;
+    if (call->input.type != TG_JV_NONE) {
+        input = tg_json_parse_generated(call->input.p, call->input.len);
+    } else {
+        /* The arguments are JSON text inside a JSON string: read, then parsed. */
+        struct tg_buf args = TG_BUF_INIT;
+        tg_jv_str_append(call->arguments, &args);
+        input = tg_json_parse_generated(args.data ? args.data : "", args.len);
+        tg_buf_free(&args);
+        if (!input)
             return TG_INVALID_JSON;
-        input = parsed;
     }
     enum tg_invalid r = TG_INVALID_SCHEMA;
     if (cJSON_IsObject(input)) {
         const cJSON *schema = tool_schema(tools, call->name);
         r = schema ? check_schema(input, schema) : TG_VALID;
     }
-    cJSON_Delete(parsed);
+    cJSON_Delete(input);
     return r;
 }
 
@@ -185,7 +189,7 @@ void tg_validate_answer(const struct tg_validate_cfg *cfg, const struct tg_expec
                         const struct tg_answer_facts *f, struct tg_verdict *out)
 {
     memset(out, 0, sizeof(*out));
-    if (tg_fmt_str_eq(f->finish, "content_filter")) {
+    if (strcmp(f->finish, "content_filter") == 0) {
         out->content_filter = true;
         return;
     }
@@ -207,7 +211,7 @@ void tg_validate_answer(const struct tg_validate_cfg *cfg, const struct tg_expec
         out->invalid = TG_INVALID_REFUSAL;
         return;
     }
-    if (tg_fmt_str_eq(f->finish, "length") && cfg->truncation != TG_TRUNCATION_OFF) {
+    if (strcmp(f->finish, "length") == 0 && cfg->truncation != TG_TRUNCATION_OFF) {
         out->truncated = true;
         if (cfg->truncation == TG_TRUNCATION_FAIL) {
             out->invalid = TG_INVALID_TRUNCATED;

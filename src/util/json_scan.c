@@ -257,23 +257,17 @@ static bool literal(struct checker *c, const char *word, size_t n)
     return true;
 }
 
-/* ---- unescaped key bytes ---- */
+/* ---- unescaped string bytes ---- */
 
-/* Walks the bytes a validated string token stands for. */
-struct unesc {
-    const unsigned char *p, *end; /* inside the quotes */
-    unsigned char buf[4];
-    int n, i;
-};
-
-static void unesc_init(struct unesc *u, const char *text, size_t tok_start, size_t tok_end)
+void tg_json_unesc_init(struct tg_json_unesc *u, const char *text, size_t tok_start,
+                        size_t tok_end)
 {
     u->p = (const unsigned char *)text + tok_start + 1;
     u->end = (const unsigned char *)text + tok_end - 1;
     u->n = u->i = 0;
 }
 
-static int unesc_next(struct unesc *u)
+int tg_json_unesc_next(struct tg_json_unesc *u)
 {
     if (u->i < u->n)
         return u->buf[u->i++];
@@ -335,12 +329,12 @@ static int unesc_next(struct unesc *u)
 bool tg_json_member_key_is(const char *text, const struct tg_json_member *m, const char *key,
                            size_t klen)
 {
-    struct unesc u;
-    unesc_init(&u, text, m->key_start, m->key_end);
+    struct tg_json_unesc u;
+    tg_json_unesc_init(&u, text, m->key_start, m->key_end);
     for (size_t i = 0; i < klen; i++)
-        if (unesc_next(&u) != (unsigned char)key[i])
+        if (tg_json_unesc_next(&u) != (unsigned char)key[i])
             return false;
-    return unesc_next(&u) < 0;
+    return tg_json_unesc_next(&u) < 0;
 }
 
 /* ---- duplicate keys ---- */
@@ -446,10 +440,10 @@ static void key_add(struct checker *c, size_t start, size_t end, bool escaped)
         if (c->nnames + (end - start) > c->names_cap)
             c->names = grow(c->names, c->names_inline, &c->names_cap, c->nnames,
                             c->nnames + (end - start), 1);
-        struct unesc u;
-        unesc_init(&u, (const char *)c->text, start, end);
+        struct tg_json_unesc u;
+        tg_json_unesc_init(&u, (const char *)c->text, start, end);
         size_t n = 0;
-        for (int b; (b = unesc_next(&u)) >= 0;)
+        for (int b; (b = tg_json_unesc_next(&u)) >= 0;)
             c->names[c->nnames + n++] = (unsigned char)b;
         k.off = (uint32_t)c->nnames;
         k.len = (uint32_t)n;

@@ -76,6 +76,21 @@ bool tg_json_check(const char *p, size_t len, const struct tg_json_check_opts *o
 bool tg_json_member_key_is(const char *text, const struct tg_json_member *m, const char *key,
                            size_t klen);
 
+/* Walks the bytes cJSON reads for a string token of checked text (quotes at
+ * text[tok_start] and text[tok_end - 1]): escapes decoded, a surrogate pair
+ * joined, a lone surrogate read as U+FFFD, and the end at \u0000, where
+ * cJSON's C string ends. */
+struct tg_json_unesc {
+    const unsigned char *p, *end; /* inside the quotes */
+    unsigned char buf[4];
+    int n, i;
+};
+
+void tg_json_unesc_init(struct tg_json_unesc *u, const char *text, size_t tok_start,
+                        size_t tok_end);
+/* The next byte, or -1 at the end. */
+int tg_json_unesc_next(struct tg_json_unesc *u);
+
 /* Finds the value of top-level member `key` in p[0..len): [*start, *end)
  * covers its bytes. False unless p follows the client rules (strict, no
  * duplicate keys, no odd escapes: tg_json_parse_client) and is an object

@@ -30,6 +30,18 @@ static bool chat_word(const char *finish)
     return false;
 }
 
+/* A view borrowed from text[0..len): inside it, and a string when it is one. */
+static void check_view(struct tg_jv v, const char *text, size_t len, const char *what)
+{
+    if (v.type == TG_JV_NONE)
+        return;
+    FUZZ_CHECK(v.p >= text && v.len > 0 && v.len <= len && v.p + v.len <= text + len,
+               "%s outside the text", what);
+    if (v.type == TG_JV_STRING)
+        FUZZ_CHECK(v.len >= 2 && v.p[0] == '"' && v.p[v.len - 1] == '"', "%s not a string token",
+                   what);
+}
+
 static void check_usage(const struct tg_usage_facts *u)
 {
     FUZZ_CHECK(u->input_tokens >= 0 && u->input_tokens <= 3 * (int64_t)TG_FMT_COUNT_MAX,
@@ -45,11 +57,10 @@ static bool on_event(void *ctx, const struct tg_sse_event *ev)
     struct state *st = ctx;
     if (!ev->has_data)
         return true; /* comments never reach the reader */
-    cJSON *doc;
     struct tg_event_facts f;
     char *error_json;
     enum tg_fmt_result r =
-        tg_read_event(st->api, ev->event, ev->data, ev->data_len, &doc, &f, &error_json);
+        tg_read_event(st->api, ev->event, ev->data, ev->data_len, &f, &error_json);
     FUZZ_CHECK(r >= TG_FMT_CONTINUE && r <= TG_FMT_BAD, "result %d", (int)r);
     FUZZ_CHECK((r == TG_FMT_ERROR) == (error_json != NULL), "result %d, error %s", (int)r,
                error_json ? error_json : "NULL");
@@ -67,19 +78,23 @@ static bool on_event(void *ctx, const struct tg_sse_event *ev)
     if (r != TG_FMT_CONTINUE) {
         FUZZ_CHECK(!f.content, "content in a result %d", (int)r);
     }
-    FUZZ_CHECK(!f.usage || cJSON_IsObject(f.usage), "usage not an object");
-    FUZZ_CHECK(!f.usage_only || f.usage, "usage_only without usage");
-    if (f.text) {
-        size_t n = strlen(f.text); /* a borrowed C string, inside the doc */
-        if (st->api == TG_API_MESSAGES || st->api == TG_API_RESPONSES || n > 0)
-            FUZZ_CHECK(f.content, "text %s without content", f.text);
+    FUZZ_CHECK(f.usage.type == TG_JV_NONE || f.usage.type == TG_JV_OBJECT,
+               "usage not an object");
+    FUZZ_CHECK(!f.usage_only || tg_jv_is(f.usage, TG_JV_OBJECT), "usage_only without usage");
+    /* borrowed views, inside the event's data */
+    check_view(f.usage, ev->data, ev->data_len, "usage");
+    check_view(f.text, ev->data, ev->data_len, "text");
+    if (tg_jv_is(f.text, TG_JV_STRING)) {
+        if (st->api == TG_API_MESSAGES || st->api == TG_API_RESPONSES ||
+            tg_jv_str_nonempty(f.text))
+            FUZZ_CHECK(f.content, "text %.*s without content", (int)f.text.len, f.text.p);
     }
-    if (f.finish && st->api != TG_API_CHAT && st->api != TG_API_COMPLETIONS &&
+    FUZZ_CHECK(memchr(f.finish, '\0', sizeof(f.finish)) != NULL, "finish not terminated");
+    if (f.finish[0] && st->api != TG_API_CHAT && st->api != TG_API_COMPLETIONS &&
         st->api != TG_API_EMBEDDINGS)
         FUZZ_CHECK(chat_word(f.finish), "finish %s", f.finish);
     tg_read_usage(f.usage, &st->usage);
     check_usage(&st->usage);
-    cJSON_Delete(doc);
     if (r == TG_FMT_DONE || r == TG_FMT_ERROR || r == TG_FMT_BAD)
         st->ended = true;
     return true; /* read on: the reader must not care what came before */
@@ -90,21 +105,24 @@ static void read_whole(enum tg_api api, const char *p, size_t len)
     cJSON *root = tg_json_parse_provider(p, len);
     struct tg_answer_facts f;
     memset(&f, 0xa5, sizeof(f));
-    int rc = tg_read_answer(api, root, &f);
+    int rc = tg_read_answer(api, p, len, &f);
     FUZZ_CHECK(rc == 0 || rc == -1, "rc %d", rc);
     FUZZ_CHECK(rc == -1 || cJSON_IsObject(root), "an answer that is not an object");
     FUZZ_CHECK(f.n_calls >= 0 && f.n_calls <= TG_READ_MAX_CALLS, "n_calls %d", f.n_calls);
     FUZZ_CHECK(!f.n_calls || f.has_calls, "calls without has_calls");
     FUZZ_CHECK(!f.text.data || strlen(f.text.data) == f.text.len, "text length");
-    if (f.finish && api != TG_API_CHAT && api != TG_API_COMPLETIONS)
+    if (f.finish[0] && api != TG_API_CHAT && api != TG_API_COMPLETIONS)
         FUZZ_CHECK(chat_word(f.finish), "finish %s", f.finish);
     for (int i = 0; i < f.n_calls; i++) {
         const struct tg_read_call *c = &f.calls[i];
-        FUZZ_CHECK(!(c->input && c->arguments), "call %d has input and arguments", i);
-        if (c->name)
-            (void)strlen(c->name);
-        if (c->arguments)
-            (void)strlen(c->arguments);
+        FUZZ_CHECK(c->input.type == TG_JV_NONE || c->arguments.type == TG_JV_NONE,
+                   "call %d has input and arguments", i);
+        FUZZ_CHECK(c->name.type == TG_JV_NONE || c->name.type == TG_JV_STRING, "call %d name", i);
+        FUZZ_CHECK(c->arguments.type == TG_JV_NONE || c->arguments.type == TG_JV_STRING,
+                   "call %d arguments", i);
+        check_view(c->name, p, len, "call name");
+        check_view(c->input, p, len, "call input");
+        check_view(c->arguments, p, len, "call arguments");
     }
     check_usage(&f.usage);
     tg_answer_facts_free(&f);

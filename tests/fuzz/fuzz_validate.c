@@ -36,16 +36,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct tg_expect expect = {false, NULL, NULL};
     if (request)
         tg_expect_from_request(api, request, &expect);
+    struct tg_answer_facts f;
+    int rc = tg_read_answer(api, ans, ans_len, &f);
+    /* the reader checks the text as strictly as a provider's answer is parsed */
+    FUZZ_CHECK(answer || rc == -1, "read an answer that does not parse");
     if (answer) {
-        struct tg_answer_facts f;
-        tg_read_answer(api, answer, &f);
         struct tg_verdict v;
         memset(&v, 0xff, sizeof(v));
         tg_validate_answer(&cfg, &expect, &f, &v);
         FUZZ_CHECK((unsigned)v.invalid < TG_INVALID__COUNT, "verdict %d", (int)v.invalid);
         FUZZ_CHECK(tg_invalid_name(v.invalid) != NULL, "name");
-        tg_answer_facts_free(&f);
     }
+    tg_answer_facts_free(&f);
     /* The answer's bytes as content: JSON check and refusal match. */
     char *content = malloc(ans_len ? ans_len : 1); /* exact: reads past the end show */
     memcpy(content, ans, ans_len);

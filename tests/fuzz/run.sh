@@ -11,7 +11,8 @@ target="${1:-all}"
 secs="${2:-60}"
 cc="${TG_FUZZ_CC:-clang-14}"
 targets="toml config request sse classify headers anthropic_request anthropic_answer
-anthropic_stream validate http responses_request messages_request messages_stream read"
+anthropic_stream validate http responses_request messages_request messages_stream read
+json_view"
 if [ "$target" != all ]; then
     case " $(echo $targets) " in
     *" $target "*) targets="$target" ;;

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "fakes.h"
 #include "formats/read.h"
 #include "mock/answer.h"
@@ -27,6 +29,27 @@
 static bool str_same(const char *a, const char *b)
 {
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* A finish reason: want NULL is "" (none said). */
+static bool finish_is(const char *finish, const char *want)
+{
+    return strcmp(finish, want ? want : "") == 0;
+}
+
+/* Whether a view is a string that reads as want; want NULL: no string. */
+static bool view_reads(struct tg_jv v, const char *want)
+{
+    return want ? tg_jv_str_eq(v, want) : !tg_jv_is(v, TG_JV_STRING);
+}
+
+/* What a view reads as, for messages ("NULL" when it is no string). */
+static const char *view_text(struct tg_jv v, char *buf, size_t cap)
+{
+    if (!tg_jv_is(v, TG_JV_STRING))
+        return "NULL";
+    tg_jv_str_copy(v, buf, cap);
+    return buf;
 }
 
 /* Whether JSON text got equals want (written with '). */
@@ -69,11 +92,11 @@ struct ev_row {
 static int check_event(size_t i, const struct ev_row *r)
 {
     char *data = tg_test_q(r->data);
-    cJSON *doc = (cJSON *)1;
     struct tg_event_facts f;
     memset(&f, 0x5a, sizeof(f));
     char *err = (char *)1;
-    enum tg_fmt_result rc = tg_read_event(r->api, r->event, data, strlen(data), &doc, &f, &err);
+    char shown[256];
+    enum tg_fmt_result rc = tg_read_event(r->api, r->event, data, strlen(data), &f, &err);
     struct tg_usage_facts u = {0};
     tg_read_usage(f.usage, &u);
     int bad = 0;
@@ -88,17 +111,17 @@ static int check_event(size_t i, const struct ev_row *r)
     } while (0)
     CHECK(rc == r->rc, "result %d, want %d", (int)rc, (int)r->rc);
     CHECK(f.content == r->content, "content %d", f.content);
-    CHECK(str_same(f.text, r->text), "text %s", f.text ? f.text : "NULL");
+    CHECK(view_reads(f.text, r->text), "text %s", view_text(f.text, shown, sizeof(shown)));
     CHECK(f.refusal == r->refusal, "refusal %d", f.refusal);
-    CHECK(str_same(f.finish, r->finish), "finish %s", f.finish ? f.finish : "NULL");
-    CHECK((f.usage != NULL) == (r->in != NONE), "usage %p", (const void *)f.usage);
+    CHECK(finish_is(f.finish, r->finish), "finish %s", f.finish);
+    CHECK(f.usage.type == (r->in != NONE ? TG_JV_OBJECT : TG_JV_NONE), "usage type %d",
+          (int)f.usage.type);
     CHECK(usage_is(&u, r->in, r->cached, r->out), "usage %lld/%lld/%lld", (long long)u.input_tokens,
           (long long)u.cached_tokens, (long long)u.output_tokens);
     CHECK(f.usage_only == r->usage_only, "usage_only %d", f.usage_only);
     CHECK(json_same(err, r->rc == TG_FMT_ERROR ? r->error : NULL), "error %s", err ? err : "NULL");
 #undef CHECK
     cJSON_free(err);
-    cJSON_Delete(doc);
     free(data);
     return bad;
 }
@@ -172,12 +195,18 @@ static void test_chat_events(void **state)
          false, NULL, NONE, 0, 0, false, "{'message':'late','type':'overloaded'}"},
         {C, "error", "{'message':'whole','type':'x'}", TG_FMT_ERROR, false, NULL, false, NULL, NONE,
          0, 0, false, "{'message':'whole','type':'x'}"},
+        /* an error event whose error is null: generic details, not the null */
+        {C, "error", "{'error':null}", TG_FMT_ERROR, false, NULL, false, NULL, NONE, 0, 0, false,
+         "{'message':'upstream stream failed','type':'server_error','param':null,'code':null}"},
         {C, "error", "not json", TG_FMT_BAD, false, NULL, false, NULL, NONE, 0, 0, false, NULL},
         {C, "", "{'choices':[{'delta':", TG_FMT_BAD, false, NULL, false, NULL, NONE, 0, 0, false,
          NULL},
         {C, "", "", TG_FMT_BAD, false, NULL, false, NULL, NONE, 0, 0, false, NULL},
         /* JSON that is not a chunk says nothing */
         {C, "", "42", CONT, false, NULL, false, NULL, NONE, 0, 0, false, NULL},
+        /* choices that are an object, not an array: nothing read from them */
+        {C, "", "{'choices':{'0':{'delta':{'content':'a'},'finish_reason':'stop'}}}", CONT, false,
+         NULL, false, NULL, NONE, 0, 0, false, NULL},
     };
     run_events(rows, N_OF(rows));
 }
@@ -359,6 +388,10 @@ static void test_responses_events(void **state)
         /* data that is not what the event needs */
         {R, "response.output_text.delta", "{'delta':5}", TG_FMT_BAD, false, NULL, false, NULL, NONE,
          0, 0, false, NULL},
+        /* an output that is an object, not an array: no calls in it */
+        {R, "response.completed",
+         "{'type':'response.completed','response':{'output':{'a':{'type':'function_call'}}}}",
+         TG_FMT_DONE, false, NULL, false, "stop", NONE, 0, 0, false, NULL},
         {R, "response.completed", "{'response':'done'}", TG_FMT_BAD, false, NULL, false, NULL, NONE,
          0, 0, false, NULL},
         {R, "response.completed", "{cut", TG_FMT_BAD, false, NULL, false, NULL, NONE, 0, 0, false,
@@ -373,22 +406,18 @@ static void test_responses_events(void **state)
 static void test_event_edges(void **state)
 {
     (void)state;
-    cJSON *doc;
     struct tg_event_facts f;
-    assert_int_equal(tg_read_event(M, "error", NULL, 0, &doc, &f, NULL), TG_FMT_ERROR);
-    assert_null(doc);
-    assert_int_equal(tg_read_event(R, "response.failed", NULL, 5, &doc, &f, NULL), TG_FMT_ERROR);
-    assert_int_equal(tg_read_event(C, "", NULL, 0, &doc, &f, NULL), TG_FMT_BAD);
+    assert_int_equal(tg_read_event(M, "error", NULL, 0, &f, NULL), TG_FMT_ERROR);
+    assert_int_equal(tg_read_event(R, "response.failed", NULL, 5, &f, NULL), TG_FMT_ERROR);
+    assert_int_equal(tg_read_event(C, "", NULL, 0, &f, NULL), TG_FMT_BAD);
     const char *e = "{\"error\":{\"message\":\"x\"}}";
-    assert_int_equal(tg_read_event(C, "", e, strlen(e), &doc, &f, NULL), TG_FMT_ERROR);
-    cJSON_Delete(doc);
-    /* the facts borrow from the doc the caller keeps */
+    assert_int_equal(tg_read_event(C, "", e, strlen(e), &f, NULL), TG_FMT_ERROR);
+    /* the facts borrow from the data the caller keeps */
     const char *d =
         "{\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"abc\"}}";
-    assert_int_equal(tg_read_event(M, "", d, strlen(d), &doc, &f, NULL), TG_FMT_CONTINUE);
-    assert_non_null(doc);
-    assert_string_equal(f.text, "abc");
-    cJSON_Delete(doc);
+    assert_int_equal(tg_read_event(M, "", d, strlen(d), &f, NULL), TG_FMT_CONTINUE);
+    assert_true(tg_jv_str_eq(f.text, "abc"));
+    assert_true(f.text.p > d && f.text.p + f.text.len < d + strlen(d));
 }
 
 /* ==== whole answers ==== */
@@ -417,9 +446,11 @@ static int check_answer(size_t i, const struct ans_row *r)
         free(body);
         return 1;
     }
+    cJSON_Delete(root);
     struct tg_answer_facts f;
     memset(&f, 0x5a, sizeof(f));
-    int rc = tg_read_answer(r->api, root, &f);
+    char shown[256];
+    int rc = tg_read_answer(r->api, body, strlen(body), &f);
     int bad = 0;
 #define CHECK(cond, ...)                                                                           \
     do {                                                                                           \
@@ -432,27 +463,35 @@ static int check_answer(size_t i, const struct ans_row *r)
     } while (0)
     CHECK(rc == r->rc, "rc %d", rc);
     CHECK(f.error == r->error, "error %d", f.error);
-    CHECK(str_same(f.finish, r->finish), "finish %s", f.finish ? f.finish : "NULL");
+    CHECK(finish_is(f.finish, r->finish), "finish %s", f.finish);
     CHECK(str_same(f.text.data, r->text), "text %s", f.text.data ? f.text.data : "NULL");
     CHECK(f.refusal == r->refusal, "refusal %d", f.refusal);
     CHECK(f.has_calls == r->has_calls, "has_calls %d", f.has_calls);
     CHECK(f.n_calls == r->n_calls, "n_calls %d", f.n_calls);
     if (f.n_calls > 0 && r->n_calls > 0) {
-        CHECK(str_same(f.calls[0].name, r->call_name), "call name %s",
-              f.calls[0].name ? f.calls[0].name : "NULL");
-        char *input = f.calls[0].input ? cJSON_PrintUnformatted(f.calls[0].input) : NULL;
-        const char *got = input ? input : f.calls[0].arguments;
-        CHECK(json_same(got, r->call_input), "call input %s", got ? got : "NULL");
-        CHECK(r->api == TG_API_MESSAGES ? !f.calls[0].arguments : !f.calls[0].input,
+        const struct tg_read_call *call = &f.calls[0];
+        CHECK(call->name.type == (r->call_name ? TG_JV_STRING : TG_JV_NONE) &&
+                  view_reads(call->name, r->call_name),
+              "call name %s", view_text(call->name, shown, sizeof(shown)));
+        /* the input's own bytes, or what the arguments string reads as */
+        struct tg_buf got = TG_BUF_INIT;
+        if (call->input.type != TG_JV_NONE)
+            tg_buf_append(&got, call->input.p, call->input.len);
+        else if (tg_jv_is(call->arguments, TG_JV_STRING))
+            tg_jv_str_append(call->arguments, &got);
+        if (got.data)
+            tg_buf_putc(&got, '\0');
+        CHECK(json_same(got.data, r->call_input), "call input %s", got.data ? got.data : "NULL");
+        CHECK(r->api == TG_API_MESSAGES ? call->arguments.type == TG_JV_NONE
+                                        : call->input.type == TG_JV_NONE,
               "input for Messages, arguments for the others");
-        cJSON_free(input);
+        tg_buf_free(&got);
     }
     CHECK(usage_is(&f.usage, r->in, r->cached, r->out), "usage %lld/%lld/%lld",
           (long long)f.usage.input_tokens, (long long)f.usage.cached_tokens,
           (long long)f.usage.output_tokens);
 #undef CHECK
     tg_answer_facts_free(&f);
-    cJSON_Delete(root);
     free(body);
     return bad;
 }
@@ -621,14 +660,12 @@ static void test_many_calls(void **state)
         tg_buf_printf(&b, "%s{\"type\":\"tool_use\",\"name\":\"t%d\",\"input\":{}}", i ? "," : "",
                       i);
     tg_buf_puts(&b, "]}");
-    cJSON *root = cJSON_Parse(b.data);
     struct tg_answer_facts f;
-    assert_int_equal(tg_read_answer(M, root, &f), 0);
+    assert_int_equal(tg_read_answer(M, b.data, b.len, &f), 0);
     assert_true(f.has_calls);
     assert_int_equal(f.n_calls, TG_READ_MAX_CALLS);
-    assert_string_equal(f.calls[TG_READ_MAX_CALLS - 1].name, "t15");
+    assert_true(tg_jv_str_eq(f.calls[TG_READ_MAX_CALLS - 1].name, "t15"));
     tg_answer_facts_free(&f);
-    cJSON_Delete(root);
     tg_buf_free(&b);
 }
 
@@ -667,16 +704,14 @@ static void test_usage(void **state)
     int bad = 0;
     for (size_t i = 0; i < N_OF(rows); i++) {
         char *t = tg_test_q(rows[i].usage);
-        cJSON *j = cJSON_Parse(t);
         struct tg_usage_facts u = {0};
-        tg_read_usage(j, &u);
+        tg_read_usage(tg_jv_root(t, strlen(t)), &u);
         if (!usage_is(&u, rows[i].in, rows[i].cached, rows[i].out)) {
             print_error("row %zu (%s): %lld/%lld/%lld\n", i, rows[i].usage,
                         (long long)u.input_tokens, (long long)u.cached_tokens,
                         (long long)u.output_tokens);
             bad++;
         }
-        cJSON_Delete(j);
         free(t);
     }
     if (bad)
@@ -697,13 +732,11 @@ static void test_usage_accumulates(void **state)
     };
     struct tg_usage_facts u = {0};
     for (size_t i = 0; i < N_OF(events); i++) {
-        cJSON *doc;
         struct tg_event_facts f;
         assert_int_equal(
-            tg_read_event(M, events[i][0], events[i][1], strlen(events[i][1]), &doc, &f, NULL),
+            tg_read_event(M, events[i][0], events[i][1], strlen(events[i][1]), &f, NULL),
             TG_FMT_CONTINUE);
         tg_read_usage(f.usage, &u);
-        cJSON_Delete(doc);
     }
     assert_true(usage_is(&u, 10, 6, 9));
 }
@@ -737,6 +770,19 @@ static void test_hostile_answers(void **state)
          0, false, "tool_calls", NULL, false, true, 1, NULL, NULL, NONE, 0, 0},
         {R, "{'object':'response','status':'incomplete','incomplete_details':'x'}", 0, false,
          "length", NULL, false, false, 0, NULL, NULL, NONE, 0, 0},
+        /* objects where arrays belong are read as empty arrays, not as their members */
+        {M,
+         "{'type':'message','content':{'a':{'type':'text','text':'x'},'b':{'type':'tool_use','"
+         "name':'t','input':{}}}}",
+         0, false, NULL, NULL, false, false, 0, NULL, NULL, NONE, 0, 0},
+        {R,
+         "{'object':'response','output':{'a':{'type':'function_call','name':'f'},'b':{'type':'"
+         "message','content':[{'type':'output_text','text':'x'}]}}}",
+         0, false, "stop", NULL, false, false, 0, NULL, NULL, NONE, 0, 0},
+        {R,
+         "{'object':'response','output':[{'type':'message','content':{'a':{'type':'output_text','"
+         "text':'x'},'b':{'type':'refusal','refusal':'no'}}}]}",
+         0, false, "stop", NULL, false, false, 0, NULL, NULL, NONE, 0, 0},
     };
     run_answers(rows, N_OF(rows));
 }
@@ -768,24 +814,21 @@ static bool on_mock_event(void *ctx, const struct tg_sse_event *ev)
     struct seen *s = ctx;
     if (!ev->has_data)
         return true;
-    cJSON *doc;
     struct tg_event_facts f;
     char *err = NULL;
-    enum tg_fmt_result r = tg_read_event(s->api, ev->event, ev->data, ev->data_len, &doc, &f, &err);
+    enum tg_fmt_result r = tg_read_event(s->api, ev->event, ev->data, ev->data_len, &f, &err);
     s->events++;
     s->last = r;
     s->bad += r == TG_FMT_BAD;
     s->content |= f.content;
-    if (f.text)
-        tg_buf_puts(&s->text, f.text);
-    if (f.finish)
+    tg_jv_str_append(f.text, &s->text);
+    if (f.finish[0])
         snprintf(s->finish_copy, sizeof(s->finish_copy), "%s", f.finish);
     tg_read_usage(f.usage, &s->usage);
     if (err) {
         cJSON_free(s->error_json);
         s->error_json = err;
     }
-    cJSON_Delete(doc);
     return r == TG_FMT_CONTINUE;
 }
 
@@ -836,20 +879,18 @@ static void test_mock_answers(void **state)
         memset(&plan, 0, sizeof(plan));
         tg_mock_answer_format(&r, &plan);
         if (!c->stream) {
-            cJSON *root = cJSON_Parse(plan.body.data);
             struct tg_answer_facts f;
-            assert_int_equal(tg_read_answer(c->api, root, &f), 0);
+            assert_int_equal(tg_read_answer(c->api, plan.body.data, plan.body.len, &f), 0);
             assert_false(f.error);
             assert_string_equal(f.finish, c->finish);
             assert_true(usage_is(&f.usage, 12, 0, 2));
             if (c->tool) {
                 assert_int_equal(f.n_calls, 1);
-                assert_string_equal(f.calls[0].name, "get");
+                assert_true(tg_jv_str_eq(f.calls[0].name, "get"));
             } else {
                 assert_string_equal(f.text.data, "Hello world");
             }
             tg_answer_facts_free(&f);
-            cJSON_Delete(root);
             tg_mock_plan_free(&plan);
             continue;
         }

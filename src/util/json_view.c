@@ -1,0 +1,231 @@
+/* Views of checked JSON text (see json_view.h). Every step is a skip over
+ * bytes the checker already proved well formed: to the end of a string, a
+ * number, a word, or the bracket that closes a container. */
+#include "util/json_view.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/json_scan.h"
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* Past the string token that opens at p (its quote). */
+static const char *skip_string(const char *p, const char *end)
+{
+    p++;
+    while (p < end) {
+        const char *q = memchr(p, '"', (size_t)(end - p));
+        if (!q)
+            return end;
+        /* The quote ends the string unless an odd run of backslashes escapes it. */
+        size_t slashes = 0;
+        while (q - slashes > p && q[-1 - (ptrdiff_t)slashes] == '\\')
+            slashes++;
+        if (slashes % 2 == 0)
+            return q + 1;
+        p = q + 1;
+    }
+    return end;
+}
+
+/* Past the container that opens at p, strings inside skipped whole. */
+static const char *skip_container(const char *p, const char *end)
+{
+    size_t depth = 0;
+    while (p < end) {
+        switch (*p) {
+        case '"': p = skip_string(p, end); continue;
+        case '{':
+        case '[': depth++; break;
+        case '}':
+        case ']':
+            if (--depth == 0)
+                return p + 1;
+            break;
+        default: break;
+        }
+        p++;
+    }
+    return end;
+}
+
+/* The value that starts at p (no space before it). */
+static struct tg_jv value_at(const char *p, const char *end)
+{
+    if (p >= end)
+        return TG_JV_ABSENT;
+    struct tg_jv v = {p, 0, TG_JV_NONE};
+    const char *q;
+    switch (*p) {
+    case '"': v.type = TG_JV_STRING; q = skip_string(p, end); break;
+    case '{': v.type = TG_JV_OBJECT; q = skip_container(p, end); break;
+    case '[': v.type = TG_JV_ARRAY; q = skip_container(p, end); break;
+    case 't': v.type = TG_JV_TRUE; q = p + 4; break;
+    case 'f': v.type = TG_JV_FALSE; q = p + 5; break;
+    case 'n': v.type = TG_JV_NULL; q = p + 4; break;
+    default:
+        v.type = TG_JV_NUMBER;
+        q = p;
+        while (q < end && (strchr("0123456789+-.eE", *q) && *q))
+            q++;
+        break;
+    }
+    if (q > end || q == p)
+        return TG_JV_ABSENT;
+    v.len = (size_t)(q - p);
+    return v;
+}
+
+struct tg_jv tg_jv_root(const char *text, size_t len)
+{
+    const char *end = text + len;
+    return value_at(skip_ws(text, end), end);
+}
+
+void tg_jv_iter_init(struct tg_jv_iter *it, struct tg_jv container)
+{
+    it->object = container.type == TG_JV_OBJECT;
+    if (container.type != TG_JV_OBJECT && container.type != TG_JV_ARRAY) {
+        it->p = it->end = NULL;
+        return;
+    }
+    it->p = container.p + 1;
+    it->end = container.p + container.len - 1; /* at the closing bracket */
+}
+
+bool tg_jv_next(struct tg_jv_iter *it, struct tg_jv *key, struct tg_jv *value)
+{
+    const char *p = skip_ws(it->p, it->end);
+    if (p < it->end && *p == ',')
+        p = skip_ws(p + 1, it->end);
+    if (p >= it->end)
+        return false;
+    struct tg_jv k = TG_JV_ABSENT;
+    if (it->object) {
+        k = value_at(p, it->end);
+        if (k.type != TG_JV_STRING)
+            return false;
+        p = skip_ws(p + k.len, it->end);
+        if (p >= it->end || *p != ':')
+            return false;
+        p = skip_ws(p + 1, it->end);
+    }
+    struct tg_jv v = value_at(p, it->end);
+    if (v.type == TG_JV_NONE)
+        return false;
+    it->p = p + v.len;
+    if (key)
+        *key = k;
+    *value = v;
+    return true;
+}
+
+struct tg_jv tg_jv_get(struct tg_jv v, const char *key)
+{
+    if (v.type != TG_JV_OBJECT)
+        return TG_JV_ABSENT;
+    struct tg_jv_iter it;
+    struct tg_jv k, val;
+    tg_jv_iter_init(&it, v);
+    while (tg_jv_next(&it, &k, &val))
+        if (tg_jv_str_eq(k, key))
+            return val;
+    return TG_JV_ABSENT;
+}
+
+struct tg_jv tg_jv_at(struct tg_jv v, size_t index)
+{
+    if (v.type != TG_JV_ARRAY)
+        return TG_JV_ABSENT;
+    struct tg_jv_iter it;
+    struct tg_jv val;
+    tg_jv_iter_init(&it, v);
+    for (size_t i = 0; tg_jv_next(&it, NULL, &val); i++)
+        if (i == index)
+            return val;
+    return TG_JV_ABSENT;
+}
+
+bool tg_jv_is_empty(struct tg_jv v)
+{
+    struct tg_jv_iter it;
+    struct tg_jv val;
+    tg_jv_iter_init(&it, v);
+    return (v.type == TG_JV_ARRAY || v.type == TG_JV_OBJECT) && !tg_jv_next(&it, NULL, &val);
+}
+
+static bool has_escape(struct tg_jv v)
+{
+    return memchr(v.p + 1, '\\', v.len - 2) != NULL;
+}
+
+bool tg_jv_str_eq(struct tg_jv v, const char *s)
+{
+    if (v.type != TG_JV_STRING)
+        return false;
+    size_t n = strlen(s);
+    if (!has_escape(v))
+        return v.len - 2 == n && memcmp(v.p + 1, s, n) == 0;
+    struct tg_json_unesc u;
+    tg_json_unesc_init(&u, v.p, 0, v.len);
+    for (size_t i = 0; i < n; i++)
+        if (tg_json_unesc_next(&u) != (unsigned char)s[i])
+            return false;
+    return tg_json_unesc_next(&u) < 0;
+}
+
+bool tg_jv_str_nonempty(struct tg_jv v)
+{
+    if (v.type != TG_JV_STRING)
+        return false;
+    struct tg_json_unesc u;
+    tg_json_unesc_init(&u, v.p, 0, v.len);
+    return tg_json_unesc_next(&u) >= 0;
+}
+
+void tg_jv_str_append(struct tg_jv v, struct tg_buf *out)
+{
+    if (v.type != TG_JV_STRING)
+        return;
+    if (!has_escape(v)) {
+        tg_buf_append(out, v.p + 1, v.len - 2);
+        return;
+    }
+    tg_buf_reserve(out, v.len);
+    struct tg_json_unesc u;
+    tg_json_unesc_init(&u, v.p, 0, v.len);
+    for (int b; (b = tg_json_unesc_next(&u)) >= 0;)
+        tg_buf_putc(out, (char)b);
+}
+
+size_t tg_jv_str_copy(struct tg_jv v, char *out, size_t cap)
+{
+    size_t n = 0;
+    if (cap == 0)
+        return 0;
+    if (v.type == TG_JV_STRING) {
+        struct tg_json_unesc u;
+        tg_json_unesc_init(&u, v.p, 0, v.len);
+        for (int b; n + 1 < cap && (b = tg_json_unesc_next(&u)) >= 0;)
+            out[n++] = (char)b;
+    }
+    out[n] = '\0';
+    return n;
+}
+
+bool tg_jv_num(struct tg_jv v, double *out)
+{
+    char num[TG_JSON_MAX_NUMBER_LEN + 1];
+    if (v.type != TG_JV_NUMBER || v.len > TG_JSON_MAX_NUMBER_LEN)
+        return false;
+    memcpy(num, v.p, v.len);
+    num[v.len] = '\0';
+    *out = strtod(num, NULL);
+    return true;
+}
