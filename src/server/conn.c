@@ -1358,6 +1358,7 @@ void tg_http_reset(struct tg_http_exchange *x)
     if (x->state == X_NONE)
         return;
     x->state = X_NONE; /* finished by the handler: no on_abort */
+    cork_flush(c); /* what the stream wrote goes out before the reset */
     conn_close_now(c, true);
 }
 
@@ -1366,6 +1367,7 @@ void tg_http_send_raw_then_reset(struct tg_http_exchange *x, const char *data, s
     struct tg_conn *c = conn_of(x);
     if (x->state == X_NONE)
         return;
+    cork_flush(c); /* a stream's bytes so far go first */
     if (len > 0) {
         uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
         conn_send(c, &b, 1);
