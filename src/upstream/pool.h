@@ -41,6 +41,7 @@ struct tg_pool_transfer {
 
 #define TG_POOL_IDLE_EASIES 64 /* curl handles kept for reuse, at most */
 #define TG_POOL_SHARD_CONNECTIONS 32
+#define TG_POOL_RECV_BUFFER (8 * 1024)
 
 struct pool_shard {
     struct tg_pool *pool;
