@@ -14,11 +14,16 @@
 #include "util/json.h"
 
 void tg_convert_init(struct tg_convert *c, enum tg_api client, enum tg_api wire,
-                     const cJSON *request, bool usage_added, int64_t now_s)
+                     struct tg_json_doc *doc, bool usage_added, int64_t now_s)
 {
     memset(c, 0, sizeof(*c));
     c->client = client;
     c->wire = wire;
+    /* Only a translation to chat from Messages, and Responses (its echo),
+     * read the request: a pass-through builds no tree. */
+    bool reads = (wire == TG_API_MESSAGES && client != TG_API_MESSAGES) ||
+                 client == TG_API_RESPONSES;
+    const cJSON *request = reads ? tg_json_doc_tree(doc) : NULL;
     c->request = request;
     c->drop_usage = client == TG_API_CHAT && wire == TG_API_CHAT && usage_added;
     if (wire == TG_API_MESSAGES && client != TG_API_MESSAGES) {

@@ -18,6 +18,7 @@
 #include "formats/format.h"
 #include "formats/messages_from_chat.h"
 #include "formats/responses_from_chat.h"
+#include "util/json.h"
 
 struct tg_convert {
     enum tg_api client, wire;
@@ -36,7 +37,7 @@ struct tg_convert {
 /* `usage_added`: the provider was asked for a chat stream's usage that the
  * client did not ask for (upstream/provider.h). */
 void tg_convert_init(struct tg_convert *c, enum tg_api client, enum tg_api wire,
-                     const cJSON *request, bool usage_added, int64_t now_s);
+                     struct tg_json_doc *request, bool usage_added, int64_t now_s);
 void tg_convert_free(struct tg_convert *c);
 
 /* Whether the client sees the provider's own bytes. */

@@ -183,45 +183,50 @@ int tg_client_api(const struct tg_http_request *req)
     return -1;
 }
 
-const char *tg_client_body_problem(enum tg_api api, const cJSON *json)
+static bool string_or_array(struct tg_jv v)
 {
-    if (!cJSON_IsObject(json))
+    return tg_jv_is(v, TG_JV_STRING) || tg_jv_is(v, TG_JV_ARRAY);
+}
+
+const char *tg_client_body_problem(enum tg_api api, struct tg_jv root)
+{
+    if (!tg_jv_is(root, TG_JV_OBJECT))
         return "the request body must be a JSON object";
-    const cJSON *model = cJSON_GetObjectItemCaseSensitive(json, "model");
-    if (!model)
+    struct tg_jv model = tg_jv_get(root, "model");
+    if (tg_jv_is(model, TG_JV_NONE))
         return "\"model\" is missing";
-    if (!cJSON_IsString(model) || model->valuestring[0] == '\0')
+    if (!tg_jv_str_nonempty(model))
         return "\"model\" must be a non-empty string";
-    const cJSON *v;
+    struct tg_jv v;
     switch (api) {
     case TG_API_COMPLETIONS:
-        v = cJSON_GetObjectItemCaseSensitive(json, "prompt");
-        if (!v)
+        v = tg_jv_get(root, "prompt");
+        if (tg_jv_is(v, TG_JV_NONE))
             return "\"prompt\" is missing";
-        if (!cJSON_IsString(v) && !cJSON_IsArray(v))
+        if (!string_or_array(v))
             return "\"prompt\" must be a string or an array";
         break;
     case TG_API_CHAT:
     case TG_API_MESSAGES:
-        v = cJSON_GetObjectItemCaseSensitive(json, "messages");
-        if (!v)
+        v = tg_jv_get(root, "messages");
+        if (tg_jv_is(v, TG_JV_NONE))
             return "\"messages\" is missing";
-        if (!cJSON_IsArray(v))
+        if (!tg_jv_is(v, TG_JV_ARRAY))
             return "\"messages\" must be an array";
         break;
     case TG_API_EMBEDDINGS:
     case TG_API_RESPONSES:
-        v = cJSON_GetObjectItemCaseSensitive(json, "input");
-        if (!v)
+        v = tg_jv_get(root, "input");
+        if (tg_jv_is(v, TG_JV_NONE))
             return "\"input\" is missing";
-        if (!cJSON_IsString(v) && !cJSON_IsArray(v))
+        if (!string_or_array(v))
             return "\"input\" must be a string or an array";
         break;
     case TG_API__COUNT:
         break;
     }
-    v = cJSON_GetObjectItemCaseSensitive(json, "stream");
-    if (v && !cJSON_IsBool(v))
+    v = tg_jv_get(root, "stream");
+    if (!tg_jv_is(v, TG_JV_NONE) && !tg_jv_is(v, TG_JV_TRUE) && !tg_jv_is(v, TG_JV_FALSE))
         return "\"stream\" must be true or false";
     return NULL;
 }
@@ -269,40 +274,50 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
                    "Allow: POST\r\n");
         return;
     }
+    /* The client rules (util/json.h): what the gateway routes on is what the
+     * provider reads. The body is read through views from here on. */
     struct tg_json_error jerr;
-    cJSON *json = tg_json_parse_client(req->body, req->body_len, &jerr);
-    if (!json) {
+    struct tg_json_check_opts rules = {TG_JSON_NO_DUP_KEYS | TG_JSON_NO_ODD_ESCAPES, NULL, NULL};
+    if (!tg_json_check(req->body, req->body_len, &rules, &jerr)) {
         char msg[200];
         snprintf(msg, sizeof(msg), "the request body is not valid JSON (RFC 8259): %s at byte %zu",
                  jerr.what, jerr.offset);
         door_error(gw, x, id, key, 400, "invalid_request", msg, NULL);
         return;
     }
-    const char *problem = tg_client_body_problem((enum tg_api)api, json);
+    struct tg_jv root = tg_jv_root(req->body, req->body_len);
+    const char *problem = tg_client_body_problem((enum tg_api)api, root);
     if (problem) {
-        cJSON_Delete(json);
         door_error(gw, x, id, key, 400, "invalid_request", problem, NULL);
         return;
     }
-    const char *model = tg_json_get_str(json, "model");
-    const struct tg_route_cfg *route = tg_config_route(gw->rt->cfg, model, strlen(model));
-    if (!route) {
-        struct tg_buf msg = TG_BUF_INIT;
-        tg_buf_printf(&msg, "the model \"%.200s\" is not served here (see GET /v1/models)", model);
-        cJSON_Delete(json);
-        door_error(gw, x, id, key, 404, "model_not_found", msg.data, NULL);
-        tg_buf_free(&msg);
-        return;
+    /* The model as it reads: its bytes when it has no escape, else unescaped. */
+    struct tg_jv mv = tg_jv_get(root, "model");
+    struct tg_buf unescaped = TG_BUF_INIT;
+    const char *model;
+    size_t model_len;
+    if (!tg_jv_str_raw(mv, &model, &model_len)) {
+        tg_jv_str_append(mv, &unescaped);
+        model = unescaped.data;
+        model_len = unescaped.len;
     }
-    if (!may_call(key, route)) {
+    const struct tg_route_cfg *route = tg_config_route(gw->rt->cfg, model, model_len);
+    if (!route || !may_call(key, route)) {
         struct tg_buf msg = TG_BUF_INIT;
-        tg_buf_printf(&msg, "the key \"%s\" may not call the model \"%.200s\"", key->name, model);
-        cJSON_Delete(json);
-        door_error(gw, x, id, key, 403, "model_not_allowed", msg.data, NULL);
+        int shown = model_len > 200 ? 200 : (int)model_len;
+        if (!route)
+            tg_buf_printf(&msg, "the model \"%.*s\" is not served here (see GET /v1/models)",
+                          shown, model);
+        else
+            tg_buf_printf(&msg, "the key \"%s\" may not call the model \"%.*s\"", key->name,
+                          shown, model);
+        door_error(gw, x, id, key, route ? 403 : 404,
+                   route ? "model_not_allowed" : "model_not_found", msg.data, NULL);
         tg_buf_free(&msg);
-        return;
+    } else {
+        tg_req_start(gw, x, (enum tg_api)api, route, key, id);
     }
-    tg_req_start(gw, x, (enum tg_api)api, route, key, json, id);
+    tg_buf_free(&unescaped);
 }
 
 /* The connection refused the request itself (malformed, over a limit). */

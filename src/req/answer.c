@@ -200,7 +200,7 @@ void tg_answer_degraded(struct tg_req *r)
     long long created = (long long)time(NULL);
     struct tg_buf chat = TG_BUF_INIT, body = TG_BUF_INIT;
     struct tg_convert conv;
-    tg_convert_init(&conv, r->api, TG_API_CHAT, r->json, false, created);
+    tg_convert_init(&conv, r->api, TG_API_CHAT, &r->doc, false, created);
     if (r->stream) {
         /* The events one by one, as a provider would send them. */
         for (int i = 0; i < 3; i++) {

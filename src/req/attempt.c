@@ -623,8 +623,7 @@ struct tg_attempt *tg_attempt_start(struct tg_req *r, size_t slot, int try_no, b
     }
     struct tg_attempt *a = tg_xcalloc(1, sizeof(*a));
     tg_deferred_init(&a->out_flush, on_out_flush);
-    if (tg_provider_build(d, r->api, r->body, r->body_len, r->json, r->stream, &a->up, why,
-                          why_len) < 0) {
+    if (tg_provider_build(d, r->api, &r->doc, r->stream, &a->up, why, why_len) < 0) {
         tg_log_debug("deployment_ineligible", "request_id=%s deployment=%s reason=%s", r->id,
                      d->name, why);
         tg_upstream_req_free(&a->up);
@@ -648,7 +647,7 @@ struct tg_attempt *tg_attempt_start(struct tg_req *r, size_t slot, int try_no, b
     a->hedge = hedge;
     a->probe = probe;
     a->retry_after_ms = -1;
-    tg_convert_init(&a->conv, r->api, a->up.wire, r->json, a->up.usage_added, (int64_t)time(NULL));
+    tg_convert_init(&a->conv, r->api, a->up.wire, &r->doc, a->up.usage_added, (int64_t)time(NULL));
     a->state = TG_ATTEMPT_RUNNING;
     a->keep_transcript = r->stream && !r->cache_bypass && r->policy->cache.mode != TG_CACHE_OFF;
     a->start_ms = tg_now(&r->gw->loop);

@@ -160,7 +160,7 @@ struct tg_req {
     /* The request. */
     char *body;
     size_t body_len;
-    cJSON *json;
+    struct tg_json_doc doc; /* body, read through views; its tree built when needed */
     bool stream;
     char *passed_header;    /* tg_api_passed_header's value, for pass-through attempts; owned */
     bool validate;          /* chat completions: answers are validated */

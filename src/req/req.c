@@ -884,9 +884,10 @@ static int64_t asked_out_tokens(const struct tg_req *r)
 {
     static const char *const names[] = {"max_tokens", "max_completion_tokens",
                                         "max_output_tokens"};
+    struct tg_jv root = tg_json_doc_root(&r->doc);
     double v;
     for (size_t i = 0; i < 3; i++)
-        if (tg_json_get_num(r->json, names[i], &v) && v >= 0 && v < 1e12)
+        if (tg_jv_num(tg_jv_get(root, names[i]), &v) && v >= 0 && v < 1e12)
             return (int64_t)v;
     return -1;
 }
@@ -1459,7 +1460,7 @@ static void req_free(struct tg_req *r)
     tg_buf_free(&r->kept.body);
     tg_buf_free(&r->dlq.job.line);
     free(r->dlq.message);
-    cJSON_Delete(r->json);
+    tg_json_doc_free(&r->doc);
     free(r->body);
     free(r->passed_header);
     free(r->path);
@@ -1551,8 +1552,7 @@ static const struct tg_http_header *find_header(struct tg_http_exchange *x, cons
 }
 
 void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api api,
-                  const struct tg_route_cfg *route, const struct tg_key_cfg *key, cJSON *json,
-                  const char *id)
+                  const struct tg_route_cfg *route, const struct tg_key_cfg *key, const char *id)
 {
     struct tg_req *r = tg_xcalloc(1, sizeof(*r));
     const struct tg_http_request *hr = tg_http_request(x);
@@ -1562,14 +1562,15 @@ void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api
     tg_runtime_ref(r->rt);
     r->x = x;
     r->api = api;
-    r->json = json;
     r->body = tg_xmemdup0(hr->body, hr->body_len);
     r->body_len = hr->body_len;
-    r->stream = api != TG_API_EMBEDDINGS && tg_json_get_bool(json, "stream", false);
+    r->doc = (struct tg_json_doc){r->body, r->body_len, NULL};
+    r->stream = api != TG_API_EMBEDDINGS &&
+                tg_jv_is(tg_jv_get(tg_json_doc_root(&r->doc), "stream"), TG_JV_TRUE);
     /* SPEC: completions and embeddings are not validated */
     r->validate = api != TG_API_COMPLETIONS && api != TG_API_EMBEDDINGS;
     if (r->validate)
-        tg_expect_from_request(api, json, &r->expect);
+        tg_expect_from_request(api, &r->doc, &r->expect);
     r->first_route = route;
     r->visited = tg_xcalloc(r->rt->cfg->n_routes, sizeof(bool));
     tg_list_init(&r->attempts);

@@ -17,13 +17,12 @@ struct tg_req;
 /* A request id's room, NUL included (ids are at most 64 characters). */
 #define TG_REQ_ID_CAP 80
 
-/* Takes over a checked request: `json` is its parsed body (owned from now
- * on), `route` the route its model names and `key` the auth key it presented
- * (NULL without keys), both in the gateway's current runtime; `id` the
- * request id the door decided (gateway/handler.c). */
+/* Takes over a checked request (its body passed the client rules and
+ * tg_client_body_problem): `route` the route its model names and `key` the
+ * auth key it presented (NULL without keys), both in the gateway's current
+ * runtime; `id` the request id the door decided (gateway/handler.c). */
 void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api api,
-                  const struct tg_route_cfg *route, const struct tg_key_cfg *key, cJSON *json,
-                  const char *id);
+                  const struct tg_route_cfg *route, const struct tg_key_cfg *key, const char *id);
 
 /* The client went away (server on_abort). */
 void tg_req_client_gone(struct tg_req *r);

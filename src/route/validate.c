@@ -28,9 +28,24 @@ static void expect_format(const cJSON *format, const cJSON *schema_holder, struc
     }
 }
 
-void tg_expect_from_request(enum tg_api api, const cJSON *request, struct tg_expect *out)
+/* The member of a request that says what the answer must be, by API. */
+static const char *expectation_member(enum tg_api api)
+{
+    switch (api) {
+    case TG_API_CHAT: return "response_format";
+    case TG_API_RESPONSES: return "text";
+    case TG_API_MESSAGES: return "tools";
+    default: return NULL;
+    }
+}
+
+void tg_expect_from_request(enum tg_api api, struct tg_json_doc *doc, struct tg_expect *out)
 {
     *out = (struct tg_expect){false, NULL, NULL};
+    const char *member = expectation_member(api);
+    if (!member || tg_jv_is(tg_jv_get(tg_json_doc_root(doc), member), TG_JV_NONE))
+        return; /* most requests: no tree to build */
+    const cJSON *request = tg_json_doc_tree(doc);
     if (api == TG_API_CHAT) {
         const cJSON *rf = tg_fmt_get(request, "response_format");
         expect_format(rf, tg_fmt_get(rf, "json_schema"), out);

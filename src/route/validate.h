@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "formats/api.h"
 #include "formats/read.h"
+#include "util/json.h"
 
 enum tg_invalid {
     TG_VALID = 0,
@@ -37,7 +38,9 @@ struct tg_expect {
 /* Reads what a request of `api` asks: chat's response_format json_object /
  * json_schema, Responses' text.format json_object / json_schema (the schema
  * inside the format), Messages' tools. */
-void tg_expect_from_request(enum tg_api api, const cJSON *request, struct tg_expect *out);
+/* The request's tree is built only when it holds one of those members: out
+ * then borrows from it, and lives as long as the request's doc. */
+void tg_expect_from_request(enum tg_api api, struct tg_json_doc *request, struct tg_expect *out);
 
 struct tg_verdict {
     enum tg_invalid invalid;

@@ -13,11 +13,15 @@
 #include "util/json.h"
 
 /* The request body with its "model" value replaced, the rest byte for byte. */
-static void body_with_model(const char *body, size_t len, const char *model, struct tg_buf *out)
+static void body_with_model(const struct tg_json_doc *request, const char *model,
+                            struct tg_buf *out)
 {
-    size_t start, end;
+    const char *body = request->text;
+    size_t len = request->len;
     tg_buf_reserve(out, len + strlen(model) + 16);
-    if (tg_json_find_member(body, len, "model", &start, &end)) {
+    struct tg_jv old = tg_jv_get(tg_json_doc_root(request), "model");
+    if (old.type != TG_JV_NONE) {
+        size_t start = (size_t)(old.p - body), end = start + old.len;
         tg_buf_append(out, body, start);
         tg_buf_json_str(out, model, strlen(model));
         tg_buf_append(out, body + end, len - end);
@@ -30,9 +34,14 @@ static void body_with_model(const char *body, size_t len, const char *model, str
  * not ask for it asks upstream: include_usage is set in its stream_options
  * (kept as they are otherwise), or a stream_options member is added. False
  * when the client asked already, or the body cannot be edited safely. */
-static bool ask_for_usage(struct tg_buf *body, const cJSON *json)
+static bool ask_for_usage(struct tg_buf *body, struct tg_json_doc *request)
 {
-    const cJSON *so = cJSON_GetObjectItemCaseSensitive(json, "stream_options");
+    const cJSON *so = NULL;
+    if (tg_jv_get(tg_json_doc_root(request), "stream_options").type != TG_JV_NONE) {
+        so = cJSON_GetObjectItemCaseSensitive(tg_json_doc_tree(request), "stream_options");
+        if (!so)
+            return false; /* out of memory: asked for nothing */
+    }
     if (so && !cJSON_IsObject(so) && !cJSON_IsNull(so))
         return false; /* the provider will say what it thinks of it */
     if (tg_json_get_bool(so, "include_usage", false))
@@ -140,12 +149,17 @@ static int messages_from_responses(const cJSON *json, const struct tg_deployment
 /* The body in the wire's format: the client's bytes with "model" replaced
  * when the provider speaks the client's format, else translated. */
 static int build_body(const struct tg_deployment_cfg *dep, enum tg_api client, enum tg_api wire,
-                      const char *body, size_t body_len, const cJSON *json,
-                      struct tg_upstream_req *out, char *why, size_t why_len)
+                      struct tg_json_doc *request, struct tg_upstream_req *out, char *why,
+                      size_t why_len)
 {
     if (client == wire) {
-        body_with_model(body, body_len, dep->model, &out->body);
+        body_with_model(request, dep->model, &out->body);
         return 0;
+    }
+    const cJSON *json = tg_json_doc_tree(request);
+    if (!json) {
+        snprintf(why, why_len, "translation"); /* out of memory */
+        return -1;
     }
     switch (wire) {
     case TG_API_MESSAGES:
@@ -172,9 +186,9 @@ static const int mock_apis[TG_API__COUNT] = {
     [TG_API_RESPONSES] = TG_MOCK_API_RESPONSES,
 };
 
-int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api, const char *body,
-                      size_t body_len, const cJSON *json, bool stream,
-                      struct tg_upstream_req *out, char *why, size_t why_len)
+int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api,
+                      struct tg_json_doc *request, bool stream, struct tg_upstream_req *out,
+                      char *why, size_t why_len)
 {
     const struct tg_provider_cfg *p = dep->provider;
     memset(out, 0, sizeof(*out));
@@ -184,7 +198,7 @@ int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api, cons
         return -1;
     }
     out->wire = wire;
-    if (build_body(dep, api, wire, body, body_len, json, out, why, why_len) < 0)
+    if (build_body(dep, api, wire, request, out, why, why_len) < 0)
         return -1;
     /* A chat client's chat stream is asked for its usage here; translated
      * requests ask for it themselves. */
@@ -197,7 +211,7 @@ int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api, cons
             drop_stream_options(&out->body); /* a translator asked for usage */
     }
     if (usage)
-        out->usage_added = ask_for_usage(&out->body, json);
+        out->usage_added = ask_for_usage(&out->body, request);
     return 0;
 }
 

@@ -19,6 +19,7 @@
 #include "config/config.h"
 #include "core/buf.h"
 #include "formats/api.h"
+#include "util/json.h"
 
 /* What every call of one provider in one wire API shares, built once per
  * runtime: the URL, and the headers (content type, keys, the configured
@@ -54,9 +55,9 @@ void tg_provider_plan_free(struct tg_provider_plan *plan);
 
 /* Builds the request's body; returns 0, or -1 with a reason when this
  * provider cannot serve this request (the deployment is then skipped). */
-int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api, const char *body,
-                      size_t body_len, const cJSON *json, bool stream,
-                      struct tg_upstream_req *out, char *why, size_t why_len);
+int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api,
+                      struct tg_json_doc *request, bool stream, struct tg_upstream_req *out,
+                      char *why, size_t why_len);
 /* The attempt's header list: x-request-id (SPEC section 3) and, when
  * passed_name is not NULL, the client's header passed along, in front of
  * the plan's headers. Nothing of the plan is copied; the list lives as long

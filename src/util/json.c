@@ -45,6 +45,20 @@ cJSON *tg_json_parse_generated(const char *p, size_t len)
     return parse(p, len, 0, NULL);
 }
 
+const cJSON *tg_json_doc_tree(struct tg_json_doc *d)
+{
+    /* The text passed the client rules: nothing for cJSON to refuse. */
+    if (!d->tree)
+        d->tree = cJSON_ParseWithLength(d->text, d->len);
+    return d->tree;
+}
+
+void tg_json_doc_free(struct tg_json_doc *d)
+{
+    cJSON_Delete(d->tree);
+    d->tree = NULL;
+}
+
 const char *tg_json_get_str(const cJSON *obj, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);

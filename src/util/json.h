@@ -11,6 +11,7 @@
 
 #include "core/buf.h"
 #include "util/json_scan.h"
+#include "util/json_view.h"
 
 /* Strict JSON (json_scan.h) parsed by cJSON, with rules that depend on whose
  * text it is. Each returns NULL unless p[0..len) follows them.
@@ -30,6 +31,25 @@ cJSON *tg_json_parse_provider(const char *p, size_t len);
  * arguments): a model may name a key twice; cJSON keeps both and its
  * lookups find the first. Odd escapes as for a provider. */
 cJSON *tg_json_parse_generated(const char *p, size_t len);
+
+/* A client's request body as the gateway reads it: text that passed the
+ * client rules, read through views on the data path, and its cJSON tree,
+ * built on the first ask by what needs the document (a translation, a
+ * schema to validate against, an edit of stream_options). A chat request
+ * passed through never builds it. */
+struct tg_json_doc {
+    const char *text;
+    size_t len;
+    cJSON *tree;
+};
+
+static inline struct tg_jv tg_json_doc_root(const struct tg_json_doc *d)
+{
+    return tg_jv_root(d->text, d->len);
+}
+/* The tree (built now if need be); NULL only when memory ran out. */
+const cJSON *tg_json_doc_tree(struct tg_json_doc *d);
+void tg_json_doc_free(struct tg_json_doc *d);
 
 /* Member `key` of an object when it has the wanted type; NULL otherwise. */
 const char *tg_json_get_str(const cJSON *obj, const char *key);

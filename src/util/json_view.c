@@ -180,6 +180,15 @@ bool tg_jv_str_eq(struct tg_jv v, const char *s)
     return tg_json_unesc_next(&u) < 0;
 }
 
+bool tg_jv_str_raw(struct tg_jv v, const char **p, size_t *n)
+{
+    if (v.type != TG_JV_STRING || has_escape(v))
+        return false;
+    *p = v.p + 1;
+    *n = v.len - 2;
+    return true;
+}
+
 bool tg_jv_str_nonempty(struct tg_jv v)
 {
     if (v.type != TG_JV_STRING)

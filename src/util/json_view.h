@@ -72,6 +72,9 @@ void tg_jv_str_append(struct tg_jv v, struct tg_buf *out);
 /* What a string reads as, NUL-terminated and cut to fit out[0..cap); ""
  * for any other value. Returns the length written. */
 size_t tg_jv_str_copy(struct tg_jv v, char *out, size_t cap);
+/* A string that reads as its own bytes (it has no escape): *p and *n are
+ * those bytes, inside the text. False for any other value, or with an escape. */
+bool tg_jv_str_raw(struct tg_jv v, const char **p, size_t *n);
 /* A number's value, as cJSON reads it. */
 bool tg_jv_num(struct tg_jv v, double *out);
 

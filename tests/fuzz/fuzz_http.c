@@ -33,15 +33,16 @@ static void on_request(struct tg_http_exchange *x, void *ctx)
         tg_http_respond_error(x, 404, "not_found", "no endpoint", NULL);
         return;
     }
-    cJSON *json = tg_json_parse_client(req->body, req->body_len, NULL);
-    const char *problem = json ? tg_client_body_problem((enum tg_api)api, json) : "not JSON";
+    struct tg_json_check_opts rules = {TG_JSON_NO_DUP_KEYS | TG_JSON_NO_ODD_ESCAPES, NULL, NULL};
+    struct tg_jv root = tg_jv_root(req->body, req->body_len);
+    const char *problem = tg_json_check(req->body, req->body_len, &rules, NULL)
+                              ? tg_client_body_problem((enum tg_api)api, root)
+                              : "not JSON";
     if (problem) {
-        cJSON_Delete(json);
         tg_http_respond_error(x, 400, "invalid_request", problem, NULL);
         return;
     }
-    bool stream = tg_json_get_bool(json, "stream", false);
-    cJSON_Delete(json);
+    bool stream = tg_jv_is(tg_jv_get(root, "stream"), TG_JV_TRUE);
     static const char h[] = "Content-Type: application/json\r\n";
     if (!stream) {
         tg_http_respond(x, 200, h, sizeof(h) - 1, req->body, req->body_len);

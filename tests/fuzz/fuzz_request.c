@@ -72,14 +72,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *body = malloc(len ? len : 1);
     memcpy(body, data + 1, len);
 
+    /* The door (gateway/handler.c): the client rules, then the body read
+     * through views. */
     cJSON *json = tg_json_parse_client(body, len, NULL);
-    if (!json || tg_client_body_problem(api, json)) {
+    struct tg_json_check_opts rules = {TG_JSON_NO_DUP_KEYS | TG_JSON_NO_ODD_ESCAPES, NULL, NULL};
+    bool checked = tg_json_check(body, len, &rules, NULL);
+    FUZZ_CHECK(checked == (json != NULL), "the check and cJSON disagree on the body");
+    if (!checked || tg_client_body_problem(api, tg_jv_root(body, len))) {
         cJSON_Delete(json);
         free(body);
         return 0; /* 400 */
     }
     const char *model = tg_json_get_str(json, "model");
     FUZZ_CHECK(model && model[0], "a body without a model passed the checks");
+    char viewed[256];
+    size_t n = tg_jv_str_copy(tg_jv_get(tg_jv_root(body, len), "model"), viewed, sizeof(viewed));
+    FUZZ_CHECK(strncmp(viewed, model, n) == 0 && (n == sizeof(viewed) - 1 || !model[n]),
+               "the door routes on %s, the tree reads %s", viewed, model);
     /* Whichever route it names (404 when none), the splice is the same: run
      * every deployment of the one route. */
     (void)tg_config_route(cfg, model, strlen(model));
@@ -88,12 +97,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < route->n_deployments; i++) {
         const struct tg_deployment_cfg *dep = route->deployments[i];
         struct tg_upstream_req out;
+        struct tg_json_doc doc = {body, len, NULL};
         char why[64] = "";
-        if (tg_provider_build(dep, api, body, len, json, stream, &out, why, sizeof(why)) == 0)
+        if (tg_provider_build(dep, api, &doc, stream, &out, why, sizeof(why)) == 0)
             check_sent(dep, &out.body);
         else
             FUZZ_CHECK(why[0] != '\0', "%s: refused without a reason", dep->name);
         tg_upstream_req_free(&out);
+        tg_json_doc_free(&doc);
     }
     cJSON_Delete(json);
     free(body);

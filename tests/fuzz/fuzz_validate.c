@@ -31,11 +31,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t ans_len = len - req_len - (nul ? 1 : 0);
 
     cJSON *request = tg_json_parse_client(p, req_len, NULL);
+    struct tg_json_doc doc = {p, req_len, NULL};
     cJSON *answer = tg_json_parse_provider(ans, ans_len);
     enum tg_api api = (enum tg_api)((data[0] >> 5) % TG_API__COUNT);
     struct tg_expect expect = {false, NULL, NULL};
     if (request)
-        tg_expect_from_request(api, request, &expect);
+        tg_expect_from_request(api, &doc, &expect);
     struct tg_answer_facts f;
     int rc = tg_read_answer(api, ans, ans_len, &f);
     /* the reader checks the text as strictly as a provider's answer is parsed */
@@ -65,6 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     free(content);
     cJSON_Delete(request);
+    tg_json_doc_free(&doc);
     cJSON_Delete(answer);
     return 0;
 }

@@ -27,6 +27,10 @@
 #define MSGS TG_API_MESSAGES
 #define RESP TG_API_RESPONSES
 
+
+/* The request as the converter asks for it: its tree, already built. */
+#define DOC(tree) (&(struct tg_json_doc){NULL, 0, (cJSON *)(tree)})
+
 static const char *api_name(enum tg_api a)
 {
     return a == CHAT ? "chat" : a == MSGS ? "messages" : "responses";
@@ -145,7 +149,7 @@ static cJSON *convert_answer(enum tg_api client, enum tg_api wire, const char *b
     cJSON *req = parse_q(request_for(client));
     char *body = q(body_q);
     struct tg_convert c;
-    tg_convert_init(&c, client, wire, req, false, 1700000000);
+    tg_convert_init(&c, client, wire, DOC(req), false, 1700000000);
     *rc = tg_convert_answer(&c, body, strlen(body), out);
     tg_convert_free(&c);
     free(body);
@@ -222,13 +226,13 @@ static void test_answer_ids_round_trip(void **state)
     char *chat = q(CHAT_ANSWER("tool_calls"));
     struct tg_buf msgs = TG_BUF_INIT, back = TG_BUF_INIT, resp = TG_BUF_INIT;
     struct tg_convert c;
-    tg_convert_init(&c, MSGS, CHAT, req, false, 1);
+    tg_convert_init(&c, MSGS, CHAT, DOC(req), false, 1);
     assert_int_equal(tg_convert_answer(&c, chat, strlen(chat), &msgs), 0);
     tg_convert_free(&c);
-    tg_convert_init(&c, CHAT, MSGS, req, false, 1);
+    tg_convert_init(&c, CHAT, MSGS, DOC(req), false, 1);
     assert_int_equal(tg_convert_answer(&c, msgs.data, msgs.len, &back), 0);
     tg_convert_free(&c);
-    tg_convert_init(&c, RESP, MSGS, req, false, 1);
+    tg_convert_init(&c, RESP, MSGS, DOC(req), false, 1);
     assert_int_equal(tg_convert_answer(&c, msgs.data, msgs.len, &resp), 0);
     tg_convert_free(&c);
     cJSON *m = cJSON_Parse(msgs.data), *b = cJSON_Parse(back.data), *r = cJSON_Parse(resp.data);
@@ -286,7 +290,7 @@ static cJSON *convert_error(enum tg_api client, enum tg_api wire, const char *bo
 {
     struct tg_convert c;
     cJSON *req = parse_q(request_for(client));
-    tg_convert_init(&c, client, wire, req, false, 1);
+    tg_convert_init(&c, client, wire, DOC(req), false, 1);
     tg_convert_error(&c, body, strlen(body), status, out);
     tg_convert_free(&c);
     cJSON_Delete(req);
@@ -627,7 +631,7 @@ static void run_stream(enum tg_api client, enum tg_api wire, const cJSON *req, b
     memset(r, 0, sizeof(*r));
     r->limited = limited;
     r->limit = limit;
-    tg_convert_init(&r->c, client, wire, req, usage_added, 1234);
+    tg_convert_init(&r->c, client, wire, DOC(req), usage_added, 1234);
     struct tg_sse_parser p;
     tg_sse_init(&p, 1 << 16);
     size_t from[2] = {0, cut}, to[2] = {cut, len};
@@ -1280,7 +1284,7 @@ static void test_stream_end_without_done(void **state)
     /* a Messages wire always sends message_stop: nothing is owed */
     cJSON *req = parse_q(RESP_REQ);
     struct tg_convert c;
-    tg_convert_init(&c, RESP, MSGS, req, false, 1);
+    tg_convert_init(&c, RESP, MSGS, DOC(req), false, 1);
     struct tg_buf out = TG_BUF_INIT;
     tg_convert_end(&c, &out);
     assert_int_equal(out.len, 0);
