@@ -121,27 +121,31 @@ static void add_call(struct tg_answer_facts *f, struct tg_jv name, struct tg_jv 
         tg_jv_is(arguments, TG_JV_STRING) ? arguments : TG_JV_ABSENT};
 }
 
-static void read_chat(enum tg_api api, struct tg_jv root, struct tg_answer_facts *f)
+static void read_chat(enum tg_api api, struct tg_jv choices, struct tg_answer_facts *f)
 {
-    struct tg_jv choice = tg_jv_at(get(root, "choices"), 0);
-    tg_jv_str_copy(get(choice, "finish_reason"), f->finish, sizeof(f->finish));
+    /* Each object walked once: the answer's bytes are most of its cost. */
+    static const char *const choice_keys[] = {"finish_reason", "text", "message"};
+    static const char *const message_keys[] = {"content", "refusal", "tool_calls",
+                                               "function_call"};
+    struct tg_jv c[3], m[4];
+    tg_jv_pick(tg_jv_at(choices, 0), choice_keys, 3, c);
+    tg_jv_str_copy(c[0], f->finish, sizeof(f->finish));
     if (api == TG_API_COMPLETIONS) {
-        add_text(f, get(choice, "text"));
+        add_text(f, c[1]);
         return;
     }
-    struct tg_jv message = get(choice, "message");
-    add_text(f, get(message, "content"));
-    f->refusal = tg_jv_str_nonempty(get(message, "refusal"));
+    tg_jv_pick(c[2], message_keys, 4, m);
+    add_text(f, m[0]);
+    f->refusal = tg_jv_str_nonempty(m[1]);
     struct tg_jv_iter it;
     struct tg_jv call;
-    iter_array(&it, get(message, "tool_calls"));
+    iter_array(&it, m[2]);
     while (tg_jv_next(&it, NULL, &call)) {
         struct tg_jv fn = get(call, "function");
         add_call(f, get(fn, "name"), TG_JV_ABSENT, get(fn, "arguments"));
     }
-    struct tg_jv legacy = get(message, "function_call");
-    if (tg_jv_is(legacy, TG_JV_OBJECT))
-        add_call(f, get(legacy, "name"), TG_JV_ABSENT, get(legacy, "arguments"));
+    if (tg_jv_is(m[3], TG_JV_OBJECT))
+        add_call(f, get(m[3], "name"), TG_JV_ABSENT, get(m[3], "arguments"));
 }
 
 static int read_message(struct tg_jv root, struct tg_answer_facts *f)
@@ -231,12 +235,14 @@ int tg_read_answer(enum tg_api api, const char *body, size_t len, struct tg_answ
         return -1;
     /* OpenAI's and Anthropic's error bodies both hold an "error" member;
      * a Responses answer holds "error": null. */
-    struct tg_jv err = get(root, "error");
-    f->error = err.type != TG_JV_NONE && err.type != TG_JV_NULL;
-    tg_read_usage(get(root, "usage"), &f->usage);
+    static const char *const keys[] = {"error", "usage", "choices"};
+    struct tg_jv k[3];
+    tg_jv_pick(root, keys, 3, k);
+    f->error = k[0].type != TG_JV_NONE && k[0].type != TG_JV_NULL;
+    tg_read_usage(k[1], &f->usage);
     switch (api) {
     case TG_API_CHAT:
-    case TG_API_COMPLETIONS: read_chat(api, root, f); return 0;
+    case TG_API_COMPLETIONS: read_chat(api, k[2], f); return 0;
     case TG_API_MESSAGES: return read_message(root, f);
     case TG_API_RESPONSES: return read_response(root, f);
     case TG_API_EMBEDDINGS:

@@ -192,7 +192,10 @@ const char *tg_client_body_problem(enum tg_api api, struct tg_jv root)
 {
     if (!tg_jv_is(root, TG_JV_OBJECT))
         return "the request body must be a JSON object";
-    struct tg_jv model = tg_jv_get(root, "model");
+    static const char *const keys[] = {"model", "prompt", "messages", "input", "stream"};
+    struct tg_jv m[5];
+    tg_jv_pick(root, keys, 5, m);
+    struct tg_jv model = m[0];
     if (tg_jv_is(model, TG_JV_NONE))
         return "\"model\" is missing";
     if (!tg_jv_str_nonempty(model))
@@ -200,7 +203,7 @@ const char *tg_client_body_problem(enum tg_api api, struct tg_jv root)
     struct tg_jv v;
     switch (api) {
     case TG_API_COMPLETIONS:
-        v = tg_jv_get(root, "prompt");
+        v = m[1];
         if (tg_jv_is(v, TG_JV_NONE))
             return "\"prompt\" is missing";
         if (!string_or_array(v))
@@ -208,7 +211,7 @@ const char *tg_client_body_problem(enum tg_api api, struct tg_jv root)
         break;
     case TG_API_CHAT:
     case TG_API_MESSAGES:
-        v = tg_jv_get(root, "messages");
+        v = m[2];
         if (tg_jv_is(v, TG_JV_NONE))
             return "\"messages\" is missing";
         if (!tg_jv_is(v, TG_JV_ARRAY))
@@ -216,7 +219,7 @@ const char *tg_client_body_problem(enum tg_api api, struct tg_jv root)
         break;
     case TG_API_EMBEDDINGS:
     case TG_API_RESPONSES:
-        v = tg_jv_get(root, "input");
+        v = m[3];
         if (tg_jv_is(v, TG_JV_NONE))
             return "\"input\" is missing";
         if (!string_or_array(v))
@@ -225,7 +228,7 @@ const char *tg_client_body_problem(enum tg_api api, struct tg_jv root)
     case TG_API__COUNT:
         break;
     }
-    v = tg_jv_get(root, "stream");
+    v = m[4];
     if (!tg_jv_is(v, TG_JV_NONE) && !tg_jv_is(v, TG_JV_TRUE) && !tg_jv_is(v, TG_JV_FALSE))
         return "\"stream\" must be true or false";
     return NULL;

@@ -884,10 +884,11 @@ static int64_t asked_out_tokens(const struct tg_req *r)
 {
     static const char *const names[] = {"max_tokens", "max_completion_tokens",
                                         "max_output_tokens"};
-    struct tg_jv root = tg_json_doc_root(&r->doc);
+    struct tg_jv found[3];
+    tg_jv_pick(tg_json_doc_root(&r->doc), names, 3, found);
     double v;
     for (size_t i = 0; i < 3; i++)
-        if (tg_jv_num(tg_jv_get(root, names[i]), &v) && v >= 0 && v < 1e12)
+        if (tg_jv_num(found[i], &v) && v >= 0 && v < 1e12)
             return (int64_t)v;
     return -1;
 }
@@ -895,9 +896,8 @@ static int64_t asked_out_tokens(const struct tg_req *r)
 /* The answer's most tokens, or 1024 when the request sets none (embeddings
  * have no output). SPEC section 8 uses it for both the tpm estimate and the
  * worst-case cost. */
-static int64_t max_out_tokens(const struct tg_req *r)
+static int64_t max_out_tokens(const struct tg_req *r, int64_t asked)
 {
-    int64_t asked = asked_out_tokens(r);
     return asked >= 0 ? asked : r->api == TG_API_EMBEDDINGS ? 0 : 1024;
 }
 
@@ -1596,8 +1596,9 @@ void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api
         r->passed_header = tg_xmemdup0(h->value, h->value_len);
     h = find_header(x, "x-tailgate-cache");
     r->cache_bypass = h && h->value_len == 2 && strncasecmp(h->value, "no", 2) == 0;
-    r->max_out_tokens = max_out_tokens(r);
-    r->context_need = tg_limits_estimate_tokens(r->body_len, asked_out_tokens(r), 0);
+    int64_t asked_out = asked_out_tokens(r);
+    r->max_out_tokens = max_out_tokens(r, asked_out);
+    r->context_need = tg_limits_estimate_tokens(r->body_len, asked_out, 0);
     double asked = 0;
     h = find_header(x, "x-tailgate-max-cost-usd");
     bool bad_ceiling = h && !parse_usd(h->value, h->value_len, &asked);

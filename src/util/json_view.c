@@ -15,21 +15,17 @@ static const char *skip_ws(const char *p, const char *end)
     return p;
 }
 
-/* Past the string token that opens at p (its quote). */
+/* Past the string token that opens at p (its quote). A byte loop: most
+ * strings of an answer or a request are short, where memchr's call costs
+ * more than the scan. */
 static const char *skip_string(const char *p, const char *end)
 {
     p++;
     while (p < end) {
-        const char *q = memchr(p, '"', (size_t)(end - p));
-        if (!q)
-            return end;
-        /* The quote ends the string unless an odd run of backslashes escapes it. */
-        size_t slashes = 0;
-        while (q - slashes > p && q[-1 - (ptrdiff_t)slashes] == '\\')
-            slashes++;
-        if (slashes % 2 == 0)
-            return q + 1;
-        p = q + 1;
+        char b = *p;
+        if (b == '"')
+            return p + 1;
+        p += b == '\\' ? 2 : 1; /* checked text: an escape is whole */
     }
     return end;
 }
@@ -72,7 +68,8 @@ static struct tg_jv value_at(const char *p, const char *end)
     default:
         v.type = TG_JV_NUMBER;
         q = p;
-        while (q < end && (strchr("0123456789+-.eE", *q) && *q))
+        while (q < end && ((*q >= '0' && *q <= '9') || *q == '-' || *q == '+' || *q == '.' ||
+                           *q == 'e' || *q == 'E'))
             q++;
         break;
     }
@@ -139,6 +136,26 @@ struct tg_jv tg_jv_get(struct tg_jv v, const char *key)
     return TG_JV_ABSENT;
 }
 
+void tg_jv_pick(struct tg_jv v, const char *const *keys, size_t n, struct tg_jv *out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = TG_JV_ABSENT;
+    if (v.type != TG_JV_OBJECT)
+        return;
+    struct tg_jv_iter it;
+    struct tg_jv k, val;
+    size_t found = 0;
+    tg_jv_iter_init(&it, v);
+    while (found < n && tg_jv_next(&it, &k, &val)) {
+        for (size_t i = 0; i < n; i++) {
+            if (out[i].type == TG_JV_NONE && tg_jv_str_eq(k, keys[i])) {
+                out[i] = val; /* a key asked twice gets it twice */
+                found++;
+            }
+        }
+    }
+}
+
 struct tg_jv tg_jv_at(struct tg_jv v, size_t index)
 {
     if (v.type != TG_JV_ARRAY)
@@ -169,9 +186,13 @@ bool tg_jv_str_eq(struct tg_jv v, const char *s)
 {
     if (v.type != TG_JV_STRING)
         return false;
-    size_t n = strlen(s);
-    if (!has_escape(v))
-        return v.len - 2 == n && memcmp(v.p + 1, s, n) == 0;
+    size_t n = strlen(s), raw = v.len - 2;
+    /* Unescaping only shortens: equal raw bytes decide unless s itself
+     * holds a backslash, and raw bytes shorter than s never read as it. */
+    if (raw == n && memcmp(v.p + 1, s, n) == 0)
+        return memchr(s, '\\', n) == NULL;
+    if (raw <= n || !has_escape(v))
+        return false;
     struct tg_json_unesc u;
     tg_json_unesc_init(&u, v.p, 0, v.len);
     for (size_t i = 0; i < n; i++)

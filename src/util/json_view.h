@@ -42,6 +42,10 @@ struct tg_jv tg_jv_root(const char *text, size_t len);
 /* Member `key` of an object (its first, as cJSON finds it); absent when v
  * is not an object or has no such member. */
 struct tg_jv tg_jv_get(struct tg_jv v, const char *key);
+/* Members keys[0..n) of an object in one walk (out[i] absent when not
+ * there, or when v is not an object): what several tg_jv_get calls find,
+ * at the cost of one. */
+void tg_jv_pick(struct tg_jv v, const char *const *keys, size_t n, struct tg_jv *out);
 /* Element `index` of an array; absent when v is not an array or is shorter. */
 struct tg_jv tg_jv_at(struct tg_jv v, size_t index);
 

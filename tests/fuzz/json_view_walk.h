@@ -200,6 +200,20 @@ static inline void jv_walk_lookup(struct jv_walk *w, struct tg_jv v, const cJSON
         jv_walk_fail(w, "get(\"%s\") is not member %zu, which cJSON finds", name, k);
 }
 
+/* tg_jv_pick finds, in one walk, what tg_jv_get finds key by key: the
+ * name asked, with a name that is absent and one of cJSON's around it. */
+static inline void jv_walk_pick(struct jv_walk *w, struct tg_jv v, const cJSON *c,
+                                const char *name)
+{
+    const char *keys[3] = {"\001absent", name, c && c->child && c->child->string
+                                                     ? c->child->string : "\001other"};
+    struct tg_jv got[3];
+    tg_jv_pick(v, keys, 3, got);
+    for (size_t i = 0; i < 3; i++)
+        if (!jv_walk_same(got[i], tg_jv_get(v, keys[i])))
+            jv_walk_fail(w, "pick(\"%s\") is not get(\"%s\")", keys[i], keys[i]);
+}
+
 /* A few indices of an array: every one would be quadratic. */
 static inline bool jv_walk_sampled(size_t i)
 {
@@ -269,6 +283,8 @@ static inline void jv_walk_object(struct jv_walk *w, struct tg_jv v, const cJSON
         }
         if (!w->bad)
             jv_walk_lookup(w, v, c, child->string);
+        if (!w->bad && i < 8)
+            jv_walk_pick(w, v, c, child->string);
         if (!w->bad && i < 8) {
             /* names near this one: absent or found as cJSON finds them */
             size_t n = strlen(child->string);
