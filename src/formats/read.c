@@ -45,6 +45,37 @@ static bool checked(const char *p, size_t len)
     return len > 0 && tg_json_check(p, len, &strict, NULL);
 }
 
+/* Top-level members picked up by the check's own pass over the text, so
+ * the root is not walked again: keys[i]'s value in out[i] (absent when not
+ * there). No key is named twice in a provider's checked text. */
+struct members {
+    const char *const *keys;
+    size_t n;
+    struct tg_jv *out;
+};
+
+static void on_member(void *ctx, const char *text, const struct tg_json_member *m)
+{
+    struct members *ms = ctx;
+    for (size_t i = 0; i < ms->n; i++) {
+        if (tg_jv_str_eq(tg_jv_span(text + m->key_start, m->key_end - m->key_start),
+                         ms->keys[i])) {
+            ms->out[i] = tg_jv_span(text + m->value_start, m->value_end - m->value_start);
+            return;
+        }
+    }
+}
+
+static bool checked_members(const char *p, size_t len, const char *const *keys, size_t n,
+                            struct tg_jv *out)
+{
+    struct members ms = {keys, n, out};
+    for (size_t i = 0; i < n; i++)
+        out[i] = TG_JV_ABSENT;
+    struct tg_json_check_opts strict = {TG_JSON_NO_DUP_KEYS, on_member, &ms};
+    return len > 0 && tg_json_check(p, len, &strict, NULL);
+}
+
 static void set_finish(char *finish, const char *s)
 {
     snprintf(finish, TG_READ_FINISH_MAX, "%s", s);
@@ -228,16 +259,15 @@ static int read_response(struct tg_jv root, struct tg_answer_facts *f)
 int tg_read_answer(enum tg_api api, const char *body, size_t len, struct tg_answer_facts *f)
 {
     memset(f, 0, sizeof(*f));
-    if (!checked(body, len))
-        return -1;
-    struct tg_jv root = tg_jv_root(body, len);
-    if (!tg_jv_is(root, TG_JV_OBJECT))
-        return -1;
     /* OpenAI's and Anthropic's error bodies both hold an "error" member;
      * a Responses answer holds "error": null. */
     static const char *const keys[] = {"error", "usage", "choices"};
     struct tg_jv k[3];
-    tg_jv_pick(root, keys, 3, k);
+    if (!checked_members(body, len, keys, 3, k))
+        return -1;
+    struct tg_jv root = tg_jv_root(body, len);
+    if (!tg_jv_is(root, TG_JV_OBJECT))
+        return -1;
     f->error = k[0].type != TG_JV_NONE && k[0].type != TG_JV_NULL;
     tg_read_usage(k[1], &f->usage);
     switch (api) {
@@ -317,51 +347,28 @@ static enum tg_fmt_result chat_event(const char *event, const char *data, size_t
         return len ? fail_with(data, len, chat_error, error_json) : TG_FMT_BAD;
     if (len == 6 && memcmp(data, "[DONE]", 6) == 0)
         return TG_FMT_DONE;
-    if (!checked(data, len))
+    static const char *const keys[] = {"error", "usage", "choices"};
+    static const char *const choice_keys[] = {"delta", "finish_reason", "text"};
+    static const char *const delta_keys[] = {"content", "tool_calls", "refusal"};
+    struct tg_jv root[3];
+    if (!checked_members(data, len, keys, 3, root))
         return TG_FMT_BAD;
-    struct tg_jv root = tg_jv_root(data, len), usage = TG_JV_ABSENT, choices = TG_JV_ABSENT;
-    struct tg_jv_iter it;
-    struct tg_jv key, value;
-    tg_jv_iter_init(&it, root);
-    while (tg_jv_next(&it, &key, &value)) {
-        /* Each member once (no key is named twice in checked text). */
-        if (tg_jv_str_eq(key, "error")) {
-            if (value.type != TG_JV_NULL)
-                return fail_with(data, len, chat_error, error_json);
-        } else if (tg_jv_str_eq(key, "usage")) {
-            usage = value;
-        } else if (tg_jv_str_eq(key, "choices")) {
-            choices = value;
-        }
-    }
+    if (root[0].type != TG_JV_NONE && root[0].type != TG_JV_NULL)
+        return fail_with(data, len, chat_error, error_json);
+    struct tg_jv usage = root[1], choices = root[2];
     if (tg_jv_is(usage, TG_JV_OBJECT)) {
         f->usage = usage;
         f->usage_only = tg_jv_is(choices, TG_JV_ARRAY) && tg_jv_is_empty(choices);
     }
+    struct tg_jv_iter it;
     struct tg_jv choice;
     iter_array(&it, choices);
     for (bool first = true; tg_jv_next(&it, NULL, &choice); first = false) {
-        struct tg_jv delta = TG_JV_ABSENT, finish = TG_JV_ABSENT, text = TG_JV_ABSENT;
-        struct tg_jv_iter members;
-        tg_jv_iter_init(&members, choice);
-        while (tg_jv_next(&members, &key, &value)) {
-            if (tg_jv_str_eq(key, "delta"))
-                delta = value;
-            else if (tg_jv_str_eq(key, "finish_reason"))
-                finish = value;
-            else if (tg_jv_str_eq(key, "text"))
-                text = value;
-        }
-        struct tg_jv content = TG_JV_ABSENT, calls = TG_JV_ABSENT, refusal = TG_JV_ABSENT;
-        tg_jv_iter_init(&members, delta);
-        while (tg_jv_next(&members, &key, &value)) {
-            if (tg_jv_str_eq(key, "content"))
-                content = value;
-            else if (tg_jv_str_eq(key, "tool_calls"))
-                calls = value;
-            else if (tg_jv_str_eq(key, "refusal"))
-                refusal = value;
-        }
+        struct tg_jv c[3], d[3];
+        tg_jv_pick(choice, choice_keys, 3, c);
+        tg_jv_pick(c[0], delta_keys, 3, d);
+        struct tg_jv finish = c[1], text = c[2];
+        struct tg_jv content = d[0], calls = d[1], refusal = d[2];
         if (tg_jv_str_nonempty(content) ||
             (tg_jv_is(calls, TG_JV_ARRAY) && !tg_jv_is_empty(calls)) || tg_jv_str_nonempty(text))
             f->content = true;

@@ -15,40 +15,49 @@ static const char *skip_ws(const char *p, const char *end)
     return p;
 }
 
-/* Past the string token that opens at p (its quote). A byte loop: most
- * strings of an answer or a request are short, where memchr's call costs
- * more than the scan. */
+/* The bytes a skip stops at: 1 inside strings (quote, backslash), 2 in
+ * containers (a quote, and brackets). Everything else is passed over in a
+ * tight loop: most strings of an answer or a request are short, where
+ * memchr's call costs more than the scan. */
+static const unsigned char stops[256] = {
+    ['"'] = 3, ['\\'] = 1, ['{'] = 2, ['['] = 2, ['}'] = 2, [']'] = 2,
+};
+
+/* Past the string token that opens at p (its quote). */
 static const char *skip_string(const char *p, const char *end)
 {
     p++;
-    while (p < end) {
-        char b = *p;
-        if (b == '"')
+    for (;;) {
+        while (p < end && !(stops[(unsigned char)*p] & 1))
+            p++;
+        if (p >= end)
+            return end;
+        if (*p == '"')
             return p + 1;
-        p += b == '\\' ? 2 : 1; /* checked text: an escape is whole */
+        p += 2; /* checked text: an escape is whole */
     }
-    return end;
 }
 
 /* Past the container that opens at p, strings inside skipped whole. */
 static const char *skip_container(const char *p, const char *end)
 {
     size_t depth = 0;
-    while (p < end) {
+    for (;;) {
+        while (p < end && !(stops[(unsigned char)*p] & 2))
+            p++;
+        if (p >= end)
+            return end;
         switch (*p) {
         case '"': p = skip_string(p, end); continue;
         case '{':
         case '[': depth++; break;
-        case '}':
-        case ']':
+        default: /* } ] */
             if (--depth == 0)
                 return p + 1;
             break;
-        default: break;
         }
         p++;
     }
-    return end;
 }
 
 /* The value that starts at p (no space before it). */
@@ -79,10 +88,37 @@ static struct tg_jv value_at(const char *p, const char *end)
     return v;
 }
 
+/* A value's type by its first byte (checked text). */
+static enum tg_jv_type type_at(char b)
+{
+    switch (b) {
+    case '"': return TG_JV_STRING;
+    case '{': return TG_JV_OBJECT;
+    case '[': return TG_JV_ARRAY;
+    case 't': return TG_JV_TRUE;
+    case 'f': return TG_JV_FALSE;
+    case 'n': return TG_JV_NULL;
+    default: return b == '-' || (b >= '0' && b <= '9') ? TG_JV_NUMBER : TG_JV_NONE;
+    }
+}
+
+struct tg_jv tg_jv_span(const char *p, size_t len)
+{
+    if (len == 0 || type_at(*p) == TG_JV_NONE)
+        return TG_JV_ABSENT;
+    return (struct tg_jv){p, len, type_at(*p)};
+}
+
 struct tg_jv tg_jv_root(const char *text, size_t len)
 {
+    /* Checked text is one value between spaces: its extent needs no walk. */
     const char *end = text + len;
-    return value_at(skip_ws(text, end), end);
+    const char *p = skip_ws(text, end);
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r'))
+        end--;
+    if (p == end || type_at(*p) == TG_JV_NONE)
+        return TG_JV_ABSENT;
+    return (struct tg_jv){p, (size_t)(end - p), type_at(*p)};
 }
 
 void tg_jv_iter_init(struct tg_jv_iter *it, struct tg_jv container)

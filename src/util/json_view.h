@@ -37,6 +37,9 @@ struct tg_jv {
 
 #define TG_JV_ABSENT ((struct tg_jv){NULL, 0, TG_JV_NONE})
 
+/* The value whose bytes are p[0..len) (a member's span from json_scan's
+ * member callback, say): its type read from its first byte. */
+struct tg_jv tg_jv_span(const char *p, size_t len);
 /* The document's value (text[0..len) must have passed tg_json_check). */
 struct tg_jv tg_jv_root(const char *text, size_t len);
 /* Member `key` of an object (its first, as cJSON finds it); absent when v

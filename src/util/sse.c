@@ -105,9 +105,12 @@ size_t tg_sse_feed(struct tg_sse_parser *p, const char *data, size_t len, tg_sse
             }
         }
         /* The rest of the line in this read, in one append. */
-        size_t j = i;
-        while (j < len && data[j] != '\r' && data[j] != '\n')
-            j++;
+        /* The line's end: an LF, or a CR before it (vector scans: a stream's
+         * lines are its events' JSON, a few hundred bytes each). */
+        const char *lf = memchr(data + i, '\n', len - i);
+        size_t lf_at = lf ? (size_t)(lf - data) : len;
+        const char *cr = memchr(data + i, '\r', lf_at - i);
+        size_t j = cr ? (size_t)(cr - data) : lf_at;
         if (j > i) {
             tg_buf_append(&p->raw, data + i, j - i);
             if (event_bytes(p) > p->max_event_bytes) {
