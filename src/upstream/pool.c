@@ -390,6 +390,16 @@ CURL *tg_pool_easy(struct tg_pool *p)
     if (!proxy_from_env())
         curl_easy_setopt(easy, CURLOPT_PROXY, "");
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    if (!p->https && !proxy_from_env()) {
+        /* Plain HTTP needs no trust store: without these libcurl copies the
+         * default CA file and path names (for the connection and its proxy)
+         * into every new transfer's connection, four strdups and frees a
+         * request. */
+        curl_easy_setopt(easy, CURLOPT_CAINFO, NULL);
+        curl_easy_setopt(easy, CURLOPT_CAPATH, NULL);
+        curl_easy_setopt(easy, CURLOPT_PROXY_CAINFO, NULL);
+        curl_easy_setopt(easy, CURLOPT_PROXY_CAPATH, NULL);
+    }
     /* The receive buffer each running transfer holds (16 KiB by default):
      * an answer or a stream's events fit in 8 KiB reads, and at 256 busy
      * connections the difference is 2 MiB of the gateway's memory. */
