@@ -87,13 +87,19 @@ class Proc:
         self.proc = subprocess.Popen(["taskset", "-c", cpu] + args, stdout=subprocess.DEVNULL,
                                      stderr=self.err, preexec_fn=raise_nofile)
         self.pid = self.proc.pid
+        self.port = port
         if port:
             wait_port(port)
 
     def cpu_seconds(self):
+        return sum(self.cpu_split())
+
+    def cpu_split(self):
+        """(user, system) CPU seconds so far."""
         with open("/proc/%d/stat" % self.pid) as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        tick = os.sysconf("SC_CLK_TCK")
+        return int(fields[11]) / tick, int(fields[12]) / tick
 
     def status_kib(self, key):
         with open("/proc/%d/status" % self.pid) as f:
@@ -165,14 +171,15 @@ def tailgate_config(port, upstreams, sections=None, server=None, routes=None, de
     return "\n".join(lines) + "\n"
 
 
-def tailgate(port, config_text, cpu=GATEWAY_CPU, preload=None):
-    """preload: a shared object for LD_PRELOAD (another malloc, measured side by side)."""
+def tailgate(port, config_text, cpu=GATEWAY_CPU, preload=None, binary=None):
+    """preload: a shared object for LD_PRELOAD (another malloc, measured side by side);
+    binary: another tailgate build than TG_BUILD's."""
     d = tempfile.mkdtemp(prefix="tg-bench-cfg-")
     path = os.path.join(d, "config.toml")
     with open(path, "w") as f:
         f.write(config_text)
     env = ["env", "LD_PRELOAD=" + preload] if preload else []
-    return Proc(env + [TAILGATE, "serve", "-c", path], cpu, port, "tailgate")
+    return Proc(env + [binary or TAILGATE, "serve", "-c", path], cpu, port, "tailgate")
 
 
 NGINX_HEAD = """daemon off; master_process off; worker_processes 1; worker_rlimit_nofile 20000;
@@ -223,7 +230,8 @@ def wrk(url, body, seconds=10, conns=64, headers=None):
                           "-d%ds" % seconds, "--latency", "-s", script.name, url],
                          capture_output=True, text=True).stdout
     os.unlink(script.name)
-    res = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
+    res = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+           "seconds": seconds}
     for pct in ("50", "75", "90", "99"):
         m = re.search(r"\s%s%%\s+([\d.]+)(us|ms|s)" % pct, out)
         res["p" + pct] = to_us(m.group(1), m.group(2))
@@ -1046,6 +1054,29 @@ def format_request(path, provider, stream):
     return json.dumps(b, separators=(",", ":"))
 
 
+def syscalls_per_request(proc, fn):
+    """fn() (a wrk run) under `perf stat` of every syscall tracepoint on
+    proc: {syscall: calls per request}."""
+    out = tempfile.NamedTemporaryFile("r", suffix=".txt", delete=False)
+    out.close()
+    st = subprocess.Popen(["taskset", "-c", LOAD_CPU, "perf", "stat", "-e",
+                           "syscalls:sys_enter_*", "-p", str(proc.pid), "-o", out.name],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    r = fn()
+    st.send_signal(signal.SIGINT)
+    st.wait()
+    n = r["rps"] * r["seconds"]
+    counts = {}
+    with open(out.name) as f:
+        for line in f:
+            m = re.match(r"\s*([\d,]+)\s+syscalls:sys_enter_(\w+)", line)
+            if m and int(m.group(1).replace(",", "")) > 0:
+                counts[m.group(2)] = int(m.group(1).replace(",", "")) / n
+    os.unlink(out.name)
+    return counts
+
+
 def perf_profile(proc, out, fn):
     """fn() under `perf record -g` on proc, kept in out.data; out.txt holds
     self time by DSO, then by DSO and symbol, then by caller of each symbol
@@ -1346,10 +1377,21 @@ def suite_cost():
         procs["tailgate+" + os.path.basename(alt)] = tailgate(
             alt_port, tailgate_config(alt_port, providers, deployments=deployments,
                                       routes=routes), preload=alt)
+    # TG_BENCH_BEFORE=/path/to/tailgate: another build (an earlier commit's) in the same
+    # rounds, so that a change is measured before and after in one run.
+    before = os.environ.get("TG_BENCH_BEFORE")
+    if before:
+        alt_port = free_port()
+        procs["tailgate (before)"] = tailgate(
+            alt_port, tailgate_config(alt_port, providers, deployments=deployments,
+                                      routes=routes), binary=before)
+
+    ports = {"tailgate": tg_port}
+    ports.update({k: p.port for k, p in procs.items() if k.startswith("tailgate") and k != "tailgate"})
 
     def target(kind, mode):
         if kind.startswith("tailgate"):
-            port = tg_port if kind == "tailgate" else alt_port
+            port = ports[kind]
             return ("http://127.0.0.1:%d/v1/chat/completions" % port,
                     CHAT_STREAM.replace('"model":"m"', '"model":"m-stream"') if mode == "stream"
                     else CHAT)
@@ -1363,11 +1405,23 @@ def suite_cost():
             for kind in procs:
                 log("cost: %s %s -c%d round %d" % (kind, c[0], c[1], rnd + 1))
                 u, b = target(kind, c[0])
+                user0, sys0 = procs[kind].cpu_split()
                 r, cpu = measured(procs[kind], lambda: wrk(u, b, seconds=10, conns=c[1]))
+                user1, sys1 = procs[kind].cpu_split()
                 r["cpu"] = cpu
                 r["us"] = cpu_us_per_request(r)
+                n = r["rps"] * r["seconds"]
+                r["user_us"] = (user1 - user0) * 1e6 / n
+                r["sys_us"] = (sys1 - sys0) * 1e6 / n
                 rows[(kind, c)].append(r)
     rss = {kind: p.status_kib("VmHWM") for kind, p in procs.items()}
+    calls = {}
+    for c in cases:
+        for kind in procs:
+            log("cost: syscalls %s %s -c%d" % (kind, c[0], c[1]))
+            u, b = target(kind, c[0])
+            calls[(kind, c)] = syscalls_per_request(procs[kind],
+                                                    lambda: wrk(u, b, seconds=5, conns=c[1]))
     prof = os.environ.get("TG_BENCH_PROFILE")
     if prof:
         os.makedirs(prof, exist_ok=True)
@@ -1378,12 +1432,13 @@ def suite_cost():
             perf_profile(tg, out, lambda: wrk(u, b, seconds=8, conns=c[1]))
     for p in list(procs.values()) + [up]:
         p.stop()
-    print_cost(rows, cases, rss, list(procs))
+    print_cost(rows, cases, rss, list(procs), calls)
     return rows
 
 
-def print_cost(rows, cases, rss, kinds):
-    med_of = {k: {f: med([r[f] for r in v]) for f in ("rps", "cpu", "us", "non2xx")}
+def print_cost(rows, cases, rss, kinds, calls):
+    med_of = {k: {f: med([r[f] for r in v])
+                  for f in ("rps", "cpu", "us", "non2xx", "user_us", "sys_us")}
               for k, v in rows.items()}
     label = {"whole": "JSON", "stream": "20-event SSE stream"}
     print("### CPU per request beside nginx proxy_pass (wrk -t1 -d10s, median of %d interleaved "
@@ -1409,6 +1464,21 @@ def print_cost(rows, cases, rss, kinds):
     print("\nPeak RSS (VmHWM) after every run: " + ", ".join(
         "%s %.1f MiB" % (k, rss[k] / 1024) for k in kinds) + " (targets: tailgate at most 1.25x "
           "nginx's CPU per request, 256/64 at most 1.1x, RSS at most 16 MiB)\n")
+    print("User and system CPU per request (medians): " + "; ".join(
+        "%s %s %d conns %.1f + %.1f µs" % (kind, label[c[0]], c[1], med_of[(kind, c)]["user_us"],
+                                          med_of[(kind, c)]["sys_us"])
+        for kind in ["nginx"] + [k for k in kinds if k != "nginx"] for c in cases) + "\n")
+    print("### Syscalls per request (perf stat of the syscall tracepoints, one 5 s run each)\n")
+    print("| proxy | case | total | by syscall |")
+    print("|---|---|---|---|")
+    for kind in ["nginx"] + [k for k in kinds if k != "nginx"]:
+        for c in cases:
+            cs = calls[(kind, c)]
+            print("| %s | %s, %d conns | %.2f | %s |" % (
+                kind, label[c[0]], c[1], sum(cs.values()),
+                ", ".join("%s %.2f" % (k, v) for k, v in
+                          sorted(cs.items(), key=lambda kv: -kv[1]) if v >= 0.01)))
+    print()
 
 
 SUITES = {"proxy": suite_proxy, "failover": suite_failover, "hedge": suite_hedge,

@@ -95,18 +95,23 @@ void tg_read_usage(struct tg_jv usage, struct tg_usage_facts *u)
 {
     if (!tg_jv_is(usage, TG_JV_OBJECT))
         return;
-    struct tg_jv prompt = get(usage, "prompt_tokens");
-    struct tg_jv input = get(usage, "input_tokens");
+    static const char *const keys[] = {"prompt_tokens",           "input_tokens",
+                                       "prompt_tokens_details",   "input_tokens_details",
+                                       "cache_read_input_tokens", "cache_creation_input_tokens",
+                                       "completion_tokens",       "output_tokens"};
+    struct tg_jv k[8];
+    tg_jv_pick(usage, keys, 8, k);
+    struct tg_jv prompt = k[0], input = k[1];
     if (tg_jv_is(prompt, TG_JV_NUMBER)) {
         u->set = true;
         u->input_tokens = count(prompt);
-        struct tg_jv c = get(get(usage, "prompt_tokens_details"), "cached_tokens");
+        struct tg_jv c = get(k[2], "cached_tokens");
         if (tg_jv_is(c, TG_JV_NUMBER))
             u->cached_tokens = count(c);
     } else if (tg_jv_is(input, TG_JV_NUMBER)) {
         u->set = true;
-        struct tg_jv read = get(usage, "cache_read_input_tokens");
-        struct tg_jv wrote = get(usage, "cache_creation_input_tokens");
+        struct tg_jv read = k[4];
+        struct tg_jv wrote = k[5];
         if (tg_jv_is(read, TG_JV_NUMBER) || tg_jv_is(wrote, TG_JV_NUMBER)) {
             /* Anthropic: input_tokens leaves out cache reads and writes,
              * both of which are prompt tokens. Each term is clamped, so the
@@ -115,14 +120,14 @@ void tg_read_usage(struct tg_jv usage, struct tg_usage_facts *u)
             u->cached_tokens = count(read);
         } else {
             u->input_tokens = count(input);
-            struct tg_jv c = get(get(usage, "input_tokens_details"), "cached_tokens");
+            struct tg_jv c = get(k[3], "cached_tokens");
             if (tg_jv_is(c, TG_JV_NUMBER))
                 u->cached_tokens = count(c);
         }
     }
-    struct tg_jv out = get(usage, "completion_tokens");
+    struct tg_jv out = k[6];
     if (!tg_jv_is(out, TG_JV_NUMBER))
-        out = get(usage, "output_tokens");
+        out = k[7];
     if (tg_jv_is(out, TG_JV_NUMBER)) {
         u->set = true;
         u->output_tokens = count(out);

@@ -11,6 +11,8 @@ static void header_line(struct tg_transfer *t, const char *p, size_t n)
 {
     while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == '\n'))
         n--;
+    if (t->headers.cap == 0)
+        tg_buf_reserve(&t->headers, 512); /* a provider's head, in one allocation */
     tg_buf_append(&t->headers, p, n);
     tg_buf_puts(&t->headers, "\r\n");
 }
