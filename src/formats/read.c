@@ -57,9 +57,13 @@ struct members {
 static void on_member(void *ctx, const char *text, const struct tg_json_member *m)
 {
     struct members *ms = ctx;
+    /* A key without escapes (all of them, in practice) is its own bytes. */
+    const char *kp = text + m->key_start + 1;
+    size_t kn = m->key_end - m->key_start - 2;
+    bool plain = memchr(kp, '\\', kn) == NULL;
     for (size_t i = 0; i < ms->n; i++) {
-        if (tg_jv_str_eq(tg_jv_span(text + m->key_start, m->key_end - m->key_start),
-                         ms->keys[i])) {
+        if (plain ? strncmp(kp, ms->keys[i], kn) == 0 && ms->keys[i][kn] == '\0'
+                  : tg_jv_str_eq(tg_jv_span(kp - 1, kn + 2), ms->keys[i])) {
             ms->out[i] = tg_jv_span(text + m->value_start, m->value_end - m->value_start);
             return;
         }
