@@ -288,7 +288,7 @@ def open_idle(port, n, path="/v1/models"):
         if i % 500 == 499:
             for t in socks[-500:]:
                 t.recv(65536)
-    for t in socks[-(n % 500 or 500):]:
+    for t in socks[len(socks) - n % 500:]:  # the last batch, unless already read
         t.recv(65536)
     return socks
 
