@@ -12,11 +12,6 @@
 
 /* ==== views ==== */
 
-static struct tg_jv get(struct tg_jv v, const char *key)
-{
-    return tg_jv_get(v, key);
-}
-
 /* The elements of v when it is an array: a wrong type (an object too)
  * iterates as an empty one. */
 static void iter_array(struct tg_jv_iter *it, struct tg_jv v)
@@ -26,7 +21,7 @@ static void iter_array(struct tg_jv_iter *it, struct tg_jv v)
 
 static bool is_type(struct tg_jv obj, const char *type)
 {
-    return tg_jv_str_eq(get(obj, "type"), type);
+    return tg_jv_str_eq(tg_jv_get(obj, "type"), type);
 }
 
 /* A count as tg_fmt_count reads one: clamped, 0 when not a positive number. */
@@ -39,12 +34,6 @@ static int64_t count(struct tg_jv v)
 }
 
 /* A strict provider text: one JSON value, no key named twice. */
-static bool checked(const char *p, size_t len)
-{
-    struct tg_json_check_opts strict = {TG_JSON_NO_DUP_KEYS, NULL, NULL};
-    return len > 0 && tg_json_check(p, len, &strict, NULL);
-}
-
 /* Top-level members picked up by the check's own pass over the text, so
  * the root is not walked again: keys[i]'s value in out[i] (absent when not
  * there). No key is named twice in a provider's checked text. */
@@ -76,8 +65,14 @@ static bool checked_members(const char *p, size_t len, const char *const *keys, 
     struct members ms = {keys, n, out};
     for (size_t i = 0; i < n; i++)
         out[i] = TG_JV_ABSENT;
-    struct tg_json_check_opts strict = {TG_JSON_NO_DUP_KEYS, on_member, &ms};
+    struct tg_json_check_opts strict = {TG_JSON_NO_DUP_KEYS, n ? on_member : NULL, &ms};
     return len > 0 && tg_json_check(p, len, &strict, NULL);
+}
+
+/* A strict provider text: one JSON value, no key named twice. */
+static bool checked(const char *p, size_t len)
+{
+    return checked_members(p, len, NULL, 0, NULL);
 }
 
 static void set_finish(char *finish, const char *s)
@@ -109,7 +104,7 @@ void tg_read_usage(struct tg_jv usage, struct tg_usage_facts *u)
     if (tg_jv_is(prompt, TG_JV_NUMBER)) {
         u->set = true;
         u->input_tokens = count(prompt);
-        struct tg_jv c = get(k[2], "cached_tokens");
+        struct tg_jv c = tg_jv_get(k[2], "cached_tokens");
         if (tg_jv_is(c, TG_JV_NUMBER))
             u->cached_tokens = count(c);
     } else if (tg_jv_is(input, TG_JV_NUMBER)) {
@@ -124,7 +119,7 @@ void tg_read_usage(struct tg_jv usage, struct tg_usage_facts *u)
             u->cached_tokens = count(read);
         } else {
             u->input_tokens = count(input);
-            struct tg_jv c = get(k[3], "cached_tokens");
+            struct tg_jv c = tg_jv_get(k[3], "cached_tokens");
             if (tg_jv_is(c, TG_JV_NUMBER))
                 u->cached_tokens = count(c);
         }
@@ -181,11 +176,11 @@ static void read_chat(enum tg_api api, struct tg_jv choices, struct tg_answer_fa
     struct tg_jv call;
     iter_array(&it, m[2]);
     while (tg_jv_next(&it, NULL, &call)) {
-        struct tg_jv fn = get(call, "function");
-        add_call(f, get(fn, "name"), TG_JV_ABSENT, get(fn, "arguments"));
+        struct tg_jv fn = tg_jv_get(call, "function");
+        add_call(f, tg_jv_get(fn, "name"), TG_JV_ABSENT, tg_jv_get(fn, "arguments"));
     }
     if (tg_jv_is(m[3], TG_JV_OBJECT))
-        add_call(f, get(m[3], "name"), TG_JV_ABSENT, get(m[3], "arguments"));
+        add_call(f, tg_jv_get(m[3], "name"), TG_JV_ABSENT, tg_jv_get(m[3], "arguments"));
 }
 
 static int read_message(struct tg_jv root, struct tg_answer_facts *f)
@@ -194,16 +189,16 @@ static int read_message(struct tg_jv root, struct tg_answer_facts *f)
         return -1;
     struct tg_jv_iter it;
     struct tg_jv block;
-    iter_array(&it, get(root, "content"));
+    iter_array(&it, tg_jv_get(root, "content"));
     while (tg_jv_next(&it, NULL, &block)) {
-        struct tg_jv type = get(block, "type");
+        struct tg_jv type = tg_jv_get(block, "type");
         if (tg_jv_str_eq(type, "text"))
-            add_text(f, get(block, "text"));
+            add_text(f, tg_jv_get(block, "text"));
         else if (tg_jv_str_eq(type, "tool_use"))
-            add_call(f, get(block, "name"), get(block, "input"), TG_JV_ABSENT);
+            add_call(f, tg_jv_get(block, "name"), tg_jv_get(block, "input"), TG_JV_ABSENT);
         /* thinking, redacted_thinking, server tools: not what is validated */
     }
-    struct tg_jv stop = get(root, "stop_reason");
+    struct tg_jv stop = tg_jv_get(root, "stop_reason");
     if (tg_jv_is(stop, TG_JV_STRING))
         set_stop_reason(f->finish, stop);
     return 0;
@@ -214,7 +209,7 @@ static const char *completed_finish(struct tg_jv response)
 {
     struct tg_jv_iter it;
     struct tg_jv item;
-    iter_array(&it, get(response, "output"));
+    iter_array(&it, tg_jv_get(response, "output"));
     while (tg_jv_next(&it, NULL, &item))
         if (is_type(item, "function_call"))
             return "tool_calls";
@@ -223,7 +218,7 @@ static const char *completed_finish(struct tg_jv response)
 
 static const char *incomplete_finish(struct tg_jv response)
 {
-    struct tg_jv reason = get(get(response, "incomplete_details"), "reason");
+    struct tg_jv reason = tg_jv_get(tg_jv_get(response, "incomplete_details"), "reason");
     /* max_output_tokens, and whatever else cut it short */
     return tg_jv_str_eq(reason, "content_filter") ? "content_filter" : "length";
 }
@@ -231,33 +226,33 @@ static const char *incomplete_finish(struct tg_jv response)
 /* How a response that ended says it ended, in chat's words. */
 static const char *response_finish(struct tg_jv response)
 {
-    if (tg_jv_str_eq(get(response, "status"), "incomplete"))
+    if (tg_jv_str_eq(tg_jv_get(response, "status"), "incomplete"))
         return incomplete_finish(response);
     return completed_finish(response);
 }
 
 static int read_response(struct tg_jv root, struct tg_answer_facts *f)
 {
-    struct tg_jv status = get(root, "status");
+    struct tg_jv status = tg_jv_get(root, "status");
     if (tg_jv_str_eq(status, "failed") || tg_jv_str_eq(status, "cancelled"))
         f->error = true;
-    if (!f->error && !tg_jv_str_eq(get(root, "object"), "response"))
+    if (!f->error && !tg_jv_str_eq(tg_jv_get(root, "object"), "response"))
         return -1;
     struct tg_jv_iter it, parts;
     struct tg_jv item, part;
-    iter_array(&it, get(root, "output"));
+    iter_array(&it, tg_jv_get(root, "output"));
     while (tg_jv_next(&it, NULL, &item)) {
-        struct tg_jv type = get(item, "type");
+        struct tg_jv type = tg_jv_get(item, "type");
         if (tg_jv_str_eq(type, "message")) {
-            iter_array(&parts, get(item, "content"));
+            iter_array(&parts, tg_jv_get(item, "content"));
             while (tg_jv_next(&parts, NULL, &part)) {
                 if (is_type(part, "output_text"))
-                    add_text(f, get(part, "text"));
+                    add_text(f, tg_jv_get(part, "text"));
                 else if (is_type(part, "refusal"))
-                    f->refusal |= tg_jv_str_nonempty(get(part, "refusal"));
+                    f->refusal |= tg_jv_str_nonempty(tg_jv_get(part, "refusal"));
             }
         } else if (tg_jv_str_eq(type, "function_call")) {
-            add_call(f, get(item, "name"), TG_JV_ABSENT, get(item, "arguments"));
+            add_call(f, tg_jv_get(item, "name"), TG_JV_ABSENT, tg_jv_get(item, "arguments"));
         }
     }
     if (!f->error)
@@ -398,7 +393,7 @@ static void event_name(const char *event, struct tg_jv doc, char *name, size_t c
     if (event && *event)
         snprintf(name, cap, "%s", event);
     else
-        tg_jv_str_copy(get(doc, "type"), name, cap);
+        tg_jv_str_copy(tg_jv_get(doc, "type"), name, cap);
 }
 
 /* Anthropic's `error` event: the upstream said it failed; unreadable
@@ -431,24 +426,24 @@ static enum tg_fmt_result messages_event(const char *event, const char *data, si
     if (!name[0])
         return TG_FMT_CONTINUE; /* JSON that names no event: nothing to read */
     if (strcmp(name, "message_start") == 0) {
-        struct tg_jv message = get(doc, "message");
+        struct tg_jv message = tg_jv_get(doc, "message");
         if (!tg_jv_is(message, TG_JV_OBJECT))
             return TG_FMT_BAD;
-        f->usage = get(message, "usage");
+        f->usage = tg_jv_get(message, "usage");
     } else if (strcmp(name, "content_block_start") == 0) {
-        if (!tg_jv_is(get(doc, "content_block"), TG_JV_OBJECT))
+        if (!tg_jv_is(tg_jv_get(doc, "content_block"), TG_JV_OBJECT))
             return TG_FMT_BAD;
     } else if (strcmp(name, "content_block_delta") == 0) {
-        struct tg_jv delta = get(doc, "delta");
+        struct tg_jv delta = tg_jv_get(doc, "delta");
         if (!tg_jv_is(delta, TG_JV_OBJECT))
             return TG_FMT_BAD;
-        struct tg_jv type = get(delta, "type");
+        struct tg_jv type = tg_jv_get(delta, "type");
         if (tg_jv_str_eq(type, "text_delta")) {
-            f->text = get(delta, "text");
+            f->text = tg_jv_get(delta, "text");
             if (!tg_jv_is(f->text, TG_JV_STRING))
                 return TG_FMT_BAD;
         } else if (tg_jv_str_eq(type, "input_json_delta") &&
-                   !tg_jv_is(get(delta, "partial_json"), TG_JV_STRING)) {
+                   !tg_jv_is(tg_jv_get(delta, "partial_json"), TG_JV_STRING)) {
             return TG_FMT_BAD;
         }
         /* thinking, signatures and citations stream as content too */
@@ -456,10 +451,10 @@ static enum tg_fmt_result messages_event(const char *event, const char *data, si
     } else if (strcmp(name, "message_delta") == 0) {
         if (!tg_jv_is(doc, TG_JV_OBJECT))
             return TG_FMT_BAD;
-        struct tg_jv stop = get(get(doc, "delta"), "stop_reason");
+        struct tg_jv stop = tg_jv_get(tg_jv_get(doc, "delta"), "stop_reason");
         if (tg_jv_is(stop, TG_JV_STRING))
             set_stop_reason(f->finish, stop);
-        f->usage = get(doc, "usage");
+        f->usage = tg_jv_get(doc, "usage");
     }
     /* ping, content_block_stop and events yet to be invented: nothing. */
     if (!tg_jv_is(f->usage, TG_JV_OBJECT))
@@ -506,7 +501,7 @@ static enum tg_fmt_result responses_event(const char *event, const char *data, s
     bool text = strcmp(name, "response.output_text.delta") == 0;
     bool refusal = strcmp(name, "response.refusal.delta") == 0;
     if (text || refusal || strcmp(name, "response.function_call_arguments.delta") == 0) {
-        struct tg_jv delta = get(doc, "delta");
+        struct tg_jv delta = tg_jv_get(doc, "delta");
         if (!tg_jv_is(delta, TG_JV_STRING))
             return TG_FMT_BAD;
         f->content = true;
@@ -516,13 +511,13 @@ static enum tg_fmt_result responses_event(const char *event, const char *data, s
     }
     bool incomplete = strcmp(name, "response.incomplete") == 0;
     if (incomplete || strcmp(name, "response.completed") == 0) {
-        struct tg_jv response = get(doc, "response");
+        struct tg_jv response = tg_jv_get(doc, "response");
         if (!tg_jv_is(response, TG_JV_OBJECT))
             return TG_FMT_BAD;
         /* The event names the ending, whatever the object's status says. */
         set_finish(f->finish,
                    incomplete ? incomplete_finish(response) : completed_finish(response));
-        struct tg_jv usage = get(response, "usage");
+        struct tg_jv usage = tg_jv_get(response, "usage");
         f->usage = tg_jv_is(usage, TG_JV_OBJECT) ? usage : TG_JV_ABSENT;
         return TG_FMT_DONE;
     }

@@ -60,34 +60,6 @@ static const char *skip_container(const char *p, const char *end)
     }
 }
 
-/* The value that starts at p (no space before it). */
-static struct tg_jv value_at(const char *p, const char *end)
-{
-    if (p >= end)
-        return TG_JV_ABSENT;
-    struct tg_jv v = {p, 0, TG_JV_NONE};
-    const char *q;
-    switch (*p) {
-    case '"': v.type = TG_JV_STRING; q = skip_string(p, end); break;
-    case '{': v.type = TG_JV_OBJECT; q = skip_container(p, end); break;
-    case '[': v.type = TG_JV_ARRAY; q = skip_container(p, end); break;
-    case 't': v.type = TG_JV_TRUE; q = p + 4; break;
-    case 'f': v.type = TG_JV_FALSE; q = p + 5; break;
-    case 'n': v.type = TG_JV_NULL; q = p + 4; break;
-    default:
-        v.type = TG_JV_NUMBER;
-        q = p;
-        while (q < end && ((*q >= '0' && *q <= '9') || *q == '-' || *q == '+' || *q == '.' ||
-                           *q == 'e' || *q == 'E'))
-            q++;
-        break;
-    }
-    if (q > end || q == p)
-        return TG_JV_ABSENT;
-    v.len = (size_t)(q - p);
-    return v;
-}
-
 /* A value's type by its first byte (checked text). */
 static enum tg_jv_type type_at(char b)
 {
@@ -100,6 +72,33 @@ static enum tg_jv_type type_at(char b)
     case 'n': return TG_JV_NULL;
     default: return b == '-' || (b >= '0' && b <= '9') ? TG_JV_NUMBER : TG_JV_NONE;
     }
+}
+
+/* The value that starts at p (no space before it). */
+static struct tg_jv value_at(const char *p, const char *end)
+{
+    if (p >= end)
+        return TG_JV_ABSENT;
+    struct tg_jv v = {p, 0, type_at(*p)};
+    const char *q = p;
+    switch (v.type) {
+    case TG_JV_STRING: q = skip_string(p, end); break;
+    case TG_JV_OBJECT:
+    case TG_JV_ARRAY: q = skip_container(p, end); break;
+    case TG_JV_TRUE:
+    case TG_JV_NULL: q = p + 4; break;
+    case TG_JV_FALSE: q = p + 5; break;
+    case TG_JV_NUMBER:
+        while (q < end && ((*q >= '0' && *q <= '9') || *q == '-' || *q == '+' || *q == '.' ||
+                           *q == 'e' || *q == 'E'))
+            q++;
+        break;
+    case TG_JV_NONE: break;
+    }
+    if (q > end || q == p)
+        return TG_JV_ABSENT;
+    v.len = (size_t)(q - p);
+    return v;
 }
 
 struct tg_jv tg_jv_span(const char *p, size_t len)
@@ -159,19 +158,6 @@ bool tg_jv_next(struct tg_jv_iter *it, struct tg_jv *key, struct tg_jv *value)
     return true;
 }
 
-struct tg_jv tg_jv_get(struct tg_jv v, const char *key)
-{
-    if (v.type != TG_JV_OBJECT)
-        return TG_JV_ABSENT;
-    struct tg_jv_iter it;
-    struct tg_jv k, val;
-    tg_jv_iter_init(&it, v);
-    while (tg_jv_next(&it, &k, &val))
-        if (tg_jv_str_eq(k, key))
-            return val;
-    return TG_JV_ABSENT;
-}
-
 void tg_jv_pick(struct tg_jv v, const char *const *keys, size_t n, struct tg_jv *out)
 {
     for (size_t i = 0; i < n; i++)
@@ -190,6 +176,13 @@ void tg_jv_pick(struct tg_jv v, const char *const *keys, size_t n, struct tg_jv 
             }
         }
     }
+}
+
+struct tg_jv tg_jv_get(struct tg_jv v, const char *key)
+{
+    struct tg_jv found;
+    tg_jv_pick(v, &key, 1, &found);
+    return found;
 }
 
 struct tg_jv tg_jv_at(struct tg_jv v, size_t index)
