@@ -29,6 +29,21 @@ char *tg_test_read_file(const char *path, size_t *len)
     return buf;
 }
 
+char *tg_test_read_exact(const char *path, size_t *len)
+{
+    size_t n;
+    char *whole = tg_test_read_file(path, &n);
+    if (!whole) {
+        fprintf(stderr, "cannot read %s\n", path);
+        abort();
+    }
+    char *exact = malloc(n ? n : 1);
+    memcpy(exact, whole, n);
+    free(whole);
+    *len = n;
+    return exact;
+}
+
 char *tg_test_q(const char *s)
 {
     size_t n = strlen(s);

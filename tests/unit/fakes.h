@@ -8,6 +8,10 @@
 
 /* Reads a whole file into a NUL-terminated malloc'd buffer; NULL on error. */
 char *tg_test_read_file(const char *path, size_t *len);
+/* The same in a block of exactly the file's size (no NUL after it), so that
+ * ASan reports a parser reading past the end; aborts the test when the file
+ * cannot be read. */
+char *tg_test_read_exact(const char *path, size_t *len);
 
 /* JSON written with ' for " (to keep table rows readable): s with every '
  * turned into ", malloc'd. */

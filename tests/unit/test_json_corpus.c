@@ -22,25 +22,17 @@
 #include <string.h>
 
 #include "util/json.h"
+#include "fakes.h"
 #include "util/json_scan.h"
 
 static char dir[1024];
 
+/* A corpus file in a block of its exact size. */
 static char *read_file(const char *name, size_t *len)
 {
     char path[2048];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc(n ? (size_t)n : 1);
-    assert_non_null(p);
-    assert_int_equal(fread(p, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return p;
+    return tg_test_read_exact(path, len);
 }
 
 enum source { CLIENT, PROVIDER, MODEL, SOURCES };
