@@ -248,11 +248,17 @@ void tg_provider_plan_build(const struct tg_provider_cfg *p, enum tg_api wire, b
     out->headers = curl_slist_append(out->headers, "Expect:");
     tg_buf_free(&line);
     out->url = tg_buf_steal(&url, NULL);
+    out->parsed_url = curl_url();
+    if (out->parsed_url && curl_url_set(out->parsed_url, CURLUPART_URL, out->url, 0) != CURLUE_OK) {
+        curl_url_cleanup(out->parsed_url);
+        out->parsed_url = NULL;
+    }
 }
 
 void tg_provider_plan_free(struct tg_provider_plan *plan)
 {
     free(plan->url);
+    curl_url_cleanup(plan->parsed_url);
     curl_slist_free_all(plan->headers);
     memset(plan, 0, sizeof(*plan));
 }

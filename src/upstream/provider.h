@@ -22,10 +22,12 @@
 #include "util/json.h"
 
 /* What every call of one provider in one wire API shares, built once per
- * runtime: the URL, and the headers (content type, keys, the configured
- * extras) as curl takes them. */
+ * runtime: the URL, parsed once (libcurl would otherwise parse and
+ * re-assemble it for every transfer), and the headers (content type, keys,
+ * the configured extras) as curl takes them. */
 struct tg_provider_plan {
     char *url;
+    CURLU *parsed_url; /* NULL when libcurl rejects url: the transfer then reports it */
     struct curl_slist *headers;
 };
 

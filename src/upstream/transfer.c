@@ -122,7 +122,11 @@ int tg_transfer_start_curl(struct tg_transfer *t, struct tg_loop *loop, struct t
     }
     t->u.curl.pt.easy = e;
     t->u.curl.pt.on_done = on_curl_done;
+    /* With the parsed URL libcurl copies it instead of parsing the text
+     * again; the text (the same URL) is still set, or libcurl would
+     * re-assemble it from the parts for every transfer. */
     curl_easy_setopt(e, CURLOPT_URL, spec->url);
+    curl_easy_setopt(e, CURLOPT_CURLU, spec->parsed_url);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, spec->body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)spec->body_len);

@@ -51,6 +51,7 @@ struct tg_transfer_events {
 
 struct tg_transfer_spec {
     const char *url;            /* curl */
+    CURLU *parsed_url;          /* curl, url parsed when not NULL; borrowed like headers */
     const struct curl_slist *headers; /* curl; borrowed: must outlive the transfer */
     const char *body; /* borrowed: must outlive the transfer */
     size_t body_len;

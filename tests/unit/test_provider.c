@@ -147,6 +147,12 @@ static void test_build(void **state)
         tg_provider_plan_build(&p, r.wire, c->stream, &plan);
         if (strcmp(plan.url, c->url) != 0)
             fail_msg("%s: url %s, expected %s", c->what, plan.url, c->url);
+        /* libcurl is given both: they must name the same URL. */
+        char *parsed = NULL;
+        if (!plan.parsed_url || curl_url_get(plan.parsed_url, CURLUPART_URL, &parsed, 0) != CURLUE_OK ||
+            strcmp(parsed, c->url) != 0)
+            fail_msg("%s: parsed url %s, expected %s", c->what, parsed ? parsed : "(none)", c->url);
+        curl_free(parsed);
         const struct curl_slist *headers = tg_upstream_req_headers(&r, &plan, "req-1", NULL, NULL);
         int ids;
         const char *id = find_header(headers, "x-request-id", &ids);
