@@ -548,7 +548,7 @@ static void finish(struct tg_attempt *a)
     a->end_ns = uv_hrtime();
     tg_timer_stop(&a->req->gw->loop, &a->timer);
     a->cls = classify_answer(a);
-    if (a->xfer.headers.len > 0)
+    if (a->cls == TG_CLASS_RATE_LIMITED) /* the only outcome that waits for it */
         a->retry_after_ms =
             tg_headers_retry_after(a->xfer.headers.data, a->xfer.headers.len, unix_ms());
     book(a);
@@ -663,6 +663,7 @@ struct tg_attempt *tg_attempt_start(struct tg_req *r, size_t slot, int try_no, b
 
     struct tg_transfer_spec spec = {
         .url = plan->url,
+        .parsed_url = plan->parsed_url,
         .headers = headers,
         .body = a->up.body.data,
         .body_len = a->up.body.len,
