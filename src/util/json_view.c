@@ -215,6 +215,10 @@ bool tg_jv_str_eq(struct tg_jv v, const char *s)
 {
     if (v.type != TG_JV_STRING)
         return false;
+    /* Most keys a pick compares differ at their first byte, which an escape
+     * alone can change. */
+    if (s[0] != '\0' && v.p[1] != s[0] && v.p[1] != '\\')
+        return false;
     size_t n = strlen(s), raw = v.len - 2;
     /* Unescaping only shortens: equal raw bytes decide unless s itself
      * holds a backslash, and raw bytes shorter than s never read as it. */
