@@ -171,15 +171,16 @@ def tailgate_config(port, upstreams, sections=None, server=None, routes=None, de
     return "\n".join(lines) + "\n"
 
 
-def tailgate(port, config_text, cpu=GATEWAY_CPU, preload=None, binary=None):
+def tailgate(port, config_text, cpu=GATEWAY_CPU, preload=None, binary=None, wrap=()):
     """preload: a shared object for LD_PRELOAD (another malloc, measured side by side);
-    binary: another tailgate build than TG_BUILD's."""
+    binary: another tailgate build than TG_BUILD's; wrap: a command it runs under."""
     d = tempfile.mkdtemp(prefix="tg-bench-cfg-")
     path = os.path.join(d, "config.toml")
     with open(path, "w") as f:
         f.write(config_text)
     env = ["env", "LD_PRELOAD=" + preload] if preload else []
-    return Proc(env + [binary or TAILGATE, "serve", "-c", path], cpu, port, "tailgate")
+    return Proc(env + list(wrap) + [binary or TAILGATE, "serve", "-c", path], cpu, port,
+                "tailgate")
 
 
 NGINX_HEAD = """daemon off; master_process off; worker_processes 1; worker_rlimit_nofile 20000;
@@ -190,12 +191,12 @@ http { access_log off; client_body_temp_path DIR; proxy_temp_path DIR; fastcgi_t
 """
 
 
-def nginx(port, body, cpu, name="nginx"):
+def nginx(port, body, cpu, name="nginx", wrap=()):
     d = tempfile.mkdtemp(prefix="tg-bench-%s-" % name)
     conf = os.path.join(d, "nginx.conf")
     with open(conf, "w") as f:
         f.write((NGINX_HEAD + body + "\n}\n").replace("DIR", d).replace("PORT", str(port)))
-    return Proc(["nginx", "-c", conf, "-p", d], cpu, port, name)
+    return Proc(list(wrap) + ["nginx", "-c", conf, "-p", d], cpu, port, name)
 
 
 def nginx_static(port, cpu=LOAD_CPU):
@@ -205,14 +206,14 @@ def nginx_static(port, cpu=LOAD_CPU):
                  cpu, "nginx-static")
 
 
-def nginx_proxy(port, upstream_port, cpu=GATEWAY_CPU):
+def nginx_proxy(port, upstream_port, cpu=GATEWAY_CPU, wrap=()):
     """The baseline: proxy_pass with upstream keepalive, one worker."""
     return nginx(port, """
   upstream up { server 127.0.0.1:%d; keepalive 256; }
   server { listen 127.0.0.1:PORT backlog=4096;
     location / { proxy_pass http://up; proxy_http_version 1.1;
       proxy_set_header Connection ""; proxy_buffering off; } }""" % upstream_port,
-                 cpu, "nginx-proxy")
+                 cpu, "nginx-proxy", wrap)
 
 
 def wrk(url, body, seconds=10, conns=64, headers=None):
@@ -1077,6 +1078,94 @@ def syscalls_per_request(proc, fn):
     return counts
 
 
+# libcurl's entry points a gateway calls on the data path, and the gateway's
+# callbacks libcurl calls back: libcurl's own instructions are the first
+# ones' inclusive count less the second ones'.
+CURL_ENTRIES = ("curl_multi_socket_action", "curl_multi_add_handle", "curl_multi_remove_handle",
+                "curl_easy_setopt", "curl_easy_getinfo", "curl_multi_info_read",
+                "curl_multi_assign", "curl_easy_pause")
+CURL_CALLBACKS = ("on_curl_header", "on_curl_write", "on_curl_socket", "on_curl_timer",
+                  "on_close_socket", "on_ssl_ctx")
+
+
+def callgrind_costs(path):
+    """From a callgrind dump (Ir only): ({(function, object): self}, {function:
+    inclusive of its calls}), read from the file itself: callgrind_annotate
+    counts a function still on the stack at the dump as its own."""
+    names = {}
+
+    def name(kind, v):
+        m = re.match(r"\((\d+)\)(?: (.*))?$", v)
+        if not m:
+            return v
+        if m.group(2) is not None:
+            names[(kind, m.group(1))] = m.group(2)
+        return names.get((kind, m.group(1)), "?")
+
+    self_ir, incl = {}, {}
+    ob = fn = cfn = None
+    after_calls = False
+    with open(path) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line or line[0] in "#":
+                continue
+            key, _, v = line.partition("=")
+            if key in ("ob", "cob") and v:
+                o = os.path.basename(name("ob", v))
+                if key == "ob":
+                    ob = o
+            elif key in ("fn", "cfn", "cfi", "cfl", "fl", "fi", "fe") and v:
+                n = name("fn" if key in ("fn", "cfn") else "fl", v)
+                if key == "fn":
+                    fn = n
+                elif key == "cfn":
+                    cfn = n
+            elif key == "calls":
+                after_calls = True
+            elif line[0] in "+-*0123456789":
+                parts = line.split()
+                if len(parts) < 2:
+                    continue
+                ir = int(parts[1])
+                if after_calls:
+                    incl[cfn] = incl.get(cfn, 0) + ir
+                    after_calls = False
+                else:
+                    self_ir[(fn, ob)] = self_ir.get((fn, ob), 0) + ir
+    return self_ir, incl
+
+
+def instructions_per_request(start, url, body, conns=16, seconds=6):
+    """User-space instructions per request of the proxy that start(wrap) runs
+    under callgrind, from a `wrk` run after a warm-up: a count, so free of
+    the VM's noise that moves CPU time between runs. Returns (total, by
+    object, libcurl's own); libcurl's own is None for a proxy without it."""
+    d = tempfile.mkdtemp(prefix="tg-bench-callgrind-")
+    out = os.path.join(d, "callgrind.out")
+    proc = start(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out])
+    try:
+        wrk(url, body, seconds=2, conns=conns)
+        subprocess.run(["callgrind_control", "-z", str(proc.pid)], capture_output=True)
+        r = wrk(url, body, seconds=seconds, conns=conns)
+        subprocess.run(["callgrind_control", "-d", str(proc.pid)], capture_output=True)
+    finally:
+        proc.stop()
+    dumps = sorted(f for f in os.listdir(d) if f.startswith("callgrind.out."))
+    n = r["rps"] * r["seconds"]
+    self_ir, incl = callgrind_costs(os.path.join(d, dumps[-1]))
+    shutil.rmtree(d, ignore_errors=True)
+    by_obj = {}
+    for (fn, obj), ir in self_ir.items():
+        name = re.sub(r"\.so[.\d]*$", "", obj or "?")
+        by_obj[name] = by_obj.get(name, 0) + ir / n
+    curl = None
+    if any((obj or "").startswith("libcurl") for _, obj in self_ir):
+        curl = (sum(incl.get(fn, 0) for fn in CURL_ENTRIES)
+                - sum(incl.get(fn, 0) for fn in CURL_CALLBACKS)) / n
+    return sum(by_obj.values()), by_obj, curl
+
+
 def perf_profile(proc, out, fn):
     """fn() under `perf record -g` on proc, kept in out.data; out.txt holds
     self time by DSO, then by DSO and symbol, then by caller of each symbol
@@ -1422,6 +1511,27 @@ def suite_cost():
             u, b = target(kind, c[0])
             calls[(kind, c)] = syscalls_per_request(procs[kind],
                                                     lambda: wrk(u, b, seconds=5, conns=c[1]))
+    instr = {}
+    if shutil.which("valgrind"):
+        builds = {"tailgate": None}
+        if before:
+            builds["tailgate (before)"] = before
+        for mode in ("whole", "stream"):
+            for kind, binary in builds.items():
+                log("cost: callgrind %s %s" % (kind, mode))
+                port = free_port()
+                cfg = tailgate_config(port, providers, deployments=deployments, routes=routes)
+                instr[(kind, mode)] = instructions_per_request(
+                    lambda wrap: tailgate(port, cfg, binary=binary, wrap=wrap),
+                    "http://127.0.0.1:%d/v1/chat/completions" % port,
+                    CHAT_STREAM.replace('"model":"m"', '"model":"m-stream"') if mode == "stream"
+                    else CHAT)
+            log("cost: callgrind nginx %s" % mode)
+            port = free_port()
+            instr[("nginx", mode)] = instructions_per_request(
+                lambda wrap: nginx_proxy(port, up_port, wrap=wrap),
+                "http://127.0.0.1:%d/%s/v1/chat/completions" % (port, mode),
+                CHAT_STREAM if mode == "stream" else CHAT)
     prof = os.environ.get("TG_BENCH_PROFILE")
     if prof:
         os.makedirs(prof, exist_ok=True)
@@ -1433,7 +1543,24 @@ def suite_cost():
     for p in list(procs.values()) + [up]:
         p.stop()
     print_cost(rows, cases, rss, list(procs), calls)
+    if instr:
+        print_instructions(instr)
     return rows
+
+
+def print_instructions(instr):
+    label = {"whole": "JSON", "stream": "20-event SSE stream"}
+    print("### User-space instructions per request (callgrind, wrk -c16 for 6 s after a 2 s "
+          "warm-up)\n")
+    print("| proxy | case | instructions | / nginx | libcurl's own | by object (self) |")
+    print("|---|---|---|---|---|---|")
+    for (kind, mode), (total, by_obj, curl) in sorted(instr.items(), key=lambda kv: kv[0][1]):
+        print("| %s | %s | %.0fk | %.2fx | %s | %s |" % (
+            kind, label[mode], total / 1000, total / instr[("nginx", mode)][0],
+            "%.0fk (%.0f%%)" % (curl / 1000, 100 * curl / total) if curl is not None else "—",
+            ", ".join("%s %.0fk" % (o, v / 1000) for o, v in
+                      sorted(by_obj.items(), key=lambda kv: -kv[1]) if v >= 500)))
+    print()
 
 
 def print_cost(rows, cases, rss, kinds, calls):

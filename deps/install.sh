@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages tailgate needs when they are missing.
 #   deps/install.sh          build + tests
-#   deps/install.sh --bench  also what bench/ uses (wrk, nginx)
+#   deps/install.sh --bench  also what bench/ uses (wrk, nginx, valgrind for instruction counts)
 #   deps/install.sh --fuzz   also clang and libFuzzer (./dev fuzz; the test
 #                            command replays the fuzz corpora without them)
 # Runs as root on a fresh Debian 12 machine; does nothing when all is present.
@@ -13,7 +13,7 @@ set -eu
 pkgs="build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libssl-dev
 libcjson-dev node-llhttp libcmocka-dev python3 openssl curl procps nginx-light"
 case "${1:-}" in
---bench) pkgs="$pkgs wrk" ;;
+--bench) pkgs="$pkgs wrk valgrind linux-perf" ;;
 --fuzz) pkgs="$pkgs clang-14 libfuzzer-14-dev" ;;
 esac
 
