@@ -85,6 +85,7 @@ static void local_admit(struct tg_limit_store *base, const struct tg_limit_want 
     struct local_store *s = (struct local_store *)base;
     struct tg_limit_check checks[TG_LIMIT_MAX_CHECKS];
     struct tg_admission res = {.at_ms = now_ms};
+    /* No ticket: nothing outlives this process to name. */
     if (n > TG_LIMIT_MAX_CHECKS)
         n = TG_LIMIT_MAX_CHECKS;
     for (size_t i = 0; i < n; i++)
@@ -97,13 +98,14 @@ static void local_admit(struct tg_limit_store *base, const struct tg_limit_want 
 }
 
 static void local_settle(struct tg_limit_store *base, const char *name,
-                         enum tg_limit_period period, uint64_t at_ms, uint64_t now_ms,
-                         int64_t delta)
+                         enum tg_limit_period period, const struct tg_admission *adm,
+                         int64_t charged, uint64_t now_ms, int64_t delta)
 {
+    (void)charged; /* a reservation is just part of the count here */
     struct local_store *s = (struct local_store *)base;
     struct counter *c = lookup(s, name, period, now_ms, delta > 0);
     if (c)
-        tg_counter_add(&c->c, at_ms, now_ms, delta);
+        tg_counter_add(&c->c, adm ? adm->at_ms : now_ms, now_ms, delta);
 }
 
 static int64_t local_peek(struct tg_limit_store *base, const char *name,

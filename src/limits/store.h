@@ -15,7 +15,8 @@
  * admit() may complete later (a shared store after one round trip), so it
  * answers through a callback, exactly once, and always: a store that cannot
  * reach its backend decides locally rather than leave a request waiting.
- * The local store calls back before admit() returns. settle() and peek()
+ * The local store calls back before admit() returns; a shared one within its
+ * call timeout, so a requester waits for its answer. settle() and peek()
  * never wait: settlement is fire-and-forget, peek reads what the store knows
  * now (for /status). Counter names and the admission's checks are copied;
  * the caller's memory is not kept. */
@@ -32,18 +33,24 @@
 #define TG_LIMIT_MAX_CHECKS 4
 
 /* One counter to check and charge: `cost` against `limit` (> 0) over the
- * window of counter (`name`, `period`). */
+ * window of counter (`name`, `period`). An hour counter's charge is a
+ * reservation until it is settled; hold_ms is how long a shared store keeps
+ * it when it never is (the instance that made it died): past the request's
+ * deadline, so a crash cannot hold a cap until the hour ends. */
 struct tg_limit_want {
     const char *name;
     enum tg_limit_period period;
     int64_t limit;
     int64_t cost;
+    uint64_t hold_ms;
 };
 
 struct tg_admission {
     bool admitted;             /* every counter charged; else none was */
+    bool shared;               /* decided by the shared store (else on local state) */
     uint64_t retry_after_ms;   /* refused: when it would fit */
     uint64_t at_ms;            /* the clock the decision was made at (for settle) */
+    uint64_t ticket;           /* names its reservations in a shared store */
     size_t n;
     struct tg_limit_state state[TG_LIMIT_MAX_CHECKS]; /* in the order of the wants */
 };
@@ -57,12 +64,14 @@ struct tg_limit_store_ops {
      * the result comes through cb(ctx, ...), exactly once. */
     void (*admit)(struct tg_limit_store *s, const struct tg_limit_want *wants, size_t n,
                   uint64_t now_ms, tg_admit_cb cb, void *ctx);
-    /* Adds delta (negative: returns) to counter (`name`, `period`) for an
-     * admission made at at_ms (struct tg_admission.at_ms; now_ms for what
-     * was never admitted), by tg_counter_add()'s rules: what was charged to a
-     * window that is over is not returned, more than was charged counts now. */
+    /* Adds delta (negative: returns) to counter (`name`, `period`) for
+     * admission adm, which charged it `charged` (adm NULL: nothing was
+     * charged, delta counts at now_ms), by tg_counter_add()'s rules: what was
+     * charged to a window that is over is not returned, more than was
+     * charged counts now. An hour counter's reservation ends here. */
     void (*settle)(struct tg_limit_store *s, const char *name, enum tg_limit_period period,
-                   uint64_t at_ms, uint64_t now_ms, int64_t delta);
+                   const struct tg_admission *adm, int64_t charged, uint64_t now_ms,
+                   int64_t delta);
     /* What counter (`name`, `period`) holds in its window now (0 when unknown). */
     int64_t (*peek)(struct tg_limit_store *s, const char *name, enum tg_limit_period period,
                     uint64_t now_ms);
@@ -80,10 +89,10 @@ static inline void tg_limit_admit(struct tg_limit_store *s, const struct tg_limi
 }
 
 static inline void tg_limit_settle(struct tg_limit_store *s, const char *name,
-                                   enum tg_limit_period period, uint64_t at_ms, uint64_t now_ms,
-                                   int64_t delta)
+                                   enum tg_limit_period period, const struct tg_admission *adm,
+                                   int64_t charged, uint64_t now_ms, int64_t delta)
 {
-    s->ops->settle(s, name, period, at_ms, now_ms, delta);
+    s->ops->settle(s, name, period, adm, charged, now_ms, delta);
 }
 
 static inline int64_t tg_limit_peek(struct tg_limit_store *s, const char *name,

@@ -63,12 +63,18 @@ static void on_admitted(void *ctx, const struct tg_admission *result)
     tg_req_admitted(r);
 }
 
+/* A reservation outlives its request's deadline by this much in a shared
+ * store when nobody settles it. */
+#define HOLD_GRACE_MS 10000u
+
 /* The next want of an admission; returns its index. */
-static int want(struct tg_limit_want *wants, size_t *n, const char *name,
+static int want(const struct tg_req *r, struct tg_limit_want *wants, size_t *n, const char *name,
                 enum tg_limit_period period, int64_t limit, int64_t cost)
 {
     size_t i = (*n)++;
-    wants[i] = (struct tg_limit_want){name, period, limit, cost};
+    uint64_t now = tg_now(&r->gw->loop);
+    uint64_t left = r->deadline_ms > now ? r->deadline_ms - now : 0;
+    wants[i] = (struct tg_limit_want){name, period, limit, cost, left + HOLD_GRACE_MS};
     return (int)i;
 }
 
@@ -81,16 +87,16 @@ void tg_admission_start(struct tg_req *r)
     ad->rpm = ad->tpm = ad->spend_key = ad->spend_gw = -1;
     ad->est_tokens = tg_limits_estimate_tokens(r->body_len, r->max_out_tokens, 0);
     if (k && k->rpm > 0)
-        ad->rpm = want(wants, &n, k->counter_rpm, TG_PERIOD_MINUTE, k->rpm, 1);
+        ad->rpm = want(r, wants, &n, k->counter_rpm, TG_PERIOD_MINUTE, k->rpm, 1);
     if (k && k->tpm > 0)
-        ad->tpm = want(wants, &n, k->counter_tpm, TG_PERIOD_MINUTE, k->tpm, ad->est_tokens);
+        ad->tpm = want(r, wants, &n, k->counter_tpm, TG_PERIOD_MINUTE, k->tpm, ad->est_tokens);
     int64_t kcap = key_cap(r), gcap = gateway_cap(r);
     if (kcap > 0 || gcap > 0)
         ad->reserved = tg_spend_reservation(worst_usd(r));
     if (kcap > 0)
-        ad->spend_key = want(wants, &n, k->counter_spend, TG_PERIOD_HOUR, kcap, ad->reserved);
+        ad->spend_key = want(r, wants, &n, k->counter_spend, TG_PERIOD_HOUR, kcap, ad->reserved);
     if (gcap > 0)
-        ad->spend_gw = want(wants, &n, TG_LIMIT_GATEWAY_SPEND, TG_PERIOD_HOUR, gcap,
+        ad->spend_gw = want(r, wants, &n, TG_LIMIT_GATEWAY_SPEND, TG_PERIOD_HOUR, gcap,
                             ad->reserved);
     tg_limit_admit(store(r), wants, n, tg_wall_ms(), on_admitted, r);
 }
@@ -143,14 +149,15 @@ enum tg_req_term tg_admission_refuse(struct tg_req *r)
     return TG_TERM_RATE_LIMITED;
 }
 
-/* Adds delta to counter `name`. */
-static void settle(struct tg_req *r, const char *name, enum tg_limit_period period, bool charged,
-                   int64_t delta, uint64_t now)
+/* Adds delta to counter `name`, which the admission charged `charged` (0:
+ * it was not charged, and delta counts now). An hour counter's reservation
+ * ends even when delta is 0: its request ended. */
+static void settle(struct tg_req *r, const char *name, enum tg_limit_period period,
+                   int64_t charged, int64_t delta, uint64_t now)
 {
-    if (delta == 0)
+    if (delta == 0 && (charged == 0 || period != TG_PERIOD_HOUR))
         return;
-    /* What was not charged at admission is counted now. */
-    tg_limit_settle(store(r), name, period, charged ? r->adm.result.at_ms : now, now, delta);
+    tg_limit_settle(store(r), name, period, charged ? &r->adm.result : NULL, charged, now, delta);
 }
 
 void tg_admission_return(struct tg_req *r)
@@ -161,13 +168,13 @@ void tg_admission_return(struct tg_req *r)
     ad->settled = true;
     uint64_t now = tg_wall_ms();
     if (ad->rpm >= 0)
-        settle(r, r->key->counter_rpm, TG_PERIOD_MINUTE, true, -1, now);
+        settle(r, r->key->counter_rpm, TG_PERIOD_MINUTE, 1, -1, now);
     if (ad->tpm >= 0)
-        settle(r, r->key->counter_tpm, TG_PERIOD_MINUTE, true, -ad->est_tokens, now);
+        settle(r, r->key->counter_tpm, TG_PERIOD_MINUTE, ad->est_tokens, -ad->est_tokens, now);
     if (ad->spend_key >= 0)
-        settle(r, r->key->counter_spend, TG_PERIOD_HOUR, true, -ad->reserved, now);
+        settle(r, r->key->counter_spend, TG_PERIOD_HOUR, ad->reserved, -ad->reserved, now);
     if (ad->spend_gw >= 0)
-        settle(r, TG_LIMIT_GATEWAY_SPEND, TG_PERIOD_HOUR, true, -ad->reserved, now);
+        settle(r, TG_LIMIT_GATEWAY_SPEND, TG_PERIOD_HOUR, ad->reserved, -ad->reserved, now);
 }
 
 /* Whether an upstream's answer reached the client (whole, or a stream at
@@ -201,7 +208,8 @@ void tg_admission_settle(struct tg_req *r)
         int64_t used = r->input_tokens + r->output_tokens;
         if (used <= 0)
             used = r->status >= 200 && r->status < 300 ? ad->est_tokens : 0;
-        settle(r, r->key->counter_tpm, TG_PERIOD_MINUTE, true, used - ad->est_tokens, now);
+        settle(r, r->key->counter_tpm, TG_PERIOD_MINUTE, ad->est_tokens, used - ad->est_tokens,
+               now);
     }
     /* Every request's cost goes to its key's and the gateway's hourly
      * spend, capped or not (for /status, and for a cap a reload adds). */
@@ -210,8 +218,8 @@ void tg_admission_settle(struct tg_req *r)
                                   paid(r));
     bool on_key = admitted && ad->spend_key >= 0, on_gw = admitted && ad->spend_gw >= 0;
     if (r->key)
-        settle(r, r->key->counter_spend, TG_PERIOD_HOUR, on_key,
+        settle(r, r->key->counter_spend, TG_PERIOD_HOUR, on_key ? ad->reserved : 0,
                cost - (on_key ? ad->reserved : 0), now);
-    settle(r, TG_LIMIT_GATEWAY_SPEND, TG_PERIOD_HOUR, on_gw, cost - (on_gw ? ad->reserved : 0),
-           now);
+    settle(r, TG_LIMIT_GATEWAY_SPEND, TG_PERIOD_HOUR, on_gw ? ad->reserved : 0,
+           cost - (on_gw ? ad->reserved : 0), now);
 }

@@ -233,7 +233,7 @@ static struct answer admit_store(struct tg_limit_store *s, const char *name, int
                                  int64_t cost, uint64_t now)
 {
     struct answer a = {0};
-    struct tg_limit_want want = {name, TG_PERIOD_MINUTE, limit, cost};
+    struct tg_limit_want want = {name, TG_PERIOD_MINUTE, limit, cost, 0};
     tg_limit_admit(s, &want, 1, now, on_answer, &a);
     assert_int_equal(a.calls, 1); /* the local store answers before returning */
     return a;
@@ -255,14 +255,14 @@ static void test_local_store(void **state)
     /* settle by the admission's clock */
     a = admit_store(s, "tpm:a", 1000, 900, T0 + 5000);
     assert_int_equal(a.got.at_ms, T0 + 5000);
-    tg_limit_settle(s, "tpm:a", TG_PERIOD_MINUTE, a.got.at_ms, T0 + 7000, -850);
+    tg_limit_settle(s, "tpm:a", TG_PERIOD_MINUTE, &a.got, 900, T0 + 7000, -850);
     assert_int_equal(tg_limit_peek(s, "tpm:a", TG_PERIOD_MINUTE, T0 + 7000), 50);
     /* a reload changing the limit: the counts stay, the new limit applies */
     assert_false(admit_store(s, "rpm:a", 2, 1, T0 + 20).got.admitted);
     assert_true(admit_store(s, "rpm:a", 3, 1, T0 + 20).got.admitted);
     assert_false(admit_store(s, "rpm:a", 1, 1, T0 + 30).got.admitted);
     /* the same name over an hour is another counter */
-    struct tg_limit_want hw = {"rpm:a", TG_PERIOD_HOUR, 5, 4};
+    struct tg_limit_want hw = {"rpm:a", TG_PERIOD_HOUR, 5, 4, 60000};
     struct answer h = {0};
     tg_limit_admit(s, &hw, 1, T0 + 30, on_answer, &h);
     assert_true(h.got.admitted);

@@ -39,8 +39,9 @@ static void on_answer(void *ctx, const struct tg_admission *res)
 static struct tg_admission reserve(struct tg_limit_store *s, int64_t key_cap, int64_t gw_cap,
                                    int64_t reserved, uint64_t now)
 {
-    struct tg_limit_want wants[2] = {{"spend:team-a", TG_PERIOD_HOUR, key_cap, reserved},
-                                     {TG_LIMIT_GATEWAY_SPEND, TG_PERIOD_HOUR, gw_cap, reserved}};
+    struct tg_limit_want wants[2] = {
+        {"spend:team-a", TG_PERIOD_HOUR, key_cap, reserved, 60000},
+        {TG_LIMIT_GATEWAY_SPEND, TG_PERIOD_HOUR, gw_cap, reserved, 60000}};
     struct answer a = {0};
     tg_limit_admit(s, wants, 2, now, on_answer, &a);
     assert_int_equal(a.calls, 1);
@@ -51,8 +52,9 @@ static struct tg_admission reserve(struct tg_limit_store *s, int64_t key_cap, in
 static void settle(struct tg_limit_store *s, const struct tg_admission *adm, int64_t reserved,
                    int64_t cost, uint64_t now)
 {
-    tg_limit_settle(s, "spend:team-a", TG_PERIOD_HOUR, adm->at_ms, now, cost - reserved);
-    tg_limit_settle(s, TG_LIMIT_GATEWAY_SPEND, TG_PERIOD_HOUR, adm->at_ms, now, cost - reserved);
+    tg_limit_settle(s, "spend:team-a", TG_PERIOD_HOUR, adm, reserved, now, cost - reserved);
+    tg_limit_settle(s, TG_LIMIT_GATEWAY_SPEND, TG_PERIOD_HOUR, adm, reserved, now,
+                    cost - reserved);
 }
 
 static int64_t used(struct tg_limit_store *s, uint64_t now)
