@@ -9,9 +9,11 @@ set -eu
 
 # build: compiler, cmake, the libraries; tests: cmocka, python3 (integration
 # harness), openssl (test certificates), nginx-light (a TLS/HTTP2 upstream),
-# procps (pgrep, used by the harness).
+# procps (pgrep, used by the harness), redis-server ([shared], started by the
+# tests themselves on a free port).
 pkgs="build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libssl-dev
-libcjson-dev node-llhttp libcmocka-dev python3 openssl curl procps nginx-light"
+libcjson-dev libhiredis-dev node-llhttp libcmocka-dev python3 openssl curl procps nginx-light
+redis-server"
 case "${1:-}" in
 --bench) pkgs="$pkgs wrk valgrind linux-perf" ;;
 --fuzz) pkgs="$pkgs clang-14 libfuzzer-14-dev" ;;
@@ -37,8 +39,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# Tests run nginx themselves: keep the package from starting a system-wide
-# one on port 80 (Debian's policy-rc.d convention).
+# Tests run nginx and redis-server themselves: keep the packages from
+# starting system-wide ones (Debian's policy-rc.d convention).
 own_policy=""
 if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d

@@ -26,6 +26,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "util/hex.h"
+#include "util/redis_url.h"
 #include "util/toml.h"
 
 enum field_type { F_INT, F_FLOAT, F_BOOL, F_STRING, F_ENUM, F_STRLIST };
@@ -185,9 +186,13 @@ static const struct policy_section policy_sections[] = {
 };
 #define N_POLICY_SECTIONS (sizeof(policy_sections) / sizeof(policy_sections[0]))
 
-/* SPEC section 8 tables: named in the contract, refused by name rather than
- * with a bare "unknown key", so an operator knows what is missing. */
-static const char *const unsupported_sections[] = {"shared", NULL};
+static const struct field shared_fields[] = {
+    STRING_FIELD(struct tg_shared_cfg, redis_url),
+    STRING_FIELD(struct tg_shared_cfg, password_env),
+    INT_FIELD(struct tg_shared_cfg, timeout_ms, 1, 60000),
+    STRING_FIELD(struct tg_shared_cfg, key_prefix),
+    FIELDS_END,
+};
 
 static const struct field background_fields[] = {
     INT_FIELD(struct tg_background_cfg, max_attempts, 1, 100),
@@ -542,6 +547,10 @@ static void set_defaults(struct tg_config *cfg)
 
     cfg->breaker = (struct tg_breaker_cfg){5, 0.5, 20, 60000, 30000, 300000, 1, 4.0, 600000};
     cfg->idempotency = (struct tg_idempotency_cfg){600, 67108864};
+    cfg->shared.redis_url = tg_xstrdup("");
+    cfg->shared.password_env = tg_xstrdup("");
+    cfg->shared.timeout_ms = 50;
+    cfg->shared.key_prefix = tg_xstrdup("tailgate:");
     cfg->degraded.enabled = true;
     cfg->degraded.status = 503;
     cfg->background.max_attempts = 6;
@@ -1359,13 +1368,47 @@ static void warn_dlq_dir(struct tg_config *cfg)
     free(dir);
 }
 
+/* [shared]: the URL is read into host, port and db here, and the password
+ * from its variable, so a mistake is `tailgate check`'s to report and not a
+ * reconnect loop's. */
+static int load_shared(struct loader *L, const struct tg_toml_kv *kv)
+{
+    struct tg_shared_cfg *sh = &L->cfg->shared;
+    const struct tg_toml_table *t = as_table(L, "[shared]", kv);
+    if (!t || apply_fields(L, "shared", t, shared_fields, sh, NULL, NULL) < 0)
+        return -1;
+    const struct tg_toml_kv *url = tg_toml_get(t, "redis_url");
+    const struct tg_toml_kv *env = tg_toml_get(t, "password_env");
+    if (!sh->redis_url[0])
+        return 0;
+    struct tg_redis_addr addr;
+    char why[160];
+    if (tg_redis_url_parse(sh->redis_url, &addr, why, sizeof(why)) < 0)
+        return fail(L, url->value.pos, "shared.redis_url \"%s\": %s", sh->redis_url, why);
+    sh->host = tg_xstrdup(addr.host);
+    sh->port = addr.port;
+    sh->db = addr.db;
+    if (sh->password_env[0]) {
+        const char *v = getenv(sh->password_env);
+        if (!v || !v[0])
+            return fail(L, env->value.pos, "shared.password_env: the environment variable "
+                                           "\"%s\" is unset or empty",
+                        sh->password_env);
+        sh->password = tg_xstrdup(v);
+    }
+    if (!sh->key_prefix[0])
+        add_warning(L->cfg, "shared.key_prefix is empty: tailgate's keys share the db's "
+                            "namespace with everything else in it");
+    return 0;
+}
+
 static int load_root(struct loader *L, const struct tg_toml_table *root)
 {
     struct tg_config *cfg = L->cfg;
     static const char *const top_keys[] = {"server",  "timeouts", "retry",     "hedge",
                                            "breaker", "validate", "cache",     "degraded",
                                            "providers", "deployments", "routes", "auth",
-                                           "budget", "idempotency", "background"};
+                                           "budget", "idempotency", "background", "shared"};
     const size_t n_top = sizeof(top_keys) / sizeof(top_keys[0]);
     for (size_t i = 0; i < root->len; i++) {
         const struct tg_toml_kv *kv = &root->items[i];
@@ -1374,11 +1417,6 @@ static int load_root(struct loader *L, const struct tg_toml_table *root)
             known |= strcmp(top_keys[k], kv->key) == 0;
         if (known)
             continue;
-        for (int u = 0; unsupported_sections[u]; u++)
-            if (strcmp(unsupported_sections[u], kv->key) == 0)
-                return fail(L, kv->key_pos, "[%s] (SPEC section 8) is not supported by this "
-                                            "version of tailgate",
-                            kv->key);
         return unknown_key(L, kv, "the top level", top_keys, n_top);
     }
 
@@ -1419,6 +1457,8 @@ static int load_root(struct loader *L, const struct tg_toml_table *root)
                                NULL) < 0)
             return -1;
     }
+    if ((kv = tg_toml_get(root, "shared")) && load_shared(L, kv) < 0)
+        return -1;
     if ((kv = tg_toml_get(root, "degraded"))) {
         const struct tg_toml_table *t = as_table(L, "[degraded]", kv);
         if (!t || apply_fields(L, "degraded", t, degraded_fields, &cfg->degraded, NULL, NULL) < 0)
@@ -1563,6 +1603,14 @@ void tg_config_free(struct tg_config *cfg)
     free(s->tls_key);
     free(cfg->degraded.message);
     free(cfg->background.dlq_path);
+    free(cfg->shared.redis_url);
+    free(cfg->shared.password_env);
+    free(cfg->shared.key_prefix);
+    free(cfg->shared.host);
+    if (cfg->shared.password) {
+        explicit_bzero(cfg->shared.password, strlen(cfg->shared.password));
+        free(cfg->shared.password);
+    }
     policy_free(&cfg->policy);
     for (size_t i = 0; i < cfg->n_providers; i++) {
         struct tg_provider_cfg *p = &cfg->providers[i];

@@ -208,6 +208,19 @@ struct tg_background_cfg {
     char *dlq_path;       /* relative: to the working directory of `tailgate serve` */
 };
 
+/* [shared] (SPEC section 8): the Redis every instance shares limits, spend,
+ * idempotency and the cache through. Off when redis_url is empty. */
+struct tg_shared_cfg {
+    char *redis_url;
+    char *password_env; /* "": no AUTH */
+    int64_t timeout_ms; /* a call slower than this counts as Redis being down */
+    char *key_prefix;
+    /* From the above, when redis_url is set: */
+    char *host;
+    int port, db;
+    char *password; /* the variable's value; NULL: no AUTH */
+};
+
 struct tg_config {
     char *path;
     struct tg_server_cfg server;
@@ -216,6 +229,7 @@ struct tg_config {
     struct tg_budget_cfg budget;
     struct tg_idempotency_cfg idempotency;
     struct tg_background_cfg background;
+    struct tg_shared_cfg shared;
     struct tg_policy policy; /* global [timeouts] [retry] [hedge] [validate] [cache] */
     struct tg_provider_cfg *providers;
     size_t n_providers;

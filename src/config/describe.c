@@ -91,6 +91,19 @@ void tg_config_describe(const struct tg_config *cfg, FILE *out)
                  "deployment, deadline %lldms; what still fails goes to %s%s\n",
             (long long)bg->max_attempts, (long long)bg->request_ms, bg->dlq_path,
             bg->dlq_path[0] == '/' ? "" : " (relative to the directory tailgate serve runs in)");
+    const struct tg_shared_cfg *sh = &cfg->shared;
+    if (sh->host)
+        fprintf(out, "\nshared with every instance through Redis at %s%s%s:%d db %d%s%s (keys "
+                     "under \"%s\", calls over %lldms count as Redis down): rate limits and spend "
+                     "caps; idempotency and the cache stay this instance's own\n",
+                strchr(sh->host, ':') ? "[" : "", sh->host, strchr(sh->host, ':') ? "]" : "",
+                sh->port, sh->db, sh->password ? ", password from " : "",
+                sh->password ? sh->password_env : "", sh->key_prefix,
+                (long long)sh->timeout_ms);
+    else
+        fputs("\nnot shared ([shared] redis_url unset): limits, spend, idempotency and the cache "
+              "are this instance's own\n",
+              out);
     if (cfg->budget.max_request_usd > 0)
         fprintf(out, "\ncost ceiling $%g per request for every client\n",
                 cfg->budget.max_request_usd);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "gateway/gateway.h"
+#include "shared/redis.h"
 #include "route/spend.h"
 #include "util/json.h"
 
@@ -88,10 +89,12 @@ static void render_status(struct tg_gateway *gw, struct tg_buf *b)
     const struct tg_runtime *rt = gw->rt;
     const struct tg_config *cfg = rt->cfg;
     uint64_t now = tg_now(&gw->loop);
+    /* "off" without [shared]; SPEC section 8's "up" or "down" with it. */
+    const char *shared = !gw->redis ? "off" : tg_redis_up(gw->redis) ? "up" : "down";
     tg_buf_printf(b, "{\"generation\":%llu,\"inflight_requests\":%llu,\"connections\":%zu,"
-                     "\"deployments\":{",
+                     "\"shared\":\"%s\",\"deployments\":{",
                   (unsigned long long)rt->generation, (unsigned long long)gw->inflight,
-                  gw->client.n_conns);
+                  gw->client.n_conns, shared);
     for (size_t i = 0; i < cfg->n_deployments; i++) {
         const struct tg_deployment_cfg *d = &cfg->deployments[i];
         struct tg_dep *dep = rt->deps[i];

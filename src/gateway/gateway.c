@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "gateway/admin.h"
 #include "gateway/handler.h"
+#include "limits/shared.h"
 #include "req/req.h"
 #include "req/internal.h"
 #include "server/tls.h"
@@ -78,6 +79,8 @@ static void on_stop(struct tg_deferred *d)
     gw->rt = NULL;
     tg_access_log_close(gw->alog);
     gw->alog = NULL;
+    tg_redis_close(gw->redis);
+    gw->redis = NULL;
     tg_loop_close(&gw->loop);
 }
 
@@ -195,9 +198,14 @@ static void apply_config(struct tg_gateway *gw, struct reload_job *job)
         strcmp(cfg->server.admin_listen, old_cfg->server.admin_listen) != 0 ||
         cfg->server.workers != old_cfg->server.workers ||
         strcmp(cfg->server.tls_cert, old_cfg->server.tls_cert) != 0 ||
-        strcmp(cfg->server.tls_key, old_cfg->server.tls_key) != 0)
+        strcmp(cfg->server.tls_key, old_cfg->server.tls_key) != 0 ||
+        strcmp(cfg->shared.redis_url, old_cfg->shared.redis_url) != 0 ||
+        strcmp(cfg->shared.password_env, old_cfg->shared.password_env) != 0 ||
+        strcmp(cfg->shared.key_prefix, old_cfg->shared.key_prefix) != 0 ||
+        cfg->shared.timeout_ms != old_cfg->shared.timeout_ms)
         tg_log_warn("reload_restart_needed", "message=%s",
-                    "server.listen, admin_listen, workers and TLS files apply on restart only");
+                    "server.listen, admin_listen, workers, TLS files and [shared] apply on "
+                    "restart only");
     struct tg_access_log *alog = gw->alog;
     if (job->alog_changed) {
         alog = job->alog;
@@ -300,6 +308,38 @@ static void on_signal(uv_signal_t *h, int signum)
     }
 }
 
+/* ---- [shared] ---- */
+
+static void on_shared_state(void *ctx, bool up, const char *why)
+{
+    struct tg_gateway *gw = ctx;
+    if (up)
+        tg_log_info("shared_up", "message=%s", "limits and spend are shared through Redis");
+    else
+        tg_log_warn("shared_down", "error=%s action=%s", why,
+                    "each request decided on this instance's state; reconnecting with backoff");
+    tg_metric_set(gw->fam.shared_up, NULL, up ? 1 : 0);
+}
+
+static void on_shared_error(void *ctx, const char *reason)
+{
+    struct tg_gateway *gw = ctx;
+    const char *l[] = {reason};
+    tg_metric_add(gw->fam.shared_errors, l, 1);
+}
+
+/* The link, and the stores that share through it; the local store made
+ * before becomes the shared one's fallback. */
+static void start_shared(struct tg_gateway *gw, const struct tg_shared_cfg *sh)
+{
+    struct tg_redis_params params = {sh->host, sh->port, sh->db, sh->password,
+                                     (uint64_t)sh->timeout_ms};
+    struct tg_redis_events events = {on_shared_state, on_shared_error, gw};
+    gw->redis = tg_redis_new(&gw->loop, &params, tg_limit_scripts, tg_limit_n_scripts, &events);
+    gw->limits = tg_limit_store_shared_new(gw->redis, sh->key_prefix, gw->limits,
+                                           tg_rand_u64(&gw->loop.rand));
+}
+
 /* ---- running ---- */
 
 static int run_worker(const char *path, struct tg_config *cfg, int worker_index, bool reuseport)
@@ -319,6 +359,8 @@ static int run_worker(const char *path, struct tg_config *cfg, int worker_index,
     tg_families_init(&gw->fam, gw->metrics);
     tg_cache_init(&gw->cache, (size_t)cfg->policy.cache.max_bytes);
     gw->limits = tg_limit_store_local_new();
+    if (cfg->shared.host)
+        start_shared(gw, &cfg->shared);
     tg_idem_init(&gw->idem, (size_t)cfg->idempotency.max_bytes,
                  (uint64_t)cfg->idempotency.ttl_s * 1000);
     tg_keymap_init(&gw->coalescing);
@@ -391,6 +433,8 @@ fail_listen:
     gw->rt = NULL;
 fail_runtime:
     tg_access_log_close(gw->alog);
+    tg_redis_close(gw->redis);
+    gw->redis = NULL;
     tg_loop_close(&gw->loop);
     uv_run(uv, UV_RUN_DEFAULT);
 done:

@@ -23,6 +23,8 @@
 
 enum tg_gateway_state { TG_GW_RUNNING = 0, TG_GW_DRAINING, TG_GW_STOPPING };
 
+struct tg_redis;
+
 struct tg_gateway {
     struct tg_loop loop;
     char *config_path;
@@ -38,6 +40,7 @@ struct tg_gateway {
     struct tg_access_log *alog;
     struct tg_cache cache;
     struct tg_limit_store *limits; /* the keys' rpm/tpm windows, by name: they outlive reloads */
+    struct tg_redis *redis;        /* [shared]'s link, or NULL: set at start, kept over reloads */
     struct tg_idem_table idem;     /* Idempotency-Key answers, in flight and kept */
     struct tg_keymap coalescing;   /* cache key -> the in-flight request others may join */
     struct tg_dep_registry deps;

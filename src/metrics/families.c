@@ -62,4 +62,12 @@ void tg_families_init(struct tg_families *f, struct tg_metrics *m)
         m, "tailgate_dlq_writes_total",
         "Failed background requests appended to the dead-letter queue, by result (ok, error).",
         TG_METRIC_COUNTER, L("result"));
+    f->shared_errors = tg_metrics_family(
+        m, "tailgate_shared_errors_total",
+        "Failures of the [shared] Redis link, by reason (connect, timeout, closed, reply); each "
+        "request they touched was decided on this instance's own state.",
+        TG_METRIC_COUNTER, L("reason"));
+    f->shared_up = tg_metrics_family(m, "tailgate_shared_up",
+                                     "1 while the [shared] Redis link is up, 0 while it is down.",
+                                     TG_METRIC_GAUGE, NULL);
 }

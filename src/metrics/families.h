@@ -24,6 +24,8 @@ struct tg_families {
     struct tg_metric_family *reloads;            /* {result} */
     struct tg_metric_family *key_requests;       /* {key,code} */
     struct tg_metric_family *dlq_writes;         /* {result}: ok, error */
+    struct tg_metric_family *shared_errors;      /* {reason} */
+    struct tg_metric_family *shared_up;          /* gauge, only with [shared] */
 };
 
 void tg_families_init(struct tg_families *f, struct tg_metrics *m);

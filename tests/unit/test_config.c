@@ -1126,7 +1126,54 @@ static void test_section8_tables(void **state)
     expect_error("[budget]\n@@max_request = 1\n" MINIMAL, "unknown key \"max_request\"", NULL);
     expect_error("[idempotency]\nttl_s = @@-1\n" MINIMAL, "ttl_s", "between", NULL);
     expect_error("[idempotency]\n@@ttl = 1\n" MINIMAL, "unknown key \"ttl\"", NULL);
-    expect_error("[@@shared]\nredis_url = \"\"\n" MINIMAL, "[shared]", "not supported", NULL);
+}
+
+/* [shared]: off by default; the URL read into host, port and db; the
+ * password from its variable; what is refused, and where. */
+static void test_shared(void **state)
+{
+    (void)state;
+    struct tg_config *cfg = load_ok(MINIMAL);
+    assert_string_equal(cfg->shared.redis_url, "");
+    assert_int_equal(cfg->shared.timeout_ms, 50);
+    assert_string_equal(cfg->shared.key_prefix, "tailgate:");
+    assert_null(cfg->shared.host);
+    tg_config_free(cfg);
+
+    cfg = load_ok("[shared]\nredis_url = \"redis://10.0.0.5:6380/3\"\ntimeout_ms = 20\n" MINIMAL);
+    assert_string_equal(cfg->shared.host, "10.0.0.5");
+    assert_int_equal(cfg->shared.port, 6380);
+    assert_int_equal(cfg->shared.db, 3);
+    assert_int_equal(cfg->shared.timeout_ms, 20);
+    assert_null(cfg->shared.password);
+    tg_config_free(cfg);
+
+    cfg = load_ok("[shared]\nredis_url = \"redis://[::1]\"\n" MINIMAL);
+    assert_string_equal(cfg->shared.host, "::1");
+    assert_int_equal(cfg->shared.port, 6379);
+    assert_int_equal(cfg->shared.db, 0);
+    tg_config_free(cfg);
+
+    setenv("TG_TEST_REDIS_PW", "s3cret", 1);
+    cfg = load_ok("[shared]\nredis_url = \"redis://cache.internal\"\n"
+                  "password_env = \"TG_TEST_REDIS_PW\"\n" MINIMAL);
+    assert_string_equal(cfg->shared.host, "cache.internal");
+    assert_string_equal(cfg->shared.password, "s3cret");
+    tg_config_free(cfg);
+
+    expect_error("[shared]\nredis_url = @@\"redis://:pw@host\"\n" MINIMAL, "shared.redis_url",
+                 "password_env", NULL);
+    expect_error("[shared]\nredis_url = @@\"rediss://host\"\n" MINIMAL, "TLS", NULL);
+    expect_error("[shared]\nredis_url = @@\"http://host\"\n" MINIMAL, "redis://", NULL);
+    expect_error("[shared]\nredis_url = @@\"redis://host:0\"\n" MINIMAL, "port", NULL);
+    expect_error("[shared]\nredis_url = @@\"redis://host:6379/x\"\n" MINIMAL, "db number",
+                 NULL);
+    expect_error("[shared]\nredis_url = @@\"redis://\"\n" MINIMAL, "no host", NULL);
+    expect_error("[shared]\nredis_url = @@\"redis://[::1\"\n" MINIMAL, "IPv6", NULL);
+    expect_error("[shared]\nredis_url = \"redis://h\"\npassword_env = @@\"TG_TEST_UNSET_VAR\"\n"
+                 MINIMAL, "TG_TEST_UNSET_VAR", "unset", NULL);
+    expect_error("[shared]\ntimeout_ms = @@0\n" MINIMAL, "shared.timeout_ms", "between", NULL);
+    expect_error("[shared]\n@@redis = \"x\"\n" MINIMAL, "unknown key \"redis\"", NULL);
 }
 
 /* [background]: defaults, values, and what is refused. */
@@ -1797,6 +1844,7 @@ int main(void)
         cmocka_unit_test(test_unknown_keys),
         cmocka_unit_test(test_unknown_top_level),
         cmocka_unit_test(test_section8_tables),
+        cmocka_unit_test(test_shared),
         cmocka_unit_test(test_background),
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_key_errors),

@@ -1,0 +1,311 @@
+"""[shared] against a real redis-server (SPEC section 8, issue 15): two
+gateways on one Redis share a key's rpm and the spend caps; concurrent
+requests through both never pass a cap; Redis killed mid-traffic fails no
+request (each instance decides on its own state, says so once in its log, in
+/status and in tailgate_shared_errors_total) and sharing resumes without a
+restart when Redis is back, with what was decided locally meanwhile never
+added to Redis; a Redis too slow for timeout_ms counts as down; a wrong
+password is refused at the handshake; a crashed instance's reservation
+lapses after its request's deadline instead of holding the cap."""
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from harness import TestCase, free_port, main, make_config, openai_provider, wait_port
+
+KEY = "sk-shared-team-0001"
+PRICES = (5.0, 2.5, 15.0)  # USD per million tokens: input, cached input, output
+
+
+def bearer():
+    return {"Authorization": "Bearer " + KEY}
+
+
+class Redis:
+    """redis-server on a free port, nothing saved to disk; restartable on
+    the same port."""
+
+    def __init__(self, password=None):
+        self.port = free_port()
+        self.password = password
+        self.dir = tempfile.mkdtemp(prefix="tg-redis-")
+        self.proc = None
+        self.start()
+
+    def start(self):
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--dir", self.dir,
+                "--enable-debug-command", "local"]  # DEBUG SLEEP: a slow Redis
+        if self.password:
+            args += ["--requirepass", self.password]
+        self.log = open(os.path.join(self.dir, "log"), "ab")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        wait_port(self.port)
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+    def stop(self):
+        self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def cli(self, *args):
+        cmd = ["redis-cli", "-p", str(self.port)]
+        if self.password:
+            cmd += ["--no-auth-warning", "-a", self.password]
+        return subprocess.run(cmd + list(args), capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+
+    def url(self):
+        return "redis://127.0.0.1:%d" % self.port
+
+
+def wait_for(pred, timeout=10.0, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def chat_body(model, max_tokens, content="hello"):
+    return json.dumps({"model": model, "messages": [{"role": "user", "content": content}],
+                       "max_tokens": max_tokens})
+
+
+def worst(model, max_tokens):
+    """SPEC section 8's worst case: body bytes / 4 at input, max_tokens at output."""
+    prompt = len(chat_body(model, max_tokens).encode()) // 4
+    return (prompt * PRICES[0] + max_tokens * PRICES[2]) / 1e6
+
+
+class Shared(TestCase):
+    def setUp(self):
+        super().setUp()
+        self.redis = Redis()
+        self.addCleanup(self.redis.stop)
+
+    def start_gateways(self, n=2, key_extra=None, shared_extra=None, budget=None,
+                       mock=None, timeouts=None, redis=None):
+        self.m = mock or self.mock()
+        key = {"name": "team", "key_sha256": hashlib.sha256(KEY.encode()).hexdigest()}
+        key.update(key_extra or {})
+        shared = {"redis_url": (redis or self.redis).url(), "timeout_ms": 200}
+        shared.update(shared_extra or {})
+        sections = {"hedge": {"enabled": False}, "cache": {"mode": "off"},
+                    "auth": {"keys": [key]}, "shared": shared}
+        if budget:
+            sections["budget"] = budget
+        if timeouts:
+            sections["timeouts"] = timeouts
+        deployment = {"name": "d", "provider": "up", "model": "up-m",
+                      "input_usd_per_mtok": PRICES[0], "cached_input_usd_per_mtok": PRICES[1],
+                      "output_usd_per_mtok": PRICES[2]}
+        gws = [self.gateway(sections=sections, providers=[openai_provider("up", self.m)],
+                            deployments=[deployment],
+                            routes=[{"model": "m", "deployments": ["d"]}],
+                            env={"TG_REDIS_PW": "pw-test"})
+               for _ in range(n)]
+        for g in gws:
+            wait_for(lambda: g.status()["shared"] in ("up", "down"), what="status")
+        return gws
+
+    def wait_up(self, g, timeout=10.0):
+        wait_for(lambda: g.status()["shared"] == "up", timeout, "shared up")
+
+    def chat(self, g, max_tokens=None):
+        extra = {"max_tokens": max_tokens} if max_tokens else None
+        return g.chat(model="m", headers=bearer(), extra=extra)
+
+
+class Limits(Shared):
+    def test_two_instances_share_one_rpm(self):
+        g1, g2 = self.start_gateways(key_extra={"rpm": 6})
+        self.wait_up(g1)
+        self.wait_up(g2)
+        for g in (g1, g2, g1, g2, g1, g2):
+            s, h, b = self.chat(g)
+            self.assertEqual(s, 200, b)
+        for g in (g1, g2):
+            s, h, b = self.chat(g)
+            self.assertEqual(s, 429, b)
+            self.assertEqual(json.loads(b)["error"]["code"], "rate_limited")
+            self.assertEqual(h.get("x-ratelimit-limit-requests"), "6")
+            self.assertEqual(h.get("x-ratelimit-remaining-requests"), "0")
+            self.assertGreaterEqual(int(h["retry-after"]), 1)
+        # Each instance's own share of them is all it counts locally; Redis has the six.
+        hits = self.redis.cli("HVALS", "tailgate:m:rpm:team").split()
+        self.assertEqual(sum(int(x) for x in hits), 6)
+        self.assertEqual(len([r for r in self.m.stats()["recent"]
+                              if r["path"] == "/v1/chat/completions"]), 6)
+
+    def test_concurrent_requests_through_both_never_pass_the_rpm(self):
+        g1, g2 = self.start_gateways(key_extra={"rpm": 10})
+        self.wait_up(g1)
+        self.wait_up(g2)
+        codes = []
+        lock = threading.Lock()
+
+        def one(g):
+            s, _, _ = self.chat(g)
+            with lock:
+                codes.append(s)
+
+        threads = [threading.Thread(target=one, args=(g,)) for g in (g1, g2) * 15]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(codes.count(200), 10, codes)
+        self.assertEqual(codes.count(429), 20, codes)
+
+    def test_spend_cap_shared_and_never_overshot_by_a_race(self):
+        # Room for exactly three worst cases in the hour, across both instances.
+        w = worst("m", 100)
+        g1, g2 = self.start_gateways(key_extra={"usd_per_hour": w * 3.5})
+        self.wait_up(g1)
+        self.wait_up(g2)
+        codes = []
+        lock = threading.Lock()
+
+        def one(g):
+            s, _, b = self.chat(g, max_tokens=100)
+            with lock:
+                codes.append((s, json.loads(b).get("error", {}).get("code")))
+
+        threads = [threading.Thread(target=one, args=(g,)) for g in (g1, g2) * 4]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        admitted = [c for c in codes if c[0] == 200]
+        # Reservations are the worst case: at most three fit at once; the mock's
+        # answers cost less, so a later one may fit once they settle.
+        self.assertGreaterEqual(len(admitted), 3, codes)
+        self.assertTrue(all(c == (429, "budget_exceeded") for c in codes if c[0] != 200), codes)
+        # What Redis holds once all settled is their actual cost, no reservation left.
+        hour = int(time.time() * 1000) // 3600000
+        spent = self.redis.cli("HGET", "tailgate:h:spend:team:%d" % hour, "spent")
+        reserved = self.redis.cli("HGET", "tailgate:h:spend:team:%d" % hour, "reserved")
+        self.assertGreater(int(spent), 0)
+        self.assertEqual(int(reserved or 0), 0)
+        self.assertEqual(self.redis.cli("ZCARD", "tailgate:r:spend:team:%d" % hour), "0")
+        self.assertLessEqual(int(spent), int(w * 3.5 * 1e9) + int(w * 1e9))
+
+
+class Outage(Shared):
+    def test_redis_killed_mid_traffic_fails_nothing_and_sharing_resumes(self):
+        g1, g2 = self.start_gateways(key_extra={"rpm": 1000})
+        self.wait_up(g1)
+        for _ in range(3):
+            self.assertEqual(self.chat(g1)[0], 200)
+        self.redis.kill()
+        for _ in range(10):
+            s, _, b = self.chat(g1)
+            self.assertEqual(s, 200, b)
+            s, _, b = self.chat(g2)
+            self.assertEqual(s, 200, b)
+        self.assertEqual(g1.status()["shared"], "down")
+        self.assertGreaterEqual(g1.metric("tailgate_shared_errors_total"), 1)
+        self.assertEqual(g1.metric("tailgate_shared_up"), 0)
+        downs = [l for l in g1.stderr().splitlines() if "event=shared_down" in l]
+        self.assertEqual(len(downs), 1, downs)  # one line per change, not per retry
+        self.redis.start()
+        self.wait_up(g1)
+        self.wait_up(g2)
+        self.assertEqual(g1.metric("tailgate_shared_up"), 1)
+        self.assertIn("event=shared_up", g1.stderr())
+        for _ in range(2):
+            self.assertEqual(self.chat(g1)[0], 200)
+        # Only what was admitted through Redis since it came back is in it: the
+        # twenty decided locally meanwhile were never added.
+        hits = self.redis.cli("HVALS", "tailgate:m:rpm:team").split()
+        self.assertEqual(sum(int(x) for x in hits), 2)
+
+    def test_a_slow_redis_counts_as_down_then_comes_back(self):
+        g1, = self.start_gateways(n=1, key_extra={"rpm": 1000}, shared_extra={"timeout_ms": 50})
+        self.wait_up(g1)
+        self.assertEqual(self.chat(g1)[0], 200)
+        sleeper = threading.Thread(target=self.redis.cli, args=("DEBUG", "SLEEP", "1.5"))
+        sleeper.start()
+        time.sleep(0.2)
+        t0 = time.time()
+        s, _, b = self.chat(g1)
+        waited = time.time() - t0
+        self.assertEqual(s, 200, b)
+        self.assertLess(waited, 1.0)  # decided locally after timeout_ms, not after the sleep
+        self.assertEqual(g1.status()["shared"], "down")
+        self.assertGreaterEqual(g1.metric("tailgate_shared_errors_total", reason="timeout"), 1)
+        for _ in range(5):
+            self.assertEqual(self.chat(g1)[0], 200)
+        sleeper.join()
+        self.wait_up(g1)
+        self.assertEqual(self.chat(g1)[0], 200)
+
+    def test_a_wrong_password_is_refused_at_the_handshake(self):
+        locked = Redis(password="the-right-one")
+        self.addCleanup(locked.stop)
+        g1, = self.start_gateways(n=1, key_extra={"rpm": 1000}, redis=locked,
+                                  shared_extra={"password_env": "TG_REDIS_PW"})
+        wait_for(lambda: "event=shared_down" in g1.stderr(), what="shared_down")
+        self.assertIn("handshake was refused", g1.stderr())
+        self.assertEqual(g1.status()["shared"], "down")
+        self.assertEqual(self.chat(g1)[0], 200)  # served on local state
+
+    def test_the_right_password_and_a_db(self):
+        locked = Redis(password="pw-test")
+        self.addCleanup(locked.stop)
+        g1, = self.start_gateways(n=1, key_extra={"rpm": 1000}, redis=locked,
+                                  shared_extra={"password_env": "TG_REDIS_PW",
+                                                "redis_url": locked.url() + "/3"})
+        self.wait_up(g1)
+        self.assertEqual(self.chat(g1)[0], 200)
+        self.assertEqual(locked.cli("-n", "3", "HVALS", "tailgate:m:rpm:team"), "1")
+        self.assertEqual(locked.cli("-n", "0", "DBSIZE"), "0")
+
+    def test_a_crashed_instance_reservation_lapses_after_its_deadline(self):
+        slow = self.mock(latency_ms=20000)
+        w = worst("m", 100)
+        g1, g2 = self.start_gateways(key_extra={"usd_per_hour": w * 1.5}, mock=slow,
+                                     timeouts={"request_ms": 1000, "connect_ms": 500})
+        self.wait_up(g1)
+        self.wait_up(g2)
+        def hang():
+            try:
+                self.chat(g1, max_tokens=100)
+            except OSError:
+                pass  # its gateway is killed under it
+
+        hung = threading.Thread(target=hang)
+        hung.start()
+        hour = int(time.time() * 1000) // 3600000
+        wait_for(lambda: self.redis.cli("ZCARD", "tailgate:r:spend:team:%d" % hour) == "1",
+                 what="the reservation")
+        g1.proc.kill()  # no settlement will ever come from it
+        g1.proc.wait()
+        g1.stopped = True
+        hung.join()
+        s, _, b = self.chat(g2, max_tokens=100)
+        self.assertEqual((s, json.loads(b)["error"]["code"]), (429, "budget_exceeded"), b)
+        # Its request's deadline (1 s) plus the grace (10 s): then it stops counting.
+        wait_for(lambda: self.chat(g2, max_tokens=100)[0] != 429, timeout=20,
+                 what="the reservation to lapse")
+        self.assertEqual(self.redis.cli("ZCARD", "tailgate:r:spend:team:%d" % hour), "0")
+
+
+if __name__ == "__main__":
+    if not shutil.which("redis-server"):
+        raise SystemExit("redis-server is missing (deps/install.sh installs it)")
+    main()
