@@ -27,6 +27,7 @@
 #include "gateway/admin.h"
 #include "gateway/handler.h"
 #include "limits/shared.h"
+#include "shared/scripts.h"
 #include "req/req.h"
 #include "req/internal.h"
 #include "server/tls.h"
@@ -335,9 +336,11 @@ static void start_shared(struct tg_gateway *gw, const struct tg_shared_cfg *sh)
     struct tg_redis_params params = {sh->host, sh->port, sh->db, sh->password,
                                      (uint64_t)sh->timeout_ms};
     struct tg_redis_events events = {on_shared_state, on_shared_error, gw};
-    gw->redis = tg_redis_new(&gw->loop, &params, tg_limit_scripts, tg_limit_n_scripts, &events);
+    gw->redis = tg_redis_new(&gw->loop, &params, tg_shared_scripts, TG_SCRIPT__COUNT, &events);
+    gw->shared_prefix = tg_xstrdup(sh->key_prefix);
+    gw->instance_id = tg_rand_u64(&gw->loop.rand);
     gw->limits = tg_limit_store_shared_new(gw->redis, sh->key_prefix, gw->limits,
-                                           tg_rand_u64(&gw->loop.rand));
+                                           gw->instance_id);
 }
 
 /* ---- running ---- */
@@ -443,6 +446,7 @@ done:
     tg_idem_free(&gw->idem);
     tg_keymap_free(&gw->coalescing);
     tg_limit_store_free(gw->limits);
+    free(gw->shared_prefix);
     tg_metrics_free(gw->metrics);
     tg_dep_registry_free(&gw->deps);
     free(gw->config_path);

@@ -41,6 +41,8 @@ struct tg_gateway {
     struct tg_cache cache;
     struct tg_limit_store *limits; /* the keys' rpm/tpm windows, by name: they outlive reloads */
     struct tg_redis *redis;        /* [shared]'s link, or NULL: set at start, kept over reloads */
+    char *shared_prefix;           /* [shared] key_prefix, as the link started with it */
+    uint64_t instance_id;          /* names this process's claims and reservations in Redis */
     struct tg_idem_table idem;     /* Idempotency-Key answers, in flight and kept */
     struct tg_keymap coalescing;   /* cache key -> the in-flight request others may join */
     struct tg_dep_registry deps;

@@ -31,13 +31,14 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "limits/shared.h"
+#include "shared/scripts.h"
 #include "util/list.h"
 
 #define SECOND_MS 1000u
 /* A minute key outlives its last write by a little more than its window. */
 #define MINUTE_KEY_TTL_MS "61000"
 
-static const char admit_lua[] =
+const char tg_limit_admit_lua[] =
     "local now = tonumber(ARGV[1])\n"
     "local now_s = math.floor(now / 1000)\n"
     "local member = ARGV[2]\n"
@@ -105,7 +106,7 @@ static const char admit_lua[] =
 /* KEYS: the reservation's hash and sorted set (its hour), the current
  * hour's hash. ARGV: member, what its hour's spend gets, what the current
  * hour's gets, when the current hour's keys expire. */
-static const char settle_lua[] =
+const char tg_limit_settle_lua[] =
     "local amt = redis.call('HGET', KEYS[1], 'r:' .. ARGV[1])\n"
     "if amt then\n"
     "  redis.call('HDEL', KEYS[1], 'r:' .. ARGV[1])\n"
@@ -119,9 +120,6 @@ static const char settle_lua[] =
     "end\n"
     "return 1\n";
 
-enum { SCRIPT_ADMIT, SCRIPT_SETTLE };
-struct tg_redis_script tg_limit_scripts[] = {{admit_lua, ""}, {settle_lua, ""}};
-const size_t tg_limit_n_scripts = sizeof(tg_limit_scripts) / sizeof(tg_limit_scripts[0]);
 
 struct shared_store {
     struct tg_limit_store base;
@@ -304,8 +302,8 @@ static void shared_admit(struct tg_limit_store *base, const struct tg_limit_want
     for (size_t i = 0; i < 2 + 4 * n; i++)
         args[i] = text.data + offs[2 * n + i];
     tg_list_push_back(&s->admitting, &p->link);
-    p->call = tg_redis_eval(s->redis, SCRIPT_ADMIT, 2 * n, keys, 2 + 4 * n, args,
-                            on_admit_reply, p);
+    p->call = tg_redis_eval(s->redis, TG_SCRIPT_LIMIT_ADMIT, 2 * n, keys, 2 + 4 * n, args,
+                            NULL, on_admit_reply, p);
     tg_buf_free(&text);
     tg_buf_free(&key);
     if (!p->call) {
@@ -371,7 +369,7 @@ static void shared_settle(struct tg_limit_store *base, const char *name,
                  !same_hour && delta > 0 ? (long long)delta : 0LL);
         const char *keys[] = {hkey.data, zkey.data, key.data};
         const char *args[] = {member, add_at, add_now, ends};
-        tg_redis_eval(s->redis, SCRIPT_SETTLE, 3, keys, 4, args, NULL, NULL);
+        tg_redis_eval(s->redis, TG_SCRIPT_LIMIT_SETTLE, 3, keys, 4, args, NULL, NULL, NULL);
         tg_buf_free(&hkey);
         tg_buf_free(&zkey);
         goto out;

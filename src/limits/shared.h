@@ -13,8 +13,5 @@
 struct tg_limit_store *tg_limit_store_shared_new(struct tg_redis *redis, const char *prefix,
                                                 struct tg_limit_store *local,
                                                 uint64_t instance_id);
-/* The scripts the shared store calls, for the link to load. */
-extern struct tg_redis_script tg_limit_scripts[];
-extern const size_t tg_limit_n_scripts;
 
 #endif

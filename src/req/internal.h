@@ -12,6 +12,7 @@
 #include "gateway/gateway.h"
 #include "limits/store.h"
 #include "req/idempotency.h"
+#include "shared/idempotency.h"
 #include "req/req.h"
 #include "req/tape.h"
 #include "route/classify.h"
@@ -26,6 +27,7 @@
 
 enum tg_req_state {
     TG_REQ_ADMIT = 0, /* waiting for its rate limits and spend caps to admit or refuse it */
+    TG_REQ_CLAIM,     /* asking the shared store about its Idempotency-Key (share.c) */
     TG_REQ_ROUTE,     /* choose the next deployment, or run out of them */
     TG_REQ_ATTEMPT,   /* attempts in flight: wait for an outcome */
     TG_REQ_BACKOFF,   /* before a retry on the same deployment */
@@ -244,6 +246,14 @@ struct tg_req {
     struct tg_tape *tape;           /* written by this request, or NULL: answers go to x */
     struct tg_tape_reader *reader;  /* the client reading a tape */
     struct tg_idem_entry *idem;     /* the Idempotency-Key entry this request answers */
+    /* The Idempotency-Key across instances (shared/idempotency.h): the
+     * claim out, whether this request owns the key in Redis (its answer is
+     * kept there when done), and whether its answer may be kept at all (not
+     * a refusal made while claiming). */
+    struct tg_idem_claim claim;
+    uint8_t idem_key[TG_KEYMAP_KEY_LEN], idem_fp[TG_KEYMAP_KEY_LEN];
+    bool idem_owner;
+    bool idem_unkept;
     struct tg_keymap_node coalesce; /* in gw->coalescing while others may join */
     bool coalescing;
     enum { TG_JOINED_NONE = 0, TG_JOINED_IDEMPOTENT, TG_JOINED_COALESCED } joined;
@@ -258,8 +268,19 @@ struct tg_req {
     bool too_long_here;
 };
 
+enum tg_share_verdict {
+    TG_SHARE_ALONE = 0, /* the request makes its own upstream calls */
+    TG_SHARE_ANSWERED,  /* refused (bad or reused Idempotency-Key): answered */
+    TG_SHARE_FOLLOWS,   /* it reads another request's answer: TG_REQ_FOLLOW */
+    TG_SHARE_ASKING,    /* the shared store is asked: TG_REQ_CLAIM, tg_req_shared later */
+    TG_SHARE_REPLAYED,  /* answered with the answer another instance kept */
+};
+
 /* req.c */
 void tg_req_admitted(struct tg_req *r);             /* the store has answered */
+/* What share.c decided for the request: go on alone, wait (ASKING: in
+ * CLAIM), follow, or it was answered. */
+void tg_req_shared(struct tg_req *r, enum tg_share_verdict v);
 void tg_req_attempt_finished(struct tg_attempt *a); /* a result is ready */
 void tg_req_attempt_commit(struct tg_attempt *a);    /* a stream reached its commit point */
 bool tg_req_client_congested(const struct tg_req *r);
@@ -318,15 +339,14 @@ void tg_out_stream_end(struct tg_req *r);
 bool tg_out_congested(const struct tg_req *r);
 
 /* share.c */
-enum tg_share_verdict {
-    TG_SHARE_ALONE = 0, /* the request makes its own upstream calls */
-    TG_SHARE_ANSWERED,  /* refused (bad or reused Idempotency-Key): answered */
-    TG_SHARE_FOLLOWS,   /* it reads another request's answer: TG_REQ_FOLLOW */
-};
 /* Idempotency-Key (h: the header, or NULL): a key seen before is followed
  * (its answer replayed, or read live while in flight); a new one makes the
  * request record its answer for the next ones with it. */
 enum tg_share_verdict tg_share_idempotency(struct tg_req *r, const struct tg_http_header *h);
+/* In CLAIM, on the step timer: ask the shared store again. */
+void tg_share_claim_again(struct tg_req *r);
+/* In CLAIM, past the deadline: give up waiting for the other instance. */
+void tg_share_claim_expired(struct tg_req *r);
 /* cache.mode "on": follow an identical request in flight, or become the one
  * others may join. */
 enum tg_share_verdict tg_share_coalesce(struct tg_req *r, const uint8_t *cache_key);

@@ -56,6 +56,7 @@
 #define ENDS (BIT(TG_REQ_DRAIN) | BIT(TG_REQ_DONE))
 static const unsigned allowed_moves[TG_REQ__COUNT] = {
     [TG_REQ_ADMIT] = BIT(TG_REQ_ROUTE) | BIT(TG_REQ_FOLLOW) | ENDS,
+    [TG_REQ_CLAIM] = BIT(TG_REQ_ADMIT) | BIT(TG_REQ_ROUTE) | BIT(TG_REQ_DLQ) | ENDS,
     [TG_REQ_ROUTE] = BIT(TG_REQ_ATTEMPT) | BIT(TG_REQ_DEGRADE) | BIT(TG_REQ_FOLLOW) |
                      BIT(TG_REQ_DLQ) | ENDS,
     [TG_REQ_ATTEMPT] = BIT(TG_REQ_ROUTE) | BIT(TG_REQ_BACKOFF) | BIT(TG_REQ_STREAM) |
@@ -70,7 +71,8 @@ static const unsigned allowed_moves[TG_REQ__COUNT] = {
 };
 
 static const char *const state_names[TG_REQ__COUNT] = {
-    "ADMIT", "ROUTE", "ATTEMPT", "BACKOFF", "STREAM", "DEGRADE", "FOLLOW", "DRAIN", "DLQ", "DONE"};
+    "ADMIT", "CLAIM", "ROUTE", "ATTEMPT", "BACKOFF", "STREAM", "DEGRADE", "FOLLOW", "DRAIN",
+    "DLQ",   "DONE"};
 
 static void req_step(struct tg_req *r);
 static void req_on_done(struct tg_req *r);
@@ -91,6 +93,12 @@ static void req_set_state(struct tg_req *r, enum tg_req_state to)
     if (r->state == TG_REQ_ATTEMPT) {
         tg_timer_stop(&r->gw->loop, &r->hedge_timer); /* a hedge only races an attempt */
         r->ev_hedge = false;
+    }
+    if (r->state == TG_REQ_CLAIM) {
+        /* Whatever ended the wait, no answer of the shared store may come after. */
+        tg_idem_claim_cancel(&r->claim);
+        tg_timer_stop(&r->gw->loop, &r->step_timer);
+        r->ev_step = false;
     }
     r->state = to;
     if (to == TG_REQ_DONE)
@@ -878,6 +886,52 @@ void tg_req_admitted(struct tg_req *r)
     req_step(r);
 }
 
+/* CLAIM -> ADMIT | ROUTE | DONE: another instance may own the request's
+ * Idempotency-Key. The shared store's answers come through tg_req_shared;
+ * the step timer asks again while the other instance's request runs. A
+ * request with a key is finished even when its client leaves, so that only
+ * the deadline ends the wait. */
+static void st_claim(struct tg_req *r)
+{
+    if (r->ev_deadline || now_ms(r) >= r->deadline_ms) {
+        tg_share_claim_expired(r);
+        finish(r, TG_TERM_FAILED);
+        return;
+    }
+    if (r->ev_step) {
+        r->ev_step = false;
+        tg_share_claim_again(r); /* answers through tg_req_shared */
+    }
+}
+
+/* Past the Idempotency-Key: its limits, then routing. */
+static void begin_work(struct tg_req *r)
+{
+    if (tg_admission_needed(r)) {
+        req_set_state(r, TG_REQ_ADMIT);
+        tg_admission_start(r); /* the store answers through tg_req_admitted, now or later */
+        return;
+    }
+    req_set_state(r, TG_REQ_ROUTE);
+    if (answer_fresh(r))
+        return;
+    req_step(r);
+}
+
+void tg_req_shared(struct tg_req *r, enum tg_share_verdict v)
+{
+    switch (v) {
+    case TG_SHARE_ALONE: begin_work(r); return;
+    case TG_SHARE_ANSWERED: finish(r, TG_TERM_FAILED); return;
+    case TG_SHARE_REPLAYED: finish(r, TG_TERM_ANSWERED); return;
+    case TG_SHARE_FOLLOWS: follow(r); return;
+    case TG_SHARE_ASKING:
+        /* The request is new (ADMIT by default) or asks again from CLAIM. */
+        r->state = TG_REQ_CLAIM;
+        return;
+    }
+}
+
 /* The answer's most tokens the request asks for: max_tokens (or its other
  * names); -1 when it sets none. */
 static int64_t asked_out_tokens(const struct tg_req *r)
@@ -1234,6 +1288,7 @@ static void req_step(struct tg_req *r)
         before = r->state;
         switch (r->state) {
         case TG_REQ_ADMIT: st_admit(r); break;
+        case TG_REQ_CLAIM: st_claim(r); break;
         case TG_REQ_ROUTE: st_route(r); break;
         case TG_REQ_ATTEMPT: st_attempt(r); break;
         case TG_REQ_BACKOFF: st_backoff(r); break;
@@ -1632,18 +1687,5 @@ void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api
         return;
     }
     /* Before the limits: a replay or a waiter makes no upstream call. */
-    switch (tg_share_idempotency(r, find_header(x, "idempotency-key"))) {
-    case TG_SHARE_ANSWERED: finish(r, TG_TERM_FAILED); return;
-    case TG_SHARE_FOLLOWS: follow(r); return;
-    case TG_SHARE_ALONE: break;
-    }
-    if (tg_admission_needed(r)) {
-        r->state = TG_REQ_ADMIT;
-        tg_admission_start(r); /* the store answers through tg_req_admitted, now or later */
-        return;
-    }
-    r->state = TG_REQ_ROUTE;
-    if (answer_fresh(r))
-        return;
-    req_step(r);
+    tg_req_shared(r, tg_share_idempotency(r, find_header(x, "idempotency-key")));
 }

@@ -419,10 +419,12 @@ struct tg_redis_call *tg_redis_command(struct tg_redis *r, int argc, const char 
 
 struct tg_redis_call *tg_redis_eval(struct tg_redis *r, size_t script, size_t nkeys,
                                     const char *const *keys, size_t nargs,
-                                    const char *const *args, tg_redis_done cb, void *ctx)
+                                    const char *const *args, const size_t *arg_lens,
+                                    tg_redis_done cb, void *ctx)
 {
     enum { MAX_ARGV = 64 };
     const char *argv[MAX_ARGV];
+    size_t lens[MAX_ARGV];
     char n[24];
     size_t argc = 0;
     if (script >= r->n_scripts || 3 + nkeys + nargs > MAX_ARGV)
@@ -435,7 +437,9 @@ struct tg_redis_call *tg_redis_eval(struct tg_redis *r, size_t script, size_t nk
         argv[argc++] = keys[i];
     for (size_t i = 0; i < nargs; i++)
         argv[argc++] = args[i];
-    return tg_redis_command(r, (int)argc, argv, NULL, cb, ctx);
+    for (size_t i = 0; i < argc; i++)
+        lens[i] = i >= 3 + nkeys && arg_lens ? arg_lens[i - 3 - nkeys] : strlen(argv[i]);
+    return tg_redis_command(r, (int)argc, argv, lens, cb, ctx);
 }
 
 void tg_redis_cancel(struct tg_redis_call *call)

@@ -6,7 +6,10 @@ request (each instance decides on its own state, says so once in its log, in
 restart when Redis is back, with what was decided locally meanwhile never
 added to Redis; a Redis too slow for timeout_ms counts as down; a wrong
 password is refused at the handshake; a crashed instance's reservation
-lapses after its request's deadline instead of holding the cap."""
+lapses after its request's deadline instead of holding the cap; an
+Idempotency-Key's answer kept by one instance is replayed by the other, and
+a retry that lands on another instance while the first is in flight waits
+for it."""
 
 import hashlib
 import json
@@ -98,7 +101,7 @@ class Shared(TestCase):
         self.addCleanup(self.redis.stop)
 
     def start_gateways(self, n=2, key_extra=None, shared_extra=None, budget=None,
-                       mock=None, timeouts=None, redis=None):
+                       mock=None, timeouts=None, redis=None, retry=None):
         self.m = mock or self.mock()
         key = {"name": "team", "key_sha256": hashlib.sha256(KEY.encode()).hexdigest()}
         key.update(key_extra or {})
@@ -110,6 +113,8 @@ class Shared(TestCase):
             sections["budget"] = budget
         if timeouts:
             sections["timeouts"] = timeouts
+        if retry:
+            sections["retry"] = retry
         deployment = {"name": "d", "provider": "up", "model": "up-m",
                       "input_usd_per_mtok": PRICES[0], "cached_input_usd_per_mtok": PRICES[1],
                       "output_usd_per_mtok": PRICES[2]}
@@ -303,6 +308,106 @@ class Outage(Shared):
         wait_for(lambda: self.chat(g2, max_tokens=100)[0] != 429, timeout=20,
                  what="the reservation to lapse")
         self.assertEqual(self.redis.cli("ZCARD", "tailgate:r:spend:team:%d" % hour), "0")
+
+
+class Idempotency(Shared):
+    """The Idempotency-Key across instances: one upstream call, wherever the
+    retry lands."""
+
+    def post(self, g, body, key, timeout=30):
+        h = bearer()
+        h["Idempotency-Key"] = key
+        return g.call("POST", "/v1/chat/completions", body, h, timeout)
+
+    def upstream(self):
+        return self.m.stats()["requests"]
+
+    def body(self, content, stream=False):
+        b = {"model": "m", "messages": [{"role": "user", "content": content}]}
+        if stream:
+            b["stream"] = True
+        return json.dumps(b)
+
+    def both(self, **kw):
+        g1, g2 = self.start_gateways(**kw)
+        self.wait_up(g1)
+        self.wait_up(g2)
+        return g1, g2
+
+    def test_an_answer_kept_by_one_instance_is_replayed_by_the_other(self):
+        g1, g2 = self.both()
+        s1, h1, b1 = self.post(g1, self.body("order"), "order-1")
+        self.assertEqual(s1, 200, b1)
+        self.assertNotIn("x-tailgate-idempotent-replay", h1)
+        s2, h2, b2 = self.post(g2, self.body("order"), "order-1")
+        self.assertEqual(s2, 200, b2)
+        self.assertEqual(b2, b1)
+        self.assertEqual(h2.get("x-tailgate-idempotent-replay"), "1")
+        self.assertNotEqual(h2["x-request-id"], h1["x-request-id"])
+        self.assertEqual(self.upstream(), 1)
+        # g2 now keeps it too: a third try there needs no round trip to the provider.
+        s3, h3, b3 = self.post(g2, self.body("order"), "order-1")
+        self.assertEqual((s3, b3, h3.get("x-tailgate-idempotent-replay")), (200, b1, "1"))
+        self.assertEqual(self.upstream(), 1)
+
+    def test_a_stream_replayed_elsewhere_is_byte_identical(self):
+        g1, g2 = self.both()
+        s1, h1, b1 = self.post(g1, self.body("tell me", stream=True), "s-1")
+        self.assertEqual(s1, 200, b1)
+        s2, h2, b2 = self.post(g2, self.body("tell me", stream=True), "s-1")
+        self.assertEqual(s2, 200)
+        self.assertEqual(h2["content-type"], "text/event-stream")
+        self.assertEqual(h2.get("x-tailgate-idempotent-replay"), "1")
+        self.assertEqual(b2, b1)
+        self.assertEqual(self.upstream(), 1)
+
+    def test_a_retry_on_another_instance_waits_for_the_one_in_flight(self):
+        slow = self.mock(latency_ms=800)
+        g1, g2 = self.both(mock=slow)
+        first = {}
+
+        def send():
+            first["resp"] = self.post(g1, self.body("slow"), "k-wait")
+
+        t = threading.Thread(target=send)
+        t.start()
+        wait_for(lambda: slow.stats()["requests"] == 1, what="the first request upstream")
+        s2, h2, b2 = self.post(g2, self.body("slow"), "k-wait")
+        t.join()
+        s1, _, b1 = first["resp"]
+        self.assertEqual((s1, s2), (200, 200), (b1, b2))
+        self.assertEqual(b2, b1)
+        self.assertEqual(h2.get("x-tailgate-idempotent-replay"), "1")
+        self.assertEqual(slow.stats()["requests"], 1)
+
+    def test_the_same_key_with_another_body_is_422_on_any_instance(self):
+        g1, g2 = self.both()
+        self.assertEqual(self.post(g1, self.body("one"), "k-reuse")[0], 200)
+        s, _, b = self.post(g2, self.body("two"), "k-reuse")
+        self.assertEqual((s, json.loads(b)["error"]["code"]), (422, "idempotency_key_reused"), b)
+        # The refusal is not kept under the key: the right body still replays there.
+        s, h, _ = self.post(g2, self.body("one"), "k-reuse")
+        self.assertEqual((s, h.get("x-tailgate-idempotent-replay")), (200, "1"))
+        self.assertEqual(self.upstream(), 1)
+
+    def test_a_5xx_is_not_kept_so_a_retry_elsewhere_calls_again(self):
+        g1, g2 = self.both(retry={"max_attempts": 1})
+        self.m.script([{"status": 503}])
+        s, _, b = self.post(g1, self.body("flaky"), "k-5xx")
+        self.assertGreaterEqual(s, 500, b)
+        s, h, b = self.post(g2, self.body("flaky"), "k-5xx")
+        self.assertEqual(s, 200, b)
+        self.assertNotIn("x-tailgate-idempotent-replay", h)
+        self.assertEqual(self.upstream(), 2)
+
+    def test_with_redis_down_keys_work_per_instance(self):
+        g1, g2 = self.both()
+        self.redis.kill()
+        self.assertEqual(self.post(g1, self.body("x"), "k-down")[0], 200)
+        s, h, _ = self.post(g1, self.body("x"), "k-down")
+        self.assertEqual((s, h.get("x-tailgate-idempotent-replay")), (200, "1"))
+        self.assertEqual(self.post(g2, self.body("x"), "k-down")[0], 200)  # its own call
+        self.assertEqual(self.upstream(), 2)
 
 
 if __name__ == "__main__":
