@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -905,6 +906,22 @@ def suite_shared():
 
 # ----------------------------------------------------------------- keys ---
 
+def print_peak_and_latency(first, labels, peak, lat, rate):
+    """A table of peak throughput and CPU (wrk) beside open-loop latency at
+    `rate` (lat["direct"]: the upstream alone), one row per labels item."""
+    print("| %s | requests/s (wrk -c64) | gateway CPU | CPU per request | p50 at %d/s | "
+          "p50 added over direct | p99 at %d/s |" % (first, rate, rate))
+    print("|---|---|---|---|---|---|---|")
+    for kind, label in labels.items():
+        r = peak[kind]
+        if r["non2xx"]:
+            print("**%s: %d answers were not 2xx: the figures below are not valid**\n"
+                  % (kind, r["non2xx"]))
+        print("| %s | %.0f | %.0f%% | %.1f µs | %s | %s | %s |" % (
+            label, r["rps"], r["cpu"], cpu_us_per_request(r), fmt_us(lat[kind]["p50"]),
+            fmt_us(lat[kind]["p50"] - lat["direct"]["p50"]), fmt_us(lat[kind]["p99"])))
+
+
 def suite_keys():
     """100 keys with rpm, tpm and spend caps on, against the same gateway with
     no keys (issue 12): CPU per request at peak and p50 added at a fixed rate."""
@@ -955,24 +972,118 @@ def suite_keys():
     print("Every request carries the 100th key (the last one compared), is admitted against "
           "its rpm, tpm and hourly spend and the gateway's spend cap, and is settled with its "
           "cost; the deployment has prices.\n")
-    print("| gateway | requests/s (wrk -c64) | gateway CPU | CPU per request | p50 at %d/s | "
-          "p50 added over direct | p99 at %d/s |" % (rate, rate))
-    print("|---|---|---|---|---|---|---|")
-    for kind in ("none", "keys"):
-        r = peak[kind]
-        if r["non2xx"]:
-            print("**%s: %d answers were not 2xx: the figures below are not valid**\n"
-                  % (kind, r["non2xx"]))
-        print("| %s | %.0f | %.0f%% | %.1f µs | %s | %s | %s |" % (
-            "no keys" if kind == "none" else "100 keys, limits and caps", r["rps"], r["cpu"],
-            cpu_us_per_request(r), fmt_us(lat[kind]["p50"]),
-            fmt_us(lat[kind]["p50"] - lat["direct"]["p50"]), fmt_us(lat[kind]["p99"])))
+    print_peak_and_latency("gateway", {"none": "no keys", "keys": "100 keys, limits and caps"},
+                           peak, lat, rate)
     cpu_ratio = cpu_us_per_request(peak["keys"]) / cpu_us_per_request(peak["none"])
     added = {k: lat[k]["p50"] - lat["direct"]["p50"] for k in ("none", "keys")}
     print("\nCPU per request, keys / no keys: **%.1f%%**; p50 added, keys / no keys: **%.1f%%** "
           "(target: both within 5%%)\n" % (100 * cpu_ratio, 100 * added["keys"] / added["none"]))
     return {"peak": peak, "latency": lat}
 
+
+
+def redis_server(port, cpu=LOAD_CPU):
+    """redis-server with nothing saved to disk, beside the load tools."""
+    d = tempfile.mkdtemp(prefix="tg-bench-redis-")
+    return Proc(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no", "--dir", d], cpu, port, "redis")
+
+
+def redis_commands(port):
+    """{command: calls} from INFO commandstats."""
+    out = subprocess.run(["redis-cli", "-p", str(port), "INFO", "commandstats"],
+                         capture_output=True, text=True).stdout
+    return {m.group(1): int(m.group(2))
+            for m in re.finditer(r"cmdstat_(\w+(?:\|\w+)?):calls=(\d+)", out)}
+
+
+def suite_scaleout():
+    """[shared] (issue 15): a key with rpm, tpm and a spend cap (and the
+    gateway's cap), on local state and on one Redis shared by two instances:
+    CPU per request at peak, p50 added at a fixed rate, and Redis commands
+    per request."""
+    raise_nofile()
+    import hashlib
+    up_port, redis_port = free_port(), free_port()
+    up = mock(up_port, latency_ms=0)
+    redis = redis_server(redis_port)
+    key = "sk-bench-scaleout-" + "k" * 24
+    entry = ("[[auth.keys]]\nname = \"team\"\nkey_sha256 = \"%s\"\nrpm = 100000000\n"
+             "tpm = 1000000000000\nusd_per_hour = 1000000.0\n"
+             % hashlib.sha256(key.encode()).hexdigest())
+    priced = [{"name": "d-up", "provider": "up", "model": "x", "input_usd_per_mtok": 2.5,
+               "output_usd_per_mtok": 10.0}]
+    ports = {"local": free_port(), "shared": free_port(), "shared-2": free_port()}
+    gws = {}
+    for kind, port in ports.items():
+        sections = {"hedge": {"enabled": False}}
+        if kind.startswith("shared"):
+            sections["shared"] = {"redis_url": "redis://127.0.0.1:%d" % redis_port}
+        text = tailgate_config(port, {"up": "http://127.0.0.1:%d/v1" % up_port},
+                               sections=sections, deployments=priced)
+        gws[kind] = tailgate(port, text + "[budget]\nusd_per_hour = 100000000.0\n" + entry)
+    time.sleep(1)  # the shared instances connect
+    hdr = {"Authorization": "Bearer " + key}
+    url = {k: "http://127.0.0.1:%d/v1/chat/completions" % p for k, p in ports.items()}
+    url["direct"] = "http://127.0.0.1:%d/v1/chat/completions" % up_port
+    peak = {k: [] for k in ("local", "shared")}
+    calls = []
+    for rnd in range(ROUNDS):
+        for kind in ("local", "shared"):
+            log("scaleout: peak %s round %d" % (kind, rnd + 1))
+            before = redis_commands(redis_port)
+            r, cpu = measured(gws[kind], lambda: wrk(url[kind], CHAT, headers=hdr))
+            after = redis_commands(redis_port)
+            r["cpu"] = cpu
+            peak[kind].append(r)
+            if kind == "shared":
+                n = r["rps"] * r["seconds"]
+                calls.append({c: (after.get(c, 0) - before.get(c, 0)) / n for c in after
+                              if after.get(c, 0) > before.get(c, 0)})
+    # The second instance shares the same counters at the same time.
+    log("scaleout: both shared instances at once")
+    both = {}
+    threads = [threading.Thread(target=lambda k=k: both.__setitem__(
+        k, wrk(url[k], CHAT, headers=hdr, conns=32))) for k in ("shared", "shared-2")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    peak = {k: {f: med([r[f] for r in v]) for f in v[0]} for k, v in peak.items()}
+    per_req = {c: med([x.get(c, 0) for x in calls]) for c in set().union(*calls)}
+    rate = int(peak["local"]["rps"] / 4)
+    lat = {k: [] for k in ("direct", "local", "shared")}
+    for rnd in range(ROUNDS):
+        for kind in ("direct", "local", "shared"):
+            log("scaleout: %d/s via %s round %d" % (rate, kind, rnd + 1))
+            extra = [] if kind == "direct" else ["--header", "Authorization: Bearer " + key]
+            lat[kind].append(loadgen(url[kind], CHAT, rate, seconds=8, extra=extra)["latency_us"])
+    lat = {k: {q: med([r[q] for r in v]) for q in ("p50", "p99")} for k, v in lat.items()}
+    spent = subprocess.run(["redis-cli", "-p", str(redis_port), "--scan", "--pattern",
+                            "tailgate:h:spend:*"], capture_output=True, text=True).stdout.split()
+    for p in list(gws.values()) + [up, redis]:
+        p.stop()
+    print("### A key with rpm, tpm and a spend cap: local state vs one Redis shared by two "
+          "instances (median of %d rounds)\n" % ROUNDS)
+    print("Every request is admitted against the key's rpm, tpm and hourly spend and the "
+          "gateway's spend cap (one EVALSHA on Redis, on the request's path), then settled "
+          "with its tokens and cost (fire-and-forget). Redis (7.0, Debian's) runs on core 0 "
+          "beside the load tools.\n")
+    print_peak_and_latency("state", {"local": "local", "shared": "shared (Redis)"}, peak, lat,
+                           rate)
+    print("\nCPU per request, shared / local: **%.1f%%**; p50 added, shared / local: **%.1f%%**"
+          % (100 * cpu_us_per_request(peak["shared"]) / cpu_us_per_request(peak["local"]),
+             100 * (lat["shared"]["p50"] - lat["direct"]["p50"])
+             / (lat["local"]["p50"] - lat["direct"]["p50"])))
+    print("\nRedis commands per request: " + ", ".join(
+        "%s %.2f" % (c, v) for c, v in sorted(per_req.items(), key=lambda kv: -kv[1])
+        if v >= 0.005) + " (of them on the request's path before its upstream call: the one "
+          "EVALSHA of the admission; the rest settle after the answer, unanswered)")
+    print("\nBoth shared instances at once (wrk -c32 each): %s; every answer 2xx: %s; "
+          "spend hashes in Redis: %d\n" % (
+              ", ".join("%s %.0f/s" % (k, v["rps"]) for k, v in sorted(both.items())),
+              "yes" if all(not v["non2xx"] for v in both.values()) else "no", len(spent)))
+    return {"peak": peak, "latency": lat, "calls": per_req}
 
 # -------------------------------------------------------------- formats ---
 
@@ -1610,7 +1721,8 @@ def print_cost(rows, cases, rss, kinds, calls):
 
 SUITES = {"proxy": suite_proxy, "failover": suite_failover, "hedge": suite_hedge,
           "validate": suite_validate, "tls": suite_tls, "shared": suite_shared,
-          "keys": suite_keys, "formats": suite_formats, "cost": suite_cost}
+          "keys": suite_keys, "formats": suite_formats, "cost": suite_cost,
+          "scaleout": suite_scaleout}
 
 
 def main():
