@@ -339,7 +339,7 @@ static void start_shared(struct tg_gateway *gw, const struct tg_shared_cfg *sh)
     gw->redis = tg_redis_new(&gw->loop, &params, tg_shared_scripts, TG_SCRIPT__COUNT, &events);
     gw->shared_prefix = tg_xstrdup(sh->key_prefix);
     gw->instance_id = tg_rand_u64(&gw->loop.rand);
-    gw->limits = tg_limit_store_shared_new(gw->redis, sh->key_prefix, gw->limits,
+    gw->limits = tg_limit_store_shared_new(&gw->loop, gw->redis, sh->key_prefix, gw->limits,
                                            gw->instance_id);
 }
 

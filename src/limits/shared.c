@@ -1,10 +1,14 @@
 /* The shared limit store (see store.h): every instance's counters in Redis.
  *
  * Layout, under the configured prefix:
- *   m:NAME            a minute counter: a hash of second -> count, the
- *                     seconds of the last minute (older ones are deleted
- *                     by the next admission; the key expires a minute
- *                     after its last write)
+ *   m:NAME            a minute counter: a hash of second -> count for the
+ *                     seconds of the last minute, with "t" (their sum) and
+ *                     "lo" (the oldest second still in t): an admission
+ *                     deletes the seconds that left the window and
+ *                     subtracts them from t, so it reads one field, not
+ *                     sixty (all of them only when it refuses, for the
+ *                     exact wait); the key expires a minute after its last
+ *                     write
  *   h:NAME:HOUR       an hour counter: a hash with "spent" (settled),
  *                     "reserved" (the sum of live reservations) and
  *                     "r:MEMBER" (each reservation's amount)
@@ -41,29 +45,37 @@
 const char tg_limit_admit_lua[] =
     "local now = tonumber(ARGV[1])\n"
     "local now_s = math.floor(now / 1000)\n"
+    "local from = now_s - 59\n"
     "local member = ARGV[2]\n"
     "local n = (#ARGV - 2) / 4\n"
     "local fits = 1\n"
-    "local read = {}\n"
+    "local read, used_of = {}, {}\n"
     "for i = 1, n do\n"
     "  local a = 2 + (i - 1) * 4\n"
     "  local kind, limit, cost = ARGV[a + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])\n"
     "  local key = KEYS[2 * i - 1]\n"
     "  if kind == 'm' then\n"
-    "    local h = redis.call('HGETALL', key)\n"
-    "    local used, live = 0, {}\n"
-    "    for j = 1, #h, 2 do\n"
-    "      local sec = tonumber(h[j])\n"
-    "      if sec + 60 <= now_s then\n"
-    "        redis.call('HDEL', key, h[j])\n"
-    "      elseif sec <= now_s then\n"
-    "        used = used + tonumber(h[j + 1])\n"
-    "        live[#live + 1] = h[j]\n"
-    "        live[#live + 1] = h[j + 1]\n"
+    "    local st = redis.call('HMGET', key, 't', 'lo')\n"
+    "    local t, lo = tonumber(st[1]) or 0, tonumber(st[2])\n"
+    "    if lo and lo + 60 <= from then\n"
+    "      redis.call('DEL', key)\n"
+    "      t = 0\n"
+    "    elseif lo then\n"
+    "      for sec = lo, from - 1 do\n"
+    "        local c = redis.call('HGET', key, tostring(sec))\n"
+    "        if c then\n"
+    "          t = t - tonumber(c)\n"
+    "          redis.call('HDEL', key, tostring(sec))\n"
+    "        end\n"
     "      end\n"
     "    end\n"
+    "    if not lo or lo < from then\n"
+    "      redis.call('HSET', key, 't', tostring(t), 'lo', tostring(from))\n"
+    "      redis.call('PEXPIRE', key, " MINUTE_KEY_TTL_MS ")\n"
+    "    end\n"
+    "    local used = t > 0 and t or 0\n"
     "    if used + math.min(cost, limit) > limit then fits = 0 end\n"
-    "    read[i] = live\n"
+    "    used_of[i] = used\n"
     "  else\n"
     "    local zkey = KEYS[2 * i]\n"
     "    local gone = redis.call('ZRANGEBYSCORE', zkey, '-inf', now)\n"
@@ -89,7 +101,9 @@ const char tg_limit_admit_lua[] =
     "    local key = KEYS[2 * i - 1]\n"
     "    if kind == 'm' then\n"
     "      redis.call('HINCRBY', key, tostring(now_s), cost)\n"
+    "      redis.call('HINCRBY', key, 't', cost)\n"
     "      redis.call('PEXPIRE', key, " MINUTE_KEY_TTL_MS ")\n"
+    "      read[i] = {tostring(used_of[i])}\n"
     "    else\n"
     "      local zkey = KEYS[2 * i]\n"
     "      local ends = (math.floor(now / 3600000) + 2) * 3600000\n"
@@ -101,34 +115,158 @@ const char tg_limit_admit_lua[] =
     "    end\n"
     "  end\n"
     "end\n"
+    "if fits == 0 then\n"
+    "  for i = 1, n do\n"
+    "    if ARGV[2 + (i - 1) * 4 + 1] == 'm' then\n"
+    "      local h, live = redis.call('HGETALL', KEYS[2 * i - 1]), {}\n"
+    "      for j = 1, #h, 2 do\n"
+    "        local sec = tonumber(h[j])\n"
+    "        if sec and sec >= from and sec <= now_s then\n"
+    "          live[#live + 1] = h[j]\n"
+    "          live[#live + 1] = h[j + 1]\n"
+    "        end\n"
+    "      end\n"
+    "      read[i] = live\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
     "return {fits, unpack(read)}\n";
 
-/* KEYS: the reservation's hash and sorted set (its hour), the current
- * hour's hash. ARGV: member, what its hour's spend gets, what the current
- * hour's gets, when the current hour's keys expire. */
+/* A batch of settlements, one loop pass's. Each operation takes its keys
+ * from KEYS in order and starts with its code in ARGV:
+ *   m FIELD NOW DELTA          a minute counter's second FIELD, or second NOW
+ *                              when FIELD has left the window (1 key)
+ *   h DELTA ENDS               an hour's spend, expiring at ENDS (1 key)
+ *   r MEMBER ADD_AT ADD_NOW ENDS
+ *                              a reservation ends: its hour's hash and sorted
+ *                              set, and the current hour's hash (3 keys) */
 const char tg_limit_settle_lua[] =
-    "local amt = redis.call('HGET', KEYS[1], 'r:' .. ARGV[1])\n"
-    "if amt then\n"
-    "  redis.call('HDEL', KEYS[1], 'r:' .. ARGV[1])\n"
-    "  redis.call('ZREM', KEYS[2], ARGV[1])\n"
-    "  redis.call('HINCRBY', KEYS[1], 'reserved', '-' .. amt)\n"
-    "end\n"
-    "if ARGV[2] ~= '0' then redis.call('HINCRBY', KEYS[1], 'spent', ARGV[2]) end\n"
-    "if ARGV[3] ~= '0' then\n"
-    "  redis.call('HINCRBY', KEYS[3], 'spent', ARGV[3])\n"
-    "  redis.call('PEXPIREAT', KEYS[3], ARGV[4])\n"
+    "local k, a = 1, 1\n"
+    "while a <= #ARGV do\n"
+    "  local op = ARGV[a]\n"
+    "  if op == 'm' then\n"
+    "    local lo = tonumber(redis.call('HGET', KEYS[k], 'lo'))\n"
+    "    local sec, delta = ARGV[a + 1], ARGV[a + 3]\n"
+    "    if not lo or tonumber(sec) < lo then\n"
+    "      sec = tonumber(delta) > 0 and ARGV[a + 2] or nil\n"
+    "    end\n"
+    "    if sec then\n"
+    "      redis.call('HINCRBY', KEYS[k], sec, delta)\n"
+    "      redis.call('HINCRBY', KEYS[k], 't', delta)\n"
+    "      redis.call('PEXPIRE', KEYS[k], " MINUTE_KEY_TTL_MS ")\n"
+    "    end\n"
+    "    k, a = k + 1, a + 4\n"
+    "  elseif op == 'h' then\n"
+    "    redis.call('HINCRBY', KEYS[k], 'spent', ARGV[a + 1])\n"
+    "    redis.call('PEXPIREAT', KEYS[k], ARGV[a + 2])\n"
+    "    k, a = k + 1, a + 3\n"
+    "  else\n"
+    "    local m = ARGV[a + 1]\n"
+    "    local amt = redis.call('HGET', KEYS[k], 'r:' .. m)\n"
+    "    if amt then\n"
+    "      redis.call('HDEL', KEYS[k], 'r:' .. m)\n"
+    "      redis.call('ZREM', KEYS[k + 1], m)\n"
+    "      redis.call('HINCRBY', KEYS[k], 'reserved', '-' .. amt)\n"
+    "    end\n"
+    "    if ARGV[a + 2] ~= '0' then redis.call('HINCRBY', KEYS[k], 'spent', ARGV[a + 2]) end\n"
+    "    if ARGV[a + 3] ~= '0' then\n"
+    "      redis.call('HINCRBY', KEYS[k + 2], 'spent', ARGV[a + 3])\n"
+    "      redis.call('PEXPIREAT', KEYS[k + 2], ARGV[a + 4])\n"
+    "    end\n"
+    "    k, a = k + 3, a + 5\n"
+    "  end\n"
     "end\n"
     "return 1\n";
 
+/* Strings handed to one call, in one buffer: offsets while it grows, the
+ * pointers once it is whole. */
+struct arglist {
+    struct tg_buf text;
+    size_t *offs;
+    size_t n, cap;
+};
+
+static void arg_start(struct arglist *l)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 16;
+        l->offs = tg_xrealloc(l->offs, l->cap * sizeof(*l->offs));
+    }
+    l->offs[l->n++] = l->text.len;
+}
+
+static void arg_end(struct arglist *l)
+{
+    tg_buf_putc(&l->text, '\0');
+}
+
+static void put_u64(struct tg_buf *b, uint64_t v)
+{
+    char d[24];
+    size_t i = sizeof(d);
+    do
+        d[--i] = (char)('0' + v % 10);
+    while ((v /= 10) > 0);
+    tg_buf_append(b, d + i, sizeof(d) - i);
+}
+
+static void arg_str(struct arglist *l, const char *s)
+{
+    arg_start(l);
+    tg_buf_puts(&l->text, s);
+    arg_end(l);
+}
+
+static void arg_u64(struct arglist *l, uint64_t v)
+{
+    arg_start(l);
+    put_u64(&l->text, v);
+    arg_end(l);
+}
+
+static void arg_i64(struct arglist *l, int64_t v)
+{
+    arg_start(l);
+    if (v < 0)
+        tg_buf_putc(&l->text, '-');
+    put_u64(&l->text, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
+    arg_end(l);
+}
+
+/* The pointers of args [from, to). */
+static void arg_pointers(const struct arglist *l, size_t from, size_t to, const char **out)
+{
+    for (size_t i = from; i < to; i++)
+        out[i - from] = l->text.data + l->offs[i];
+}
+
+static void arg_reset(struct arglist *l)
+{
+    tg_buf_reset(&l->text);
+    l->n = 0;
+}
+
+static void arg_free(struct arglist *l)
+{
+    tg_buf_free(&l->text);
+    free(l->offs);
+}
+
+/* Settlements wait at most one loop pass, then go out as one call. */
+#define SETTLE_BATCH_MAX_ARGS 240
 
 struct shared_store {
     struct tg_limit_store base;
     struct tg_redis *redis;
+    struct tg_loop *loop;
     struct tg_limit_store *local;
     char *prefix;
     char instance[17];
     uint64_t next_ticket;
     struct tg_list admitting; /* struct pending_admit waiting for Redis */
+    struct arglist batch_keys, batch_args; /* this pass's settlements */
+    struct arglist scratch;                /* an admission's strings */
+    struct tg_deferred flush;
 };
 
 /* An admission waiting for its script's answer: the wants copied. */
@@ -149,20 +287,34 @@ static uint64_t hour_of(uint64_t ms)
     return ms / TG_HOUR_MS;
 }
 
-/* The key of counter `name` of `kind` ("m", "h" or "r"), for an hour's. */
-static void counter_key(struct tg_buf *b, const struct shared_store *s, const char *kind,
-                        const char *name, enum tg_limit_period period, uint64_t ms)
+/* The key of counter `name` of `kind` ("m", "h" or "r", as an hour's at ms),
+ * as the next string of l. */
+static void arg_key(struct arglist *l, const struct shared_store *s, const char *kind,
+                    const char *name, enum tg_limit_period period, uint64_t ms)
 {
-    tg_buf_reset(b);
-    if (period == TG_PERIOD_MINUTE)
-        tg_buf_printf(b, "%sm:%s", s->prefix, name);
-    else
-        tg_buf_printf(b, "%s%s:%s:%llu", s->prefix, kind, name, (unsigned long long)hour_of(ms));
+    arg_start(l);
+    tg_buf_puts(&l->text, s->prefix);
+    if (period == TG_PERIOD_MINUTE) {
+        tg_buf_puts(&l->text, "m:");
+        tg_buf_puts(&l->text, name);
+    } else {
+        tg_buf_puts(&l->text, kind);
+        tg_buf_putc(&l->text, ':');
+        tg_buf_puts(&l->text, name);
+        tg_buf_putc(&l->text, ':');
+        put_u64(&l->text, hour_of(ms));
+    }
+    arg_end(l);
 }
 
-static void member_of(char *out, size_t cap, const struct shared_store *s, uint64_t ticket)
+/* A reservation's member: "INSTANCE:TICKET". */
+static void arg_member(struct arglist *l, const struct shared_store *s, uint64_t ticket)
 {
-    snprintf(out, cap, "%s:%llu", s->instance, (unsigned long long)ticket);
+    arg_start(l);
+    tg_buf_puts(&l->text, s->instance);
+    tg_buf_putc(&l->text, ':');
+    put_u64(&l->text, ticket);
+    arg_end(l);
 }
 
 /* ---- admission ---- */
@@ -174,19 +326,29 @@ static void admit_locally(struct shared_store *s, const struct tg_limit_want *wa
     tg_limit_admit(s->local, wants, n, now_ms, cb, ctx);
 }
 
-/* A counter as the script read it, in the local store's shape. */
-static bool counter_from_reply(const redisReply *e, enum tg_limit_period period, uint64_t now_ms,
-                               struct tg_counter *c)
+/* A counter as the script read it, before its charge, in the local store's
+ * shape. An admitted request's minute counters come back as their sum only
+ * (held in the current second: what the states need); a refused one's as
+ * every live second, for the exact wait. */
+static bool counter_from_reply(const redisReply *e, enum tg_limit_period period, bool admitted,
+                               uint64_t now_ms, struct tg_counter *c)
 {
     memset(c, 0, sizeof(*c));
     c->period = period;
     if (!e || e->type != REDIS_REPLY_ARRAY)
         return false;
-    if (period == TG_PERIOD_HOUR) {
+    if (period == TG_PERIOD_HOUR || admitted) {
         if (e->elements != 1 || e->element[0]->type != REDIS_REPLY_STRING)
             return false;
-        c->u.hour.hour = now_ms / TG_HOUR_MS + 1;
-        c->u.hour.count = strtoll(e->element[0]->str, NULL, 10);
+        int64_t used = strtoll(e->element[0]->str, NULL, 10);
+        if (period == TG_PERIOD_HOUR) {
+            c->u.hour.hour = now_ms / TG_HOUR_MS + 1;
+            c->u.hour.count = used;
+        } else {
+            uint64_t sec = now_ms / SECOND_MS;
+            c->u.minute.second[sec % TG_WINDOW_SECONDS] = sec + 1;
+            c->u.minute.count[sec % TG_WINDOW_SECONDS] = used;
+        }
         return true;
     }
     for (size_t j = 0; j + 1 < e->elements; j += 2) {
@@ -220,8 +382,9 @@ static void on_admit_reply(void *ctx, const redisReply *reply)
     struct tg_counter counters[TG_LIMIT_MAX_CHECKS];
     bool ok = !tg_redis_reply_failed(reply) && reply->type == REDIS_REPLY_ARRAY &&
               reply->elements == p->n + 1 && reply->element[0]->type == REDIS_REPLY_INTEGER;
+    bool admitted = ok && reply->element[0]->integer == 1;
     for (size_t i = 0; ok && i < p->n; i++)
-        ok = counter_from_reply(reply->element[i + 1], p->wants[i].period, p->now_ms,
+        ok = counter_from_reply(reply->element[i + 1], p->wants[i].period, admitted, p->now_ms,
                                 &counters[i]);
     if (!ok) {
         /* Down, slow or odd: this request is decided here, as if alone. */
@@ -237,7 +400,7 @@ static void on_admit_reply(void *ctx, const redisReply *reply)
     /* What Redis read, before its charge: the same decision again here
      * gives the states and the wait the local store would give. */
     bool fits_here = tg_limits_admit(checks, p->n, p->now_ms, &res.retry_after_ms, res.state);
-    res.admitted = reply->element[0]->integer == 1;
+    res.admitted = admitted;
     if (!res.admitted && fits_here)
         res.retry_after_ms = SECOND_MS; /* rounding aside, they agree: retry soon */
     if (res.admitted)
@@ -265,47 +428,29 @@ static void shared_admit(struct tg_limit_store *base, const struct tg_limit_want
     p->ticket = ++s->next_ticket;
     p->cb = cb;
     p->ctx = ctx;
-    struct tg_buf text = TG_BUF_INIT;
-    const char *keys[2 * TG_LIMIT_MAX_CHECKS], *args[2 + 4 * TG_LIMIT_MAX_CHECKS];
-    size_t offs[2 * TG_LIMIT_MAX_CHECKS + 2 + 4 * TG_LIMIT_MAX_CHECKS], nt = 0;
-    struct tg_buf key = TG_BUF_INIT;
-    /* Every string goes into one buffer first (it may move as it grows);
-     * the pointers are taken once it is whole. */
-#define PUT(...)                                                                                   \
-    do {                                                                                           \
-        offs[nt++] = text.len;                                                                     \
-        tg_buf_printf(&text, __VA_ARGS__);                                                         \
-        tg_buf_putc(&text, '\0');                                                                  \
-    } while (0)
+    struct arglist *l = &s->scratch;
+    arg_reset(l);
     for (size_t i = 0; i < n; i++) {
         p->names[i] = tg_xstrdup(wants[i].name);
         p->wants[i] = wants[i];
         p->wants[i].name = p->names[i];
-        counter_key(&key, s, "h", wants[i].name, wants[i].period, now_ms);
-        PUT("%s", key.data);
-        counter_key(&key, s, "r", wants[i].name, wants[i].period, now_ms);
-        PUT("%s", key.data);
+        arg_key(l, s, "h", wants[i].name, wants[i].period, now_ms);
+        arg_key(l, s, "r", wants[i].name, wants[i].period, now_ms);
     }
-    char member[48];
-    member_of(member, sizeof(member), s, p->ticket);
-    PUT("%llu", (unsigned long long)now_ms);
-    PUT("%s", member);
+    arg_u64(l, now_ms);
+    arg_member(l, s, p->ticket);
     for (size_t i = 0; i < n; i++) {
-        PUT("%s", wants[i].period == TG_PERIOD_MINUTE ? "m" : "h");
-        PUT("%lld", (long long)wants[i].limit);
-        PUT("%lld", (long long)wants[i].cost);
-        PUT("%llu", (unsigned long long)wants[i].hold_ms);
+        arg_str(l, wants[i].period == TG_PERIOD_MINUTE ? "m" : "h");
+        arg_i64(l, wants[i].limit);
+        arg_i64(l, wants[i].cost);
+        arg_u64(l, wants[i].hold_ms);
     }
-#undef PUT
-    for (size_t i = 0; i < 2 * n; i++)
-        keys[i] = text.data + offs[i];
-    for (size_t i = 0; i < 2 + 4 * n; i++)
-        args[i] = text.data + offs[2 * n + i];
+    const char *keys[2 * TG_LIMIT_MAX_CHECKS], *args[2 + 4 * TG_LIMIT_MAX_CHECKS];
+    arg_pointers(l, 0, 2 * n, keys);
+    arg_pointers(l, 2 * n, l->n, args);
     tg_list_push_back(&s->admitting, &p->link);
     p->call = tg_redis_eval(s->redis, TG_SCRIPT_LIMIT_ADMIT, 2 * n, keys, 2 + 4 * n, args,
                             NULL, on_admit_reply, p);
-    tg_buf_free(&text);
-    tg_buf_free(&key);
     if (!p->call) {
         pending_free(p);
         admit_locally(s, wants, n, now_ms, cb, ctx);
@@ -314,10 +459,39 @@ static void shared_admit(struct tg_limit_store *base, const struct tg_limit_want
 
 /* ---- settlement ---- */
 
-/* A command whose answer nobody waits for. */
-static void fire(struct shared_store *s, int argc, const char **argv)
+static void flush_batch(struct shared_store *s)
 {
-    tg_redis_command(s->redis, argc, argv, NULL, NULL, NULL);
+    if (s->batch_args.n == 0)
+        return;
+    const char **keys = tg_xcalloc(s->batch_keys.n + 1, sizeof(*keys));
+    const char **args = tg_xcalloc(s->batch_args.n, sizeof(*args));
+    arg_pointers(&s->batch_keys, 0, s->batch_keys.n, keys);
+    arg_pointers(&s->batch_args, 0, s->batch_args.n, args);
+    /* Unanswered: a settlement lost with the link leaves Redis counting a
+     * reservation until it lapses, never less than was spent. */
+    tg_redis_eval(s->redis, TG_SCRIPT_LIMIT_SETTLE, s->batch_keys.n, keys, s->batch_args.n, args,
+                  NULL, NULL, NULL);
+    free(keys);
+    free(args);
+    arg_reset(&s->batch_keys);
+    arg_reset(&s->batch_args);
+}
+
+static void on_flush(struct tg_deferred *d)
+{
+    flush_batch(tg_container_of(d, struct shared_store, flush));
+}
+
+/* The batch grows by one operation; it goes out at the end of the loop
+ * pass, or now when it is large. */
+static void batched(struct shared_store *s)
+{
+    if (s->batch_args.n >= SETTLE_BATCH_MAX_ARGS) {
+        tg_defer_cancel(&s->flush);
+        flush_batch(s);
+    } else {
+        tg_defer(s->loop, &s->flush);
+    }
 }
 
 static void shared_settle(struct tg_limit_store *base, const char *name,
@@ -328,62 +502,47 @@ static void shared_settle(struct tg_limit_store *base, const char *name,
     tg_limit_settle(s->local, name, period, adm, charged, now_ms, delta);
     if ((adm && !adm->shared) || !tg_redis_up(s->redis))
         return; /* decided here, or Redis is away: local state only */
-    struct tg_buf key = TG_BUF_INIT;
-    char num[32], field[24];
+    struct arglist *k = &s->batch_keys, *a = &s->batch_args;
     uint64_t at_ms = adm ? adm->at_ms : now_ms;
+    uint64_t ends = (hour_of(now_ms) + 2) * TG_HOUR_MS;
     if (period == TG_PERIOD_MINUTE) {
-        /* tg_window_add's rules, worked out here: one HINCRBY. */
+        /* tg_window_add's rules, worked out here. */
         uint64_t now_s = now_ms / SECOND_MS, at_s = at_ms / SECOND_MS;
         if (at_s > now_s)
             at_s = now_s;
         if (at_s + TG_WINDOW_SECONDS <= now_s) {
             if (delta <= 0)
-                goto out;
+                return;
             at_s = now_s;
         }
         if (delta == 0)
-            goto out;
-        counter_key(&key, s, "m", name, period, now_ms);
-        snprintf(field, sizeof(field), "%llu", (unsigned long long)at_s);
-        snprintf(num, sizeof(num), "%lld", (long long)delta);
-        const char *incr[] = {"HINCRBY", key.data, field, num};
-        const char *expire[] = {"PEXPIRE", key.data, MINUTE_KEY_TTL_MS};
-        fire(s, 4, incr);
-        fire(s, 3, expire);
-        goto out;
-    }
-    char ends[24];
-    snprintf(ends, sizeof(ends), "%llu", (unsigned long long)((hour_of(now_ms) + 2) * TG_HOUR_MS));
-    bool same_hour = hour_of(at_ms) == hour_of(now_ms);
-    if (adm && charged > 0) {
+            return;
+        arg_key(k, s, "m", name, period, now_ms);
+        arg_str(a, "m");
+        arg_u64(a, at_s);
+        arg_u64(a, now_s);
+        arg_i64(a, delta);
+    } else if (adm && charged > 0) {
         /* The reservation ends; its hour keeps the actual cost, or, once
          * that hour is over, what it overspent counts now. */
-        struct tg_buf hkey = TG_BUF_INIT, zkey = TG_BUF_INIT;
-        counter_key(&hkey, s, "h", name, period, at_ms);
-        counter_key(&zkey, s, "r", name, period, at_ms);
-        counter_key(&key, s, "h", name, period, now_ms);
-        char member[48], add_at[32], add_now[32];
-        member_of(member, sizeof(member), s, adm->ticket);
-        snprintf(add_at, sizeof(add_at), "%lld", same_hour ? (long long)(charged + delta) : 0LL);
-        snprintf(add_now, sizeof(add_now), "%lld",
-                 !same_hour && delta > 0 ? (long long)delta : 0LL);
-        const char *keys[] = {hkey.data, zkey.data, key.data};
-        const char *args[] = {member, add_at, add_now, ends};
-        tg_redis_eval(s->redis, TG_SCRIPT_LIMIT_SETTLE, 3, keys, 4, args, NULL, NULL, NULL);
-        tg_buf_free(&hkey);
-        tg_buf_free(&zkey);
-        goto out;
+        bool same_hour = hour_of(at_ms) == hour_of(now_ms);
+        arg_key(k, s, "h", name, period, at_ms);
+        arg_key(k, s, "r", name, period, at_ms);
+        arg_key(k, s, "h", name, period, now_ms);
+        arg_str(a, "r");
+        arg_member(a, s, adm->ticket);
+        arg_i64(a, same_hour ? charged + delta : 0);
+        arg_i64(a, !same_hour && delta > 0 ? delta : 0);
+        arg_u64(a, ends);
+    } else {
+        if (delta == 0)
+            return;
+        arg_key(k, s, "h", name, period, now_ms);
+        arg_str(a, "h");
+        arg_i64(a, delta);
+        arg_u64(a, ends);
     }
-    if (delta == 0)
-        goto out;
-    counter_key(&key, s, "h", name, period, now_ms);
-    snprintf(num, sizeof(num), "%lld", (long long)delta);
-    const char *incr[] = {"HINCRBY", key.data, "spent", num};
-    const char *expire[] = {"PEXPIREAT", key.data, ends};
-    fire(s, 4, incr);
-    fire(s, 3, expire);
-out:
-    tg_buf_free(&key);
+    batched(s);
 }
 
 /* What this instance knows without a round trip: its own counts (the
@@ -405,6 +564,11 @@ static void shared_free(struct tg_limit_store *base)
         tg_redis_cancel(p->call);
         pending_free(p);
     }
+    flush_batch(s);
+    tg_defer_cancel(&s->flush);
+    arg_free(&s->batch_keys);
+    arg_free(&s->batch_args);
+    arg_free(&s->scratch);
     tg_limit_store_free(s->local);
     free(s->prefix);
     free(s);
@@ -413,12 +577,14 @@ static void shared_free(struct tg_limit_store *base)
 static const struct tg_limit_store_ops shared_ops = {shared_admit, shared_settle, shared_peek,
                                                      shared_free};
 
-struct tg_limit_store *tg_limit_store_shared_new(struct tg_redis *redis, const char *prefix,
-                                                struct tg_limit_store *local,
+struct tg_limit_store *tg_limit_store_shared_new(struct tg_loop *loop, struct tg_redis *redis,
+                                                const char *prefix, struct tg_limit_store *local,
                                                 uint64_t instance_id)
 {
     struct shared_store *s = tg_xcalloc(1, sizeof(*s));
     s->base.ops = &shared_ops;
+    s->loop = loop;
+    tg_deferred_init(&s->flush, on_flush);
     s->redis = redis;
     s->local = local;
     s->prefix = tg_xstrdup(prefix);

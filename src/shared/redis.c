@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "util/list.h"
 
 #define BACKOFF_FIRST_MS 100u
@@ -42,6 +43,7 @@ struct tg_redis {
     bool resolving;
     struct tg_timer timer; /* the connect deadline, the oldest call's, or the backoff */
     struct tg_list pending; /* struct tg_redis_call, in the order sent */
+    struct tg_buf command;  /* the command being queued, in RESP */
     size_t handshake_left;  /* replies the handshake still waits for */
     uint64_t backoff_ms;
     bool was_up;         /* the last state reported to the owner */
@@ -167,17 +169,51 @@ static void arm_timer(struct tg_redis *r)
 
 static void on_reply(redisAsyncContext *ac, void *reply_v, void *privdata);
 
-/* Queues argv on the connection as a new call; NULL when hiredis refuses. */
-static struct tg_redis_call *send_call(struct tg_redis *r, int argc, const char **argv,
-                                       const size_t *lens, tg_redis_done cb, void *ctx)
+/* "<prefix><n>\r\n", n in decimal. */
+static void put_count(struct tg_buf *b, char prefix, size_t n)
+{
+    char d[24];
+    size_t i = sizeof(d);
+    d[--i] = '\n';
+    d[--i] = '\r';
+    do
+        d[--i] = (char)('0' + n % 10);
+    while ((n /= 10) > 0);
+    d[--i] = prefix;
+    tg_buf_append(b, d + i, sizeof(d) - i);
+}
+
+static void put_arg(struct tg_buf *b, const char *p, size_t n)
+{
+    put_count(b, '$', n);
+    tg_buf_append(b, p, n);
+    tg_buf_append(b, "\r\n", 2);
+}
+
+/* Queues the command in r->command as a new call; NULL when hiredis refuses.
+ * Commands are written in RESP here, in one buffer the link reuses:
+ * hiredis's own formatting costs a printf-like pass per argument. */
+static struct tg_redis_call *send_formatted(struct tg_redis *r, tg_redis_done cb, void *ctx)
 {
     struct tg_redis_call *c = call_new(r, cb, ctx);
-    if (redisAsyncCommandArgv(r->ac, on_reply, c, argc, argv, lens) != REDIS_OK) {
+    if (redisAsyncFormattedCommand(r->ac, on_reply, c, r->command.data, r->command.len) !=
+        REDIS_OK) {
         tg_list_remove(&c->link);
         free(c);
         return NULL;
     }
     return c;
+}
+
+static struct tg_redis_call *send_call(struct tg_redis *r, int argc, const char **argv,
+                                       const size_t *lens, tg_redis_done cb, void *ctx)
+{
+    struct tg_buf *b = &r->command;
+    tg_buf_reset(b);
+    put_count(b, '*', (size_t)argc);
+    for (int i = 0; i < argc; i++)
+        put_arg(b, argv[i], lens ? lens[i] : strlen(argv[i]));
+    return send_formatted(r, cb, ctx);
 }
 
 /* ---- hiredis callbacks ---- */
@@ -394,6 +430,7 @@ void tg_redis_close(struct tg_redis *r)
     go_down(r, "closed");
     if (r->password)
         explicit_bzero(r->password, strlen(r->password));
+    tg_buf_free(&r->command);
     if (r->resolving)
         return; /* on_resolved frees it: libuv still holds the request */
     free(r->host);
@@ -422,24 +459,24 @@ struct tg_redis_call *tg_redis_eval(struct tg_redis *r, size_t script, size_t nk
                                     const char *const *args, const size_t *arg_lens,
                                     tg_redis_done cb, void *ctx)
 {
-    enum { MAX_ARGV = 64 };
-    const char *argv[MAX_ARGV];
-    size_t lens[MAX_ARGV];
-    char n[24];
-    size_t argc = 0;
-    if (script >= r->n_scripts || 3 + nkeys + nargs > MAX_ARGV)
+    if (r->state != TG_REDIS_UP || script >= r->n_scripts)
         return NULL;
+    struct tg_buf *b = &r->command;
+    char n[24];
     snprintf(n, sizeof(n), "%zu", nkeys);
-    argv[argc++] = "EVALSHA";
-    argv[argc++] = r->scripts[script].sha1;
-    argv[argc++] = n;
+    tg_buf_reset(b);
+    put_count(b, '*', 3 + nkeys + nargs);
+    put_arg(b, "EVALSHA", 7);
+    put_arg(b, r->scripts[script].sha1, strlen(r->scripts[script].sha1));
+    put_arg(b, n, strlen(n));
     for (size_t i = 0; i < nkeys; i++)
-        argv[argc++] = keys[i];
+        put_arg(b, keys[i], strlen(keys[i]));
     for (size_t i = 0; i < nargs; i++)
-        argv[argc++] = args[i];
-    for (size_t i = 0; i < argc; i++)
-        lens[i] = i >= 3 + nkeys && arg_lens ? arg_lens[i - 3 - nkeys] : strlen(argv[i]);
-    return tg_redis_command(r, (int)argc, argv, lens, cb, ctx);
+        put_arg(b, args[i], arg_lens ? arg_lens[i] : strlen(args[i]));
+    struct tg_redis_call *c = send_formatted(r, cb, ctx);
+    if (c)
+        arm_timer(r);
+    return c;
 }
 
 void tg_redis_cancel(struct tg_redis_call *call)
