@@ -94,8 +94,8 @@ void tg_config_describe(const struct tg_config *cfg, FILE *out)
     const struct tg_shared_cfg *sh = &cfg->shared;
     if (sh->host)
         fprintf(out, "\nshared with every instance through Redis at %s%s%s:%d db %d%s%s (keys "
-                     "under \"%s\", calls over %lldms count as Redis down): rate limits, spend caps "
-                     "and Idempotency-Keys; the cache stays this instance's own\n",
+                     "under \"%s\", calls over %lldms count as Redis down): rate limits, spend caps, "
+                     "Idempotency-Keys and the cache\n",
                 strchr(sh->host, ':') ? "[" : "", sh->host, strchr(sh->host, ':') ? "]" : "",
                 sh->port, sh->db, sh->password ? ", password from " : "",
                 sh->password ? sh->password_env : "", sh->key_prefix,

@@ -263,7 +263,7 @@ struct shared_store {
     char *prefix;
     char instance[17];
     uint64_t next_ticket;
-    struct tg_list admitting; /* struct pending_admit waiting for Redis */
+    struct tg_list admitting;              /* struct pending_admit waiting for Redis */
     struct arglist batch_keys, batch_args; /* this pass's settlements */
     struct arglist scratch;                /* an admission's strings */
     struct tg_deferred flush;
@@ -392,8 +392,7 @@ static void on_admit_reply(void *ctx, const redisReply *reply)
         pending_free(p);
         return;
     }
-    struct tg_admission res = {.shared = true, .at_ms = p->now_ms, .ticket = p->ticket,
-                               .n = p->n};
+    struct tg_admission res = {.shared = true, .at_ms = p->now_ms, .ticket = p->ticket, .n = p->n};
     struct tg_limit_check checks[TG_LIMIT_MAX_CHECKS];
     for (size_t i = 0; i < p->n; i++)
         checks[i] = (struct tg_limit_check){&counters[i], p->wants[i].limit, p->wants[i].cost};
@@ -449,8 +448,8 @@ static void shared_admit(struct tg_limit_store *base, const struct tg_limit_want
     arg_pointers(l, 0, 2 * n, keys);
     arg_pointers(l, 2 * n, l->n, args);
     tg_list_push_back(&s->admitting, &p->link);
-    p->call = tg_redis_eval(s->redis, TG_SCRIPT_LIMIT_ADMIT, 2 * n, keys, 2 + 4 * n, args,
-                            NULL, on_admit_reply, p);
+    p->call = tg_redis_eval(s->redis, TG_SCRIPT_LIMIT_ADMIT, 2 * n, keys, 2 + 4 * n, args, NULL,
+                            on_admit_reply, p);
     if (!p->call) {
         pending_free(p);
         admit_locally(s, wants, n, now_ms, cb, ctx);
@@ -559,8 +558,7 @@ static void shared_free(struct tg_limit_store *base)
     struct shared_store *s = (struct shared_store *)base;
     /* The link closed first and answered every admission still out. */
     while (!tg_list_empty(&s->admitting)) {
-        struct pending_admit *p =
-            tg_container_of(s->admitting.next, struct pending_admit, link);
+        struct pending_admit *p = tg_container_of(s->admitting.next, struct pending_admit, link);
         tg_redis_cancel(p->call);
         pending_free(p);
     }
@@ -578,8 +576,8 @@ static const struct tg_limit_store_ops shared_ops = {shared_admit, shared_settle
                                                      shared_free};
 
 struct tg_limit_store *tg_limit_store_shared_new(struct tg_loop *loop, struct tg_redis *redis,
-                                                const char *prefix, struct tg_limit_store *local,
-                                                uint64_t instance_id)
+                                                 const char *prefix, struct tg_limit_store *local,
+                                                 uint64_t instance_id)
 {
     struct shared_store *s = tg_xcalloc(1, sizeof(*s));
     s->base.ops = &shared_ops;

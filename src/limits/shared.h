@@ -12,7 +12,7 @@
  * instance's own counts). Keys live under prefix. Settlements of one loop
  * pass go out together, as one call. */
 struct tg_limit_store *tg_limit_store_shared_new(struct tg_loop *loop, struct tg_redis *redis,
-                                                const char *prefix, struct tg_limit_store *local,
-                                                uint64_t instance_id);
+                                                 const char *prefix, struct tg_limit_store *local,
+                                                 uint64_t instance_id);
 
 #endif

@@ -12,6 +12,7 @@
 #include "gateway/gateway.h"
 #include "limits/store.h"
 #include "req/idempotency.h"
+#include "shared/cache.h"
 #include "shared/idempotency.h"
 #include "req/req.h"
 #include "req/tape.h"
@@ -228,6 +229,14 @@ struct tg_req {
     const char *served_by;
     const char *served_route;
     const char *cache_result; /* "hit", "stale" or NULL */
+    /* [shared]: the entry another instance may have stored, fetched once
+     * into this instance's cache (for the key it was asked for): on
+     * entering ROUTE in mode "on" (ROUTE waits: cache_wait), else in DEGRADE
+     * for a stale answer (DEGRADE waits). */
+    struct tg_shared_cache_fetch cache_fetch;
+    uint8_t cache_fetch_key[TG_CACHE_KEY_LEN];
+    bool cache_fetched;
+    bool cache_wait;
     bool degraded;
     bool truncated;         /* x-tailgate-truncated: 1 */
     enum tg_invalid sent_invalid; /* x-tailgate-validation: the last answer, every path invalid */

@@ -687,6 +687,13 @@ static void cache_store(struct tg_req *r, struct tg_attempt *a)
     const struct tg_buf *b = a->sse ? &a->transcript : &a->body;
     tg_cache_put(&r->gw->cache, cache_key(r), a->xfer.status, a->sse, a->dcfg->name, b->data, b->len,
                  now_ms(r));
+    if (r->gw->redis) {
+        /* Kept there as long as either mode could still serve it. */
+        uint64_t keep_s = (uint64_t)(cc->ttl_s > cc->stale_s ? cc->ttl_s : cc->stale_s);
+        tg_shared_cache_put(r->gw->redis, r->gw->shared_prefix, cache_key(r), a->xfer.status,
+                            a->sse, a->dcfg->name, b->data, b->len, keep_s * 1000,
+                            (size_t)cc->max_bytes);
+    }
     const char *l[] = {"store"};
     tg_metric_add(r->gw->fam.cache, l, 1);
 }
@@ -734,6 +741,49 @@ static void follow(struct tg_req *r)
 {
     tg_timer_stop(&r->gw->loop, &r->deadline_timer);
     req_set_state(r, TG_REQ_FOLLOW);
+}
+
+static bool answer_fresh(struct tg_req *r);
+
+static void on_cache_fetched(void *ctx, const struct tg_shared_cache_entry *e)
+{
+    struct tg_req *r = ctx;
+    if (e) {
+        uint64_t now = now_ms(r);
+        tg_cache_put(&r->gw->cache, r->cache_fetch_key, e->status, e->stream, e->deployment,
+                     e->body, e->body_len, now > e->age_ms ? now - e->age_ms : 0);
+    }
+    if (r->cache_wait) {
+        r->cache_wait = false;
+        if (!answer_fresh(r))
+            req_step(r);
+    } else if (r->state == TG_REQ_DEGRADE) {
+        req_step(r);
+    }
+}
+
+/* With [shared]: the entry another instance stored for this request,
+ * fetched into this instance's cache unless one young enough is here
+ * already (`stale`: for a stale answer, else a fresh one). True when the
+ * fetch is out: the caller waits for on_cache_fetched. */
+static bool fetch_shared_cache(struct tg_req *r, bool stale)
+{
+    const struct tg_cache_cfg *cc = &r->policy->cache;
+    struct tg_gateway *gw = r->gw;
+    if (!gw->redis || cc->mode == TG_CACHE_OFF || r->cache_bypass || r->cache_fetched)
+        return false;
+    if (!stale && cc->mode != TG_CACHE_ON)
+        return false;
+    uint64_t max_age_ms = (uint64_t)(stale ? cc->stale_s : cc->ttl_s) * 1000;
+    if (tg_cache_get(&gw->cache, cache_key(r), now_ms(r), max_age_ms))
+        return false;
+    memcpy(r->cache_fetch_key, cache_key(r), TG_CACHE_KEY_LEN);
+    if (!tg_shared_cache_fetch(&r->cache_fetch, gw->redis, gw->shared_prefix, r->cache_fetch_key,
+                               on_cache_fetched, r))
+        return false;
+    r->cache_fetched = true;
+    r->cache_wait = !stale;
+    return true;
 }
 
 /* Entering ROUTE with cache.mode "on": a fresh cache hit, or an identical
@@ -878,7 +928,8 @@ static void st_admit(struct tg_req *r)
         return;
     }
     req_set_state(r, TG_REQ_ROUTE);
-    answer_fresh(r);
+    if (!fetch_shared_cache(r, false))
+        answer_fresh(r);
 }
 
 void tg_req_admitted(struct tg_req *r)
@@ -913,7 +964,7 @@ static void begin_work(struct tg_req *r)
         return;
     }
     req_set_state(r, TG_REQ_ROUTE);
-    if (answer_fresh(r))
+    if (fetch_shared_cache(r, false) || answer_fresh(r))
         return;
     req_step(r);
 }
@@ -960,6 +1011,8 @@ static void st_route(struct tg_req *r)
 {
     if (common_events(r))
         return;
+    if (r->cache_wait)
+        return; /* the shared cache answers within its timeout */
     for (;;) {
         size_t slot;
         uint32_t probe;
@@ -1259,6 +1312,8 @@ static void st_degrade(struct tg_req *r)
 {
     if (common_events(r))
         return;
+    if (r->cache_fetch.call || fetch_shared_cache(r, true))
+        return; /* a stale answer may come from the shared cache (within its timeout) */
     if (r->n_started == 0 && r->skipped_open == 0 && answer_ineligible(r))
         return;
     if (answer_kept_invalid(r))
@@ -1543,6 +1598,8 @@ static void req_on_done(struct tg_req *r)
 {
     struct tg_gateway *gw = r->gw;
     cancel_attempts(r, NULL);
+    tg_shared_cache_fetch_cancel(&r->cache_fetch);
+    r->cache_wait = false;
     tg_timer_stop(&gw->loop, &r->deadline_timer);
     tg_timer_stop(&gw->loop, &r->step_timer);
     tg_timer_stop(&gw->loop, &r->hedge_timer);

@@ -7,6 +7,7 @@
 
 #include "core/buf.h"
 #include "shared/scripts.h"
+#include "util/hex.h"
 
 /* KEYS: the key's hash. ARGV: fingerprint, owner, hold (ms). */
 const char tg_idem_claim_lua[] =
@@ -34,20 +35,10 @@ const char tg_idem_finish_lua[] =
     "end\n"
     "return 1\n";
 
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[b[i] >> 4];
-        out[2 * i + 1] = digits[b[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 static void key_of(struct tg_buf *b, const char *prefix, const uint8_t key[TG_KEYMAP_KEY_LEN])
 {
     char h[2 * TG_KEYMAP_KEY_LEN + 1];
-    hex(key, TG_KEYMAP_KEY_LEN, h);
+    tg_hex_encode(key, TG_KEYMAP_KEY_LEN, h);
     tg_buf_printf(b, "%si:%s", prefix, h);
 }
 
@@ -57,19 +48,13 @@ static bool element_is(const redisReply *e, const char *s)
            memcmp(e->str, s, e->len) == 0;
 }
 
-static bool is_string(const redisReply *e)
-{
-    return e && e->type == REDIS_REPLY_STRING;
-}
-
 static void on_claim_reply(void *ctx, const redisReply *reply)
 {
     struct tg_idem_claim *c = ctx;
     c->call = NULL;
     enum tg_idem_verdict v = TG_IDEM_UNSHARED;
     struct tg_idem_answer a = {0};
-    if (!tg_redis_reply_failed(reply) && reply->type == REDIS_REPLY_ARRAY &&
-        reply->elements >= 1) {
+    if (!tg_redis_reply_failed(reply) && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1) {
         const redisReply *const *e = (const redisReply *const *)reply->element;
         if (element_is(e[0], "claimed")) {
             v = TG_IDEM_CLAIMED;
@@ -77,8 +62,9 @@ static void on_claim_reply(void *ctx, const redisReply *reply)
             v = TG_IDEM_MISMATCH;
         } else if (element_is(e[0], "inflight")) {
             v = TG_IDEM_ELSEWHERE;
-        } else if (element_is(e[0], "done") && reply->elements == 5 && is_string(e[1]) &&
-                   is_string(e[2]) && is_string(e[3]) && is_string(e[4])) {
+        } else if (element_is(e[0], "done") && reply->elements == 5 && tg_redis_is_string(e[1]) &&
+                   tg_redis_is_string(e[2]) && tg_redis_is_string(e[3]) &&
+                   tg_redis_is_string(e[4])) {
             a.status = atoi(e[1]->str);
             a.stream = element_is(e[2], "1");
             a.headers = e[3]->str;
@@ -100,7 +86,7 @@ bool tg_idem_claim_start(struct tg_idem_claim *c, struct tg_redis *r, const char
     struct tg_buf k = TG_BUF_INIT;
     key_of(&k, prefix, key);
     char fp[2 * TG_KEYMAP_KEY_LEN + 1], hold[24];
-    hex(fingerprint, TG_KEYMAP_KEY_LEN, fp);
+    tg_hex_encode(fingerprint, TG_KEYMAP_KEY_LEN, fp);
     snprintf(hold, sizeof(hold), "%llu", (unsigned long long)(hold_ms ? hold_ms : 1));
     const char *keys[] = {k.data};
     const char *args[] = {fp, owner, hold};
@@ -133,8 +119,13 @@ void tg_idem_release(struct tg_redis *r, const char *prefix, const uint8_t key[T
                           answer && answer->stream ? "1" : "0",
                           answer ? answer->headers : "",
                           answer ? answer->body : ""};
-    size_t lens[] = {strlen(owner), 1, strlen(ttl), strlen(status), 1,
-                     answer ? answer->headers_len : 0, answer ? answer->body_len : 0};
+    size_t lens[] = {strlen(owner),
+                     1,
+                     strlen(ttl),
+                     strlen(status),
+                     1,
+                     answer ? answer->headers_len : 0,
+                     answer ? answer->body_len : 0};
     tg_redis_eval(r, TG_SCRIPT_IDEM_FINISH, 1, keys, 7, args, lens, NULL, NULL);
     tg_buf_free(&k);
 }

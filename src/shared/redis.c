@@ -41,13 +41,13 @@ struct tg_redis {
     redisAsyncContext *ac;     /* NULL unless connecting, in handshake or up */
     uv_getaddrinfo_t resolver; /* in use while RESOLVING */
     bool resolving;
-    struct tg_timer timer; /* the connect deadline, the oldest call's, or the backoff */
+    struct tg_timer timer;  /* the connect deadline, the oldest call's, or the backoff */
     struct tg_list pending; /* struct tg_redis_call, in the order sent */
     struct tg_buf command;  /* the command being queued, in RESP */
     size_t handshake_left;  /* replies the handshake still waits for */
     uint64_t backoff_ms;
-    bool was_up;         /* the last state reported to the owner */
-    bool reported_once;  /* any state reported yet */
+    bool was_up;        /* the last state reported to the owner */
+    bool reported_once; /* any state reported yet */
 };
 
 static void connect_now(struct tg_redis *r);
@@ -138,8 +138,7 @@ static void on_timer(struct tg_timer *t)
     case TG_REDIS_UP: {
         if (tg_list_empty(&r->pending))
             break;
-        struct tg_redis_call *oldest =
-            tg_container_of(r->pending.next, struct tg_redis_call, link);
+        struct tg_redis_call *oldest = tg_container_of(r->pending.next, struct tg_redis_call, link);
         if (oldest->deadline_ms > tg_now(r->loop)) {
             arm_timer(r);
             break;
@@ -455,9 +454,8 @@ struct tg_redis_call *tg_redis_command(struct tg_redis *r, int argc, const char 
 }
 
 struct tg_redis_call *tg_redis_eval(struct tg_redis *r, size_t script, size_t nkeys,
-                                    const char *const *keys, size_t nargs,
-                                    const char *const *args, const size_t *arg_lens,
-                                    tg_redis_done cb, void *ctx)
+                                    const char *const *keys, size_t nargs, const char *const *args,
+                                    const size_t *arg_lens, tg_redis_done cb, void *ctx)
 {
     if (r->state != TG_REDIS_UP || script >= r->n_scripts)
         return NULL;

@@ -85,14 +85,18 @@ struct tg_redis_call *tg_redis_command(struct tg_redis *r, int argc, const char 
 /* EVALSHA of scripts[script] with keys[0..nkeys) then args[0..nargs);
  * arg_lens (may be NULL: C strings) gives the args' lengths, for bytes. */
 struct tg_redis_call *tg_redis_eval(struct tg_redis *r, size_t script, size_t nkeys,
-                                    const char *const *keys, size_t nargs,
-                                    const char *const *args, const size_t *arg_lens,
-                                    tg_redis_done cb, void *ctx);
+                                    const char *const *keys, size_t nargs, const char *const *args,
+                                    const size_t *arg_lens, tg_redis_done cb, void *ctx);
 /* The call's callback will not run (the caller is going away). */
 void tg_redis_cancel(struct tg_redis_call *call);
 
 /* Whether reply is an error, a NOSCRIPT included (the link reloads its
  * scripts when it sees one). */
 bool tg_redis_reply_failed(const redisReply *reply);
+
+static inline bool tg_redis_is_string(const redisReply *e)
+{
+    return e && e->type == REDIS_REPLY_STRING;
+}
 
 #endif

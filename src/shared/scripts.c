@@ -6,4 +6,5 @@ struct tg_redis_script tg_shared_scripts[TG_SCRIPT__COUNT] = {
     [TG_SCRIPT_LIMIT_SETTLE] = {tg_limit_settle_lua, ""},
     [TG_SCRIPT_IDEM_CLAIM] = {tg_idem_claim_lua, ""},
     [TG_SCRIPT_IDEM_FINISH] = {tg_idem_finish_lua, ""},
+    [TG_SCRIPT_CACHE_PUT] = {tg_cache_put_lua, ""},
 };

@@ -11,11 +11,13 @@ enum tg_script {
     TG_SCRIPT_LIMIT_SETTLE, /* limits/shared.c */
     TG_SCRIPT_IDEM_CLAIM,   /* shared/idempotency.c */
     TG_SCRIPT_IDEM_FINISH,  /* shared/idempotency.c */
+    TG_SCRIPT_CACHE_PUT,    /* shared/cache.c */
     TG_SCRIPT__COUNT
 };
 
 extern const char tg_limit_admit_lua[], tg_limit_settle_lua[];
 extern const char tg_idem_claim_lua[], tg_idem_finish_lua[];
+extern const char tg_cache_put_lua[];
 
 /* The table tg_redis_new takes (its SHA-1s filled in there). */
 extern struct tg_redis_script tg_shared_scripts[TG_SCRIPT__COUNT];

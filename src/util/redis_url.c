@@ -30,8 +30,9 @@ int tg_redis_url_parse(const char *url, struct tg_redis_addr *out, char *why, si
     memset(out, 0, sizeof(*out));
     out->port = 6379;
     if (strncmp(url, "rediss://", 9) == 0)
-        return refuse(why, why_len, "rediss:// (Redis over TLS) is not supported: use redis:// "
-                                    "on a trusted network or a local TLS tunnel");
+        return refuse(why, why_len,
+                      "rediss:// (Redis over TLS) is not supported: use redis:// "
+                      "on a trusted network or a local TLS tunnel");
     if (strncmp(url, scheme, sizeof(scheme) - 1) != 0)
         return refuse(why, why_len, "it must start with redis://");
     const char *p = url + sizeof(scheme) - 1;
@@ -39,8 +40,9 @@ int tg_redis_url_parse(const char *url, struct tg_redis_addr *out, char *why, si
     if (*end == '?' || *end == '#')
         return refuse(why, why_len, "a query or fragment means nothing here");
     if (memchr(p, '@', (size_t)(end - p)))
-        return refuse(why, why_len, "no user or password in the URL: name the environment "
-                                    "variable holding the password in shared.password_env");
+        return refuse(why, why_len,
+                      "no user or password in the URL: name the environment "
+                      "variable holding the password in shared.password_env");
     const char *host = p, *host_end, *port = NULL;
     if (*p == '[') {
         host = p + 1;

@@ -9,7 +9,8 @@ password is refused at the handshake; a crashed instance's reservation
 lapses after its request's deadline instead of holding the cap; an
 Idempotency-Key's answer kept by one instance is replayed by the other, and
 a retry that lands on another instance while the first is in flight waits
-for it."""
+for it; a cached answer stored by one instance is a hit (mode "on") or a
+stale fallback (mode "fallback") on the other, within max_bytes."""
 
 import hashlib
 import json
@@ -101,13 +102,13 @@ class Shared(TestCase):
         self.addCleanup(self.redis.stop)
 
     def start_gateways(self, n=2, key_extra=None, shared_extra=None, budget=None,
-                       mock=None, timeouts=None, redis=None, retry=None):
+                       mock=None, timeouts=None, redis=None, retry=None, cache=None):
         self.m = mock or self.mock()
         key = {"name": "team", "key_sha256": hashlib.sha256(KEY.encode()).hexdigest()}
         key.update(key_extra or {})
         shared = {"redis_url": (redis or self.redis).url(), "timeout_ms": 200}
         shared.update(shared_extra or {})
-        sections = {"hedge": {"enabled": False}, "cache": {"mode": "off"},
+        sections = {"hedge": {"enabled": False}, "cache": cache or {"mode": "off"},
                     "auth": {"keys": [key]}, "shared": shared}
         if budget:
             sections["budget"] = budget
@@ -409,6 +410,85 @@ class Idempotency(Shared):
         self.assertEqual((s, h.get("x-tailgate-idempotent-replay")), (200, "1"))
         self.assertEqual(self.post(g2, self.body("x"), "k-down")[0], 200)  # its own call
         self.assertEqual(self.upstream(), 2)
+
+
+class Cache(Shared):
+    """The response cache across instances, in both modes."""
+
+    def both(self, **kw):
+        g1, g2 = self.start_gateways(**kw)
+        self.wait_up(g1)
+        self.wait_up(g2)
+        return g1, g2
+
+    def upstream(self):
+        return self.m.stats()["requests"]
+
+    def stored(self, n=1):
+        """An answer goes to Redis right after its client has it: wait for it."""
+        wait_for(lambda: int(self.redis.cli("ZCARD", "tailgate:cidx") or 0) >= n,
+                 what="the answer in the shared cache")
+
+    def test_mode_on_a_hit_on_one_instance_of_what_the_other_stored(self):
+        g1, g2 = self.both(cache={"mode": "on"})
+        s1, h1, b1 = g1.chat(model="m", content="cached question", headers=bearer())
+        self.assertEqual(s1, 200, b1)
+        self.assertNotIn("x-tailgate-cache", h1)
+        self.stored()
+        s2, h2, b2 = g2.chat(model="m", content="cached question", headers=bearer())
+        self.assertEqual((s2, h2.get("x-tailgate-cache")), (200, "hit"), b2)
+        self.assertEqual(b2, b1)
+        self.assertEqual(self.upstream(), 1)
+        self.assertEqual(g2.metric("tailgate_cache_total", result="hit"), 1)
+        # Another question is another entry, on either instance.
+        self.assertEqual(g2.chat(model="m", content="other", headers=bearer())[0], 200)
+        self.assertEqual(self.upstream(), 2)
+
+    def test_mode_on_a_stream_hit_elsewhere(self):
+        g1, g2 = self.both(cache={"mode": "on"})
+        s1, _, b1 = g1.chat(model="m", content="tell me", stream=True, headers=bearer())
+        self.assertEqual(s1, 200)
+        self.stored()
+        s2, h2, b2 = g2.chat(model="m", content="tell me", stream=True, headers=bearer())
+        self.assertEqual((s2, h2.get("x-tailgate-cache")), (200, "hit"))
+        self.assertEqual(b2, b1)
+        self.assertEqual(self.upstream(), 1)
+
+    def test_fallback_a_stale_answer_stored_by_the_other_instance(self):
+        g1, g2 = self.both(cache={"mode": "fallback"}, retry={"max_attempts": 1})
+        s, h, first = g1.chat(model="m", content="same question", headers=bearer())
+        self.assertEqual(s, 200, first)
+        self.stored()
+        self.m.script([{"status": 503, "repeat": 20}])
+        s, h, b = g2.chat(model="m", content="same question", headers=bearer())
+        self.assertEqual(s, 200, b)
+        self.assertEqual(h["x-tailgate-cache"], "stale")
+        self.assertEqual(h["x-tailgate-degraded"], "1")
+        self.assertEqual(b, first)
+        self.assertIn(g2.chat(model="m", content="never asked", headers=bearer())[0], (502, 503))
+
+    def test_entries_stay_within_max_bytes(self):
+        g1, g2 = self.both(cache={"mode": "on", "max_bytes": 4000})
+        for i in range(12):
+            self.assertEqual(g1.chat(model="m", content="question %d" % i,
+                                     headers=bearer())[0], 200)
+        wait_for(lambda: self.redis.cli("EXISTS", "tailgate:csize") == "1", what="sizes")
+        time.sleep(0.2)  # the last stores are unanswered: let them land
+        total = int(self.redis.cli("HGET", "tailgate:csize", "total"))
+        self.assertLessEqual(total, 4000)
+        self.assertLess(int(self.redis.cli("ZCARD", "tailgate:cidx")), 12)
+        # The newest is still there for the other instance.
+        s, h, _ = g2.chat(model="m", content="question 11", headers=bearer())
+        self.assertEqual((s, h.get("x-tailgate-cache")), (200, "hit"))
+
+    def test_with_redis_down_each_instance_caches_alone(self):
+        g1, g2 = self.both(cache={"mode": "on"})
+        self.redis.kill()
+        self.assertEqual(g1.chat(model="m", content="q", headers=bearer())[0], 200)
+        s, h, _ = g1.chat(model="m", content="q", headers=bearer())
+        self.assertEqual(h.get("x-tailgate-cache"), "hit")
+        s, h, _ = g2.chat(model="m", content="q", headers=bearer())
+        self.assertEqual((s, h.get("x-tailgate-cache")), (200, None))
 
 
 if __name__ == "__main__":
