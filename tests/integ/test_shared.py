@@ -241,6 +241,37 @@ class Outage(Shared):
         # twenty decided locally meanwhile were never added.
         self.assertEqual(self.redis.cli("HGET", "tailgate:m:rpm:team", "t"), "2")
 
+    def test_redis_killed_and_restarted_under_concurrent_load(self):
+        g1, g2 = self.start_gateways(key_extra={"rpm": 100000, "usd_per_hour": 1000.0})
+        self.wait_up(g1)
+        self.wait_up(g2)
+        codes, stop = [], threading.Event()
+        lock = threading.Lock()
+
+        def load(g):
+            while not stop.is_set():
+                s, _, _ = self.chat(g, max_tokens=16)
+                with lock:
+                    codes.append(s)
+
+        threads = [threading.Thread(target=load, args=(g,)) for g in (g1, g2, g1, g2)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        self.redis.kill()
+        time.sleep(0.7)
+        self.redis.start()
+        self.wait_up(g1)
+        self.wait_up(g2)
+        time.sleep(0.3)
+        stop.set()
+        for t in threads:
+            t.join()
+        self.assertGreater(len(codes), 40)
+        self.assertEqual(set(codes), {200}, codes)
+        # Sharing resumed: what was admitted since is in Redis again.
+        self.assertGreater(int(self.redis.cli("HGET", "tailgate:m:rpm:team", "t") or 0), 0)
+
     def test_a_slow_redis_counts_as_down_then_comes_back(self):
         g1, = self.start_gateways(n=1, key_extra={"rpm": 1000}, shared_extra={"timeout_ms": 50})
         self.wait_up(g1)
