@@ -336,6 +336,11 @@ static void start_shared(struct tg_gateway *gw, const struct tg_shared_cfg *sh)
     struct tg_redis_params params = {sh->host, sh->port, sh->db, sh->password,
                                      (uint64_t)sh->timeout_ms};
     struct tg_redis_events events = {on_shared_state, on_shared_error, gw};
+    /* Only here: without [shared] a 0 would read as "Redis is down". */
+    gw->fam.shared_up = tg_metrics_family(gw->metrics, "tailgate_shared_up",
+                                          "1 while the [shared] Redis link is up, 0 while it is "
+                                          "down.",
+                                          TG_METRIC_GAUGE, NULL);
     gw->redis = tg_redis_new(&gw->loop, &params, tg_shared_scripts, TG_SCRIPT__COUNT, &events);
     gw->shared_prefix = tg_xstrdup(sh->key_prefix);
     gw->instance_id = tg_rand_u64(&gw->loop.rand);

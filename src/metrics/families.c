@@ -67,7 +67,4 @@ void tg_families_init(struct tg_families *f, struct tg_metrics *m)
         "Failures of the [shared] Redis link, by reason (connect, timeout, closed, reply); each "
         "request they touched was decided on this instance's own state.",
         TG_METRIC_COUNTER, L("reason"));
-    f->shared_up = tg_metrics_family(m, "tailgate_shared_up",
-                                     "1 while the [shared] Redis link is up, 0 while it is down.",
-                                     TG_METRIC_GAUGE, NULL);
 }

@@ -25,7 +25,7 @@ struct tg_families {
     struct tg_metric_family *key_requests;       /* {key,code} */
     struct tg_metric_family *dlq_writes;         /* {result}: ok, error */
     struct tg_metric_family *shared_errors;      /* {reason} */
-    struct tg_metric_family *shared_up;          /* gauge, only with [shared] */
+    struct tg_metric_family *shared_up;          /* gauge; NULL without [shared] (start_shared) */
 };
 
 void tg_families_init(struct tg_families *f, struct tg_metrics *m);

@@ -136,6 +136,17 @@ class Shared(TestCase):
         return g.chat(model="m", headers=bearer(), extra=extra)
 
 
+class Off(TestCase):
+    def test_without_shared_status_says_off_and_no_up_gauge(self):
+        m = self.mock()
+        g = self.gateway(providers=[openai_provider("up", m)],
+                         deployments=[{"name": "d", "provider": "up", "model": "x"}],
+                         routes=[{"model": "m", "deployments": ["d"]}])
+        self.assertEqual(g.status()["shared"], "off")
+        self.assertNotIn("tailgate_shared_up", g.metrics())  # a 0 would read as "down"
+        self.assertEqual(g.chat()[0], 200)
+
+
 class Limits(Shared):
     def test_two_instances_share_one_rpm(self):
         g1, g2 = self.start_gateways(key_extra={"rpm": 6})
