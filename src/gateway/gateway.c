@@ -58,6 +58,8 @@ static void maybe_stop(struct tg_gateway *gw)
     tg_defer(&gw->loop, &gw->stopper);
 }
 
+static void stop_shared(struct tg_gateway *gw);
+
 static void on_stop(struct tg_deferred *d)
 {
     struct tg_gateway *gw = tg_container_of(d, struct tg_gateway, stopper);
@@ -80,8 +82,7 @@ static void on_stop(struct tg_deferred *d)
     gw->rt = NULL;
     tg_access_log_close(gw->alog);
     gw->alog = NULL;
-    tg_redis_close(gw->redis);
-    gw->redis = NULL;
+    stop_shared(gw);
     tg_loop_close(&gw->loop);
 }
 
@@ -311,6 +312,16 @@ static void on_signal(uv_signal_t *h, int signum)
 
 /* ---- [shared] ---- */
 
+/* The limit store first (its last settlements go into the link's output),
+ * then the link (which writes them out before it closes). */
+static void stop_shared(struct tg_gateway *gw)
+{
+    tg_limit_store_free(gw->limits);
+    gw->limits = NULL;
+    tg_redis_close(gw->redis);
+    gw->redis = NULL;
+}
+
 static void on_shared_state(void *ctx, bool up, const char *why)
 {
     struct tg_gateway *gw = ctx;
@@ -441,8 +452,7 @@ fail_listen:
     gw->rt = NULL;
 fail_runtime:
     tg_access_log_close(gw->alog);
-    tg_redis_close(gw->redis);
-    gw->redis = NULL;
+    stop_shared(gw);
     tg_loop_close(&gw->loop);
     uv_run(uv, UV_RUN_DEFAULT);
 done:

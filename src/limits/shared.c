@@ -58,8 +58,16 @@ const char tg_limit_admit_lua[] =
     "    local st = redis.call('HMGET', key, 't', 'lo')\n"
     "    local t, lo = tonumber(st[1]) or 0, tonumber(st[2])\n"
     "    if lo and lo + 60 <= from then\n"
-    "      redis.call('DEL', key)\n"
     "      t = 0\n"
+    "      local h = redis.call('HGETALL', key)\n"
+    "      for j = 1, #h, 2 do\n"
+    "        local sec = tonumber(h[j])\n"
+    "        if sec and sec < from then\n"
+    "          redis.call('HDEL', key, h[j])\n"
+    "        elseif sec then\n"
+    "          t = t + tonumber(h[j + 1])\n"
+    "        end\n"
+    "      end\n"
     "    elseif lo then\n"
     "      for sec = lo, from - 1 do\n"
     "        local c = redis.call('HGET', key, tostring(sec))\n"
@@ -137,9 +145,10 @@ const char tg_limit_admit_lua[] =
  *   m FIELD NOW DELTA          a minute counter's second FIELD, or second NOW
  *                              when FIELD has left the window (1 key)
  *   h DELTA ENDS               an hour's spend, expiring at ENDS (1 key)
- *   r MEMBER ADD_AT ADD_NOW ENDS
+ *   r MEMBER ADD_AT ADD_NOW ENDS ENDS_AT
  *                              a reservation ends: its hour's hash and sorted
- *                              set, and the current hour's hash (3 keys) */
+ *                              set, and the current hour's hash (3 keys);
+ *                              ENDS_AT: when its hour's keys expire */
 const char tg_limit_settle_lua[] =
     "local k, a = 1, 1\n"
     "while a <= #ARGV do\n"
@@ -168,12 +177,15 @@ const char tg_limit_settle_lua[] =
     "      redis.call('ZREM', KEYS[k + 1], m)\n"
     "      redis.call('HINCRBY', KEYS[k], 'reserved', '-' .. amt)\n"
     "    end\n"
-    "    if ARGV[a + 2] ~= '0' then redis.call('HINCRBY', KEYS[k], 'spent', ARGV[a + 2]) end\n"
+    "    if ARGV[a + 2] ~= '0' then\n"
+    "      redis.call('HINCRBY', KEYS[k], 'spent', ARGV[a + 2])\n"
+    "      redis.call('PEXPIREAT', KEYS[k], ARGV[a + 5])\n"
+    "    end\n"
     "    if ARGV[a + 3] ~= '0' then\n"
     "      redis.call('HINCRBY', KEYS[k + 2], 'spent', ARGV[a + 3])\n"
     "      redis.call('PEXPIREAT', KEYS[k + 2], ARGV[a + 4])\n"
     "    end\n"
-    "    k, a = k + 3, a + 5\n"
+    "    k, a = k + 3, a + 6\n"
     "  end\n"
     "end\n"
     "return 1\n";
@@ -254,6 +266,7 @@ static void arg_free(struct arglist *l)
 
 /* Settlements wait at most one loop pass, then go out as one call. */
 #define SETTLE_BATCH_MAX_ARGS 240
+#define OWED_MAX_ARGS 6000
 
 struct shared_store {
     struct tg_limit_store base;
@@ -265,7 +278,11 @@ struct shared_store {
     uint64_t next_ticket;
     struct tg_list admitting;              /* struct pending_admit waiting for Redis */
     struct arglist batch_keys, batch_args; /* this pass's settlements */
-    struct arglist scratch;                /* an admission's strings */
+    /* Hour settlements made while Redis was away, sent when it is back:
+     * spend it never saw (decided here) or never heard settled. Bounded:
+     * past OWED_MAX_ARGS the oldest are kept and the rest dropped. */
+    struct arglist owed_keys, owed_args;
+    struct arglist scratch; /* an admission's strings */
     struct tg_deferred flush;
 };
 
@@ -318,6 +335,8 @@ static void arg_member(struct arglist *l, const struct shared_store *s, uint64_t
 }
 
 /* ---- admission ---- */
+
+static void pay_owed(struct shared_store *s);
 
 /* The local store's decision, for a link that is down or failed. */
 static void admit_locally(struct shared_store *s, const struct tg_limit_want *wants, size_t n,
@@ -420,6 +439,7 @@ static void shared_admit(struct tg_limit_store *base, const struct tg_limit_want
         admit_locally(s, wants, n, now_ms, cb, ctx);
         return;
     }
+    pay_owed(s);
     struct pending_admit *p = tg_xcalloc(1, sizeof(*p));
     p->s = s;
     p->n = n;
@@ -458,22 +478,33 @@ static void shared_admit(struct tg_limit_store *base, const struct tg_limit_want
 
 /* ---- settlement ---- */
 
-static void flush_batch(struct shared_store *s)
+/* Sends operations as one settle call, unanswered (a batch lost with the
+ * link leaves Redis counting a reservation until it lapses). */
+static void send_ops(struct shared_store *s, struct arglist *keys_l, struct arglist *args_l)
 {
-    if (s->batch_args.n == 0)
+    if (args_l->n == 0)
         return;
-    const char **keys = tg_xcalloc(s->batch_keys.n + 1, sizeof(*keys));
-    const char **args = tg_xcalloc(s->batch_args.n, sizeof(*args));
-    arg_pointers(&s->batch_keys, 0, s->batch_keys.n, keys);
-    arg_pointers(&s->batch_args, 0, s->batch_args.n, args);
-    /* Unanswered: a settlement lost with the link leaves Redis counting a
-     * reservation until it lapses, never less than was spent. */
-    tg_redis_eval(s->redis, TG_SCRIPT_LIMIT_SETTLE, s->batch_keys.n, keys, s->batch_args.n, args,
-                  NULL, NULL, NULL);
+    const char **keys = tg_xcalloc(keys_l->n + 1, sizeof(*keys));
+    const char **args = tg_xcalloc(args_l->n, sizeof(*args));
+    arg_pointers(keys_l, 0, keys_l->n, keys);
+    arg_pointers(args_l, 0, args_l->n, args);
+    tg_redis_eval(s->redis, TG_SCRIPT_LIMIT_SETTLE, keys_l->n, keys, args_l->n, args, NULL, NULL,
+                  NULL);
     free(keys);
     free(args);
-    arg_reset(&s->batch_keys);
-    arg_reset(&s->batch_args);
+    arg_reset(keys_l);
+    arg_reset(args_l);
+}
+
+static void flush_batch(struct shared_store *s)
+{
+    send_ops(s, &s->batch_keys, &s->batch_args);
+}
+
+/* Redis is back: what it missed meanwhile goes first. */
+static void pay_owed(struct shared_store *s)
+{
+    send_ops(s, &s->owed_keys, &s->owed_args);
 }
 
 static void on_flush(struct tg_deferred *d)
@@ -499,11 +530,26 @@ static void shared_settle(struct tg_limit_store *base, const char *name,
 {
     struct shared_store *s = (struct shared_store *)base;
     tg_limit_settle(s->local, name, period, adm, charged, now_ms, delta);
-    if ((adm && !adm->shared) || !tg_redis_up(s->redis))
-        return; /* decided here, or Redis is away: local state only */
-    struct arglist *k = &s->batch_keys, *a = &s->batch_args;
+    bool up = tg_redis_up(s->redis), local = adm && !adm->shared;
+    if (up)
+        pay_owed(s);
+    /* A minute's counts are stale by the time Redis is back: only what
+     * Redis admitted is settled there. An hour's spend is owed to it. */
+    if (period == TG_PERIOD_MINUTE && (!up || local))
+        return;
+    if (!up && s->owed_args.n >= OWED_MAX_ARGS)
+        return;
+    struct arglist *k = up ? &s->batch_keys : &s->owed_keys;
+    struct arglist *a = up ? &s->batch_args : &s->owed_args;
     uint64_t at_ms = adm ? adm->at_ms : now_ms;
     uint64_t ends = (hour_of(now_ms) + 2) * TG_HOUR_MS;
+    if (local && period == TG_PERIOD_HOUR) {
+        /* Decided on local state: Redis never saw the reservation, only the
+         * spend is its business (by tg_hour_add's rules). */
+        delta = hour_of(at_ms) == hour_of(now_ms) ? charged + delta : (delta > 0 ? delta : 0);
+        adm = NULL;
+        charged = 0;
+    }
     if (period == TG_PERIOD_MINUTE) {
         /* tg_window_add's rules, worked out here. */
         uint64_t now_s = now_ms / SECOND_MS, at_s = at_ms / SECOND_MS;
@@ -533,6 +579,7 @@ static void shared_settle(struct tg_limit_store *base, const char *name,
         arg_i64(a, same_hour ? charged + delta : 0);
         arg_i64(a, !same_hour && delta > 0 ? delta : 0);
         arg_u64(a, ends);
+        arg_u64(a, (hour_of(at_ms) + 2) * TG_HOUR_MS);
     } else {
         if (delta == 0)
             return;
@@ -541,7 +588,8 @@ static void shared_settle(struct tg_limit_store *base, const char *name,
         arg_i64(a, delta);
         arg_u64(a, ends);
     }
-    batched(s);
+    if (up)
+        batched(s);
 }
 
 /* What this instance knows without a round trip: its own counts (the
@@ -556,7 +604,9 @@ static int64_t shared_peek(struct tg_limit_store *base, const char *name,
 static void shared_free(struct tg_limit_store *base)
 {
     struct shared_store *s = (struct shared_store *)base;
-    /* The link closed first and answered every admission still out. */
+    /* Freed before the link closes (gateway.c): the last settlements go
+     * into its output, which tg_redis_close writes out. An admission still
+     * out has no requester left by now. */
     while (!tg_list_empty(&s->admitting)) {
         struct pending_admit *p = tg_container_of(s->admitting.next, struct pending_admit, link);
         tg_redis_cancel(p->call);
@@ -566,6 +616,8 @@ static void shared_free(struct tg_limit_store *base)
     tg_defer_cancel(&s->flush);
     arg_free(&s->batch_keys);
     arg_free(&s->batch_args);
+    arg_free(&s->owed_keys);
+    arg_free(&s->owed_args);
     arg_free(&s->scratch);
     tg_limit_store_free(s->local);
     free(s->prefix);

@@ -100,6 +100,11 @@ static void req_set_state(struct tg_req *r, enum tg_req_state to)
         tg_timer_stop(&r->gw->loop, &r->step_timer);
         r->ev_step = false;
     }
+    if (r->state == TG_REQ_DEGRADE || (r->state == TG_REQ_ROUTE && r->cache_wait)) {
+        /* A shared cache entry is of use only to the state that asked. */
+        tg_shared_cache_fetch_cancel(&r->cache_fetch);
+        r->cache_wait = false;
+    }
     r->state = to;
     if (to == TG_REQ_DONE)
         req_on_done(r);
@@ -753,7 +758,7 @@ static void on_cache_fetched(void *ctx, const struct tg_shared_cache_entry *e)
         tg_cache_put(&r->gw->cache, r->cache_fetch_key, e->status, e->stream, e->deployment,
                      e->body, e->body_len, now > e->age_ms ? now - e->age_ms : 0);
     }
-    if (r->cache_wait) {
+    if (r->state == TG_REQ_ROUTE && r->cache_wait) {
         r->cache_wait = false;
         if (!answer_fresh(r))
             req_step(r);
@@ -1540,10 +1545,12 @@ void tg_req_abandon(struct tg_req *r)
     }
     if (r->state == TG_REQ_ADMIT && !r->adm.done) {
         /* The store still holds this request as its callback's context: it
-         * ends when the answer comes, as if its client had left. */
+         * ends when the answer comes (a shared store's within its timeout),
+         * as if its client had left. It leaves the list the drain walks. */
         if (tg_out_pending(r))
             tg_answer_error(r, 503, "shutting_down", "the gateway is shutting down");
         r->ev_client_gone = true;
+        tg_list_remove(&r->link);
         return;
     }
     if (tg_out_pending(r)) {

@@ -112,7 +112,11 @@ static void on_claim(void *ctx, enum tg_idem_verdict v, const struct tg_idem_ans
         r->idem_owner = true;
         tg_req_shared(r, TG_SHARE_ALONE);
         return;
-    case TG_IDEM_UNSHARED: /* Redis did not answer: this instance decides alone */
+    case TG_IDEM_UNSHARED:
+        /* Redis did not answer: this instance decides alone. The claim may
+         * have been recorded all the same: release it when done (a release
+         * by whoever does not own the key changes nothing). */
+        r->idem_owner = true;
         tg_req_shared(r, TG_SHARE_ALONE);
         return;
     case TG_IDEM_STORED:
@@ -265,7 +269,8 @@ static void release_claim(struct tg_req *r, bool keep)
     const struct tg_tape *t = r->tape;
     const struct tg_config *cfg = r->rt->cfg;
     keep = keep && t && t->state == TG_TAPE_DONE && t->base == 0 &&
-           tg_tape_bytes(t) <= (size_t)cfg->idempotency.max_bytes;
+           tg_tape_bytes(t) <= (size_t)cfg->idempotency.max_bytes &&
+           t->body.len + t->headers.len <= TG_SHARED_VALUE_MAX;
     struct tg_idem_answer a = {0};
     if (keep)
         a = (struct tg_idem_answer){t->status,

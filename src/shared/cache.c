@@ -10,9 +10,10 @@
 #include "shared/scripts.h"
 #include "util/hex.h"
 
-/* KEYS: the entry, the index, the sizes. ARGV: the entry's name in the
- * index, status, stream, deployment, body, stored (wall ms), keep (ms),
- * max_bytes. The index's total is the sizes' field "total". */
+/* KEYS: the entry, the index (by expiry: entries of routes that keep
+ * them for different times age out alike), the sizes. ARGV: the entry's
+ * name in the index, status, stream, deployment, body, stored (wall ms),
+ * keep (ms), max_bytes. The index's total is the sizes' field "total". */
 const char tg_cache_put_lua[] =
     "local name, size = ARGV[1], #ARGV[5] + #ARGV[4] + 64\n"
     "local max = tonumber(ARGV[8])\n"
@@ -24,7 +25,7 @@ const char tg_cache_put_lua[] =
     "  redis.call('ZREM', KEYS[2], n)\n"
     "  redis.call('HINCRBY', KEYS[3], 'total', -s)\n"
     "end\n"
-    "for _, n in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - keep)) do\n"
+    "for _, n in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)) do\n"
     "  drop(n)\n"
     "end\n"
     "if redis.call('HEXISTS', KEYS[3], name) == 1 then drop(name) end\n"
@@ -40,7 +41,7 @@ const char tg_cache_put_lua[] =
     "redis.call('HSET', KEYS[1], 'status', ARGV[2], 'stream', ARGV[3], 'deployment', ARGV[4],\n"
     "           'body', ARGV[5], 'stored', ARGV[6])\n"
     "redis.call('PEXPIRE', KEYS[1], keep)\n"
-    "redis.call('ZADD', KEYS[2], now, name)\n"
+    "redis.call('ZADD', KEYS[2], now + keep, name)\n"
     "redis.call('HSET', KEYS[3], name, size)\n"
     "redis.call('HINCRBY', KEYS[3], 'total', size)\n"
     "return 1\n";
@@ -95,6 +96,8 @@ void tg_shared_cache_put(struct tg_redis *r, const char *prefix,
                          const char *deployment, const char *body, size_t len, uint64_t keep_ms,
                          size_t max_bytes)
 {
+    if (len > TG_SHARED_VALUE_MAX || len > max_bytes)
+        return;
     char h[2 * TG_CACHE_KEY_LEN + 1], st[16], stored[24], keep[24], max[24];
     tg_hex_encode(key, TG_CACHE_KEY_LEN, h);
     snprintf(st, sizeof(st), "%d", status);

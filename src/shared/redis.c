@@ -424,6 +424,10 @@ void tg_redis_close(struct tg_redis *r)
 {
     if (!r)
         return;
+    /* What is queued (a stop's last settlements, kept answers) gets one
+     * non-blocking write before the context goes; hiredis would drop it. */
+    if (r->state == TG_REDIS_UP && r->ac)
+        redisAsyncHandleWrite(r->ac);
     tg_timer_stop(r->loop, &r->timer);
     r->state = TG_REDIS_CLOSED;
     go_down(r, "closed");

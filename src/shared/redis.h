@@ -61,6 +61,11 @@ struct tg_redis_events {
 
 typedef void (*tg_redis_done)(void *ctx, const redisReply *reply);
 
+/* The largest value the gateway shares (a kept answer, a cache entry): on
+ * the one pipelined connection every call queued behind it waits while it
+ * crosses, and one over timeout_ms would take the link down. */
+#define TG_SHARED_VALUE_MAX (1024u * 1024)
+
 struct tg_redis;
 struct tg_redis_call;
 

@@ -102,7 +102,8 @@ class Shared(TestCase):
         self.addCleanup(self.redis.stop)
 
     def start_gateways(self, n=2, key_extra=None, shared_extra=None, budget=None,
-                       mock=None, timeouts=None, redis=None, retry=None, cache=None):
+                       mock=None, timeouts=None, redis=None, retry=None, cache=None,
+                       server=None, sections_extra=None):
         self.m = mock or self.mock()
         key = {"name": "team", "key_sha256": hashlib.sha256(KEY.encode()).hexdigest()}
         key.update(key_extra or {})
@@ -116,10 +117,12 @@ class Shared(TestCase):
             sections["timeouts"] = timeouts
         if retry:
             sections["retry"] = retry
+        sections.update(sections_extra or {})
         deployment = {"name": "d", "provider": "up", "model": "up-m",
                       "input_usd_per_mtok": PRICES[0], "cached_input_usd_per_mtok": PRICES[1],
                       "output_usd_per_mtok": PRICES[2]}
-        gws = [self.gateway(sections=sections, providers=[openai_provider("up", self.m)],
+        gws = [self.gateway(server=server, sections=sections,
+                            providers=[openai_provider("up", self.m)],
                             deployments=[deployment],
                             routes=[{"model": "m", "deployments": ["d"]}],
                             env={"TG_REDIS_PW": "pw-test"})
@@ -282,6 +285,45 @@ class Outage(Shared):
         self.assertEqual(set(codes), {200}, codes)
         # Sharing resumed: what was admitted since is in Redis again.
         self.assertGreater(int(self.redis.cli("HGET", "tailgate:m:rpm:team", "t") or 0), 0)
+
+    def test_stopping_while_a_request_waits_for_a_slow_redis(self):
+        # drain_ms ends the request waiting for its admission; the process
+        # exits once Redis answers or the call times out (it once spun).
+        g1, = self.start_gateways(n=1, key_extra={"rpm": 1000},
+                                  shared_extra={"timeout_ms": 2000},
+                                  server={"drain_ms": 200, "access_log": "-"})
+        self.wait_up(g1)
+        sleeper = threading.Thread(target=self.redis.cli, args=("DEBUG", "SLEEP", "1.5"))
+        sleeper.start()
+        time.sleep(0.2)
+        got = {}
+        t = threading.Thread(target=lambda: got.setdefault("r", self.chat(g1)))
+        t.start()
+        time.sleep(0.3)
+        g1.signal(signal.SIGTERM)  # its drain ends before Redis answers
+        code = g1.stop(timeout=10)
+        t.join()
+        sleeper.join()
+        self.assertEqual(code, 0)
+        self.assertIn(got["r"][0], (200, 503))
+
+    def test_spend_made_while_redis_was_away_is_added_when_it_is_back(self):
+        g1, = self.start_gateways(n=1, key_extra={"usd_per_hour": 100.0})
+        self.wait_up(g1)
+        self.redis.kill()
+        for _ in range(4):
+            self.assertEqual(self.chat(g1, max_tokens=50)[0], 200)
+        self.redis.start()
+        self.wait_up(g1)
+        self.assertEqual(self.chat(g1, max_tokens=50)[0], 200)
+        hour = int(time.time() * 1000) // 3600000
+        wait_for(lambda: int(self.redis.cli("HGET", "tailgate:h:spend:team:%d" % hour, "spent")
+                             or 0) > 0, what="spend in Redis")
+        time.sleep(0.3)
+        spent = int(self.redis.cli("HGET", "tailgate:h:spend:team:%d" % hour, "spent"))
+        # Five requests of the same cost: the four made during the outage count too.
+        local = g1.status()["keys"]["team"]["spend_usd_this_hour"]
+        self.assertAlmostEqual(spent / 1e9, local, places=6)
 
     def test_a_slow_redis_counts_as_down_then_comes_back(self):
         g1, = self.start_gateways(n=1, key_extra={"rpm": 1000}, shared_extra={"timeout_ms": 50})
@@ -508,6 +550,28 @@ class Cache(Shared):
         self.assertEqual(h["x-tailgate-degraded"], "1")
         self.assertEqual(b, first)
         self.assertIn(g2.chat(model="m", content="never asked", headers=bearer())[0], (502, 503))
+
+    def test_a_request_that_ends_while_its_fetch_is_out_ignores_the_late_answer(self):
+        # A background request times out waiting for a slow Redis and goes
+        # to the dead-letter queue; the entry that comes afterwards must not
+        # answer it a second time (it once did, or aborted).
+        dlq = os.path.join(tempfile.mkdtemp(prefix="tg-dlq-"), "dlq.jsonl")
+        g1, g2 = self.both(cache={"mode": "on"}, shared_extra={"timeout_ms": 3000},
+                           sections_extra={"background": {"dlq_path": dlq}})
+        self.assertEqual(g1.chat(model="m", content="q-late", headers=bearer())[0], 200)
+        self.stored()
+        sleeper = threading.Thread(target=self.redis.cli, args=("DEBUG", "SLEEP", "1"))
+        sleeper.start()
+        time.sleep(0.2)
+        h = bearer()
+        h.update({"x-tailgate-mode": "background", "x-tailgate-timeout-ms": "300"})
+        s, h2, b = g2.chat(model="m", content="q-late", headers=h)
+        self.assertEqual(s, 504, b)
+        self.assertEqual(h2.get("x-tailgate-dlq"), "1")
+        sleeper.join()
+        time.sleep(0.3)  # the late answer arrives and must change nothing
+        s, h3, _ = g2.chat(model="m", content="q-late", headers=bearer())
+        self.assertEqual((s, h3.get("x-tailgate-cache")), (200, "hit"))
 
     def test_entries_stay_within_max_bytes(self):
         g1, g2 = self.both(cache={"mode": "on", "max_bytes": 4000})

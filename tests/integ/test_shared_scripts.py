@@ -91,6 +91,27 @@ class Scripts(unittest.TestCase):
         self.assertEqual(self.admit(now_s * 1000 + 60000, [("tpm", "m", 10, 3, 0)])[0], 1)
         self.assertEqual(self.t("tpm"), 3)
 
+    def test_a_settlement_far_past_the_oldest_second_still_counts(self):
+        # A long request settles its overspend in the current second, far
+        # past the counter's oldest one; the next admission a little later
+        # must still count it (it once dropped the whole counter instead).
+        s0 = T0 // 1000
+        self.assertEqual(self.admit(T0, [("tpm", "m", 1000, 10, 0)])[0], 1)
+        self.settle(["m:tpm"], ["m", str(s0 + 100), str(s0 + 100), "500"])
+        self.assertEqual(self.admit((s0 + 120) * 1000, [("tpm", "m", 1000, 1, 0)])[0], 1)
+        self.assertEqual(self.t("tpm"), 501)
+        # ...and it leaves the window when its own second does.
+        self.assertEqual(self.admit((s0 + 161) * 1000, [("tpm", "m", 1000, 1, 0)])[0], 1)
+        self.assertEqual(self.t("tpm"), 1 + 1)
+
+    def test_a_late_settlement_of_a_reservation_sets_its_hour_to_expire(self):
+        # Redis lost the hour's keys (a restart without persistence): the
+        # settlement that recreates them must not make them immortal.
+        self.settle(["h:spend:d:0", "r:spend:d:0", "h:spend:d:0"],
+                    ["r", "i1:9", "250", "0", str(T0 + 7200000), str(T0 + 7200000)])
+        self.assertEqual(self.redis.cli("HGET", "h:spend:d:0", "spent"), "250")
+        self.assertNotEqual(self.redis.cli("PTTL", "h:spend:d:0"), "-1")
+
     def test_all_or_nothing(self):
         ok = ("rpm", "m", 10, 1, 0)
         full = ("tpm", "m", 10, 10, 0)
@@ -130,7 +151,7 @@ class Scripts(unittest.TestCase):
         self.assertEqual(self.admit(T0, [cap], member="i1:7")[0], 1)
         # Same hour: the reservation ends and the hour keeps the actual cost.
         self.settle(["h:spend:b:0", "r:spend:b:0", "h:spend:b:0"],
-                    ["r", "i1:7", "250", "0", str(T0 + 7200000)])
+                    ["r", "i1:7", "250", "0", str(T0 + 7200000), str(T0 + 7200000)])
         self.assertEqual(self.redis.cli("HGET", "h:spend:b:0", "spent"), "250")
         self.assertEqual(self.redis.cli("HGET", "h:spend:b:0", "reserved"), "0")
         self.assertEqual(self.redis.cli("ZCARD", "r:spend:b:0"), "0")
