@@ -132,6 +132,21 @@ class CliTest(harness.TestCase):
         self.assertEqual(field("smart", "overrides"), "timeouts.request_ms=8000")
         self.assertIn("\nIdempotency-Key answers kept 600s, in at most 67108864 bytes\n", out)
 
+    def test_check_shared(self):
+        code, out, err = run("check", "-c", self.write("local.toml", MINIMAL))
+        self.assertEqual(code, 0, err)
+        self.assertIn("not shared ([shared] redis_url unset)", out)
+        path = self.write("shared.toml", MINIMAL + '[shared]\nredis_url = "redis://[::1]:6380/2"\n'
+                          'password_env = "TG_CLI_REDIS_PW"\n')
+        code, out, err = run("check", "-c", path, env=dict(os.environ, TG_CLI_REDIS_PW="pw"))
+        self.assertEqual(code, 0, err)
+        self.assertIn("shared with every instance through Redis at [::1]:6380 db 2, password "
+                      "from TG_CLI_REDIS_PW", out)
+        self.assertNotIn("pw\n", out)
+        code, out, err = run("check", "-c", path)  # the variable is not set
+        self.assertEqual(code, 1)
+        self.assertIn("TG_CLI_REDIS_PW", err)
+
     def test_check_config_flag_forms(self):
         path = self.write("ok.toml", MINIMAL)
         for args in (["--config", path], ["--config=" + path], ["-c", path]):
