@@ -10,10 +10,11 @@ set -eu
 # build: compiler, cmake, the libraries; tests: cmocka, python3 (integration
 # harness), openssl (test certificates), nginx-light (a TLS/HTTP2 upstream),
 # procps (pgrep, used by the harness), redis-server ([shared], started by the
-# tests themselves on a free port), lintian (checks the Debian package).
+# tests themselves on a free port), lintian (checks the Debian package),
+# prometheus (its promtool lints /metrics).
 pkgs="build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libssl-dev
 libcjson-dev libhiredis-dev node-llhttp libcmocka-dev python3 openssl curl procps nginx-light
-redis-server lintian"
+redis-server lintian prometheus"
 case "${1:-}" in
 --bench) pkgs="$pkgs wrk valgrind linux-perf" ;;
 --fuzz) pkgs="$pkgs clang-14 libfuzzer-14-dev" ;;

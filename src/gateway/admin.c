@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "gateway/gateway.h"
+#include "metrics/process.h"
 #include "shared/redis.h"
 #include "route/spend.h"
 #include "util/json.h"
@@ -35,6 +36,13 @@ static void render_metrics(struct tg_gateway *gw, struct tg_buf *out)
     uint64_t now = tg_now(&gw->loop);
     tg_metric_set(gw->fam.connections, NULL, (double)gw->client.n_conns);
     tg_metric_set(gw->fam.inflight, NULL, (double)gw->inflight);
+    struct tg_process_stats ps;
+    tg_process_stats_read(&ps);
+    tg_metric_set(gw->fam.process_cpu, NULL, ps.cpu_seconds);
+    if (ps.resident_bytes >= 0)
+        tg_metric_set(gw->fam.process_resident, NULL, ps.resident_bytes);
+    if (ps.open_fds >= 0)
+        tg_metric_set(gw->fam.process_fds, NULL, ps.open_fds);
     tg_metric_clear(gw->fam.breaker_state);
     for (size_t i = 0; i < rt->cfg->n_deployments; i++) {
         const char *l[] = {rt->cfg->deployments[i].name};

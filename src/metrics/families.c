@@ -1,6 +1,8 @@
 /* Registration of the gateway's metric families (see families.h). */
 #include "metrics/families.h"
 
+#include <time.h>
+
 #define L(...) ((const char *const[]){__VA_ARGS__, NULL})
 
 void tg_families_init(struct tg_families *f, struct tg_metrics *m)
@@ -62,6 +64,31 @@ void tg_families_init(struct tg_families *f, struct tg_metrics *m)
         m, "tailgate_dlq_writes_total",
         "Failed background requests appended to the dead-letter queue, by result (ok, error).",
         TG_METRIC_COUNTER, L("result"));
+    f->ttft = tg_metrics_family(m, "tailgate_time_to_first_token_seconds",
+                                "Time from a streaming attempt's start to its first content, "
+                                "by deployment (answered streams only).",
+                                TG_METRIC_HISTOGRAM, L("deployment"));
+    static const double ttft_bounds[] = {0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60};
+    tg_metric_set_buckets(f->ttft, ttft_bounds, sizeof(ttft_bounds) / sizeof(ttft_bounds[0]));
+    f->build_info = tg_metrics_family(m, "tailgate_build_info",
+                                      "The running tailgate's version, as a label (always 1).",
+                                      TG_METRIC_GAUGE, L("version"));
+    const char *version[] = {TG_VERSION};
+    tg_metric_set(f->build_info, version, 1);
+    f->process_cpu = tg_metrics_family(m, "process_cpu_seconds_total",
+                                       "Total user and system CPU time spent in seconds.",
+                                       TG_METRIC_COUNTER, NULL);
+    f->process_resident = tg_metrics_family(m, "process_resident_memory_bytes",
+                                            "Resident memory size in bytes.", TG_METRIC_GAUGE,
+                                            NULL);
+    f->process_fds = tg_metrics_family(m, "process_open_fds", "Number of open file descriptors.",
+                                       TG_METRIC_GAUGE, NULL);
+    f->process_start = tg_metrics_family(m, "process_start_time_seconds",
+                                         "Start time of the process since unix epoch in seconds.",
+                                         TG_METRIC_GAUGE, NULL);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    tg_metric_set(f->process_start, NULL, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
     f->shared_errors = tg_metrics_family(
         m, "tailgate_shared_errors_total",
         "Failures of the [shared] Redis link, by reason (connect, timeout, closed, reply); each "

@@ -26,6 +26,10 @@ struct tg_families {
     struct tg_metric_family *dlq_writes;         /* {result}: ok, error */
     struct tg_metric_family *shared_errors;      /* {reason} */
     struct tg_metric_family *shared_up;          /* gauge; NULL without [shared] (start_shared) */
+    struct tg_metric_family *ttft;               /* {deployment}, seconds to a stream's first content */
+    struct tg_metric_family *build_info;         /* {version}, always 1 */
+    /* The standard process_* family, set at each scrape (admin.c). */
+    struct tg_metric_family *process_cpu, *process_resident, *process_fds, *process_start;
 };
 
 void tg_families_init(struct tg_families *f, struct tg_metrics *m);

@@ -442,6 +442,10 @@ static void book(struct tg_attempt *a)
         if (cfg->breaker.latency_factor > 0 && is_slow(a, stream, measured_us, now))
             failure = answered = true;
         tg_hist_record(stream ? &a->dep->ttfb : &a->dep->latency, now, measured_us);
+        if (stream) {
+            const char *dl[] = {dname};
+            tg_metric_observe(gw->fam.ttft, dl, (double)measured_us / 1e6);
+        }
         if (!stream && a->usage.output_tokens > 0)
             tg_hist_record(&a->dep->per_token, now, us / (uint64_t)a->usage.output_tokens);
         tg_health_latency(&a->dep->health, now, stream, (double)measured_us);
