@@ -36,6 +36,26 @@ static void render_metrics(struct tg_gateway *gw, struct tg_buf *out)
     uint64_t now = tg_now(&gw->loop);
     tg_metric_set(gw->fam.connections, NULL, (double)gw->client.n_conns);
     tg_metric_set(gw->fam.inflight, NULL, (double)gw->inflight);
+    /* This hour's spend and caps (the wall clock is the limit store's). */
+    uint64_t wall = tg_wall_ms();
+    const struct tg_config *cfg = rt->cfg;
+    tg_metric_clear(gw->fam.hour_spend);
+    tg_metric_clear(gw->fam.hour_cap);
+    for (size_t i = 0; i < cfg->n_keys; i++) {
+        const struct tg_key_cfg *k = &cfg->keys[i];
+        const char *l[] = {k->name};
+        tg_metric_set(gw->fam.hour_spend, l,
+                      tg_spend_usd(tg_limit_peek(gw->limits, k->counter_spend, TG_PERIOD_HOUR,
+                                                 wall)));
+        if (k->usd_per_hour > 0)
+            tg_metric_set(gw->fam.hour_cap, l, k->usd_per_hour);
+    }
+    const char *gl[] = {"(gateway)"};
+    tg_metric_set(gw->fam.hour_spend, gl,
+                  tg_spend_usd(tg_limit_peek(gw->limits, TG_LIMIT_GATEWAY_SPEND, TG_PERIOD_HOUR,
+                                             wall)));
+    if (cfg->budget.usd_per_hour > 0)
+        tg_metric_set(gw->fam.hour_cap, gl, cfg->budget.usd_per_hour);
     struct tg_process_stats ps;
     tg_process_stats_read(&ps);
     tg_metric_set(gw->fam.process_cpu, NULL, ps.cpu_seconds);

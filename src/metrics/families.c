@@ -70,6 +70,14 @@ void tg_families_init(struct tg_families *f, struct tg_metrics *m)
                                 TG_METRIC_HISTOGRAM, L("deployment"));
     static const double ttft_bounds[] = {0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60};
     tg_metric_set_buckets(f->ttft, ttft_bounds, sizeof(ttft_bounds) / sizeof(ttft_bounds[0]));
+    f->hour_spend = tg_metrics_family(m, "tailgate_hourly_spend_usd",
+                                      "Spend this clock hour (UTC) by auth key, \"(gateway)\" "
+                                      "for all requests; reservations in flight included.",
+                                      TG_METRIC_GAUGE, L("key"));
+    f->hour_cap = tg_metrics_family(m, "tailgate_hourly_spend_cap_usd",
+                                    "The spend cap per clock hour (usd_per_hour) by auth key, "
+                                    "\"(gateway)\" for [budget]; only where one is set.",
+                                    TG_METRIC_GAUGE, L("key"));
     f->build_info = tg_metrics_family(m, "tailgate_build_info",
                                       "The running tailgate's version, as a label (always 1).",
                                       TG_METRIC_GAUGE, L("version"));

@@ -27,6 +27,9 @@ struct tg_families {
     struct tg_metric_family *shared_errors;      /* {reason} */
     struct tg_metric_family *shared_up;          /* gauge; NULL without [shared] (start_shared) */
     struct tg_metric_family *ttft;               /* {deployment}, seconds to a stream's first content */
+    /* This clock hour's spend and its cap, per key and "(gateway)" for
+     * [budget] (set at each scrape: what alerts on a cap compare). */
+    struct tg_metric_family *hour_spend, *hour_cap; /* {key} */
     struct tg_metric_family *build_info;         /* {version}, always 1 */
     /* The standard process_* family, set at each scrape (admin.c). */
     struct tg_metric_family *process_cpu, *process_resident, *process_fds, *process_start;

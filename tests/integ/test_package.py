@@ -78,7 +78,9 @@ class Package(unittest.TestCase):
         for path in ("./usr/bin/tailgate", "./usr/share/man/man1/tailgate.1.gz",
                      "./etc/tailgate/config.toml", "./etc/default/tailgate",
                      "./etc/logrotate.d/tailgate", "./lib/systemd/system/tailgate.service",
-                     "./usr/share/doc/tailgate/copyright"):
+                     "./usr/share/doc/tailgate/copyright",
+                     "./usr/share/tailgate/grafana-dashboard.json",
+                     "./usr/share/tailgate/prometheus-alerts.yml"):
             self.assertIn(path, files)
         self.assertRegex(listing, r"-rwxr-xr-x root/root +\d+ .* \./usr/bin/tailgate")
 
