@@ -43,6 +43,23 @@ void tg_buf_putc(struct tg_buf *b, char c)
     b->data[b->len] = '\0';
 }
 
+size_t tg_u64_decimal(uint64_t v, char *out)
+{
+    char d[20];
+    size_t i = sizeof(d);
+    do
+        d[--i] = (char)('0' + v % 10);
+    while ((v /= 10) > 0);
+    memcpy(out, d + i, sizeof(d) - i);
+    return sizeof(d) - i;
+}
+
+void tg_buf_put_u64(struct tg_buf *b, uint64_t v)
+{
+    char d[20];
+    tg_buf_append(b, d, tg_u64_decimal(v, d));
+}
+
 void tg_buf_vprintf(struct tg_buf *b, const char *fmt, va_list ap)
 {
     va_list ap2;

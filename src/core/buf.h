@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct tg_buf {
     char *data;
@@ -19,6 +20,10 @@ void tg_buf_reserve(struct tg_buf *b, size_t extra);
 void tg_buf_append(struct tg_buf *b, const void *p, size_t n);
 void tg_buf_puts(struct tg_buf *b, const char *s);
 void tg_buf_putc(struct tg_buf *b, char c);
+/* v in decimal into out (at least 20 bytes; no NUL); returns its length.
+ * For paths where a printf per number shows. */
+size_t tg_u64_decimal(uint64_t v, char *out);
+void tg_buf_put_u64(struct tg_buf *b, uint64_t v);
 void tg_buf_printf(struct tg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void tg_buf_vprintf(struct tg_buf *b, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));

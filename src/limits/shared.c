@@ -212,16 +212,6 @@ static void arg_end(struct arglist *l)
     tg_buf_putc(&l->text, '\0');
 }
 
-static void put_u64(struct tg_buf *b, uint64_t v)
-{
-    char d[24];
-    size_t i = sizeof(d);
-    do
-        d[--i] = (char)('0' + v % 10);
-    while ((v /= 10) > 0);
-    tg_buf_append(b, d + i, sizeof(d) - i);
-}
-
 static void arg_str(struct arglist *l, const char *s)
 {
     arg_start(l);
@@ -232,7 +222,7 @@ static void arg_str(struct arglist *l, const char *s)
 static void arg_u64(struct arglist *l, uint64_t v)
 {
     arg_start(l);
-    put_u64(&l->text, v);
+    tg_buf_put_u64(&l->text, v);
     arg_end(l);
 }
 
@@ -241,7 +231,7 @@ static void arg_i64(struct arglist *l, int64_t v)
     arg_start(l);
     if (v < 0)
         tg_buf_putc(&l->text, '-');
-    put_u64(&l->text, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
+    tg_buf_put_u64(&l->text, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
     arg_end(l);
 }
 
@@ -319,7 +309,7 @@ static void arg_key(struct arglist *l, const struct shared_store *s, const char 
         tg_buf_putc(&l->text, ':');
         tg_buf_puts(&l->text, name);
         tg_buf_putc(&l->text, ':');
-        put_u64(&l->text, hour_of(ms));
+        tg_buf_put_u64(&l->text, hour_of(ms));
     }
     arg_end(l);
 }
@@ -330,7 +320,7 @@ static void arg_member(struct arglist *l, const struct shared_store *s, uint64_t
     arg_start(l);
     tg_buf_puts(&l->text, s->instance);
     tg_buf_putc(&l->text, ':');
-    put_u64(&l->text, ticket);
+    tg_buf_put_u64(&l->text, ticket);
     arg_end(l);
 }
 
@@ -551,21 +541,13 @@ static void shared_settle(struct tg_limit_store *base, const char *name,
         charged = 0;
     }
     if (period == TG_PERIOD_MINUTE) {
-        /* tg_window_add's rules, worked out here. */
-        uint64_t now_s = now_ms / SECOND_MS, at_s = at_ms / SECOND_MS;
-        if (at_s > now_s)
-            at_s = now_s;
-        if (at_s + TG_WINDOW_SECONDS <= now_s) {
-            if (delta <= 0)
-                return;
-            at_s = now_s;
-        }
-        if (delta == 0)
+        uint64_t at_s;
+        if (delta == 0 || !tg_window_add_second(at_ms, now_ms, delta, &at_s))
             return;
         arg_key(k, s, "m", name, period, now_ms);
         arg_str(a, "m");
         arg_u64(a, at_s);
-        arg_u64(a, now_s);
+        arg_u64(a, now_ms / SECOND_MS);
         arg_i64(a, delta);
     } else if (adm && charged > 0) {
         /* The reservation ends; its hour keeps the actual cost, or, once

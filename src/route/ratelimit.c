@@ -23,16 +23,25 @@ int64_t tg_window_used(const struct tg_window *w, uint64_t now_ms)
     return sum > 0 ? sum : 0;
 }
 
-void tg_window_add(struct tg_window *w, uint64_t at_ms, uint64_t now_ms, int64_t n)
+bool tg_window_add_second(uint64_t at_ms, uint64_t now_ms, int64_t n, uint64_t *second)
 {
     uint64_t now_s = now_ms / SECOND_MS, at_s = at_ms / SECOND_MS;
     if (at_s > now_s)
         at_s = now_s;
     if (at_s + TG_WINDOW_SECONDS <= now_s) {
         if (n <= 0)
-            return;
+            return false;
         at_s = now_s;
     }
+    *second = at_s;
+    return true;
+}
+
+void tg_window_add(struct tg_window *w, uint64_t at_ms, uint64_t now_ms, int64_t n)
+{
+    uint64_t at_s;
+    if (!tg_window_add_second(at_ms, now_ms, n, &at_s))
+        return;
     size_t i = at_s % TG_WINDOW_SECONDS;
     if (w->second[i] != at_s + 1) { /* the bucket held a second that has left the window */
         w->second[i] = at_s + 1;

@@ -31,6 +31,11 @@ int64_t tg_window_used(const struct tg_window *w, uint64_t now_ms);
  * second has left the window is counted now instead (it was still spent), a
  * negative one is dropped (what it would return is gone already). */
 void tg_window_add(struct tg_window *w, uint64_t at_ms, uint64_t now_ms, int64_t n);
+/* The second tg_window_add counts n in (seconds since the epoch): at_ms's,
+ * or now_ms's for a positive n whose second has left the window; false when
+ * n is dropped (a return to a second already gone). A shared store applies
+ * the same rule to its own counters. */
+bool tg_window_add_second(uint64_t at_ms, uint64_t now_ms, int64_t n, uint64_t *second);
 /* Milliseconds from now_ms until used + need <= limit, as buckets expire (0
  * when it fits now). need above limit is taken as limit: it fits once the
  * window is empty. */

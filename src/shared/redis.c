@@ -171,15 +171,9 @@ static void on_reply(redisAsyncContext *ac, void *reply_v, void *privdata);
 /* "<prefix><n>\r\n", n in decimal. */
 static void put_count(struct tg_buf *b, char prefix, size_t n)
 {
-    char d[24];
-    size_t i = sizeof(d);
-    d[--i] = '\n';
-    d[--i] = '\r';
-    do
-        d[--i] = (char)('0' + n % 10);
-    while ((n /= 10) > 0);
-    d[--i] = prefix;
-    tg_buf_append(b, d + i, sizeof(d) - i);
+    tg_buf_putc(b, prefix);
+    tg_buf_put_u64(b, n);
+    tg_buf_append(b, "\r\n", 2);
 }
 
 static void put_arg(struct tg_buf *b, const char *p, size_t n)
@@ -464,13 +458,13 @@ struct tg_redis_call *tg_redis_eval(struct tg_redis *r, size_t script, size_t nk
     if (r->state != TG_REDIS_UP || script >= r->n_scripts)
         return NULL;
     struct tg_buf *b = &r->command;
-    char n[24];
-    snprintf(n, sizeof(n), "%zu", nkeys);
+    char n[20];
+    size_t n_len = tg_u64_decimal(nkeys, n);
     tg_buf_reset(b);
     put_count(b, '*', 3 + nkeys + nargs);
     put_arg(b, "EVALSHA", 7);
     put_arg(b, r->scripts[script].sha1, strlen(r->scripts[script].sha1));
-    put_arg(b, n, strlen(n));
+    put_arg(b, n, n_len);
     for (size_t i = 0; i < nkeys; i++)
         put_arg(b, keys[i], strlen(keys[i]));
     for (size_t i = 0; i < nargs; i++)
