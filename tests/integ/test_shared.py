@@ -131,6 +131,16 @@ class Shared(TestCase):
             wait_for(lambda: g.status()["shared"] in ("up", "down"), what="status")
         return gws
 
+    def both(self, **kw):
+        """Two gateways on the same Redis, once both are connected."""
+        g1, g2 = self.start_gateways(**kw)
+        self.wait_up(g1)
+        self.wait_up(g2)
+        return g1, g2
+
+    def upstream(self):
+        return self.m.stats()["requests"]
+
     def wait_up(self, g, timeout=10.0):
         wait_for(lambda: g.status()["shared"] == "up", timeout, "shared up")
 
@@ -152,9 +162,7 @@ class Off(TestCase):
 
 class Limits(Shared):
     def test_two_instances_share_one_rpm(self):
-        g1, g2 = self.start_gateways(key_extra={"rpm": 6})
-        self.wait_up(g1)
-        self.wait_up(g2)
+        g1, g2 = self.both(key_extra={"rpm": 6})
         for g in (g1, g2, g1, g2, g1, g2):
             s, h, b = self.chat(g)
             self.assertEqual(s, 200, b)
@@ -174,9 +182,7 @@ class Limits(Shared):
                               if r["path"] == "/v1/chat/completions"]), 6)
 
     def test_concurrent_requests_through_both_never_pass_the_rpm(self):
-        g1, g2 = self.start_gateways(key_extra={"rpm": 10})
-        self.wait_up(g1)
-        self.wait_up(g2)
+        g1, g2 = self.both(key_extra={"rpm": 10})
         codes = []
         lock = threading.Lock()
 
@@ -196,9 +202,7 @@ class Limits(Shared):
     def test_spend_cap_shared_and_never_overshot_by_a_race(self):
         # Room for exactly three worst cases in the hour, across both instances.
         w = worst("m", 100)
-        g1, g2 = self.start_gateways(key_extra={"usd_per_hour": w * 3.5})
-        self.wait_up(g1)
-        self.wait_up(g2)
+        g1, g2 = self.both(key_extra={"usd_per_hour": w * 3.5})
         codes = []
         lock = threading.Lock()
 
@@ -256,9 +260,7 @@ class Outage(Shared):
         self.assertEqual(self.redis.cli("HGET", "tailgate:m:rpm:team", "t"), "2")
 
     def test_redis_killed_and_restarted_under_concurrent_load(self):
-        g1, g2 = self.start_gateways(key_extra={"rpm": 100000, "usd_per_hour": 1000.0})
-        self.wait_up(g1)
-        self.wait_up(g2)
+        g1, g2 = self.both(key_extra={"rpm": 100000, "usd_per_hour": 1000.0})
         codes, stop = [], threading.Event()
         lock = threading.Lock()
 
@@ -369,10 +371,8 @@ class Outage(Shared):
     def test_a_crashed_instance_reservation_lapses_after_its_deadline(self):
         slow = self.mock(latency_ms=20000)
         w = worst("m", 100)
-        g1, g2 = self.start_gateways(key_extra={"usd_per_hour": w * 1.5}, mock=slow,
+        g1, g2 = self.both(key_extra={"usd_per_hour": w * 1.5}, mock=slow,
                                      timeouts={"request_ms": 1000, "connect_ms": 500})
-        self.wait_up(g1)
-        self.wait_up(g2)
         def hang():
             try:
                 self.chat(g1, max_tokens=100)
@@ -405,20 +405,11 @@ class Idempotency(Shared):
         h["Idempotency-Key"] = key
         return g.call("POST", "/v1/chat/completions", body, h, timeout)
 
-    def upstream(self):
-        return self.m.stats()["requests"]
-
     def body(self, content, stream=False):
         b = {"model": "m", "messages": [{"role": "user", "content": content}]}
         if stream:
             b["stream"] = True
         return json.dumps(b)
-
-    def both(self, **kw):
-        g1, g2 = self.start_gateways(**kw)
-        self.wait_up(g1)
-        self.wait_up(g2)
-        return g1, g2
 
     def test_an_answer_kept_by_one_instance_is_replayed_by_the_other(self):
         g1, g2 = self.both()
@@ -498,15 +489,6 @@ class Idempotency(Shared):
 
 class Cache(Shared):
     """The response cache across instances, in both modes."""
-
-    def both(self, **kw):
-        g1, g2 = self.start_gateways(**kw)
-        self.wait_up(g1)
-        self.wait_up(g2)
-        return g1, g2
-
-    def upstream(self):
-        return self.m.stats()["requests"]
 
     def stored(self, n=1):
         """An answer goes to Redis right after its client has it: wait for it."""
