@@ -194,6 +194,18 @@ static const struct field shared_fields[] = {
     FIELDS_END,
 };
 
+static const struct field telemetry_fields[] = {
+    STRING_FIELD(struct tg_telemetry_cfg, otlp_endpoint),
+    FLOAT_FIELD(struct tg_telemetry_cfg, sample_ratio, 0, 1),
+    STRING_FIELD(struct tg_telemetry_cfg, service_name),
+    INT_FIELD(struct tg_telemetry_cfg, queue_spans, 1, 1000000),
+    INT_FIELD(struct tg_telemetry_cfg, batch_spans, 1, 1000000),
+    INT_FIELD(struct tg_telemetry_cfg, flush_ms, 1, 3600000),
+    INT_FIELD(struct tg_telemetry_cfg, timeout_ms, 1, 600000),
+    FIELDS_END,
+};
+static const char *const telemetry_extra[] = {"headers", NULL};
+
 static const struct field background_fields[] = {
     INT_FIELD(struct tg_background_cfg, max_attempts, 1, 100),
     INT_FIELD(struct tg_background_cfg, request_ms, 1, DAY_MS),
@@ -551,6 +563,13 @@ static void set_defaults(struct tg_config *cfg)
     cfg->shared.password_env = tg_xstrdup("");
     cfg->shared.timeout_ms = 50;
     cfg->shared.key_prefix = tg_xstrdup("tailgate:");
+    cfg->telemetry = (struct tg_telemetry_cfg){.otlp_endpoint = tg_xstrdup(""),
+                                               .sample_ratio = 1.0,
+                                               .service_name = tg_xstrdup("tailgate"),
+                                               .queue_spans = 2048,
+                                               .batch_spans = 512,
+                                               .flush_ms = 1000,
+                                               .timeout_ms = 5000};
     cfg->degraded.enabled = true;
     cfg->degraded.status = 503;
     cfg->background.max_attempts = 6;
@@ -671,14 +690,15 @@ static const struct tg_toml_table *sub_table(const struct tg_toml_table *t, cons
 static const char *const provider_extra[] = {"headers", "mock", NULL};
 
 static int load_headers(struct loader *L, const char *where, const struct tg_toml_kv *kv,
-                        struct tg_provider_cfg *p)
+                        struct tg_header_cfg **out, size_t *n_out)
 {
     char label[200];
     snprintf(label, sizeof(label), "%s: headers", where);
     const struct tg_toml_table *t = as_table(L, label, kv);
     if (!t)
         return -1;
-    p->headers = t->len ? tg_xcalloc(t->len, sizeof(*p->headers)) : NULL;
+    struct tg_header_cfg *headers = t->len ? tg_xcalloc(t->len, sizeof(*headers)) : NULL;
+    *out = headers;
     for (size_t i = 0; i < t->len; i++) {
         const struct tg_toml_kv *h = &t->items[i];
         if (h->value.type != TG_TOML_STRING)
@@ -691,9 +711,9 @@ static int load_headers(struct loader *L, const char *where, const struct tg_tom
         if (strpbrk(h->value.u.str.ptr, "\r\n") || memchr(h->value.u.str.ptr, '\0', h->value.u.str.len))
             return fail(L, h->value.pos, "%s.%s: header values may not contain line breaks",
                         where, h->key);
-        p->headers[i].name = tg_xstrdup(h->key);
-        p->headers[i].value = dup_str(&h->value);
-        p->n_headers++;
+        headers[i].name = tg_xstrdup(h->key);
+        headers[i].value = dup_str(&h->value);
+        (*n_out)++;
     }
     return 0;
 }
@@ -874,7 +894,8 @@ static int load_provider(struct loader *L, const struct tg_toml_value *elem, siz
     char where[160];
     snprintf(where, sizeof(where), "provider \"%s\"", p->name);
     const struct tg_toml_kv *kv;
-    if ((kv = tg_toml_get(t, "headers")) && load_headers(L, where, kv, p) < 0)
+    if ((kv = tg_toml_get(t, "headers")) &&
+        load_headers(L, where, kv, &p->headers, &p->n_headers) < 0)
         return -1;
     if ((kv = tg_toml_get(t, "mock"))) {
         if (p->kind != TG_PROVIDER_MOCK)
@@ -1402,13 +1423,57 @@ static int load_shared(struct loader *L, const struct tg_toml_kv *kv)
     return 0;
 }
 
+/* [telemetry]: the collector's URL is checked here, and made the traces
+ * URL as OpenTelemetry's exporters make it from a base endpoint. */
+static int load_telemetry(struct loader *L, const struct tg_toml_kv *kv)
+{
+    struct tg_telemetry_cfg *tc = &L->cfg->telemetry;
+    const struct tg_toml_table *t = as_table(L, "[telemetry]", kv);
+    if (!t || apply_fields(L, "telemetry", t, telemetry_fields, tc, telemetry_extra, NULL) < 0)
+        return -1;
+    const struct tg_toml_kv *h = tg_toml_get(t, "headers");
+    if (h && load_headers(L, "telemetry", h, &tc->headers, &tc->n_headers) < 0)
+        return -1;
+    if (!tc->service_name[0])
+        return fail(L, tg_toml_get(t, "service_name")->value.pos,
+                    "telemetry.service_name may not be empty");
+    if (tc->batch_spans > tc->queue_spans)
+        return fail(L, kv->value.pos, "telemetry.batch_spans is above telemetry.queue_spans");
+    const char *url = tc->otlp_endpoint;
+    if (!url[0])
+        return 0;
+    const struct tg_toml_kv *u = tg_toml_get(t, "otlp_endpoint");
+    size_t scheme = strncmp(url, "http://", 7) == 0 ? 7 : strncmp(url, "https://", 8) == 0 ? 8 : 0;
+    if (!scheme)
+        return fail(L, u->value.pos, "telemetry.otlp_endpoint must start with http:// or "
+                                     "https:// (OTLP/HTTP, e.g. \"http://127.0.0.1:4318\")");
+    if (strpbrk(url, "?# \t") || !url[scheme] || url[scheme] == '/')
+        return fail(L, u->value.pos, "telemetry.otlp_endpoint \"%s\" is not a collector URL "
+                                     "(scheme, host, optional port and path)", url);
+    /* A URL with no path is the collector's base: traces go to /v1/traces. */
+    const char *path = strchr(url + scheme, '/');
+    size_t n = strlen(url);
+    while (n > scheme && url[n - 1] == '/')
+        n--;
+    if (!path || url + n <= path) {
+        struct tg_buf b = TG_BUF_INIT;
+        tg_buf_append(&b, url, n);
+        tg_buf_puts(&b, "/v1/traces");
+        tc->traces_url = tg_buf_steal(&b, NULL);
+    } else {
+        tc->traces_url = tg_xstrdup(url);
+    }
+    return 0;
+}
+
 static int load_root(struct loader *L, const struct tg_toml_table *root)
 {
     struct tg_config *cfg = L->cfg;
     static const char *const top_keys[] = {"server",  "timeouts", "retry",     "hedge",
                                            "breaker", "validate", "cache",     "degraded",
                                            "providers", "deployments", "routes", "auth",
-                                           "budget", "idempotency", "background", "shared"};
+                                           "budget", "idempotency", "background", "shared",
+                                           "telemetry"};
     const size_t n_top = sizeof(top_keys) / sizeof(top_keys[0]);
     for (size_t i = 0; i < root->len; i++) {
         const struct tg_toml_kv *kv = &root->items[i];
@@ -1457,6 +1522,8 @@ static int load_root(struct loader *L, const struct tg_toml_table *root)
                                NULL) < 0)
             return -1;
     }
+    if ((kv = tg_toml_get(root, "telemetry")) && load_telemetry(L, kv) < 0)
+        return -1;
     if ((kv = tg_toml_get(root, "shared")) && load_shared(L, kv) < 0)
         return -1;
     if ((kv = tg_toml_get(root, "degraded"))) {
@@ -1590,6 +1657,15 @@ static void policy_free(struct tg_policy *p)
     strlist_free(&p->validate.refusal_phrases);
 }
 
+static void free_headers(struct tg_header_cfg *h, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(h[i].name);
+        free(h[i].value);
+    }
+    free(h);
+}
+
 void tg_config_free(struct tg_config *cfg)
 {
     if (!cfg)
@@ -1611,6 +1687,10 @@ void tg_config_free(struct tg_config *cfg)
         explicit_bzero(cfg->shared.password, strlen(cfg->shared.password));
         free(cfg->shared.password);
     }
+    free(cfg->telemetry.otlp_endpoint);
+    free(cfg->telemetry.service_name);
+    free(cfg->telemetry.traces_url);
+    free_headers(cfg->telemetry.headers, cfg->telemetry.n_headers);
     policy_free(&cfg->policy);
     for (size_t i = 0; i < cfg->n_providers; i++) {
         struct tg_provider_cfg *p = &cfg->providers[i];
@@ -1621,11 +1701,7 @@ void tg_config_free(struct tg_config *cfg)
         free(p->ca_file);
         free(p->anthropic_version);
         free(p->api_version);
-        for (size_t h = 0; h < p->n_headers; h++) {
-            free(p->headers[h].name);
-            free(p->headers[h].value);
-        }
-        free(p->headers);
+        free_headers(p->headers, p->n_headers);
     }
     free(cfg->providers);
     for (size_t i = 0; i < cfg->n_deployments; i++) {

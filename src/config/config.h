@@ -221,6 +221,21 @@ struct tg_shared_cfg {
     char *password; /* the variable's value; NULL: no AUTH */
 };
 
+/* [telemetry] (SPEC section 9): OpenTelemetry traces over OTLP/HTTP JSON.
+ * Off when otlp_endpoint is empty. */
+struct tg_telemetry_cfg {
+    char *otlp_endpoint; /* the collector's base URL ("http://HOST:4318") or its traces URL */
+    double sample_ratio; /* of traces starting here; a client's sampled flag decides its own */
+    char *service_name;
+    struct tg_header_cfg *headers; /* sent with every export (a vendor's key) */
+    size_t n_headers;
+    int64_t queue_spans; /* spans waiting for export, at most: more are dropped (counted) */
+    int64_t batch_spans; /* an export starts once this many wait */
+    int64_t flush_ms;    /* or once the oldest has waited this long */
+    int64_t timeout_ms;  /* one export, at most */
+    char *traces_url;    /* otlp_endpoint with /v1/traces when it names no path */
+};
+
 struct tg_config {
     char *path;
     struct tg_server_cfg server;
@@ -230,6 +245,7 @@ struct tg_config {
     struct tg_idempotency_cfg idempotency;
     struct tg_background_cfg background;
     struct tg_shared_cfg shared;
+    struct tg_telemetry_cfg telemetry;
     struct tg_policy policy; /* global [timeouts] [retry] [hedge] [validate] [cache] */
     struct tg_provider_cfg *providers;
     size_t n_providers;

@@ -6,6 +6,7 @@
 
 #include "gateway/gateway.h"
 #include "metrics/process.h"
+#include "telemetry/tracer.h"
 #include "shared/redis.h"
 #include "route/spend.h"
 #include "util/json.h"
@@ -56,6 +57,16 @@ static void render_metrics(struct tg_gateway *gw, struct tg_buf *out)
                                              wall)));
     if (cfg->budget.usd_per_hour > 0)
         tg_metric_set(gw->fam.hour_cap, gl, cfg->budget.usd_per_hour);
+    if (gw->tracer) {
+        struct tg_tracer_stats ts;
+        tg_tracer_stats(gw->tracer, &ts);
+        const char *queue_full[] = {"queue_full"}, *export_failed[] = {"export_failed"};
+        tg_metric_set(gw->fam.trace_exported, NULL, (double)ts.exported);
+        tg_metric_set(gw->fam.trace_dropped, queue_full, (double)ts.dropped_queue);
+        tg_metric_set(gw->fam.trace_dropped, export_failed, (double)ts.dropped_export);
+        tg_metric_set(gw->fam.trace_export_failures, NULL, (double)ts.export_failures);
+        tg_metric_set(gw->fam.trace_queued, NULL, (double)ts.queued);
+    }
     struct tg_process_stats ps;
     tg_process_stats_read(&ps);
     tg_metric_set(gw->fam.process_cpu, NULL, ps.cpu_seconds);

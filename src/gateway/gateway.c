@@ -28,6 +28,7 @@
 #include "gateway/handler.h"
 #include "limits/shared.h"
 #include "shared/scripts.h"
+#include "telemetry/tracer.h"
 #include "req/req.h"
 #include "req/internal.h"
 #include "server/tls.h"
@@ -83,6 +84,8 @@ static void on_stop(struct tg_deferred *d)
     tg_access_log_close(gw->alog);
     gw->alog = NULL;
     stop_shared(gw);
+    tg_tracer_close(gw->tracer); /* its last export runs on after the loop's own handles close */
+    gw->tracer = NULL;
     tg_loop_close(&gw->loop);
 }
 
@@ -191,6 +194,18 @@ static void reload_failed(struct tg_gateway *gw, const char *why)
                  gw->config_path, why, (unsigned long long)gw->rt->generation);
 }
 
+static bool telemetry_changed(const struct tg_telemetry_cfg *a, const struct tg_telemetry_cfg *b)
+{
+    bool headers_same = a->n_headers == b->n_headers;
+    for (size_t i = 0; headers_same && i < a->n_headers; i++)
+        headers_same = strcmp(a->headers[i].name, b->headers[i].name) == 0 &&
+                       strcmp(a->headers[i].value, b->headers[i].value) == 0;
+    return !headers_same || strcmp(a->otlp_endpoint, b->otlp_endpoint) != 0 ||
+           a->sample_ratio != b->sample_ratio || strcmp(a->service_name, b->service_name) != 0 ||
+           a->queue_spans != b->queue_spans || a->batch_spans != b->batch_spans ||
+           a->flush_ms != b->flush_ms || a->timeout_ms != b->timeout_ms;
+}
+
 static void apply_config(struct tg_gateway *gw, struct reload_job *job)
 {
     struct tg_config *cfg = job->cfg;
@@ -204,10 +219,11 @@ static void apply_config(struct tg_gateway *gw, struct reload_job *job)
         strcmp(cfg->shared.redis_url, old_cfg->shared.redis_url) != 0 ||
         strcmp(cfg->shared.password_env, old_cfg->shared.password_env) != 0 ||
         strcmp(cfg->shared.key_prefix, old_cfg->shared.key_prefix) != 0 ||
-        cfg->shared.timeout_ms != old_cfg->shared.timeout_ms)
+        cfg->shared.timeout_ms != old_cfg->shared.timeout_ms ||
+        telemetry_changed(&cfg->telemetry, &old_cfg->telemetry))
         tg_log_warn("reload_restart_needed", "message=%s",
-                    "server.listen, admin_listen, workers, TLS files and [shared] apply on "
-                    "restart only");
+                    "server.listen, admin_listen, workers, TLS files, [shared] and [telemetry] "
+                    "apply on restart only");
     struct tg_access_log *alog = gw->alog;
     if (job->alog_changed) {
         alog = job->alog;
@@ -359,6 +375,35 @@ static void start_shared(struct tg_gateway *gw, const struct tg_shared_cfg *sh)
                                            gw->instance_id);
 }
 
+/* ---- [telemetry] ---- */
+
+static int start_telemetry(struct tg_gateway *gw, const struct tg_telemetry_cfg *tc, char *err,
+                           size_t errlen)
+{
+    gw->tracer = tg_tracer_new(&gw->loop, tc, err, errlen);
+    if (!gw->tracer)
+        return -1;
+    /* Only here: without [telemetry] there is nothing to count. */
+    static const char *const reason[] = {"reason", NULL};
+    gw->fam.trace_exported = tg_metrics_family(
+        gw->metrics, "tailgate_trace_spans_exported_total",
+        "Spans the OTLP collector took.", TG_METRIC_COUNTER, NULL);
+    gw->fam.trace_dropped = tg_metrics_family(
+        gw->metrics, "tailgate_trace_spans_dropped_total",
+        "Spans dropped: queue_full (telemetry.queue_spans were waiting) or export_failed (the "
+        "collector refused them, or never answered, after the retries).",
+        TG_METRIC_COUNTER, reason);
+    gw->fam.trace_export_failures = tg_metrics_family(
+        gw->metrics, "tailgate_trace_export_failures_total",
+        "Exports to the OTLP collector that failed, retries included.", TG_METRIC_COUNTER, NULL);
+    gw->fam.trace_queued = tg_metrics_family(
+        gw->metrics, "tailgate_trace_queue_spans",
+        "Spans waiting for export, the export in flight included.", TG_METRIC_GAUGE, NULL);
+    tg_log_info("tracing", "url=%s sample_ratio=%g service_name=%s", tc->traces_url,
+                tc->sample_ratio, tc->service_name);
+    return 0;
+}
+
 /* ---- running ---- */
 
 static int run_worker(const char *path, struct tg_config *cfg, int worker_index, bool reuseport)
@@ -400,6 +445,10 @@ static int run_worker(const char *path, struct tg_config *cfg, int worker_index,
     if (!gw->rt) {
         tg_log_error("startup_failed", "error=%s", err);
         goto fail_runtime;
+    }
+    if (cfg->telemetry.traces_url && start_telemetry(gw, &cfg->telemetry, err, sizeof(err)) < 0) {
+        tg_log_error("startup_failed", "error=%s", err);
+        goto fail_listen;
     }
     if (cfg->server.tls_cert[0]) {
         gw->tls = tg_tls_ctx_new(cfg->server.tls_cert, cfg->server.tls_key, err, sizeof(err));
@@ -453,6 +502,8 @@ fail_listen:
 fail_runtime:
     tg_access_log_close(gw->alog);
     stop_shared(gw);
+    tg_tracer_close(gw->tracer);
+    gw->tracer = NULL;
     tg_loop_close(&gw->loop);
     uv_run(uv, UV_RUN_DEFAULT);
 done:

@@ -24,6 +24,7 @@
 enum tg_gateway_state { TG_GW_RUNNING = 0, TG_GW_DRAINING, TG_GW_STOPPING };
 
 struct tg_redis;
+struct tg_tracer;
 
 struct tg_gateway {
     struct tg_loop loop;
@@ -43,6 +44,7 @@ struct tg_gateway {
     struct tg_redis *redis;        /* [shared]'s link, or NULL: set at start, kept over reloads */
     char *shared_prefix;           /* [shared] key_prefix, as the link started with it */
     uint64_t instance_id;          /* names this process's claims and reservations in Redis */
+    struct tg_tracer *tracer;      /* [telemetry]'s, or NULL: set at start, kept over reloads */
     struct tg_idem_table idem;     /* Idempotency-Key answers, in flight and kept */
     struct tg_keymap coalescing;   /* cache key -> the in-flight request others may join */
     struct tg_dep_registry deps;

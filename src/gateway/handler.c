@@ -41,6 +41,7 @@ static void door_log(struct tg_gateway *gw, struct tg_http_exchange *x, const ch
         const char *l[] = {key->name, code};
         tg_metric_add(gw->fam.key_requests, l, 1);
     }
+    tg_trace_door(gw, x, id, key, status);
     if (!gw->alog)
         return;
     const struct tg_http_request *req = tg_http_request(x);

@@ -259,7 +259,7 @@ void tg_answer_stream_error(struct tg_req *r, const char *error_json)
                 r->served_by ? r->served_by : "-");
 }
 
-static const char *term_name(enum tg_req_term t)
+const char *tg_req_term_name(enum tg_req_term t)
 {
     static const char *const names[] = {"none",   "answered",    "passed_through",
                                         "degraded", "failed",    "deadline",
@@ -294,7 +294,7 @@ void tg_answer_access_log(struct tg_req *r)
         .cost_usd = r->cost_usd,
         .stream = r->stream,
         .fallback = r->route_no,
-        .term = term_name(r->term),
+        .term = tg_req_term_name(r->term),
         .truncated = r->truncated,
         .validation = r->sent_invalid ? tg_invalid_name(r->sent_invalid) : NULL,
     };

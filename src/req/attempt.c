@@ -412,6 +412,10 @@ static void book_cost(struct tg_attempt *a)
     tg_metric_add(a->req->gw->fam.spend, l, a->cost_usd);
 }
 
+static void describe_failure(const struct tg_attempt *a, char *out, size_t n);
+
+/* The one place an attempt's outcome is recorded: metrics, cost, latency,
+ * health, the breaker, the failure's log line and the attempt's span. */
 static void book(struct tg_attempt *a)
 {
     struct tg_req *r = a->req;
@@ -424,6 +428,15 @@ static void book(struct tg_attempt *a)
     tg_metric_add(gw->fam.upstream_attempts, labels, 1);
     a->dep->inflight--;
     book_cost(a);
+    char why[320] = "";
+    if (a->cls != TG_CLASS_OK && a->cls != TG_CLASS_CANCELLED && a->cls != TG_CLASS_CLIENT_ERROR &&
+        a->cls != TG_CLASS_CONTEXT_OVERFLOW && a->cls != TG_CLASS_CONTENT_POLICY) {
+        describe_failure(a, why, sizeof(why));
+        tg_log_info("attempt_failed",
+                    "request_id=%s deployment=%s outcome=%s status=%d committed=%d error=%s",
+                    r->id, dname, tg_class_name(a->cls), a->xfer.status, a->committed, why);
+    }
+    tg_trace_attempt_end(a, why);
     if (a->cls == TG_CLASS_CANCELLED) {
         tg_breaker_release_probe(&a->dep->breaker, a->probe);
         return;
@@ -557,15 +570,6 @@ static void finish(struct tg_attempt *a)
             tg_headers_retry_after(a->xfer.headers.data, a->xfer.headers.len, unix_ms());
     book(a);
     tg_req_log_attempt(a->req, a);
-    if (a->cls != TG_CLASS_OK && a->cls != TG_CLASS_CLIENT_ERROR &&
-        a->cls != TG_CLASS_CONTEXT_OVERFLOW && a->cls != TG_CLASS_CONTENT_POLICY) {
-        char why[320];
-        describe_failure(a, why, sizeof(why));
-        tg_log_info("attempt_failed",
-                    "request_id=%s deployment=%s outcome=%s status=%d committed=%d error=%s",
-                    a->req->id, a->dcfg->name, tg_class_name(a->cls), a->xfer.status,
-                    a->committed, why);
-    }
     tg_list_remove(&a->link);
     tg_list_push_back(&a->req->finished, &a->link);
     tg_req_attempt_finished(a);
@@ -636,14 +640,18 @@ struct tg_attempt *tg_attempt_start(struct tg_req *r, size_t slot, int try_no, b
     }
     struct tg_provider_rt *prt = &r->rt->providers[d->provider->index];
     const struct tg_provider_plan *plan = &prt->plans[a->up.wire][r->stream];
+    a->req = r;
+    char traceparent[TG_TRACEPARENT_LEN + 1];
+    struct tg_upstream_own_headers own = {.request_id = r->id};
+    tg_trace_attempt_begin(a, traceparent, &own.traceparent, &own.tracestate);
     const struct curl_slist *headers = NULL;
     if (!prt->mock) {
-        bool pass = r->passed_header && a->up.wire == r->api;
-        headers = tg_upstream_req_headers(&a->up, plan, r->id,
-                                          pass ? tg_api_passed_header(r->api) : NULL,
-                                          r->passed_header);
+        if (r->passed_header && a->up.wire == r->api) {
+            own.passed_name = tg_api_passed_header(r->api);
+            own.passed_value = r->passed_header;
+        }
+        headers = tg_upstream_req_headers(&a->up, plan, &own);
     }
-    a->req = r;
     a->dcfg = d;
     a->dep = r->rt->deps[d->index];
     a->slot = slot;

@@ -25,6 +25,7 @@
 #include "formats/read.h"
 #include "upstream/transfer.h"
 #include "util/sse.h"
+#include "util/traceparent.h"
 
 enum tg_req_state {
     TG_REQ_ADMIT = 0, /* waiting for its rate limits and spend caps to admit or refuse it */
@@ -84,6 +85,22 @@ struct tg_attempt_log {
 
 struct tg_req;
 
+/* A request's trace context (trace.c, SPEC section 9). */
+enum tg_trace_mode {
+    TG_TRACE_NONE = 0, /* no tracer, and the client sent no context: nothing goes upstream */
+    TG_TRACE_PASS,     /* no tracer: the client's traceparent goes upstream as it came */
+    TG_TRACE_OWN,      /* the tracer's: a span per request and attempt (exported when
+                        * sampled), each attempt's own traceparent upstream */
+};
+
+struct tg_req_trace {
+    enum tg_trace_mode mode;
+    struct tg_trace_ctx ctx; /* PASS: the client's; OWN: this request's span */
+    bool has_parent;         /* OWN: the client's span is this one's parent */
+    uint8_t parent_id[8];
+    char *tracestate; /* the client's, passed on (and the spans'); owned */
+};
+
 struct tg_attempt {
     struct tg_list link; /* req->attempts, then req->graveyard */
     struct tg_req *req;
@@ -107,6 +124,7 @@ struct tg_attempt {
     struct tg_upstream_req up;
     struct tg_transfer xfer;
     size_t log_index;
+    uint8_t span_id[8]; /* its client span (TG_TRACE_OWN) */
     /* The answer. */
     struct tg_buf body;     /* whole body (not streamed, or a streamed error) */
     bool sse;               /* 200 to a stream request: parsed as events */
@@ -145,6 +163,7 @@ struct tg_req {
     const char *method;  /* static (llhttp's name) */
     char *path;          /* owned; for the access log */
     char client[64];     /* peer "IP:PORT" */
+    struct tg_req_trace trace;
     /* The auth key (in rt's config, which the request holds), or NULL. */
     const struct tg_key_cfg *key;
     struct tg_req_admission adm; /* its limits and spend caps (TG_REQ_ADMIT) */
@@ -379,6 +398,18 @@ void tg_admission_return(struct tg_req *r);
  * what it cost. Nothing is settled twice (returned charges included). */
 void tg_admission_settle(struct tg_req *r);
 
+/* trace.c: the request's and its attempts' spans (SPEC section 9) */
+/* Its context, from the client's traceparent and tracestate (hr's headers). */
+void tg_trace_request_begin(struct tg_req *r, const struct tg_http_request *hr);
+/* The attempt's span id, and the traceparent and tracestate it sends
+ * upstream (traceparent: NULL when none goes). */
+void tg_trace_attempt_begin(struct tg_attempt *a, char traceparent[TG_TRACEPARENT_LEN + 1],
+                            const char **traceparent_out, const char **tracestate_out);
+/* The attempt's span, once booked (why: what went wrong, or ""). */
+void tg_trace_attempt_end(const struct tg_attempt *a, const char *why);
+/* The request's span, on DONE. */
+void tg_trace_request_end(const struct tg_req *r);
+
 /* answer.c */
 /* The answer's headers (what every reader of a shared answer gets). */
 void tg_answer_headers(struct tg_req *r, struct tg_buf *h, const char *content_type);
@@ -392,6 +423,8 @@ void tg_answer_error(struct tg_req *r, int status, const char *code, const char 
  * exchange is done with. */
 void tg_answer_whole(struct tg_req *r, int status, bool stream, const char *body, size_t len);
 void tg_answer_access_log(struct tg_req *r);
+/* Why a request ended, as the access log and its span say it. */
+const char *tg_req_term_name(enum tg_req_term t);
 /* The key's x-ratelimit-* headers (OpenAI's names), once it was admitted or
  * refused. */
 void tg_answer_limit_headers(const struct tg_req *r, struct tg_buf *h);

@@ -1584,6 +1584,7 @@ static void req_free(struct tg_req *r)
     free(r->queue);
     free(r->visited);
     free(r->log);
+    free(r->trace.tracestate);
     tg_share_free(r);
     tg_runtime_unref(r->rt);
     free(r);
@@ -1635,6 +1636,7 @@ static void req_on_done(struct tg_req *r)
         tg_metric_add(gw->fam.key_requests, kl, 1);
     }
     tg_admission_settle(r);
+    tg_trace_request_end(r);
     tg_answer_access_log(r);
     tg_list_remove(&r->link);
     tg_defer(&gw->loop, &r->kick);
@@ -1703,6 +1705,7 @@ void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api
     r->start_ns = hr->received_ns ? hr->received_ns : uv_hrtime();
 
     snprintf(r->id, sizeof(r->id), "%s", id);
+    tg_trace_request_begin(r, hr);
     r->method = hr->method_name;
     r->path = tg_xmemdup0(hr->url, hr->path_len);
     if (gw->alog) /* only the access log names the client: a getpeername saved */

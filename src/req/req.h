@@ -24,6 +24,11 @@ struct tg_req;
 void tg_req_start(struct tg_gateway *gw, struct tg_http_exchange *x, enum tg_api api,
                   const struct tg_route_cfg *route, const struct tg_key_cfg *key, const char *id);
 
+/* The span of an answer made at the door, before a request exists
+ * (req/trace.c; nothing without [telemetry]). */
+void tg_trace_door(struct tg_gateway *gw, struct tg_http_exchange *x, const char *id,
+                   const struct tg_key_cfg *key, int status);
+
 /* The client went away (server on_abort). */
 void tg_req_client_gone(struct tg_req *r);
 /* The client can take more bytes (server on_writable). */

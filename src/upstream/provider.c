@@ -263,25 +263,36 @@ void tg_provider_plan_free(struct tg_provider_plan *plan)
     memset(plan, 0, sizeof(*plan));
 }
 
+static void own_line(struct tg_buf *text, size_t *starts, size_t *n, const char *name,
+                     const char *value)
+{
+    if (!value)
+        return;
+    if (*n > 0)
+        tg_buf_putc(text, '\0');
+    starts[(*n)++] = text->len;
+    tg_buf_puts(text, name);
+    tg_buf_puts(text, ": ");
+    tg_buf_puts(text, value);
+}
+
 const struct curl_slist *tg_upstream_req_headers(struct tg_upstream_req *r,
                                                  const struct tg_provider_plan *plan,
-                                                 const char *request_id, const char *passed_name,
-                                                 const char *passed_value)
+                                                 const struct tg_upstream_own_headers *own)
 {
-    /* Both lines in one buffer, linked once it stops growing. */
+    /* Every line in one buffer, linked once it stops growing. */
+    size_t starts[4], n = 0;
     tg_buf_reset(&r->own_text);
-    tg_buf_printf(&r->own_text, "x-request-id: %s", request_id);
-    size_t second = 0;
-    if (passed_name) {
-        tg_buf_putc(&r->own_text, '\0');
-        second = r->own_text.len;
-        tg_buf_printf(&r->own_text, "%s: %s", passed_name, passed_value);
-    }
-    r->own[0] = (struct curl_slist){r->own_text.data, plan->headers};
-    if (passed_name) {
-        r->own[1] = (struct curl_slist){r->own_text.data + second, plan->headers};
-        r->own[0].next = &r->own[1];
-    }
+    own_line(&r->own_text, starts, &n, "x-request-id", own->request_id);
+    if (own->passed_name)
+        own_line(&r->own_text, starts, &n, own->passed_name, own->passed_value);
+    own_line(&r->own_text, starts, &n, "traceparent", own->traceparent);
+    own_line(&r->own_text, starts, &n, "tracestate", own->tracestate);
+    if (n == 0)
+        return plan->headers;
+    for (size_t i = 0; i < n; i++)
+        r->own[i] = (struct curl_slist){r->own_text.data + starts[i],
+                                        i + 1 < n ? &r->own[i + 1] : plan->headers};
     return &r->own[0];
 }
 

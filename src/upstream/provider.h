@@ -41,7 +41,7 @@ struct tg_upstream_req {
      * upstream (stream_options.include_usage), and the usage-only chunk is
      * counted, then dropped before the client sees it (SPEC section 3). */
     bool usage_added;
-    struct curl_slist own[2]; /* x-request-id, a passed header: nodes over own_text */
+    struct curl_slist own[4]; /* tg_upstream_own_headers' lines: nodes over own_text */
     struct tg_buf own_text;
 };
 
@@ -60,14 +60,18 @@ void tg_provider_plan_free(struct tg_provider_plan *plan);
 int tg_provider_build(const struct tg_deployment_cfg *dep, enum tg_api api,
                       struct tg_json_doc *request, bool stream, struct tg_upstream_req *out,
                       char *why, size_t why_len);
-/* The attempt's header list: x-request-id (SPEC section 3) and, when
- * passed_name is not NULL, the client's header passed along, in front of
- * the plan's headers. Nothing of the plan is copied; the list lives as long
- * as r and the plan. */
+/* What an attempt sends besides the plan's headers. */
+struct tg_upstream_own_headers {
+    const char *request_id;                 /* x-request-id (SPEC section 3) */
+    const char *passed_name, *passed_value; /* the client's header passed along, or NULL */
+    const char *traceparent, *tracestate;   /* W3C trace context (SPEC section 9), or NULL */
+};
+
+/* The attempt's header list: its own headers in front of the plan's.
+ * Nothing of the plan is copied; the list lives as long as r and the plan. */
 const struct curl_slist *tg_upstream_req_headers(struct tg_upstream_req *r,
                                                  const struct tg_provider_plan *plan,
-                                                 const char *request_id, const char *passed_name,
-                                                 const char *passed_value);
+                                                 const struct tg_upstream_own_headers *own);
 void tg_upstream_req_free(struct tg_upstream_req *r);
 
 #endif

@@ -137,6 +137,7 @@ int tg_transfer_start_curl(struct tg_transfer *t, struct tg_loop *loop, struct t
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)spec->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)spec->total_timeout_ms);
     t->state = TG_TRANSFER_RUNNING;
     if (tg_pool_add(pool, &t->u.curl.pt) < 0) {
         t->state = TG_TRANSFER_IDLE;

@@ -57,6 +57,7 @@ struct tg_transfer_spec {
     size_t body_len;
     int mock_api; /* enum tg_mock_api (mock) */
     uint64_t connect_timeout_ms;
+    uint64_t total_timeout_ms; /* curl: the whole exchange (0: none; attempts keep their own timers) */
     size_t max_response_bytes;
 };
 

@@ -20,6 +20,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "util/hex.h"
+#include "util/utf8.h"
 
 /* Arrays and inline tables recurse in the parser, and consumers walk the tree
  * recursively too, so the depth of the tree is bounded for both. */
@@ -1343,42 +1344,10 @@ static bool parse_document(struct parser *p, struct tnode *root)
  * (overlong forms, surrogates and code points past U+10FFFF included). */
 static size_t utf8_invalid_at(const unsigned char *s, size_t n)
 {
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t need;
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) {
-            need = 1;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            need = 2;
-            if (c == 0xE0)
-                lo = 0xA0;
-            else if (c == 0xED)
-                hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            need = 3;
-            if (c == 0xF0)
-                lo = 0x90;
-            else if (c == 0xF4)
-                hi = 0x8F;
-        } else {
-            return i;
-        }
-        if (n - i <= need)
-            return i;
-        if (s[i + 1] < lo || s[i + 1] > hi)
-            return i;
-        for (size_t k = 2; k <= need; k++)
-            if (s[i + k] < 0x80 || s[i + k] > 0xBF)
-                return i;
-        i += need + 1;
-    }
-    return n;
+    size_t i = 0, len;
+    while (i < n && (len = tg_utf8_seq_len(s + i, n - i)) > 0)
+        i += len;
+    return i;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -153,7 +153,8 @@ static void test_build(void **state)
             strcmp(parsed, c->url) != 0)
             fail_msg("%s: parsed url %s, expected %s", c->what, parsed ? parsed : "(none)", c->url);
         curl_free(parsed);
-        const struct curl_slist *headers = tg_upstream_req_headers(&r, &plan, "req-1", NULL, NULL);
+        struct tg_upstream_own_headers own = {.request_id = "req-1"};
+        const struct curl_slist *headers = tg_upstream_req_headers(&r, &plan, &own);
         int ids;
         const char *id = find_header(headers, "x-request-id", &ids);
         if (!id || strcmp(id, "req-1") != 0 || ids != 1)
@@ -200,10 +201,23 @@ static void test_attempt_headers(void **state)
     tg_provider_plan_build(&p, TG_API_MESSAGES, true, &plan);
     assert_string_equal(plan.url, "http://127.0.0.1:9/v1/messages");
     struct tg_upstream_req a = {0}, b = {0};
-    const struct curl_slist *ha =
-        tg_upstream_req_headers(&a, &plan, "id-a", "anthropic-beta", "tools-2024");
-    const struct curl_slist *hb = tg_upstream_req_headers(&b, &plan, "id-b", NULL, NULL);
+    struct tg_upstream_own_headers own_a = {
+        .request_id = "id-a",
+        .passed_name = "anthropic-beta",
+        .passed_value = "tools-2024",
+        .traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        .tracestate = "congo=t61rcWkgMzE",
+    };
+    struct tg_upstream_own_headers own_b = {.request_id = "id-b"};
+    const struct curl_slist *ha = tg_upstream_req_headers(&a, &plan, &own_a);
+    const struct curl_slist *hb = tg_upstream_req_headers(&b, &plan, &own_b);
     int n;
+    assert_string_equal(find_header(ha, "traceparent", &n),
+                        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    assert_int_equal(n, 1);
+    assert_string_equal(find_header(ha, "tracestate", &n), "congo=t61rcWkgMzE");
+    assert_null(find_header(hb, "traceparent", &n));
+    assert_null(find_header(hb, "tracestate", &n));
     assert_string_equal(find_header(ha, "x-request-id", &n), "id-a");
     assert_int_equal(n, 1);
     assert_string_equal(find_header(ha, "anthropic-beta", &n), "tools-2024");

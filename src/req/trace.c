@@ -1,0 +1,269 @@
+/* What a request's spans say (SPEC section 9): a server span per request and
+ * a client span per upstream attempt, in OpenTelemetry's HTTP and GenAI
+ * conventions plus tailgate's own (tailgate.*): the deployment, outcome,
+ * retry number, hedge, tokens and cost of each attempt. The tracer
+ * (telemetry/tracer.h) queues and exports them. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "gateway/handler.h"
+#include "req/internal.h"
+#include "telemetry/tracer.h"
+
+static const struct tg_http_header *header(const struct tg_http_request *hr, const char *name)
+{
+    return hr->headers ? tg_http_header_find(hr, name) : NULL;
+}
+
+/* The client's context: traceparent, and tracestate only beside a valid one. */
+static bool client_context(const struct tg_http_request *hr, struct tg_trace_ctx *ctx,
+                           char **tracestate)
+{
+    const struct tg_http_header *h = header(hr, "traceparent");
+    if (!h || !tg_traceparent_parse(h->value, h->value_len, ctx))
+        return false;
+    h = header(hr, "tracestate");
+    if (h && tg_tracestate_ok(h->value, h->value_len))
+        *tracestate = tg_xmemdup0(h->value, h->value_len);
+    return true;
+}
+
+void tg_trace_request_begin(struct tg_req *r, const struct tg_http_request *hr)
+{
+    struct tg_req_trace *t = &r->trace;
+    struct tg_trace_ctx client;
+    bool continued = client_context(hr, &client, &t->tracestate);
+    if (r->gw->tracer) {
+        t->mode = TG_TRACE_OWN;
+        t->has_parent = continued;
+        if (continued)
+            memcpy(t->parent_id, client.span_id, 8);
+        tg_tracer_begin(r->gw->tracer, continued ? &client : NULL, &t->ctx);
+    } else if (continued) {
+        t->mode = TG_TRACE_PASS;
+        t->ctx = client;
+    }
+}
+
+void tg_trace_attempt_begin(struct tg_attempt *a, char traceparent[TG_TRACEPARENT_LEN + 1],
+                            const char **traceparent_out, const char **tracestate_out)
+{
+    const struct tg_req_trace *t = &a->req->trace;
+    *traceparent_out = *tracestate_out = NULL;
+    struct tg_trace_ctx up;
+    switch (t->mode) {
+    case TG_TRACE_NONE:
+        return;
+    case TG_TRACE_PASS:
+        up = t->ctx;
+        break;
+    case TG_TRACE_OWN:
+        tg_tracer_span_id(a->req->gw->tracer, a->span_id);
+        up = t->ctx;
+        memcpy(up.span_id, a->span_id, 8);
+        break;
+    }
+    tg_traceparent_format(&up, traceparent);
+    *traceparent_out = traceparent;
+    *tracestate_out = t->tracestate;
+}
+
+static bool recorded(const struct tg_req *r)
+{
+    return r->trace.mode == TG_TRACE_OWN && (r->trace.ctx.flags & TG_TRACE_SAMPLED);
+}
+
+/* GenAI's operation names for the API a provider is called in. */
+static const char *operation(enum tg_api wire)
+{
+    switch (wire) {
+    case TG_API_COMPLETIONS: return "text_completion";
+    case TG_API_EMBEDDINGS: return "embeddings";
+    default: return "chat";
+    }
+}
+
+static const char *provider_name(enum tg_provider_kind kind)
+{
+    return kind == TG_PROVIDER_AZURE ? "azure.ai.openai" : tg_provider_kind_name(kind);
+}
+
+static void usage_attrs(struct tg_span_writer *w, int64_t input, int64_t output)
+{
+    if (input > 0)
+        tg_otlp_attr_int(w, "gen_ai.usage.input_tokens", input);
+    if (output > 0)
+        tg_otlp_attr_int(w, "gen_ai.usage.output_tokens", output);
+}
+
+void tg_trace_attempt_end(const struct tg_attempt *a, const char *why)
+{
+    const struct tg_req *r = a->req;
+    if (!recorded(r))
+        return;
+    struct tg_tracer *tracer = r->gw->tracer;
+    const struct tg_deployment_cfg *d = a->dcfg;
+    const char *op = operation(a->up.wire);
+    char name[160];
+    size_t op_len = strlen(op), model_len = strlen(d->model);
+    if (model_len > sizeof(name) - op_len - 2)
+        model_len = sizeof(name) - op_len - 2;
+    memcpy(name, op, op_len);
+    name[op_len] = ' ';
+    memcpy(name + op_len + 1, d->model, model_len);
+    struct tg_span_head h = {
+        .trace_id = r->trace.ctx.trace_id,
+        .span_id = a->span_id,
+        .parent_id = r->trace.ctx.span_id,
+        .trace_state = r->trace.tracestate,
+        .trace_state_len = r->trace.tracestate ? strlen(r->trace.tracestate) : 0,
+        .name = name,
+        .name_len = op_len + 1 + model_len,
+        .kind = TG_SPAN_CLIENT,
+        .start_unix_ns = tg_tracer_unix_ns(tracer, a->start_ns),
+        .end_unix_ns = tg_tracer_unix_ns(tracer, a->end_ns),
+    };
+    struct tg_span_writer w;
+    if (!tg_tracer_span_begin(tracer, &w, &h))
+        return;
+    bool failed = a->cls != TG_CLASS_OK && a->cls != TG_CLASS_CANCELLED;
+    tg_otlp_attr_cstr(&w, "gen_ai.operation.name", op);
+    tg_otlp_attr_cstr(&w, "gen_ai.provider.name", provider_name(d->provider->kind));
+    tg_otlp_attr_cstr(&w, "gen_ai.request.model", d->model);
+    tg_otlp_attr_cstr(&w, "tailgate.deployment", d->name);
+    tg_otlp_attr_cstr(&w, "tailgate.provider", d->provider->name);
+    tg_otlp_attr_cstr(&w, "tailgate.outcome", tg_class_name(a->cls));
+    if (a->xfer.status > 0)
+        tg_otlp_attr_int(&w, "http.response.status_code", a->xfer.status);
+    tg_otlp_attr_int(&w, "tailgate.retry", a->try_no - 1);
+    tg_otlp_attr_bool(&w, "tailgate.hedge", a->hedge);
+    usage_attrs(&w, a->usage.input_tokens, a->usage.output_tokens);
+    if (a->cost_usd > 0)
+        tg_otlp_attr_double(&w, "tailgate.cost_usd", a->cost_usd);
+    if (a->first_content_ns)
+        tg_otlp_attr_double(&w, "tailgate.time_to_first_token_ms",
+                            (double)(a->first_content_ns - a->start_ns) / 1e6);
+    if (failed)
+        tg_otlp_attr_cstr(&w, "error.type", tg_class_name(a->cls));
+    tg_tracer_span_end(tracer, &w, failed ? TG_SPAN_ERROR : TG_SPAN_UNSET, why);
+}
+
+void tg_trace_request_end(const struct tg_req *r)
+{
+    if (!recorded(r))
+        return;
+    struct tg_tracer *tracer = r->gw->tracer;
+    char name[64];
+    size_t method_len = strlen(r->method), path_len = strlen(tg_api_path(r->api));
+    memcpy(name, r->method, method_len);
+    name[method_len] = ' ';
+    memcpy(name + method_len + 1, tg_api_path(r->api), path_len);
+    struct tg_span_head h = {
+        .trace_id = r->trace.ctx.trace_id,
+        .span_id = r->trace.ctx.span_id,
+        .parent_id = r->trace.has_parent ? r->trace.parent_id : NULL,
+        .trace_state = r->trace.tracestate,
+        .trace_state_len = r->trace.tracestate ? strlen(r->trace.tracestate) : 0,
+        .name = name,
+        .name_len = method_len + 1 + path_len,
+        .kind = TG_SPAN_SERVER,
+        .start_unix_ns = tg_tracer_unix_ns(tracer, r->start_ns),
+        .end_unix_ns = tg_tracer_unix_ns(tracer, uv_hrtime()),
+    };
+    struct tg_span_writer w;
+    if (!tg_tracer_span_begin(tracer, &w, &h))
+        return;
+    tg_otlp_attr_cstr(&w, "http.request.method", r->method);
+    tg_otlp_attr_cstr(&w, "http.route", tg_api_path(r->api));
+    tg_otlp_attr_cstr(&w, "url.path", r->path);
+    tg_otlp_attr_int(&w, "http.response.status_code", r->status);
+    if (r->client[0])
+        tg_otlp_attr_cstr(&w, "client.address", r->client);
+    tg_otlp_attr_cstr(&w, "tailgate.request_id", r->id);
+    tg_otlp_attr_cstr(&w, "gen_ai.request.model", r->first_route->model);
+    tg_otlp_attr_cstr(&w, "tailgate.route",
+                      r->served_route ? r->served_route : r->first_route->model);
+    if (r->served_by)
+        tg_otlp_attr_cstr(&w, "tailgate.deployment", r->served_by);
+    if (r->key)
+        tg_otlp_attr_cstr(&w, "tailgate.key", r->key->name);
+    tg_otlp_attr_cstr(&w, "tailgate.outcome", tg_req_term_name(r->term));
+    tg_otlp_attr_int(&w, "tailgate.attempts", r->n_started);
+    tg_otlp_attr_bool(&w, "tailgate.stream", r->stream);
+    if (r->cache_result)
+        tg_otlp_attr_cstr(&w, "tailgate.cache", r->cache_result);
+    if (r->degraded)
+        tg_otlp_attr_bool(&w, "tailgate.degraded", true);
+    if (r->background)
+        tg_otlp_attr_bool(&w, "tailgate.background", true);
+    usage_attrs(&w, r->input_tokens, r->output_tokens);
+    if (r->cost_known)
+        tg_otlp_attr_double(&w, "tailgate.cost_usd", r->cost_usd);
+    bool failed = r->status >= 500 || r->term == TG_TERM_STREAM_BROKE;
+    if (failed)
+        tg_otlp_attr_cstr(&w, "error.type", r->status >= 500 ? tg_req_term_name(r->term)
+                                                             : "stream_broken");
+    tg_tracer_span_end(tracer, &w, failed ? TG_SPAN_ERROR : TG_SPAN_UNSET, NULL);
+}
+
+/* An answer made at the door, before a request exists (gateway/handler.c). */
+void tg_trace_door(struct tg_gateway *gw, struct tg_http_exchange *x, const char *id,
+                   const struct tg_key_cfg *key, int status)
+{
+    if (!gw->tracer)
+        return;
+    const struct tg_http_request *hr = tg_http_request(x);
+    struct tg_trace_ctx client, ctx;
+    char *tracestate = NULL;
+    bool continued = client_context(hr, &client, &tracestate);
+    tg_tracer_begin(gw->tracer, continued ? &client : NULL, &ctx);
+    if (!(ctx.flags & TG_TRACE_SAMPLED)) {
+        free(tracestate);
+        return;
+    }
+    /* Named by the endpoint when it is one, else by the method alone
+     * (OpenTelemetry's HTTP convention: no unbounded span names). */
+    const char *method = hr->method_name ? hr->method_name : "HTTP";
+    int api = hr->url ? tg_client_api(hr) : -1;
+    const char *route = api >= 0 ? tg_api_path((enum tg_api)api) : NULL;
+    if (!route && hr->url && hr->path_len >= 10 && memcmp(hr->url, "/v1/models", 10) == 0)
+        route = hr->path_len == 10 ? "/v1/models" : "/v1/models/{model}";
+    char name[64];
+    size_t name_len = (size_t)snprintf(name, sizeof(name), "%s%s%s", method, route ? " " : "",
+                                       route ? route : "");
+    uint64_t now = uv_hrtime();
+    struct tg_span_head h = {
+        .trace_id = ctx.trace_id,
+        .span_id = ctx.span_id,
+        .parent_id = continued ? client.span_id : NULL,
+        .trace_state = tracestate,
+        .trace_state_len = tracestate ? strlen(tracestate) : 0,
+        .name = name,
+        .name_len = name_len < sizeof(name) ? name_len : sizeof(name) - 1,
+        .kind = TG_SPAN_SERVER,
+        .start_unix_ns = tg_tracer_unix_ns(gw->tracer, hr->received_ns ? hr->received_ns : now),
+        .end_unix_ns = tg_tracer_unix_ns(gw->tracer, now),
+    };
+    struct tg_span_writer w;
+    if (tg_tracer_span_begin(gw->tracer, &w, &h)) {
+        tg_otlp_attr_cstr(&w, "http.request.method", method);
+        if (route)
+            tg_otlp_attr_cstr(&w, "http.route", route);
+        if (hr->url)
+            tg_otlp_attr_str(&w, "url.path", hr->url, hr->path_len);
+        tg_otlp_attr_int(&w, "http.response.status_code", status);
+        tg_otlp_attr_cstr(&w, "tailgate.request_id", id);
+        if (key)
+            tg_otlp_attr_cstr(&w, "tailgate.key", key->name);
+        tg_otlp_attr_cstr(&w, "tailgate.outcome", status < 400 ? "answered" : "refused");
+        if (status >= 500) {
+            char code[12];
+            snprintf(code, sizeof(code), "%d", status);
+            tg_otlp_attr_cstr(&w, "error.type", code);
+        }
+        tg_tracer_span_end(gw->tracer, &w, status >= 500 ? TG_SPAN_ERROR : TG_SPAN_UNSET, NULL);
+    }
+    free(tracestate);
+}
