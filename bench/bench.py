@@ -13,6 +13,8 @@ fixed rate, open loop), and prints Markdown tables for bench/README.md.
     bench/bench.py keys       # 100 keys with limits and spend caps vs no keys
     bench/bench.py formats    # Messages and Responses passed through or translated vs chat
     bench/bench.py cost       # CPU per request beside nginx proxy_pass at 64 and 256 conns
+    bench/bench.py scaleout   # [shared] through Redis vs local state
+    bench/bench.py trace      # tracing on (sample_ratio 1.0) vs off; the collector down 60 s
 
 Two cores: the process under test is pinned to core 1, load generators and
 upstreams to core 0. Every comparison is run in interleaved rounds and the
@@ -1719,10 +1721,192 @@ def print_cost(rows, cases, rss, kinds, calls):
     print()
 
 
+# ---------------------------------------------------------------- trace ---
+
+def nginx_collector(port, cpu=LOAD_CPU):
+    """An OTLP/HTTP collector that takes every export and keeps nothing: what
+    the gateway pays for tracing is measured, not a collector's parsing."""
+    return nginx(port, """
+  server { listen 127.0.0.1:PORT backlog=4096; client_max_body_size 64m;
+    location /v1/traces { default_type application/json; return 200 '{}'; } }""",
+                 cpu, "nginx-collector")
+
+
+def rss_series(proc, seconds, every=1.0):
+    """VmRSS in KiB, sampled every `every` seconds for `seconds`."""
+    out = []
+    end = time.time() + seconds
+    while time.time() < end:
+        out.append(proc.status_kib("VmRSS"))
+        time.sleep(every)
+    return out
+
+
+def suite_trace():
+    """[telemetry] (issue 16): CPU per request with tracing on at
+    sample_ratio 1.0, exporting to a local collector, beside tracing off in
+    the same rounds; then 60 s with the collector down, RSS sampled each
+    second."""
+    raise_nofile()
+    up_port, coll_port = free_port(), free_port()
+    up = nginx_static(up_port)
+    coll = nginx_collector(coll_port)
+    upstreams = {"up": "http://127.0.0.1:%d/v1" % up_port}
+    priced = [{"name": "d-up", "provider": "up", "model": "x", "input_usd_per_mtok": 2.5,
+               "output_usd_per_mtok": 10.0}]
+    down_port = free_port()  # nothing listens there
+    telemetry = {
+        "on": {"otlp_endpoint": "http://127.0.0.1:%d" % coll_port, "sample_ratio": 1.0},
+        "down": {"otlp_endpoint": "http://127.0.0.1:%d" % down_port, "sample_ratio": 1.0},
+    }
+    ports, admin = {}, {}
+
+    def config(kind, port, admin_port):
+        sections = {"hedge": {"enabled": False}}
+        if kind in telemetry:
+            sections["telemetry"] = telemetry[kind]
+        return tailgate_config(port, upstreams, sections=sections, deployments=priced,
+                               server={"admin_listen": "127.0.0.1:%d" % admin_port})
+
+    gws = {}
+    for kind in ("off", "on"):
+        ports[kind], admin[kind] = free_port(), free_port()
+        gws[kind] = tailgate(ports[kind], config(kind, ports[kind], admin[kind]))
+    url = {k: "http://127.0.0.1:%d/v1/chat/completions" % p for k, p in ports.items()}
+    peak = {k: [] for k in gws}
+    for rnd in range(ROUNDS):
+        for kind in ("off", "on"):
+            log("trace: peak, tracing %s, round %d" % (kind, rnd + 1))
+            r, cpu = measured(gws[kind], lambda: wrk(url[kind], CHAT))
+            r["cpu"] = cpu
+            peak[kind].append(r)
+    # CPU per request at a fixed rate (open loop): the load tools' share of
+    # core 0 does not move it, as it moves a closed loop's peak.
+    fixed_rate = int(min(med([r["rps"] for r in v]) for v in peak.values()) / 2)
+    fixed = {k: [] for k in gws}
+    for rnd in range(ROUNDS):
+        for kind in ("off", "on"):
+            log("trace: %d/s, tracing %s, round %d" % (fixed_rate, kind, rnd + 1))
+            r, cpu = measured(gws[kind], lambda: loadgen(url[kind], CHAT, fixed_rate, seconds=10,
+                                                         warmup=1))
+            fixed[kind].append({"cpu_us": cpu * 1e4 / fixed_rate, "p50": r["latency_us"]["p50"],
+                                "p99": r["latency_us"]["p99"]})
+    time.sleep(1.5)  # the last batch goes out
+    sent = sum(r["rps"] * r["seconds"] for r in peak["on"])
+    exported = metric_total(admin["on"], "tailgate_trace_spans_exported_total")
+    dropped = metric_total(admin["on"], "tailgate_trace_spans_dropped_total")
+    log("trace: perf profile, tracing on")
+    prof = os.path.join(tempfile.mkdtemp(prefix="tg-bench-perf-"), "trace-on")
+    perf_profile(gws["on"], prof, lambda: wrk(url["on"], CHAT, seconds=8))
+    shares = trace_shares(prof + ".data")
+    for g in gws.values():
+        g.stop()
+    log("trace: instructions per request, off and on (callgrind)")
+    instr = {}
+    for kind in ("off", "on"):
+        p, a = free_port(), free_port()
+        text = config(kind, p, a)
+        instr[kind] = instructions_per_request(
+            lambda wrap, p=p, text=text: tailgate(p, text, wrap=wrap),
+            "http://127.0.0.1:%d/v1/chat/completions" % p, CHAT)[0]
+
+    # The collector down: a fixed rate for 60 s, RSS each second.
+    ports["down"], admin["down"] = free_port(), free_port()
+    down = tailgate(ports["down"], config("down", ports["down"], admin["down"]))
+    down_rate = 2000
+    log("trace: collector down, %d/s for 60 s" % down_rate)
+    series = []
+    t = threading.Thread(target=lambda: series.extend(rss_series(down, 60)))
+    t.start()
+    res = loadgen("http://127.0.0.1:%d/v1/chat/completions" % ports["down"], CHAT, down_rate,
+                  seconds=60, warmup=0)
+    t.join()
+    down_metrics = {
+        "queue_full": metric_total(admin["down"], "tailgate_trace_spans_dropped_total",
+                                   reason="queue_full"),
+        "export_failed": metric_total(admin["down"], "tailgate_trace_spans_dropped_total",
+                                      reason="export_failed"),
+        "failures": metric_total(admin["down"], "tailgate_trace_export_failures_total"),
+        "queue_bytes": metric_total(admin["down"], "tailgate_trace_queue_bytes"),
+        "queued": metric_total(admin["down"], "tailgate_trace_queue_spans"),
+    }
+    down.stop()
+    for p in (up, coll):
+        p.stop()
+
+    peak = {k: {f: med([r[f] for r in v]) for f in v[0]} for k, v in peak.items()}
+    print("### Tracing on (sample_ratio 1.0, a local collector) vs off (median of %d rounds)\n"
+          % ROUNDS)
+    print("wrk -c64 on core 0 against one gateway on core 1, a static upstream (nginx) and the "
+          "collector (nginx answering every export with 200) on core 0. Every request makes "
+          "two spans (the request's and its attempt's) and sends a traceparent upstream.\n")
+    print("| tracing | requests/s | p50 | p99 | gateway CPU | CPU per request | instructions "
+          "per request |")
+    print("|---|---|---|---|---|---|---|")
+    for kind in ("off", "on"):
+        r = peak[kind]
+        print("| %s | %.0f | %s | %s | %.0f%% | %.1f µs | %.0fk |" % (
+            kind, r["rps"], fmt_us(r["p50"]), fmt_us(r["p99"]), r["cpu"],
+            cpu_us_per_request(r), instr[kind] / 1000))
+    fixed = {k: {f: med([r[f] for r in v]) for f in v[0]} for k, v in fixed.items()}
+    print("\nAt a fixed %d requests/s (tailgate-loadgen, open loop, 10 s a round):\n" % fixed_rate)
+    print("| tracing | CPU per request | p50 | p99 |")
+    print("|---|---|---|---|")
+    for kind in ("off", "on"):
+        print("| %s | %.1f µs | %s | %s |" % (kind, fixed[kind]["cpu_us"],
+                                             fmt_us(fixed[kind]["p50"]),
+                                             fmt_us(fixed[kind]["p99"])))
+    print("\nCPU per request, on / off: **%.1f%%** at peak, **%.1f%%** at %d/s; user-space "
+          "instructions per request, on / off: **%.1f%%**" % (
+              100 * cpu_us_per_request(peak["on"]) / cpu_us_per_request(peak["off"]),
+              100 * fixed["on"]["cpu_us"] / fixed["off"]["cpu_us"], fixed_rate,
+              100 * instr["on"] / instr["off"]))
+    print("\nSpans exported %.0f of %.0f made (2 per request), dropped %.0f.\n"
+          % (exported, 2 * sent, dropped))
+    print("Where tracing's CPU goes (perf, self time of the traced gateway, %s):\n" % prof)
+    for name, pct in shares:
+        print("- %s: %.2f%%" % (name, pct))
+    total = sum(pct for _, pct in shares)
+    print("- all of them: **%.2f%%**\n" % total)
+    steady = series[10:]
+    print("### Collector down: %d requests/s for 60 s\n" % down_rate)
+    ok = res["status"].get("200", 0)
+    print("Every request answered 200: %s (%d measured, %d answered 200, %d errors); "
+          "p50 %s, p99 %s.\n" % (
+              "yes" if ok == res["measured"] and not res["errors"] else "no", res["measured"],
+              ok, res["errors"], fmt_us(res["latency_us"]["p50"]),
+              fmt_us(res["latency_us"]["p99"])))
+    print("RSS: %.1f MiB after 10 s, %.1f MiB at most from 10 to 60 s, %.1f MiB at 60 s "
+          "(growth after 10 s: %+.2f MiB). The queue's bound: %.0f spans waiting, "
+          "%.2f MiB of export bodies (tailgate_trace_queue_bytes).\n" % (
+              steady[0] / 1024, max(steady) / 1024, steady[-1] / 1024,
+              (max(steady) - steady[0]) / 1024, down_metrics["queued"],
+              down_metrics["queue_bytes"] / 1048576))
+    print("Spans dropped: %.0f queue_full, %.0f export_failed; exports failed %.0f times.\n" % (
+        down_metrics["queue_full"], down_metrics["export_failed"], down_metrics["failures"]))
+    return {"peak": peak, "fixed": fixed, "instr": instr, "rss": series, "down": down_metrics}
+
+
+def trace_shares(data):
+    """Self-time shares of tracing's own symbols in a perf record file."""
+    pats = ("tg_otlp_", "put_text", "put_attr_str", "attr_head", "put_id", "put_u64_string",
+            "tg_tracer_", "tg_trace_", "tg_traceparent_", "tg_tracestate_", "random_bytes",
+            "tg_utf8_seq_len", "usage_attrs", "client_context", "own_line", "export_")
+    out = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort",
+                          "sym", "-g", "none", "--percent-limit", "0"],
+                         capture_output=True, text=True).stdout
+    shares = {}
+    for line in out.splitlines():
+        m = re.match(r"\s+([\d.]+)%\s+\[\.\]\s+(\S+)", line)
+        if m and any(m.group(2).startswith(p) for p in pats):
+            shares[m.group(2)] = shares.get(m.group(2), 0) + float(m.group(1))
+    return sorted(shares.items(), key=lambda kv: -kv[1])
+
+
 SUITES = {"proxy": suite_proxy, "failover": suite_failover, "hedge": suite_hedge,
           "validate": suite_validate, "tls": suite_tls, "shared": suite_shared,
           "keys": suite_keys, "formats": suite_formats, "cost": suite_cost,
-          "scaleout": suite_scaleout}
+          "scaleout": suite_scaleout, "trace": suite_trace}
 
 
 def main():

@@ -104,6 +104,21 @@ void tg_config_describe(const struct tg_config *cfg, FILE *out)
         fputs("\nnot shared ([shared] redis_url unset): limits, spend, idempotency and the cache "
               "are this instance's own\n",
               out);
+    const struct tg_telemetry_cfg *tc = &cfg->telemetry;
+    if (tc->traces_url) {
+        fprintf(out, "\ntraces (OTLP/HTTP JSON) to %s as service \"%s\", %g of new traces sampled "
+                     "(a client's traceparent decides its own); at most %lld spans wait, sent "
+                     "by %lld or after %lldms, each export within %lldms",
+                tc->traces_url, tc->service_name, tc->sample_ratio, (long long)tc->queue_spans,
+                (long long)tc->batch_spans, (long long)tc->flush_ms, (long long)tc->timeout_ms);
+        for (size_t i = 0; i < tc->n_headers; i++)
+            fprintf(out, "%s%s", i ? ", " : "; headers sent: ", tc->headers[i].name);
+        fputc('\n', out);
+    } else {
+        fputs("\nno traces ([telemetry] otlp_endpoint unset): a client's traceparent is passed "
+              "upstream as it came\n",
+              out);
+    }
     if (cfg->budget.max_request_usd > 0)
         fprintf(out, "\ncost ceiling $%g per request for every client\n",
                 cfg->budget.max_request_usd);

@@ -45,11 +45,25 @@ void tg_buf_putc(struct tg_buf *b, char c)
 
 size_t tg_u64_decimal(uint64_t v, char *out)
 {
+    /* Two digits a division: a span's nanosecond timestamps have 19. */
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930"
+                                "31323334353637383940414243444546474849505152535455565758596061"
+                                "62636465666768697071727374757677787980818283848586878889909192"
+                                "93949596979899";
     char d[20];
     size_t i = sizeof(d);
-    do
-        d[--i] = (char)('0' + v % 10);
-    while ((v /= 10) > 0);
+    while (v >= 100) {
+        unsigned pair = (unsigned)(v % 100) * 2;
+        v /= 100;
+        d[--i] = pairs[pair + 1];
+        d[--i] = pairs[pair];
+    }
+    if (v >= 10) {
+        d[--i] = pairs[v * 2 + 1];
+        d[--i] = pairs[v * 2];
+    } else {
+        d[--i] = (char)('0' + v);
+    }
     memcpy(out, d + i, sizeof(d) - i);
     return sizeof(d) - i;
 }

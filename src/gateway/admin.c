@@ -66,6 +66,7 @@ static void render_metrics(struct tg_gateway *gw, struct tg_buf *out)
         tg_metric_set(gw->fam.trace_dropped, export_failed, (double)ts.dropped_export);
         tg_metric_set(gw->fam.trace_export_failures, NULL, (double)ts.export_failures);
         tg_metric_set(gw->fam.trace_queued, NULL, (double)ts.queued);
+        tg_metric_set(gw->fam.trace_queued_bytes, NULL, (double)ts.queued_bytes);
     }
     struct tg_process_stats ps;
     tg_process_stats_read(&ps);

@@ -399,6 +399,10 @@ static int start_telemetry(struct tg_gateway *gw, const struct tg_telemetry_cfg 
     gw->fam.trace_queued = tg_metrics_family(
         gw->metrics, "tailgate_trace_queue_spans",
         "Spans waiting for export, the export in flight included.", TG_METRIC_GAUGE, NULL);
+    gw->fam.trace_queued_bytes = tg_metrics_family(
+        gw->metrics, "tailgate_trace_queue_bytes",
+        "Memory held by the spans' export bodies (waiting and in flight).", TG_METRIC_GAUGE,
+        NULL);
     tg_log_info("tracing", "url=%s sample_ratio=%g service_name=%s", tc->traces_url,
                 tc->sample_ratio, tc->service_name);
     return 0;

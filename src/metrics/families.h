@@ -32,7 +32,7 @@ struct tg_families {
     struct tg_metric_family *hour_spend, *hour_cap; /* {key} */
     /* [telemetry]'s, NULL without it (start_telemetry); set at each scrape. */
     struct tg_metric_family *trace_exported, *trace_dropped, *trace_export_failures,
-        *trace_queued;
+        *trace_queued, *trace_queued_bytes;
     struct tg_metric_family *build_info;         /* {version}, always 1 */
     /* The standard process_* family, set at each scrape (admin.c). */
     struct tg_metric_family *process_cpu, *process_resident, *process_fds, *process_start;

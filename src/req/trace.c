@@ -133,7 +133,6 @@ void tg_trace_attempt_end(const struct tg_attempt *a, const char *why)
     tg_otlp_attr_cstr(&w, "gen_ai.provider.name", provider_name(d->provider->kind));
     tg_otlp_attr_cstr(&w, "gen_ai.request.model", d->model);
     tg_otlp_attr_cstr(&w, "tailgate.deployment", d->name);
-    tg_otlp_attr_cstr(&w, "tailgate.provider", d->provider->name);
     tg_otlp_attr_cstr(&w, "tailgate.outcome", tg_class_name(a->cls));
     if (a->xfer.status > 0)
         tg_otlp_attr_int(&w, "http.response.status_code", a->xfer.status);
@@ -176,13 +175,11 @@ void tg_trace_request_end(const struct tg_req *r)
     if (!tg_tracer_span_begin(tracer, &w, &h))
         return;
     tg_otlp_attr_cstr(&w, "http.request.method", r->method);
-    tg_otlp_attr_cstr(&w, "http.route", tg_api_path(r->api));
     tg_otlp_attr_cstr(&w, "url.path", r->path);
     tg_otlp_attr_int(&w, "http.response.status_code", r->status);
     if (r->client[0])
         tg_otlp_attr_cstr(&w, "client.address", r->client);
     tg_otlp_attr_cstr(&w, "tailgate.request_id", r->id);
-    tg_otlp_attr_cstr(&w, "gen_ai.request.model", r->first_route->model);
     tg_otlp_attr_cstr(&w, "tailgate.route",
                       r->served_route ? r->served_route : r->first_route->model);
     if (r->served_by)
@@ -191,7 +188,8 @@ void tg_trace_request_end(const struct tg_req *r)
         tg_otlp_attr_cstr(&w, "tailgate.key", r->key->name);
     tg_otlp_attr_cstr(&w, "tailgate.outcome", tg_req_term_name(r->term));
     tg_otlp_attr_int(&w, "tailgate.attempts", r->n_started);
-    tg_otlp_attr_bool(&w, "tailgate.stream", r->stream);
+    if (r->stream)
+        tg_otlp_attr_bool(&w, "tailgate.stream", true);
     if (r->cache_result)
         tg_otlp_attr_cstr(&w, "tailgate.cache", r->cache_result);
     if (r->degraded)

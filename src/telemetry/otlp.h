@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/buf.h"
 
@@ -45,13 +46,40 @@ void tg_otlp_close(struct tg_buf *b);
 
 /* Starts a span (the caller puts the ',' between spans). */
 void tg_otlp_span_open(struct tg_span_writer *w, struct tg_buf *b, const struct tg_span_head *h);
-void tg_otlp_attr_str(struct tg_span_writer *w, const char *key, const char *s, size_t n);
-void tg_otlp_attr_cstr(struct tg_span_writer *w, const char *key, const char *s);
-void tg_otlp_attr_int(struct tg_span_writer *w, const char *key, int64_t v);
-void tg_otlp_attr_double(struct tg_span_writer *w, const char *key, double v);
-void tg_otlp_attr_bool(struct tg_span_writer *w, const char *key, bool v);
+/* Attributes. Keys are the caller's literals, written as they are (nothing
+ * to escape); the wrappers below give their length at compile time. */
+void tg_otlp_attr_strk(struct tg_span_writer *w, const char *key, size_t key_len, const char *s,
+                       size_t n);
+void tg_otlp_attr_intk(struct tg_span_writer *w, const char *key, size_t key_len, int64_t v);
+void tg_otlp_attr_doublek(struct tg_span_writer *w, const char *key, size_t key_len, double v);
+void tg_otlp_attr_boolk(struct tg_span_writer *w, const char *key, size_t key_len, bool v);
 /* Ends it with its status (message: NULL or "" for none). */
 void tg_otlp_span_close(struct tg_span_writer *w, enum tg_span_status status,
                         const char *message);
+
+static inline void tg_otlp_attr_str(struct tg_span_writer *w, const char *key, const char *s,
+                                    size_t n)
+{
+    tg_otlp_attr_strk(w, key, strlen(key), s, n);
+}
+static inline void tg_otlp_attr_cstr(struct tg_span_writer *w, const char *key, const char *s)
+{
+    tg_otlp_attr_strk(w, key, strlen(key), s, strlen(s));
+}
+static inline void tg_otlp_attr_int(struct tg_span_writer *w, const char *key, int64_t v)
+{
+    tg_otlp_attr_intk(w, key, strlen(key), v);
+}
+/* Finite values below 1e9 in magnitude are written with at most 9
+ * decimals (USD to the nano-dollar, milliseconds to the picosecond), others
+ * with 17 significant digits; NaN and infinities as 0 (JSON has neither). */
+static inline void tg_otlp_attr_double(struct tg_span_writer *w, const char *key, double v)
+{
+    tg_otlp_attr_doublek(w, key, strlen(key), v);
+}
+static inline void tg_otlp_attr_bool(struct tg_span_writer *w, const char *key, bool v)
+{
+    tg_otlp_attr_boolk(w, key, strlen(key), v);
+}
 
 #endif

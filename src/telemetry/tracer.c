@@ -382,4 +382,5 @@ void tg_tracer_stats(const struct tg_tracer *t, struct tg_tracer_stats *out)
 {
     *out = t->stats;
     out->queued = t->n_pending + t->n_sending;
+    out->queued_bytes = t->pending.cap + t->sending.cap;
 }

@@ -27,6 +27,7 @@ struct tg_tracer_stats {
     uint64_t dropped_export;    /* spans dropped: their export failed for good */
     uint64_t export_failures;   /* export requests that failed (retries included) */
     uint64_t queued;            /* spans waiting now, the export in flight included */
+    uint64_t queued_bytes;      /* memory their bodies hold (the queue's bound in bytes) */
 };
 
 /* NULL with a message when the collector's URL cannot be used. */
