@@ -45,27 +45,29 @@ void tg_buf_putc(struct tg_buf *b, char c)
 
 size_t tg_u64_decimal(uint64_t v, char *out)
 {
-    /* Two digits a division: a span's nanosecond timestamps have 19. */
+    /* Written in place from its last digit, two digits a division: a
+     * span's nanosecond timestamps have 19. */
     static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930"
                                 "31323334353637383940414243444546474849505152535455565758596061"
                                 "62636465666768697071727374757677787980818283848586878889909192"
                                 "93949596979899";
-    char d[20];
-    size_t i = sizeof(d);
+    size_t len = 1;
+    for (uint64_t rest = v; rest >= 10; rest /= 10)
+        len++;
+    char *p = out + len;
     while (v >= 100) {
         unsigned pair = (unsigned)(v % 100) * 2;
         v /= 100;
-        d[--i] = pairs[pair + 1];
-        d[--i] = pairs[pair];
+        *--p = pairs[pair + 1];
+        *--p = pairs[pair];
     }
     if (v >= 10) {
-        d[--i] = pairs[v * 2 + 1];
-        d[--i] = pairs[v * 2];
+        *--p = pairs[v * 2 + 1];
+        *--p = pairs[v * 2];
     } else {
-        d[--i] = (char)('0' + v);
+        *--p = (char)('0' + v);
     }
-    memcpy(out, d + i, sizeof(d) - i);
-    return sizeof(d) - i;
+    return len;
 }
 
 void tg_buf_put_u64(struct tg_buf *b, uint64_t v)

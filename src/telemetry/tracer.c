@@ -79,7 +79,8 @@ uint64_t tg_tracer_unix_ns(const struct tg_tracer *t, uint64_t hrtime_ns)
 
 static void random_bytes(struct tg_tracer *t, uint8_t *out, size_t n)
 {
-    /* Never all zero (an invalid id): the first byte is redrawn while it is. */
+    /* Never all zero (an invalid id): drawn again when its first and last
+     * bytes both are, which covers it. */
     do {
         for (size_t i = 0; i < n; i += 8) {
             uint64_t v = tg_rand_u64(&t->rand);
