@@ -385,6 +385,39 @@ static void test_ratio_bounds(void **state)
     }
 }
 
+/* The comparison is exact at the threshold: the tail one below ratio * 2^56
+ * is sampled, however many bits it has (a tail of 55 bits, rounded to a
+ * double, became the threshold itself and was not). */
+static void test_ratio_exact_at_threshold(void **state)
+{
+    (void)state;
+    static const struct {
+        double ratio;
+        uint64_t first_unsampled; /* ceil(ratio * 2^56) */
+    } rows[] = {
+        {0.5, UINT64_C(1) << 55},          {0.25, UINT64_C(1) << 54},
+        {0.75, UINT64_C(3) << 54},         {1 - 0x1p-53, (UINT64_C(1) << 56) - 8},
+        {0.1, UINT64_C(7205759403792794)}, /* the double 0.1 times 2^56 is an integer */
+        {0.01, UINT64_C(720575940379280)}, /* 720575940379279.375 */
+    };
+    uint8_t id[16];
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        uint64_t t = rows[i].first_unsampled;
+        for (uint64_t below = 1; below <= 3; below++) {
+            trace_with_tail(id, t - below, 0xff);
+            if (!tg_trace_ratio_sampled(id, rows[i].ratio))
+                fail_msg("ratio %.17g: tail %llu not sampled", rows[i].ratio,
+                         (unsigned long long)(t - below));
+        }
+        for (uint64_t above = 0; above <= 2; above++) {
+            trace_with_tail(id, t + above, 0x00);
+            if (tg_trace_ratio_sampled(id, rows[i].ratio))
+                fail_msg("ratio %.17g: tail %llu sampled", rows[i].ratio,
+                         (unsigned long long)(t + above));
+        }
+    }
+}
+
 /* Over random trace ids: the sampled share is the ratio (within 4 standard
  * deviations of a binomial draw), and a trace sampled at one ratio is
  * sampled at every higher one, so services with different ratios agree. */
@@ -434,6 +467,7 @@ int main(void)
         cmocka_unit_test(test_format_round_trip),
         cmocka_unit_test(test_tracestate),
         cmocka_unit_test(test_ratio_bounds),
+        cmocka_unit_test(test_ratio_exact_at_threshold),
         cmocka_unit_test(test_ratio_share),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
