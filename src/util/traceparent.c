@@ -66,8 +66,8 @@ bool tg_tracestate_ok(const char *s, size_t n)
     if (n == 0 || n > TG_TRACESTATE_MAX)
         return false;
     for (size_t i = 0; i < n; i++)
-        if (s[i] < 0x20 || s[i] > 0x7e)
-            return false;
+        if ((s[i] < 0x20 && s[i] != '\t') || s[i] > 0x7e)
+            return false; /* HTAB is the list's whitespace (OWS), as SP is */
     return true;
 }
 

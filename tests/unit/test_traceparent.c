@@ -338,6 +338,20 @@ static void test_tracestate(void **state)
     assert_false(state_ok_n("foo=1\0bar=2", 11));
 }
 
+/* The list's optional whitespace is SP or HTAB (OWS): the suite's
+ * test_tracestate_ows_handling sends tabs inside the list and expects every
+ * member passed on. */
+static void test_tracestate_tabs(void **state)
+{
+    (void)state;
+    assert_true(state_ok("foo=1 \t , \t bar=2, \t baz=3"));
+    assert_true(state_ok("foo=1\t \t,\t \tbar=2,\t \tbaz=3"));
+    assert_true(state_ok("foo=1\t"));
+    assert_true(state_ok("\t foo=1 \t"));
+    assert_false(state_ok("foo=1\t\v"));
+    assert_false(state_ok("foo=1,\r\n\tbar=2")); /* obsolete line folding */
+}
+
 /* ---- tg_trace_ratio_sampled ---------------------------------------------- */
 
 /* A trace id whose last 7 bytes are r (big-endian), the rest `fill`. */
@@ -466,6 +480,7 @@ int main(void)
         cmocka_unit_test(test_format),
         cmocka_unit_test(test_format_round_trip),
         cmocka_unit_test(test_tracestate),
+        cmocka_unit_test(test_tracestate_tabs),
         cmocka_unit_test(test_ratio_bounds),
         cmocka_unit_test(test_ratio_exact_at_threshold),
         cmocka_unit_test(test_ratio_share),
