@@ -66,8 +66,8 @@ bool tg_tracestate_ok(const char *s, size_t n)
     if (n == 0 || n > TG_TRACESTATE_MAX)
         return false;
     for (size_t i = 0; i < n; i++)
-        if (s[i] < 0x20 || s[i] > 0x7e)
-            return false;
+        if ((s[i] < 0x20 && s[i] != '\t') || s[i] > 0x7e)
+            return false; /* HTAB is the list's whitespace (OWS), as SP is */
     return true;
 }
 
@@ -80,5 +80,12 @@ bool tg_trace_ratio_sampled(const uint8_t trace_id[16], double ratio)
     uint64_t r = 0;
     for (int i = 9; i < 16; i++)
         r = r << 8 | trace_id[i];
-    return (double)r < ratio * 72057594037927936.0; /* 2^56 */
+    /* Compared as integers: r has up to 56 bits, a double holds 53, so
+     * (double)r could round up onto the threshold. ratio * 2^56 is exact;
+     * r is below it exactly when r is below its ceiling. */
+    double x = ratio * 0x1p56;
+    uint64_t first_unsampled = (uint64_t)x;
+    if ((double)first_unsampled < x)
+        first_unsampled++;
+    return r < first_unsampled;
 }

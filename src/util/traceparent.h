@@ -27,8 +27,9 @@ struct tg_trace_ctx {
 bool tg_traceparent_parse(const char *s, size_t n, struct tg_trace_ctx *out);
 /* The version 00 value of c, NUL-terminated. */
 void tg_traceparent_format(const struct tg_trace_ctx *c, char out[TG_TRACEPARENT_LEN + 1]);
-/* Whether a tracestate value may be passed on as it is: printable ASCII
- * (the list's characters), not empty, at most TG_TRACESTATE_MAX bytes. */
+/* Whether a tracestate value may be passed on as it is: printable ASCII and
+ * HTAB (the list's characters and whitespace), not empty, at most
+ * TG_TRACESTATE_MAX bytes. */
 bool tg_tracestate_ok(const char *s, size_t n);
 
 /* The sampling decision of a trace starting here (no parent): a trace id

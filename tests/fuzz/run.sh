@@ -12,7 +12,7 @@ secs="${2:-60}"
 cc="${TG_FUZZ_CC:-clang-14}"
 targets="toml config request sse classify headers anthropic_request anthropic_answer
 anthropic_stream validate http responses_request messages_request messages_stream read
-json_view"
+json_view traceparent otlp"
 if [ "$target" != all ]; then
     case " $(echo $targets) " in
     *" $target "*) targets="$target" ;;

@@ -1176,6 +1176,125 @@ static void test_shared(void **state)
     expect_error("[shared]\n@@redis = \"x\"\n" MINIMAL, "unknown key \"redis\"", NULL);
 }
 
+/* [telemetry] (SPEC section 9): off by default; a collector's base URL made
+ * its traces URL as OpenTelemetry's exporters make it, a URL with a path
+ * kept; every value read back; what is refused, and where. */
+static void test_telemetry(void **state)
+{
+    (void)state;
+    struct tg_config *cfg = load_ok(MINIMAL);
+    const struct tg_telemetry_cfg *t = &cfg->telemetry;
+    assert_string_equal(t->otlp_endpoint, "");
+    assert_null(t->traces_url); /* off */
+    assert_double(t->sample_ratio, 1.0);
+    assert_string_equal(t->service_name, "tailgate");
+    assert_int_equal(t->queue_spans, 2048);
+    assert_int_equal(t->batch_spans, 512);
+    assert_int_equal(t->flush_ms, 1000);
+    assert_int_equal(t->timeout_ms, 5000);
+    assert_int_equal(t->n_headers, 0);
+    tg_config_free(cfg);
+
+    cfg = load_ok("[telemetry]\n" MINIMAL);
+    assert_null(cfg->telemetry.traces_url);
+    tg_config_free(cfg);
+    cfg = load_ok("[telemetry]\notlp_endpoint = \"\"\nsample_ratio = 0.5\n" MINIMAL);
+    assert_null(cfg->telemetry.traces_url);
+    tg_config_free(cfg);
+
+    static const struct {
+        const char *endpoint, *traces_url;
+    } urls[] = {
+        {"http://h:4318", "http://h:4318/v1/traces"},
+        {"http://h:4318/", "http://h:4318/v1/traces"},
+        {"http://h:4318//", "http://h:4318/v1/traces"},
+        {"https://collector.example.com", "https://collector.example.com/v1/traces"},
+        {"http://127.0.0.1:4318", "http://127.0.0.1:4318/v1/traces"},
+        {"http://[::1]:4318/", "http://[::1]:4318/v1/traces"},
+        {"https://h/otlp/v1/traces", "https://h/otlp/v1/traces"},
+        {"http://h:4318/v1/traces", "http://h:4318/v1/traces"},
+    };
+    for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+        char *text =
+            printf_alloc("[telemetry]\notlp_endpoint = \"%s\"\n" MINIMAL, urls[i].endpoint);
+        cfg = load_ok(text);
+        assert_string_equal(cfg->telemetry.otlp_endpoint, urls[i].endpoint);
+        if (!cfg->telemetry.traces_url || strcmp(cfg->telemetry.traces_url, urls[i].traces_url))
+            fail_msg("%s: traces URL %s, expected %s", urls[i].endpoint,
+                     cfg->telemetry.traces_url ? cfg->telemetry.traces_url : "(none)",
+                     urls[i].traces_url);
+        tg_config_free(cfg);
+        free(text);
+    }
+
+    cfg = load_ok(
+        "[telemetry]\notlp_endpoint = \"http://otel:4318\"\nsample_ratio = 0.25\n"
+        "service_name = \"gw-eu\"\nqueue_spans = 100\nbatch_spans = 100\n"
+        "flush_ms = 250\ntimeout_ms = 2000\n"
+        "headers = { \"x-honeycomb-team\" = \"k3y\", Authorization = \"Basic YTpi\" }\n" MINIMAL);
+    t = &cfg->telemetry;
+    assert_double(t->sample_ratio, 0.25);
+    assert_string_equal(t->service_name, "gw-eu");
+    assert_int_equal(t->queue_spans, 100);
+    assert_int_equal(t->batch_spans, 100); /* equal to the queue: allowed */
+    assert_int_equal(t->flush_ms, 250);
+    assert_int_equal(t->timeout_ms, 2000);
+    assert_int_equal(t->n_headers, 2);
+    assert_string_equal(t->headers[0].name, "x-honeycomb-team");
+    assert_string_equal(t->headers[0].value, "k3y");
+    assert_string_equal(t->headers[1].name, "Authorization");
+    assert_string_equal(t->headers[1].value, "Basic YTpi");
+    tg_config_free(cfg);
+
+    cfg = load_ok("[telemetry]\nsample_ratio = 0\n" MINIMAL);
+    assert_double(cfg->telemetry.sample_ratio, 0.0);
+    tg_config_free(cfg);
+    cfg = load_ok("[telemetry.headers]\nx-key = \"v\"\n" MINIMAL);
+    assert_int_equal(cfg->telemetry.n_headers, 1);
+    tg_config_free(cfg);
+
+    expect_error("[telemetry]\notlp_endpoint = @@\"grpc://h:4317\"\n" MINIMAL,
+                 "telemetry.otlp_endpoint", "http://", NULL);
+    expect_error("[telemetry]\notlp_endpoint = @@\"h:4318\"\n" MINIMAL, "http://", NULL);
+    expect_error("[telemetry]\notlp_endpoint = @@\"HTTP://h:4318\"\n" MINIMAL, "http://", NULL);
+    expect_error("[telemetry]\notlp_endpoint = @@\"http://\"\n" MINIMAL, "telemetry.otlp_endpoint",
+                 "not a collector URL", NULL);
+    expect_error("[telemetry]\notlp_endpoint = @@\"http:///v1/traces\"\n" MINIMAL,
+                 "not a collector URL", NULL);
+    expect_error("[telemetry]\notlp_endpoint = @@\"http://h:4318/v1/traces?x=1\"\n" MINIMAL,
+                 "not a collector URL", NULL);
+    expect_error("[telemetry]\notlp_endpoint = @@\"http://h:4318#f\"\n" MINIMAL,
+                 "not a collector URL", NULL);
+    expect_error("[telemetry]\notlp_endpoint = @@\"http://h 4318\"\n" MINIMAL,
+                 "not a collector URL", NULL);
+    expect_error("[telemetry]\nsample_ratio = @@1.5\n" MINIMAL, "telemetry.sample_ratio", "between",
+                 NULL);
+    expect_error("[telemetry]\nsample_ratio = @@-0.1\n" MINIMAL, "telemetry.sample_ratio",
+                 "between", NULL);
+    expect_error("[telemetry]\nsample_ratio = @@nan\n" MINIMAL, "telemetry.sample_ratio", NULL);
+    expect_error("[telemetry]\nsample_ratio = @@\"1\"\n" MINIMAL, "telemetry.sample_ratio", NULL);
+    expect_error("[telemetry]\nservice_name = @@\"\"\n" MINIMAL, "telemetry.service_name", "empty",
+                 NULL);
+    expect_error("[telemetry]\nqueue_spans = @@0\n" MINIMAL, "telemetry.queue_spans", "between",
+                 NULL);
+    expect_error("[telemetry]\nflush_ms = @@0\n" MINIMAL, "telemetry.flush_ms", "between", NULL);
+    expect_error("[telemetry]\ntimeout_ms = @@-5\n" MINIMAL, "telemetry.timeout_ms", "between",
+                 NULL);
+    expect_error("@@[telemetry]\nqueue_spans = 100\nbatch_spans = 101\n" MINIMAL,
+                 "telemetry.batch_spans", "telemetry.queue_spans", NULL);
+    expect_error("@@[telemetry]\nbatch_spans = 4096\n" MINIMAL, "telemetry.batch_spans", NULL);
+    expect_error("[telemetry]\n@@endpoint = \"http://h:4318\"\n" MINIMAL,
+                 "unknown key \"endpoint\"", NULL);
+    expect_error("[telemetry]\nheaders = { X-A = @@\"a\\r\\nX-Injected: 1\" }\n" MINIMAL, "X-A",
+                 "line breaks", NULL);
+    expect_error("[telemetry]\nheaders = { X-A = @@\"a\\nb\" }\n" MINIMAL, "line breaks", NULL);
+    expect_error("[telemetry]\nheaders = { @@\"Bad Name\" = \"x\" }\n" MINIMAL, "header name",
+                 NULL);
+    expect_error("[telemetry]\nheaders = { X-A = @@1 }\n" MINIMAL, "telemetry.X-A", "string", NULL);
+    expect_error("[telemetry]\nheaders = @@\"x\"\n" MINIMAL, "headers", NULL);
+    expect_error("telemetry = @@1\n" MINIMAL, "telemetry", NULL);
+}
+
 /* [background]: defaults, values, and what is refused. */
 static void test_background(void **state)
 {
@@ -1845,6 +1964,7 @@ int main(void)
         cmocka_unit_test(test_unknown_top_level),
         cmocka_unit_test(test_section8_tables),
         cmocka_unit_test(test_shared),
+        cmocka_unit_test(test_telemetry),
         cmocka_unit_test(test_background),
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_key_errors),
