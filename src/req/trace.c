@@ -140,9 +140,9 @@ void tg_trace_attempt_end(const struct tg_attempt *a, const char *why)
     tg_otlp_attr_bool(&w, "tailgate.hedge", a->hedge);
     usage_attrs(&w, a->usage.input_tokens, a->usage.output_tokens);
     if (a->cost_usd > 0)
-        tg_otlp_attr_double(&w, "tailgate.cost_usd", a->cost_usd);
+        tg_otlp_attr_decimal(&w, "tailgate.cost_usd", a->cost_usd);
     if (a->first_content_ns)
-        tg_otlp_attr_double(&w, "tailgate.time_to_first_token_ms",
+        tg_otlp_attr_decimal(&w, "tailgate.time_to_first_token_ms",
                             (double)(a->first_content_ns - a->start_ns) / 1e6);
     if (failed)
         tg_otlp_attr_cstr(&w, "error.type", tg_class_name(a->cls));
@@ -198,7 +198,7 @@ void tg_trace_request_end(const struct tg_req *r)
         tg_otlp_attr_bool(&w, "tailgate.background", true);
     usage_attrs(&w, r->input_tokens, r->output_tokens);
     if (r->cost_known)
-        tg_otlp_attr_double(&w, "tailgate.cost_usd", r->cost_usd);
+        tg_otlp_attr_decimal(&w, "tailgate.cost_usd", r->cost_usd);
     bool failed = r->status >= 500 || r->term == TG_TERM_STREAM_BROKE;
     if (failed)
         tg_otlp_attr_cstr(&w, "error.type", r->status >= 500 ? tg_req_term_name(r->term)

@@ -100,14 +100,17 @@ static void put_u64(struct tg_buf *b, uint64_t v)
     b->len += tg_u64_decimal(v, b->data + b->len);
 }
 
-/* A finite |v| < 1e9 as fixed point with up to 9 decimals; else %.17g. */
 static void put_double(struct tg_buf *b, double v)
 {
-    if (!isfinite(v))
-        v = 0;
+    b->len += (size_t)snprintf(b->data + b->len, NUM_MAX, "%.17g", isfinite(v) ? v : 0);
+}
+
+/* A finite |v| < 1e9 as fixed point with up to 9 decimals; else exactly. */
+static void put_decimal(struct tg_buf *b, double v)
+{
     double mag = fabs(v);
-    if (mag >= 1e9) {
-        b->len += (size_t)snprintf(b->data + b->len, NUM_MAX, "%.17g", v);
+    if (!(mag < 1e9)) {
+        put_double(b, v);
         return;
     }
     uint64_t nano = (uint64_t)llround(mag * 1e9);
@@ -223,6 +226,16 @@ void tg_otlp_attr_doublek(struct tg_span_writer *w, const char *key, size_t key_
     attr_key(w, key, key_len, NUM_MAX);
     PUT_LIT(b, "\",\"value\":{\"doubleValue\":");
     put_double(b, v);
+    PUT_LIT(b, "}}");
+    end(b);
+}
+
+void tg_otlp_attr_decimalk(struct tg_span_writer *w, const char *key, size_t key_len, double v)
+{
+    struct tg_buf *b = w->b;
+    attr_key(w, key, key_len, NUM_MAX);
+    PUT_LIT(b, "\",\"value\":{\"doubleValue\":");
+    put_decimal(b, v);
     PUT_LIT(b, "}}");
     end(b);
 }

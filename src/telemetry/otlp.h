@@ -52,6 +52,7 @@ void tg_otlp_attr_strk(struct tg_span_writer *w, const char *key, size_t key_len
                        size_t n);
 void tg_otlp_attr_intk(struct tg_span_writer *w, const char *key, size_t key_len, int64_t v);
 void tg_otlp_attr_doublek(struct tg_span_writer *w, const char *key, size_t key_len, double v);
+void tg_otlp_attr_decimalk(struct tg_span_writer *w, const char *key, size_t key_len, double v);
 void tg_otlp_attr_boolk(struct tg_span_writer *w, const char *key, size_t key_len, bool v);
 /* Ends it with its status (message: NULL or "" for none). */
 void tg_otlp_span_close(struct tg_span_writer *w, enum tg_span_status status,
@@ -70,12 +71,17 @@ static inline void tg_otlp_attr_int(struct tg_span_writer *w, const char *key, i
 {
     tg_otlp_attr_intk(w, key, strlen(key), v);
 }
-/* Finite values below 1e9 in magnitude are written with at most 9
- * decimals (USD to the nano-dollar, milliseconds to the picosecond), others
- * with 17 significant digits; NaN and infinities as 0 (JSON has neither). */
+/* v exactly (it reads back as the same double); NaN and infinities as 0
+ * (JSON has neither). */
 static inline void tg_otlp_attr_double(struct tg_span_writer *w, const char *key, double v)
 {
     tg_otlp_attr_doublek(w, key, strlen(key), v);
+}
+/* v rounded to 9 decimals, without printf (USD to the nano-dollar, as spend
+ * is counted; milliseconds): a finite |v| below 1e9, else as the above. */
+static inline void tg_otlp_attr_decimal(struct tg_span_writer *w, const char *key, double v)
+{
+    tg_otlp_attr_decimalk(w, key, strlen(key), v);
 }
 static inline void tg_otlp_attr_bool(struct tg_span_writer *w, const char *key, bool v)
 {

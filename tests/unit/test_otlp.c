@@ -515,13 +515,53 @@ static void test_random_bytes(void **state)
     }
 }
 
+/* tg_otlp_attr_decimal: money and milliseconds as fixed point with at most 9
+ * decimals and no printf; exact doubles through tg_otlp_attr_double. */
+static void test_decimal(void **state)
+{
+    (void)state;
+    static const struct {
+        double v;
+        const char *want;
+    } rows[] = {
+        {0, "0"},
+        {4e-05, "0.00004"},
+        {3.9999999999999996e-05, "0.00004"}, /* a cost as tokens times prices gives it */
+        {1.5, "1.5"},
+        {-0.25, "-0.25"},
+        {0.0000000004, "0"},
+        {0.0000000005, "0.000000001"},
+        {-0.0000000004, "0"},
+        {0.9999999999, "1"},
+        {123456.000000001, "123456.000000001"},
+        {999999999.5, "999999999.5"},
+        {1e9, "1000000000"},
+        {NAN, "0"},
+        {INFINITY, "0"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct tg_buf b = TG_BUF_INIT;
+        struct tg_span_writer w;
+        struct tg_span_head h = head("d", TG_SPAN_CLIENT, client_id, NULL, 1, 2);
+        tg_otlp_span_open(&w, &b, &h);
+        tg_otlp_attr_decimal(&w, "k", rows[i].v);
+        tg_otlp_span_close(&w, TG_SPAN_UNSET, NULL);
+        char want[96];
+        snprintf(want, sizeof(want), "\"attributes\":[{\"key\":\"k\",\"value\":{\"doubleValue\":%s}}]",
+                 rows[i].want);
+        if (!strstr(b.data, want))
+            fail_msg("%.17g written as %s", rows[i].v, b.data);
+        tg_buf_free(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_body_shape),         cmocka_unit_test(test_empty_body),
         cmocka_unit_test(test_hostile_resource),   cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_control_characters), cmocka_unit_test(test_cut),
-        cmocka_unit_test(test_random_bytes),
+        cmocka_unit_test(test_random_bytes),       cmocka_unit_test(test_decimal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
