@@ -220,24 +220,28 @@ void tg_otlp_attr_intk(struct tg_span_writer *w, const char *key, size_t key_len
     end(b);
 }
 
-void tg_otlp_attr_doublek(struct tg_span_writer *w, const char *key, size_t key_len, double v)
+static void double_attr(struct tg_span_writer *w, const char *key, size_t key_len, double v,
+                        bool decimal)
 {
     struct tg_buf *b = w->b;
     attr_key(w, key, key_len, NUM_MAX);
     PUT_LIT(b, "\",\"value\":{\"doubleValue\":");
-    put_double(b, v);
+    if (decimal)
+        put_decimal(b, v);
+    else
+        put_double(b, v);
     PUT_LIT(b, "}}");
     end(b);
 }
 
+void tg_otlp_attr_doublek(struct tg_span_writer *w, const char *key, size_t key_len, double v)
+{
+    double_attr(w, key, key_len, v, false);
+}
+
 void tg_otlp_attr_decimalk(struct tg_span_writer *w, const char *key, size_t key_len, double v)
 {
-    struct tg_buf *b = w->b;
-    attr_key(w, key, key_len, NUM_MAX);
-    PUT_LIT(b, "\",\"value\":{\"doubleValue\":");
-    put_decimal(b, v);
-    PUT_LIT(b, "}}");
-    end(b);
+    double_attr(w, key, key_len, v, true);
 }
 
 void tg_otlp_attr_boolk(struct tg_span_writer *w, const char *key, size_t key_len, bool v)
