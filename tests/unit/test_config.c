@@ -1267,6 +1267,26 @@ static void test_telemetry(void **state)
                  "not a collector URL", NULL);
     expect_error("[telemetry]\notlp_endpoint = @@\"http://h 4318\"\n" MINIMAL,
                  "not a collector URL", NULL);
+    /* Host and port: none, an empty one, not a number, out of range. */
+    static const char *const bad_authority[] = {"http://:4318", "http://h:", "http://h:notaport",
+                                                "http://h:99999", "http://h:0", "http://[]:4318",
+                                                "http://[::1", "http://[::1]x:4318",
+                                                "https://h:4318:1/v1/traces"};
+    for (size_t i = 0; i < sizeof(bad_authority) / sizeof(bad_authority[0]); i++) {
+        char text[256];
+        snprintf(text, sizeof(text), "[telemetry]\notlp_endpoint = @@\"%s\"\n" MINIMAL,
+                 bad_authority[i]);
+        expect_error(text, "not a collector URL", NULL);
+    }
+    static const char *const good_authority[] = {"http://h", "http://h:1", "http://h:65535/x",
+                                                 "http://[::1]:4318", "https://[::1]/v1/traces",
+                                                 "http://10.0.0.1:4318"};
+    for (size_t i = 0; i < sizeof(good_authority) / sizeof(good_authority[0]); i++) {
+        char text[256];
+        snprintf(text, sizeof(text), "[telemetry]\notlp_endpoint = \"%s\"\n" MINIMAL,
+                 good_authority[i]);
+        tg_config_free(load_ok(text));
+    }
     expect_error("[telemetry]\nsample_ratio = @@1.5\n" MINIMAL, "telemetry.sample_ratio", "between",
                  NULL);
     expect_error("[telemetry]\nsample_ratio = @@-0.1\n" MINIMAL, "telemetry.sample_ratio",
