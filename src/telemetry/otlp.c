@@ -10,12 +10,12 @@
 
 /* s as a JSON string of valid UTF-8 (a collector refuses the whole batch
  * otherwise): each invalid byte becomes U+FFFD, and the text is cut after
- * TG_OTLP_VALUE_MAX bytes at a character boundary. */
-static void put_text(struct tg_buf *b, const char *s, size_t n)
+ * max bytes at a character boundary. */
+static void put_text_max(struct tg_buf *b, const char *s, size_t n, size_t max)
 {
     const unsigned char *u = (const unsigned char *)s;
-    if (n > TG_OTLP_VALUE_MAX) {
-        n = TG_OTLP_VALUE_MAX;
+    if (n > max) {
+        n = max;
         for (int back = 0; back < 3 && n > 0 && (u[n] & 0xc0) == 0x80; back++)
             n--; /* not inside a character */
     }
@@ -37,6 +37,11 @@ static void put_text(struct tg_buf *b, const char *s, size_t n)
     }
     tg_buf_json_escape(b, s + run, n - run);
     tg_buf_putc(b, '"');
+}
+
+static void put_text(struct tg_buf *b, const char *s, size_t n)
+{
+    put_text_max(b, s, n, TG_OTLP_VALUE_MAX);
 }
 
 static void put_id(struct tg_buf *b, const char *key, const uint8_t *id, size_t n)
@@ -92,7 +97,8 @@ void tg_otlp_span_open(struct tg_span_writer *w, struct tg_buf *b, const struct 
         put_id(b, ",\"parentSpanId\":", h->parent_id, 8);
     if (h->trace_state && h->trace_state_len) {
         tg_buf_puts(b, ",\"traceState\":");
-        put_text(b, h->trace_state, h->trace_state_len);
+        /* Whole: a list cut inside a member is no tracestate at all. */
+        put_text_max(b, h->trace_state, h->trace_state_len, h->trace_state_len);
     }
     tg_buf_puts(b, ",\"name\":");
     put_text(b, h->name, h->name_len);

@@ -23,7 +23,7 @@ struct tg_span_head {
     const uint8_t *trace_id;  /* 16 bytes */
     const uint8_t *span_id;   /* 8 bytes */
     const uint8_t *parent_id; /* 8 bytes, or NULL: a root span */
-    const char *trace_state;  /* or NULL */
+    const char *trace_state;  /* or NULL; written whole (its reader bounds it) */
     size_t trace_state_len;
     const char *name;
     size_t name_len;

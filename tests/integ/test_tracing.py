@@ -290,6 +290,15 @@ class Export(Base):
         self.assertEqual(up["traceparent"], traceparent(CLIENT_TRACE, cli["spanId"], "01"))
         self.assertEqual(up["tracestate"], state)
 
+    def test_a_long_tracestate_is_exported_whole(self):
+        c = self.collector()
+        g = self.gateway_on(self.telemetry(c.url))
+        state = ",".join("vendor%02d=%s" % (i, "v" * 12) for i in range(20))  # 439 characters
+        h = self.chat_ok(g, headers={"traceparent": traceparent(), "tracestate": state})
+        srv, (cli,) = self.trace_of(c, h["x-request-id"], 1)
+        self.assertEqual((srv["traceState"], cli["traceState"]), (state, state))
+        self.assertEqual(self.upstream_headers(self.m)[0]["tracestate"], state)
+
     def marker(self, g, c):
         """A sampled request after the ones that must leave no span: once its
         spans arrived, anything sent before it would have too."""
