@@ -6,28 +6,40 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/alloc.h"
 #include "gateway/handler.h"
 #include "req/internal.h"
 #include "telemetry/tracer.h"
 
-static const struct tg_http_header *header(const struct tg_http_request *hr, const char *name)
-{
-    return hr->headers ? tg_http_header_find(hr, name) : NULL;
-}
-
-/* The client's context: traceparent, and tracestate only beside a valid one. */
+/* The client's context (W3C Trace Context): one valid traceparent (two are
+ * none: a new trace), and beside it the tracestate of every tracestate
+ * line, combined as HTTP combines a list. */
 static bool client_context(const struct tg_http_request *hr, struct tg_trace_ctx *ctx,
                            char **tracestate)
 {
-    const struct tg_http_header *h = header(hr, "traceparent");
-    if (!h || !tg_traceparent_parse(h->value, h->value_len, ctx))
-        return false;
-    h = header(hr, "tracestate");
-    if (h && tg_tracestate_ok(h->value, h->value_len))
-        *tracestate = tg_xmemdup0(h->value, h->value_len);
-    return true;
+    const struct tg_http_header *parent = NULL;
+    struct tg_buf state = TG_BUF_INIT;
+    size_t n_parents = 0;
+    for (size_t i = 0; hr->headers && i < hr->n_headers; i++) {
+        const struct tg_http_header *h = &hr->headers[i];
+        if (h->name_len == 11 && strncasecmp(h->name, "traceparent", 11) == 0) {
+            parent = h;
+            n_parents++;
+        } else if (h->name_len == 10 && strncasecmp(h->name, "tracestate", 10) == 0) {
+            if (state.len)
+                tg_buf_putc(&state, ',');
+            tg_buf_append(&state, h->value, h->value_len);
+        }
+    }
+    bool ok = n_parents == 1 && tg_traceparent_parse(parent->value, parent->value_len, ctx);
+    char clean[TG_TRACESTATE_MAX + 1];
+    size_t n = ok && state.len ? tg_tracestate_clean(state.data, state.len, clean) : 0;
+    if (n)
+        *tracestate = tg_xmemdup0(clean, n);
+    tg_buf_free(&state);
+    return ok;
 }
 
 void tg_trace_request_begin(struct tg_req *r, const struct tg_http_request *hr)

@@ -22,7 +22,8 @@ import threading
 import time
 import unittest
 
-from harness import TestCase, free_port, main, make_config, openai_provider, tailgate_bin
+from harness import (TestCase, chat_body, free_port, main, make_config, openai_provider,
+                     parse_responses, raw_exchange, tailgate_bin)
 
 FAST_RETRY = {"backoff_base_ms": 20, "backoff_max_ms": 40, "jitter": "none"}
 CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -138,6 +139,60 @@ def children(spans, parent):
 
 def traceparent(trace_id=CLIENT_TRACE, span_id=CLIENT_SPAN, flags="01"):
     return "00-%s-%s-%s" % (trace_id, span_id, flags)
+
+
+def chat_with_lines(port, header_lines):
+    """A chat request with these (name, value) header lines, repeated names
+    included: (status, headers)."""
+    body = chat_body()
+    head = ("POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n"
+            "Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body))
+    head += "".join("%s: %s\r\n" % line for line in header_lines)
+    (status, headers, _), = parse_responses(raw_exchange(port, (head + "\r\n" + body).encode()))
+    return status, headers
+
+
+# Client tracestate header lines and the tracestate passed on (None: none),
+# as W3C Trace Context (section 3.3) and its test suite read them: lines
+# combined, OWS and empty members dropped, an invalid list discarded whole,
+# a list over 512 characters cut (members over 128 first, then from the end).
+LONG = ["k%02d=" % i + "y" * 36 for i in range(14)]  # 40 characters each
+KEY_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_-*/"
+VALUE_CHARS = "".join(chr(c) for c in range(0x20, 0x7f) if chr(c) not in ",=")
+TRACESTATES = [
+    (["foo=1,bar=2", "rojo=1,congo=2", "baz=3"], "foo=1,bar=2,rojo=1,congo=2,baz=3"),
+    (["foo=1", ""], "foo=1"),
+    (["", "foo=1"], "foo=1"),
+    (["foo=1 \t , \t bar=2, \t baz=3"], "foo=1,bar=2,baz=3"),
+    (["foo=1\t \t,\t \tbar=2,\t \tbaz=3"], "foo=1,bar=2,baz=3"),
+    (["foo=1,,  ,bar=2"], "foo=1,bar=2"),
+    (["foo=1,foo=1"], None),
+    (["foo=1,foo=2"], None),
+    (["foo=1", "foo=2"], None),
+    (["foo =1"], None),
+    (["FOO=1"], None),
+    (["foo.bar=1"], None),
+    (["foo@=1,bar=2"], None),
+    (["@foo=1,bar=2"], None),
+    (["foo@@bar=1,bar=2"], None),
+    (["foo@bar@baz=1,bar=2"], None),
+    (["foo=bar=baz"], None),
+    (["foo=,bar=3"], None),
+    (["1foo=1"], None),
+    (["foo=" + "v" * 257], None),
+    ([",".join("bar%02d=%02d" % (i, i) for i in range(1, 33))],
+     ",".join("bar%02d=%02d" % (i, i) for i in range(1, 33))),
+    ([",".join("bar%02d=%02d" % (i, i) for i in range(1, 34))], None),
+    (["foo=1", "z" * 256 + "=1"], "foo=1," + "z" * 256 + "=1"),
+    (["foo=1", "z" * 257 + "=1"], None),
+    (["foo=1", "t" * 241 + "@" + "v" * 14 + "=1"], "foo=1," + "t" * 241 + "@" + "v" * 14 + "=1"),
+    (["foo=1", "t" * 242 + "@v=1"], None),
+    (["foo=1", "t@" + "v" * 15 + "=1"], None),
+    ([KEY_CHARS + "=" + VALUE_CHARS], KEY_CHARS + "=" + VALUE_CHARS),
+    ([KEY_CHARS + "@a-z0-9_-*/=" + VALUE_CHARS], KEY_CHARS + "@a-z0-9_-*/=" + VALUE_CHARS),
+    (["big=" + "x" * 150 + "," + ",".join(LONG[:12])], ",".join(LONG[:12])),
+    ([",".join(LONG)], ",".join(LONG[:12])),
+]
 
 
 class Base(TestCase):
@@ -362,6 +417,41 @@ class Export(Base):
             self.assertNotIn("tracestate", up, value)
 
 
+class TraceContext(Base):
+    """Receiving traceparent and tracestate as W3C Trace Context asks."""
+
+    def test_a_duplicated_traceparent_starts_a_new_trace(self):
+        c = self.collector()
+        g = self.gateway_on(self.telemetry(c.url))
+        other = "0af7651916cd43dd8448eb211c80319c"
+        s, h = chat_with_lines(g.port, [("traceparent", traceparent()),
+                                        ("traceparent", traceparent(other)),
+                                        ("tracestate", "foo=1")])
+        self.assertEqual(s, 200)
+        srv, (cli,) = self.trace_of(c, h["x-request-id"], 1)
+        self.assertNotIn(srv["traceId"], (CLIENT_TRACE, other))
+        self.assertNotIn("parentSpanId", srv)
+        self.assertNotIn("traceState", srv)
+        up = self.upstream_headers(self.m)[-1]
+        self.assertEqual(up["traceparent"], traceparent(srv["traceId"], cli["spanId"]))
+        self.assertNotIn("tracestate", up)
+
+    def test_tracestate_lines_are_combined_checked_and_cut(self):
+        c = self.collector()
+        g = self.gateway_on(self.telemetry(c.url))
+        for lines, passed in TRACESTATES:
+            s, h = chat_with_lines(g.port, [("traceparent", traceparent())]
+                                   + [("tracestate", v) for v in lines])
+            self.assertEqual(s, 200, lines)
+            srv, (cli,) = self.trace_of(c, h["x-request-id"], 1)
+            self.assertEqual((srv["traceId"], srv["parentSpanId"]), (CLIENT_TRACE, CLIENT_SPAN))
+            self.assertEqual(srv.get("traceState"), passed, lines)
+            self.assertEqual(cli.get("traceState"), passed, lines)
+            up = self.upstream_headers(self.m)[-1]
+            self.assertEqual(up["traceparent"], traceparent(CLIENT_TRACE, cli["spanId"]))
+            self.assertEqual(up.get("tracestate"), passed, lines)
+
+
 class Attempts(Base):
     def test_a_retry_is_a_second_client_span(self):
         c = self.collector()
@@ -517,6 +607,16 @@ class WithoutTelemetry(Base):
         self.assertNotIn("tracestate", without)
         self.assertNotIn("traceparent", invalid)
         self.assertNotIn("tailgate_trace_", g.metrics())
+        # Read as with [telemetry]: two traceparents are none, tracestate
+        # lines combined and checked.
+        chat_with_lines(g.port, [("traceparent", value), ("traceparent", value)])
+        self.assertNotIn("traceparent", self.upstream_headers(self.m)[-1])
+        chat_with_lines(g.port, [("traceparent", value), ("tracestate", "a=1 "),
+                                 ("tracestate", " b=2")])
+        up = self.upstream_headers(self.m)[-1]
+        self.assertEqual((up["traceparent"], up["tracestate"]), (value, "a=1,b=2"))
+        chat_with_lines(g.port, [("traceparent", value), ("tracestate", "a=1,A=2")])
+        self.assertNotIn("tracestate", self.upstream_headers(self.m)[-1])
 
 
 class CollectorTrouble(Base):
