@@ -178,5 +178,12 @@ bool tg_trace_ratio_sampled(const uint8_t trace_id[16], double ratio)
     uint64_t r = 0;
     for (int i = 9; i < 16; i++)
         r = r << 8 | trace_id[i];
-    return (double)r < ratio * 72057594037927936.0; /* 2^56 */
+    /* Compared as integers: r as a double rounds to 53 bits, and a trace id
+     * just under the bound would count as on it. The bound (ratio * 2^56,
+     * exact as a double) rounded up: r < bound exactly when r < ratio * 2^56. */
+    double exact = ratio * 72057594037927936.0; /* 2^56 */
+    uint64_t bound = (uint64_t)exact;
+    if ((double)bound < exact)
+        bound++;
+    return r < bound;
 }

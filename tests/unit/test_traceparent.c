@@ -1,7 +1,7 @@
 /* Unit tests of W3C Trace Context as the gateway reads and writes it
  * (util/traceparent.c): traceparent values a receiver must take or ignore,
  * the value sent upstream, tracestate lists checked, cleaned and cut as
- * section 3.3 says. Values are
+ * section 3.3 says, and the sampling decision by trace id. Values are
  * exact-size heap copies, so a read past one is caught under ASan. */
 /* cmocka.h needs these first, in this order. */
 /* clang-format off */
@@ -210,6 +210,28 @@ static void test_tracestate_cut_to_512(void **state)
     assert_string_equal(clean(list), kept);
 }
 
+static void test_ratio_sampled(void **state)
+{
+    (void)state;
+    uint8_t id[16] = {0};
+    assert_true(tg_trace_ratio_sampled(id, 1.0));
+    assert_false(tg_trace_ratio_sampled(id, 0.0));
+    assert_true(tg_trace_ratio_sampled(id, 0.5)); /* the last 7 bytes are 0 */
+    memset(id + 9, 0xff, 7);
+    assert_false(tg_trace_ratio_sampled(id, 0.5));
+    assert_true(tg_trace_ratio_sampled(id, 1.0));
+    id[9] = 0x7f; /* just under a half */
+    assert_true(tg_trace_ratio_sampled(id, 0.5));
+    id[9] = 0x80;
+    memset(id + 10, 0, 6); /* a half exactly */
+    assert_false(tg_trace_ratio_sampled(id, 0.5));
+    /* The first 9 bytes do not count. */
+    memset(id, 0xff, 9);
+    assert_false(tg_trace_ratio_sampled(id, 0.5));
+    memset(id + 9, 0, 7);
+    assert_true(tg_trace_ratio_sampled(id, 0.5));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -220,6 +242,7 @@ int main(void)
         cmocka_unit_test(test_tracestate_discarded),
         cmocka_unit_test(test_tracestate_limits),
         cmocka_unit_test(test_tracestate_cut_to_512),
+        cmocka_unit_test(test_ratio_sampled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
