@@ -7,7 +7,12 @@
  *   BACKOFF  --wait over--> SENDING (the same body)
  *
  * One uv timer (not the gateway's wheel: the last export outlives the
- * wheel at shutdown) wakes the machine for all three. */
+ * wheel at shutdown) wakes the machine for all three.
+ *
+ * Closing gives every export left CLOSE_TIMEOUT_MS in all, from the close:
+ * an export in flight is cut at that deadline whatever timeout_ms it was
+ * sent with (a hung collector must not hold the exit for minutes), and
+ * what still waits then is dropped. */
 #include "telemetry/tracer.h"
 
 #include <stdio.h>
@@ -56,6 +61,7 @@ struct tg_tracer {
     bool start_failed; /* SENDING, but the transfer never started */
     uv_timer_t timer;
     bool closing;
+    uint64_t close_deadline_ms; /* closing: every export ends by then */
     bool failing; /* the last export failed: logged once until one succeeds */
     struct tg_tracer_stats stats;
 };
@@ -140,11 +146,19 @@ void tg_tracer_span_end(struct tg_tracer *t, struct tg_span_writer *w,
 
 static const struct tg_transfer_events export_events;
 
+/* Closing: ms left before the close deadline. */
+static uint64_t close_left_ms(const struct tg_tracer *t)
+{
+    uint64_t now = tg_now(t->loop);
+    return now < t->close_deadline_ms ? t->close_deadline_ms - now : 0;
+}
+
 static void send_export(struct tg_tracer *t)
 {
     t->state = EXPORT_SENDING;
-    uint64_t timeout = t->closing && t->timeout_ms > CLOSE_TIMEOUT_MS ? CLOSE_TIMEOUT_MS
-                                                                      : t->timeout_ms;
+    uint64_t timeout = t->timeout_ms, left = t->closing ? close_left_ms(t) : UINT64_MAX;
+    if (timeout > left)
+        timeout = left ? left : 1; /* curl's 0 is no timeout at all */
     struct tg_transfer_spec spec = {
         .url = t->url,
         .headers = t->headers,
@@ -271,14 +285,24 @@ static void on_timer(uv_timer_t *h)
     struct tg_tracer *t = h->data;
     switch (t->state) {
     case EXPORT_SENDING:
-        if (t->start_failed)
-            export_done(t);
+        if (!t->start_failed) {
+            /* Closing, and the export in flight outlived the deadline. */
+            tg_transfer_cancel(&t->xfer);
+            t->xfer.end = TG_TRANSFER_TIMEOUT;
+            snprintf(t->xfer.error, sizeof(t->xfer.error),
+                     "no answer within %d ms of the exit", CLOSE_TIMEOUT_MS);
+        }
+        export_done(t);
         return;
     case EXPORT_BACKOFF:
         send_export(t);
         return;
     case EXPORT_IDLE:
         break;
+    }
+    if (t->closing && close_left_ms(t) == 0) {
+        t->stats.dropped_export += t->n_pending; /* no time left to send them */
+        t->n_pending = 0;
     }
     if (t->n_pending == 0) {
         if (t->closing)
@@ -365,9 +389,13 @@ void tg_tracer_close(struct tg_tracer *t)
     if (!t || t->closing)
         return;
     t->closing = true;
+    t->close_deadline_ms = tg_now(t->loop) + CLOSE_TIMEOUT_MS;
     switch (t->state) {
     case EXPORT_SENDING:
-        return; /* its end wakes the machine */
+        /* Its end wakes the machine, or the deadline cuts it. */
+        if (!t->start_failed)
+            uv_timer_start(&t->timer, on_timer, CLOSE_TIMEOUT_MS, 0);
+        return;
     case EXPORT_BACKOFF:
         uv_timer_stop(&t->timer);
         send_export(t); /* once more, now */

@@ -32,8 +32,9 @@ struct tg_tracer_stats {
 /* NULL with a message when the collector's URL cannot be used. */
 struct tg_tracer *tg_tracer_new(struct tg_loop *loop, const struct tg_telemetry_cfg *cfg,
                                 char *err, size_t errlen);
-/* Exports what waits (an export in flight gets its timeout, the last one at
- * most 2 s), then frees itself; the loop runs until it is gone. */
+/* Exports what waits, all within 2 s (an export unanswered by then is cut,
+ * and what still waits dropped), then frees itself; the loop runs until it
+ * is gone. */
 void tg_tracer_close(struct tg_tracer *t);
 
 /* A request's own context: the parent's trace continued (its sampled flag

@@ -752,6 +752,24 @@ class Shutdown(Base):
             self.assertLess(time.time() - t0, 3.5, endpoint)
         self.assertEqual(len(hung.all_posts()), 1)
 
+    def test_an_export_hanging_at_sigterm_does_not_hold_the_exit(self):
+        hung = self.collector(delay=30)
+        g = self.gateway_on(self.telemetry(hung.url, timeout_ms=20000))
+        self.chat_ok(g)
+        deadline = time.time() + 3
+        while not hung.all_posts() and time.time() < deadline:
+            time.sleep(0.02)
+        self.assertEqual(len(hung.all_posts()), 1)  # the export is in flight, unanswered
+        self.chat_ok(g)  # and more spans wait behind it
+        t0 = time.time()
+        g.stop()
+        # 2 s at most for what is in flight, whatever timeout_ms says; the
+        # spans waiting behind it are not worth a longer stop either.
+        self.assertLess(time.time() - t0, 3.5)
+        warns = [l for l in g.stderr().splitlines() if "trace_export_failed" in l]
+        self.assertEqual(len(warns), 1, warns)
+        self.assertIn("no answer within 2000 ms of the exit", warns[0])
+
 
 class Check(TestCase):
     def run_check(self, telemetry):
