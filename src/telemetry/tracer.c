@@ -12,7 +12,10 @@
  * Closing gives every export left CLOSE_TIMEOUT_MS in all, from the close:
  * an export in flight is cut at that deadline whatever timeout_ms it was
  * sent with (a hung collector must not hold the exit for minutes), and
- * what still waits then is dropped. */
+ * what still waits then is dropped.
+ *
+ * A 200 may still refuse some spans (OTLP's partial success): those are
+ * dropped and counted, never sent again. */
 #include "telemetry/tracer.h"
 
 #include <stdio.h>
@@ -26,12 +29,13 @@
 #include "upstream/pool.h"
 #include "upstream/transfer.h"
 #include "util/hex.h"
+#include "util/json.h"
 #include "util/rand.h"
 
 #define MAX_RETRIES 2
 #define FIRST_RETRY_MS 1000
 #define CLOSE_TIMEOUT_MS 2000
-#define MAX_ANSWER_BYTES (64 * 1024) /* a collector's answer is read, never kept */
+#define MAX_ANSWER_BYTES (64 * 1024) /* a collector's answer, read for its partial success */
 
 enum export_state { EXPORT_IDLE = 0, EXPORT_SENDING, EXPORT_BACKOFF };
 
@@ -62,7 +66,9 @@ struct tg_tracer {
     uv_timer_t timer;
     bool closing;
     uint64_t close_deadline_ms; /* closing: every export ends by then */
-    bool failing; /* the last export failed: logged once until one succeeds */
+    bool failing;   /* the last export failed: logged once until one succeeds */
+    bool rejecting; /* the collector refused some spans: logged once until it takes all */
+    struct tg_buf answer; /* the collector's answer to the export in flight */
     struct tg_tracer_stats stats;
 };
 
@@ -171,6 +177,7 @@ static void send_export(struct tg_tracer *t)
     if (t->xfer_used)
         tg_transfer_cleanup(&t->xfer);
     t->xfer_used = true;
+    tg_buf_reset(&t->answer);
     t->start_failed = tg_transfer_start_curl(&t->xfer, t->loop, t->pool, &spec,
                                              &export_events) < 0;
     if (t->start_failed) {
@@ -203,11 +210,36 @@ static bool may_pass(const struct tg_transfer *x)
     return x->status == 429 || x->status == 502 || x->status == 503 || x->status == 504;
 }
 
+/* The spans a 2xx answer refused (ExportTraceServiceResponse's
+ * partialSuccess.rejectedSpans, an int64: a string or a number in JSON),
+ * at most the n sent; its errorMessage into why. */
+static size_t rejected_spans(const struct tg_buf *answer, size_t n, char *why, size_t why_len)
+{
+    cJSON *root = answer->len ? tg_json_parse_provider(answer->data, answer->len) : NULL;
+    const cJSON *partial = cJSON_GetObjectItemCaseSensitive(root, "partialSuccess");
+    const cJSON *count = cJSON_GetObjectItemCaseSensitive(partial, "rejectedSpans");
+    double v = cJSON_IsNumber(count) ? count->valuedouble
+               : cJSON_IsString(count) ? strtod(count->valuestring, NULL)
+                                       : 0;
+    const char *message = tg_json_get_str(partial, "errorMessage");
+    snprintf(why, why_len, "%s", message ? message : "");
+    cJSON_Delete(root);
+    return v > 0 ? (v < (double)n ? (size_t)v : n) : 0;
+}
+
 static void export_done(struct tg_tracer *t)
 {
     const struct tg_transfer *x = &t->xfer;
     bool ok = x->end == TG_TRANSFER_COMPLETE && x->status >= 200 && x->status < 300;
     if (ok) {
+        char message[256];
+        size_t rejected = rejected_spans(&t->answer, t->n_sending, message, sizeof(message));
+        if (rejected && !t->rejecting)
+            tg_log_warn("trace_spans_rejected", "url=%s spans=%zu rejected=%zu error=%s", t->url,
+                        t->n_sending, rejected, message[0] ? message : "(none given)");
+        t->rejecting = rejected > 0;
+        t->stats.dropped_export += rejected;
+        t->n_sending -= rejected;
         t->stats.exported += t->n_sending;
         if (t->failing)
             tg_log_info("trace_export_ok", "url=%s message=%s", t->url,
@@ -245,7 +277,8 @@ static void on_export_head(struct tg_transfer *x)
 
 static enum tg_data_verdict on_export_data(struct tg_transfer *x, const char *p, size_t n)
 {
-    (void)x, (void)p, (void)n;
+    struct tg_tracer *t = tg_container_of(x, struct tg_tracer, xfer);
+    tg_buf_append(&t->answer, p, n); /* at most MAX_ANSWER_BYTES: the transfer's cap */
     return TG_DATA_TAKEN;
 }
 
@@ -265,6 +298,7 @@ static void on_handle_closed(uv_handle_t *h)
     struct tg_tracer *t = h->data;
     tg_buf_free(&t->pending);
     tg_buf_free(&t->sending);
+    tg_buf_free(&t->answer);
     curl_slist_free_all(t->headers);
     free(t->url);
     free(t->service_name);

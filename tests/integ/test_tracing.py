@@ -35,14 +35,17 @@ HEX16 = re.compile(r"^[0-9a-f]{16}$")
 class Collector:
     """An OTLP/HTTP collector on 127.0.0.1: records every POST (path,
     headers, parsed body, the status it answered). `delay` seconds before
-    each answer; the first `fail` POSTs answered `fail_status`."""
+    each answer; the first `fail` POSTs answered `fail_status`; `answer`:
+    the body of a 200 (OTLP's ExportTraceServiceResponse)."""
 
-    def __init__(self, port=0, delay=0.0, fail=0, fail_status=503):
+    def __init__(self, port=0, delay=0.0, fail=0, fail_status=503,
+                 answer=b'{"partialSuccess":{}}'):
         self.lock = threading.Lock()
         self.posts = []
         self.delay = delay
         self.fail = fail
         self.fail_status = fail_status
+        self.answer = answer
         self.closing = threading.Event()
         collector = self
 
@@ -63,7 +66,7 @@ class Collector:
                     collector.posts.append(post)
                 if delay and collector.closing.wait(delay):
                     return  # the test is over: no answer
-                data = b'{"partialSuccess":{}}' if status == 200 else b'{"code":14}'
+                data = collector.answer if status == 200 else b'{"code":14}'
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
@@ -719,6 +722,37 @@ class CollectorTrouble(Base):
         h = self.chat_ok(g)  # the next batch goes as usual
         self.trace_of(c, h["x-request-id"], 1)
         self.assertEqual(g.metric("tailgate_trace_spans_exported_total"), 2)
+
+    def test_spans_the_collector_rejects_are_counted_as_dropped(self):
+        c = self.collector(answer=b'{"partialSuccess":{"rejectedSpans":"1",'
+                                  b'"errorMessage":"span too old"}}')
+        g = self.gateway_on(self.telemetry(c.url))
+        h = self.chat_ok(g)
+        self.trace_of(c, h["x-request-id"], 1)
+        time.sleep(1.3)  # past a retry's wait: a partial success is not sent again
+        self.assertEqual(len(c.all_posts()), 1)
+        self.assertEqual(g.metric("tailgate_trace_spans_exported_total"), 1)
+        self.assertEqual(g.metric("tailgate_trace_spans_dropped_total", reason="export_failed"), 1)
+        self.assertEqual(g.metric("tailgate_trace_export_failures_total"), 0)
+        c.answer = b'{"partialSuccess":{"rejectedSpans":2,"errorMessage":"quota"}}'
+        h = self.chat_ok(g)
+        self.trace_of(c, h["x-request-id"], 1)
+        deadline = time.time() + 3
+        while (g.metric("tailgate_trace_spans_dropped_total", reason="export_failed") < 3
+               and time.time() < deadline):
+            time.sleep(0.05)
+        self.assertEqual(g.metric("tailgate_trace_spans_dropped_total", reason="export_failed"), 3)
+        self.assertEqual(g.metric("tailgate_trace_spans_exported_total"), 1)
+        warns = [l for l in g.stderr().splitlines() if "trace_spans_rejected" in l]
+        self.assertEqual(len(warns), 1, warns)  # once, until a batch is taken whole
+        self.assertIn("span too old", warns[0])
+        c.answer = b'{}'
+        h = self.chat_ok(g)
+        self.trace_of(c, h["x-request-id"], 1)
+        deadline = time.time() + 3
+        while g.metric("tailgate_trace_spans_exported_total") < 3 and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(g.metric("tailgate_trace_spans_exported_total"), 3)
 
 
 class Shutdown(Base):
