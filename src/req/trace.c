@@ -236,7 +236,8 @@ void tg_trace_door(struct tg_gateway *gw, struct tg_http_exchange *x, const char
         return;
     }
     /* Named by the endpoint when it is one, else by the method alone
-     * (OpenTelemetry's HTTP convention: no unbounded span names). */
+     * (OpenTelemetry's HTTP convention: no unbounded span names); a request
+     * refused before its method was read is "HTTP", its method "_OTHER". */
     const char *method = hr->method_name ? hr->method_name : "HTTP";
     int api = hr->url ? tg_client_api(hr) : -1;
     const char *route = api >= 0 ? tg_api_path((enum tg_api)api) : NULL;
@@ -260,7 +261,7 @@ void tg_trace_door(struct tg_gateway *gw, struct tg_http_exchange *x, const char
     };
     struct tg_span_writer w;
     if (tg_tracer_span_begin(gw->tracer, &w, &h)) {
-        tg_otlp_attr_cstr(&w, "http.request.method", method);
+        tg_otlp_attr_cstr(&w, "http.request.method", hr->method_name ? method : "_OTHER");
         if (route)
             tg_otlp_attr_cstr(&w, "http.route", route);
         if (hr->url)

@@ -595,6 +595,37 @@ class Door(Base):
         self.assertEqual((door401["traceId"], door401["parentSpanId"]), (CLIENT_TRACE, CLIENT_SPAN))
         self.assertEqual(self.upstream_headers(self.m), [])
 
+    def test_requests_the_connection_refuses_have_a_server_span(self):
+        c = self.collector()
+        self.m = self.mock()
+        g = self.gateway(server={"max_body_bytes": 1024, "max_headers": 20},
+                         sections={"telemetry": self.telemetry(c.url)},
+                         providers=[openai_provider("up", self.m)],
+                         deployments=[{"name": "d1", "provider": "up", "model": "x"}],
+                         routes=[{"model": "m", "deployments": ["d1"]}])
+        s, h, _ = g.call("POST", "/v1/chat/completions", "x" * 2000,
+                         {"traceparent": traceparent()})
+        self.assertEqual(s, 413)
+        srv = server_span(c.wait_spans(lambda sp: server_span(sp, h["x-request-id"])),
+                          h["x-request-id"])
+        self.assertEqual((srv["name"], srv["parentSpanId"]),
+                         ("POST /v1/chat/completions", CLIENT_SPAN))
+        self.assertEqual(attrs(srv)["http.response.status_code"], 413)
+        # Refused before the method was known: named "HTTP", the method
+        # "_OTHER" (OpenTelemetry's HTTP conventions).
+        many = "".join("x-h%d: v\r\n" % i for i in range(30))
+        for raw, status in ((b"GARBAGE\r\n\r\n", 400),
+                            (("GET /v1/models HTTP/1.1\r\nHost: x\r\n%s\r\n" % many).encode(), 431)):
+            (got, headers, _), = parse_responses(raw_exchange(g.port, raw))
+            self.assertEqual(got, status)
+            rid = headers["x-request-id"]
+            srv = server_span(c.wait_spans(lambda sp: server_span(sp, rid)), rid)
+            self.assertEqual(srv["name"], "HTTP")
+            a = attrs(srv)
+            self.assertEqual((a["http.request.method"], a["http.response.status_code"]),
+                             ("_OTHER", status))
+            self.assertEqual(a["tailgate.outcome"], "refused")
+
 
 class WithoutTelemetry(Base):
     def test_the_clients_context_is_passed_upstream_unchanged(self):
