@@ -28,12 +28,14 @@
 #include "core/log.h"
 #include "upstream/pool.h"
 #include "upstream/transfer.h"
+#include "util/headers.h"
 #include "util/hex.h"
 #include "util/json.h"
 #include "util/rand.h"
 
 #define MAX_RETRIES 2
 #define FIRST_RETRY_MS 1000
+#define MAX_RETRY_AFTER_MS 30000 /* a collector's Retry-After, honoured up to this */
 #define CLOSE_TIMEOUT_MS 2000
 #define MAX_ANSWER_BYTES (64 * 1024) /* a collector's answer, read for its partial success */
 
@@ -227,6 +229,19 @@ static size_t rejected_spans(const struct tg_buf *answer, size_t n, char *why, s
     return v > 0 ? (v < (double)n ? (size_t)v : n) : 0;
 }
 
+/* 1 s, then 2 s; or what a throttling collector's Retry-After asks. */
+static uint64_t retry_wait_ms(const struct tg_tracer *t)
+{
+    const struct tg_transfer *x = &t->xfer;
+    int64_t asked = x->end == TG_TRANSFER_COMPLETE && x->headers.len
+                        ? tg_headers_retry_after(x->headers.data, x->headers.len,
+                                                 (int64_t)tg_wall_ms())
+                        : -1;
+    if (asked >= 0)
+        return asked < MAX_RETRY_AFTER_MS ? (uint64_t)asked : MAX_RETRY_AFTER_MS;
+    return (uint64_t)FIRST_RETRY_MS << t->retries;
+}
+
 static void export_done(struct tg_tracer *t)
 {
     const struct tg_transfer *x = &t->xfer;
@@ -259,7 +274,8 @@ static void export_done(struct tg_tracer *t)
         t->failing = true;
         if (retry) {
             t->state = EXPORT_BACKOFF;
-            uv_timer_start(&t->timer, on_timer, (uint64_t)FIRST_RETRY_MS << t->retries++, 0);
+            uv_timer_start(&t->timer, on_timer, retry_wait_ms(t), 0);
+            t->retries++;
             return;
         }
         t->stats.dropped_export += t->n_sending;

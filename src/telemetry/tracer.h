@@ -6,8 +6,9 @@
  * in one pass, an export starts on a later loop pass, and at most
  * queue_spans spans wait (plus the one export in flight): more are dropped
  * and counted, never blocked on or held without bound. A failed export is
- * sent again twice (1 s, then 2 s later) when the failure may pass (no
- * answer, 429, 502, 503, 504), else its spans are dropped and counted. */
+ * sent again twice (1 s, then 2 s later, or when the collector's
+ * Retry-After says, up to 30 s) when the failure may pass (no answer, 429,
+ * 502, 503, 504), else its spans are dropped and counted. */
 #ifndef TG_TELEMETRY_TRACER_H
 #define TG_TELEMETRY_TRACER_H
 

@@ -39,13 +39,14 @@ class Collector:
     the body of a 200 (OTLP's ExportTraceServiceResponse)."""
 
     def __init__(self, port=0, delay=0.0, fail=0, fail_status=503,
-                 answer=b'{"partialSuccess":{}}'):
+                 answer=b'{"partialSuccess":{}}', retry_after=None):
         self.lock = threading.Lock()
         self.posts = []
         self.delay = delay
         self.fail = fail
         self.fail_status = fail_status
         self.answer = answer
+        self.retry_after = retry_after  # sent with each failure
         self.closing = threading.Event()
         collector = self
 
@@ -70,6 +71,8 @@ class Collector:
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
+                    if status != 200 and collector.retry_after is not None:
+                        self.send_header("Retry-After", collector.retry_after)
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)
@@ -738,6 +741,17 @@ class CollectorTrouble(Base):
         self.assertEqual(g.metric("tailgate_trace_spans_dropped_total"), 0)
         self.assertEqual(len([l for l in g.stderr().splitlines() if "trace_export_failed" in l]),
                          1)
+
+    def test_a_throttling_collectors_retry_after_is_waited(self):
+        c = self.collector(fail=1, fail_status=429, retry_after="2")
+        g = self.gateway_on(self.telemetry(c.url))
+        h = self.chat_ok(g)
+        self.trace_of(c, h["x-request-id"], 1, timeout=6)
+        posts = c.all_posts()
+        self.assertEqual([p["status"] for p in posts], [429, 200])
+        self.assertGreater(posts[1]["at"] - posts[0]["at"], 1.9)  # not the 1 s of its own
+        self.assertLess(posts[1]["at"] - posts[0]["at"], 2.8)
+        self.assertEqual(g.metric("tailgate_trace_spans_exported_total"), 2)
 
     def test_a_collector_refusing_the_batch_is_not_asked_again(self):
         c = self.collector(fail=1, fail_status=400)
