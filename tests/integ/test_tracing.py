@@ -630,6 +630,32 @@ class Door(Base):
             self.assertEqual(a["tailgate.outcome"], "refused")
 
 
+class Reload(Base):
+    def test_a_reload_keeps_the_tracer_and_tells_when_telemetry_changed(self):
+        c = self.collector()
+        g = self.gateway_on(self.telemetry(c.url))
+        server = {"listen": "127.0.0.1:%d" % g.port,
+                  "admin_listen": "127.0.0.1:%d" % g.admin_port, "access_log": "-"}
+        parts = dict(providers=[openai_provider("up", self.m)],
+                     deployments=[{"name": "d2", "provider": "up", "model": "up-model-2"}],
+                     routes=[{"model": "m", "deployments": ["d2"]}])
+        g.rewrite(make_config(server=server, sections={"telemetry": self.telemetry(
+            c.url, service_name="renamed")}, **parts))
+        g.reload()
+        deadline = time.time() + 5
+        while g.metric("tailgate_config_reloads_total", result="ok") < 1 and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(g.metric("tailgate_config_reloads_total", result="ok"), 1)
+        self.assertIn("reload_restart_needed", g.stderr())
+        h = self.chat_ok(g)
+        srv, (cli,) = self.trace_of(c, h["x-request-id"], 1)
+        self.assertEqual(attrs(cli)["tailgate.deployment"], "d2")  # the new routes
+        post = [p for p in c.all_posts() if srv in p["body"]["resourceSpans"][0]["scopeSpans"][0]
+                ["spans"]][0]
+        # [telemetry] applies on restart: the tracer, its name and collector stay.
+        self.assertEqual(attrs(post["body"]["resourceSpans"][0]["resource"])["service.name"],
+                         "tg-integ")
+
 class WithoutTelemetry(Base):
     def test_the_clients_context_is_passed_upstream_unchanged(self):
         g = self.gateway_on(None)
