@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "core/buf.h"
 #include "mock/engine.h"
 #include "route/dep.h"
 #include "upstream/pool.h"
@@ -30,6 +31,9 @@ struct tg_runtime {
     struct tg_config *cfg;
     struct tg_provider_rt *providers; /* by provider index */
     struct tg_dep **deps;             /* by deployment index */
+    /* An attempt span's attributes that name its deployment, pre-rendered
+     * by req/trace.c on first use, by deployment index and wire API. */
+    struct tg_buf *span_attrs;
 };
 
 /* Builds a runtime for cfg (taking ownership of it), reusing the pools of

@@ -6,28 +6,40 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/alloc.h"
 #include "gateway/handler.h"
 #include "req/internal.h"
 #include "telemetry/tracer.h"
 
-static const struct tg_http_header *header(const struct tg_http_request *hr, const char *name)
-{
-    return hr->headers ? tg_http_header_find(hr, name) : NULL;
-}
-
-/* The client's context: traceparent, and tracestate only beside a valid one. */
+/* The client's context (W3C Trace Context): one valid traceparent (two are
+ * none: a new trace), and beside it the tracestate of every tracestate
+ * line, combined as HTTP combines a list. */
 static bool client_context(const struct tg_http_request *hr, struct tg_trace_ctx *ctx,
                            char **tracestate)
 {
-    const struct tg_http_header *h = header(hr, "traceparent");
-    if (!h || !tg_traceparent_parse(h->value, h->value_len, ctx))
-        return false;
-    h = header(hr, "tracestate");
-    if (h && tg_tracestate_ok(h->value, h->value_len))
-        *tracestate = tg_xmemdup0(h->value, h->value_len);
-    return true;
+    const struct tg_http_header *parent = NULL;
+    struct tg_buf state = TG_BUF_INIT;
+    size_t n_parents = 0;
+    for (size_t i = 0; hr->headers && i < hr->n_headers; i++) {
+        const struct tg_http_header *h = &hr->headers[i];
+        if (h->name_len == 11 && strncasecmp(h->name, "traceparent", 11) == 0) {
+            parent = h;
+            n_parents++;
+        } else if (h->name_len == 10 && strncasecmp(h->name, "tracestate", 10) == 0) {
+            if (state.len)
+                tg_buf_putc(&state, ',');
+            tg_buf_append(&state, h->value, h->value_len);
+        }
+    }
+    bool ok = n_parents == 1 && tg_traceparent_parse(parent->value, parent->value_len, ctx);
+    char clean[TG_TRACESTATE_MAX + 1];
+    size_t n = ok && state.len ? tg_tracestate_clean(state.data, state.len, clean) : 0;
+    if (n)
+        *tracestate = tg_xmemdup0(clean, n);
+    tg_buf_free(&state);
+    return ok;
 }
 
 void tg_trace_request_begin(struct tg_req *r, const struct tg_http_request *hr)
@@ -98,6 +110,25 @@ static void usage_attrs(struct tg_span_writer *w, int64_t input, int64_t output)
         tg_otlp_attr_int(w, "gen_ai.usage.output_tokens", output);
 }
 
+#define DEPLOYMENT_ATTRS 5
+
+/* What every attempt span of a deployment in a wire API says first,
+ * written once per runtime. */
+static const struct tg_buf *deployment_attrs(const struct tg_attempt *a, const char *op)
+{
+    const struct tg_deployment_cfg *d = a->dcfg;
+    struct tg_buf *b = &a->req->rt->span_attrs[d->index * TG_API__COUNT + a->up.wire];
+    if (b->len)
+        return b;
+    struct tg_span_writer w = {b, 0};
+    tg_otlp_attr_cstr(&w, "gen_ai.operation.name", op);
+    tg_otlp_attr_cstr(&w, "gen_ai.provider.name", provider_name(d->provider->kind));
+    tg_otlp_attr_cstr(&w, "gen_ai.request.model", d->model);
+    tg_otlp_attr_cstr(&w, "tailgate.deployment", d->name);
+    tg_otlp_attr_cstr(&w, "tailgate.provider", d->provider->name);
+    return b;
+}
+
 void tg_trace_attempt_end(const struct tg_attempt *a, const char *why)
 {
     const struct tg_req *r = a->req;
@@ -129,10 +160,7 @@ void tg_trace_attempt_end(const struct tg_attempt *a, const char *why)
     if (!tg_tracer_span_begin(tracer, &w, &h))
         return;
     bool failed = a->cls != TG_CLASS_OK && a->cls != TG_CLASS_CANCELLED;
-    tg_otlp_attr_cstr(&w, "gen_ai.operation.name", op);
-    tg_otlp_attr_cstr(&w, "gen_ai.provider.name", provider_name(d->provider->kind));
-    tg_otlp_attr_cstr(&w, "gen_ai.request.model", d->model);
-    tg_otlp_attr_cstr(&w, "tailgate.deployment", d->name);
+    tg_otlp_attrs_raw(&w, deployment_attrs(a, op), DEPLOYMENT_ATTRS);
     tg_otlp_attr_cstr(&w, "tailgate.outcome", tg_class_name(a->cls));
     if (a->xfer.status > 0)
         tg_otlp_attr_int(&w, "http.response.status_code", a->xfer.status);
@@ -175,11 +203,13 @@ void tg_trace_request_end(const struct tg_req *r)
     if (!tg_tracer_span_begin(tracer, &w, &h))
         return;
     tg_otlp_attr_cstr(&w, "http.request.method", r->method);
+    tg_otlp_attr_cstr(&w, "http.route", tg_api_path(r->api));
     tg_otlp_attr_cstr(&w, "url.path", r->path);
     tg_otlp_attr_int(&w, "http.response.status_code", r->status);
     if (r->client[0])
         tg_otlp_attr_cstr(&w, "client.address", r->client);
     tg_otlp_attr_cstr(&w, "tailgate.request_id", r->id);
+    tg_otlp_attr_cstr(&w, "gen_ai.request.model", r->first_route->model);
     tg_otlp_attr_cstr(&w, "tailgate.route",
                       r->served_route ? r->served_route : r->first_route->model);
     if (r->served_by)
@@ -188,8 +218,7 @@ void tg_trace_request_end(const struct tg_req *r)
         tg_otlp_attr_cstr(&w, "tailgate.key", r->key->name);
     tg_otlp_attr_cstr(&w, "tailgate.outcome", tg_req_term_name(r->term));
     tg_otlp_attr_int(&w, "tailgate.attempts", r->n_started);
-    if (r->stream)
-        tg_otlp_attr_bool(&w, "tailgate.stream", true);
+    tg_otlp_attr_bool(&w, "tailgate.stream", r->stream);
     if (r->cache_result)
         tg_otlp_attr_cstr(&w, "tailgate.cache", r->cache_result);
     if (r->degraded)
@@ -222,7 +251,8 @@ void tg_trace_door(struct tg_gateway *gw, struct tg_http_exchange *x, const char
         return;
     }
     /* Named by the endpoint when it is one, else by the method alone
-     * (OpenTelemetry's HTTP convention: no unbounded span names). */
+     * (OpenTelemetry's HTTP convention: no unbounded span names); a request
+     * refused before its method was read is "HTTP", its method "_OTHER". */
     const char *method = hr->method_name ? hr->method_name : "HTTP";
     int api = hr->url ? tg_client_api(hr) : -1;
     const char *route = api >= 0 ? tg_api_path((enum tg_api)api) : NULL;
@@ -246,7 +276,7 @@ void tg_trace_door(struct tg_gateway *gw, struct tg_http_exchange *x, const char
     };
     struct tg_span_writer w;
     if (tg_tracer_span_begin(gw->tracer, &w, &h)) {
-        tg_otlp_attr_cstr(&w, "http.request.method", method);
+        tg_otlp_attr_cstr(&w, "http.request.method", hr->method_name ? method : "_OTHER");
         if (route)
             tg_otlp_attr_cstr(&w, "http.route", route);
         if (hr->url)

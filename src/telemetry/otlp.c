@@ -175,7 +175,9 @@ void tg_otlp_span_open(struct tg_span_writer *w, struct tg_buf *b, const struct 
     w->b = b;
     w->n_attrs = 0;
     size_t name_len = cut(h->name, h->name_len);
-    size_t state_len = h->trace_state ? cut(h->trace_state, h->trace_state_len) : 0;
+    /* traceState whole: a list cut inside a member is no tracestate at all
+     * (its reader bounds it). */
+    size_t state_len = h->trace_state ? h->trace_state_len : 0;
     tg_buf_reserve(b, 256 + 6 * (name_len + state_len));
     PUT_LIT(b, "{\"traceId\":");
     put_hex_id(b, h->trace_id, 16);
@@ -218,6 +220,17 @@ void tg_otlp_attr_intk(struct tg_span_writer *w, const char *key, size_t key_len
     put_u64(b, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
     PUT_LIT(b, "\"}}");
     end(b);
+}
+
+void tg_otlp_attrs_raw(struct tg_span_writer *w, const struct tg_buf *attrs, size_t n)
+{
+    struct tg_buf *b = w->b;
+    tg_buf_reserve(b, attrs->len + 1);
+    if (w->n_attrs)
+        b->data[b->len++] = ',';
+    put(b, attrs->data, attrs->len);
+    end(b);
+    w->n_attrs += n;
 }
 
 static void double_attr(struct tg_span_writer *w, const char *key, size_t key_len, double v,

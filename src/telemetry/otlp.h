@@ -24,7 +24,7 @@ struct tg_span_head {
     const uint8_t *trace_id;  /* 16 bytes */
     const uint8_t *span_id;   /* 8 bytes */
     const uint8_t *parent_id; /* 8 bytes, or NULL: a root span */
-    const char *trace_state;  /* or NULL */
+    const char *trace_state;  /* or NULL; written whole (its reader bounds it) */
     size_t trace_state_len;
     const char *name;
     size_t name_len;
@@ -54,6 +54,9 @@ void tg_otlp_attr_intk(struct tg_span_writer *w, const char *key, size_t key_len
 void tg_otlp_attr_doublek(struct tg_span_writer *w, const char *key, size_t key_len, double v);
 void tg_otlp_attr_decimalk(struct tg_span_writer *w, const char *key, size_t key_len, double v);
 void tg_otlp_attr_boolk(struct tg_span_writer *w, const char *key, size_t key_len, bool v);
+/* Attributes written before (a writer's buffer of n of them, no leading
+ * comma), copied in whole: what every span of a kind repeats. */
+void tg_otlp_attrs_raw(struct tg_span_writer *w, const struct tg_buf *attrs, size_t n);
 /* Ends it with its status (message: NULL or "" for none). */
 void tg_otlp_span_close(struct tg_span_writer *w, enum tg_span_status status,
                         const char *message);

@@ -7,7 +7,15 @@
  *   BACKOFF  --wait over--> SENDING (the same body)
  *
  * One uv timer (not the gateway's wheel: the last export outlives the
- * wheel at shutdown) wakes the machine for all three. */
+ * wheel at shutdown) wakes the machine for all three.
+ *
+ * Closing gives every export left CLOSE_TIMEOUT_MS in all, from the close:
+ * an export in flight is cut at that deadline whatever timeout_ms it was
+ * sent with (a hung collector must not hold the exit for minutes), and
+ * what still waits then is dropped.
+ *
+ * A 200 may still refuse some spans (OTLP's partial success): those are
+ * dropped and counted, never sent again. */
 #include "telemetry/tracer.h"
 
 #include <stdio.h>
@@ -20,13 +28,16 @@
 #include "core/log.h"
 #include "upstream/pool.h"
 #include "upstream/transfer.h"
+#include "util/headers.h"
 #include "util/hex.h"
+#include "util/json.h"
 #include "util/rand.h"
 
 #define MAX_RETRIES 2
 #define FIRST_RETRY_MS 1000
+#define MAX_RETRY_AFTER_MS 30000 /* a collector's Retry-After, honoured up to this */
 #define CLOSE_TIMEOUT_MS 2000
-#define MAX_ANSWER_BYTES (64 * 1024) /* a collector's answer is read, never kept */
+#define MAX_ANSWER_BYTES (64 * 1024) /* a collector's answer, read for its partial success */
 
 enum export_state { EXPORT_IDLE = 0, EXPORT_SENDING, EXPORT_BACKOFF };
 
@@ -56,7 +67,10 @@ struct tg_tracer {
     bool start_failed; /* SENDING, but the transfer never started */
     uv_timer_t timer;
     bool closing;
-    bool failing; /* the last export failed: logged once until one succeeds */
+    uint64_t close_deadline_ms; /* closing: every export ends by then */
+    bool failing;   /* the last export failed: logged once until one succeeds */
+    bool rejecting; /* the collector refused some spans: logged once until it takes all */
+    struct tg_buf answer; /* the collector's answer to the export in flight */
     struct tg_tracer_stats stats;
 };
 
@@ -141,11 +155,19 @@ void tg_tracer_span_end(struct tg_tracer *t, struct tg_span_writer *w,
 
 static const struct tg_transfer_events export_events;
 
+/* Closing: ms left before the close deadline. */
+static uint64_t close_left_ms(const struct tg_tracer *t)
+{
+    uint64_t now = tg_now(t->loop);
+    return now < t->close_deadline_ms ? t->close_deadline_ms - now : 0;
+}
+
 static void send_export(struct tg_tracer *t)
 {
     t->state = EXPORT_SENDING;
-    uint64_t timeout = t->closing && t->timeout_ms > CLOSE_TIMEOUT_MS ? CLOSE_TIMEOUT_MS
-                                                                      : t->timeout_ms;
+    uint64_t timeout = t->timeout_ms, left = t->closing ? close_left_ms(t) : UINT64_MAX;
+    if (timeout > left)
+        timeout = left ? left : 1; /* curl's 0 is no timeout at all */
     struct tg_transfer_spec spec = {
         .url = t->url,
         .headers = t->headers,
@@ -158,6 +180,7 @@ static void send_export(struct tg_tracer *t)
     if (t->xfer_used)
         tg_transfer_cleanup(&t->xfer);
     t->xfer_used = true;
+    tg_buf_reset(&t->answer);
     t->start_failed = tg_transfer_start_curl(&t->xfer, t->loop, t->pool, &spec,
                                              &export_events) < 0;
     if (t->start_failed) {
@@ -190,11 +213,49 @@ static bool may_pass(const struct tg_transfer *x)
     return x->status == 429 || x->status == 502 || x->status == 503 || x->status == 504;
 }
 
+/* The spans a 2xx answer refused (ExportTraceServiceResponse's
+ * partialSuccess.rejectedSpans, an int64: a string or a number in JSON),
+ * at most the n sent; its errorMessage into why. */
+static size_t rejected_spans(const struct tg_buf *answer, size_t n, char *why, size_t why_len)
+{
+    cJSON *root = answer->len ? tg_json_parse_provider(answer->data, answer->len) : NULL;
+    const cJSON *partial = cJSON_GetObjectItemCaseSensitive(root, "partialSuccess");
+    const cJSON *count = cJSON_GetObjectItemCaseSensitive(partial, "rejectedSpans");
+    double v = cJSON_IsNumber(count) ? count->valuedouble
+               : cJSON_IsString(count) ? strtod(count->valuestring, NULL)
+                                       : 0;
+    const char *message = tg_json_get_str(partial, "errorMessage");
+    snprintf(why, why_len, "%s", message ? message : "");
+    cJSON_Delete(root);
+    return v > 0 ? (v < (double)n ? (size_t)v : n) : 0;
+}
+
+/* 1 s, then 2 s; or what a throttling collector's Retry-After asks. */
+static uint64_t retry_wait_ms(const struct tg_tracer *t)
+{
+    const struct tg_transfer *x = &t->xfer;
+    int64_t asked = x->end == TG_TRANSFER_COMPLETE && x->headers.len
+                        ? tg_headers_retry_after(x->headers.data, x->headers.len,
+                                                 (int64_t)tg_wall_ms())
+                        : -1;
+    if (asked >= 0)
+        return asked < MAX_RETRY_AFTER_MS ? (uint64_t)asked : MAX_RETRY_AFTER_MS;
+    return (uint64_t)FIRST_RETRY_MS << t->retries;
+}
+
 static void export_done(struct tg_tracer *t)
 {
     const struct tg_transfer *x = &t->xfer;
     bool ok = x->end == TG_TRANSFER_COMPLETE && x->status >= 200 && x->status < 300;
     if (ok) {
+        char message[256];
+        size_t rejected = rejected_spans(&t->answer, t->n_sending, message, sizeof(message));
+        if (rejected && !t->rejecting)
+            tg_log_warn("trace_spans_rejected", "url=%s spans=%zu rejected=%zu error=%s", t->url,
+                        t->n_sending, rejected, message[0] ? message : "(none given)");
+        t->rejecting = rejected > 0;
+        t->stats.dropped_export += rejected;
+        t->n_sending -= rejected;
         t->stats.exported += t->n_sending;
         if (t->failing)
             tg_log_info("trace_export_ok", "url=%s message=%s", t->url,
@@ -214,7 +275,8 @@ static void export_done(struct tg_tracer *t)
         t->failing = true;
         if (retry) {
             t->state = EXPORT_BACKOFF;
-            uv_timer_start(&t->timer, on_timer, (uint64_t)FIRST_RETRY_MS << t->retries++, 0);
+            uv_timer_start(&t->timer, on_timer, retry_wait_ms(t), 0);
+            t->retries++;
             return;
         }
         t->stats.dropped_export += t->n_sending;
@@ -232,7 +294,8 @@ static void on_export_head(struct tg_transfer *x)
 
 static enum tg_data_verdict on_export_data(struct tg_transfer *x, const char *p, size_t n)
 {
-    (void)x, (void)p, (void)n;
+    struct tg_tracer *t = tg_container_of(x, struct tg_tracer, xfer);
+    tg_buf_append(&t->answer, p, n); /* at most MAX_ANSWER_BYTES: the transfer's cap */
     return TG_DATA_TAKEN;
 }
 
@@ -252,6 +315,7 @@ static void on_handle_closed(uv_handle_t *h)
     struct tg_tracer *t = h->data;
     tg_buf_free(&t->pending);
     tg_buf_free(&t->sending);
+    tg_buf_free(&t->answer);
     curl_slist_free_all(t->headers);
     free(t->url);
     free(t->service_name);
@@ -272,14 +336,24 @@ static void on_timer(uv_timer_t *h)
     struct tg_tracer *t = h->data;
     switch (t->state) {
     case EXPORT_SENDING:
-        if (t->start_failed)
-            export_done(t);
+        if (!t->start_failed) {
+            /* Closing, and the export in flight outlived the deadline. */
+            tg_transfer_cancel(&t->xfer);
+            t->xfer.end = TG_TRANSFER_TIMEOUT;
+            snprintf(t->xfer.error, sizeof(t->xfer.error),
+                     "no answer within %d ms of the exit", CLOSE_TIMEOUT_MS);
+        }
+        export_done(t);
         return;
     case EXPORT_BACKOFF:
         send_export(t);
         return;
     case EXPORT_IDLE:
         break;
+    }
+    if (t->closing && close_left_ms(t) == 0) {
+        t->stats.dropped_export += t->n_pending; /* no time left to send them */
+        t->n_pending = 0;
     }
     if (t->n_pending == 0) {
         if (t->closing)
@@ -366,9 +440,13 @@ void tg_tracer_close(struct tg_tracer *t)
     if (!t || t->closing)
         return;
     t->closing = true;
+    t->close_deadline_ms = tg_now(t->loop) + CLOSE_TIMEOUT_MS;
     switch (t->state) {
     case EXPORT_SENDING:
-        return; /* its end wakes the machine */
+        /* Its end wakes the machine, or the deadline cuts it. */
+        if (!t->start_failed)
+            uv_timer_start(&t->timer, on_timer, CLOSE_TIMEOUT_MS, 0);
+        return;
     case EXPORT_BACKOFF:
         uv_timer_stop(&t->timer);
         send_export(t); /* once more, now */

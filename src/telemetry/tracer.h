@@ -6,8 +6,9 @@
  * in one pass, an export starts on a later loop pass, and at most
  * queue_spans spans wait (plus the one export in flight): more are dropped
  * and counted, never blocked on or held without bound. A failed export is
- * sent again twice (1 s, then 2 s later) when the failure may pass (no
- * answer, 429, 502, 503, 504), else its spans are dropped and counted. */
+ * sent again twice (1 s, then 2 s later, or when the collector's
+ * Retry-After says, up to 30 s) when the failure may pass (no answer, 429,
+ * 502, 503, 504), else its spans are dropped and counted. */
 #ifndef TG_TELEMETRY_TRACER_H
 #define TG_TELEMETRY_TRACER_H
 
@@ -33,8 +34,9 @@ struct tg_tracer_stats {
 /* NULL with a message when the collector's URL cannot be used. */
 struct tg_tracer *tg_tracer_new(struct tg_loop *loop, const struct tg_telemetry_cfg *cfg,
                                 char *err, size_t errlen);
-/* Exports what waits (an export in flight gets its timeout, the last one at
- * most 2 s), then frees itself; the loop runs until it is gone. */
+/* Exports what waits, all within 2 s (an export unanswered by then is cut,
+ * and what still waits dropped), then frees itself; the loop runs until it
+ * is gone. */
 void tg_tracer_close(struct tg_tracer *t);
 
 /* A request's own context: the parent's trace continued (its sampled flag

@@ -61,14 +61,112 @@ void tg_traceparent_format(const struct tg_trace_ctx *c, char out[TG_TRACEPARENT
     tg_hex_encode(&flags, 1, out + 53);
 }
 
-bool tg_tracestate_ok(const char *s, size_t n)
+/* ---- tracestate (section 3.3.1: list members, keys and values) ---- */
+
+#define MAX_MEMBERS 32
+#define LONG_MEMBER 128 /* members longer than this are the first cut */
+
+static bool lcalpha(char c)
 {
-    if (n == 0 || n > TG_TRACESTATE_MAX)
+    return c >= 'a' && c <= 'z';
+}
+
+static bool key_char(char c)
+{
+    return lcalpha(c) || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '*' || c == '/';
+}
+
+/* A simple key (lcalpha, then up to 255 key characters), or a tenant
+ * (lcalpha or digit, then up to 240) "@" a system (lcalpha, then up to 13). */
+static bool key_ok(const char *k, size_t n)
+{
+    const char *at = memchr(k, '@', n);
+    if (at) {
+        size_t tenant = (size_t)(at - k), system = n - tenant - 1;
+        if (tenant < 1 || tenant > 241 || system < 1 || system > 14 || !lcalpha(at[1]) ||
+            !(lcalpha(k[0]) || (k[0] >= '0' && k[0] <= '9')))
+            return false;
+    } else if (n < 1 || n > 256 || !lcalpha(k[0])) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (k + i != at && !key_char(k[i]))
+            return false; /* a second '@' too */
+    return true;
+}
+
+/* 1 to 256 printable characters but ',' and '=', not ending in a space. */
+static bool value_ok(const char *v, size_t n)
+{
+    if (n < 1 || n > 256 || v[n - 1] == ' ')
         return false;
     for (size_t i = 0; i < n; i++)
-        if ((s[i] < 0x20 && s[i] != '\t') || s[i] > 0x7e)
-            return false; /* HTAB is the list's whitespace (OWS), as SP is */
+        if (v[i] < 0x20 || v[i] > 0x7e || v[i] == ',' || v[i] == '=')
+            return false;
     return true;
+}
+
+static bool ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+struct member {
+    const char *p;
+    size_t len, key_len;
+    bool kept;
+};
+
+size_t tg_tracestate_clean(const char *s, size_t n, char out[TG_TRACESTATE_MAX + 1])
+{
+    struct member m[MAX_MEMBERS];
+    size_t n_members = 0;
+    out[0] = '\0'; /* what a discarded list leaves */
+    size_t room = 0; /* the kept members' bytes, each with its ',' */
+    for (size_t i = 0; i <= n;) {
+        const char *comma = memchr(s + i, ',', n - i);
+        size_t end = comma ? (size_t)(comma - s) : n, a = i, b = end;
+        i = end + 1;
+        while (a < b && ows(s[a]))
+            a++;
+        while (b > a && ows(s[b - 1]))
+            b--;
+        if (a == b)
+            continue; /* empty members are allowed, and dropped */
+        const char *eq = memchr(s + a, '=', b - a);
+        if (!eq || n_members == MAX_MEMBERS)
+            return 0;
+        size_t key_len = (size_t)(eq - (s + a));
+        if (!key_ok(s + a, key_len) || !value_ok(eq + 1, b - a - key_len - 1))
+            return 0;
+        for (size_t k = 0; k < n_members; k++)
+            if (m[k].key_len == key_len && memcmp(m[k].p, s + a, key_len) == 0)
+                return 0;
+        m[n_members++] = (struct member){s + a, b - a, key_len, true};
+        room += b - a + 1;
+    }
+    /* Over the limit: long members go first, then members from the end. */
+    for (size_t k = n_members; k-- > 0 && room > TG_TRACESTATE_MAX + 1;)
+        if (m[k].len > LONG_MEMBER) {
+            m[k].kept = false;
+            room -= m[k].len + 1;
+        }
+    for (size_t k = n_members; k-- > 0 && room > TG_TRACESTATE_MAX + 1;)
+        if (m[k].kept) {
+            m[k].kept = false;
+            room -= m[k].len + 1;
+        }
+    size_t len = 0;
+    for (size_t k = 0; k < n_members; k++) {
+        if (!m[k].kept)
+            continue;
+        if (len)
+            out[len++] = ',';
+        memcpy(out + len, m[k].p, m[k].len);
+        len += m[k].len;
+    }
+    out[len] = '\0';
+    return len;
 }
 
 bool tg_trace_ratio_sampled(const uint8_t trace_id[16], double ratio)
@@ -80,12 +178,12 @@ bool tg_trace_ratio_sampled(const uint8_t trace_id[16], double ratio)
     uint64_t r = 0;
     for (int i = 9; i < 16; i++)
         r = r << 8 | trace_id[i];
-    /* Compared as integers: r has up to 56 bits, a double holds 53, so
-     * (double)r could round up onto the threshold. ratio * 2^56 is exact;
-     * r is below it exactly when r is below its ceiling. */
-    double x = ratio * 0x1p56;
-    uint64_t first_unsampled = (uint64_t)x;
-    if ((double)first_unsampled < x)
-        first_unsampled++;
-    return r < first_unsampled;
+    /* Compared as integers: r as a double rounds to 53 bits, and a trace id
+     * just under the bound would count as on it. The bound (ratio * 2^56,
+     * exact as a double) rounded up: r < bound exactly when r < ratio * 2^56. */
+    double exact = ratio * 72057594037927936.0; /* 2^56 */
+    uint64_t bound = (uint64_t)exact;
+    if ((double)bound < exact)
+        bound++;
+    return r < bound;
 }

@@ -27,10 +27,15 @@ struct tg_trace_ctx {
 bool tg_traceparent_parse(const char *s, size_t n, struct tg_trace_ctx *out);
 /* The version 00 value of c, NUL-terminated. */
 void tg_traceparent_format(const struct tg_trace_ctx *c, char out[TG_TRACEPARENT_LEN + 1]);
-/* Whether a tracestate value may be passed on as it is: printable ASCII and
- * HTAB (the list's characters and whitespace), not empty, at most
- * TG_TRACESTATE_MAX bytes. */
-bool tg_tracestate_ok(const char *s, size_t n);
+/* The tracestate to pass on, from a client's tracestate header lines
+ * joined by ',' (s, n), as W3C Trace Context section 3.3 reads a list: OWS
+ * and empty members dropped, the members written to out as "key=value"
+ * joined by ',' (NUL-terminated), cut to TG_TRACESTATE_MAX bytes by
+ * removing the members over 128 bytes, then members from the end. Its
+ * length, or 0 when nothing is passed on: no member, or a list that must
+ * be discarded whole (a malformed key or value, a key twice, more than 32
+ * members). */
+size_t tg_tracestate_clean(const char *s, size_t n, char out[TG_TRACESTATE_MAX + 1]);
 
 /* The sampling decision of a trace starting here (no parent): a trace id
  * whose last 7 bytes, read as a number, fall below ratio * 2^56 is sampled,
