@@ -1792,7 +1792,7 @@ def suite_trace():
             fixed[kind].append({"cpu_us": cpu * 1e4 / fixed_rate, "p50": r["latency_us"]["p50"],
                                 "p99": r["latency_us"]["p99"]})
     time.sleep(1.5)  # the last batch goes out
-    sent = sum(r["rps"] * r["seconds"] for r in peak["on"])
+    made = 2 * metric_total(admin["on"], "tailgate_requests_total")
     exported = metric_total(admin["on"], "tailgate_trace_spans_exported_total")
     dropped = metric_total(admin["on"], "tailgate_trace_spans_dropped_total")
     log("trace: perf profile, tracing on")
@@ -1810,17 +1810,29 @@ def suite_trace():
             lambda wrap, p=p, text=text: tailgate(p, text, wrap=wrap),
             "http://127.0.0.1:%d/v1/chat/completions" % p, CHAT)[0]
 
-    # The collector down: a fixed rate for 60 s, RSS each second.
+    # The collector down: a fixed rate for 60 s, RSS each second, beside a
+    # gateway without tracing under the same load at the same time.
     ports["down"], admin["down"] = free_port(), free_port()
+    ports["off2"], admin["off2"] = free_port(), free_port()
     down = tailgate(ports["down"], config("down", ports["down"], admin["down"]))
+    off2 = tailgate(ports["off2"], config("off", ports["off2"], admin["off2"]))
     down_rate = 2000
-    log("trace: collector down, %d/s for 60 s" % down_rate)
-    series = []
-    t = threading.Thread(target=lambda: series.extend(rss_series(down, 60)))
-    t.start()
-    res = loadgen("http://127.0.0.1:%d/v1/chat/completions" % ports["down"], CHAT, down_rate,
-                  seconds=60, warmup=0)
-    t.join()
+    log("trace: collector down, %d/s for 60 s (and tracing off beside it)" % down_rate)
+    series, series_off, runs = [], [], {}
+
+    def drive(kind):
+        runs[kind] = loadgen("http://127.0.0.1:%d/v1/chat/completions" % ports[kind], CHAT,
+                             down_rate, seconds=60, warmup=0)
+
+    threads = [threading.Thread(target=lambda: series.extend(rss_series(down, 60))),
+               threading.Thread(target=lambda: series_off.extend(rss_series(off2, 60))),
+               threading.Thread(target=drive, args=("down",)),
+               threading.Thread(target=drive, args=("off2",))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    res = runs["down"]
     down_metrics = {
         "queue_full": metric_total(admin["down"], "tailgate_trace_spans_dropped_total",
                                    reason="queue_full"),
@@ -1831,6 +1843,7 @@ def suite_trace():
         "queued": metric_total(admin["down"], "tailgate_trace_queue_spans"),
     }
     down.stop()
+    off2.stop()
     for p in (up, coll):
         p.stop()
 
@@ -1862,13 +1875,12 @@ def suite_trace():
               100 * fixed["on"]["cpu_us"] / fixed["off"]["cpu_us"], fixed_rate,
               100 * instr["on"] / instr["off"]))
     print("\nSpans exported %.0f of %.0f made (2 per request), dropped %.0f.\n"
-          % (exported, 2 * sent, dropped))
+          % (exported, made, dropped))
     print("Where tracing's CPU goes (perf, self time of the traced gateway, %s):\n" % prof)
     for name, pct in shares:
         print("- %s: %.2f%%" % (name, pct))
     total = sum(pct for _, pct in shares)
     print("- all of them: **%.2f%%**\n" % total)
-    steady = series[10:]
     print("### Collector down: %d requests/s for 60 s\n" % down_rate)
     ok = res["status"].get("200", 0)
     print("Every request answered 200: %s (%d measured, %d answered 200, %d errors); "
@@ -1876,12 +1888,17 @@ def suite_trace():
               "yes" if ok == res["measured"] and not res["errors"] else "no", res["measured"],
               ok, res["errors"], fmt_us(res["latency_us"]["p50"]),
               fmt_us(res["latency_us"]["p99"])))
-    print("RSS: %.1f MiB after 10 s, %.1f MiB at most from 10 to 60 s, %.1f MiB at 60 s "
-          "(growth after 10 s: %+.2f MiB). The queue's bound: %.0f spans waiting, "
-          "%.2f MiB of export bodies (tailgate_trace_queue_bytes).\n" % (
-              steady[0] / 1024, max(steady) / 1024, steady[-1] / 1024,
-              (max(steady) - steady[0]) / 1024, down_metrics["queued"],
-              down_metrics["queue_bytes"] / 1048576))
+    print("RSS (MiB) each 10 s, beside a gateway without tracing under the same load at the "
+          "same time:\n")
+    marks = [i for i in (0, 9, 19, 29, 39, 49, 59) if i < min(len(series), len(series_off))]
+    print("| tracing | " + " | ".join("%d s" % (i + 1) for i in marks) + " | growth 10-60 s |")
+    print("|---|" + "---|" * (len(marks) + 1))
+    for name, ser in (("on, collector down", series), ("off", series_off)):
+        print("| %s | %s | %+.2f |" % (name, " | ".join("%.1f" % (ser[i] / 1024) for i in marks),
+                                         (max(ser[9:]) - ser[9]) / 1024))
+    print("\nThe queue's bound: %.0f spans waiting (queue_spans, and as many in the export in "
+          "flight), %.2f MiB of export bodies (tailgate_trace_queue_bytes).\n" % (
+              down_metrics["queued"], down_metrics["queue_bytes"] / 1048576))
     print("Spans dropped: %.0f queue_full, %.0f export_failed; exports failed %.0f times.\n" % (
         down_metrics["queue_full"], down_metrics["export_failed"], down_metrics["failures"]))
     return {"peak": peak, "fixed": fixed, "instr": instr, "rss": series, "down": down_metrics}
