@@ -37,6 +37,7 @@
 #define FIRST_RETRY_MS 1000
 #define MAX_RETRY_AFTER_MS 30000 /* a collector's Retry-After, honoured up to this */
 #define CLOSE_TIMEOUT_MS 2000
+#define UPLOAD_BUFFER_BYTES (1024 * 1024)
 #define MAX_ANSWER_BYTES (64 * 1024) /* a collector's answer, read for its partial success */
 
 enum export_state { EXPORT_IDLE = 0, EXPORT_SENDING, EXPORT_BACKOFF };
@@ -176,6 +177,10 @@ static void send_export(struct tg_tracer *t)
         .connect_timeout_ms = timeout,
         .total_timeout_ms = timeout,
         .max_response_bytes = MAX_ANSWER_BYTES,
+        /* A batch is a megabyte or more: in 64 KiB pieces it takes a loop
+         * pass each, and a loop busy with requests makes that slow enough
+         * for the queue to fill behind it. */
+        .upload_buffer_bytes = UPLOAD_BUFFER_BYTES,
     };
     if (t->xfer_used)
         tg_transfer_cleanup(&t->xfer);

@@ -138,6 +138,8 @@ int tg_transfer_start_curl(struct tg_transfer *t, struct tg_loop *loop, struct t
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)spec->connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)spec->total_timeout_ms);
+    if (spec->upload_buffer_bytes)
+        curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, spec->upload_buffer_bytes);
     t->state = TG_TRANSFER_RUNNING;
     if (tg_pool_add(pool, &t->u.curl.pt) < 0) {
         t->state = TG_TRANSFER_IDLE;

@@ -59,6 +59,9 @@ struct tg_transfer_spec {
     uint64_t connect_timeout_ms;
     uint64_t total_timeout_ms; /* curl: the whole exchange (0: none; attempts keep their own timers) */
     size_t max_response_bytes;
+    /* curl: the upload buffer, when a body is large (0: libcurl's 64 KiB).
+     * Setting it frees the handle's buffer: only for handles of one use. */
+    long upload_buffer_bytes;
 };
 
 struct tg_transfer {
