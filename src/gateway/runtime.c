@@ -24,7 +24,7 @@ static void runtime_free(struct tg_runtime *rt)
     }
     for (size_t i = 0; i < rt->cfg->n_deployments; i++)
         tg_dep_unref(rt->deps[i]);
-    for (size_t i = 0; i < rt->cfg->n_deployments * TG_API__COUNT; i++)
+    for (size_t i = 0; i < (rt->cfg->n_deployments + 1) * TG_API__COUNT; i++)
         tg_buf_free(&rt->span_attrs[i]);
     free(rt->span_attrs);
     free(rt->providers);
@@ -57,8 +57,7 @@ struct tg_runtime *tg_runtime_new(struct tg_gateway *gw, struct tg_config *cfg,
     rt->generation = ++gw->generation;
     rt->providers = tg_xcalloc(cfg->n_providers ? cfg->n_providers : 1, sizeof(*rt->providers));
     rt->deps = tg_xcalloc(cfg->n_deployments ? cfg->n_deployments : 1, sizeof(*rt->deps));
-    rt->span_attrs = tg_xcalloc(cfg->n_deployments ? cfg->n_deployments * TG_API__COUNT : 1,
-                                sizeof(*rt->span_attrs));
+    rt->span_attrs = tg_xcalloc((cfg->n_deployments + 1) * TG_API__COUNT, sizeof(*rt->span_attrs));
     for (size_t i = 0; i < cfg->n_providers; i++) {
         const struct tg_provider_cfg *pc = &cfg->providers[i];
         struct tg_provider_rt *p = &rt->providers[i];

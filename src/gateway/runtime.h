@@ -31,8 +31,10 @@ struct tg_runtime {
     struct tg_config *cfg;
     struct tg_provider_rt *providers; /* by provider index */
     struct tg_dep **deps;             /* by deployment index */
-    /* An attempt span's attributes that name its deployment, pre-rendered
-     * by req/trace.c on first use, by deployment index and wire API. */
+    /* Span attributes every span of a kind repeats, pre-rendered by
+     * req/trace.c on first use: an attempt's that name its deployment, by
+     * deployment index and wire API; then one row more, a request's that
+     * name its endpoint, by client API. */
     struct tg_buf *span_attrs;
 };
 

@@ -177,6 +177,22 @@ void tg_trace_attempt_end(const struct tg_attempt *a, const char *why)
     tg_tracer_span_end(tracer, &w, failed ? TG_SPAN_ERROR : TG_SPAN_UNSET, why);
 }
 
+#define ENDPOINT_ATTRS 3
+
+/* What every request span of an endpoint says first (its method is POST:
+ * the door answers the others), written once per runtime. */
+static const struct tg_buf *endpoint_attrs(const struct tg_req *r)
+{
+    struct tg_buf *b = &r->rt->span_attrs[r->rt->cfg->n_deployments * TG_API__COUNT + r->api];
+    if (b->len)
+        return b;
+    struct tg_span_writer w = {b, 0};
+    tg_otlp_attr_cstr(&w, "http.request.method", "POST");
+    tg_otlp_attr_cstr(&w, "http.route", tg_api_path(r->api));
+    tg_otlp_attr_cstr(&w, "url.path", tg_api_path(r->api));
+    return b;
+}
+
 void tg_trace_request_end(const struct tg_req *r)
 {
     if (!recorded(r))
@@ -202,9 +218,13 @@ void tg_trace_request_end(const struct tg_req *r)
     struct tg_span_writer w;
     if (!tg_tracer_span_begin(tracer, &w, &h))
         return;
-    tg_otlp_attr_cstr(&w, "http.request.method", r->method);
-    tg_otlp_attr_cstr(&w, "http.route", tg_api_path(r->api));
-    tg_otlp_attr_cstr(&w, "url.path", r->path);
+    if (strcmp(r->path, tg_api_path(r->api)) == 0) {
+        tg_otlp_attrs_raw(&w, endpoint_attrs(r), ENDPOINT_ATTRS);
+    } else {
+        tg_otlp_attr_cstr(&w, "http.request.method", r->method);
+        tg_otlp_attr_cstr(&w, "http.route", tg_api_path(r->api));
+        tg_otlp_attr_cstr(&w, "url.path", r->path);
+    }
     tg_otlp_attr_int(&w, "http.response.status_code", r->status);
     if (r->client[0])
         tg_otlp_attr_cstr(&w, "client.address", r->client);
