@@ -110,6 +110,43 @@ static void usage_attrs(struct tg_span_writer *w, int64_t input, int64_t output)
         tg_otlp_attr_int(w, "gen_ai.usage.output_tokens", output);
 }
 
+/* "A B" into out (a span's name), cut to fit. */
+static size_t join_name(char *out, size_t cap, const char *a, const char *b)
+{
+    size_t a_len = strlen(a), b_len = strlen(b);
+    if (a_len > cap - 1)
+        a_len = cap - 1;
+    memcpy(out, a, a_len);
+    if (!b[0] || a_len + 1 >= cap)
+        return a_len;
+    out[a_len] = ' ';
+    if (b_len > cap - a_len - 1)
+        b_len = cap - a_len - 1;
+    memcpy(out + a_len + 1, b, b_len);
+    return a_len + 1 + b_len;
+}
+
+/* A span of a trace, with the client's tracestate when it sent one. */
+static struct tg_span_head span_head(struct tg_tracer *tracer, const uint8_t *trace_id,
+                                     const uint8_t *span_id, const uint8_t *parent_id,
+                                     const char *tracestate, enum tg_span_kind kind,
+                                     const char *name, size_t name_len, uint64_t start_ns,
+                                     uint64_t end_ns)
+{
+    return (struct tg_span_head){
+        .trace_id = trace_id,
+        .span_id = span_id,
+        .parent_id = parent_id,
+        .trace_state = tracestate,
+        .trace_state_len = tracestate ? strlen(tracestate) : 0,
+        .name = name,
+        .name_len = name_len,
+        .kind = kind,
+        .start_unix_ns = tg_tracer_unix_ns(tracer, start_ns),
+        .end_unix_ns = tg_tracer_unix_ns(tracer, end_ns),
+    };
+}
+
 #define DEPLOYMENT_ATTRS 5
 
 /* What every attempt span of a deployment in a wire API says first,
@@ -135,27 +172,12 @@ void tg_trace_attempt_end(const struct tg_attempt *a, const char *why)
     if (!recorded(r))
         return;
     struct tg_tracer *tracer = r->gw->tracer;
-    const struct tg_deployment_cfg *d = a->dcfg;
     const char *op = operation(a->up.wire);
     char name[160];
-    size_t op_len = strlen(op), model_len = strlen(d->model);
-    if (model_len > sizeof(name) - op_len - 2)
-        model_len = sizeof(name) - op_len - 2;
-    memcpy(name, op, op_len);
-    name[op_len] = ' ';
-    memcpy(name + op_len + 1, d->model, model_len);
-    struct tg_span_head h = {
-        .trace_id = r->trace.ctx.trace_id,
-        .span_id = a->span_id,
-        .parent_id = r->trace.ctx.span_id,
-        .trace_state = r->trace.tracestate,
-        .trace_state_len = r->trace.tracestate ? strlen(r->trace.tracestate) : 0,
-        .name = name,
-        .name_len = op_len + 1 + model_len,
-        .kind = TG_SPAN_CLIENT,
-        .start_unix_ns = tg_tracer_unix_ns(tracer, a->start_ns),
-        .end_unix_ns = tg_tracer_unix_ns(tracer, a->end_ns),
-    };
+    size_t name_len = join_name(name, sizeof(name), op, a->dcfg->model);
+    struct tg_span_head h =
+        span_head(tracer, r->trace.ctx.trace_id, a->span_id, r->trace.ctx.span_id,
+                  r->trace.tracestate, TG_SPAN_CLIENT, name, name_len, a->start_ns, a->end_ns);
     struct tg_span_writer w;
     if (!tg_tracer_span_begin(tracer, &w, &h))
         return;
@@ -199,22 +221,11 @@ void tg_trace_request_end(const struct tg_req *r)
         return;
     struct tg_tracer *tracer = r->gw->tracer;
     char name[64];
-    size_t method_len = strlen(r->method), path_len = strlen(tg_api_path(r->api));
-    memcpy(name, r->method, method_len);
-    name[method_len] = ' ';
-    memcpy(name + method_len + 1, tg_api_path(r->api), path_len);
-    struct tg_span_head h = {
-        .trace_id = r->trace.ctx.trace_id,
-        .span_id = r->trace.ctx.span_id,
-        .parent_id = r->trace.has_parent ? r->trace.parent_id : NULL,
-        .trace_state = r->trace.tracestate,
-        .trace_state_len = r->trace.tracestate ? strlen(r->trace.tracestate) : 0,
-        .name = name,
-        .name_len = method_len + 1 + path_len,
-        .kind = TG_SPAN_SERVER,
-        .start_unix_ns = tg_tracer_unix_ns(tracer, r->start_ns),
-        .end_unix_ns = tg_tracer_unix_ns(tracer, uv_hrtime()),
-    };
+    size_t name_len = join_name(name, sizeof(name), r->method, tg_api_path(r->api));
+    struct tg_span_head h = span_head(tracer, r->trace.ctx.trace_id, r->trace.ctx.span_id,
+                                      r->trace.has_parent ? r->trace.parent_id : NULL,
+                                      r->trace.tracestate, TG_SPAN_SERVER, name, name_len,
+                                      r->start_ns, uv_hrtime());
     struct tg_span_writer w;
     if (!tg_tracer_span_begin(tracer, &w, &h))
         return;
@@ -279,21 +290,12 @@ void tg_trace_door(struct tg_gateway *gw, struct tg_http_exchange *x, const char
     if (!route && hr->url && hr->path_len >= 10 && memcmp(hr->url, "/v1/models", 10) == 0)
         route = hr->path_len == 10 ? "/v1/models" : "/v1/models/{model}";
     char name[64];
-    size_t name_len = (size_t)snprintf(name, sizeof(name), "%s%s%s", method, route ? " " : "",
-                                       route ? route : "");
+    size_t name_len = join_name(name, sizeof(name), method, route ? route : "");
     uint64_t now = uv_hrtime();
-    struct tg_span_head h = {
-        .trace_id = ctx.trace_id,
-        .span_id = ctx.span_id,
-        .parent_id = continued ? client.span_id : NULL,
-        .trace_state = tracestate,
-        .trace_state_len = tracestate ? strlen(tracestate) : 0,
-        .name = name,
-        .name_len = name_len < sizeof(name) ? name_len : sizeof(name) - 1,
-        .kind = TG_SPAN_SERVER,
-        .start_unix_ns = tg_tracer_unix_ns(gw->tracer, hr->received_ns ? hr->received_ns : now),
-        .end_unix_ns = tg_tracer_unix_ns(gw->tracer, now),
-    };
+    struct tg_span_head h =
+        span_head(gw->tracer, ctx.trace_id, ctx.span_id, continued ? client.span_id : NULL,
+                  tracestate, TG_SPAN_SERVER, name, name_len,
+                  hr->received_ns ? hr->received_ns : now, now);
     struct tg_span_writer w;
     if (tg_tracer_span_begin(gw->tracer, &w, &h)) {
         tg_otlp_attr_cstr(&w, "http.request.method", hr->method_name ? method : "_OTHER");

@@ -156,27 +156,13 @@ static void attr_key(struct tg_span_writer *w, const char *key, size_t key_len, 
     put(b, key, key_len);
 }
 
-static void put_string_attr(struct tg_buf *b, bool comma, const char *key, size_t key_len,
-                            const char *s, size_t n)
-{
-    n = cut(s, n);
-    tg_buf_reserve(b, key_len + 6 * n + ATTR_FRAME);
-    if (comma)
-        b->data[b->len++] = ',';
-    PUT_LIT(b, "{\"key\":\"");
-    put(b, key, key_len);
-    PUT_LIT(b, "\",\"value\":{\"stringValue\":");
-    put_text(b, s, n);
-    PUT_LIT(b, "}}");
-    end(b);
-}
-
 void tg_otlp_open(struct tg_buf *b, const char *service_name, const char *instance_id)
 {
     tg_buf_puts(b, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[");
-    put_string_attr(b, false, "service.name", 12, service_name, strlen(service_name));
-    put_string_attr(b, true, "service.version", 15, TG_VERSION, strlen(TG_VERSION));
-    put_string_attr(b, true, "service.instance.id", 19, instance_id, strlen(instance_id));
+    struct tg_span_writer w = {b, 0};
+    tg_otlp_attr_cstr(&w, "service.name", service_name);
+    tg_otlp_attr_cstr(&w, "service.version", TG_VERSION);
+    tg_otlp_attr_cstr(&w, "service.instance.id", instance_id);
     tg_buf_puts(b, "]},\"scopeSpans\":[{\"scope\":{\"name\":\"tailgate\",\"version\":\"" TG_VERSION
                    "\"},\"spans\":[");
 }
@@ -223,7 +209,13 @@ void tg_otlp_span_open(struct tg_span_writer *w, struct tg_buf *b, const struct 
 void tg_otlp_attr_strk(struct tg_span_writer *w, const char *key, size_t key_len, const char *s,
                        size_t n)
 {
-    put_string_attr(w->b, w->n_attrs++ > 0, key, key_len, s, n);
+    struct tg_buf *b = w->b;
+    n = cut(s, n);
+    attr_key(w, key, key_len, 6 * n);
+    PUT_LIT(b, "\",\"value\":{\"stringValue\":");
+    put_text(b, s, n);
+    PUT_LIT(b, "}}");
+    end(b);
 }
 
 void tg_otlp_attr_intk(struct tg_span_writer *w, const char *key, size_t key_len, int64_t v)
