@@ -28,6 +28,7 @@
 #include "util/hex.h"
 #include "util/redis_url.h"
 #include "util/toml.h"
+#include "util/url.h"
 
 enum field_type { F_INT, F_FLOAT, F_BOOL, F_STRING, F_ENUM, F_STRLIST };
 
@@ -1423,33 +1424,6 @@ static int load_shared(struct loader *L, const struct tg_toml_kv *kv)
     return 0;
 }
 
-/* A URL's host and optional port, up to its path: a name or address (an
- * IPv6 one in brackets) and a port from 1 to 65535. */
-static bool authority_ok(const char *p)
-{
-    size_t end = strcspn(p, "/");
-    const char *colon;
-    if (p[0] == '[') {
-        const char *close = memchr(p, ']', end);
-        if (!close || close == p + 1)
-            return false;
-        colon = close + 1 < p + end ? close + 1 : NULL;
-        if (colon && *colon != ':')
-            return false;
-    } else {
-        colon = memchr(p, ':', end);
-        if (colon == p || end == 0)
-            return false;
-    }
-    if (!colon)
-        return true;
-    size_t digits = (size_t)(p + end - colon - 1);
-    if (digits == 0 || digits > 5 || strspn(colon + 1, "0123456789") < digits)
-        return false;
-    long port = strtol(colon + 1, NULL, 10);
-    return port >= 1 && port <= 65535;
-}
-
 /* [telemetry]: the collector's URL is checked here, and made the traces
  * URL as OpenTelemetry's exporters make it from a base endpoint. */
 static int load_telemetry(struct loader *L, const struct tg_toml_kv *kv)
@@ -1474,10 +1448,14 @@ static int load_telemetry(struct loader *L, const struct tg_toml_kv *kv)
     if (!scheme)
         return fail(L, u->value.pos, "telemetry.otlp_endpoint must start with http:// or "
                                      "https:// (OTLP/HTTP, e.g. \"http://127.0.0.1:4318\")");
-    if (strpbrk(url, "?# \t") || !authority_ok(url + scheme))
+    char host[TG_URL_HOST_CAP], why[96] = "a query, fragment or blank";
+    int port;
+    if (strpbrk(url, "?# \t") ||
+        tg_url_authority(url + scheme, strcspn(url + scheme, "/"), host, &port, why,
+                         sizeof(why)) < 0)
         return fail(L, u->value.pos, "telemetry.otlp_endpoint \"%s\" is not a collector URL "
-                                     "(scheme, host, optional port from 1 to 65535, and path)",
-                    url);
+                                     "(scheme, host, optional port, path): %s",
+                    url, why);
     /* A URL with no path is the collector's base: traces go to /v1/traces. */
     const char *path = strchr(url + scheme, '/');
     size_t n = strlen(url);
