@@ -11,6 +11,7 @@
 
 #include "core/alloc.h"
 #include "util/hex.h"
+#include "util/utf8.h"
 
 enum { KEYS_INLINE = 64, NAMES_INLINE = 256 };
 
@@ -88,51 +89,42 @@ static long hex4(const unsigned char *p)
     return v;
 }
 
-/* One multi-byte UTF-8 sequence at c->q (RFC 3629 table). */
+/* Why s[0..n) does not start with a valid UTF-8 sequence (RFC 3629). */
+static const char *utf8_problem(const unsigned char *s, size_t n)
+{
+    unsigned char b = s[0];
+    if (b == 0xc0 || b == 0xc1)
+        return "overlong UTF-8 in a string";
+    if (b >= 0xf5)
+        return "UTF-8 above U+10FFFF in a string";
+    if (b < 0xc2)
+        return "invalid UTF-8 in a string (a continuation byte without a lead)";
+    /* A lead byte: the sequence stops short, or its second byte is a
+     * continuation out of the lead's range. */
+    size_t need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : 2;
+    if (n >= need && s[1] >= 0x80 && s[1] <= 0xbf &&
+        (b == 0xe0 || b == 0xed || b == 0xf0 || b == 0xf4)) {
+        bool in_range = b == 0xe0 ? s[1] >= 0xa0 : b == 0xed ? s[1] <= 0x9f
+                        : b == 0xf0                          ? s[1] >= 0x90
+                                                             : s[1] <= 0x8f;
+        if (!in_range)
+            return b == 0xed   ? "a surrogate encoded in UTF-8 in a string"
+                   : b == 0xf4 ? "UTF-8 above U+10FFFF in a string"
+                               : "overlong UTF-8 in a string";
+    }
+    return "truncated UTF-8 in a string";
+}
+
+/* One multi-byte UTF-8 sequence at c->q. */
 static bool utf8_seq(struct checker *c)
 {
-    const unsigned char *s = c->q;
-    unsigned char b = s[0];
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xbf; /* bounds of the second byte */
-    if (b >= 0xc2 && b <= 0xdf) {
-        n = 2;
-    } else if (b >= 0xe0 && b <= 0xef) {
-        n = 3;
-        if (b == 0xe0)
-            lo = 0xa0;
-        else if (b == 0xed)
-            hi = 0x9f;
-    } else if (b >= 0xf0 && b <= 0xf4) {
-        n = 4;
-        if (b == 0xf0)
-            lo = 0x90;
-        else if (b == 0xf4)
-            hi = 0x8f;
-    } else if (b == 0xc0 || b == 0xc1) {
-        return fail(c, s, "overlong UTF-8 in a string");
-    } else if (b >= 0xf5) {
-        return fail(c, s, "UTF-8 above U+10FFFF in a string");
-    } else {
-        return fail(c, s, "invalid UTF-8 in a string (a continuation byte without a lead)");
+    size_t n = (size_t)(c->end - c->q);
+    size_t len = tg_utf8_seq_len(c->q, n);
+    if (len > 0) {
+        c->q += len;
+        return true;
     }
-    if ((size_t)(c->end - s) < n)
-        return fail(c, s, "truncated UTF-8 in a string");
-    if (s[1] < lo || s[1] > hi) {
-        if (s[1] >= 0x80 && s[1] <= 0xbf) {
-            if (b == 0xed)
-                return fail(c, s, "a surrogate encoded in UTF-8 in a string");
-            if (b == 0xf4)
-                return fail(c, s, "UTF-8 above U+10FFFF in a string");
-            return fail(c, s, "overlong UTF-8 in a string");
-        }
-        return fail(c, s, "truncated UTF-8 in a string");
-    }
-    for (size_t i = 2; i < n; i++)
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return fail(c, s, "truncated UTF-8 in a string");
-    c->q = s + n;
-    return true;
+    return fail(c, c->q, utf8_problem(c->q, n));
 }
 
 static bool string_escape(struct checker *c)
